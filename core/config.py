@@ -1,0 +1,125 @@
+"""Settings: one object, read from environment variables (or a .env file).
+
+Every variable is documented in the README's configuration table. A bad value
+stops start-up with one line naming the variable (see :func:`get_settings`).
+"""
+from __future__ import annotations
+
+import functools
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigurationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """AutoIndex settings. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Field(default=PROJECT_ROOT / "data", description="Where SQLite, the queue, keys and reports live")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<DATA_DIR>/autoindex.db")
+    redis_url: str | None = Field(default=None, description="redis://host:port/db; enables RedisHuey and the shared cache")
+    twelvedata_api_key: str | None = Field(default=None, description="TwelveData API key (secret)")
+    twelvedata_base_url: str = "https://api.twelvedata.com"
+    twelvedata_credits_per_minute: int = Field(default=8, ge=1, le=10_000)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    db_connect_timeout_s: float = Field(default=30.0, ge=0, le=600, description="Total time to retry the database at start-up")
+    demo_seed: int = 42
+    demo_on_empty: bool = Field(default=True, description="Seed the demo universe when the database has no prices")
+    embedded_worker: bool = Field(default=True, description="Run a Huey consumer thread inside the app when REDIS_URL is unset")
+    refresh_cron: str = Field(default="30 22 * * 1-5", description="minute hour day month weekday (UTC) of the periodic refresh")
+    retention_days: int = Field(default=90, ge=1, le=3650)
+    reports_dir: Path | None = Field(default=None, description="Directory for report files; default: stored in the database")
+    cookie_key: str | None = Field(default=None, description="Secret that signs the re-authentication cookie")
+    import_max_bytes: int = Field(default=20_000_000, ge=1_000)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_db_url(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if not v.startswith(("sqlite", "postgresql", "postgres")):
+            raise ValueError("must start with sqlite:// or postgresql://")
+        if v.startswith("postgres://"):
+            v = "postgresql://" + v[len("postgres://"):]
+        if v.startswith("postgresql://"):
+            v = "postgresql+psycopg://" + v[len("postgresql://"):]
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+    @field_validator("refresh_cron")
+    @classmethod
+    def _check_cron(cls, v: str) -> str:
+        if len(v.split()) != 5:
+            raise ValueError("needs five fields: minute hour day month weekday")
+        return v
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'autoindex.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def redacted(self) -> dict[str, str]:
+        """Every setting as text with secrets replaced, for diagnostics and logs."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in {"twelvedata_api_key", "cookie_key"}:
+                out[name] = "(set, hidden)" if value else "(not set)"
+            elif name in {"database_url", "redis_url"} and value:
+                out[name] = redact_url(str(value))
+            else:
+                out[name] = str(value)
+        out["effective_database_url"] = redact_url(self.effective_database_url)
+        return out
+
+
+def redact_url(url: str) -> str:
+    """Hide the password of a URL such as postgresql://user:secret@host/db."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not an SQLAlchemy URL (redis://...)
+        if "@" in url and "://" in url:
+            scheme, rest = url.split("://", 1)
+            creds, host = rest.rsplit("@", 1)
+            user = creds.split(":", 1)[0]
+            return f"{scheme}://{user}:***@{host}"
+        return url
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; raises ConfigurationError naming the bad variable."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        variable = str(err["loc"][0]).upper() if err.get("loc") else "settings"
+        raise ConfigurationError(variable, err["msg"]) from None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def reset_settings_cache() -> None:
+    """Forget the cached settings (tests change environment variables)."""
+    get_settings.cache_clear()

@@ -1,0 +1,144 @@
+"""The one engine and session factory, the unit of work, and start-up migration.
+
+Services own their transaction::
+
+    with unit_of_work() as session:
+        ...
+        session.commit()
+
+Anything not committed is rolled back when the block ends.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.config import PROJECT_ROOT, get_settings, redact_url
+from core.errors import DatabaseUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Build an engine for ``url`` with the settings AutoIndex needs on each dialect."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                               connect_args={"connect_timeout": 5})
+    return engine
+
+
+@functools.lru_cache(maxsize=4)
+def _engine_for(url: str) -> Engine:
+    return make_engine(url)
+
+
+def get_engine() -> Engine:
+    """The process-wide engine for the configured DATABASE_URL."""
+    return _engine_for(get_settings().effective_database_url)
+
+
+def session_factory() -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """A session whose uncommitted work is rolled back when the block exits."""
+    session = session_factory()()
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.rollback()
+        session.close()
+
+
+def reset_engine_cache() -> None:
+    """Dispose every engine (tests switch databases)."""
+    for _ in range(1):
+        try:
+            get_engine().dispose()
+        except Exception:  # settings may be invalid in a test
+            pass
+    _engine_for.cache_clear()
+
+
+def wait_for_database(engine: Engine | None = None, *, timeout_s: float | None = None,
+                      sleep: Callable[[float], None] = time.sleep) -> int:
+    """Connect with exponential backoff for at most ``timeout_s`` seconds; return attempts used.
+
+    Raises DatabaseUnavailableError with the (password-redacted) URL and the last reason.
+    """
+    engine = engine or get_engine()
+    budget = get_settings().db_connect_timeout_s if timeout_s is None else timeout_s
+    deadline = time.monotonic() + budget
+    delay, attempts = 0.25, 0
+    while True:
+        attempts += 1
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return attempts
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            if time.monotonic() + delay > deadline:
+                raise DatabaseUnavailableError(redact_url(str(engine.url)), attempts, reason) from None
+            log.warning("database not reachable (attempt %d): %s; retrying in %.1fs", attempts, reason, delay)
+            sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def alembic_config(url: str | None = None):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    cfg.attributes["database_url"] = url or get_settings().effective_database_url
+    return cfg
+
+
+def migrate(*, timeout_s: float | None = None) -> str:
+    """Wait for the database, then upgrade it to the newest migration; return the head revision."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    wait_for_database(timeout_s=timeout_s)
+    cfg = alembic_config()
+    command.upgrade(cfg, "head")
+    return ScriptDirectory.from_config(cfg).get_current_head() or ""
+
+
+def migration_status() -> dict[str, object]:
+    """Current and head revision of the configured database."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with get_engine().connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return {"current": current, "head": head, "at_head": current == head}

@@ -1,0 +1,115 @@
+"""Domain errors for AutoIndex.
+
+One root, :class:`AutoIndexError`; every subclass keeps its details as fields so
+that entry points (pages, jobs, CLI) can turn them into one readable line while
+logs keep the detail.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class AutoIndexError(Exception):
+    """Root of every error AutoIndex raises on purpose."""
+
+    #: ``True`` when retrying the same operation may succeed (network, 429, 5xx).
+    transient: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.message
+
+
+class ConfigurationError(AutoIndexError):
+    """A setting (environment variable, secrets file) has a bad value."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+
+
+class DatabaseUnavailableError(AutoIndexError):
+    """The database could not be reached within the retry budget."""
+
+    transient = True
+
+    def __init__(self, url_redacted: str, attempts: int, reason: str) -> None:
+        super().__init__(
+            f"database {url_redacted} unreachable after {attempts} attempts: {reason}"
+        )
+        self.url = url_redacted
+        self.attempts = attempts
+        self.reason = reason
+
+
+class ProviderError(AutoIndexError):
+    """A market-data provider failed; ``symbol`` names the instrument when known."""
+
+    def __init__(self, message: str, symbol: str | None = None, *, transient: bool = False,
+                 status: int | None = None, retry_after: float | None = None) -> None:
+        prefix = f"{symbol}: " if symbol else ""
+        super().__init__(prefix + message)
+        self.symbol = symbol
+        self.transient = transient
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass
+class RowProblem:
+    """One offending row of an import: 1-based ``row`` in the file (header is row 1)."""
+
+    row: int | None
+    column: str | None
+    problem: str
+    value: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "problem": self.problem,
+                "value": None if self.value is None else str(self.value)[:80]}
+
+
+class ImportValidationError(AutoIndexError):
+    """An import was refused as a whole; ``rows`` lists every offending row found."""
+
+    MAX_LISTED = 20
+
+    def __init__(self, rows: list[RowProblem], source: str = "import") -> None:
+        self.rows = rows
+        self.source = source
+        listed = "; ".join(
+            (f"row {p.row}: " if p.row is not None else "") +
+            (f"{p.column}: " if p.column else "") + p.problem
+            for p in rows[: self.MAX_LISTED]
+        )
+        more = len(rows) - self.MAX_LISTED
+        tail = f" (and {more} more)" if more > 0 else ""
+        super().__init__(f"{source} refused, {len(rows)} problem(s): {listed}{tail}")
+
+
+class ValidationFailed(AutoIndexError):
+    """Input failed validation; ``errors`` maps a field name to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+class NotFoundError(AutoIndexError):
+    """A requested object does not exist (or is not visible to the caller)."""
+
+
+class PermissionDenied(AutoIndexError):
+    """The caller's role or ownership does not allow the action."""
+
+
+class AuthenticationError(AutoIndexError):
+    """Login failed: unknown user, wrong password, or a locked account."""
+
+    def __init__(self, message: str, locked_until: Any = None) -> None:
+        super().__init__(message)
+        self.locked_until = locked_until

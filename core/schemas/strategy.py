@@ -1,0 +1,233 @@
+"""Strategy configuration: the validated parameters of one index methodology.
+
+:class:`StrategyConfig` is the contract between the Strategy page, the stored
+config versions and the pure engine (:func:`core.services.engine.backtest`).
+Every rule is described in the BRIEF ("Index methodology"); the engine module
+docstring documents the exact conventions chosen where the brief leaves room.
+
+Validation errors are located at field names (``loc == (field,)``) so that a UI
+can put each message beside its input; cross-field rules report on every field
+involved (the sleeve-sum rule on all four sleeve weights, the infeasible cap on
+``top_n`` and ``max_weight``). :func:`validate_config` flattens them to a
+``{field: message}`` dict.
+
+Units: weights and thresholds are fractions (0.1 = 10 %), lookbacks and windows
+are trading days (rows of the price matrix), costs are basis points.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+RebalancePeriod = Literal["daily", "weekly", "monthly", "quarterly", "yearly"]
+
+#: The four sleeve-weight fields, in display order.
+SLEEVES: tuple[str, ...] = ("equal", "momentum", "market_cap", "risk_parity")
+
+#: Tolerance for the sleeve weights summing to one.
+SLEEVE_SUM_TOLERANCE = 1e-9
+
+_SLEEVE_LABELS = {
+    "equal": "Equal weight",
+    "momentum": "Momentum",
+    "market_cap": "Market cap",
+    "risk_parity": "Risk parity",
+}
+
+
+def _finite_float(default: float | None, **constraints: Any) -> Any:
+    return Field(default, allow_inf_nan=False, **constraints)
+
+
+class StrategyConfig(BaseModel):
+    """Parameters of a rules-based index (see the engine for their exact meaning).
+
+    When none of the four sleeve weights is given the config is pure equal
+    weight (``equal=1``); as soon as one sleeve weight is given, the others
+    default to 0, so ``StrategyConfig(momentum=1)`` is a pure momentum index.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    # --- sleeves (fractions, >= 0, summing to 1) ---
+    equal: float = _finite_float(0.0, ge=0)
+    momentum: float = _finite_float(0.0, ge=0)
+    market_cap: float = _finite_float(0.0, ge=0)
+    risk_parity: float = _finite_float(0.0, ge=0)
+
+    # --- sleeve parameters ---
+    momentum_lookback: int = Field(126, ge=2)
+    momentum_threshold: float = _finite_float(0.0)
+    risk_parity_lookback: int = Field(63, ge=2)
+    market_cap_sqrt: bool = False
+
+    # --- constraints ---
+    top_n: int | None = Field(None, ge=1)
+    max_weight: float | None = _finite_float(None, gt=0, le=1)
+    min_history: int = Field(63, ge=1)
+
+    # --- rebalancing and costs ---
+    rebalance: RebalancePeriod = "monthly"
+    drift_band: float | None = _finite_float(None, gt=0, lt=1)
+    cost_bps: float = _finite_float(0.0, ge=0, le=1000)
+
+    # --- data hygiene (all trailing) ---
+    min_price: float | None = _finite_float(None, ge=0)
+    ffill_limit: int = Field(5, ge=0)
+    return_clip: float | None = _finite_float(0.5, gt=0)
+    outlier_z: float | None = _finite_float(None, gt=0)
+    outlier_window: int = Field(63, ge=2)
+
+    base_value: float = _finite_float(100.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_sleeves(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not any(k in data for k in SLEEVES):
+            data = {**data, "equal": 1.0}
+        return data
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> "StrategyConfig":
+        problems: list[InitErrorDetails] = []
+        total = math.fsum(getattr(self, s) for s in SLEEVES)
+        if abs(total - 1.0) > SLEEVE_SUM_TOLERANCE:
+            message = (
+                "sleeve weights must sum to 1 (equal + momentum + market_cap + risk_parity "
+                f"= {total:.6g})"
+            )
+            for sleeve in SLEEVES:
+                problems.append(InitErrorDetails(
+                    type=PydanticCustomError("sleeve_sum", message),
+                    loc=(sleeve,), input=getattr(self, sleeve)))
+        if self.top_n is not None and self.max_weight is not None \
+                and self.top_n * self.max_weight < 1 - SLEEVE_SUM_TOLERANCE:
+            message = (
+                f"infeasible cap: top_n ({self.top_n}) x max_weight ({self.max_weight:g}) "
+                f"= {self.top_n * self.max_weight:.6g} < 1, the index could not be fully invested"
+            )
+            for name in ("top_n", "max_weight"):
+                problems.append(InitErrorDetails(
+                    type=PydanticCustomError("infeasible_cap", message),
+                    loc=(name,), input=getattr(self, name)))
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
+        return self
+
+    @property
+    def sleeve_weights(self) -> dict[str, float]:
+        """``{sleeve: weight}`` for the four sleeves, in display order."""
+        return {s: getattr(self, s) for s in SLEEVES}
+
+
+#: The demo/default methodology: momentum 40 %, market cap 30 %, risk parity 30 %, weekly.
+DEFAULT_CONFIG = StrategyConfig(momentum=0.4, market_cap=0.3, risk_parity=0.3, rebalance="weekly")
+
+#: One line of help per field, for UI tooltips.
+FIELD_HELP: dict[str, str] = {
+    "equal": "Share of the index in the equal-weight sleeve (fraction; the four sleeves sum to 1).",
+    "momentum": "Share in the momentum sleeve: weights proportional to trailing return above the threshold.",
+    "market_cap": "Share in the market-cap sleeve: weights proportional to market cap (needs market caps).",
+    "risk_parity": "Share in the risk-parity sleeve: weights proportional to 1 / volatility of daily returns.",
+    "momentum_lookback": "Trailing window of the momentum signal, in trading days (126 = about 6 months).",
+    "momentum_threshold": "Assets whose trailing return is at or below this fraction get no momentum weight.",
+    "risk_parity_lookback": "Window of daily returns used for the risk-parity volatility, in trading days.",
+    "market_cap_sqrt": "Weight by the square root of market cap, damping the largest companies.",
+    "top_n": "Keep only the N assets with the largest blended weight (empty = no limit).",
+    "max_weight": "Maximum weight per asset (fraction); the excess is spread over the other holdings.",
+    "min_history": "Trading days of valid prices an asset needs before it can enter the index.",
+    "rebalance": "Rebalance at the close of the last trading day of each period.",
+    "drift_band": "Also rebalance when any weight drifts further than this (absolute fraction) from target.",
+    "cost_bps": "Trading cost in basis points of traded value, taken from the index at each rebalance.",
+    "min_price": "Prices below this are treated as missing (e.g. to exclude penny stocks).",
+    "ffill_limit": "Carry a missing price forward for at most this many trading days.",
+    "return_clip": "Clip daily returns to +/- this fraction (0.5 = 50 %) to limit bad ticks.",
+    "outlier_z": "Treat a daily return further than this many trailing standard deviations as a bad tick.",
+    "outlier_window": "Trailing window (trading days) for the outlier test's mean and standard deviation.",
+    "base_value": "Index level before the first allocation.",
+}
+
+
+def validate_config(data: dict[str, Any] | StrategyConfig) -> tuple[StrategyConfig | None, dict[str, str]]:
+    """Validate ``data`` without raising.
+
+    Returns ``(config, {})`` when valid, else ``(None, {field: message})``; messages
+    for the same field are joined with "; ". Errors not tied to one field (e.g. the
+    input is not a mapping) are reported under the key ``"config"``.
+    """
+    if isinstance(data, StrategyConfig):
+        return data, {}
+    try:
+        return StrategyConfig.model_validate(data), {}
+    except ValidationError as exc:
+        return None, errors_by_field(exc)
+
+
+def errors_by_field(exc: ValidationError) -> dict[str, str]:
+    """Flatten a pydantic ValidationError to ``{field: message}``."""
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err.get("loc") else "config"
+        message = err["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        errors[field] = f"{errors[field]}; {message}" if field in errors else message
+    return errors
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.4g}%"
+
+
+def describe_config(cfg: StrategyConfig | dict[str, Any]) -> list[tuple[str, str]]:
+    """Human-readable methodology, one ``(rule name, rule text)`` per rule, for reports and the UI."""
+    if not isinstance(cfg, StrategyConfig):
+        cfg = StrategyConfig.model_validate(cfg)
+    lines: list[tuple[str, str]] = []
+    sleeves = ", ".join(f"{_SLEEVE_LABELS[s]} {_pct(w)}" for s, w in cfg.sleeve_weights.items() if w > 0)
+    lines.append(("Sleeves", f"{sleeves}. A sleeve with no eligible asset on a rebalance date is "
+                             "left out and the other sleeves are scaled up."))
+    if cfg.equal > 0:
+        lines.append(("Equal weight", "Every eligible asset gets the same weight."))
+    if cfg.momentum > 0:
+        lines.append(("Momentum", f"Trailing return over {cfg.momentum_lookback} trading days; assets at or "
+                                  f"below {_pct(cfg.momentum_threshold)} get nothing, the others are weighted "
+                                  "in proportion to their return in excess of that threshold."))
+    if cfg.market_cap > 0:
+        lines.append(("Market cap", "Weights proportional to "
+                      + ("the square root of market cap." if cfg.market_cap_sqrt else "market cap.")))
+    if cfg.risk_parity > 0:
+        lines.append(("Risk parity", "Weights proportional to 1 / volatility of daily returns over "
+                                     f"{cfg.risk_parity_lookback} trading days."))
+    lines.append(("Eligibility", f"An asset needs {cfg.min_history} trading days of valid prices and a "
+                                 "price on the rebalance date."))
+    if cfg.top_n is not None:
+        lines.append(("Selection", f"Only the {cfg.top_n} assets with the largest blended weight are kept."))
+    if cfg.max_weight is not None:
+        lines.append(("Weight cap", f"No asset above {_pct(cfg.max_weight)}; the excess is redistributed "
+                                    "proportionally over the uncapped assets until nothing breaches."))
+    rebalance = f"At the close of the last trading day of each {cfg.rebalance.removesuffix('ly')}"
+    if cfg.rebalance == "daily":
+        rebalance = "At the close of every trading day"
+    lines.append(("Rebalancing", rebalance + "; weights set at a close earn returns from the next day, "
+                                             "and drift with prices in between."))
+    if cfg.drift_band is not None:
+        lines.append(("Drift band", f"Also rebalance when any weight drifts more than "
+                                    f"{_pct(cfg.drift_band)} (absolute) from its target."))
+    lines.append(("Costs", f"{cfg.cost_bps:g} bps of turnover (sum of absolute weight changes) "
+                           "deducted from the index level at each rebalance."))
+    hygiene = [f"prices carried forward at most {cfg.ffill_limit} trading days"]
+    if cfg.min_price is not None:
+        hygiene.insert(0, f"prices below {cfg.min_price:g} treated as missing")
+    if cfg.return_clip is not None:
+        hygiene.append(f"daily returns clipped to +/-{_pct(cfg.return_clip)}")
+    if cfg.outlier_z is not None:
+        hygiene.append(f"returns beyond {cfg.outlier_z:g} standard deviations of the trailing "
+                       f"{cfg.outlier_window}-day window treated as zero")
+    hygiene.append("an asset that stops trading is sold at its last price")
+    lines.append(("Data hygiene", "; ".join(hygiene).capitalize() + "."))
+    lines.append(("Base value", f"The index starts at {cfg.base_value:g}."))
+    return lines

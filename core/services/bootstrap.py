@@ -1,0 +1,141 @@
+"""Start-up: migrations, the demo universe on an empty database, the default config, secrets."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import secrets
+import tomllib
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from core.config import PROJECT_ROOT, get_settings
+from core.db import migrate, unit_of_work
+from core.models import IndexValue, Price, StrategyConfigRow
+from core.services import app_settings, prices, strategies, users
+
+log = logging.getLogger(__name__)
+
+SETUP_TOKEN_KEY = "setup_token"
+
+
+def seed_demo(*, n_assets: int | None = None, years: float | None = None, seed: int | None = None,
+              end: dt.date | None = None, progress=None) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Generate the deterministic synthetic universe and store it (idempotent: a rerun changes nothing)."""
+    from core.services.providers.demo import DemoProvider
+
+    settings = get_settings()
+    end = end or dt.date.today()
+    start = dt.date(2018, 1, 1) if years is None else end - dt.timedelta(days=int(round(365.25 * years)))
+    provider = DemoProvider(seed=settings.demo_seed if seed is None else seed, n_assets=n_assets, start=start,
+                            end=end, today=end)
+    data = provider.fetch(None, start=start, end=end, progress=progress)
+    with unit_of_work() as session:
+        summary = prices.ingest(session, prices=data.prices, market_caps=data.market_caps, assets=data.assets,
+                                source="demo")
+        if summary.changed:
+            prices.mark_refreshed(session)
+        session.commit()
+    return summary.as_dict()
+
+
+def database_is_empty() -> bool:
+    with unit_of_work() as session:
+        return session.scalar(select(func.count()).select_from(select(Price.asset_id).limit(1).subquery())) == 0
+
+
+def start_up(*, seed_if_empty: bool | None = None, compute_if_needed: bool = True) -> dict[str, object]:
+    """Bring the database to a usable state; safe to call from every process, any number of times."""
+    settings = get_settings()
+    report: dict[str, object] = {"head": migrate()}
+    seed = settings.demo_on_empty if seed_if_empty is None else seed_if_empty
+    if seed and database_is_empty():
+        log.info("empty database: loading the synthetic demo universe")
+        report["seeded"] = seed_demo()
+    default = strategies.ensure_default_config()
+    report["active_config"] = default.id
+    if compute_if_needed and not database_is_empty():
+        with unit_of_work() as session:
+            has_values = session.scalar(select(IndexValue.config_id).where(IndexValue.config_id == default.id).limit(1))
+        if has_values is None:
+            from core.services.compute import compute_config
+
+            report["computed"] = compute_config(default.id, actor="system")
+    return report
+
+
+# --- first-run setup token -------------------------------------------------------------------
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_setup_token() -> str | None:
+    """While no user exists, make a one-time token for creating the admin, log it, and return it."""
+    if users.count_users() > 0:
+        return None
+    token = secrets.token_urlsafe(12)
+    with unit_of_work() as session:
+        app_settings.put(session, SETUP_TOKEN_KEY, {"sha256": _hash_token(token)})
+        session.commit()
+    log.warning("AutoIndex first-run setup token: %s (enter it on the setup page to create the administrator)", token)
+    print(f"AutoIndex first-run setup token: {token}", flush=True)
+    token_file = get_settings().data_dir / "setup_token.txt"
+    token_file.write_text(token + "\n")
+    os.chmod(token_file, 0o600)
+    return token
+
+
+def check_setup_token(token: str) -> bool:
+    with unit_of_work() as session:
+        stored = app_settings.get(session, SETUP_TOKEN_KEY).get("sha256")
+    return bool(stored) and secrets.compare_digest(stored, _hash_token((token or "").strip()))
+
+
+def create_admin_with_token(token: str, username: str, name: str, password: str, email: str | None = None):  # type: ignore[no-untyped-def]
+    """Create the first administrator if ``token`` matches; the token is then spent."""
+    from core.errors import ValidationFailed
+
+    if not check_setup_token(token):
+        raise ValidationFailed({"setup_token": "is wrong; use the token printed in the server log"})
+    user = users.create_first_admin(username, name, password, email=email)
+    with unit_of_work() as session:
+        app_settings.put(session, SETUP_TOKEN_KEY, {})
+        session.commit()
+    token_file = get_settings().data_dir / "setup_token.txt"
+    token_file.unlink(missing_ok=True)
+    return user
+
+
+# --- cookie key ----------------------------------------------------------------------------------
+
+def cookie_key() -> str:
+    """The re-authentication cookie's signing key.
+
+    From COOKIE_KEY, else ``cookie_key`` in .streamlit/secrets.toml, else a key generated on first start and
+    kept (mode 600) under the data directory.
+    """
+    settings = get_settings()
+    if settings.cookie_key:
+        return settings.cookie_key
+    secrets_file = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+    if secrets_file.exists():
+        try:
+            value = tomllib.loads(secrets_file.read_text()).get("cookie_key")
+            if value:
+                return str(value)
+        except tomllib.TOMLDecodeError:
+            log.error("could not parse .streamlit/secrets.toml; using the generated cookie key")
+    path: Path = settings.data_dir / "cookie_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def configs_count() -> int:
+    with unit_of_work() as session:
+        return int(session.scalar(select(func.count(StrategyConfigRow.id))) or 0)

@@ -1,0 +1,178 @@
+"""Running a config version over stored prices and persisting its results.
+
+One transaction replaces the version's index values, allocations, rebalances
+and risk metrics, so running it twice gives identical rows and a failure
+leaves the previous results in place.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import delete, insert, select
+
+from core.db import unit_of_work
+from core.errors import AutoIndexError, NotFoundError
+from core.models import Allocation, Asset, IndexValue, Rebalance, RiskMetric, StrategyConfigRow
+from core.models.base import utcnow
+from core.services import app_settings, audit, prices as price_store
+from core.services.engine import BacktestResult, backtest
+from core.services.risk import risk_metrics
+from core.services.strategies import parse_params
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class MarketInputs:
+    """What the engine needs: constituent prices and caps, and the benchmark level series."""
+
+    prices: pd.DataFrame
+    market_caps: pd.DataFrame | None
+    benchmark: pd.Series | None
+    benchmark_symbol: str | None
+    sources: list[str]
+
+
+def load_market_inputs(session, start: dt.date | None = None, end: dt.date | None = None) -> MarketInputs:  # type: ignore[no-untyped-def]
+    """Active constituents (not benchmarks) and the first benchmark, from the database."""
+    assets = session.execute(select(Asset.symbol, Asset.is_benchmark, Asset.source).where(Asset.is_active.is_(True))).all()
+    members = sorted(s for s, b, _ in assets if not b)
+    bench_symbols = sorted(s for s, b, _ in assets if b)
+    bench_symbol = "^GSPC" if "^GSPC" in bench_symbols else (bench_symbols[0] if bench_symbols else None)
+    matrix = price_store.load_price_matrix(session, members, start, end) if members else pd.DataFrame()
+    caps = price_store.load_market_caps(session, members, start, end) if members else None
+    if caps is not None and not caps.empty and not matrix.empty:
+        caps = caps.reindex(index=matrix.index, columns=matrix.columns)
+    elif caps is not None and caps.empty:
+        caps = None
+    benchmark = None
+    if bench_symbol:
+        bm = price_store.load_price_matrix(session, [bench_symbol], start, end)
+        if not bm.empty:
+            benchmark = bm[bench_symbol].dropna()
+    return MarketInputs(matrix, caps, benchmark, bench_symbol, sorted({src for _, _, src in assets}))
+
+
+def _finite(value: object) -> float | None:
+    if value is None:
+        return None
+    try:
+        f = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def compute_config(config_id: int | None = None, *, progress: Progress | None = None,
+                   actor: str | None = None) -> dict[str, object]:
+    """Backtest a config version (default: the active one) and replace its stored results.
+
+    Returns a summary: config id, dates, final level, rebalances, warnings.
+    """
+    progress = progress or (lambda _f, _m: None)
+    with unit_of_work() as session:
+        row = (session.get(StrategyConfigRow, config_id) if config_id is not None else
+               session.scalar(select(StrategyConfigRow).where(StrategyConfigRow.is_active.is_(True))))
+        if row is None:
+            raise NotFoundError(f"no strategy config with id {config_id}" if config_id else "no active strategy config")
+        cfg = parse_params(row.params)
+        progress(0.1, "loading prices")
+        inputs = load_market_inputs(session)
+        if inputs.prices.empty:
+            raise AutoIndexError("no prices stored; refresh or import market data first")
+        progress(0.3, f"backtesting {inputs.prices.shape[1]} assets × {inputs.prices.shape[0]} days")
+        result: BacktestResult = backtest(inputs.prices, cfg, market_caps=inputs.market_caps)
+        progress(0.6, "computing risk metrics")
+        values = result.values.dropna()
+        bench = inputs.benchmark.reindex(values.index).ffill() if inputs.benchmark is not None else None
+        metrics = risk_metrics(values, bench, rf=0.0)
+        ids = dict(session.execute(select(Asset.symbol, Asset.id)).tuples().all())
+        progress(0.75, "writing results")
+        cid = row.id
+        for model in (IndexValue, Allocation, Rebalance, RiskMetric):
+            session.execute(delete(model).where(model.config_id == cid))
+        session.execute(insert(IndexValue), [
+            {"config_id": cid, "date": d.date(), "value": float(v)} for d, v in values.items()
+        ])
+        alloc_rows = []
+        weights = result.weights
+        for d in result.rebalance_dates:
+            w = weights.loc[d]
+            for symbol, weight in w[w > 0].items():
+                alloc_rows.append({"config_id": cid, "date": pd.Timestamp(d).date(), "asset_id": ids[symbol],
+                                   "weight": float(weight)})
+        if alloc_rows:
+            session.execute(insert(Allocation), alloc_rows)
+        reb_rows = [{"config_id": cid, "date": pd.Timestamp(d).date(), "turnover": float(result.turnover.get(d, 0.0)),
+                     "cost": float(result.costs.get(d, 0.0))} for d in result.rebalance_dates]
+        if reb_rows:
+            session.execute(insert(Rebalance), reb_rows)
+        as_of = values.index[-1].date() if len(values) else dt.date.today()
+        missing = metrics.get("missing", {}) or {}
+        metric_rows = []
+        for key, value in metrics.items():
+            if key in ("missing", "start", "end", "days"):
+                continue
+            metric_rows.append({"config_id": cid, "as_of": as_of, "name": key, "value": _finite(value),
+                                "reason": missing.get(key) if _finite(value) is None else None})
+        if metric_rows:
+            session.execute(insert(RiskMetric), metric_rows)
+        row.computed_at = utcnow()
+        app_settings.bump_data_version(session)
+        audit.record(session, actor, "config.compute", f"{row.name} v{row.version}", {"id": cid})
+        session.commit()
+    progress(1.0, "done")
+    return {
+        "config_id": cid, "dates": int(len(values)),
+        "start": str(values.index[0].date()) if len(values) else None,
+        "end": str(as_of), "final_level": float(values.iloc[-1]) if len(values) else None,
+        "rebalances": len(result.rebalance_dates), "warnings": list(result.warnings)[:20],
+    }
+
+
+def stored_index(config_id: int) -> pd.Series:
+    """The stored index level series of a config version (empty when never computed)."""
+    with unit_of_work() as session:
+        rows = session.execute(select(IndexValue.date, IndexValue.value).where(IndexValue.config_id == config_id)
+                               .order_by(IndexValue.date)).all()
+    return pd.Series([v for _, v in rows], index=pd.DatetimeIndex([d for d, _ in rows], name="date"),
+                     name="index", dtype=float)
+
+
+def stored_metrics(config_id: int) -> dict[str, tuple[float | None, str | None]]:
+    with unit_of_work() as session:
+        rows = session.execute(select(RiskMetric.name, RiskMetric.value, RiskMetric.reason)
+                               .where(RiskMetric.config_id == config_id)).all()
+    return {n: (v, r) for n, v, r in rows}
+
+
+def stored_allocations(config_id: int) -> pd.DataFrame:
+    """Weights at each rebalance date: frame dates × symbols (0 where not held)."""
+    with unit_of_work() as session:
+        rows = session.execute(select(Allocation.date, Asset.symbol, Allocation.weight)
+                               .join(Asset, Asset.id == Allocation.asset_id)
+                               .where(Allocation.config_id == config_id)).all()
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows, columns=["date", "symbol", "weight"])
+    out = frame.pivot(index="date", columns="symbol", values="weight").fillna(0.0)
+    out.index = pd.DatetimeIndex(out.index, name="date")
+    return out.sort_index()
+
+
+def stored_rebalances(config_id: int) -> pd.DataFrame:
+    with unit_of_work() as session:
+        rows = session.execute(select(Rebalance.date, Rebalance.turnover, Rebalance.cost)
+                               .where(Rebalance.config_id == config_id).order_by(Rebalance.date)).all()
+    frame = pd.DataFrame(rows, columns=["date", "turnover", "cost"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame.set_index("date")
+
+

@@ -1,0 +1,33 @@
+"""Choosing a market-data provider by name from the settings."""
+from __future__ import annotations
+
+import datetime as dt
+
+from core.config import Settings, get_settings
+from core.errors import ConfigurationError
+
+PROVIDER_NAMES = ("demo", "twelvedata")
+
+
+def get_provider(name: str, settings: Settings | None = None, *, today: dt.date | None = None):  # type: ignore[no-untyped-def]
+    """A ready provider instance for ``name`` ("demo" or "twelvedata")."""
+    settings = settings or get_settings()
+    if name == "demo":
+        from core.services.providers.demo import DemoProvider
+
+        return DemoProvider(seed=settings.demo_seed, today=today)
+    if name == "twelvedata":
+        from core.services.providers.twelvedata import InProcessRateLimiter, RedisRateLimiter, TwelveDataProvider
+
+        if not settings.twelvedata_api_key:
+            raise ConfigurationError("TWELVEDATA_API_KEY", "is not set; the TwelveData provider needs an API key")
+        if settings.redis_url:
+            import redis
+
+            limiter = RedisRateLimiter(redis.Redis.from_url(settings.redis_url), "autoindex:twelvedata:credits",
+                                       settings.twelvedata_credits_per_minute)
+        else:
+            limiter = InProcessRateLimiter(settings.twelvedata_credits_per_minute)
+        return TwelveDataProvider(settings.twelvedata_api_key, base_url=settings.twelvedata_base_url,
+                                  credits_per_minute=settings.twelvedata_credits_per_minute, limiter=limiter)
+    raise ConfigurationError("provider", f"unknown provider {name!r}; choose one of {', '.join(PROVIDER_NAMES)}")
