@@ -96,8 +96,8 @@ def wait_for_database(engine: Engine | None = None, *, timeout_s: float | None =
     """
     engine = engine or get_engine()
     budget = get_settings().db_connect_timeout_s if timeout_s is None else timeout_s
-    deadline = time.monotonic() + budget
-    delay, attempts = 0.25, 0
+    started = time.monotonic()
+    delay, attempts, slept = 0.25, 0, 0.0
     while True:
         attempts += 1
         try:
@@ -106,10 +106,12 @@ def wait_for_database(engine: Engine | None = None, *, timeout_s: float | None =
             return attempts
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            if time.monotonic() + delay > deadline:
+            spent = max(time.monotonic() - started, slept)
+            if spent + delay > budget:
                 raise DatabaseUnavailableError(redact_url(str(engine.url)), attempts, reason) from None
             log.warning("database not reachable (attempt %d): %s; retrying in %.1fs", attempts, reason, delay)
             sleep(delay)
+            slept += delay
             delay = min(delay * 2, 5.0)
 
 

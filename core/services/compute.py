@@ -93,7 +93,7 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
         values = result.values.dropna()
         bench = inputs.benchmark.reindex(values.index).ffill() if inputs.benchmark is not None else None
         metrics = risk_metrics(values, bench, rf=0.0)
-        ids = dict(session.execute(select(Asset.symbol, Asset.id)).tuples().all())
+        ids = dict(session.execute(select(Asset.symbol, Asset.id)).all())
         progress(0.75, "writing results")
         cid = row.id
         for model in (IndexValue, Allocation, Rebalance, RiskMetric):

@@ -86,7 +86,7 @@ def upsert_assets(session: Session, assets: Iterable[AssetInfo], *, source: str 
 
 
 def asset_ids(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(Asset.symbol, Asset.id)).tuples().all())
+    return dict(session.execute(select(Asset.symbol, Asset.id)).all())
 
 
 def _existing(session: Session, table: str, column: str, ids: list[int], start: str, end: str) -> pd.DataFrame:

@@ -1,0 +1,505 @@
+"""The index engine: a pure, vectorised backtest of one rules-based methodology.
+
+:func:`backtest` turns a price matrix (dates x symbols), optional market caps and a
+:class:`~core.schemas.strategy.StrategyConfig` into index levels, daily weights,
+trades and costs. It is pure: no database, clock, network or Streamlit; inputs are
+never modified. Numpy works across assets; Python loops only over rebalance dates
+(and the buy-and-hold segment between two of them).
+
+Conventions (the BRIEF's "Index methodology", made exact)
+---------------------------------------------------------
+Timing and no look-ahead
+    Target weights set at the close of row ``t`` use data of rows ``<= t`` only and
+    earn the returns of rows ``t+1, ...``. Every trailing statistic (momentum,
+    volatility, outlier test, forward fill) is computed causally, so changing prices
+    after ``t`` leaves ``values[:t+1]`` bit-for-bit unchanged.
+Data hygiene (in this order, per asset)
+    1. Non-positive prices, and prices below ``min_price``, are missing.
+    2. A missing price is carried forward for at most ``ffill_limit`` rows; carried
+       prices give zero returns. Beyond the limit the asset has no price.
+    3. Daily simple returns ``P_t / P_{t-1} - 1`` are defined when both prices exist.
+    4. Returns are clipped to ``[-return_clip, +return_clip]``.
+    5. Outliers: with ``outlier_z`` set, the (clipped) return at ``t`` is compared
+       with the mean and standard deviation (ddof=1) of the ``outlier_window``
+       clipped returns ending at ``t-1`` (a full window of valid returns is
+       required, otherwise no test). If ``|r_t - mean| > outlier_z * std`` (and
+       ``std > 0``) the return is set to **0** (treated as a bad tick: the holding
+       keeps its value that day). The cleaned returns drive everything: holdings,
+       momentum and volatility.
+Eligibility
+    An asset is eligible at ``t`` when it has a price at ``t`` (after forward fill)
+    and at least ``min_history`` observed prices (after step 1, forward-filled
+    prices do not count) up to and including ``t``.
+Sleeves (each sums to 1 over its own assets)
+    * equal: ``1/n`` over eligible assets.
+    * momentum: trailing return ``m = prod(1 + r) - 1`` over the last
+      ``momentum_lookback`` returns (all of them must be valid). Assets with
+      ``m <= momentum_threshold`` get nothing; the others are weighted **in
+      proportion to their excess** ``m - momentum_threshold`` (with the default
+      threshold 0: in proportion to positive momentum).
+    * market cap: proportional to the market cap at ``t`` (or its square root when
+      ``market_cap_sqrt``); caps are forward-filled with the same ``ffill_limit``;
+      assets without a positive cap are left out of this sleeve only.
+    * risk parity: proportional to ``1 / std(r, ddof=1)`` of the valid returns
+      among the last ``risk_parity_lookback`` rows (at least 2 valid returns and a
+      non-zero volatility are needed).
+Blend
+    ``w = sum_k s_k w_k / sum_{k non-empty} s_k``: a sleeve with no eligible asset on
+    a rebalance date is left out and the remaining sleeves are scaled up
+    (renormalised), with a warning counting such dates. If every sleeve is empty
+    the index holds cash (all weights 0) until the next rebalance, with a warning.
+Constraints
+    ``top_n`` keeps the ``top_n`` largest blended weights (ties: column order) and
+    rescales them to 1. ``max_weight`` caps each weight; the excess is spread over
+    the uncapped assets in proportion to their weights, repeated until nothing
+    breaches. When the cap cannot be met (``n_held * max_weight < 1``, which the
+    schema rejects statically only for ``top_n``) every held asset sits at the cap
+    and the remainder is **held in cash**, with a warning.
+Rebalancing
+    The first allocation is made at the close of the first row whose target is
+    non-empty. Scheduled rebalances happen at the close of the last row of each
+    period (ISO weeks Monday-Sunday, calendar months, quarters, years) of the price
+    index. For the final row the period is taken as complete only if the next
+    business day (Mon-Fri) falls in a new period, so an open period is not
+    rebalanced early (``daily``: every row). With ``drift_band`` set, the index
+    also rebalances at the close of any row where some asset's weight differs from
+    its last target by more than ``drift_band`` (absolute).
+Drift and delisting
+    Between rebalances holdings are bought and held (weights move with prices).
+    An asset that loses its price (beyond the forward-fill limit) is sold at its
+    last price: from that row its value sits in cash (earning 0) until the next
+    rebalance reinvests it. This forced sale has no cost and is not turnover.
+Costs
+    At each rebalance ``turnover = sum_i |w_target_i - w_pre_i|`` (the initial buy
+    from cash counts as a turnover of ``sum(w_target)``), ``cost = cost_bps / 1e4 *
+    turnover`` as a fraction of the pre-trade level, and the post-trade level is
+    ``V_pre * (1 - cost)``.
+Contribution
+    ``contribution_i = sum_t h_{i,t-1} * r_{i,t} / base_value`` where ``h`` is the
+    asset's holding in index points; hence exactly
+    ``sum_i contribution_i - sum_rebalances cost_t * V_pre_t / base_value
+    = V_end / base_value - 1``: contributions add up to the total return before costs.
+
+Output conventions: ``values`` is the level on every input row (``base_value`` before
+the first allocation), reported after the costs of that row's rebalance; ``weights``
+are end-of-day weights after trading (0 before the first allocation), ``cash`` is
+``1 - sum(weights)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.errors import ValidationFailed
+from core.schemas.strategy import StrategyConfig
+
+__all__ = ["BacktestInputError", "BacktestResult", "backtest", "rebalance_schedule"]
+
+_PERIOD_CODES = {"weekly": "W", "monthly": "M", "quarterly": "Q", "yearly": "Y"}
+
+
+class BacktestInputError(ValidationFailed, ValueError):
+    """``prices`` or ``market_caps`` cannot be used; ``errors`` maps the argument name to the problem."""
+
+
+@dataclass
+class BacktestResult:
+    """Everything a backtest produces; all weights and levels are fractions / index points."""
+
+    values: pd.Series
+    weights: pd.DataFrame
+    rebalance_dates: pd.DatetimeIndex
+    turnover: pd.Series
+    costs: pd.Series
+    contribution: pd.Series
+    target_weights: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    cash: pd.Series | None = None
+
+
+def rebalance_schedule(dates: pd.DatetimeIndex, period: str) -> np.ndarray:
+    """Boolean mask of the rows that close a ``period`` (see module docstring)."""
+    n = len(dates)
+    if period == "daily" or n == 0:
+        return np.ones(n, dtype=bool)
+    code = _PERIOD_CODES[period]
+    naive = dates.tz_localize(None) if dates.tz is not None else dates
+    periods = naive.to_period(code)
+    mask = np.zeros(n, dtype=bool)
+    mask[:-1] = periods[:-1] != periods[1:]
+    nxt = naive[-1] + pd.offsets.BDay(1)
+    mask[-1] = pd.Period(nxt, freq=code) != periods[-1]
+    return mask
+
+
+def _check_inputs(prices: Any, market_caps: Any, cfg: StrategyConfig) -> None:
+    if not isinstance(prices, pd.DataFrame):
+        raise BacktestInputError({"prices": "must be a pandas DataFrame (dates x symbols)"})
+    if not isinstance(prices.index, pd.DatetimeIndex):
+        raise BacktestInputError({"prices": "the index must be a DatetimeIndex"})
+    if not prices.index.is_monotonic_increasing or prices.index.has_duplicates:
+        raise BacktestInputError({"prices": "dates must be unique and sorted ascending"})
+    if prices.columns.has_duplicates:
+        raise BacktestInputError({"prices": "symbols (columns) must be unique"})
+    if cfg.market_cap > 0:
+        if market_caps is None:
+            raise BacktestInputError({"market_caps": (
+                f"required because the market_cap sleeve has weight {cfg.market_cap:g}")})
+        if not isinstance(market_caps, pd.DataFrame):
+            raise BacktestInputError({"market_caps": "must be a pandas DataFrame (dates x symbols)"})
+
+
+def _ffill_limited(a: np.ndarray, limit: int) -> np.ndarray:
+    """Forward-fill NaNs of ``a`` in place along axis 0, at most ``limit`` rows (causal)."""
+    if limit <= 0 or a.size == 0:
+        return a
+    missing = np.isnan(a)
+    if not missing.any():
+        return a
+    rows = np.arange(a.shape[0], dtype=np.int32)[:, None]
+    last = np.where(missing, np.int32(-1), rows)
+    np.maximum.accumulate(last, axis=0, out=last)
+    fill = missing & (last >= 0)
+    del missing
+    fill &= (rows - last) <= limit
+    r_idx, c_idx = np.nonzero(fill)
+    del fill
+    a[r_idx, c_idx] = a[last[r_idx, c_idx], c_idx]
+    return a
+
+
+def _clean(prices: pd.DataFrame, cfg: StrategyConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Returns ``(R0, rvalid, pvalid, eligible_from)``; see the hygiene steps in the module docstring."""
+    try:
+        a = prices.to_numpy(dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise BacktestInputError({"prices": f"prices must be numeric ({exc})"}) from None
+    t_rows, _ = a.shape
+    with np.errstate(invalid="ignore"):
+        missing = ~(a > 0)
+        if cfg.min_price is not None:
+            missing |= a < cfg.min_price
+    a[missing] = np.nan
+    np.logical_not(missing, out=missing)  # now: observed
+    observed_count = np.cumsum(missing, axis=0, dtype=np.int32)
+    del missing
+    reached = observed_count >= cfg.min_history
+    del observed_count
+    eligible_from = np.where(reached[-1], reached.argmax(axis=0), t_rows) if t_rows else np.zeros(0, int)
+    del reached
+
+    _ffill_limited(a, cfg.ffill_limit)
+    pvalid = ~np.isnan(a)
+    r = np.empty_like(a)
+    r[0] = np.nan
+    np.divide(a[1:], a[:-1], out=r[1:])
+    del a
+    r[1:] -= 1.0
+    if cfg.return_clip is not None:
+        np.clip(r, -cfg.return_clip, cfg.return_clip, out=r)
+    if cfg.outlier_z is not None:
+        frame = pd.DataFrame(r, copy=False)
+        roll = frame.rolling(cfg.outlier_window, min_periods=cfg.outlier_window)
+        mean = roll.mean().shift(1).to_numpy()
+        std = roll.std(ddof=1).shift(1).to_numpy()
+        with np.errstate(invalid="ignore"):
+            outlier = (std > 0) & (np.abs(r - mean) > cfg.outlier_z * std)
+        del mean, std, frame, roll
+        r[outlier] = 0.0
+    rvalid = ~np.isnan(r)
+    r[~rvalid] = 0.0
+    return r, rvalid, pvalid, eligible_from
+
+
+def _caps(market_caps: pd.DataFrame, prices: pd.DataFrame) -> np.ndarray:
+    """Market caps aligned to ``prices`` (a view when already aligned; never modified)."""
+    aligned = market_caps
+    if not (market_caps.index.equals(prices.index) and market_caps.columns.equals(prices.columns)):
+        aligned = market_caps.reindex(index=prices.index, columns=prices.columns)
+    try:
+        return aligned.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise BacktestInputError({"market_caps": f"market caps must be numeric ({exc})"}) from None
+
+
+def _apply_cap(w: np.ndarray, cap: float) -> np.ndarray:
+    """Cap weights at ``cap``, spreading the excess proportionally over the uncapped ones."""
+    capped = np.zeros(w.shape, dtype=bool)
+    limit = cap * (1 + 1e-12)
+    for _ in range(w.size + 1):
+        over = w > limit
+        if not over.any():
+            break
+        capped |= over
+        excess = float((w[over] - cap).sum())
+        w[over] = cap
+        free = ~capped & (w > 0)
+        free_sum = float(w[free].sum())
+        if free_sum <= 0:
+            break  # infeasible: the excess stays in cash
+        w[free] *= 1.0 + excess / free_sum
+    w[capped] = cap
+    return w
+
+
+class _Targets:
+    """Target weights at a row, from the cleaned data (closes over trailing statistics only)."""
+
+    def __init__(self, cfg: StrategyConfig, r0: np.ndarray, rvalid: np.ndarray, pvalid: np.ndarray,
+                 eligible_from: np.ndarray, caps: np.ndarray | None) -> None:
+        self.cfg = cfg
+        self.r0, self.rvalid, self.pvalid = r0, rvalid, pvalid
+        self.eligible_from = eligible_from
+        self.caps = caps
+        self.sleeves = [(s, w) for s, w in cfg.sleeve_weights.items() if w > 0]
+        # Causal cumulative statistics: growth index and count of invalid returns.
+        self.growth = np.cumprod(1.0 + r0, axis=0) if cfg.momentum > 0 else None
+        needs_counts = cfg.momentum > 0 or cfg.risk_parity > 0
+        self.invalid_cum = np.cumsum(~rvalid, axis=0, dtype=np.int32) if needs_counts else None
+        self.empty_sleeve_dates: dict[str, int] = {s: 0 for s, _ in self.sleeves}
+        self.cap_shortfall_dates = 0
+
+    def _momentum(self, k: int, elig: np.ndarray) -> np.ndarray | None:
+        lb = self.cfg.momentum_lookback
+        if k < lb:
+            return None
+        full = (self.invalid_cum[k] - self.invalid_cum[k - lb]) == 0
+        mom = self.growth[k] / self.growth[k - lb] - 1.0
+        score = np.where(elig & full, mom - self.cfg.momentum_threshold, 0.0)
+        score[score < 0] = 0.0
+        total = score.sum()
+        return score / total if total > 0 else None
+
+    def _risk_parity(self, k: int, elig: np.ndarray) -> np.ndarray | None:
+        lb = self.cfg.risk_parity_lookback
+        lo = max(k - lb + 1, 0)
+        rows = k - lo + 1
+        invalid = self.invalid_cum[k] - (self.invalid_cum[lo - 1] if lo > 0 else 0)
+        n = (rows - invalid).astype(np.float64)
+        ok = elig & (n >= 2)
+        if not ok.any():
+            return None
+        window = self.r0[lo:k + 1]  # invalid returns are stored as 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = window.sum(axis=0) / n
+            dev = window - mean
+            # Two-pass variance over the valid returns: the (rows - n) invalid cells
+            # contributed (0 - mean)^2 each to the sum of squares, remove them.
+            ss = np.einsum("ij,ij->j", dev, dev) - (rows - n) * mean * mean
+            var = ss / (n - 1.0)
+        ok &= var > 0
+        if not ok.any():
+            return None
+        inv = np.zeros(var.size)
+        inv[ok] = 1.0 / np.sqrt(var[ok])
+        return inv / inv.sum()
+
+    def _market_cap(self, k: int, elig: np.ndarray) -> np.ndarray | None:
+        # Latest positive cap within the forward-fill limit (causal, no filled copy kept).
+        lo = max(k - self.cfg.ffill_limit, 0)
+        window = self.caps[lo:k + 1]
+        with np.errstate(invalid="ignore"):
+            good = window > 0
+        last = (window.shape[0] - 1) - good[::-1].argmax(axis=0)
+        ok = elig & good.any(axis=0)
+        if not ok.any():
+            return None
+        c = window[last, np.arange(window.shape[1])]
+        w = np.where(ok, np.sqrt(c) if self.cfg.market_cap_sqrt else c, 0.0)
+        return w / w.sum()
+
+    def at(self, k: int) -> np.ndarray | None:
+        """Target weights at the close of row ``k`` or ``None`` when nothing is eligible."""
+        elig = self.pvalid[k] & (self.eligible_from <= k)
+        if not elig.any():
+            return None
+        blend = np.zeros(elig.size)
+        used = 0.0
+        empty = []
+        for sleeve, share in self.sleeves:
+            if sleeve == "equal":
+                w = elig / float(elig.sum())
+            elif sleeve == "momentum":
+                w = self._momentum(k, elig)
+            elif sleeve == "market_cap":
+                w = self._market_cap(k, elig)
+            else:
+                w = self._risk_parity(k, elig)
+            if w is None:
+                empty.append(sleeve)
+                continue
+            blend += share * w
+            used += share
+        if used == 0.0:
+            return None
+        for sleeve in empty:
+            self.empty_sleeve_dates[sleeve] += 1
+        blend /= used
+        top_n = self.cfg.top_n
+        if top_n is not None and np.count_nonzero(blend) > top_n:
+            keep = np.argsort(-blend, kind="stable")[:top_n]
+            selected = np.zeros_like(blend)
+            selected[keep] = blend[keep]
+            blend = selected / selected.sum()
+        if self.cfg.max_weight is not None:
+            blend = _apply_cap(blend, self.cfg.max_weight)
+            if blend.sum() < 1.0 - 1e-9:
+                self.cap_shortfall_dates += 1
+        return blend
+
+
+def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
+             market_caps: pd.DataFrame | None = None) -> BacktestResult:
+    """Backtest the methodology ``config`` on ``prices``.
+
+    Args:
+        prices: dates x symbols closes, DatetimeIndex unique and ascending, NaN where an
+            asset has no price. Not modified.
+        config: a :class:`StrategyConfig` or a dict (validated; pydantic ``ValidationError``
+            when invalid).
+        market_caps: dates x symbols market caps, required when ``config.market_cap > 0``;
+            reindexed to ``prices`` (missing cells are NaN). Ignored otherwise.
+
+    Returns:
+        :class:`BacktestResult` (conventions in the module docstring).
+
+    Raises:
+        BacktestInputError: ``prices`` is not a usable frame, or market caps are missing
+            while the market-cap sleeve has weight. Dates with no eligible asset are not an
+            error: the index stays flat and ``warnings`` says so.
+    """
+    cfg = config if isinstance(config, StrategyConfig) else StrategyConfig.model_validate(config)
+    _check_inputs(prices, market_caps, cfg)
+    dates = prices.index
+    symbols = prices.columns
+    t_rows, n_assets = prices.shape
+    base = float(cfg.base_value)
+    warnings: list[str] = []
+
+    values = np.full(t_rows, base)
+    weights = np.zeros((0, n_assets))  # allocated after cleaning, to keep the peak memory low
+    contribution = np.zeros(n_assets)
+    rebal_rows: list[int] = []
+    turnovers: list[float] = []
+    costs: list[float] = []
+    targets: list[np.ndarray] = []
+
+    def result() -> BacktestResult:
+        rdates = dates[rebal_rows] if rebal_rows else dates[:0]
+        target_frame = pd.DataFrame(np.vstack(targets) if targets else np.zeros((0, n_assets)),
+                                    index=rdates, columns=symbols)
+        weight_frame = pd.DataFrame(weights, index=dates, columns=symbols, copy=False)
+        return BacktestResult(
+            values=pd.Series(values, index=dates, name="index"),
+            weights=weight_frame,
+            rebalance_dates=pd.DatetimeIndex(rdates),
+            turnover=pd.Series(turnovers, index=rdates, name="turnover", dtype=float),
+            costs=pd.Series(costs, index=rdates, name="costs", dtype=float),
+            contribution=pd.Series(contribution / base, index=symbols, name="contribution"),
+            target_weights=target_frame,
+            warnings=warnings,
+            cash=pd.Series(1.0 - weights.sum(axis=1), index=dates, name="cash"),
+        )
+
+    if t_rows == 0 or n_assets == 0:
+        warnings.append("no prices: the index is empty")
+        return result()
+
+    r0, rvalid, pvalid, eligible_from = _clean(prices, cfg)
+    weights = np.zeros((t_rows, n_assets))
+    caps = _caps(market_caps, prices) if cfg.market_cap > 0 else None
+    target_at = _Targets(cfg, r0, rvalid, pvalid, eligible_from, caps)
+    scheduled = np.flatnonzero(rebalance_schedule(dates, cfg.rebalance))
+    cost_rate = cfg.cost_bps / 1e4
+    band = cfg.drift_band
+    no_eligible_dates: list[int] = []
+
+    # First allocation: first row with a non-empty target.
+    first_candidate = int(eligible_from.min()) if n_assets else t_rows
+    start = -1
+    target = None
+    for k in range(first_candidate, t_rows):
+        if not pvalid[k].any():
+            continue
+        target = target_at.at(k)
+        if target is not None:
+            start = k
+            break
+    if start < 0:
+        warnings.append("no asset was ever eligible (check min_history and the data): "
+                        "the index stays flat at its base value")
+        return result()
+
+    def rebalance(k: int, pre_weights: np.ndarray, pre_value: float, tgt: np.ndarray | None):
+        if tgt is None:
+            no_eligible_dates.append(k)
+            tgt = np.zeros(n_assets)
+        turnover = float(np.abs(tgt - pre_weights).sum())
+        cost = cost_rate * turnover
+        value = pre_value * (1.0 - cost)
+        values[k] = value
+        weights[k] = tgt
+        rebal_rows.append(k)
+        turnovers.append(turnover)
+        costs.append(cost)
+        targets.append(tgt)
+        holdings = tgt * value
+        return tgt, holdings, value - float(holdings.sum())
+
+    target, holdings, cash = rebalance(start, np.zeros(n_assets), base, target)
+    cur = start
+    while cur < t_rows - 1:
+        pos = np.searchsorted(scheduled, cur, side="right")
+        nxt = int(scheduled[pos]) if pos < scheduled.size else t_rows - 1
+        is_rebalance = pos < scheduled.size
+        seg = slice(cur + 1, nxt + 1)
+        priced = pvalid[seg]
+        growth = 1.0 + r0[seg]
+        all_alive = priced.all()
+        if not all_alive:
+            # Sold at the last price: no growth from the first unpriced row on.
+            alive = np.logical_and.accumulate(priced, axis=0)
+            growth[~alive] = 1.0
+        if growth.shape[0] <= 64:  # a row loop beats cumprod's strided kernel on short segments
+            for i in range(1, growth.shape[0]):
+                growth[i] *= growth[i - 1]
+        else:
+            np.cumprod(growth, axis=0, out=growth)
+        held = growth
+        held *= holdings
+        seg_values = held.sum(axis=1) + cash
+        seg_weights = held / seg_values[:, None] if all_alive else \
+            np.where(alive, held, 0.0) / seg_values[:, None]
+        if band is not None:
+            breach = np.flatnonzero(np.abs(seg_weights - target).max(axis=1) > band)
+            if breach.size and cur + 1 + int(breach[0]) < nxt + (0 if is_rebalance else 1):
+                cut = int(breach[0]) + 1
+                nxt, is_rebalance = cur + cut, True
+                held, seg_values, seg_weights = held[:cut], seg_values[:cut], seg_weights[:cut]
+                seg = slice(cur + 1, nxt + 1)
+        values[seg] = seg_values
+        weights[seg] = seg_weights
+        contribution += held[-1] - holdings
+        cur = nxt
+        if is_rebalance:
+            target, holdings, cash = rebalance(cur, seg_weights[-1], float(seg_values[-1]),
+                                               target_at.at(cur))
+        else:
+            break
+
+    for sleeve, count in target_at.empty_sleeve_dates.items():
+        if count:
+            warnings.append(f"the {sleeve} sleeve had no eligible asset on {count} rebalance date(s); "
+                            "its weight was spread over the other sleeves")
+    if target_at.cap_shortfall_dates:
+        warnings.append(f"max_weight {cfg.max_weight:g} could not be met on "
+                        f"{target_at.cap_shortfall_dates} rebalance date(s) (too few assets): "
+                        "every holding was capped and the rest held in cash")
+    if no_eligible_dates:
+        first = dates[no_eligible_dates[0]].date()
+        warnings.append(f"no eligible asset on {len(no_eligible_dates)} rebalance date(s) "
+                        f"(first {first}): the index held cash")
+    return result()

@@ -1,0 +1,89 @@
+"""Shared fixtures: an isolated data directory and database per test, on SQLite and on the real PostgreSQL.
+
+Tests that concern the database take ``db`` (parametrised over both dialects) or ``sqlite_db``.
+PostgreSQL runs on 127.0.0.1:5432 (see .ci/run); a missing server is a failure, never a skip.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+
+PG_ADMIN_URL = os.environ.get("AUTOINDEX_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+TEST_REDIS_URL = os.environ.get("AUTOINDEX_TEST_REDIS", "redis://127.0.0.1:6379/14")
+
+
+def _reset_caches() -> None:
+    from core.config import reset_settings_cache
+    from core.db import reset_engine_cache
+
+    reset_engine_cache()
+    reset_settings_cache()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    name = f"autoindex_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = [r[0] for r in conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"))]
+        if tables:
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Iterator[str]:
+    """Point DATA_DIR at a temporary folder and clear every cached setting."""
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("TWELVEDATA_API_KEY", raising=False)
+    monkeypatch.setenv("DEMO_ON_EMPTY", "false")
+    _reset_caches()
+    yield str(tmp_path)
+    _reset_caches()
+
+
+@pytest.fixture
+def sqlite_db(data_dir) -> str:
+    """A migrated SQLite database in the test's data directory; returns its URL."""
+    from core.config import get_settings
+    from core.db import migrate
+
+    migrate(timeout_s=5)
+    return get_settings().effective_database_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, data_dir, monkeypatch) -> str:
+    """A migrated, empty database on each dialect; returns its URL."""
+    from core.config import get_settings
+    from core.db import migrate
+
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_database")
+        monkeypatch.setenv("DATABASE_URL", url)
+        _reset_caches()
+        migrate(timeout_s=10)
+        _truncate_pg(url)
+    else:
+        migrate(timeout_s=5)
+    return get_settings().effective_database_url

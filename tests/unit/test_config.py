@@ -1,0 +1,47 @@
+"""Settings: defaults, and a bad value naming its variable."""
+from __future__ import annotations
+
+import pytest
+
+from core.config import get_settings, redact_url, reset_settings_cache
+from core.errors import ConfigurationError
+
+
+def test_defaults_use_sqlite_under_data_dir(data_dir):
+    settings = get_settings()
+    assert settings.effective_database_url == f"sqlite:///{data_dir}/autoindex.db"
+    assert settings.redis_url is None and settings.twelvedata_credits_per_minute == 8
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("TWELVEDATA_CREDITS_PER_MINUTE", "lots"), ("DATABASE_URL", "mysql://x"), ("REDIS_URL", "http://x"),
+    ("LOG_LEVEL", "LOUD"), ("REFRESH_CRON", "every day"),
+])
+def test_bad_value_names_the_variable(data_dir, monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    reset_settings_cache()
+    with pytest.raises(ConfigurationError) as exc:
+        get_settings()
+    assert exc.value.variable == variable
+    assert variable in str(exc.value)
+
+
+def test_postgres_url_normalised_and_redacted(data_dir, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:hunter2secret@db:5432/x")
+    reset_settings_cache()
+    settings = get_settings()
+    assert settings.effective_database_url.startswith("postgresql+psycopg://")
+    assert "hunter2secret" not in str(settings.redacted())
+    assert "hunter2secret" not in redact_url("redis://:hunter2secret@host:6379/0")
+
+
+def test_unreachable_database_fails_after_bounded_retries(data_dir, monkeypatch):
+    from core.db import make_engine, wait_for_database
+    from core.errors import DatabaseUnavailableError
+
+    engine = make_engine("postgresql+psycopg://nobody:pw@127.0.0.1:1/none")
+    sleeps: list[float] = []
+    with pytest.raises(DatabaseUnavailableError) as exc:
+        wait_for_database(engine, timeout_s=3, sleep=sleeps.append)
+    assert exc.value.attempts >= 2 and sum(sleeps) <= 3
+    assert "pw@" not in str(exc.value)
