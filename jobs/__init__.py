@@ -1,0 +1,49 @@
+"""The one Huey instance of AutoIndex, built from the settings.
+
+* ``REDIS_URL`` set: :class:`huey.RedisHuey` on that server; run workers anywhere with
+  ``huey_consumer jobs.huey -w 4`` (or ``python -m core worker -w 4``). The app never runs jobs itself.
+* otherwise: :class:`huey.SqliteHuey` in ``DATA_DIR/queue.db``; the app starts one consumer thread
+  pool in its own process (:mod:`jobs.embedded`).
+
+Results are stored (run state lives in the ``task_runs`` table, see :mod:`core.services.tasks`).
+Tests may set ``huey.immediate = True``: tasks then run synchronously inside ``enqueue`` on
+in-memory storage.
+
+The tasks are imported at the bottom so that ``huey_consumer jobs.huey`` registers them.
+"""
+from __future__ import annotations
+
+from huey import Huey, RedisHuey, SqliteHuey
+
+from core.config import get_settings
+
+#: Queue name: the prefix of every Redis key (``huey.redis.autoindex...``) and the SQLite queue name.
+QUEUE_NAME = "autoindex"
+
+
+def build_huey() -> Huey:
+    """A Huey instance for the current settings (one per process: use :data:`huey`)."""
+    settings = get_settings()
+    if settings.redis_url:
+        from redis import ConnectionPool
+
+        # A refused or unreachable server fails within seconds instead of hanging a page.
+        pool = ConnectionPool.from_url(settings.redis_url, socket_connect_timeout=3, health_check_interval=30)
+        return RedisHuey(QUEUE_NAME, connection_pool=pool, results=True, utc=True,
+                         # dequeue blocks on BRPOP, so a warm consumer starts a job within milliseconds
+                         blocking=True, read_timeout=1)
+    return SqliteHuey(QUEUE_NAME, filename=str(settings.data_dir / "queue.db"), results=True, utc=True)
+
+
+huey: Huey = build_huey()
+
+
+def backend_name(instance: Huey | None = None) -> str:
+    """``"redis"`` or ``"sqlite"`` (``"memory"`` in immediate mode)."""
+    instance = instance or huey
+    if instance.immediate:
+        return "memory"
+    return "redis" if isinstance(instance, RedisHuey) else "sqlite"
+
+
+from jobs import tasks  # noqa: E402,F401  (registers the tasks and signal handlers on ``huey``)

@@ -174,7 +174,8 @@ def _ffill_limited(a: np.ndarray, limit: int) -> np.ndarray:
 def _clean(prices: pd.DataFrame, cfg: StrategyConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Returns ``(R0, rvalid, pvalid, eligible_from)``; see the hygiene steps in the module docstring."""
     try:
-        a = prices.to_numpy(dtype=np.float64, copy=True)
+        # Row-major: every later access is a row or a block of consecutive rows.
+        a = np.array(prices.to_numpy(dtype=np.float64), dtype=np.float64, order="C", copy=True)
     except (TypeError, ValueError) as exc:
         raise BacktestInputError({"prices": f"prices must be numeric ({exc})"}) from None
     t_rows, _ = a.shape
@@ -256,7 +257,10 @@ class _Targets:
         self.caps = caps
         self.sleeves = [(s, w) for s, w in cfg.sleeve_weights.items() if w > 0]
         # Causal cumulative statistics: growth index and count of invalid returns.
-        self.growth = np.cumprod(1.0 + r0, axis=0) if cfg.momentum > 0 else None
+        self.growth = None
+        if cfg.momentum > 0:
+            self.growth = r0 + 1.0
+            np.cumprod(self.growth, axis=0, out=self.growth)
         needs_counts = cfg.momentum > 0 or cfg.risk_parity > 0
         self.invalid_cum = np.cumsum(~rvalid, axis=0, dtype=np.int32) if needs_counts else None
         self.empty_sleeve_dates: dict[str, int] = {s: 0 for s, _ in self.sleeves}
@@ -276,21 +280,19 @@ class _Targets:
     def _risk_parity(self, k: int, elig: np.ndarray) -> np.ndarray | None:
         lb = self.cfg.risk_parity_lookback
         lo = max(k - lb + 1, 0)
-        rows = k - lo + 1
         invalid = self.invalid_cum[k] - (self.invalid_cum[lo - 1] if lo > 0 else 0)
-        n = (rows - invalid).astype(np.float64)
+        n = ((k - lo + 1) - invalid).astype(np.float64)
         ok = elig & (n >= 2)
         if not ok.any():
             return None
-        window = self.r0[lo:k + 1]  # invalid returns are stored as 0
+        window = self.r0[lo:k + 1]  # invalid returns are stored as 0, so plain sums are sums over valid ones
+        s1 = window.sum(axis=0)
+        s2 = np.einsum("ij,ij->j", window, window)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = window.sum(axis=0) / n
-            dev = window - mean
-            # Two-pass variance over the valid returns: the (rows - n) invalid cells
-            # contributed (0 - mean)^2 each to the sum of squares, remove them.
-            ss = np.einsum("ij,ij->j", dev, dev) - (rows - n) * mean * mean
+            ss = s2 - s1 * s1 / n
             var = ss / (n - 1.0)
-        ok &= var > 0
+            # A variance below 1e-12 of the mean square is rounding noise of a constant series.
+            ok &= ss > 1e-12 * s2
         if not ok.any():
             return None
         inv = np.zeros(var.size)
@@ -299,15 +301,19 @@ class _Targets:
 
     def _market_cap(self, k: int, elig: np.ndarray) -> np.ndarray | None:
         # Latest positive cap within the forward-fill limit (causal, no filled copy kept).
-        lo = max(k - self.cfg.ffill_limit, 0)
-        window = self.caps[lo:k + 1]
+        c = self.caps[k].copy()
         with np.errstate(invalid="ignore"):
-            good = window > 0
-        last = (window.shape[0] - 1) - good[::-1].argmax(axis=0)
-        ok = elig & good.any(axis=0)
+            missing = ~(c > 0)
+            back = 1
+            while missing.any() and back <= self.cfg.ffill_limit and k - back >= 0:
+                older = self.caps[k - back]
+                take = missing & (older > 0)
+                c[take] = older[take]
+                missing &= ~take
+                back += 1
+        ok = elig & ~missing
         if not ok.any():
             return None
-        c = window[last, np.arange(window.shape[1])]
         w = np.where(ok, np.sqrt(c) if self.cfg.market_cap_sqrt else c, 0.0)
         return w / w.sum()
 

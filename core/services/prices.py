@@ -89,42 +89,104 @@ def asset_ids(session: Session) -> dict[str, int]:
     return dict(session.execute(select(Asset.symbol, Asset.id)).all())
 
 
-def _existing(session: Session, table: str, column: str, ids: list[int], start: str, end: str) -> pd.DataFrame:
-    if not ids:
-        return pd.DataFrame({"asset_id": np.array([], dtype=np.int64), "date": np.array([], dtype=object),
-                             column: np.array([], dtype=float)})
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+
+def _day_sql(dialect: str, column: str = "date") -> str:
+    """SQL turning a DATE column into whole days since 1970-01-01 (fast to fetch and compare)."""
+    if dialect == "postgresql":
+        return f"({column} - DATE '1970-01-01')"
+    return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
+
+
+def _fetch_numeric(session: Session, sql: str, params: tuple | dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run a query returning (asset_id, day, value) rows as three numpy arrays, at driver speed.
+
+    PostgreSQL streams the rows with COPY ... TO STDOUT; SQLite uses the raw cursor.
+    """
     conn = session.connection()
-    placeholders = ",".join(str(int(i)) for i in ids)
-    rows = conn.exec_driver_sql(
-        f"SELECT asset_id, date, {column} FROM {table} WHERE asset_id IN ({placeholders}) "
-        f"AND date >= %(s)s AND date <= %(e)s" if conn.dialect.name == "postgresql" else
-        f"SELECT asset_id, date, {column} FROM {table} WHERE asset_id IN ({placeholders}) AND date >= ? AND date <= ?",
-        {"s": start, "e": end} if conn.dialect.name == "postgresql" else (start, end),
-    ).fetchall()
-    frame = pd.DataFrame(rows, columns=["asset_id", "date", column])
-    if len(frame):
-        frame["date"] = frame["date"].astype(str)
-        frame["asset_id"] = frame["asset_id"].astype(np.int64)
-    return frame
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        buf = io.BytesIO()
+        with raw.cursor() as cur:
+            with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
+                for block in copy:
+                    buf.write(block)
+        if buf.tell() == 0:
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, float)
+        buf.seek(0)
+        frame = pd.read_csv(buf, header=None, names=["a", "d", "v"], dtype={"a": np.int64, "d": np.int64, "v": float},
+                            float_precision="round_trip")
+        return frame["a"].to_numpy(), frame["d"].to_numpy(), frame["v"].to_numpy()
+    cur = conn.connection.driver_connection.execute(sql, params)
+    rows = cur.fetchall()
+    if not rows:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, float)
+    arr = np.array(rows, dtype=float)
+    return arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2]
 
 
-def _write_rows(session: Session, table: str, column: str, rows: pd.DataFrame) -> None:
-    """Upsert (asset_id, date, value) rows with the dialect's native ON CONFLICT."""
+def _key(asset_id: np.ndarray, day: np.ndarray) -> np.ndarray:
+    return (asset_id.astype(np.int64) << 22) | (day.astype(np.int64) + 1_000_000)
+
+
+def _existing(session: Session, table: str, column: str, ids: list[int], start_day: int, end_day: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Stored (key, value) pairs for the assets and day range, keys sorted."""
+    if not ids:
+        return np.empty(0, np.int64), np.empty(0, float)
+    dialect = session.connection().dialect.name
+    id_list = ",".join(str(int(i)) for i in ids)
+    start = str(_EPOCH + np.timedelta64(int(start_day), "D"))
+    end = str(_EPOCH + np.timedelta64(int(end_day), "D"))
+    if dialect == "postgresql":
+        sql = (f"SELECT asset_id, {_day_sql(dialect)}, {column} FROM {table} WHERE asset_id IN ({id_list}) "
+               f"AND date >= %s AND date <= %s")
+    else:
+        sql = (f"SELECT asset_id, {_day_sql(dialect)}, {column} FROM {table} WHERE asset_id IN ({id_list}) "
+               f"AND date >= ? AND date <= ?")
+    a, d, v = _fetch_numeric(session, sql, (start, end))
+    keys = _key(a, d)
+    order = np.argsort(keys, kind="stable")
+    return keys[order], v[order]
+
+
+def _copy_csv(rows: pd.DataFrame, column: str) -> str:
+    frame = pd.DataFrame({"asset_id": rows["asset_id"].to_numpy(),
+                          "date": (rows["day"].to_numpy().astype("timedelta64[D]") + _EPOCH).astype(str),
+                          column: rows[column].to_numpy()})
+    return frame.to_csv(index=False, header=False)
+
+
+def _write_rows(session: Session, table: str, column: str, rows: pd.DataFrame, *, all_new: bool = False) -> None:
+    """Upsert (asset_id, day, value) rows with the dialect's native ON CONFLICT.
+
+    On PostgreSQL rows known to be new are COPYed straight into the table inside a savepoint (the fast path);
+    if another writer inserted them meanwhile, the savepoint is rolled back and the upsert path runs instead.
+    """
     if rows.empty:
         return
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        raw = conn.connection.driver_connection  # psycopg connection inside the session's transaction
+        raw = conn.connection.driver_connection
+        payload = _copy_csv(rows, column)
+        if all_new:
+            import psycopg
+
+            try:
+                with raw.transaction():  # a savepoint inside the session's transaction
+                    with raw.cursor() as cur:
+                        with cur.copy(f"COPY {table} (asset_id, date, {column}) FROM STDIN WITH (FORMAT csv)") as copy:
+                            copy.write(payload)
+                return
+            except psycopg.errors.UniqueViolation:
+                log.info("concurrent insert into %s; falling back to ON CONFLICT upsert", table)
         tmp = f"tmp_{table}"
         with raw.cursor() as cur:
             cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (asset_id integer, date date, {column} double precision) ON COMMIT DELETE ROWS")
             cur.execute(f"TRUNCATE {tmp}")
-            buf = io.StringIO()
-            rows[["asset_id", "date", column]].to_csv(buf, index=False, header=False, float_format="%.17g")
-            buf.seek(0)
             with cur.copy(f"COPY {tmp} (asset_id, date, {column}) FROM STDIN WITH (FORMAT csv)") as copy:
-                while chunk := buf.read(1 << 20):
-                    copy.write(chunk)
+                copy.write(payload)
             cur.execute(
                 f"INSERT INTO {table} (asset_id, date, {column}) SELECT asset_id, date, {column} FROM {tmp} "
                 f"ON CONFLICT (asset_id, date) DO UPDATE SET {column} = EXCLUDED.{column} "
@@ -133,7 +195,8 @@ def _write_rows(session: Session, table: str, column: str, rows: pd.DataFrame) -
             cur.execute(f"TRUNCATE {tmp}")
     else:
         dbapi = conn.connection.driver_connection
-        data = list(zip(rows["asset_id"].tolist(), rows["date"].tolist(), rows[column].tolist()))
+        dates = (rows["day"].to_numpy().astype("timedelta64[D]") + _EPOCH).astype(str).tolist()
+        data = zip(rows["asset_id"].tolist(), dates, rows[column].tolist())
         dbapi.executemany(
             f"INSERT INTO {table} (asset_id, date, {column}) VALUES (?, ?, ?) "
             f"ON CONFLICT (asset_id, date) DO UPDATE SET {column} = excluded.{column} "
@@ -142,24 +205,29 @@ def _write_rows(session: Session, table: str, column: str, rows: pd.DataFrame) -
         )
 
 
-def _diff(session: Session, table: str, column: str, incoming: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _diff(session: Session, table: str, column: str, incoming: pd.DataFrame
+          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Split incoming rows into (new, changed, unchanged) against what is stored."""
-    ids = sorted(incoming["asset_id"].unique().tolist())
-    stored = _existing(session, table, column, ids, incoming["date"].min(), incoming["date"].max())
-    if stored.empty:
+    ids = np.unique(incoming["asset_id"].to_numpy()).tolist()
+    days = incoming["day"].to_numpy()
+    stored_keys, stored_values = _existing(session, table, column, ids, int(days.min()), int(days.max()))
+    if stored_keys.size == 0:
         return incoming, incoming.iloc[0:0], incoming.iloc[0:0]
-    merged = incoming.merge(stored, on=["asset_id", "date"], how="left", suffixes=("", "_old"), indicator=True)
-    is_new = (merged["_merge"] == "left_only").to_numpy()
-    old = merged[f"{column}_old"].to_numpy()
-    is_changed = ~is_new & (merged[column].to_numpy() != old)
-    cols = ["asset_id", "date", column]
-    return merged.loc[is_new, cols], merged.loc[is_changed, cols], merged.loc[~is_new & ~is_changed, cols]
+    keys = _key(incoming["asset_id"].to_numpy(), days)
+    pos = np.searchsorted(stored_keys, keys)
+    pos_clipped = np.minimum(pos, stored_keys.size - 1)
+    found = stored_keys[pos_clipped] == keys
+    is_changed = found & (stored_values[pos_clipped] != incoming[column].to_numpy())
+    is_new = ~found
+    return incoming[is_new], incoming[is_changed], incoming[found & ~is_changed]
 
 
 def _prepare(frame: pd.DataFrame, column: str, ids: dict[str, int]) -> pd.DataFrame:
+    """Long frame -> [symbol, asset_id, day (days since 1970-01-01), value], one row per (asset, day)."""
+    dates = pd.to_datetime(frame["date"]).to_numpy().astype("datetime64[D]")
     out = pd.DataFrame({
         "symbol": frame["symbol"].astype(str).to_numpy(),
-        "date": pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d").to_numpy(),
+        "day": (dates - _EPOCH).astype(np.int64),
         column: frame[column].astype(float).to_numpy(),
     })
     out["asset_id"] = out["symbol"].map(ids)
@@ -167,16 +235,7 @@ def _prepare(frame: pd.DataFrame, column: str, ids: dict[str, int]) -> pd.DataFr
     if missing:
         raise KeyError(f"unknown symbols: {', '.join(map(str, missing[:10]))}")
     out["asset_id"] = out["asset_id"].astype(np.int64)
-    return out.drop_duplicates(["asset_id", "date"], keep="last")
-
-
-def _gaps(dates: pd.Series) -> int:
-    """Business days missing between a symbol's first and last stored date in this batch."""
-    if len(dates) < 2:
-        return 0
-    d = pd.to_datetime(dates)
-    expected = np.busday_count(d.min().date(), d.max().date()) + 1
-    return int(max(expected - d.nunique(), 0))
+    return out.drop_duplicates(["asset_id", "day"], keep="last")
 
 
 def ingest(session: Session, *, prices: pd.DataFrame, market_caps: pd.DataFrame | None = None,
@@ -191,30 +250,33 @@ def ingest(session: Session, *, prices: pd.DataFrame, market_caps: pd.DataFrame 
     if prices is not None and len(prices):
         incoming = _prepare(prices, "close", ids)
         new, changed, same = _diff(session, "prices", "close", incoming)
-        _write_rows(session, "prices", "close", pd.concat([new, changed]))
+        _write_rows(session, "prices", "close", new, all_new=True)
+        _write_rows(session, "prices", "close", changed)
         summary.rows_new, summary.rows_updated, summary.rows_unchanged = len(new), len(changed), len(same)
         by_id = {v: k for k, v in ids.items()}
         counts = pd.DataFrame({
             "new": new.groupby("asset_id").size(), "updated": changed.groupby("asset_id").size(),
             "unchanged": same.groupby("asset_id").size(),
         }).fillna(0).astype(int)
-        span = incoming.groupby("asset_id")["date"].agg(["min", "max", "count"])
+        span = incoming.groupby("asset_id")["day"].agg(["min", "max", "count"])
         for asset_id, row in span.iterrows():
             symbol = by_id[int(asset_id)]
             c = counts.loc[asset_id] if asset_id in counts.index else None
-            first, last = dt.date.fromisoformat(row["min"]), dt.date.fromisoformat(row["max"])
+            first = (_EPOCH + np.timedelta64(int(row["min"]), "D")).astype(dt.date)
+            last = (_EPOCH + np.timedelta64(int(row["max"]), "D")).astype(dt.date)
             expected = int(np.busday_count(first, last)) + 1
             summary.per_symbol[symbol] = SymbolSummary(
                 symbol=symbol,
                 new=int(c["new"]) if c is not None else 0,
                 updated=int(c["updated"]) if c is not None else 0,
                 unchanged=int(c["unchanged"]) if c is not None else 0,
-                first_date=row["min"], last_date=row["max"], gaps=max(expected - int(row["count"]), 0),
+                first_date=first.isoformat(), last_date=last.isoformat(), gaps=max(expected - int(row["count"]), 0),
             )
     if market_caps is not None and len(market_caps):
         incoming = _prepare(market_caps, "market_cap", ids)
         new, changed, _same = _diff(session, "market_caps", "market_cap", incoming)
-        _write_rows(session, "market_caps", "market_cap", pd.concat([new, changed]))
+        _write_rows(session, "market_caps", "market_cap", new, all_new=True)
+        _write_rows(session, "market_caps", "market_cap", changed)
         summary.caps_new, summary.caps_updated = len(new), len(changed)
         by_id = {v: k for k, v in ids.items()}
         for asset_id, n in new.groupby("asset_id").size().items():
@@ -224,47 +286,56 @@ def ingest(session: Session, *, prices: pd.DataFrame, market_caps: pd.DataFrame 
     return summary
 
 
-def _read_long(session: Session, table: str, column: str, symbols: list[str] | None,
-               start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
-    sql = (f"SELECT a.symbol, p.date, p.{column} FROM {table} p JOIN assets a ON a.id = p.asset_id WHERE 1=1")
-    params: dict[str, object] = {}
+def _read_matrix(session: Session, table: str, column: str, symbols: list[str] | None,
+                 start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
+    """Read (asset, day, value) at driver speed and scatter it into a dates × symbols matrix."""
+    dialect = session.connection().dialect.name
+    id_by_symbol = asset_ids(session)
     if symbols is not None:
-        names = [f"s{i}" for i in range(len(symbols))]
-        sql += f" AND a.symbol IN ({','.join(':' + n for n in names)})" if symbols else " AND 1=0"
-        params.update(dict(zip(names, symbols)))
+        id_by_symbol = {s: i for s, i in id_by_symbol.items() if s in set(symbols)}
+    if not id_by_symbol:
+        return pd.DataFrame(index=pd.DatetimeIndex([], name="date"), columns=pd.Index([], name="symbol"), dtype=float)
+    mark = "%s" if dialect == "postgresql" else "?"
+    sql = f"SELECT asset_id, {_day_sql(dialect)}, {column} FROM {table}"
+    where, params = [], []
+    if symbols is not None:
+        where.append(f"asset_id IN ({','.join(str(i) for i in id_by_symbol.values())})")
     if start is not None:
-        sql += " AND p.date >= :start"
-        params["start"] = start.isoformat()
+        where.append(f"date >= {mark}")
+        params.append(start.isoformat())
     if end is not None:
-        sql += " AND p.date <= :end"
-        params["end"] = end.isoformat()
-    rows = session.execute(text(sql), params).fetchall()
-    return pd.DataFrame(rows, columns=["symbol", "date", column])
-
-
-def _pivot(long: pd.DataFrame, column: str) -> pd.DataFrame:
-    if long.empty:
-        return pd.DataFrame(index=pd.DatetimeIndex([], name="date"), dtype=float)
-    dates = pd.to_datetime(long["date"].astype(str))
-    date_codes, date_uniques = pd.factorize(dates, sort=True)
-    sym_codes, sym_uniques = pd.factorize(long["symbol"], sort=True)
-    matrix = np.full((len(date_uniques), len(sym_uniques)), np.nan)
-    matrix[date_codes, sym_codes] = long[column].to_numpy(dtype=float)
-    out = pd.DataFrame(matrix, index=pd.DatetimeIndex(date_uniques, name="date"),
-                       columns=pd.Index(sym_uniques, name="symbol"))
-    return out
+        where.append(f"date <= {mark}")
+        params.append(end.isoformat())
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    a, d, v = _fetch_numeric(session, sql, tuple(params))
+    symbol_by_id = {i: s for s, i in id_by_symbol.items()}
+    present_ids = np.unique(a)
+    columns = sorted(symbol_by_id[int(i)] for i in present_ids if int(i) in symbol_by_id)
+    if not columns:
+        return pd.DataFrame(index=pd.DatetimeIndex([], name="date"), columns=pd.Index([], name="symbol"), dtype=float)
+    col_of_id = np.full(int(present_ids.max()) + 1, -1, dtype=np.int64)
+    for pos, symbol in enumerate(columns):
+        col_of_id[id_by_symbol[symbol]] = pos
+    cols = col_of_id[a]
+    keep = cols >= 0
+    days, day_codes = np.unique(d[keep], return_inverse=True)
+    matrix = np.full((days.size, len(columns)), np.nan)
+    matrix[day_codes, cols[keep]] = v[keep]
+    index = pd.DatetimeIndex((days.astype("timedelta64[D]") + _EPOCH).astype("datetime64[ns]"), name="date")
+    return pd.DataFrame(matrix, index=index, columns=pd.Index(columns, name="symbol"))
 
 
 def load_price_matrix(session: Session, symbols: list[str] | None = None, start: dt.date | None = None,
                       end: dt.date | None = None) -> pd.DataFrame:
     """Daily closes as a frame dates × symbols (NaN where an asset has no price)."""
-    return _pivot(_read_long(session, "prices", "close", symbols, start, end), "close")
+    return _read_matrix(session, "prices", "close", symbols, start, end)
 
 
 def load_market_caps(session: Session, symbols: list[str] | None = None, start: dt.date | None = None,
                      end: dt.date | None = None) -> pd.DataFrame:
     """Market caps as a frame dates × symbols (NaN where unknown)."""
-    return _pivot(_read_long(session, "market_caps", "market_cap", symbols, start, end), "market_cap")
+    return _read_matrix(session, "market_caps", "market_cap", symbols, start, end)
 
 
 def last_price_dates(session: Session) -> dict[str, dt.date]:

@@ -113,14 +113,17 @@ def _read_xlsx(content: bytes, filename: str) -> list[tuple[int, list[Any]]]:
 # --------------------------------------------------------------------------- cell parsing
 def _parse_dates(cells: pd.Series) -> pd.Series:
     """ISO strings and datetime/date objects -> normalised Timestamps; anything else -> NaT."""
-    is_datetime = cells.map(lambda v: isinstance(v, (datetime, date, pd.Timestamp))).to_numpy(dtype=bool)
-    text = cells.map(lambda v: v.strip() if isinstance(v, str) else None)
-    is_iso = text.map(lambda v: bool(v) and _ISO_DATE.match(v) is not None).to_numpy(dtype=bool)
+    raw = cells.tolist()
+    is_datetime = np.fromiter((isinstance(v, (datetime, date)) for v in raw), dtype=bool, count=len(raw))
+    text = [v.strip() if isinstance(v, str) else "" for v in raw]
+    is_iso = np.fromiter((bool(t) and _ISO_DATE.match(t) is not None for t in text), dtype=bool, count=len(raw))
     out = pd.Series(pd.NaT, index=cells.index, dtype="datetime64[ns]")
     if is_iso.any():
-        out[is_iso] = pd.to_datetime(text[is_iso], format="ISO8601", errors="coerce").astype("datetime64[ns]")
+        iso = pd.Series([t for t, ok in zip(text, is_iso) if ok], dtype=object)
+        out[is_iso] = pd.to_datetime(iso, format="ISO8601", errors="coerce").astype("datetime64[ns]").to_numpy()
     if is_datetime.any():
-        out[is_datetime] = pd.to_datetime(cells[is_datetime].map(pd.Timestamp), errors="coerce").astype("datetime64[ns]")
+        stamps = [pd.Timestamp(v) for v, ok in zip(raw, is_datetime) if ok]
+        out[is_datetime] = pd.to_datetime(pd.Series(stamps, dtype=object)).astype("datetime64[ns]").to_numpy()
     return out.dt.normalize()
 
 
@@ -132,12 +135,15 @@ def _parse_numbers(cells: pd.Series) -> pd.Series:
         if isinstance(v, (int, float, np.number)):
             return float(v)
         return str(v).strip() or None
-    values = pd.to_numeric(cells.map(one), errors="coerce").astype("float64")
+    values = pd.to_numeric(pd.Series([one(v) for v in cells.tolist()], index=cells.index, dtype=object),
+                           errors="coerce").astype("float64")
     return values.where(np.isfinite(values))
 
 
 def _is_blank(cells: pd.Series) -> np.ndarray:
-    return cells.map(lambda v: v is None or (isinstance(v, str) and not v.strip())).to_numpy(dtype=bool)
+    raw = cells.tolist()
+    return np.fromiter((v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
+                        for v in raw), dtype=bool, count=len(raw))
 
 
 # --------------------------------------------------------------------------- validation
@@ -274,7 +280,8 @@ def parse_price_file(content: bytes, filename: str, *, known_symbols: set[str] |
     records = _records(data_rows, header, raw_header, layout, problems)
     dates = _parse_dates(records["date"])
     closes = _parse_numbers(records["close"])
-    symbols = records["symbol"].map(lambda v: "" if v is None else str(v).strip().upper())
+    symbols = pd.Series(["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip().upper()
+                         for v in records["symbol"].tolist()], index=records.index, dtype="str")
     label = records["symbol"].astype(str) if layout == "wide" else None
 
     date_blank = _is_blank(records["date"])

@@ -331,28 +331,43 @@ class TwelveDataProvider(MarketDataProvider):
     # -- one batch, paging past OUTPUTSIZE rows ----------------------------------------
     def _fetch_batch(self, batch: list[str], start: date | None,
                      end: date | None) -> dict[str, tuple[pd.DataFrame, Any]]:
+        """Fetch one batch; a symbol that fills a whole page is asked again for the earlier part.
+
+        TwelveData returns the *latest* ``outputsize`` rows of the range, so paging walks
+        backwards: the next request ends (exclusively) at the first date received, and rows
+        on or after that date are dropped whichever way the API treats ``end_date``.
+        """
         frames: dict[str, list[pd.DataFrame]] = defaultdict(list)
         metas: dict[str, Any] = {}
-        queue: list[tuple[list[str], date | None]] = [(batch, start)]
+        first_end = end + timedelta(days=1) if end is not None else None
+        queue: list[tuple[list[str], date | None]] = [(batch, first_end)]
         while queue:
-            group, group_start = queue.pop(0)
+            group, end_exclusive = queue.pop(0)
             pages: dict[date, list[str]] = defaultdict(list)
-            for symbol, payload in self._request(group, group_start, end).items():
-                if payload is None:          # "no data is available": nothing new
+            for symbol, payload in self._request(group, start, end_exclusive).items():
+                if payload is None:          # "no data is available": nothing (more) in range
                     continue
                 frame = parse_time_series(symbol, payload)
+                full_page = len(frame) >= OUTPUTSIZE
+                if end_exclusive is not None and end_exclusive != first_end:
+                    frame = frame[frame["date"] < pd.Timestamp(end_exclusive)]
                 frames[symbol].append(frame)
                 metas.setdefault(symbol, payload.get("meta"))
-                if len(frame) >= OUTPUTSIZE:
-                    pages[frame["date"].max().date() + timedelta(days=1)].append(symbol)
-            queue.extend((symbols, page_start) for page_start, symbols in pages.items())
+                if full_page and len(frame):
+                    earliest = frame["date"].min().date()
+                    if start is None or earliest > start:
+                        pages[earliest].append(symbol)
+            queue.extend((symbols, page_end) for page_end, symbols in pages.items())
         return {s: (pd.concat(frames[s], ignore_index=True) if frames[s] else empty_prices(), metas.get(s))
                 for s in batch}
 
     # -- one request with retries -------------------------------------------------------
     def _request(self, symbols: list[str], start: date | None,
                  end: date | None) -> dict[str, dict | None]:
-        """Return ``{symbol: payload}`` (``None`` = no data in range); retry transient failures."""
+        """Return ``{symbol: payload}`` (``None`` = no data in range); retry transient failures.
+
+        ``end`` is sent as ``end_date`` verbatim (callers pass the exclusive bound).
+        """
         pending = list(symbols)
         done: dict[str, dict | None] = {}
         for attempt in range(self.max_retries + 1):
@@ -382,7 +397,7 @@ class TwelveDataProvider(MarketDataProvider):
         if start is not None:
             params["start_date"] = start.isoformat()
         if end is not None:
-            params["end_date"] = (end + timedelta(days=1)).isoformat()
+            params["end_date"] = end.isoformat()
         self.limiter.acquire(len(pending), sleep=self.sleep)
         try:
             response = self.session.get(f"{self.base_url}/time_series", params=params,

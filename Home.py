@@ -1,0 +1,62 @@
+"""AutoIndex entry point: start-up, first-run admin setup, login gate, navigation and the shared sidebar.
+
+Run with ``streamlit run Home.py``. Pages live in pages/ and each calls ``ui.auth.require_user`` first.
+"""
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+st.set_page_config(page_title="AutoIndex", page_icon=":material/monitoring:", layout="wide")
+
+from core.config import get_settings  # noqa: E402
+from core.errors import AutoIndexError  # noqa: E402
+from ui import auth, navigation, sidebar  # noqa: E402
+from ui.errors import show_error  # noqa: E402
+
+
+@st.cache_resource(show_spinner="Preparing the database…")
+def _start_up(database_url: str) -> dict[str, object]:
+    """Migrate, seed the demo universe on an empty database, compute the default config (once per process)."""
+    from core.services.bootstrap import start_up
+
+    return start_up()
+
+
+@st.cache_resource(show_spinner=False)
+def _background_worker(database_url: str) -> bool:
+    """The in-app job consumer (no-op when jobs run elsewhere), started once per process."""
+    try:
+        from jobs.embedded import ensure_started
+
+        ensure_started()
+    except Exception:  # the app stays usable without the worker; Diagnostics shows its status
+        logging.getLogger("autoindex.home").exception("could not start the embedded job worker")
+        return False
+    return True
+
+
+def main() -> None:
+    try:
+        url = get_settings().effective_database_url
+        _start_up(url)
+        _background_worker(url)
+        from core.services import users
+
+        no_users = users.count_users() == 0
+    except AutoIndexError as exc:
+        show_error(exc)
+        st.stop()
+    if no_users and not st.session_state.get(auth.state.AUTH_USERNAME):
+        from ui.setup import setup_screen
+
+        setup_screen()
+        st.stop()
+    user = auth.require_user(auth.ALL_ROLES)
+    page = st.navigation(navigation.pages_for(user.role))
+    sidebar.draw(user)
+    page.run()
+
+
+main()

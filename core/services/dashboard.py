@@ -1,0 +1,277 @@
+"""The dashboard's read queries, all in one place.
+
+Everything returns plain values, pandas objects or dataclasses of them (never ORM objects or
+sessions), so the Streamlit cache can keep them and the reports can reuse the same numbers.
+
+Conventions: returns are fractions (0.05 = 5 %); the benchmark is rebased to the index's first value
+so both lines start together; ``as_of`` is the last date with an index value.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+
+from core.db import unit_of_work
+from core.models import Allocation, Asset, IndexValue, Price, StrategyConfigRow
+from core.services import app_settings, compute
+from core.services import prices as price_store
+
+#: KPI periods, in display order.
+KPI_PERIODS: tuple[str, ...] = ("1D", "MTD", "YTD", "1Y")
+#: Holdings shown one by one in the allocation history and the correlation matrix.
+TOP_HOLDINGS = 10
+#: Trailing rows of returns used for the correlation matrix (one trading year).
+CORRELATION_WINDOW = 252
+OTHER = "Other"
+CASH = "Cash"
+
+
+def cache_token() -> str:
+    """Changes whenever prices, computed results or config versions change (the UI cache key)."""
+    with unit_of_work() as session:
+        version = app_settings.data_version(session)
+        max_id, n, last_computed = session.execute(
+            select(func.max(StrategyConfigRow.id), func.count(StrategyConfigRow.id),
+                   func.max(StrategyConfigRow.computed_at))).one()
+        active = session.scalar(select(StrategyConfigRow.id).where(StrategyConfigRow.is_active.is_(True)))
+        assets = session.execute(select(func.count(Asset.id), func.sum(Asset.is_active.cast(int)))).one()
+    return f"{version}:{max_id}:{n}:{active}:{last_computed}:{assets[0]}:{assets[1]}"
+
+
+def demo_data_shown() -> bool:
+    """True when any asset's prices come from the synthetic demo provider."""
+    with unit_of_work() as session:
+        return session.scalar(select(Asset.id).where(Asset.source == "demo").limit(1)) is not None
+
+
+def benchmark_symbol(session) -> str | None:  # type: ignore[no-untyped-def]
+    """The benchmark shown beside the index: ^GSPC when present, else the first benchmark asset."""
+    symbols = sorted(session.scalars(select(Asset.symbol).where(Asset.is_benchmark.is_(True))).all())
+    return "^GSPC" if "^GSPC" in symbols else (symbols[0] if symbols else None)
+
+
+def period_returns(values: pd.Series, as_of: pd.Timestamp | None = None) -> dict[str, float | None]:
+    """1D, MTD, YTD and 1Y simple returns of a level series ending at ``as_of`` (None when too short).
+
+    YTD and 1Y are :func:`core.services.risk.trailing_returns` (the reports use the same numbers);
+    1D is ``V_t / V_{t-1} - 1`` and MTD uses the last level on or before the last day of the previous
+    month as its base, like YTD does with the previous year.
+    """
+    from core.services.risk import trailing_returns
+
+    out: dict[str, float | None] = {p: None for p in KPI_PERIODS}
+    if values is None:
+        return out
+    v = values.dropna()
+    if as_of is not None:
+        v = v.loc[:pd.Timestamp(as_of)]
+    if v.empty:
+        return out
+    end = float(v.iloc[-1])
+    last = v.index[-1]
+    if len(v) > 1 and float(v.iloc[-2]) > 0:
+        out["1D"] = end / float(v.iloc[-2]) - 1.0
+    month_base = last.replace(day=1) - pd.Timedelta(days=1)
+    if v.index[0] <= month_base:
+        base = float(v.loc[:month_base].iloc[-1])
+        out["MTD"] = end / base - 1.0 if base > 0 else None
+    trailing = trailing_returns(v)
+    out["YTD"], out["1Y"] = trailing.get("YTD"), trailing.get("1Y")
+    return out
+
+
+@dataclass
+class DashboardData:
+    """Everything the dashboard draws for one config version."""
+
+    config_id: int
+    config_label: str
+    index: pd.Series                       # index level by date
+    benchmark: pd.Series | None            # benchmark level rebased to the index's first value
+    benchmark_symbol: str | None
+    as_of: dt.date | None
+    level: float | None
+    kpis: pd.DataFrame                     # rows KPI_PERIODS, columns index / benchmark (fractions)
+    metrics: pd.DataFrame                  # key, label, value, unit, formula, reason
+    allocation_now: pd.DataFrame           # symbol, name, sector, weight (drifted to as_of)
+    allocation_sectors: pd.DataFrame       # sector, weight
+    allocation_history_sectors: pd.DataFrame   # rebalance dates x sectors
+    allocation_history_assets: pd.DataFrame    # rebalance dates x top holdings + Other
+    last_rebalance: dt.date | None
+    rolling: pd.DataFrame | None = None
+    drawdown: pd.Series | None = None
+    monthly_returns: pd.DataFrame | None = None
+    correlation: pd.DataFrame | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return self.index.empty
+
+
+def _config_label(session, config_id: int) -> str:  # type: ignore[no-untyped-def]
+    row = session.get(StrategyConfigRow, config_id)
+    if row is None:
+        from core.errors import NotFoundError
+
+        raise NotFoundError(f"no strategy config with id {config_id}")
+    return f"{row.name} v{row.version}"
+
+
+def _metrics_frame(config_id: int) -> pd.DataFrame:
+    from core.services.risk import METRIC_DEFINITIONS
+
+    stored = compute.stored_metrics(config_id)
+    rows = []
+    for key, (label, formula, unit) in METRIC_DEFINITIONS.items():
+        value, reason = stored.get(key, (None, "not computed"))
+        rows.append({"key": key, "label": label, "value": value, "unit": unit, "formula": formula,
+                     "reason": reason if value is None else None})
+    return pd.DataFrame(rows, columns=["key", "label", "value", "unit", "formula", "reason"])
+
+
+def _allocation_now(session, config_id: int, as_of: dt.date | None) -> tuple[pd.DataFrame, dt.date | None]:  # type: ignore[no-untyped-def]
+    last = session.scalar(select(func.max(Allocation.date)).where(Allocation.config_id == config_id))
+    columns = ["symbol", "name", "sector", "weight"]
+    if last is None:
+        return pd.DataFrame(columns=columns), None
+    rows = session.execute(
+        select(Asset.symbol, Asset.name, Asset.sector, Allocation.weight)
+        .join(Asset, Asset.id == Allocation.asset_id)
+        .where(Allocation.config_id == config_id, Allocation.date == last)).all()
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["sector"] = frame["sector"].fillna(OTHER)
+    if as_of is not None and as_of > last and len(frame):
+        # Between rebalances holdings are bought and held: weights drift with prices.
+        px = price_store.load_price_matrix(session, frame["symbol"].tolist(), last, as_of).ffill()
+        if len(px):
+            ratio = (px.iloc[-1] / px.iloc[0]).reindex(frame["symbol"]).fillna(1.0).to_numpy()
+            held = frame["weight"].to_numpy() * ratio
+            cash = max(0.0, 1.0 - float(frame["weight"].sum()))
+            frame["weight"] = held / (held.sum() + cash)
+    return frame.sort_values("weight", ascending=False, ignore_index=True), last
+
+
+def _allocation_history(session, config_id: int, top: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:  # type: ignore[no-untyped-def]
+    sector = func.coalesce(Asset.sector, OTHER)
+    rows = session.execute(
+        select(Allocation.date, sector, func.sum(Allocation.weight))
+        .join(Asset, Asset.id == Allocation.asset_id)
+        .where(Allocation.config_id == config_id)
+        .group_by(Allocation.date, sector)).all()
+    if not rows:
+        return pd.DataFrame(), pd.DataFrame()
+    by_sector = (pd.DataFrame(rows, columns=["date", "sector", "weight"])
+                 .pivot(index="date", columns="sector", values="weight").fillna(0.0).sort_index())
+    by_sector.index = pd.DatetimeIndex(pd.to_datetime(by_sector.index), name="date")
+    total = by_sector.sum(axis=1)
+    by_asset = pd.DataFrame(index=by_sector.index)
+    if top:
+        rows = session.execute(
+            select(Allocation.date, Asset.symbol, Allocation.weight)
+            .join(Asset, Asset.id == Allocation.asset_id)
+            .where(Allocation.config_id == config_id, Asset.symbol.in_(top))).all()
+        if rows:
+            frame = pd.DataFrame(rows, columns=["date", "symbol", "weight"]).pivot(
+                index="date", columns="symbol", values="weight")
+            frame.index = pd.DatetimeIndex(pd.to_datetime(frame.index), name="date")
+            by_asset = frame.reindex(index=by_sector.index, columns=top).fillna(0.0)
+    by_asset[OTHER] = (total - by_asset.sum(axis=1)).clip(lower=0.0)
+    return by_sector, by_asset
+
+
+def _benchmark(session, index: pd.Series) -> tuple[pd.Series | None, str | None]:  # type: ignore[no-untyped-def]
+    symbol = benchmark_symbol(session)
+    if symbol is None or index.empty:
+        return None, symbol
+    matrix = price_store.load_price_matrix(session, [symbol], index.index[0].date(), index.index[-1].date())
+    if matrix.empty:
+        return None, symbol
+    raw = matrix[symbol].reindex(index.index).ffill().dropna()
+    if raw.empty:
+        return None, symbol
+    return raw / raw.iloc[0] * float(index.loc[raw.index[0]]), symbol
+
+
+def _correlation(session, index: pd.Series, benchmark: pd.Series | None, benchmark_sym: str | None,
+                 top: list[str]) -> pd.DataFrame | None:  # type: ignore[no-untyped-def]
+    from core.services.risk import correlation_matrix
+
+    if index.empty:
+        return None
+    start = index.index[max(0, len(index) - CORRELATION_WINDOW - 1)]
+    levels = pd.DataFrame({"Index": index.loc[start:]})
+    if benchmark is not None:
+        levels[benchmark_sym or "Benchmark"] = benchmark.loc[start:]
+    if top:
+        px = price_store.load_price_matrix(session, top, start.date(), index.index[-1].date())
+        levels = levels.join(px.reindex(columns=top), how="left")
+    return correlation_matrix(levels)
+
+
+def dashboard_data(config_id: int) -> DashboardData:
+    """Every number and series the dashboard shows for ``config_id`` (see :class:`DashboardData`)."""
+    from core.services import risk
+
+    index = compute.stored_index(config_id)
+    with unit_of_work() as session:
+        label = _config_label(session, config_id)
+        benchmark, bench_symbol = _benchmark(session, index)
+        as_of = index.index[-1].date() if len(index) else None
+        allocation_now, last_rebalance = _allocation_now(session, config_id, as_of)
+        top = allocation_now["symbol"].head(TOP_HOLDINGS).tolist()
+        history_sectors, history_assets = _allocation_history(session, config_id, top)
+        correlation = _correlation(session, index, benchmark, bench_symbol, top)
+    index_returns = period_returns(index)
+    bench_returns = period_returns(benchmark, index.index[-1]) if benchmark is not None and len(index) else {}
+    kpis = pd.DataFrame({"index": index_returns, "benchmark": {p: bench_returns.get(p) for p in KPI_PERIODS}},
+                        index=list(KPI_PERIODS), dtype=object)
+    sectors = (allocation_now.groupby("sector", as_index=False)["weight"].sum()
+               .sort_values("weight", ascending=False, ignore_index=True)) if len(allocation_now) else \
+        pd.DataFrame(columns=["sector", "weight"])
+    data = DashboardData(
+        config_id=config_id, config_label=label, index=index, benchmark=benchmark, benchmark_symbol=bench_symbol,
+        as_of=as_of, level=float(index.iloc[-1]) if len(index) else None, kpis=kpis,
+        metrics=_metrics_frame(config_id), allocation_now=allocation_now, allocation_sectors=sectors,
+        allocation_history_sectors=history_sectors, allocation_history_assets=history_assets,
+        last_rebalance=last_rebalance, correlation=correlation,
+    )
+    if len(index) > 2:
+        data.drawdown = risk.drawdown_series(index)
+        data.rolling = risk.rolling_metrics(index, benchmark)
+        data.monthly_returns = risk.monthly_returns(index)
+    return data
+
+
+def freshness(today: dt.date | None = None) -> pd.DataFrame:
+    """Per asset: symbol, name, source, active, benchmark, first / last price date and business days stale."""
+    today = today or dt.date.today()
+    with unit_of_work() as session:
+        spans = dict((a, (lo, hi)) for a, lo, hi in session.execute(
+            select(Price.asset_id, func.min(Price.date), func.max(Price.date)).group_by(Price.asset_id)).all())
+        assets = session.execute(select(Asset.id, Asset.symbol, Asset.name, Asset.source, Asset.is_active,
+                                        Asset.is_benchmark).order_by(Asset.symbol)).all()
+    rows = []
+    for asset_id, symbol, name, source, active, bench in assets:
+        first, last = spans.get(asset_id, (None, None))
+        first = _as_date(first)
+        last = _as_date(last)
+        stale = int(np.busday_count(last, today)) if last and last < today else (0 if last else None)
+        rows.append({"symbol": symbol, "name": name, "source": source, "active": bool(active),
+                     "benchmark": bool(bench), "first_date": first, "last_date": last, "stale_days": stale})
+    return pd.DataFrame(rows, columns=["symbol", "name", "source", "active", "benchmark", "first_date",
+                                       "last_date", "stale_days"])
+
+
+def _as_date(value: object) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])

@@ -1,0 +1,7 @@
+"""Data."""
+import streamlit as st
+
+from ui.auth import ALL_ROLES, require_user
+
+user = require_user(ALL_ROLES)
+st.title("Data")

@@ -1,0 +1,1 @@
+"""Streamlit helpers shared by Home.py and the pages (the only Streamlit code outside pages/)."""

@@ -1,0 +1,301 @@
+"""Login, logout, registration and password change, with the users kept in the database.
+
+How it fits together
+--------------------
+* **Passwords, lockout, policy and registration rules live in** :mod:`core.services.users`
+  (bcrypt hashes; at least 10 characters, not the username, not a common password; an account is
+  locked for 15 minutes after 5 failed attempts; registration mode closed / invite / open). This
+  module never checks a password itself.
+* **streamlit-authenticator** provides the signed re-authentication cookie: its ``CookieModel``
+  writes and deletes a JWT ``{"username", "exp_date"}`` signed (HS256) with
+  :func:`core.services.bootstrap.cookie_key` (COOKIE_KEY, ``cookie_key`` in
+  .streamlit/secrets.toml, or a key generated on first start under DATA_DIR).
+* **Why not ``Authenticate.login`` itself:** its widget checks the password against an in-memory
+  credentials dict and counts failures per process, so the DB-backed lockout, the audit of failed
+  logins and the "account locked" message could not be enforced there without reaching into its
+  private state (the typed password is not exposed to a callback). We therefore draw the login,
+  registration and password-change forms ourselves (same fields and labels as its widgets) and call
+  ``users.authenticate`` / ``users.register`` / ``users.set_password``. Its ``register_user`` and
+  ``forgot_password`` widgets were rejected for the same reason (they hash into the dict, enforce a
+  different password policy, and the forgotten-password flow needs an email service we do not have):
+  an administrator resets a password on the Admin page instead.
+* Every run the user is re-read from the database by username, so a deactivated, locked or demoted
+  user loses access on their next click, and the role check is never stale.
+
+Audit: ``users.authenticate`` records ``auth.login`` (ok / failed) and ``auth.lockout``; this module
+records ``auth.logout`` and ``auth.resume`` (a login restored from the cookie).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import streamlit as st
+
+from core.errors import AuthenticationError, AutoIndexError, NotFoundError, PermissionDenied, ValidationFailed
+from core.models.base import utcnow
+from core.schemas.user import UserOut
+from core.services import audit, users
+from ui import forms, state
+from ui.errors import show_error
+
+log = logging.getLogger(__name__)
+
+ALL_ROLES: tuple[str, ...] = ("admin", "analyst")
+ADMIN_ONLY: tuple[str, ...] = ("admin",)
+
+COOKIE_NAME = "autoindex_auth"
+COOKIE_EXPIRY_DAYS = 7.0
+#: streamlit-authenticator's CookieModel reads the username from this session key when it signs the cookie.
+_SA_USERNAME_KEY = "username"
+
+
+# --- the re-authentication cookie (streamlit-authenticator) ------------------------------------
+
+def _cookie_key() -> str:
+    from core.services.bootstrap import cookie_key
+
+    return cookie_key()
+
+
+def _cookie_username() -> str | None:
+    """The username in a valid, unexpired re-authentication cookie of this browser, if any."""
+    import jwt
+
+    try:
+        token = st.context.cookies.get(COOKIE_NAME)
+    except Exception:  # no browser context (bare mode, some AppTest runs)
+        return None
+    if not token:
+        return None
+    try:
+        payload = jwt.decode(token, _cookie_key(), algorithms=["HS256"])
+    except jwt.PyJWTError:
+        return None
+    if not isinstance(payload, dict) or float(payload.get("exp_date", 0)) <= dt.datetime.now().timestamp():
+        return None
+    username = payload.get("username")
+    return str(username) if username else None
+
+
+def _flush_cookie_action() -> None:
+    """Write or delete the cookie this run (after a login / logout); rendered as a hidden component."""
+    action = st.session_state.pop(state.AUTH_COOKIE_ACTION, None)
+    if action is None:
+        return
+    try:
+        from streamlit_authenticator.models import CookieModel
+
+        model = CookieModel(COOKIE_NAME, _cookie_key(), COOKIE_EXPIRY_DAYS, None)
+        if action == "set":
+            st.session_state[_SA_USERNAME_KEY] = st.session_state.get(state.AUTH_USERNAME)
+            model.set_cookie()
+        elif action == "delete":
+            model.delete_cookie()
+    except Exception:  # a cookie that cannot be written only costs a re-login
+        log.warning("could not %s the re-authentication cookie", action, exc_info=True)
+
+
+# --- who is logged in -------------------------------------------------------------------------
+
+def _usable(user: UserOut) -> bool:
+    return user.is_active and not (user.locked_until and user.locked_until > utcnow())
+
+
+def current_user() -> UserOut | None:
+    """The logged-in user, fresh from the database, or None (also restores a login from the cookie)."""
+    username = st.session_state.get(state.AUTH_USERNAME)
+    resumed = False
+    if username is None and not st.session_state.get(state.AUTH_LOGGED_OUT):
+        username = _cookie_username()
+        resumed = username is not None
+    if username is None:
+        return None
+    try:
+        user = users.get_user(username)
+    except NotFoundError:
+        state.clear_auth()
+        return None
+    if not _usable(user):
+        state.clear_auth()
+        return None
+    if resumed:
+        st.session_state[state.AUTH_USERNAME] = user.username
+        audit.record_now(user.username, "auth.resume", user.username)
+    return user
+
+
+def require_user(roles: tuple[str, ...] = ALL_ROLES) -> UserOut:
+    """Call FIRST on every page: the logged-in user if their role is in ``roles``.
+
+    Otherwise draws the login form (logged out) or an access-denied message (wrong role) and stops
+    the script, so nothing of the page is drawn.
+    """
+    user = current_user()
+    if user is None:
+        login_screen()
+        st.stop()
+    _flush_cookie_action()
+    if user.role not in roles:
+        st.error(f"Access denied: this page is for {' or '.join(roles)} users; you are signed in as "
+                 f"{user.role}.", icon=":material/block:")
+        st.stop()
+    return user
+
+
+# --- login ------------------------------------------------------------------------------------
+
+def _on_login() -> None:
+    username = (st.session_state.get(state.LOGIN_USERNAME) or "").strip()
+    password = st.session_state.get(state.LOGIN_PASSWORD) or ""
+    st.session_state[state.LOGIN_PASSWORD] = ""
+    if not username or not password:
+        st.session_state[state.LOGIN_MESSAGE] = "Enter your username and password."
+        return
+    try:
+        user = users.authenticate(username, password)
+    except AuthenticationError as exc:
+        st.session_state[state.LOGIN_MESSAGE] = exc.message[:1].upper() + exc.message[1:] + "."
+        return
+    except AutoIndexError as exc:
+        st.session_state[state.LOGIN_MESSAGE] = str(exc)
+        return
+    st.session_state.pop(state.LOGIN_MESSAGE, None)
+    st.session_state[state.AUTH_USERNAME] = user.username
+    st.session_state[state.AUTH_LOGGED_OUT] = False
+    st.session_state[state.AUTH_COOKIE_ACTION] = "set"
+
+
+def login_screen() -> None:
+    """The login form, and the registration form when the registration mode allows it."""
+    _flush_cookie_action()
+    st.title("AutoIndex")
+    left, _ = st.columns([2, 3])
+    with left:
+        with st.form("login"):
+            st.subheader("Log in")
+            st.text_input("Username", key=state.LOGIN_USERNAME, autocomplete="username")
+            st.text_input("Password", type="password", key=state.LOGIN_PASSWORD, autocomplete="current-password")
+            message = st.session_state.get(state.LOGIN_MESSAGE)
+            if message:
+                st.error(message, icon=":material/lock:")
+            st.form_submit_button("Log in", type="primary", on_click=_on_login)
+        forms.notice("register")
+        try:
+            mode = users.registration_mode()
+        except AutoIndexError:
+            mode = "closed"
+        if mode != "closed":
+            with st.expander("Create an account" + (" (invited emails only)" if mode == "invite" else "")):
+                registration_form()
+        else:
+            st.caption("Accounts are created by an administrator. Forgot your password? Ask an administrator "
+                       "to reset it.")
+
+
+# --- logout -----------------------------------------------------------------------------------
+
+def _on_logout() -> None:
+    username = st.session_state.get(state.AUTH_USERNAME)
+    if username:
+        try:
+            audit.record_now(username, "auth.logout", username)
+        except AutoIndexError:
+            log.warning("could not record the logout of %s", username)
+    state.clear_auth()
+    st.session_state[state.AUTH_LOGGED_OUT] = True
+    st.session_state[state.AUTH_COOKIE_ACTION] = "delete"
+
+
+def logout_button() -> None:
+    st.button("Log out", key="logout_button", on_click=_on_logout, icon=":material/logout:",
+              use_container_width=True)
+
+
+# --- registration -----------------------------------------------------------------------------
+
+REGISTER_FIELDS = ("username", "name", "email", "password", "password2")
+
+
+def _on_register() -> None:
+    values = {f: (st.session_state.get(k) or "") for f, k in zip(REGISTER_FIELDS, (
+        state.REGISTER_USERNAME, state.REGISTER_NAME, state.REGISTER_EMAIL, state.REGISTER_PASSWORD,
+        state.REGISTER_PASSWORD2))}
+    errors: dict[str, str] = {}
+    if values["password"] != values["password2"]:
+        errors["password2"] = "does not match the password"
+    if not values["email"].strip():
+        errors["email"] = "is required"
+    if not errors:
+        try:
+            users.register(values["username"].strip(), values["name"], values["password"], values["email"].strip())
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+        except PermissionDenied as exc:
+            errors["email"] = str(exc)
+    forms.set_errors("register", errors)
+    if not errors:
+        for key in (state.REGISTER_PASSWORD, state.REGISTER_PASSWORD2):
+            st.session_state[key] = ""
+        forms.set_notice("register", "Account created. You can log in now.")
+
+
+def registration_form() -> None:
+    with st.form("register"):
+        st.text_input("Username", key=state.REGISTER_USERNAME)
+        forms.field_error("register", "username")
+        st.text_input("Name", key=state.REGISTER_NAME)
+        forms.field_error("register", "name")
+        st.text_input("Email", key=state.REGISTER_EMAIL)
+        forms.field_error("register", "email")
+        st.text_input("Password", type="password", key=state.REGISTER_PASSWORD,
+                      help=f"At least {users.MIN_PASSWORD_LENGTH} characters, not your username, not a common password.")
+        forms.field_error("register", "password")
+        st.text_input("Repeat password", type="password", key=state.REGISTER_PASSWORD2)
+        forms.field_error("register", "password2")
+        forms.other_errors("register", REGISTER_FIELDS)
+        st.form_submit_button("Create account", on_click=_on_register)
+
+
+# --- password change (any logged-in user) -----------------------------------------------------
+
+def _on_change_password() -> None:
+    username = st.session_state.get(state.AUTH_USERNAME)
+    current = st.session_state.get(state.PASSWORD_CURRENT) or ""
+    new = st.session_state.get(state.PASSWORD_NEW) or ""
+    errors: dict[str, str] = {}
+    if new != (st.session_state.get(state.PASSWORD_NEW2) or ""):
+        errors["password2"] = "does not match the new password"
+    elif username:
+        try:
+            users.set_password(username, new, actor=username, current_password=current)
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+        except AutoIndexError as exc:
+            errors["password"] = str(exc)
+    forms.set_errors("password", errors)
+    for key in (state.PASSWORD_CURRENT, state.PASSWORD_NEW, state.PASSWORD_NEW2):
+        st.session_state[key] = ""
+    if not errors:
+        forms.set_notice("password", "Password changed.")
+
+
+def change_password_form() -> None:
+    forms.notice("password")
+    with st.form("password", clear_on_submit=False):
+        st.text_input("Current password", type="password", key=state.PASSWORD_CURRENT)
+        forms.field_error("password", "current_password")
+        st.text_input("New password", type="password", key=state.PASSWORD_NEW)
+        forms.field_error("password", "password")
+        st.text_input("Repeat new password", type="password", key=state.PASSWORD_NEW2)
+        forms.field_error("password", "password2")
+        st.form_submit_button("Change password", on_click=_on_change_password)
+
+
+def safe_current_user() -> UserOut | None:
+    """current_user() that never raises (for the sidebar)."""
+    try:
+        return current_user()
+    except AutoIndexError as exc:
+        show_error(exc)
+        return None
