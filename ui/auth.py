@@ -209,7 +209,7 @@ def _on_logout() -> None:
 
 def logout_button() -> None:
     st.button("Log out", key="logout_button", on_click=_on_logout, icon=":material/logout:",
-              use_container_width=True)
+              width="stretch")
 
 
 # --- registration -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 TaskState = Literal["queued", "running", "succeeded", "failed", "retrying", "cancelled", "skipped"]
+TASK_STATES_ALL: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "retrying", "cancelled", "skipped")
 
 #: States a run never leaves.
 FINAL_STATES: tuple[str, ...] = ("succeeded", "failed", "cancelled", "skipped")

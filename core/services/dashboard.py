@@ -38,7 +38,7 @@ def cache_token() -> str:
             select(func.max(StrategyConfigRow.id), func.count(StrategyConfigRow.id),
                    func.max(StrategyConfigRow.computed_at))).one()
         active = session.scalar(select(StrategyConfigRow.id).where(StrategyConfigRow.is_active.is_(True)))
-        assets = session.execute(select(func.count(Asset.id), func.sum(Asset.is_active.cast(int)))).one()
+        assets = session.execute(select(func.count(Asset.id), func.count(Asset.id).filter(Asset.is_active.is_(True)))).one()
     return f"{version}:{max_id}:{n}:{active}:{last_computed}:{assets[0]}:{assets[1]}"
 
 

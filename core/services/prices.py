@@ -151,9 +151,15 @@ def _existing(session: Session, table: str, column: str, ids: list[int], start_d
     return keys[order], v[order]
 
 
+def _iso_dates(day: np.ndarray) -> np.ndarray:
+    """ISO date strings for day numbers, formatting each distinct day once (thousands, not millions)."""
+    uniques, inverse = np.unique(day, return_inverse=True)
+    return (uniques.astype("timedelta64[D]") + _EPOCH).astype(str).astype(object)[inverse]
+
+
 def _copy_csv(rows: pd.DataFrame, column: str) -> str:
     frame = pd.DataFrame({"asset_id": rows["asset_id"].to_numpy(),
-                          "date": (rows["day"].to_numpy().astype("timedelta64[D]") + _EPOCH).astype(str),
+                          "date": _iso_dates(rows["day"].to_numpy()),
                           column: rows[column].to_numpy()})
     return frame.to_csv(index=False, header=False)
 
@@ -195,7 +201,7 @@ def _write_rows(session: Session, table: str, column: str, rows: pd.DataFrame, *
             cur.execute(f"TRUNCATE {tmp}")
     else:
         dbapi = conn.connection.driver_connection
-        dates = (rows["day"].to_numpy().astype("timedelta64[D]") + _EPOCH).astype(str).tolist()
+        dates = _iso_dates(rows["day"].to_numpy()).tolist()
         data = zip(rows["asset_id"].tolist(), dates, rows[column].tolist())
         dbapi.executemany(
             f"INSERT INTO {table} (asset_id, date, {column}) VALUES (?, ?, ?) "
@@ -225,16 +231,16 @@ def _diff(session: Session, table: str, column: str, incoming: pd.DataFrame
 def _prepare(frame: pd.DataFrame, column: str, ids: dict[str, int]) -> pd.DataFrame:
     """Long frame -> [symbol, asset_id, day (days since 1970-01-01), value], one row per (asset, day)."""
     dates = pd.to_datetime(frame["date"]).to_numpy().astype("datetime64[D]")
+    codes, uniques = pd.factorize(frame["symbol"].astype(str))
+    missing = [str(u) for u in uniques if u not in ids]
+    if missing:
+        raise KeyError(f"unknown symbols: {', '.join(missing[:10])}")
+    id_of_code = np.array([ids[u] for u in uniques], dtype=np.int64)
     out = pd.DataFrame({
-        "symbol": frame["symbol"].astype(str).to_numpy(),
+        "asset_id": id_of_code[codes],
         "day": (dates - _EPOCH).astype(np.int64),
         column: frame[column].astype(float).to_numpy(),
     })
-    out["asset_id"] = out["symbol"].map(ids)
-    missing = out.loc[out["asset_id"].isna(), "symbol"].unique().tolist()
-    if missing:
-        raise KeyError(f"unknown symbols: {', '.join(map(str, missing[:10]))}")
-    out["asset_id"] = out["asset_id"].astype(np.int64)
     return out.drop_duplicates(["asset_id", "day"], keep="last")
 
 

@@ -1,0 +1,127 @@
+"""``python -m core jobs ...`` and ``python -m core worker``: queue and follow jobs, run a consumer.
+
+* ``jobs enqueue KIND [--param key=value ...] [--wait]`` prints the run id; with ``--wait`` it follows the
+  run (state and progress on stderr) and exits 0 only if it succeeded (1 otherwise, 2 for bad input).
+* ``jobs list [--kind K] [--state S] [--user U] [--limit N]`` prints recent runs.
+* ``worker [-w N] [-k thread|process|greenlet] [-n]`` runs a consumer with the project's settings,
+  the same as ``huey_consumer jobs.huey -w N -k ...`` (migrating the database first).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from core.errors import ValidationFailed
+
+#: Seconds between two polls of a followed run.
+POLL_S = 0.25
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            errors[pair] = "must look like key=value"
+            continue
+        params[key.strip()] = value.strip()
+    if errors:
+        raise ValidationFailed({f"--param {k}": v for k, v in errors.items()})
+    return params
+
+
+def follow(run_id: int, *, timeout_s: float | None = None, out=sys.stderr) -> str:  # type: ignore[no-untyped-def]
+    """Poll a run until it reaches a final state (or ``timeout_s``); print changes; return the state."""
+    from core.services import tasks as svc
+
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    last = None
+    while True:
+        run = svc.get_run(run_id)
+        shown = (run.state, round(run.progress, 2), run.message)
+        if shown != last:
+            print(f"run {run_id}: {run.state} {100 * run.progress:3.0f}% {run.message or ''}".rstrip(), file=out)
+            last = shown
+        if run.is_final:
+            if run.error and run.state != "succeeded":
+                print(f"run {run_id}: {run.error}", file=out)
+            return run.state
+        if deadline is not None and time.monotonic() > deadline:
+            return run.state
+        time.sleep(POLL_S)
+
+
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    from core.db import migrate
+    from core.services import tasks as svc
+
+    migrate()
+    run_id = svc.enqueue(args.kind, _parse_params(args.param), user=args.user)
+    print(run_id)
+    sys.stdout.flush()
+    if not args.wait:
+        return 0
+    state = follow(run_id, timeout_s=args.timeout)
+    return 0 if state == "succeeded" else 1
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from core.db import migrate
+    from core.services import tasks as svc
+
+    migrate()
+    runs = svc.list_runs(kind=args.kind, state=args.state, user=args.user, limit=args.limit)
+    print(f"{'id':>6}  {'kind':<17} {'state':<9} {'progress':>8}  {'queued at (UTC)':<19}  {'by':<12} message")
+    for r in runs:
+        print(f"{r.id:>6}  {r.kind:<17} {r.state:<9} {100 * r.progress:7.0f}%  {r.queued_at:%Y-%m-%d %H:%M:%S}  "
+              f"{(r.queued_by or '-'):<12} {(r.error if r.state == 'failed' else r.message) or ''}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
+    from core.db import migrate
+    from jobs import backend_name, huey
+
+    migrate()
+    logging.getLogger("huey").setLevel(logging.INFO)
+    print(f"starting {args.workers} {args.worker_type} worker(s) on the {backend_name(huey)} queue", file=sys.stderr)
+    consumer = huey.create_consumer(workers=args.workers, worker_type=args.worker_type, periodic=not args.no_periodic,
+                                    initial_delay=0.05, backoff=1.5, max_delay=2.0)
+    consumer.run()
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``jobs`` and ``worker`` to ``python -m core``."""
+    from core.schemas.task import ALL_KINDS, TASK_STATES_ALL
+
+    jobs = subparsers.add_parser("jobs", help="queue and inspect background jobs")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="JOBS_COMMAND")
+
+    p = jobs_sub.add_parser("enqueue", help="queue a job and print its run id")
+    p.add_argument("kind", choices=ALL_KINDS)
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a job parameter, repeatable (refresh: provider, symbols=A,B, full=true; compute: config_id; "
+                        "report: report_id)")
+    p.add_argument("--wait", action="store_true", help="follow the run; exit 0 only if it succeeded")
+    p.add_argument("--timeout", type=float, default=None, help="with --wait: give up after this many seconds")
+    p.add_argument("--user", default="cli", help="recorded as the user who queued it (default: cli)")
+    p.set_defaults(func=cmd_enqueue)
+
+    p = jobs_sub.add_parser("list", help="print recent runs, newest first")
+    p.add_argument("--kind", choices=ALL_KINDS, default=None)
+    p.add_argument("--state", choices=TASK_STATES_ALL, default=None)
+    p.add_argument("--user", default=None)
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_list)
+
+    p = subparsers.add_parser("worker", help="run a job consumer (same as: huey_consumer jobs.huey)")
+    p.add_argument("-w", "--workers", type=int, default=2, help="worker threads or processes (default 2)")
+    p.add_argument("-k", "--worker-type", choices=["thread", "process", "greenlet"], default="thread")
+    p.add_argument("-n", "--no-periodic", action="store_true",
+                   help="do not run the periodic scheduler (when another consumer does)")
+    p.set_defaults(func=cmd_worker)
