@@ -37,6 +37,11 @@ def _background_worker(database_url: str) -> bool:
     return True
 
 
+def _single_page(page, title: str, url_path: str) -> None:  # type: ignore[no-untyped-def]
+    """Navigation with one hidden page: logged-out visitors see nothing but this form, whatever the URL."""
+    st.navigation([st.Page(page, title=title, url_path=url_path, default=True)], position="hidden").run()
+
+
 def main() -> None:
     try:
         url = get_settings().effective_database_url
@@ -45,14 +50,18 @@ def main() -> None:
         from core.services import users
 
         no_users = users.count_users() == 0
+        user = None if no_users else auth.current_user()
     except AutoIndexError as exc:
         show_error(exc)
         st.stop()
     if no_users and not st.session_state.get(auth.state.AUTH_USERNAME):
         from ui.setup import setup_screen
 
-        setup_screen()
-        st.stop()
+        _single_page(setup_screen, "Set up AutoIndex", "setup")
+        return
+    if user is None:
+        _single_page(auth.login_screen, "Log in", "login")
+        return
     user = auth.require_user(auth.ALL_ROLES)
     page = st.navigation(navigation.pages_for(user.role))
     sidebar.draw(user)

@@ -295,7 +295,7 @@ def mark_succeeded(run_id: int, *, now: dt.datetime | None = None) -> bool:
     """running -> succeeded (progress 1, error cleared)."""
     now = now or utcnow()
     return _transition(run_id, ("running",), state="succeeded", progress=1.0, error=None,
-                       message="done", **_finish_values(run_id, now))
+                       **_finish_values(run_id, now))
 
 
 def mark_skipped(run_id: int, reason: str, *, now: dt.datetime | None = None) -> bool:
@@ -487,15 +487,21 @@ def worker_identity() -> dict[str, Any]:
 def heartbeat(worker_id: str, *, hostname: str, pid: int, workers: int = 1, kind: str = "consumer",
               started_at: dt.datetime | None = None, now: dt.datetime | None = None) -> None:
     """Record that ``worker_id`` is alive now (insert or update)."""
+    from sqlalchemy.exc import IntegrityError
+
     now = now or utcnow()
-    with unit_of_work() as session:
-        row = session.get(WorkerHeartbeat, worker_id)
-        if row is None:
-            session.add(WorkerHeartbeat(worker_id=worker_id, hostname=hostname, pid=pid, workers=workers, kind=kind,
-                                        started_at=started_at or now, last_seen=now))
-        else:
-            row.last_seen, row.workers, row.kind = now, workers, kind
-        session.commit()
+    for _ in range(2):  # two threads of one worker may insert at once: the loser updates
+        with unit_of_work() as session:
+            changed = session.execute(update(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == worker_id)
+                                      .values(last_seen=now, workers=workers, kind=kind)).rowcount
+            if not changed:
+                session.add(WorkerHeartbeat(worker_id=worker_id, hostname=hostname, pid=pid, workers=workers,
+                                            kind=kind, started_at=started_at or now, last_seen=now))
+            try:
+                session.commit()
+                return
+            except IntegrityError:
+                session.rollback()
 
 
 def _pid_alive(pid: int) -> bool:
