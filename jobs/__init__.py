@@ -38,12 +38,25 @@ def build_huey() -> Huey:
 huey: Huey = build_huey()
 
 
+def reconfigure() -> Huey:
+    """Point :data:`huey` at the queue of the *current* settings (tests and tools that change
+    DATA_DIR or REDIS_URL after import). Registered tasks and signal handlers are kept."""
+    fresh = build_huey()
+    huey.storage = fresh.storage
+    huey._immediate = False
+    return huey
+
+
 def backend_name(instance: Huey | None = None) -> str:
     """``"redis"`` or ``"sqlite"`` (``"memory"`` in immediate mode)."""
     instance = instance or huey
     if instance.immediate:
         return "memory"
-    return "redis" if isinstance(instance, RedisHuey) else "sqlite"
+    from huey.storage import RedisStorage, SqliteStorage
+
+    if isinstance(instance.storage, RedisStorage):
+        return "redis"
+    return "sqlite" if isinstance(instance.storage, SqliteStorage) else type(instance.storage).__name__
 
 
 from jobs import tasks  # noqa: E402,F401  (registers the tasks and signal handlers on ``huey``)

@@ -1,7 +1,37 @@
-"""Strategy."""
+"""Strategy lab: edit a config with instant validation, preview it, compare, save, activate, history."""
 import streamlit as st
 
+from core.services import strategies
+from ui import cache, strategy_view as view
 from ui.auth import ALL_ROLES, require_user
+from ui.errors import shown_errors
 
 user = require_user(ALL_ROLES)
-st.title("Strategy")
+st.title("Strategy lab")
+with shown_errors():
+    token = cache.token()
+    versions = cache.versions(token)
+    view.ensure_loaded(versions)
+    if versions:
+        view.base_selector(versions)
+    params = view.current_params()
+    errors = strategies.config_errors(params)
+    view.editor(errors)
+    view.remember_draft()
+    preview_result = None
+    if errors:
+        st.warning("The preview is paused until every field is valid.")
+    else:
+        with shown_errors():
+            preview_result = view.preview(token, params)
+            st.caption(f"Preview: {preview_result['rebalances']} rebalances. " + " ".join(preview_result["warnings"][:3]))
+    preview_tab, save_tab, activate_tab, history_tab = st.tabs(["Preview and compare", "Save", "Activate", "History"])
+    with preview_tab:
+        view.compare(token, versions, preview_result)
+        view.methodology(params)
+    with save_tab:
+        view.save_form(user, errors)
+    with activate_tab:
+        view.activate_form(user, versions)
+    with history_tab:
+        view.history(versions)

@@ -56,6 +56,8 @@ DASH_ROLLING_WINDOW = "dash_rolling_window"
 STRATEGY_FIELD_PREFIX = "strategy_field_"
 STRATEGY_BASE_ID = "strategy_base_id"
 STRATEGY_LOADED_ID = "strategy_loaded_id"
+#: The editor's params, kept outside widget state so they survive a visit to another page.
+STRATEGY_DRAFT = "strategy_draft"
 STRATEGY_NAME = "strategy_name"
 STRATEGY_NOTE = "strategy_note"
 STRATEGY_ACTIVATE_ON_SAVE = "strategy_activate_on_save"

@@ -20,6 +20,7 @@ from core.errors import AutoIndexError, NotFoundError
 from core.models import Allocation, Asset, IndexValue, Rebalance, RiskMetric, StrategyConfigRow
 from core.models.base import utcnow
 from core.services import app_settings, audit, prices as price_store
+from core.services.cache import cached
 from core.services.engine import BacktestResult, backtest
 from core.services.risk import risk_metrics
 from core.services.strategies import parse_params
@@ -137,6 +138,7 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
     }
 
 
+@cached("index", ttl=3600)
 def stored_index(config_id: int) -> pd.Series:
     """The stored index level series of a config version (empty when never computed)."""
     with unit_of_work() as session:
@@ -146,6 +148,7 @@ def stored_index(config_id: int) -> pd.Series:
                      name="index", dtype=float)
 
 
+@cached("metrics", ttl=3600)
 def stored_metrics(config_id: int) -> dict[str, tuple[float | None, str | None]]:
     with unit_of_work() as session:
         rows = session.execute(select(RiskMetric.name, RiskMetric.value, RiskMetric.reason)
@@ -153,6 +156,7 @@ def stored_metrics(config_id: int) -> dict[str, tuple[float | None, str | None]]
     return {n: (v, r) for n, v, r in rows}
 
 
+@cached("allocations", ttl=3600)
 def stored_allocations(config_id: int) -> pd.DataFrame:
     """Weights at each rebalance date: frame dates × symbols (0 where not held)."""
     with unit_of_work() as session:
@@ -167,6 +171,7 @@ def stored_allocations(config_id: int) -> pd.DataFrame:
     return out.sort_index()
 
 
+@cached("rebalances", ttl=3600)
 def stored_rebalances(config_id: int) -> pd.DataFrame:
     with unit_of_work() as session:
         rows = session.execute(select(Rebalance.date, Rebalance.turnover, Rebalance.cost)

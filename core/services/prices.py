@@ -115,8 +115,7 @@ def _fetch_numeric(session: Session, sql: str, params: tuple | dict) -> tuple[np
         if buf.tell() == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, float)
         buf.seek(0)
-        frame = pd.read_csv(buf, header=None, names=["a", "d", "v"], dtype={"a": np.int64, "d": np.int64, "v": float},
-                            float_precision="round_trip")
+        frame = pd.read_csv(buf, header=None, names=["a", "d", "v"], dtype={"a": np.int64, "d": np.int64, "v": float})  # pandas 3's default parser round-trips floats
         return frame["a"].to_numpy(), frame["d"].to_numpy(), frame["v"].to_numpy()
     cur = conn.connection.driver_connection.execute(sql, params)
     rows = cur.fetchall()

@@ -28,14 +28,12 @@ def huey(sqlite_db):
     """The project's Huey instance in immediate mode, on fresh in-memory storage."""
     from jobs import huey as instance
 
-    was = instance.immediate
+    was, storage = instance.immediate, instance.storage
     instance.immediate = True  # switches to a new in-memory storage
-    instance.storage.flush_all()
     try:
         yield instance
     finally:
-        instance.storage.flush_all()
-        instance._immediate = was  # keep the memory storage; the next test flushes it
+        instance._immediate, instance.storage = was, storage
 
 
 @pytest.fixture

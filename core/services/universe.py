@@ -1,0 +1,178 @@
+"""The universe of assets: listing with data quality, adding and (de)activating assets, provider settings.
+
+Quality conventions (per asset, over its stored daily closes):
+``gaps`` = business days (Mon-Fri) between the first and last price that have no price;
+``unchanged_days`` = days whose close equals the previous stored close (a stale quote);
+``stale_days`` = business days from the last price to today (0 when priced today or yesterday's close is
+the latest possible).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from core.db import unit_of_work
+from core.errors import NotFoundError, ValidationFailed
+from core.models import Asset, Price
+from core.schemas.asset import AssetInfo
+from core.services import app_settings, audit
+from core.services import prices as price_store
+
+PROVIDER_SETTINGS_KEY = "provider"
+DEFAULT_PROVIDER = {"name": "demo", "symbols": ""}
+
+
+def _busdays(start: dt.date | None, end: dt.date | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return int(np.busday_count(start, end)) if end > start else 0
+
+
+def _date(value: Any) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def list_assets(today: dt.date | None = None) -> pd.DataFrame:
+    """Every asset with its price span, count, business-day gaps and staleness."""
+    today = today or dt.date.today()
+    with unit_of_work() as session:
+        stats = {a: (lo, hi, n) for a, lo, hi, n in session.execute(
+            select(Price.asset_id, func.min(Price.date), func.max(Price.date), func.count())
+            .group_by(Price.asset_id)).all()}
+        assets = session.scalars(select(Asset).order_by(Asset.symbol)).all()
+        rows = []
+        for a in assets:
+            lo, hi, n = stats.get(a.id, (None, None, 0))
+            lo, hi = _date(lo), _date(hi)
+            expected = (_busdays(lo, hi) or 0) + 1 if lo and hi else 0
+            rows.append({"symbol": a.symbol, "name": a.name, "asset_class": a.asset_class, "sector": a.sector,
+                         "currency": a.currency, "benchmark": a.is_benchmark, "active": a.is_active,
+                         "source": a.source, "first_date": lo, "last_date": hi, "prices": int(n),
+                         "gaps": max(expected - int(n), 0) if n else None, "stale_days": _busdays(hi, today)})
+    return pd.DataFrame(rows, columns=["symbol", "name", "asset_class", "sector", "currency", "benchmark", "active",
+                                       "source", "first_date", "last_date", "prices", "gaps", "stale_days"])
+
+
+@dataclass
+class AssetHistory:
+    symbol: str
+    prices: pd.Series            # daily closes by date
+    quality: dict[str, Any]      # first_date, last_date, prices, gaps, longest_gap, unchanged_days, stale_days
+    missing_dates: list[dt.date]  # business days without a price (at most the last 200)
+
+
+def asset_history(symbol: str, today: dt.date | None = None) -> AssetHistory:
+    """One asset's closes and their quality (see the module docstring)."""
+    today = today or dt.date.today()
+    with unit_of_work() as session:
+        if session.scalar(select(Asset.id).where(Asset.symbol == symbol)) is None:
+            raise NotFoundError(f"no asset {symbol!r}")
+        matrix = price_store.load_price_matrix(session, [symbol])
+    series = matrix[symbol].dropna() if symbol in matrix else pd.Series(dtype=float)
+    quality: dict[str, Any] = {"first_date": None, "last_date": None, "prices": int(len(series)), "gaps": None,
+                               "longest_gap": None, "unchanged_days": None, "stale_days": None}
+    missing: list[dt.date] = []
+    if len(series):
+        first, last = series.index[0].date(), series.index[-1].date()
+        business = pd.bdate_range(first, last)
+        gap_days = business.difference(series.index)
+        missing = [d.date() for d in gap_days[-200:]]
+        longest = 0
+        if len(gap_days):
+            flags = pd.Series(1, index=business).where(business.isin(gap_days), 0)
+            runs = flags.groupby((flags == 0).cumsum()).sum()
+            longest = int(runs.max())
+        quality.update(first_date=first, last_date=last, gaps=int(len(gap_days)), longest_gap=longest,
+                       unchanged_days=int((series.diff() == 0).sum()), stale_days=_busdays(last, today))
+    return AssetHistory(symbol, series, quality, missing)
+
+
+def _asset_errors(exc: ValidationError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err.get("loc") else "asset"
+        message = err["msg"].removeprefix("Value error, ")
+        if field == "symbol" and err.get("type") == "string_pattern_mismatch":
+            message = "1-32 characters: letters, digits and . - ^ = / : _"
+        errors[field] = message
+    return errors
+
+
+def add_asset(symbol: str, name: str, *, asset_class: str = "equity", sector: str | None = None,
+              currency: str = "USD", is_benchmark: bool = False, actor: str | None = None) -> dict[str, Any]:
+    """Add an asset to the universe (no prices yet); ValidationFailed names each bad field, nothing is written."""
+    try:
+        info = AssetInfo(symbol=(symbol or "").strip(), name=(name or "").strip(), asset_class=asset_class,
+                         sector=(sector or "").strip() or None, currency=(currency or "").strip().upper(),
+                         is_benchmark=is_benchmark, source="manual")
+    except ValidationError as exc:
+        raise ValidationFailed(_asset_errors(exc)) from None
+    with unit_of_work() as session:
+        if session.scalar(select(Asset.id).where(func.upper(Asset.symbol) == info.symbol)) is not None:
+            raise ValidationFailed({"symbol": f"{info.symbol} is already in the universe"})
+        session.add(Asset(symbol=info.symbol, name=info.name, asset_class=info.asset_class, sector=info.sector,
+                          currency=info.currency, is_benchmark=info.is_benchmark, source="manual"))
+        audit.record(session, actor, "asset.add", info.symbol, {"class": info.asset_class, "benchmark": is_benchmark})
+        app_settings.bump_data_version(session)
+        session.commit()
+    return info.model_dump()
+
+
+def set_active(symbol: str, active: bool, *, actor: str | None = None) -> None:
+    """Deactivate (leave out of every future compute) or reactivate an asset; its prices are kept."""
+    with unit_of_work() as session:
+        asset = session.scalar(select(Asset).where(Asset.symbol == symbol))
+        if asset is None:
+            raise NotFoundError(f"no asset {symbol!r}")
+        if asset.is_active == active:
+            return
+        asset.is_active = active
+        audit.record(session, actor, "asset.activate" if active else "asset.deactivate", symbol)
+        app_settings.bump_data_version(session)
+        session.commit()
+
+
+def provider_settings() -> dict[str, Any]:
+    """The market-data provider used by refreshes: {"name", "symbols"} (API keys stay in the environment)."""
+    with unit_of_work() as session:
+        return {**DEFAULT_PROVIDER, **app_settings.get(session, PROVIDER_SETTINGS_KEY, DEFAULT_PROVIDER)}
+
+
+def put_provider_settings(name: str, symbols: str = "", *, actor: str | None = None) -> dict[str, Any]:
+    from core.services.providers.registry import PROVIDER_NAMES
+
+    errors: dict[str, str] = {}
+    if name not in PROVIDER_NAMES:
+        errors["provider"] = f"must be one of {', '.join(PROVIDER_NAMES)}"
+    cleaned = [s.strip().upper() for s in (symbols or "").replace("\n", ",").split(",") if s.strip()]
+    bad = [s for s in cleaned if not _symbol_ok(s)]
+    if bad:
+        errors["symbols"] = f"not valid symbols: {', '.join(bad[:5])}"
+    if errors:
+        raise ValidationFailed(errors)
+    value = {"name": name, "symbols": ",".join(cleaned)}
+    with unit_of_work() as session:
+        app_settings.put(session, PROVIDER_SETTINGS_KEY, value, by=actor)
+        audit.record(session, actor, "settings.provider", name, value)
+        session.commit()
+    return value
+
+
+def _symbol_ok(symbol: str) -> bool:
+    import re
+
+    from core.schemas.asset import SYMBOL_PATTERN
+
+    return re.match(SYMBOL_PATTERN, symbol) is not None
