@@ -34,9 +34,10 @@ def test_refresh_goes_queued_running_with_rising_progress_succeeded(jobs_env: Jo
     jobs_env.stub.push(Fault(delay=0.6), Fault(delay=0.6))
     before = prices_checksum()
     run_id = svc.enqueue("refresh", {"provider": "twelvedata", "full": True}, user="anna")
-    assert svc.get_run(run_id).state == "queued"  # no worker yet
+    queued = svc.get_run(run_id)
+    assert queued.state == "queued" and queued.started_at is None  # no worker yet
     jobs_env.consumers.start(workers=1)
-    history = run_history(run_id, timeout=30)
+    history = [("queued", queued.progress)] + run_history(run_id, timeout=30)
     states = [s for s, _ in history]
     assert states[0] == "queued" and states[-1] == "succeeded", history
     assert "running" in states
