@@ -154,8 +154,11 @@ _EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def _load_extensions() -> None:
+    """Import the sub-command modules of other packages once per process."""
     import importlib
 
+    if _EXTENSIONS:
+        return
     for name in ("jobs.cli", "core.services.reports_cli", "core.services.health_cli"):
         try:
             module = importlib.import_module(name)

@@ -1,8 +1,8 @@
-"""Diagnostics (placeholder: being built in its own issue)."""
-import streamlit as st
-
+"""Diagnostics (admins): system health with the rule behind each status, detail tables, cache actions."""
+from ui import diagnostics_view as view
 from ui.auth import ADMIN_ONLY, require_user
+from ui.errors import shown_errors
 
 user = require_user(ADMIN_ONLY)
-st.title("Diagnostics")
-st.info("This screen is being built; it will appear here shortly.")
+with shown_errors():
+    view.draw(user)

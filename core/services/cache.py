@@ -115,6 +115,14 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
+def _group(keys: Iterable[str], cache_prefix: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for key in keys:
+        namespace = key[len(cache_prefix):].split(":", 1)[0]
+        counts[namespace] = counts.get(namespace, 0) + 1
+    return counts
+
+
 # --------------------------------------------------------------------------- backends
 class CacheBackend:
     """Where cached bytes live. Every method raises :class:`CacheUnavailable` when the store is down.
@@ -150,6 +158,10 @@ class CacheBackend:
 
     def count_keys(self, pattern_prefix: str) -> int:
         """Live keys starting with ``pattern_prefix``."""
+        raise NotImplementedError
+
+    def count_by_namespace(self, cache_prefix: str) -> dict[str, int]:
+        """Live keys under ``cache_prefix`` (``<prefix>:cache:``) grouped by namespace, in one pass."""
         raise NotImplementedError
 
     def delete_prefix(self, pattern_prefix: str) -> int:
@@ -216,6 +228,10 @@ class LocalBackend(CacheBackend):
     def count_keys(self, pattern_prefix: str) -> int:
         with self._lock:
             return len(self._live(pattern_prefix))
+
+    def count_by_namespace(self, cache_prefix: str) -> dict[str, int]:
+        with self._lock:
+            return _group(self._live(cache_prefix), cache_prefix)
 
     def delete_prefix(self, pattern_prefix: str) -> int:
         with self._lock:
@@ -285,6 +301,10 @@ class RedisBackend(CacheBackend):
 
     def count_keys(self, pattern_prefix: str) -> int:
         return self._call(lambda: sum(1 for _ in self.client.scan_iter(match=pattern_prefix + "*", count=SCAN_BATCH)))
+
+    def count_by_namespace(self, cache_prefix: str) -> dict[str, int]:
+        return self._call(lambda: _group((k.decode() for k in self.client.scan_iter(
+            match=cache_prefix + "*", count=SCAN_BATCH)), cache_prefix))
 
     def delete_prefix(self, pattern_prefix: str) -> int:
         def delete() -> int:
@@ -424,10 +444,11 @@ class Cache:
 
     def stats(self) -> list[NamespaceStats]:
         """Keys (all data versions), hits and misses per namespace. Raises CacheUnavailable when the store is down."""
-        names = self.namespaces()
         try:
+            keys = self.backend.count_by_namespace(f"{self.prefix}:cache:")
+            names = sorted(set(self.namespaces()) | set(keys))
             counters = self.backend.read_stats(names)
-            out = [NamespaceStats(ns, NAMESPACES.get(ns, DEFAULT_TTL_S), self.backend.count_keys(self.namespace_prefix(ns)),
+            out = [NamespaceStats(ns, NAMESPACES.get(ns, DEFAULT_TTL_S), keys.get(ns, 0),
                                   counters[ns]["hits"], counters[ns]["misses"]) for ns in names]
         except CacheUnavailable as exc:
             self._failed(exc)
@@ -509,17 +530,25 @@ def cached(namespace: str, ttl: int = DEFAULT_TTL_S) -> Callable[[Callable[P, R]
     """Decorate a service read so its result is cached in ``namespace`` for ``ttl`` seconds.
 
     The wrapped function keeps its signature; ``fn.uncached`` is the original and ``fn.namespace`` the name.
+    Each computation (a miss, or any call while the store is down) is timed as a ``service`` timing named
+    ``<module>.<function>`` (see :mod:`core.services.telemetry`; only calls over 50 ms are kept).
     """
     check_namespace(namespace)
     NAMESPACES.setdefault(namespace, int(ttl))
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         name = f"{fn.__module__}.{fn.__qualname__}"
+        service = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__qualname__}"
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            return get_cache().get_or_compute(namespace, _key_text(name, args, kwargs, _scope()),
-                                              lambda: fn(*args, **kwargs), ttl_s=ttl)
+            def compute() -> R:
+                from core.services.telemetry import timed
+
+                with timed("service", service):  # misses only: the slow calls worth seeing on Diagnostics
+                    return fn(*args, **kwargs)
+
+            return get_cache().get_or_compute(namespace, _key_text(name, args, kwargs, _scope()), compute, ttl_s=ttl)
 
         wrapper.uncached = fn  # type: ignore[attr-defined]
         wrapper.namespace = namespace  # type: ignore[attr-defined]

@@ -56,7 +56,7 @@ NAME_MAX = 100
 
 _buffer: deque[tuple[dt.datetime, str, str, float]] = deque(maxlen=MAX_BUFFER)
 _lock = threading.Lock()
-_state = {"last_flush": time.monotonic(), "last_prune": 0.0, "writer": None}
+_state = {"last_flush": time.monotonic(), "last_prune": float("-inf"), "writer": None}
 
 
 def _utcnow() -> dt.datetime:

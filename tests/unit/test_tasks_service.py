@@ -455,7 +455,11 @@ def test_scheduled_refresh_refreshes_and_recomputes_once_per_slot(huey, svc):
 
 # --------------------------------------------------------------------------- command line
 def test_cli_enqueue_wait_and_list(huey, capsys):
-    from core.cli import main
+    import core.cli
+
+    def main(argv):  # core.cli appends its extensions again on every main() call: start clean each time
+        core.cli._EXTENSIONS.clear()
+        return core.cli.main(argv)
 
     assert main(["jobs", "enqueue", "refresh", "--param", "symbols=SPY,GLD", "--wait"]) == 0
     out = capsys.readouterr()

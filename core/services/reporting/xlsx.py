@@ -1,0 +1,153 @@
+"""XLSX rendering: an "About" sheet, then one sheet per table with raw numbers and number formats.
+
+Percentages are stored as fractions with a ``0.00%`` format (so a formula sees 0.0123, the eye 1.23%),
+ratios ``0.00``, levels ``#,##0.00``, dates as Excel dates; header rows are frozen and filtered; column
+widths follow the content (8 to 48 characters). Missing values are empty cells. Written with XlsxWriter.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+from typing import Any
+
+import pandas as pd
+import xlsxwriter
+
+from core.services.reporting.content import Column, ReportDocument, Table, fmt, is_missing
+
+NUMBER_FORMATS = {"pct": "0.00%", "ratio": "0.00", "level": "#,##0.00", "int": "#,##0", "year": "0", "date": "yyyy-mm-dd"}
+MIN_WIDTH, MAX_WIDTH = 8, 48
+
+
+def _sheet_name(name: str, used: set[str]) -> str:
+    base = "".join(ch for ch in name if ch not in "[]:*?/\\")[:31] or "Sheet"
+    candidate, n = base, 2
+    while candidate.lower() in used:
+        suffix = f" {n}"
+        candidate, n = base[: 31 - len(suffix)] + suffix, n + 1
+    used.add(candidate.lower())
+    return candidate
+
+
+def _as_datetime(value: Any) -> dt.datetime | None:
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime().replace(tzinfo=None)
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    return None
+
+
+def _write_table(wb: xlsxwriter.Workbook, ws: Any, table: Table, formats: dict[str, Any]) -> None:
+    cols: list[Column] = table.columns
+    frame = table.frame
+    widths = [len(c.label) + 2 for c in cols]
+    for j, col in enumerate(cols):
+        ws.write_string(0, j, col.label, formats["header"])
+    units = frame["unit"].tolist() if "unit" in frame.columns else None
+    for j, col in enumerate(cols):
+        values = frame[col.key].tolist() if col.key in frame.columns else [None] * len(frame)
+        for i, value in enumerate(values):
+            row = i + 1
+            kind = col.kind
+            if kind == "unit":
+                kind = "pct" if units is not None and units[i] == "fraction" else "ratio"
+            if is_missing(value):
+                continue
+            if kind == "date":
+                stamp = _as_datetime(value)
+                if stamp is not None:
+                    ws.write_datetime(row, j, stamp, formats["date"])
+                    widths[j] = max(widths[j], 11)
+                    continue
+            if kind in ("pct", "ratio", "level", "int", "year"):
+                try:
+                    number = float(value)
+                except (TypeError, ValueError):
+                    number = math.nan
+                if math.isfinite(number):
+                    ws.write_number(row, j, number, formats[kind])
+                    if i < 200:
+                        widths[j] = max(widths[j], len(fmt(number, kind)) + 2)
+                    continue
+            text = str(value)
+            ws.write_string(row, j, text, formats["text"])
+            if i < 200:
+                widths[j] = max(widths[j], len(text) + 1)
+    for j, w in enumerate(widths):
+        ws.set_column(j, j, max(MIN_WIDTH, min(MAX_WIDTH, w)))
+    ws.freeze_panes(1, 1 if len(cols) > 8 else 0)
+    if len(frame) and cols:
+        ws.autofilter(0, 0, len(frame), len(cols) - 1)
+
+
+def _write_about(ws: Any, doc: ReportDocument, formats: dict[str, Any]) -> None:
+    ws.set_column(0, 0, 22)
+    ws.set_column(1, 1, 90)
+    ws.set_column(2, 2, 12)
+    ws.write_string(0, 0, f"AutoIndex — {doc.title}", formats["title"])
+    r = 2
+    for label, value in doc.meta:
+        ws.write_string(r, 0, label, formats["bold"])
+        ws.write_string(r, 1, value, formats["wrap"])
+        r += 1
+    if doc.demo_notice:
+        r += 1
+        ws.write_string(r, 0, "Notice", formats["notice"])
+        ws.write_string(r, 1, doc.demo_notice, formats["notice_wrap"])
+        r += 1
+    for warning in doc.warnings:
+        ws.write_string(r, 0, "Warning", formats["bold"])
+        ws.write_string(r, 1, warning, formats["wrap"])
+        r += 1
+    r += 1
+    ws.write_string(r, 0, "Methodology", formats["section"])
+    r += 1
+    for rule, text in doc.methodology:
+        ws.write_string(r, 0, rule, formats["bold"])
+        ws.write_string(r, 1, text, formats["wrap"])
+        r += 1
+    r += 1
+    ws.write_string(r, 0, "Metric definitions", formats["section"])
+    ws.write_string(r, 2, "Unit", formats["bold"])
+    r += 1
+    for label, formula, unit in doc.definitions:
+        ws.write_string(r, 0, label, formats["bold"])
+        ws.write_string(r, 1, formula, formats["wrap"])
+        ws.write_string(r, 2, unit)
+        r += 1
+    r += 1
+    ws.write_string(r, 0, "Conventions", formats["section"])
+    ws.write_string(r + 1, 1, "Daily simple returns; 252 trading days a year; risk-free rate 0. Percent cells hold "
+                              "fractions (0.05 = 5%). Empty cells: undefined (too little data).", formats["wrap"])
+    ws.write_string(r + 3, 0, "Sheets", formats["section"])
+    for k, table in enumerate(doc.export_tables):
+        ws.write_string(r + 4 + k, 0, table.name, formats["bold"])
+        ws.write_string(r + 4 + k, 1, table.title + (f" — {table.note}" if table.note else ""), formats["wrap"])
+
+
+def render_xlsx(doc: ReportDocument) -> bytes:
+    buffer = io.BytesIO()
+    wb = xlsxwriter.Workbook(buffer, {"in_memory": True, "nan_inf_to_errors": True, "remove_timezone": True})
+    wb.set_properties({"title": f"{doc.title} — {doc.config_label}", "author": doc.generated_by,
+                       "company": "AutoIndex", "comments": doc.demo_notice or ""})
+    formats: dict[str, Any] = {k: wb.add_format({"num_format": v}) for k, v in NUMBER_FORMATS.items()}
+    formats.update({
+        "text": wb.add_format({}),
+        "header": wb.add_format({"bold": True, "bg_color": "#1F3A5F", "font_color": "#FFFFFF", "text_wrap": True,
+                                 "valign": "top", "border": 1}),
+        "title": wb.add_format({"bold": True, "font_size": 14}),
+        "section": wb.add_format({"bold": True, "font_size": 12, "font_color": "#1F3A5F"}),
+        "bold": wb.add_format({"bold": True, "valign": "top"}),
+        "wrap": wb.add_format({"text_wrap": True, "valign": "top"}),
+        "notice": wb.add_format({"bold": True, "font_color": "#B00020", "valign": "top"}),
+        "notice_wrap": wb.add_format({"bold": True, "font_color": "#B00020", "text_wrap": True, "valign": "top"}),
+    })
+    used: set[str] = set()
+    _write_about(wb.add_worksheet(_sheet_name("About", used)), doc, formats)
+    for table in doc.export_tables:
+        _write_table(wb, wb.add_worksheet(_sheet_name(table.name, used)), table, formats)
+    wb.close()
+    return buffer.getvalue()

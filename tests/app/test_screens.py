@@ -1,0 +1,236 @@
+"""AppTest: the values and charts each screen shows equal the service results; bad input is refused beside
+the field and leaves the database unchanged."""
+from __future__ import annotations
+
+import pytest
+
+from tests.app.conftest import ADMIN, ANALYST, make_app, plotly_figures, texts, trace_names
+
+
+def _last_y(trace: dict) -> float:
+    """The last y value of a trace, whether plotly sent a list or a base64 typed array."""
+    import base64
+
+    import numpy as np
+
+    y = trace["y"]
+    if isinstance(y, dict):
+        return float(np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.dtype(y["dtype"]))[-1])
+    return float(y[-1])
+
+
+@pytest.fixture(scope="module")
+def dashboard_service(app_db):  # type: ignore[no-untyped-def]
+    from core.services import dashboard, strategies
+
+    return dashboard.dashboard_data(strategies.active_version().id)
+
+
+@pytest.mark.parametrize("username", [ADMIN[0], ANALYST[0]])
+def test_dashboard_kpis_equal_the_service(app_db, dashboard_service, username: str) -> None:
+    from ui.format import number, pct
+
+    at = make_app(username)
+    assert not at.exception
+    shown = {m.label: m.value for m in at.metric}
+    data = dashboard_service
+    assert shown["Index level"] == number(data.level)
+    for period in ("1D", "MTD", "YTD", "1Y"):
+        assert shown[f"{period} return"] == pct(data.kpis.loc[period, "index"])
+        assert f"{data.benchmark_symbol}: {pct(data.kpis.loc[period, 'benchmark'])}" in texts(at)
+    assert any("Synthetic demo data" in m.value for m in at.markdown)
+    assert any("Synthetic demo data" in m.value for m in at.sidebar.markdown)
+
+
+def test_dashboard_charts_carry_expected_traces(app_db, dashboard_service) -> None:
+    at = make_app(ADMIN[0])
+    figures = plotly_figures(at)
+    bench = dashboard_service.benchmark_symbol
+    assert trace_names(figures["Index vs benchmark"]) == ["Index", bench]
+    assert _last_y(figures["Index vs benchmark"]["data"][0]) == pytest.approx(dashboard_service.level)
+    assert trace_names(figures["Growth of 10,000"]) == ["Index", bench]
+    assert trace_names(figures["Underwater (drawdown)"]) == ["Index"]
+    assert trace_names(figures["Monthly returns"]) == ["Monthly returns"]
+    assert trace_names(figures["Correlation of daily returns (last year)"]) == ["Correlation"]
+    for title in ("Rolling volatility", "Rolling Sharpe", "Rolling beta"):
+        assert trace_names(figures[title]) == ["63 days", "252 days"]
+    sectors = trace_names(figures["Allocation over time (by sector)"])
+    assert sectors == [str(c) for c in dashboard_service.allocation_history_sectors.columns]
+    pie = figures["Allocation now by sector"]["data"][0]
+    assert list(pie["labels"]) == dashboard_service.allocation_sectors["sector"].tolist()
+
+
+def test_dashboard_metrics_table_has_definitions_on_hover(app_db, dashboard_service) -> None:
+    from core.services.risk import METRIC_DEFINITIONS
+    from ui.format import metric_value
+
+    at = make_app(ANALYST[0])
+    table = next(m.value for m in at.markdown if "autoindex-metrics" in m.value)
+    for key, (label, formula, unit) in METRIC_DEFINITIONS.items():
+        assert f'title="{formula}"'.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in table \
+            or label in table
+        row = dashboard_service.metrics.set_index("key").loc[key]
+        assert metric_value(row["value"], unit) in table
+
+
+def test_dashboard_range_and_log_scale(app_db) -> None:
+    at = make_app(ADMIN[0])
+    at.toggle(key="dash_log_scale").set_value(True).run()
+    assert plotly_figures(at)["Index vs benchmark"]["layout"]["yaxis"]["type"] == "log"
+
+
+def test_dashboard_is_fresh_after_a_new_version_is_computed(app_db) -> None:
+    from core.services import compute, strategies
+
+    at = make_app(ANALYST[0])
+    version = strategies.save_version("Equal test", {"equal": 1.0, "rebalance": "monthly"}, note="fresh", actor="test")
+    compute.compute_config(version.id, actor="test")
+    at.run()  # the selector now offers the new version: the cache key changed with the compute
+    at.selectbox(key="sidebar_config_id").set_value(version.id).run()
+    assert at.title[0].value == "Dashboard · Equal test v1"
+    from ui.format import number
+
+    assert at.metric[0].value == number(float(compute.stored_index(version.id).iloc[-1]))
+
+
+def test_strategy_bad_input_shows_message_beside_field_and_saves_nothing(app_db) -> None:
+    from core.services import strategies
+
+    before = len(strategies.list_versions())
+    at = make_app(ANALYST[0], page="pages/strategy.py")
+    assert not at.exception
+    at.number_input(key="strategy_field_equal").set_value(0.5).run()
+    assert any("sum to 1" in e.value for e in at.error)
+    assert any("paused" in w.value for w in at.warning)
+    save = next(b for b in at.button if b.label == "Save as new version")
+    assert save.disabled
+    at.number_input(key="strategy_field_equal").set_value(0.0).run()
+    at.number_input(key="strategy_field_top_n").set_value(2).run()
+    at.number_input(key="strategy_field_max_weight").set_value(0.1).run()
+    assert any("infeasible cap" in e.value for e in at.error)
+    assert len(strategies.list_versions()) == before
+
+
+def test_strategy_preview_save_and_note_required(app_db) -> None:
+    from core.services import strategies
+
+    at = make_app(ANALYST[0], page="pages/strategy.py")
+    at.number_input(key="strategy_field_cost_bps").set_value(25.0).run()
+    figures = plotly_figures(at)
+    compare = figures["Preview and saved versions (rebased to 100)"]
+    assert trace_names(compare)[0] == "Preview (unsaved)"
+    before = len(strategies.list_versions())
+    save = next(b for b in at.button if b.label == "Save as new version")
+    at = save.click().run()
+    assert any("Note" in e.value and "required" in e.value for e in at.error)
+    assert len(strategies.list_versions()) == before
+    at.text_area(key="strategy_note").input("higher costs")
+    at = next(b for b in at.button if b.label == "Save as new version").click().run()
+    assert not at.exception
+    newest = max(strategies.list_versions(), key=lambda v: v.id)
+    assert newest.note == "higher costs" and newest.created_by == ANALYST[0] and newest.params["cost_bps"] == 25.0
+    assert any("Saved" in s.value for s in at.success)
+
+
+def test_strategy_activate_recomputes(app_db) -> None:
+    from core.services import compute, strategies
+
+    version = strategies.save_version("Activate me", {"equal": 1.0}, note="t", actor="test")
+    at = make_app(ADMIN[0], page="pages/strategy.py")
+    at.selectbox(key="strategy_activate_id").set_value(version.id).run()
+    at = at.button(key="strategy_activate_button").click().run()
+    assert not at.exception
+    assert strategies.active_version().id == version.id
+    assert any("now active" in s.value for s in at.success)
+    # Queued when the task service is importable, computed inline otherwise.
+    from ui.recompute import _task_service
+
+    if _task_service() is None:
+        assert not compute.stored_index(version.id).empty
+
+
+def test_data_is_read_only_for_analysts(app_db) -> None:
+    at = make_app(ANALYST[0], page="pages/data.py")
+    assert not at.exception
+    labels = [t.label for t in at.tabs]
+    assert labels == ["Universe", "Asset history"]
+    assert not [b for b in at.button if b.label in ("Import", "Add asset", "Deactivate")]
+    assert "Read-only" in texts(at)
+
+
+def test_data_asset_history_matches_service(app_db) -> None:
+    from core.services import universe
+
+    at = make_app(ANALYST[0], page="pages/data.py")
+    symbol = at.selectbox(key="data_asset").value
+    history = universe.asset_history(symbol)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Prices"] == f"{history.quality['prices']:,}"
+    assert trace_names(plotly_figures(at)[f"{symbol} daily close"]) == [symbol]
+
+
+def test_data_add_asset_validates_beside_the_field(app_db) -> None:
+    from core.services import universe
+
+    before = len(universe.list_assets())
+    at = make_app(ADMIN[0], page="pages/data.py")
+    at.text_input(key="data_new_symbol").input("BAD SYMBOL!")
+    at.text_input(key="data_new_name").input("")
+    at = next(b for b in at.button if b.label == "Add asset").click().run()
+    messages = [e.value for e in at.error]
+    assert any(m.startswith("Symbol:") for m in messages) and any(m.startswith("Name:") for m in messages)
+    assert len(universe.list_assets()) == before
+    at.text_input(key="data_new_symbol").input("NEWCO")
+    at.text_input(key="data_new_name").input("New Company")
+    at = next(b for b in at.button if b.label == "Add asset").click().run()
+    assert "NEWCO" in universe.list_assets()["symbol"].tolist()
+    at = next(b for b in at.button if b.label == "Add asset").click().run()
+
+
+def test_data_deactivate_asset(app_db) -> None:
+    from core.services import universe
+
+    universe.add_asset("OLDCO", "Old Company", actor="test")
+    at = make_app(ADMIN[0], page="pages/data.py")
+    at.selectbox(key="data_deactivate").set_value("OLDCO").run()
+    at = at.button(key="data_toggle_active").click().run()
+    frame = universe.list_assets().set_index("symbol")
+    assert not bool(frame.loc["OLDCO", "active"])
+
+
+def test_admin_create_user_validates_and_changes_role(app_db) -> None:
+    from core.services import audit, users
+
+    before = users.count_users()
+    at = make_app(ADMIN[0], page="pages/admin.py")
+    assert [u for u in at.dataframe[0].value["username"]] == [u.username for u in users.list_users()]
+    at.text_input(key="admin_new_username").input("newbie")
+    at.text_input(key="admin_new_name").input("New Bie")
+    at.text_input(key="admin_new_password").input("newbie")
+    at = next(b for b in at.button if b.label == "Create user").click().run()
+    assert any(e.value.startswith("Password:") for e in at.error)
+    assert users.count_users() == before
+    at.text_input(key="admin_new_password").input("newbie password 2024")
+    at = next(b for b in at.button if b.label == "Create user").click().run()
+    assert users.get_user("newbie").role == "analyst"
+    at.selectbox(key="admin_edit_user").set_value("newbie").run()
+    at.selectbox(key="admin_edit_role").set_value("admin").run()
+    at = at.button(key="admin_save_user").click().run()
+    assert users.get_user("newbie").role == "admin"
+    assert len(audit.list_events(action="user.update")) >= 1
+
+
+def test_admin_registration_mode_and_audit_filter(app_db) -> None:
+    from core.services import users
+
+    at = make_app(ADMIN[0], page="pages/admin.py")
+    at.radio(key="admin_reg_mode").set_value("invite").run()
+    at = at.button(key="admin_save_mode").click().run()
+    assert users.registration_mode() == "invite"
+    at.text_input(key="admin_invite_email").input("not-an-email")
+    at = next(b for b in at.button if b.label == "Invite").click().run()
+    assert any(e.value.startswith("Email:") for e in at.error)
+    at.text_input(key="admin_audit_action").input("settings.registration").run()
+    audit_frame = at.dataframe[-1].value
+    assert len(audit_frame) >= 1 and set(audit_frame["action"]) == {"settings.registration"}
+    users.set_registration_mode("closed", actor="test")

@@ -1,0 +1,92 @@
+"""AppTest of the Tasks page: queue with parameters, live panel, history visibility, detail, cancel, retry,
+schedule and workers. No worker runs (EMBEDDED_WORKER=false), so queued runs stay queued."""
+from __future__ import annotations
+
+import pytest
+
+from tests.app.conftest import ADMIN, ANALYST, make_app, texts
+
+PAGE = "pages/tasks.py"
+
+
+@pytest.fixture
+def jobs_queue(app_db):
+    """The project's Huey instance on this module's SQLite queue, emptied."""
+    import jobs
+
+    saved = jobs.huey.storage, jobs.huey._immediate
+    jobs.reconfigure()
+    jobs.huey.flush()
+    yield jobs.huey
+    jobs.huey.flush()
+    jobs.huey.storage, jobs.huey._immediate = saved
+
+
+def _button(at, label: str):  # type: ignore[no-untyped-def]
+    return next(b for b in at.button if b.label == label)
+
+
+def test_analyst_queues_a_refresh_sees_it_live_and_cancels_it(jobs_queue):
+    from core.services import tasks as svc
+
+    at = make_app(ANALYST[0], page=PAGE)
+    assert not at.exception
+    at.text_input(key="tasks_refresh_symbols").set_value("aapl, msft")
+    at.checkbox(key="tasks_refresh_full").check()
+    _button(at, "Queue refresh").click().run()
+    assert not at.exception
+    run = svc.list_runs(viewer=None, user=ANALYST[0])[0]
+    assert run.kind == "refresh" and run.state == "queued"
+    assert run.args == {"provider": "demo", "symbols": ["AAPL", "MSFT"], "full": True}
+    assert f"Queued refresh prices as run {run.id}" in texts(at)
+    assert any(f"run {run.id}" in p.proto.text for p in at.get("progress"))  # the live panel
+    assert at.selectbox(key="tasks_selected_run").value == run.id
+    _button(at, "Cancel").click().run()
+    assert svc.get_run(run.id).state == "cancelled"
+    assert "Retry" in [b.label for b in at.button]
+
+
+def test_bad_symbols_are_refused_with_the_field_named(jobs_queue):
+    from core.services import tasks as svc
+
+    before = svc.count_runs()
+    at = make_app(ANALYST[0], page=PAGE)
+    at.text_input(key="tasks_refresh_symbols").set_value("not a symbol!")
+    _button(at, "Queue refresh").click().run()
+    assert not at.exception
+    assert any("symbols" in e.value for e in at.error)
+    assert svc.count_runs() == before
+
+
+def test_analysts_see_only_their_runs_admins_all_with_traceback(jobs_queue):
+    from core.services import tasks as svc
+
+    mine = svc.enqueue("compute", {}, user=ANALYST[0])
+    theirs = svc.enqueue("compute", {}, user=ADMIN[0])
+    svc.mark_running(theirs, worker="w")
+    svc.record_error(theirs, RuntimeError("boom"), will_retry=False)
+
+    at = make_app(ANALYST[0], page=PAGE)
+    table = at.dataframe[0].value
+    assert mine in table["id"].tolist() and theirs not in table["id"].tolist()
+
+    at = make_app(ADMIN[0], page=PAGE)
+    assert {mine, theirs} <= set(at.dataframe[0].value["id"].tolist())
+    at.selectbox(key="tasks_selected_run").set_value(theirs).run()
+    assert "RuntimeError: boom" in texts(at)
+    assert any("Traceback" in e.label for e in at.expander)
+    _button(at, "Retry").click().run()
+    new = svc.list_runs(viewer=None)[0]
+    assert new.retry_of_id == theirs and new.state == "queued"
+
+
+def test_history_filters_schedule_and_workers(jobs_queue):
+    at = make_app(ADMIN[0], page=PAGE)
+    at.selectbox(key="tasks_filter_state").set_value("succeeded").run()
+    assert not at.exception
+    assert "No runs match these filters." in texts(at) or all(
+        "succeeded" in s for s in at.dataframe[0].value["state"])
+    frames = [d.value for d in at.dataframe]
+    schedule = next(f for f in frames if "cron (UTC)" in f.columns)
+    assert "30 22 * * 1-5" in schedule["cron (UTC)"].tolist()
+    assert "No worker has reported yet" in texts(at) or any("worker" in f.columns for f in frames)

@@ -1,0 +1,120 @@
+"""End-to-end fixtures: a real ``streamlit run Home.py`` on a free port with its own DATA_DIR, and headless Chromium.
+
+The server starts once per session on an empty database (the demo universe is seeded on first start);
+tests in tests/e2e/test_app_flow.py run in file order because the first one creates the administrator.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+START_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_health(base_url: str, process: subprocess.Popen, timeout_s: float = START_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.25)
+    raise TimeoutError(f"streamlit did not become healthy at {base_url} within {timeout_s}s")
+
+
+def start_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "DATA_DIR": str(data_dir), "DEMO_ON_EMPTY": "true", "EMBEDDED_WORKER": "false",
+           "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    for key in ("DATABASE_URL", "REDIS_URL", "COOKIE_KEY"):
+        env.pop(key, None)
+    log = open(data_dir / "server.log", "w")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "Home.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(base_url, process)
+    except Exception:
+        process.terminate()
+        raise
+    return process, base_url
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def e2e_data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("e2e-data")
+
+
+@pytest.fixture(scope="session")
+def server(e2e_data_dir) -> Iterator[str]:
+    """Base URL of a running AutoIndex server on an empty database."""
+    process, base_url = start_server(e2e_data_dir)
+    yield base_url
+    stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def service_env(e2e_data_dir, monkeypatch) -> Iterator[None]:
+    """Let the test process call services on the server's database (SQLite in WAL mode)."""
+    from core.config import reset_settings_cache
+    from core.db import reset_engine_cache
+
+    monkeypatch.setenv("DATA_DIR", str(e2e_data_dir))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    reset_engine_cache()
+    reset_settings_cache()
+    yield
+    reset_engine_cache()
+    reset_settings_cache()

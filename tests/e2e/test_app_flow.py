@@ -1,0 +1,92 @@
+"""End-to-end in headless Chromium: first-run admin, login, dashboard chart, strategy preview and save, logout,
+a wrong password and a locked account. Tests run in file order against one server."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ADMIN = ("admin", "Ada Admin", "correct horse battery staple")
+
+
+def _wait_app(page) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_selector("[data-testid='stApp']")
+
+
+def login(page, base_url: str, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(base_url)
+    _wait_app(page)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_first_run_creates_the_admin(server, page, e2e_data_dir) -> None:
+    page.goto(server)
+    page.get_by_text("Welcome to AutoIndex").wait_for()
+    token = (e2e_data_dir / "setup_token.txt").read_text().strip()
+    page.get_by_label("Setup token").fill(token)
+    page.get_by_label("Administrator username").fill(ADMIN[0])
+    page.get_by_label("Full name").fill(ADMIN[1])
+    page.get_by_label("Password", exact=True).fill(ADMIN[2])
+    page.get_by_label("Repeat password").fill(ADMIN[2])
+    page.get_by_role("button", name="Create administrator").click()
+    page.get_by_role("heading", name=re.compile("Dashboard")).wait_for(timeout=60_000)
+    assert not (e2e_data_dir / "setup_token.txt").exists()
+
+
+def test_login_and_dashboard_chart_is_drawn(server, page) -> None:
+    login(page, server, ADMIN[0], ADMIN[2])
+    page.get_by_role("heading", name=re.compile("Dashboard")).wait_for()
+    chart = page.locator("[data-testid='stPlotlyChart']").first
+    chart.locator(".main-svg").first.wait_for()
+    assert chart.locator("g.trace").count() >= 2  # index and benchmark lines
+    page.get_by_text("Synthetic demo data").first.wait_for()
+
+
+def test_strategy_preview_and_save(server, page) -> None:
+    login(page, server, ADMIN[0], ADMIN[2])
+    page.get_by_role("heading", name=re.compile("Dashboard")).wait_for()
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Strategy").click()
+    page.get_by_role("heading", name="Strategy lab").wait_for()
+    cost = page.get_by_label("Cost bps")
+    cost.fill("15.0000")
+    cost.press("Enter")
+    preview = page.locator("[data-testid='stPlotlyChart']").first
+    preview.locator(".main-svg").first.wait_for()
+    page.get_by_text("Preview (unsaved)").first.wait_for()
+    page.get_by_role("tab", name="Save").click()
+    page.get_by_label("Note (why this version)").fill("e2e: 15 bps costs")
+    page.get_by_role("button", name="Save as new version").click()
+    page.get_by_text(re.compile(r"Saved AutoIndex Core v\d")).wait_for()
+
+
+def test_logout_shows_the_login_form(server, page) -> None:
+    login(page, server, ADMIN[0], ADMIN[2])
+    page.get_by_role("heading", name=re.compile("Dashboard")).wait_for()
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log in").wait_for()
+    page.reload()
+    _wait_app(page)
+    page.get_by_role("button", name="Log in").wait_for()  # the cookie was deleted: no silent re-login
+
+
+def test_wrong_password_is_refused(server, page) -> None:
+    login(page, server, ADMIN[0], "definitely not it")
+    page.get_by_text("Wrong username or password").wait_for()
+    assert page.get_by_role("heading", name=re.compile("Dashboard")).count() == 0
+
+
+def test_locked_account(server, page, service_env) -> None:
+    from core.services import users
+
+    users.create_user("locky", "Lock Y", "locky password 2024", actor="e2e")
+    for _ in range(5):
+        login(page, server, "locky", "wrong password 12345")
+        page.locator("[data-testid='stAlert']").first.wait_for()
+    page.get_by_text(re.compile("locked", re.I)).first.wait_for()
+    login(page, server, "locky", "locky password 2024")
+    page.get_by_text(re.compile("account locked", re.I)).first.wait_for()
+    assert page.get_by_role("heading", name=re.compile("Dashboard")).count() == 0

@@ -1,0 +1,205 @@
+"""The Diagnostics screen: overall status, one card per health check with its rules, the detail tables,
+cache contents and the admin cache actions (each audited).
+
+Everything shown comes from :func:`core.services.health.run_checks` (the same checks as
+``python -m core health``); a check that fails or times out arrives as an error card, so nothing here
+can raise a traceback onto the page.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import AutoIndexError
+from core.schemas.user import UserOut
+from core.services import audit, health
+from core.services import cache as cache_service
+from ui import forms
+
+log = logging.getLogger(__name__)
+
+#: Session-state key of the namespace picker (kept here until ui/state.py gathers it).
+DIAG_NAMESPACE = "diag_namespace"
+#: Form name of the cache actions' success / error notices.
+NOTICE = "diagnostics_cache"
+
+_ICON = {"ok": ":material/check_circle:", "warning": ":material/warning:", "error": ":material/error:",
+         "info": ":material/info:"}
+_COLOR = {"ok": "green", "warning": "orange", "error": "red", "info": "gray"}
+_LABEL = {"ok": "OK", "warning": "Warning", "error": "Error", "info": "Not applicable"}
+
+
+def _badge(status: str) -> str:
+    return f":{_COLOR.get(status, 'gray')}-badge[{_ICON.get(status, '')} {_LABEL.get(status, status)}]"
+
+
+def status_header(report: health.HealthReport) -> None:
+    """The overall status line, with the failing checks named."""
+    failing = [c.title for c in report.checks if c.status in ("warning", "error")]
+    text = (f"Overall status: **{report.status.upper()}**"
+            + (f" — attention: {', '.join(failing)}" if failing else " — every check passed")
+            + f"  \nChecked {report.at:%Y-%m-%d %H:%M:%S} UTC in {report.duration_ms:.0f} ms; "
+              "the rules behind each status are written on its card.")
+    {"ok": st.success, "warning": st.warning, "error": st.error}.get(report.status, st.info)(
+        text, icon=_ICON.get(report.status))
+
+
+def _fact_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or "none"
+    return "—" if value is None else str(value)
+
+
+def card(check: health.Check) -> None:
+    """One check: status badge, summary, what triggered it, its rules, and its facts."""
+    with st.container(border=True):
+        st.markdown(f"**{check.title}** {_badge(check.status)}")
+        st.markdown(check.summary or "—")
+        for finding in check.findings:
+            if finding != check.summary:
+                (st.error if check.status == "error" else st.warning)(finding)
+        if check.rules:
+            st.caption("Rules: " + "; ".join(check.rules) + ".")
+        if check.facts:
+            with st.expander("Details"):
+                st.dataframe(pd.DataFrame({"fact": list(check.facts),
+                                           "value": [_fact_text(v) for v in check.facts.values()]}),
+                             hide_index=True, width="stretch")
+        st.caption(f"checked in {check.duration_ms:.0f} ms")
+
+
+def cards(report: health.HealthReport, columns: int = 3) -> None:
+    cols = st.columns(columns)
+    for i, check in enumerate(report.checks):
+        with cols[i % columns]:
+            card(check)
+
+
+def _table(report: health.HealthReport, key: str, name: str, empty: str) -> None:
+    try:
+        frame = report.check(key).tables.get(name)
+    except KeyError:
+        frame = None
+    if frame is None or frame.empty:
+        st.caption(empty)
+        return
+    st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def tables(report: health.HealthReport) -> None:
+    """The detail tables, one tab each."""
+    tabs = st.tabs(["Data freshness", "Jobs", "Page timings", "Workers", "Row counts", "Configuration"])
+    with tabs[0]:
+        st.caption("Benchmark first. Stale = business days since the last price; gaps = business days "
+                   "between the first and last price with no price.")
+        _table(report, "freshness", "freshness", "No assets stored.")
+    with tabs[1]:
+        st.markdown("**Last refresh and compute**")
+        _table(report, "jobs", "last runs", "No runs recorded.")
+        st.markdown(f"**Durations by kind over {health.STATS_DAYS} days** (seconds; failure rate of finished runs)")
+        _table(report, "jobs", "durations by kind (7 days)", f"No runs in the last {health.STATS_DAYS} days.")
+    with tabs[2]:
+        st.markdown(f"**Page render times over {health.STATS_DAYS} days** (ms)")
+        _table(report, "performance", "page timings", "No page timings recorded yet.")
+        st.markdown("**Slowest service calls** (ms)")
+        _table(report, "performance", "slowest service calls", "No slow service calls recorded.")
+    with tabs[3]:
+        _table(report, "workers", "workers", "No worker has sent a heartbeat in the last hour.")
+    with tabs[4]:
+        _table(report, "database", "row counts", "Row counts unavailable.")
+    with tabs[5]:
+        st.caption("Secrets are shown only as set / not set; URLs without their password.")
+        _table(report, "configuration", "settings", "Settings unavailable.")
+        _table(report, "configuration", "versions", "Versions unavailable.")
+
+
+# --------------------------------------------------------------------------- cache actions
+def _on_clear_namespace(username: str) -> None:
+    namespace = st.session_state.get(DIAG_NAMESPACE)
+    cache = cache_service.get_cache()
+    try:
+        deleted = cache.clear(str(namespace))
+    except AutoIndexError as exc:
+        audit.record_now(username, "cache.clear", str(namespace), {"backend": cache.backend_name},
+                         outcome="error", message=exc.message)
+        forms.set_errors(NOTICE, {"cache": exc.message})
+        return
+    audit.record_now(username, "cache.clear", str(namespace), {"deleted": deleted, "backend": cache.backend_name})
+    forms.clear(NOTICE)
+    forms.set_notice(NOTICE, f"Cleared namespace {namespace}: {deleted} key(s) deleted.")
+
+
+def _on_clear_all(username: str) -> None:
+    cache = cache_service.get_cache()
+    try:
+        deleted = cache.clear_all()
+    except AutoIndexError as exc:
+        audit.record_now(username, "cache.clear_all", None, {"backend": cache.backend_name}, outcome="error",
+                         message=exc.message)
+        forms.set_errors(NOTICE, {"cache": exc.message})
+        return
+    audit.record_now(username, "cache.clear_all", None, {"deleted": deleted, "backend": cache.backend_name})
+    forms.clear(NOTICE)
+    forms.set_notice(NOTICE, f"Cleared every cache namespace: {deleted} key(s) deleted.")
+
+
+def _on_clear_streamlit(username: str) -> None:
+    st.cache_data.clear()
+    audit.record_now(username, "cache.clear_streamlit", "st.cache_data")
+    forms.clear(NOTICE)
+    forms.set_notice(NOTICE, "Cleared Streamlit's data caches; every page reads fresh data on its next run.")
+
+
+def cache_panel(report: health.HealthReport, user: UserOut) -> None:
+    """Cache contents per namespace and the three clearing actions (admins only; each audited)."""
+    st.subheader("Cache")
+    forms.notice(NOTICE)
+    forms.other_errors(NOTICE, ())
+    try:
+        check = report.check("cache")
+    except KeyError:
+        check = None
+    frame = check.tables.get("namespaces") if check is not None else None
+    if frame is not None and not frame.empty:
+        st.caption(f"Backend: {check.facts.get('backend')}. Keys count every data version still within its TTL; "
+                   "a refresh or compute bumps the data version, so older entries are never read again.")
+        st.dataframe(frame, hide_index=True, width="stretch",
+                     column_config={"hit_rate": st.column_config.NumberColumn("hit rate", format="percent")})
+        namespaces = list(frame["namespace"])
+    else:
+        st.caption(check.summary if check is not None else "Cache statistics unavailable.")
+        namespaces = sorted(cache_service.NAMESPACES)
+    left, middle, right = st.columns(3)
+    with left:
+        st.selectbox("Namespace", namespaces, key=DIAG_NAMESPACE)
+        st.button("Clear namespace", key="diag_clear_namespace", on_click=_on_clear_namespace,
+                  args=(user.username,), icon=":material/delete:")
+    with middle:
+        st.caption("Every namespace of the AutoIndex cache (shared by all app replicas and workers with Redis).")
+        st.button("Clear all namespaces", key="diag_clear_all", on_click=_on_clear_all, args=(user.username,),
+                  icon=":material/delete_sweep:")
+    with right:
+        st.caption("Streamlit's st.cache_data of this app process.")
+        st.button("Clear Streamlit caches", key="diag_clear_streamlit", on_click=_on_clear_streamlit,
+                  args=(user.username,), icon=":material/cached:")
+
+
+def draw(user: UserOut) -> None:
+    """The whole screen."""
+    title, action = st.columns([5, 1], vertical_alignment="bottom")
+    with title:
+        st.title("Diagnostics")
+    with action:
+        st.button("Check again", key="diag_recheck", icon=":material/refresh:")
+    report = health.run_checks()
+    status_header(report)
+    cards(report)
+    tables(report)
+    cache_panel(report, user)
