@@ -152,7 +152,8 @@ class DownBackend(CacheBackend):
         self.calls += 1
         raise CacheUnavailable("ConnectionError: Connection refused")
 
-    get = set = count_stat = read_stats = reset_stats = known_namespaces = count_keys = delete_prefix = info = _fail
+    get = set = count_stat = read_stats = reset_stats = known_namespaces = count_keys = _fail
+    count_by_namespace = delete_prefix = info = _fail
 
 
 def test_store_down_falls_back_to_computing_and_backs_off(clock, version, caplog) -> None:
