@@ -63,6 +63,7 @@ def main() -> None:
         _single_page(auth.login_screen, "Log in", "login")
         return
     user = auth.require_user(auth.ALL_ROLES)
+    auth.flush_cookie_action()
     page = st.navigation(navigation.pages_for(user.role))
     sidebar.draw(user)
     page.run()

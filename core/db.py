@@ -70,12 +70,32 @@ def unit_of_work() -> Iterator[Session]:
     session = session_factory()()
     try:
         yield session
+    except OperationalError as exc:
+        session.rollback()
+        lost = connection_lost(exc)
+        if lost is None:
+            raise
+        raise lost from exc
     except BaseException:
         session.rollback()
         raise
     finally:
         session.rollback()
         session.close()
+
+
+def connection_lost(exc: OperationalError) -> DatabaseUnavailableError | None:
+    """``exc`` as a DatabaseUnavailableError when it means the server cannot be reached or dropped the
+    connection (refused, restarted, ``pg_terminate_backend``), so entry points show one readable line and
+    jobs retry it (it is transient); None for other operational errors (SQLite "database is locked",
+    "no such table"), which keep their type. The SQL and its parameters stay in the chained exception."""
+    orig = exc.orig
+    module = type(orig).__module__ if orig is not None else ""
+    reason = (str(orig).strip().splitlines() or [""])[0] if orig is not None else str(exc)
+    if module.startswith("psycopg") or exc.connection_invalidated or "unable to open database file" in reason:
+        url = str(get_engine().url)
+        return DatabaseUnavailableError(redact_url(url), 1, reason or type(orig).__name__)
+    return None
 
 
 def reset_engine_cache() -> None:

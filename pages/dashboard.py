@@ -1,7 +1,7 @@
 """Dashboard: the selected config version's performance, allocation, risk and data freshness."""
 import streamlit as st
 
-from ui import cache, dashboard_view as view, sidebar
+from ui import cache, dashboard_view as view, sidebar, state
 from ui.auth import ALL_ROLES, require_user
 from ui.errors import shown_errors
 
@@ -22,12 +22,14 @@ with shown_errors():
     st.caption(f"As of {data.as_of} · benchmark {data.benchmark_symbol or 'none'}")
     view.kpis(data)
     start, _log = view.main_chart(data)
-    performance, allocation, risk, freshness = st.tabs(["Performance", "Allocation", "Risk", "Data freshness"])
-    with performance:
+    # One section per run (not st.tabs, which would build every chart on every rerun).
+    section = st.segmented_control("Section", view.SECTIONS, key=state.DASH_SECTION, default=view.SECTIONS[0],
+                                   label_visibility="collapsed") or view.SECTIONS[0]
+    if section == "Performance":
         view.performance(data, start)
-    with allocation:
+    elif section == "Allocation":
         view.allocation(data)
-    with risk:
+    elif section == "Risk":
         view.risk(data)
-    with freshness:
+    else:
         view.freshness(cache.freshness(token))

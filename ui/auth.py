@@ -48,6 +48,7 @@ COOKIE_NAME = "autoindex_auth"
 COOKIE_EXPIRY_DAYS = 7.0
 #: streamlit-authenticator's CookieModel reads the username from this session key when it signs the cookie.
 _SA_USERNAME_KEY = "username"
+_COOKIE_MAX_RUNS = 5
 
 
 # --- the re-authentication cookie (streamlit-authenticator) ------------------------------------
@@ -78,22 +79,43 @@ def _cookie_username() -> str | None:
     return str(username) if username else None
 
 
-def _flush_cookie_action() -> None:
-    """Write or delete the cookie this run (after a login / logout); rendered as a hidden component."""
-    action = st.session_state.pop(state.AUTH_COOKIE_ACTION, None)
+def flush_cookie_action() -> None:
+    """Write or delete the cookie (after a login / logout) through streamlit-authenticator's CookieModel.
+
+    The cookie is written by a hidden browser component. The component reports the browser's cookies back,
+    which reruns the script; the action therefore stays pending (and the component mounted) until the
+    reported cookies show it took effect, at most ``_COOKIE_MAX_RUNS`` runs. Call it once per run (Home.py
+    and the login screen do); its components have fixed keys.
+    """
+    action = st.session_state.get(state.AUTH_COOKIE_ACTION)
     if action is None:
         return
+    runs = int(st.session_state.get(state.AUTH_COOKIE_RUNS, 0)) + 1
+    st.session_state[state.AUTH_COOKIE_RUNS] = runs
+    done = runs >= _COOKIE_MAX_RUNS
     try:
         from streamlit_authenticator.models import CookieModel
 
         model = CookieModel(COOKIE_NAME, _cookie_key(), COOKIE_EXPIRY_DAYS, None)
+        seen = dict(model.cookie_manager.cookies or {})
         if action == "set":
-            st.session_state[_SA_USERNAME_KEY] = st.session_state.get(state.AUTH_USERNAME)
-            model.set_cookie()
+            if COOKIE_NAME in seen:
+                done = True
+            else:
+                st.session_state[_SA_USERNAME_KEY] = st.session_state.get(state.AUTH_USERNAME)
+                model.set_cookie()
         elif action == "delete":
-            model.delete_cookie()
+            if seen and COOKIE_NAME not in seen:
+                done = True
+            else:
+                model.cookie_manager.cookies.setdefault(COOKIE_NAME, "")
+                model.delete_cookie()
     except Exception:  # a cookie that cannot be written only costs a re-login
         log.warning("could not %s the re-authentication cookie", action, exc_info=True)
+        done = True
+    if done:
+        st.session_state.pop(state.AUTH_COOKIE_ACTION, None)
+        st.session_state.pop(state.AUTH_COOKIE_RUNS, None)
 
 
 # --- who is logged in -------------------------------------------------------------------------
@@ -135,7 +157,6 @@ def require_user(roles: tuple[str, ...] = ALL_ROLES) -> UserOut:
     if user is None:
         login_screen()
         st.stop()
-    _flush_cookie_action()
     if user.role not in roles:
         st.error(f"Access denied: this page is for {' or '.join(roles)} users; you are signed in as "
                  f"{user.role}.", icon=":material/block:")
@@ -164,11 +185,12 @@ def _on_login() -> None:
     st.session_state[state.AUTH_USERNAME] = user.username
     st.session_state[state.AUTH_LOGGED_OUT] = False
     st.session_state[state.AUTH_COOKIE_ACTION] = "set"
+    st.session_state.pop(state.AUTH_COOKIE_RUNS, None)
 
 
 def login_screen() -> None:
     """The login form, and the registration form when the registration mode allows it."""
-    _flush_cookie_action()
+    flush_cookie_action()
     st.title("AutoIndex")
     left, _ = st.columns([2, 3])
     with left:
@@ -205,6 +227,7 @@ def _on_logout() -> None:
     state.clear_auth()
     st.session_state[state.AUTH_LOGGED_OUT] = True
     st.session_state[state.AUTH_COOKIE_ACTION] = "delete"
+    st.session_state.pop(state.AUTH_COOKIE_RUNS, None)
 
 
 def logout_button() -> None:

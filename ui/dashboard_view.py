@@ -10,6 +10,7 @@ from core.services.dashboard import KPI_PERIODS, DashboardData
 from ui import charts, state
 from ui.format import MISSING, metric_value, number, pct
 
+SECTIONS: tuple[str, ...] = ("Performance", "Allocation", "Risk", "Data freshness")
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 

@@ -16,6 +16,8 @@ AUTH_USERNAME = "auth_username"
 AUTH_LOGGED_OUT = "auth_logged_out"
 #: The re-authentication cookie must be written (after login) or deleted (after logout) this run.
 AUTH_COOKIE_ACTION = "auth_cookie_action"
+#: Runs the pending cookie action has been tried (it stays pending until the browser reports it done).
+AUTH_COOKIE_RUNS = "auth_cookie_runs"
 
 # --- login / setup / registration form widgets ---------------------------------------------
 LOGIN_USERNAME = "login_username"
@@ -47,6 +49,7 @@ SIDEBAR_CONFIG_ID = "sidebar_config_id"
 
 # --- dashboard -------------------------------------------------------------------------------
 DASH_RANGE = "dash_range"
+DASH_SECTION = "dash_section"
 DASH_LOG_SCALE = "dash_log_scale"
 DASH_ALLOC_VIEW = "dash_alloc_view"
 DASH_ROLLING_WINDOW = "dash_rolling_window"

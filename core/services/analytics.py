@@ -499,28 +499,31 @@ def build_performance_view(inputs: ViewInputs, start: dt.date, end: dt.date) -> 
 
     reb_in = alloc.index[(alloc.index > base_ts) & (alloc.index <= end_ts)] if not alloc.empty \
         else pd.DatetimeIndex([])
-    trade_rows = []
-    reb_rows = []
+    trade_cols = ["date", "symbol", "name", "before", "after", "trade"]
     stored_reb = inputs.rebalances
-    for d in reb_in:
-        after = alloc.loc[d]
-        before = pre_w.loc[d]
-        delta = after - before
-        moved = delta[delta.abs() > _TRADE_EPS]
-        for sym, tr in moved.items():
-            trade_rows.append({"date": d, "symbol": str(sym), "before": float(before[sym]),
-                               "after": float(after[sym]), "trade": float(tr)})
-        turnover = float(stored_reb["turnover"].get(d, float(delta.abs().sum()))) if not stored_reb.empty \
-            else float(delta.abs().sum())
-        cost = float(stored_reb["cost"].get(d, 0.0)) if not stored_reb.empty else 0.0
-        reb_rows.append({"date": d, "turnover": turnover, "cost": cost, "buys": int((moved > 0).sum()),
-                         "sells": int((moved < 0).sum())})
-    trades = pd.DataFrame(trade_rows, columns=["date", "symbol", "before", "after", "trade"])
-    if len(trades):
-        trades = _attach_names(trades, assets)[["date", "symbol", "name", "before", "after", "trade"]]
+    if len(reb_in):
+        after_m = alloc.loc[reb_in].to_numpy(dtype=float)
+        before_m = pre_w.loc[reb_in].to_numpy(dtype=float)
+        delta_m = after_m - before_m
+        moved = np.abs(delta_m) > _TRADE_EPS
+        r_idx, c_idx = np.nonzero(moved)
+        trades = pd.DataFrame({"date": reb_in[r_idx], "symbol": np.asarray(sym_cols, dtype=object)[c_idx],
+                               "before": before_m[r_idx, c_idx], "after": after_m[r_idx, c_idx],
+                               "trade": delta_m[r_idx, c_idx]})
+        trades = _attach_names(trades, assets)[trade_cols]
+        own_turnover = np.abs(delta_m).sum(axis=1)
+        if not stored_reb.empty:
+            turnover = stored_reb["turnover"].reindex(reb_in).to_numpy(dtype=float)
+            turnover = np.where(np.isnan(turnover), own_turnover, turnover)
+            cost = np.nan_to_num(stored_reb["cost"].reindex(reb_in).to_numpy(dtype=float))
+        else:
+            turnover, cost = own_turnover, np.zeros(len(reb_in))
+        rebalances = pd.DataFrame({"date": reb_in, "turnover": turnover, "cost": cost,
+                                   "buys": (moved & (delta_m > 0)).sum(axis=1).astype(int),
+                                   "sells": (moved & (delta_m < 0)).sum(axis=1).astype(int)})
     else:
-        trades = pd.DataFrame(columns=["date", "symbol", "name", "before", "after", "trade"])
-    rebalances = pd.DataFrame(reb_rows, columns=["date", "turnover", "cost", "buys", "sells"])
+        trades = pd.DataFrame(columns=trade_cols)
+        rebalances = pd.DataFrame(columns=["date", "turnover", "cost", "buys", "sells"])
 
     # Contribution (engine definition): sum_t w_{i,t-1} V_{t-1} r_{i,t} / V_base, t in (base, end].
     v_base = float(level.iloc[0])
@@ -546,11 +549,11 @@ def build_performance_view(inputs: ViewInputs, start: dt.date, end: dt.date) -> 
     sector_contribution = (contribution.groupby("sector", as_index=False)["contribution"].sum()
                            .sort_values("contribution", ascending=False, ignore_index=True))
     cost_drag = 0.0
-    for row in reb_rows:
-        c = row["cost"]
-        v_post = float(full.loc[row["date"]])
-        v_pre = v_post / (1.0 - c) if c < 1 else v_post
-        cost_drag += c * v_pre / v_base
+    if len(rebalances):
+        c = rebalances["cost"].to_numpy(dtype=float)
+        v_post = full.reindex(pd.DatetimeIndex(rebalances["date"])).to_numpy(dtype=float)
+        v_pre = np.where(c < 1, v_post / np.where(c < 1, 1.0 - c, 1.0), v_post)  # levels are after costs
+        cost_drag = float((c * v_pre).sum() / v_base)
     total = float(level.iloc[-1]) / v_base - 1.0
     assets_sum = float(contribution["contribution"].sum()) if len(contribution) else 0.0
     attribution = {"assets": assets_sum, "cost_drag": cost_drag, "residual": total - (assets_sum - cost_drag),

@@ -204,10 +204,15 @@ def _database_size(session: Any, dialect: str) -> int | None:
 
 
 def _row_counts(session: Any) -> pd.DataFrame:
-    """Exact row count of every table, in one statement (one round trip)."""
+    """Exact row count of every AutoIndex table that exists, in one statement (one round trip)."""
+    from sqlalchemy import inspect
+
     from core.models import Base
 
-    tables = [t.name for t in Base.metadata.sorted_tables]
+    existing = set(inspect(session.connection()).get_table_names())
+    tables = [t.name for t in Base.metadata.sorted_tables if t.name in existing]
+    if not tables:
+        return pd.DataFrame({"table": pd.Series(dtype=str), "rows": pd.Series(dtype=int)})
     sql = "SELECT " + ", ".join(f'(SELECT COUNT(*) FROM "{t}") AS "{t}"' for t in tables)
     counts = session.execute(text(sql)).one()
     return pd.DataFrame({"table": tables, "rows": [int(c) for c in counts]}).sort_values(
@@ -237,7 +242,8 @@ def check_database(ctx: Context) -> Check:
     check.facts.update({"migration_current": migrations["current"], "migration_head": migrations["head"],
                         "at_head": migrations["at_head"]})
     if not migrations["at_head"]:
-        check.raise_to(ERROR, f"schema at {migrations['current']}, newest migration is {migrations['head']}")
+        current = migrations["current"] or "no revision (never migrated)"
+        check.raise_to(ERROR, f"schema at {current}, newest migration is {migrations['head']}")
     if latency > DB_LATENCY_WARN_MS:
         check.raise_to(WARNING, f"round trip {latency:.0f} ms")
     check.summary = (f"{dialect}, reachable, {latency:.1f} ms round trip, "

@@ -123,7 +123,17 @@ def _as_utc(value: dt.datetime) -> dt.datetime:
 
 
 def _error_text(exc: BaseException) -> str:
-    text = str(exc) if isinstance(exc, AutoIndexError) else f"{type(exc).__name__}: {exc}"
+    """The one-line reason shown to users. Database errors keep only the driver's first line: SQLAlchemy's
+    text carries the SQL statement and its parameters (the admin-only traceback keeps those)."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, AutoIndexError):
+        text = str(exc)
+    elif isinstance(exc, DBAPIError) and exc.orig is not None:
+        first = (str(exc.orig).strip().splitlines() or [""])[0]
+        text = f"database error ({type(exc).__name__}): {first or type(exc.orig).__name__}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
     return text[:ERROR_MAX]
 
 
@@ -565,7 +575,8 @@ def reconcile_interrupted(now: dt.datetime | None = None, *, current_worker: str
     if current_worker:
         alive.add(current_worker)
     with unit_of_work() as session:
-        rows = session.execute(select(TaskRun.id, TaskRun.state, TaskRun.worker, TaskRun.huey_id)
+        rows = session.execute(select(TaskRun.id, TaskRun.state, TaskRun.worker, TaskRun.huey_id, TaskRun.kind,
+                                      TaskRun.args)
                                .where(TaskRun.state.in_(("running", "retrying")))).all()
     orphans = [r for r in rows if r.worker not in alive]
     waiting: set[str] | None = None
@@ -579,9 +590,23 @@ def reconcile_interrupted(now: dt.datetime | None = None, *, current_worker: str
         if mark_failed(r.id, reason, from_states=(r.state,), now=now):
             marked.append(r.id)
             log.warning("run %s marked failed (%s)", r.id, reason)
+            if r.kind == "report":
+                _fail_interrupted_report(r.args, reason, now)
     if running_refresh() is None:
         _release_refresh_lock(huey)
     return marked
+
+
+def _fail_interrupted_report(args: Any, reason: str, now: dt.datetime) -> None:
+    """The report of an interrupted report run: ``running`` -> ``failed`` with the reason (its job marked it
+    running when it started and would otherwise be shown as running forever; a retry generates it again)."""
+    report_id = (args or {}).get("report_id") if isinstance(args, dict) else None
+    if report_id is None:
+        return
+    with unit_of_work() as session:
+        session.execute(update(Report).where(Report.id == report_id, Report.status == "running")
+                        .values(status="failed", error=reason[:ERROR_MAX], finished_at=now))
+        session.commit()
 
 
 def _release_refresh_lock(huey: Any) -> None:

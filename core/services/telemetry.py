@@ -107,7 +107,11 @@ def flush(*, now: dt.datetime | None = None) -> int:
     """Write every buffered timing now (and prune old rows when due); return how many were written.
 
     On a database error the timings are dropped (logged at debug level): telemetry is best effort.
+    A background write already running is waited for first, so that what this call returns is stored.
     """
+    writer = _state["writer"]
+    if writer is not None and writer is not threading.current_thread() and writer.is_alive():  # type: ignore[attr-defined]
+        writer.join(timeout=5.0)  # type: ignore[attr-defined]
     rows = []
     while _buffer:
         try:
@@ -186,8 +190,7 @@ def timing_stats(days: int = 7, *, now: dt.datetime | None = None, slowest: int 
     from core.db import unit_of_work
     from core.models import Timing
 
-    if _buffer:
-        flush(now=now)
+    flush(now=now)  # this process's buffered timings (and a background write in progress) first
     since = (now or _utcnow()) - dt.timedelta(days=days)
     with unit_of_work() as session:
         rows = session.execute(select(Timing.kind, Timing.name, Timing.duration_ms, Timing.at)

@@ -42,9 +42,21 @@ def test_dashboard_kpis_equal_the_service(app_db, dashboard_service, username: s
     assert any("Synthetic demo data" in m.value for m in at.sidebar.markdown)
 
 
+def _all_sections(at) -> dict[str, dict]:  # type: ignore[no-untyped-def]
+    """Figures of every dashboard section (one section is drawn per run)."""
+    from ui.dashboard_view import SECTIONS
+
+    figures = {}
+    for section in SECTIONS:
+        at.segmented_control(key="dash_section").set_value(section).run()
+        assert not at.exception, at.exception
+        figures.update(plotly_figures(at))
+    return figures
+
+
 def test_dashboard_charts_carry_expected_traces(app_db, dashboard_service) -> None:
     at = make_app(ADMIN[0])
-    figures = plotly_figures(at)
+    figures = _all_sections(at)
     bench = dashboard_service.benchmark_symbol
     assert trace_names(figures["Index vs benchmark"]) == ["Index", bench]
     assert _last_y(figures["Index vs benchmark"]["data"][0]) == pytest.approx(dashboard_service.level)
@@ -65,6 +77,7 @@ def test_dashboard_metrics_table_has_definitions_on_hover(app_db, dashboard_serv
     from ui.format import metric_value
 
     at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Risk").run()
     table = next(m.value for m in at.markdown if "autoindex-metrics" in m.value)
     for key, (label, formula, unit) in METRIC_DEFINITIONS.items():
         assert f'title="{formula}"'.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in table \

@@ -23,6 +23,22 @@ def login(page, base_url: str, username: str, password: str) -> None:  # type: i
     page.get_by_role("button", name="Log in").click()
 
 
+def wait_signed_in(page, timeout_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    """The dashboard is drawn and the cookie component has settled (it reruns the script once when it mounts).
+
+    """
+    import time
+
+    page.get_by_role("heading", name=re.compile("Dashboard")).wait_for(timeout=60_000)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(c["name"] == "autoindex_auth" for c in page.context.cookies()):
+            page.wait_for_timeout(500)
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the re-authentication cookie was not written")
+
+
 def test_first_run_creates_the_admin(server, page, e2e_data_dir) -> None:
     page.goto(server)
     page.get_by_text("Welcome to AutoIndex").wait_for()
@@ -33,13 +49,13 @@ def test_first_run_creates_the_admin(server, page, e2e_data_dir) -> None:
     page.get_by_label("Password", exact=True).fill(ADMIN[2])
     page.get_by_label("Repeat password").fill(ADMIN[2])
     page.get_by_role("button", name="Create administrator").click()
-    page.get_by_role("heading", name=re.compile("Dashboard")).wait_for(timeout=60_000)
+    wait_signed_in(page)
     assert not (e2e_data_dir / "setup_token.txt").exists()
 
 
 def test_login_and_dashboard_chart_is_drawn(server, page) -> None:
     login(page, server, ADMIN[0], ADMIN[2])
-    page.get_by_role("heading", name=re.compile("Dashboard")).wait_for()
+    wait_signed_in(page)
     chart = page.locator("[data-testid='stPlotlyChart']").first
     chart.locator(".main-svg").first.wait_for()
     assert chart.locator("g.trace").count() >= 2  # index and benchmark lines
@@ -48,10 +64,10 @@ def test_login_and_dashboard_chart_is_drawn(server, page) -> None:
 
 def test_strategy_preview_and_save(server, page) -> None:
     login(page, server, ADMIN[0], ADMIN[2])
-    page.get_by_role("heading", name=re.compile("Dashboard")).wait_for()
+    wait_signed_in(page)
     page.locator("[data-testid='stSidebarNav']").get_by_text("Strategy").click()
-    page.get_by_role("heading", name="Strategy lab").wait_for()
-    cost = page.get_by_label("Cost bps")
+    page.get_by_role("heading", name=re.compile("Strategy lab")).wait_for()
+    cost = page.get_by_role("spinbutton", name="Cost bps")
     cost.fill("15.0000")
     cost.press("Enter")
     preview = page.locator("[data-testid='stPlotlyChart']").first
@@ -65,7 +81,7 @@ def test_strategy_preview_and_save(server, page) -> None:
 
 def test_logout_shows_the_login_form(server, page) -> None:
     login(page, server, ADMIN[0], ADMIN[2])
-    page.get_by_role("heading", name=re.compile("Dashboard")).wait_for()
+    wait_signed_in(page)
     page.get_by_role("button", name="Log out").click()
     page.get_by_role("button", name="Log in").wait_for()
     page.reload()

@@ -144,6 +144,14 @@ def test_unreachable_database_is_an_error_card_not_a_traceback(data_dir, monkeyp
     assert report.check("configuration").status == "info"  # checks without the database still run
 
 
+def test_unmigrated_database_is_an_error(data_dir, memory_huey) -> None:
+    report = _run(huey=memory_huey)
+    database = report.check("database")
+    assert database.status == "error"
+    assert database.findings[0].startswith("schema at no revision (never migrated), newest migration is ")
+    assert report.check("freshness").summary.startswith("check failed: OperationalError: no such table")
+
+
 def test_slow_check_times_out_into_an_error_card(sqlite_db, monkeypatch, memory_huey) -> None:
     def slow(_ctx):  # type: ignore[no-untyped-def]
         time.sleep(3)

@@ -40,6 +40,19 @@ def _as_datetime(value: Any) -> dt.datetime | None:
     return None
 
 
+def _column_values(frame: pd.DataFrame, col: Column, kind: str) -> list[Any]:
+    """The column as Python values: floats (NaN when missing) for numbers, datetimes / None for dates."""
+    if col.key not in frame.columns:
+        return [None] * len(frame)
+    series = frame[col.key]
+    if kind in ("pct", "ratio", "level", "int", "year"):
+        return pd.to_numeric(series, errors="coerce").astype(float).tolist()
+    if kind == "date":
+        return [None if v is pd.NaT or v is None else _as_datetime(v)
+                for v in pd.to_datetime(series, errors="coerce").tolist()]
+    return series.tolist()
+
+
 def _write_table(wb: xlsxwriter.Workbook, ws: Any, table: Table, formats: dict[str, Any]) -> None:
     cols: list[Column] = table.columns
     frame = table.frame
@@ -47,33 +60,35 @@ def _write_table(wb: xlsxwriter.Workbook, ws: Any, table: Table, formats: dict[s
     for j, col in enumerate(cols):
         ws.write_string(0, j, col.label, formats["header"])
     units = frame["unit"].tolist() if "unit" in frame.columns else None
+    isfinite = math.isfinite
     for j, col in enumerate(cols):
-        values = frame[col.key].tolist() if col.key in frame.columns else [None] * len(frame)
+        if col.kind == "unit":
+            kinds = ["pct" if units is not None and u == "fraction" else "ratio" for u in (units or [None] * len(frame))]
+            values = _column_values(frame, col, "ratio")
+        else:
+            kinds = None
+            values = _column_values(frame, col, col.kind)
+        kind = col.kind
+        write_number, write_datetime, write_string = ws.write_number, ws.write_datetime, ws.write_string
         for i, value in enumerate(values):
             row = i + 1
-            kind = col.kind
-            if kind == "unit":
-                kind = "pct" if units is not None and units[i] == "fraction" else "ratio"
-            if is_missing(value):
+            if kinds is not None:
+                kind = kinds[i]
+            if kind in ("pct", "ratio", "level", "int", "year"):
+                if value is not None and isfinite(value):
+                    write_number(row, j, value, formats[kind])
+                    if i < 200:
+                        widths[j] = max(widths[j], len(fmt(value, kind)) + 2)
                 continue
             if kind == "date":
-                stamp = _as_datetime(value)
-                if stamp is not None:
-                    ws.write_datetime(row, j, stamp, formats["date"])
+                if value is not None:
+                    write_datetime(row, j, value, formats["date"])
                     widths[j] = max(widths[j], 11)
-                    continue
-            if kind in ("pct", "ratio", "level", "int", "year"):
-                try:
-                    number = float(value)
-                except (TypeError, ValueError):
-                    number = math.nan
-                if math.isfinite(number):
-                    ws.write_number(row, j, number, formats[kind])
-                    if i < 200:
-                        widths[j] = max(widths[j], len(fmt(number, kind)) + 2)
-                    continue
+                continue
+            if is_missing(value):
+                continue
             text = str(value)
-            ws.write_string(row, j, text, formats["text"])
+            write_string(row, j, text, formats["text"])
             if i < 200:
                 widths[j] = max(widths[j], len(text) + 1)
     for j, w in enumerate(widths):
