@@ -679,13 +679,12 @@ def clean_up(*, now: dt.datetime | None = None, retention_days: int | None = Non
     now = now or utcnow()
     days = retention_days or settings.retention_days
     cutoff = now - dt.timedelta(days=days)
-    files = 0
+    from core.services.reports import cleanup_expired
+
+    # reports still queued or running are kept; the reports service owns that rule
+    removed = cleanup_expired(now=now, retention_days=days)
+    n_reports, files = removed["reports"], removed["files"]
     with unit_of_work() as session:
-        reports = session.execute(select(Report.id, Report.path).where(Report.created_at < cutoff)).all()
-        for _id, path in reports:
-            if path and _remove_file(Path(path)):
-                files += 1
-        n_reports = session.execute(delete(Report).where(Report.created_at < cutoff)).rowcount
         n_runs = session.execute(delete(TaskRun).where(
             TaskRun.state.in_(FINAL_STATES),
             or_(TaskRun.finished_at < cutoff, (TaskRun.finished_at.is_(None)) & (TaskRun.queued_at < cutoff)),

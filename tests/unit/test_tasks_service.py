@@ -429,7 +429,9 @@ def test_clean_up_removes_old_final_runs_and_report_files(huey, svc, tmp_path):
             TaskRun(kind="refresh", args={}, state="running", queued_at=old, started_at=old),
             TaskRun(kind="refresh", args={}, state="succeeded", queued_at=now, finished_at=now),
             Report(report_type="performance", period="YTD", format="html", owner="anna", created_at=old,
-                   path=str(report_file)),
+                   path=str(report_file), status="done"),
+            Report(report_type="performance", period="YTD", format="html", owner="anna", created_at=old,
+                   status="running"),  # still being generated: kept
             Report(report_type="performance", period="YTD", format="html", owner="anna", created_at=now),
         ])
         session.commit()
