@@ -76,6 +76,8 @@ def test_strategy_preview_and_save(server, page) -> None:
     page.get_by_role("tab", name="Save").click()
     page.get_by_label("Note (why this version)").fill("e2e: 15 bps costs")
     page.get_by_role("button", name="Save as new version").click()
+    page.wait_for_timeout(1500)
+    page.get_by_role("tab", name="Save").click()  # the rerun may show the first tab again
     page.get_by_text(re.compile(r"Saved AutoIndex Core v\d")).wait_for()
 
 

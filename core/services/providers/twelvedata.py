@@ -411,10 +411,10 @@ class TwelveDataProvider(MarketDataProvider):
 
         retry_after = _retry_after_seconds(response.headers.get("Retry-After"), self._clock())
         if status == 429 or status >= 500:
-            return ProviderError(f"HTTP {status}{self._message_of(text)}", label, transient=True,
+            return ProviderError(f"HTTP {status}{self._scrub(self._message_of(text))}", label, transient=True,
                                  status=status, retry_after=self._wait_for(status, retry_after))
         if status >= 400:
-            raise ProviderError(f"HTTP {status}{self._message_of(text)}", label, status=status)
+            raise ProviderError(f"HTTP {status}{self._scrub(self._message_of(text))}", label, status=status)
         try:
             body = response.json()
         except ValueError:
@@ -444,7 +444,7 @@ class TwelveDataProvider(MarketDataProvider):
                 done[symbol] = payload
                 continue
             code = self._code(payload)
-            message = str(payload.get("message", "")).strip() or "error without message"
+            message = self._scrub(str(payload.get("message", "")).strip()) or "error without message"
             if _NO_DATA_MARKER in message.lower():
                 done[symbol] = None
             elif code == 429 or code >= 500:
@@ -457,6 +457,11 @@ class TwelveDataProvider(MarketDataProvider):
         code = max(codes)
         return ProviderError(f"TwelveData error {code}", ",".join(transient), transient=True,
                              status=code, retry_after=self._wait_for(code, retry_after))
+
+    def _scrub(self, text: str) -> str:
+        """A server message with the API key masked: some servers echo the key they refused, and these
+        messages end up in errors shown on pages, stored on task runs and printed by the CLI."""
+        return text.replace(self._api_key, "***") if self._api_key else text
 
     def _wait_for(self, status: int, retry_after: float | None) -> float | None:
         """Retry-After if sent; for a bare 429, until the next minute (when credits reset)."""
