@@ -25,6 +25,7 @@ with shown_errors():
         with shown_errors():
             preview_result = view.preview(token, params)
             st.caption(f"Preview: {preview_result['rebalances']} rebalances. " + " ".join(preview_result["warnings"][:3]))
+    view.notices()
     preview_tab, save_tab, activate_tab, history_tab = st.tabs(["Preview and compare", "Save", "Activate", "History"])
     with preview_tab:
         view.compare(token, versions, preview_result)

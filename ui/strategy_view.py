@@ -216,8 +216,13 @@ def _on_save(user: UserOut) -> None:
     forms.set_notice("strategy_save", message)
 
 
-def save_form(user: UserOut, errors: dict[str, str]) -> None:
+def notices() -> None:
+    """Outcome lines of the last save or activation, drawn above the tabs so a rerun cannot hide them."""
     forms.notice("strategy_save")
+    forms.notice("strategy_activate")
+
+
+def save_form(user: UserOut, errors: dict[str, str]) -> None:
     with st.form("strategy_save"):
         st.text_input("Config name", key=state.STRATEGY_NAME, max_chars=strategies.NAME_MAX)
         forms.field_error("strategy_save", "name")
@@ -244,7 +249,6 @@ def _on_activate(user: UserOut) -> None:
 
 
 def activate_form(user: UserOut, versions: list[ConfigVersionOut]) -> None:
-    forms.notice("strategy_activate")
     labels = {v.id: v.label for v in versions}
     st.selectbox("Version to activate", list(labels), key=state.STRATEGY_ACTIVATE_ID, format_func=lambda i: labels[i])
     forms.field_error("strategy_activate", "version")

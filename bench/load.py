@@ -1,0 +1,255 @@
+"""Load on 127.0.0.1 only, bounded in time: concurrent browser sessions while jobs run, and a Redis queue drill.
+
+    python bench/load.py [--sessions 20] [--browsers 2] [--rounds 3] [--deadline 240] [--jobs 200] [--skip-browser]
+
+Part 1 (browser): a real ``streamlit run Home.py`` (SQLite, embedded worker) on a free port; SESSIONS headless
+Chromium contexts spread over BROWSERS processes each log in and then ROUNDS times open the Strategy page (waiting
+for the backtest preview) and the Dashboard (waiting for its first chart), while a full demo refresh job and a
+report job run. Prints errors, p50/p95/max page times and the final state of both jobs (no job lost).
+
+Part 2 (queue): PostgreSQL (a fresh database) + Redis db 10 + two ``huey_consumer`` processes; JOBS compute jobs
+over four config versions are queued at once. Prints how many finished, in which state, attempts, and that the
+audit log holds exactly one compute per job (each ran exactly once).
+
+Everything is torn down at the end; the whole run aborts at --deadline seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ADMIN = ("loadadmin", "Load Admin", "load admin password 2024")
+ANALYST_PASSWORD = "load analyst password 2024"
+
+
+def _reset() -> None:
+    from core.config import reset_settings_cache
+    from core.db import reset_engine_cache
+
+    reset_engine_cache()
+    reset_settings_cache()
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+# --------------------------------------------------------------------------- part 1: browsers
+async def _session(browser, base_url: str, username: str, rounds: int, times: dict[str, list[float]],
+                   errors: list[str]) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
+    page.set_default_timeout(90_000)
+    try:
+        started = time.monotonic()
+        await page.goto(base_url)
+        await page.get_by_label("Username").fill(username)
+        await page.get_by_label("Password", exact=True).fill(ANALYST_PASSWORD)
+        await page.get_by_role("button", name="Log in").click()
+        await page.get_by_role("heading", name="Dashboard").first.wait_for()
+        await page.locator("[data-testid='stPlotlyChart']").first.wait_for()
+        times["login+dashboard"].append(time.monotonic() - started)
+        for _ in range(rounds):
+            started = time.monotonic()
+            await page.get_by_role("link", name="Strategy").click()
+            await page.get_by_text("Preview:").first.wait_for()
+            times["strategy preview"].append(time.monotonic() - started)
+            started = time.monotonic()
+            await page.get_by_role("link", name="Dashboard").click()
+            await page.get_by_role("heading", name="Dashboard").first.wait_for()
+            await page.locator("[data-testid='stPlotlyChart']").first.wait_for()
+            times["dashboard"].append(time.monotonic() - started)
+            if await page.locator("[data-testid='stException']").count():
+                errors.append(f"{username}: an exception box was drawn")
+    except Exception as exc:  # noqa: BLE001 - counted and printed
+        errors.append(f"{username}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    finally:
+        await context.close()
+
+
+async def _browsers(base_url: str, sessions: int, n_browsers: int, rounds: int, deadline_s: float):
+    from playwright.async_api import async_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    times: dict[str, list[float]] = {"login+dashboard": [], "strategy preview": [], "dashboard": []}
+    errors: list[str] = []
+    async with async_playwright() as pw:
+        browsers = [await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                    for _ in range(n_browsers)]
+        try:
+            work = [_session(browsers[i % n_browsers], base_url, f"analyst{i:02d}", rounds, times, errors)
+                    for i in range(sessions)]
+            try:
+                await asyncio.wait_for(asyncio.gather(*work), timeout=deadline_s)
+            except asyncio.TimeoutError:
+                errors.append(f"aborted at the {deadline_s:.0f} s deadline")
+        finally:
+            for browser in browsers:
+                await browser.close()
+    return times, errors
+
+
+def browser_load(sessions: int, n_browsers: int, rounds: int, deadline_s: float) -> bool:
+    from tests.e2e.conftest import start_server, stop_server
+
+    data_dir = Path(tempfile.mkdtemp(prefix="autoindex-load-"))
+    os.environ.update({"DATA_DIR": str(data_dir), "DEMO_ON_EMPTY": "true", "EMBEDDED_WORKER": "false"})
+    for key in ("DATABASE_URL", "REDIS_URL"):
+        os.environ.pop(key, None)
+    _reset()
+    from core.services import bootstrap, users
+
+    t0 = time.monotonic()
+    bootstrap.start_up()
+    users.create_user(*ADMIN, role="admin", actor="load")
+    for i in range(sessions):
+        users.create_user(f"analyst{i:02d}", f"Analyst {i}", ANALYST_PASSWORD, role="analyst", actor="load")
+    print(f"[browser] database seeded and computed in {time.monotonic() - t0:.1f} s ({data_dir})")
+    process, base_url = start_server(data_dir, {"EMBEDDED_WORKER": "true"})
+    ok = True
+    try:
+        import jobs
+        from core.services import reports, tasks
+
+        jobs.reconfigure()  # the server's SqliteHuey queue in DATA_DIR: its embedded worker runs these
+        refresh_id = tasks.enqueue("refresh", {"provider": "demo", "full": True}, user=ADMIN[0])
+        report_id = reports.request_report("performance", "max", "pdf", owner=ADMIN[0])
+        report_run = reports.get_report(report_id, None).task_run_id
+        print(f"[browser] queued refresh run {refresh_id} and report run {report_run}; "
+              f"{sessions} sessions in {n_browsers} browsers, {rounds} rounds each")
+        started = time.monotonic()
+        times, errors = asyncio.run(_browsers(base_url, sessions, n_browsers, rounds, deadline_s))
+        took = time.monotonic() - started
+        print(f"[browser] sessions done in {took:.1f} s; errors: {len(errors)}")
+        for e in errors[:20]:
+            print(f"  error: {e}")
+        for name, values in times.items():
+            print(f"  {name:17s} n={len(values):3d}  p50={_pct(values, .5):6.2f} s  p95={_pct(values, .95):6.2f} s  "
+                  f"max={max(values, default=float('nan')):6.2f} s")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            runs = [tasks.get_run(refresh_id), tasks.get_run(report_run)]
+            if all(r.is_final for r in runs):
+                break
+            time.sleep(0.5)
+        for run in runs:
+            print(f"  job {run.kind:8s} run {run.id}: {run.state} after {run.attempts} attempt(s)"
+                  f"{', ' + str(run.duration_s and round(run.duration_s, 1)) + ' s' if run.duration_s else ''}"
+                  f"{' error: ' + run.error if run.error else ''}")
+        lost = [r.id for r in runs if r.state != "succeeded"]
+        print(f"[browser] jobs lost or failed: {lost or 'none'}; report status "
+              f"{reports.get_report(report_id, None).status}")
+        ok = not errors and not lost
+    finally:
+        stop_server(process)
+    return ok
+
+
+# --------------------------------------------------------------------------- part 2: Redis queue
+def queue_drill(n_jobs: int, deadline_s: float) -> bool:
+    from sqlalchemy import create_engine, text
+
+    pg_admin = os.environ.get("AUTOINDEX_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    redis_url = os.environ.get("AUTOINDEX_LOAD_REDIS", "redis://127.0.0.1:6379/10")
+    name = f"autoindex_load_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_admin, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = pg_admin.rsplit("/", 1)[0] + "/" + name
+    data_dir = Path(tempfile.mkdtemp(prefix="autoindex-queue-"))
+    from tests.integration.conftest import flush_job_keys
+    from tests.integration.jobs_support import Consumers, audit_count
+
+    os.environ.update({"DATA_DIR": str(data_dir), "DATABASE_URL": url, "REDIS_URL": redis_url,
+                       "DEMO_ON_EMPTY": "false", "LOG_LEVEL": "WARNING",
+                       "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
+    _reset()
+    flush_job_keys(redis_url)
+    consumers = Consumers(dict(os.environ), data_dir, mode="huey_consumer")
+    ok = False
+    try:
+        import jobs
+        from core.db import migrate
+        from core.services import tasks
+        from core.services.bootstrap import seed_demo
+        from core.services.strategies import ensure_default_config, save_version
+
+        migrate(timeout_s=10)
+        seed_demo(years=0.5, end=dt.date(2024, 12, 31))
+        first = ensure_default_config()
+        params = dict(first.params)
+        configs = [first.id] + [save_version(f"Load {i}", {**params, "rebalance": r}, actor="load").id
+                                for i, r in enumerate(("monthly", "quarterly", "daily"))]
+        jobs.reconfigure()
+        consumers.start(workers=2)
+        consumers.start(workers=2)
+        before = audit_count("config.compute")
+        started = time.monotonic()
+        ids = [tasks.enqueue("compute", {"config_id": configs[i % len(configs)]}, user="load") for i in range(n_jobs)]
+        print(f"[queue] queued {n_jobs} compute jobs in {time.monotonic() - started:.1f} s on 2 consumers × 2 threads")
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            runs = [tasks.get_run(i) for i in ids]
+            if all(r.is_final for r in runs):
+                break
+            time.sleep(0.5)
+        took = time.monotonic() - started
+        states: dict[str, int] = {}
+        for r in runs:
+            states[r.state] = states.get(r.state, 0) + 1
+        executed = audit_count("config.compute") - before
+        attempts = sorted({r.attempts for r in runs})
+        workers = {r.worker for r in runs if r.worker}
+        print(f"[queue] {sum(r.is_final for r in runs)}/{n_jobs} final in {took:.1f} s "
+              f"({n_jobs / took:.1f} jobs/s): states {states}; attempts per run {attempts}; "
+              f"computes executed (audit) {executed}; consumers used {len(workers)}; "
+              f"still queued in Redis {jobs.huey.pending_count()}")
+        ok = states == {"succeeded": n_jobs} and executed == n_jobs and attempts == [1]
+        print(f"[queue] every job finished exactly once: {'yes' if ok else 'NO'}")
+    finally:
+        consumers.close()
+        flush_job_keys(redis_url)
+        _reset()
+        with admin.connect() as conn:
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="AutoIndex load bench (127.0.0.1 only, bounded)")
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--browsers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--deadline", type=float, default=240, help="seconds for each part before it aborts")
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--skip-queue", action="store_true")
+    args = parser.parse_args()
+    results = []
+    if not args.skip_browser:
+        results.append(browser_load(args.sessions, max(1, min(args.browsers, 4)), args.rounds, args.deadline))
+    if not args.skip_queue:
+        results.append(queue_drill(args.jobs, args.deadline))
+    print("load held" if all(results) else "load NOT held")
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
