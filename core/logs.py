@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 
 _configured = False
 
@@ -31,6 +32,18 @@ class SecretMaskFilter(logging.Filter):
         return True
 
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at emit time (test runners and Streamlit swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+        return None
+
+
 def configure_logging(level: str | None = None) -> None:
     """Configure the root logger once per process from LOG_LEVEL."""
     global _configured
@@ -41,7 +54,7 @@ def configure_logging(level: str | None = None) -> None:
     root.setLevel(level or settings.log_level)
     if _configured:
         return
-    handler = logging.StreamHandler()
+    handler = _CurrentStderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(SecretMaskFilter([settings.twelvedata_api_key or "", settings.cookie_key or ""]))
     root.addHandler(handler)

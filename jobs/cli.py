@@ -32,9 +32,12 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
-def follow(run_id: int, *, timeout_s: float | None = None, out=sys.stderr) -> str:  # type: ignore[no-untyped-def]
-    """Poll a run until it reaches a final state (or ``timeout_s``); print changes; return the state."""
+def follow(run_id: int, *, timeout_s: float | None = None, out=None) -> str:  # type: ignore[no-untyped-def]
+    """Poll a run until it reaches a final state (or ``timeout_s``); print changes to ``out`` (default: the
+    current sys.stderr); return the state."""
     from core.services import tasks as svc
+
+    out = out or sys.stderr
 
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     last = None
