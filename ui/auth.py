@@ -153,7 +153,11 @@ def require_user(roles: tuple[str, ...] = ALL_ROLES) -> UserOut:
     Otherwise draws the login form (logged out) or an access-denied message (wrong role) and stops
     the script, so nothing of the page is drawn.
     """
-    user = current_user()
+    try:
+        user = current_user()
+    except AutoIndexError as exc:  # e.g. the database went away: one readable line, never a traceback
+        show_error(exc)
+        st.stop()
     if user is None:
         login_screen()
         st.stop()
