@@ -12,6 +12,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
 PG_ADMIN_URL = os.environ.get("AUTOINDEX_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TEST_REDIS_URL = os.environ.get("AUTOINDEX_TEST_REDIS", "redis://127.0.0.1:6379/14")
 
@@ -87,3 +90,18 @@ def db(request, data_dir, monkeypatch) -> str:
     else:
         migrate(timeout_s=5)
     return get_settings().effective_database_url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """One headless Debian Chromium for the whole session (Playwright's sync API allows one per process)."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()

@@ -76,7 +76,14 @@ def _cookie_username() -> str | None:
     if not isinstance(payload, dict) or float(payload.get("exp_date", 0)) <= dt.datetime.now().timestamp():
         return None
     username = payload.get("username")
-    return str(username) if username else None
+    if not username:
+        return None
+    # CookieModel signs exp_date = issue time + expiry; a logout revokes every cookie issued before it
+    issued_at = float(payload["exp_date"]) - COOKIE_EXPIRY_DAYS * 86400
+    revoked_at = users.cookies_revoked_at(str(username))
+    if revoked_at is not None and issued_at <= revoked_at:
+        return None
+    return str(username)
 
 
 def flush_cookie_action() -> None:
@@ -228,6 +235,10 @@ def _on_logout() -> None:
             audit.record_now(username, "auth.logout", username)
         except AutoIndexError:
             log.warning("could not record the logout of %s", username)
+        try:
+            users.revoke_cookies(username)
+        except AutoIndexError:
+            log.warning("could not revoke the cookies of %s", username)
     state.clear_auth()
     st.session_state[state.AUTH_LOGGED_OUT] = True
     st.session_state[state.AUTH_COOKIE_ACTION] = "delete"

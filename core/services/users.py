@@ -216,6 +216,29 @@ def set_password(username: str, new_password: str, *, actor: str, current_passwo
         session.commit()
 
 
+REVOCATIONS_KEY = "auth_revocations"
+
+
+def revoke_cookies(username: str, *, at: dt.datetime | None = None) -> None:
+    """Invalidate every re-authentication cookie of ``username`` issued up to ``at`` (a logout does this).
+
+    The browser deletes its cookie too, but a copy (or a reload that races the deletion) must not log back in.
+    """
+    at = at or utcnow()
+    with unit_of_work() as session:
+        revoked = app_settings.get(session, REVOCATIONS_KEY)
+        revoked[username] = at.timestamp()
+        app_settings.put(session, REVOCATIONS_KEY, revoked, by=username)
+        session.commit()
+
+
+def cookies_revoked_at(username: str) -> float | None:
+    """POSIX time up to which cookies of ``username`` are revoked, or None."""
+    with unit_of_work() as session:
+        value = app_settings.get(session, REVOCATIONS_KEY).get(username)
+    return float(value) if value is not None else None
+
+
 def registration_mode() -> str:
     with unit_of_work() as session:
         return str(app_settings.get(session, "registration", {"mode": "closed"}).get("mode", "closed"))

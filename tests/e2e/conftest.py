@@ -17,9 +17,7 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402,F401  (the browser fixture lives there)
 START_TIMEOUT_S = 60
 
 
@@ -82,18 +80,6 @@ def server(e2e_data_dir) -> Iterator[str]:
     process, base_url = start_server(e2e_data_dir)
     yield base_url
     stop_server(process)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

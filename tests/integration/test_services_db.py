@@ -108,3 +108,13 @@ def test_registration_modes(db):
     assert users.register("eve", "Eve", GOOD_PASSWORD, "eve@example.com").role == "analyst"
     with pytest.raises(ValidationFailed):
         users.set_registration_mode("anything", actor="adm")
+
+
+def test_logout_revokes_cookies_issued_before_it(db):
+    users.create_user("frank", "Frank", GOOD_PASSWORD)
+    assert users.cookies_revoked_at("frank") is None
+    at = dt.datetime(2026, 3, 1, 12, tzinfo=dt.timezone.utc)
+    users.revoke_cookies("frank", at=at)
+    assert users.cookies_revoked_at("frank") == at.timestamp()
+    users.revoke_cookies("frank", at=at + dt.timedelta(hours=1))
+    assert users.cookies_revoked_at("frank") == (at + dt.timedelta(hours=1)).timestamp()

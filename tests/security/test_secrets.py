@@ -68,41 +68,38 @@ def test_running_server_refuses_state_changing_requests_without_the_xsrf_token(r
 
 
 @pytest.mark.slow
-def test_secrets_never_appear_in_the_server_log_of_a_real_session(real_server):
-    from playwright.sync_api import sync_playwright
-
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+def test_secrets_never_appear_in_the_server_log_of_a_real_session(real_server, browser):
     from tests.e2e.test_app_flow import login, wait_signed_in
 
     base_url, data_dir, process = real_server
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
-            page.set_default_timeout(30_000)
-            page.goto(base_url)
-            page.get_by_text("Welcome to AutoIndex").wait_for(timeout=90_000)
-            token = (data_dir / "setup_token.txt").read_text().strip()
-            page.get_by_label("Setup token").fill(token)
-            page.get_by_label("Administrator username").fill("secadmin")
-            page.get_by_label("Full name").fill("Sec Admin")
-            page.get_by_label("Password", exact=True).fill(PASSWORD)
-            page.get_by_label("Repeat password").fill(PASSWORD)
-            page.get_by_role("button", name="Create administrator").click()
-            wait_signed_in(page)
-            cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "autoindex_auth")
-            for path in ("diagnostics", "admin", "data", "tasks"):
-                page.goto(f"{base_url}/{path}")
-                page.locator("h1").first.wait_for()
-                assert not _leaks(page.content()), path
-            fresh = browser.new_context().new_page()
-            fresh.set_default_timeout(30_000)
-            login(fresh, base_url, "secadmin", WRONG_PASSWORD)
-            fresh.get_by_text(re.compile("invalid|wrong|incorrect", re.I)).first.wait_for()
-            login(fresh, base_url, "secadmin", PASSWORD)
-            wait_signed_in(fresh)
-        finally:
-            browser.close()
+    contexts = [browser.new_context(viewport={"width": 1440, "height": 900}), browser.new_context()]
+    try:
+        page = contexts[0].new_page()
+        page.set_default_timeout(30_000)
+        page.goto(base_url)
+        page.get_by_text("Welcome to AutoIndex").wait_for(timeout=90_000)
+        token = (data_dir / "setup_token.txt").read_text().strip()
+        page.get_by_label("Setup token").fill(token)
+        page.get_by_label("Administrator username").fill("secadmin")
+        page.get_by_label("Full name").fill("Sec Admin")
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_label("Repeat password").fill(PASSWORD)
+        page.get_by_role("button", name="Create administrator").click()
+        wait_signed_in(page)
+        cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "autoindex_auth")
+        for path in ("diagnostics", "admin", "data", "tasks"):
+            page.goto(f"{base_url}/{path}")
+            page.locator("h1").first.wait_for()
+            assert not _leaks(page.content()), path
+        fresh = contexts[1].new_page()
+        fresh.set_default_timeout(30_000)
+        login(fresh, base_url, "secadmin", WRONG_PASSWORD)
+        fresh.get_by_text(re.compile("invalid|wrong|incorrect", re.I)).first.wait_for()
+        login(fresh, base_url, "secadmin", PASSWORD)
+        wait_signed_in(fresh)
+    finally:
+        for context in contexts:
+            context.close()
     log = (data_dir / "server.log").read_text(errors="replace")
     assert "setup token" in log.lower()  # the log was captured (the token is meant to be printed once)
     assert not _leaks(log), _leaks(log)
