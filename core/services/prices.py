@@ -156,11 +156,19 @@ def _iso_dates(day: np.ndarray) -> np.ndarray:
     return (uniques.astype("timedelta64[D]") + _EPOCH).astype(str).astype(object)[inverse]
 
 
-def _copy_csv(rows: pd.DataFrame, column: str) -> str:
-    frame = pd.DataFrame({"asset_id": rows["asset_id"].to_numpy(),
-                          "date": _iso_dates(rows["day"].to_numpy()),
-                          column: rows[column].to_numpy()})
-    return frame.to_csv(index=False, header=False)
+def _copy_csv(rows: pd.DataFrame, column: str) -> bytes:
+    """COPY's CSV payload, written by Arrow's C++ writer (dates as ISO, floats as shortest round-trip text)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    table = pa.table({
+        "asset_id": pa.array(rows["asset_id"].to_numpy(np.int64)),
+        "date": pa.array(rows["day"].to_numpy(np.int32)).cast(pa.date32()),
+        column: pa.array(rows[column].to_numpy(float)),
+    })
+    sink = io.BytesIO()
+    pa_csv.write_csv(table, sink, write_options=pa_csv.WriteOptions(include_header=False))
+    return sink.getvalue()
 
 
 def _write_rows(session: Session, table: str, column: str, rows: pd.DataFrame, *, all_new: bool = False) -> None:
