@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
+from core.services.access import as_date as _as_date
 from core.db import unit_of_work
 from core.models import Allocation, Asset, IndexValue, Price, StrategyConfigRow
 from core.services import app_settings, compute
@@ -266,12 +267,3 @@ def freshness(today: dt.date | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["symbol", "name", "source", "active", "benchmark", "first_date",
                                        "last_date", "stale_days"])
 
-
-def _as_date(value: object) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])

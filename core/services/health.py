@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import func, select, text
 
+from core.services.access import as_date as _as_date
 from core.config import PROJECT_ROOT, get_settings, redact_url
 
 log = logging.getLogger(__name__)
@@ -170,16 +171,6 @@ def _session(ctx: Context) -> Iterator[Any]:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text(f"SET LOCAL statement_timeout = {int(ctx.timeout_s * 1000)}"))
         yield session
-
-
-def _as_date(value: object) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 # --------------------------------------------------------------------------- database

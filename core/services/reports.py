@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select, update
 
+from core.services.access import is_admin as _is_admin, username_of as _username
 from core.config import get_settings
 from core.db import unit_of_work
 from core.errors import AutoIndexError, NotFoundError, PermissionDenied, ValidationFailed
@@ -44,20 +45,6 @@ ERROR_MAX = 2000
 
 
 # --------------------------------------------------------------------------- helpers
-def _username(user: Any) -> str | None:
-    if user is None or isinstance(user, str):
-        return user
-    return getattr(user, "username", None)
-
-
-def _is_admin(viewer: Any) -> bool:
-    """``None`` is the system itself (CLI, jobs): it sees everything."""
-    if viewer is None:
-        return True
-    flag = getattr(viewer, "is_admin", None)
-    if flag is not None:
-        return bool(flag)
-    return getattr(viewer, "role", None) == "admin"
 
 
 def _validate(report_type: str, period: str, fmt: str, config_id: Any, start: Any, end: Any) -> ReportRequest:

@@ -39,6 +39,7 @@ from pydantic import ValidationError
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from core.services.access import is_admin as _is_admin, username_of as _username
 from core.config import get_settings
 from core.db import unit_of_work
 from core.errors import AutoIndexError, NotFoundError, PermissionDenied, ValidationFailed
@@ -93,22 +94,6 @@ def _huey(huey: Any = None) -> Any:
     from jobs import huey as default
 
     return default
-
-
-def _username(user: Any) -> str | None:
-    if user is None or isinstance(user, str):
-        return user
-    return getattr(user, "username", None)
-
-
-def _is_admin(viewer: Any) -> bool:
-    """``None`` is the system itself (CLI, workers): it sees everything."""
-    if viewer is None:
-        return True
-    is_admin = getattr(viewer, "is_admin", None)
-    if is_admin is not None:
-        return bool(is_admin)
-    return getattr(viewer, "role", None) == "admin"
 
 
 def _out(row: TaskRun, viewer: Any = None) -> TaskRunOut:

@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from core.services.access import as_date as _date
 from core.db import unit_of_work
 from core.errors import NotFoundError, ValidationFailed
 from core.models import Asset, Price
@@ -32,16 +33,6 @@ def _busdays(start: dt.date | None, end: dt.date | None) -> int | None:
     if start is None or end is None:
         return None
     return int(np.busday_count(start, end)) if end > start else 0
-
-
-def _date(value: Any) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 def list_assets(today: dt.date | None = None) -> pd.DataFrame:
