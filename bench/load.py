@@ -1,6 +1,6 @@
 """Load on 127.0.0.1 only, bounded in time: concurrent browser sessions while jobs run, and a Redis queue drill.
 
-    python bench/load.py [--sessions 20] [--browsers 2] [--rounds 3] [--deadline 240] [--jobs 200] [--skip-browser]
+    python bench/load.py [--sessions 20] [--browsers 2] [--rounds 3] [--ramp-up 60] [--deadline 240] [--jobs 200] [--skip-browser]
 
 Part 1 (browser): a real ``streamlit run Home.py`` (SQLite, embedded worker) on a free port; SESSIONS headless
 Chromium contexts spread over BROWSERS processes each log in and then ROUNDS times open the Strategy page (waiting
@@ -50,7 +50,8 @@ def _pct(values: list[float], q: float) -> float:
 
 # --------------------------------------------------------------------------- part 1: browsers
 async def _session(browser, base_url: str, username: str, rounds: int, times: dict[str, list[float]],
-                   errors: list[str]) -> None:
+                   errors: list[str], delay_s: float = 0.0) -> None:
+    await asyncio.sleep(delay_s)  # ramp-up: sessions arrive one after another, as people do
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     page.set_default_timeout(90_000)
@@ -81,7 +82,8 @@ async def _session(browser, base_url: str, username: str, rounds: int, times: di
         await context.close()
 
 
-async def _browsers(base_url: str, sessions: int, n_browsers: int, rounds: int, deadline_s: float):
+async def _browsers(base_url: str, sessions: int, n_browsers: int, rounds: int, deadline_s: float,
+                    ramp_up_s: float = 0.0):
     from playwright.async_api import async_playwright
 
     from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -92,7 +94,8 @@ async def _browsers(base_url: str, sessions: int, n_browsers: int, rounds: int, 
         browsers = [await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
                     for _ in range(n_browsers)]
         try:
-            work = [_session(browsers[i % n_browsers], base_url, f"analyst{i:02d}", rounds, times, errors)
+            step = ramp_up_s / max(sessions - 1, 1)
+            work = [_session(browsers[i % n_browsers], base_url, f"analyst{i:02d}", rounds, times, errors, i * step)
                     for i in range(sessions)]
             try:
                 await asyncio.wait_for(asyncio.gather(*work), timeout=deadline_s)
@@ -104,7 +107,7 @@ async def _browsers(base_url: str, sessions: int, n_browsers: int, rounds: int, 
     return times, errors
 
 
-def browser_load(sessions: int, n_browsers: int, rounds: int, deadline_s: float) -> bool:
+def browser_load(sessions: int, n_browsers: int, rounds: int, deadline_s: float, ramp_up_s: float = 0.0) -> bool:
     from tests.e2e.conftest import start_server, stop_server
 
     data_dir = Path(tempfile.mkdtemp(prefix="autoindex-load-"))
@@ -131,9 +134,9 @@ def browser_load(sessions: int, n_browsers: int, rounds: int, deadline_s: float)
         report_id = reports.request_report("performance", "max", "pdf", owner=ADMIN[0])
         report_run = reports.get_report(report_id, None).task_run_id
         print(f"[browser] queued refresh run {refresh_id} and report run {report_run}; "
-              f"{sessions} sessions in {n_browsers} browsers, {rounds} rounds each")
+              f"{sessions} sessions in {n_browsers} browsers, {rounds} rounds each, arriving over {ramp_up_s:.0f} s")
         started = time.monotonic()
-        times, errors = asyncio.run(_browsers(base_url, sessions, n_browsers, rounds, deadline_s))
+        times, errors = asyncio.run(_browsers(base_url, sessions, n_browsers, rounds, deadline_s, ramp_up_s))
         took = time.monotonic() - started
         print(f"[browser] sessions done in {took:.1f} s; errors: {len(errors)}")
         for e in errors[:20]:
@@ -239,12 +242,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--deadline", type=float, default=240, help="seconds for each part before it aborts")
     parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--ramp-up", type=float, default=60.0,
+                        help="seconds over which the sessions start (0: all log in at the same instant)")
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--skip-queue", action="store_true")
     args = parser.parse_args()
     results = []
     if not args.skip_browser:
-        results.append(browser_load(args.sessions, max(1, min(args.browsers, 4)), args.rounds, args.deadline))
+        results.append(browser_load(args.sessions, max(1, min(args.browsers, 4)), args.rounds, args.deadline,
+                                    args.ramp_up))
     if not args.skip_queue:
         results.append(queue_drill(args.jobs, args.deadline))
     print("load held" if all(results) else "load NOT held")

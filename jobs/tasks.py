@@ -214,11 +214,11 @@ def _periodic_run(task: Task, kind: str) -> int | None:
 
 
 def _scheduled_refresh_work(run_id: int, report: Report) -> dict[str, Any]:
-    from core.config import get_settings
     from core.services.strategies import active_version
+    from core.services.universe import refresh_source
 
-    provider = "twelvedata" if get_settings().twelvedata_api_key else "demo"
-    refreshed = _refresh_work(run_id, {"provider": provider}, lambda f, m: report(0.7 * f, m))
+    provider, symbols = refresh_source()  # the provider settings saved on the Data page
+    refreshed = _refresh_work(run_id, {"provider": provider, "symbols": symbols}, lambda f, m: report(0.7 * f, m))
     if "skipped" in refreshed:
         return refreshed
     active = active_version()

@@ -141,6 +141,19 @@ def provider_settings() -> dict[str, Any]:
         return {**DEFAULT_PROVIDER, **app_settings.get(session, PROVIDER_SETTINGS_KEY, DEFAULT_PROVIDER)}
 
 
+def refresh_source() -> tuple[str, list[str] | None]:
+    """What scheduled refreshes fetch: the provider (and symbols) saved on the Data page; without a saved
+    choice, TwelveData when an API key is configured, else the demo provider. ``None`` symbols = the universe."""
+    from core.config import get_settings
+
+    with unit_of_work() as session:
+        saved = app_settings.get(session, PROVIDER_SETTINGS_KEY)
+    if saved.get("name"):
+        symbols = [s for s in str(saved.get("symbols") or "").split(",") if s]
+        return str(saved["name"]), symbols or None
+    return ("twelvedata" if get_settings().twelvedata_api_key else "demo"), None
+
+
 def put_provider_settings(name: str, symbols: str = "", *, actor: str | None = None) -> dict[str, Any]:
     from core.services.providers.registry import PROVIDER_NAMES
 
