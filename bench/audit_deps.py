@@ -55,9 +55,47 @@ def main() -> int:
         print(f"  not audited: {d['name']}=={d.get('version')}: {d['skip_reason']}")
     if len(skipped) > 10:
         print(f"  ... and {len(skipped) - 10} more not audited")
+    if skipped:
+        fallback_findings, checked = _latest_release_check(skipped)
+        print(f"fallback: {checked} of {len(skipped)} not-audited pins are their project's latest release; the "
+              f"project JSON's 'vulnerabilities' list for that release gives {len(fallback_findings)} finding(s)")
+        for line in fallback_findings:
+            print(f"  {line}")
+        findings.extend(fallback_findings)
     if findings:
         return 1
     return 2 if skipped and not audited else 0
+
+
+def _latest_release_check(skipped: list[dict]) -> tuple[list[str], int]:
+    """Where per-version JSON is unavailable, the project JSON (/pypi/NAME/json) still lists the vulnerabilities
+    of the latest release; a pin equal to that release can be checked with it. Other pins stay unaudited."""
+    import urllib.request
+
+    findings, checked = [], 0
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    for dep in skipped:
+        name, version = dep["name"], dep.get("version")
+        if not version:  # pip-audit could not resolve it: use what this environment installed from the pins
+            try:
+                version = installed_version(name)
+            except PackageNotFoundError:
+                version = None
+        try:
+            with urllib.request.urlopen(f"https://pypi.org/pypi/{name}/json", timeout=20) as response:
+                data = json.load(response)
+        except Exception as exc:  # noqa: BLE001 - reported, not fatal
+            print(f"  {name}: project JSON unavailable ({type(exc).__name__})")
+            continue
+        if data.get("info", {}).get("version") != version or "vulnerabilities" not in data:
+            print(f"  {name}=={version}: not the latest release ({data.get('info', {}).get('version')}); not audited")
+            continue
+        checked += 1
+        for vuln in data["vulnerabilities"] or []:
+            findings.append(f"{name}=={version}: {vuln.get('id')} (fixed in {','.join(vuln.get('fixed_in') or []) or 'no fix'})")
+    return findings, checked
 
 
 if __name__ == "__main__":
