@@ -1,6 +1,6 @@
 """Benchmark of the index engine and risk analytics; prints figures (not a test).
 
-Run from the repository root:  python bench/engine.py [--bt-assets 100] [--repeat 15]
+Run from the repository root:  python bench/engine.py [--bt-assets 500] [--repeat 15]
 
 Targets (issue): 500 assets x 2520 days, all four sleeves, max weight 10 %, weekly, 10 bps:
 median < 100 ms; equal-weight monthly >= 100x faster than bt (fractional positions) on the
@@ -50,7 +50,7 @@ def timed(fn, repeat: int) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--bt-assets", type=int, default=100,
+    parser.add_argument("--bt-assets", type=int, default=500,
                         help="universe size for the bt comparison (bt is slow on 500 assets)")
     args = parser.parse_args()
 
