@@ -36,7 +36,8 @@ def color_for(i: int) -> str:
 def _layout(fig: go.Figure, title: str | None = None, *, height: int = _HEIGHT, percent_y: bool = False) -> go.Figure:
     fig.update_layout(
         title=title, height=height, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-        hovermode="x unified", legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+        # legend top-right, so it never sits on the title (top-left)
+        hovermode="x unified", legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
         template="plotly_white",
     )
     if percent_y:
