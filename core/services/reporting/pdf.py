@@ -209,15 +209,19 @@ def _esc(text: Any) -> str:
 def _fit_widths(headers: list[str], rows: list[list[str]], available: float, font_size: float = 7.5) -> list[float]:
     """Column widths in points: proportional to content, never wider than ``available`` in total."""
     char = font_size * 0.52
+    head_char = font_size * 0.64  # bold, often capitals: wider than body text
+    pad = 14  # reportlab's default cell padding is 6 pt each side
     wants = []
     for j, head in enumerate(headers):
-        longest = max([len(head)] + [len(r[j]) for r in rows[:300]])
-        wants.append(min(longest, 60) * char + 8)
+        longest_body = max([0] + [len(r[j]) for r in rows[:300]])
+        # a header wraps at spaces, so only its longest word must fit on one line
+        longest_word = max((len(w) for w in head.split()), default=0)
+        wants.append(max(min(longest_body, 60) * char, min(longest_word, 24) * head_char) + pad)
     total = sum(wants)
     if total <= available:
         return wants
     # Shrink the widest (text) columns first: they wrap; numbers keep their width where possible.
-    floor = [min(w, 11 * char + 8) for w in wants]
+    floor = [min(w, 11 * char + pad) for w in wants]
     spare = available - sum(floor)
     if spare <= 0:
         return [available / len(wants)] * len(wants)
