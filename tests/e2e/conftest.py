@@ -83,6 +83,44 @@ def server(e2e_data_dir) -> Iterator[str]:
 
 
 @pytest.fixture
+def fresh_server(tmp_path) -> Iterator[tuple[str, Path]]:
+    """A server of its own on an empty database (for the first-run flow): (base URL, data dir)."""
+    process, base_url = start_server(tmp_path)
+    yield base_url, tmp_path
+    stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def admin_account(server, e2e_data_dir) -> tuple[str, str, str]:
+    """The administrator of the shared server, created through the services (so tests do not depend on order)."""
+    from core.config import reset_settings_cache
+    from core.db import reset_engine_cache
+
+    account = ("admin", "Ada Admin", "correct horse battery staple")
+    saved = {k: os.environ.get(k) for k in ("DATA_DIR", "DATABASE_URL")}
+    os.environ["DATA_DIR"] = str(e2e_data_dir)
+    os.environ.pop("DATABASE_URL", None)
+    reset_engine_cache()
+    reset_settings_cache()
+    try:
+        from core.db import migrate
+        from core.services import users
+
+        migrate(timeout_s=30)  # the server migrates on its first visit; no visit may have happened yet
+        if not any(u.username == account[0] for u in users.list_users()):
+            users.create_user(account[0], account[1], account[2], role="admin", actor="e2e")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_engine_cache()
+        reset_settings_cache()
+    return account
+
+
+@pytest.fixture
 def page(browser) -> Iterator[object]:  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()

@@ -1,5 +1,6 @@
 """End-to-end in headless Chromium: first-run admin, login, dashboard chart, strategy preview and save, logout,
-a wrong password and a locked account. Tests run in file order against one server."""
+a wrong password and a locked account. The first-run test has a server of its own; the others share one whose
+administrator the ``admin_account`` fixture creates, so any test runs alone or in any order."""
 from __future__ import annotations
 
 import re
@@ -39,7 +40,8 @@ def wait_signed_in(page, timeout_s: float = 5.0) -> None:  # type: ignore[no-unt
     raise AssertionError("the re-authentication cookie was not written")
 
 
-def test_first_run_creates_the_admin(server, page, e2e_data_dir) -> None:
+def test_first_run_creates_the_admin(fresh_server, page) -> None:
+    server, e2e_data_dir = fresh_server
     page.goto(server)
     page.get_by_text("Welcome to AutoIndex").wait_for()
     token = (e2e_data_dir / "setup_token.txt").read_text().strip()
@@ -53,7 +55,7 @@ def test_first_run_creates_the_admin(server, page, e2e_data_dir) -> None:
     assert not (e2e_data_dir / "setup_token.txt").exists()
 
 
-def test_login_and_dashboard_chart_is_drawn(server, page) -> None:
+def test_login_and_dashboard_chart_is_drawn(server, page, admin_account) -> None:
     login(page, server, ADMIN[0], ADMIN[2])
     wait_signed_in(page)
     chart = page.locator("[data-testid='stPlotlyChart']").first
@@ -62,7 +64,7 @@ def test_login_and_dashboard_chart_is_drawn(server, page) -> None:
     page.get_by_text("Synthetic demo data").first.wait_for()
 
 
-def test_strategy_preview_and_save(server, page) -> None:
+def test_strategy_preview_and_save(server, page, admin_account) -> None:
     login(page, server, ADMIN[0], ADMIN[2])
     wait_signed_in(page)
     page.locator("[data-testid='stSidebarNav']").get_by_text("Strategy").click()
@@ -81,7 +83,7 @@ def test_strategy_preview_and_save(server, page) -> None:
     page.get_by_text(re.compile(r"Saved AutoIndex Core v\d")).wait_for()
 
 
-def test_logout_shows_the_login_form(server, page) -> None:
+def test_logout_shows_the_login_form(server, page, admin_account) -> None:
     login(page, server, ADMIN[0], ADMIN[2])
     wait_signed_in(page)
     page.get_by_role("button", name="Log out").click()
@@ -91,13 +93,13 @@ def test_logout_shows_the_login_form(server, page) -> None:
     page.get_by_role("button", name="Log in").wait_for()  # the cookie was deleted: no silent re-login
 
 
-def test_wrong_password_is_refused(server, page) -> None:
+def test_wrong_password_is_refused(server, page, admin_account) -> None:
     login(page, server, ADMIN[0], "definitely not it")
     page.get_by_text("Wrong username or password").wait_for()
     assert page.get_by_role("heading", name=re.compile("Dashboard")).count() == 0
 
 
-def test_locked_account(server, page, service_env) -> None:
+def test_locked_account(server, page, service_env, admin_account) -> None:
     from core.services import users
 
     users.create_user("locky", "Lock Y", "locky password 2024", actor="e2e")
