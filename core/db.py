@@ -100,11 +100,10 @@ def connection_lost(exc: OperationalError) -> DatabaseUnavailableError | None:
 
 def reset_engine_cache() -> None:
     """Dispose every engine (tests switch databases)."""
-    for _ in range(1):
-        try:
-            get_engine().dispose()
-        except Exception:  # settings may be invalid in a test
-            pass
+    try:
+        get_engine().dispose()
+    except Exception:  # settings may be invalid in a test
+        pass
     _engine_for.cache_clear()
 
 

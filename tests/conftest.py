@@ -20,11 +20,15 @@ TEST_REDIS_URL = os.environ.get("AUTOINDEX_TEST_REDIS", "redis://127.0.0.1:6379/
 
 
 def _reset_caches() -> None:
+    """Forget engines, settings and the in-process cache: a truncated PostgreSQL test database restarts its data
+    version, so values cached by an earlier test under the same URL and version must not survive."""
     from core.config import reset_settings_cache
     from core.db import reset_engine_cache
+    from core.services.cache import reset_cache_instances
 
     reset_engine_cache()
     reset_settings_cache()
+    reset_cache_instances()
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +91,7 @@ def db(request, data_dir, monkeypatch) -> str:
         _reset_caches()
         migrate(timeout_s=10)
         _truncate_pg(url)
+        _reset_caches()
     else:
         migrate(timeout_s=5)
     return get_settings().effective_database_url

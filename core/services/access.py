@@ -26,6 +26,16 @@ def is_admin(viewer: Any) -> bool:
     return getattr(viewer, "role", None) == "admin"
 
 
+def visible_to(query: Any, owner_column: Any, viewer: Any, owner: str | None = None) -> Any:
+    """Narrow ``query`` to what ``viewer`` may see: an analyst only their own rows (``owner_column`` holds the
+    username); an admin every row, or those of ``owner`` when given."""
+    if not is_admin(viewer):
+        return query.where(owner_column == username_of(viewer))
+    if owner:
+        return query.where(owner_column == owner)
+    return query
+
+
 def as_date(value: object) -> dt.date | None:
     """A date from a date, datetime or ISO text as drivers return them (SQLite gives text)."""
     if value is None:

@@ -35,7 +35,6 @@ The view (:func:`performance_view`)
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -603,13 +602,3 @@ def build_performance_view(inputs: ViewInputs, start: dt.date, end: dt.date) -> 
         worst_days=worst_days, worst_weeks=worst_weeks, stress=stress, warnings=warnings,
     )
 
-
-def finite_or_none(value: Any) -> float | None:
-    """``value`` as a float, or None when missing / NaN / inf (how the reports show 'n/a')."""
-    if value is None:
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ from core.models.base import utcnow
 from core.services import app_settings, audit, prices as price_store
 from core.services.cache import cached
 from core.services.engine import BacktestResult, backtest
-from core.services.risk import risk_metrics
+from core.services.risk import finite_or_none, risk_metrics
 from core.services.strategies import parse_params
 
 log = logging.getLogger(__name__)
@@ -59,16 +58,6 @@ def load_market_inputs(session, start: dt.date | None = None, end: dt.date | Non
         if not bm.empty:
             benchmark = bm[bench_symbol].dropna()
     return MarketInputs(matrix, caps, benchmark, bench_symbol, sorted({src for _, _, src in assets}))
-
-
-def _finite(value: object) -> float | None:
-    if value is None:
-        return None
-    try:
-        f = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def compute_config(config_id: int | None = None, *, progress: Progress | None = None,
@@ -121,8 +110,9 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
         for key, value in metrics.items():
             if key in ("missing", "start", "end", "days"):
                 continue
-            metric_rows.append({"config_id": cid, "as_of": as_of, "name": key, "value": _finite(value),
-                                "reason": missing.get(key) if _finite(value) is None else None})
+            number = finite_or_none(value)
+            metric_rows.append({"config_id": cid, "as_of": as_of, "name": key, "value": number,
+                                "reason": missing.get(key) if number is None else None})
         if metric_rows:
             session.execute(insert(RiskMetric), metric_rows)
         row.computed_at = utcnow()

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
-from core.services.access import as_date as _as_date
 from core.db import unit_of_work
 from core.models import Allocation, Asset, IndexValue, Price, StrategyConfigRow
+from core.services.access import as_date as _as_date
 from core.services import app_settings, compute
 from core.services import prices as price_store
 

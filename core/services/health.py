@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import func, select, text
 
-from core.services.access import as_date as _as_date
 from core.config import PROJECT_ROOT, get_settings, redact_url
+from core.services.access import as_date as _as_date
 
 log = logging.getLogger(__name__)
 

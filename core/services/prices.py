@@ -204,8 +204,7 @@ def _write_rows(session: Session, table: str, column: str, rows: pd.DataFrame, *
                 f"INSERT INTO {table} (asset_id, date, {column}) SELECT asset_id, date, {column} FROM {tmp} "
                 f"ON CONFLICT (asset_id, date) DO UPDATE SET {column} = EXCLUDED.{column} "
                 f"WHERE {table}.{column} IS DISTINCT FROM EXCLUDED.{column}"
-            )
-            cur.execute(f"TRUNCATE {tmp}")
+            )  # the temporary rows go at commit (ON COMMIT DELETE ROWS)
     else:
         dbapi = conn.connection.driver_connection
         dates = _iso_dates(rows["day"].to_numpy()).tolist()

@@ -5,7 +5,6 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-import pandas as pd
 from sqlalchemy import select
 
 from core.db import unit_of_work
@@ -83,6 +82,3 @@ def import_price_file(content: bytes, filename: str, *, actor: str | None = None
         session.commit()
     return summary.as_dict()
 
-
-def price_frame_summary(frame: pd.DataFrame) -> str:
-    return f"{frame.shape[1]} symbols × {frame.shape[0]} dates"

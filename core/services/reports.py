@@ -28,13 +28,13 @@ from pydantic import ValidationError
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select, update
 
-from core.services.access import is_admin as _is_admin, username_of as _username
 from core.config import get_settings
 from core.db import unit_of_work
 from core.errors import AutoIndexError, NotFoundError, PermissionDenied, ValidationFailed
 from core.models import Report, StrategyConfigRow
 from core.models.base import utcnow
 from core.schemas.report import ReportFilters, ReportOut, ReportRequest
+from core.services.access import is_admin as _is_admin, username_of as _username, visible_to
 from core.services import analytics, audit, compute
 
 log = logging.getLogger(__name__)
@@ -237,10 +237,7 @@ def list_reports(viewer: Any, filters: ReportFilters | dict[str, Any] | None = N
     q = select(Report.id, Report.report_type, Report.period, Report.start, Report.end, Report.format,
                Report.status, Report.owner, Report.config_id, Report.task_run_id, Report.created_at,
                Report.finished_at, Report.filename, Report.size_bytes, Report.error)
-    if not _is_admin(viewer):
-        q = q.where(Report.owner == _username(viewer))
-    elif f.owner:
-        q = q.where(Report.owner == f.owner)
+    q = visible_to(q, Report.owner, viewer, f.owner)
     if f.report_type:
         q = q.where(Report.report_type == f.report_type)
     if f.format:

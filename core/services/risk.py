@@ -445,3 +445,14 @@ def correlation_matrix(prices: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     returns = prices.apply(pd.to_numeric, errors="coerce").pct_change(fill_method=None)
     return returns.corr(method="pearson", min_periods=2)
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a float, or None when it is missing, not a number, NaN or inf (how results are stored)."""
+    if value is None:
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import func, select, update
 
 from core.db import unit_of_work
@@ -98,25 +97,15 @@ def activate_version(config_id: int, *, actor: str | None = None) -> ConfigVersi
 
 def ensure_default_config() -> ConfigVersionOut:
     """Create and activate the shipped default (momentum 0.4, market cap 0.3, risk parity 0.3, weekly) if none exists."""
-    with unit_of_work() as session:
-        if session.scalar(select(func.count(StrategyConfigRow.id))):
-            row = session.scalar(select(StrategyConfigRow).where(StrategyConfigRow.is_active.is_(True)))
-            if row is not None:
-                return _out(row)
     existing = active_version()
     if existing:
         return existing
     versions = list_versions()
     if versions:
         return activate_version(versions[0].id, actor="system")
-    params = DEFAULT_CONFIG if isinstance(DEFAULT_CONFIG, StrategyConfig) else StrategyConfig.model_validate(DEFAULT_CONFIG)
-    return save_version(DEFAULT_NAME, params, note="shipped default", actor="system", activate=True)
+    return save_version(DEFAULT_NAME, DEFAULT_CONFIG, note="shipped default", actor="system", activate=True)
 
 
 def config_errors(params: dict[str, Any]) -> dict[str, str]:
     """Per-field messages for ``params`` (empty when valid): for instant validation in forms."""
-    try:
-        _cfg, errors = validate_config(dict(params))
-    except ValidationError as exc:  # pragma: no cover - validate_config should not raise
-        errors = {".".join(map(str, e["loc"])): e["msg"] for e in exc.errors()}
-    return errors
+    return validate_config(dict(params))[1]

@@ -39,7 +39,6 @@ from pydantic import ValidationError
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.services.access import is_admin as _is_admin, username_of as _username
 from core.config import get_settings
 from core.db import unit_of_work
 from core.errors import AutoIndexError, NotFoundError, PermissionDenied, ValidationFailed
@@ -48,6 +47,7 @@ from core.schemas.task import (
     ALL_KINDS, FINAL_STATES, PARAMS_BY_KIND, PERIODIC_KINDS, QueueDepth, RunFilters, ScheduleEntry,
     TaskRunOut, WorkerOut,
 )
+from core.services.access import is_admin as _is_admin, username_of as _username, visible_to
 from core.services import audit
 
 log = logging.getLogger(__name__)
@@ -366,10 +366,7 @@ def running_refresh(exclude: int | None = None) -> int | None:
 
 # --------------------------------------------------------------------------- reading
 def _filtered(q: Any, filters: RunFilters, viewer: Any) -> Any:
-    if not _is_admin(viewer):
-        q = q.where(TaskRun.queued_by == _username(viewer))
-    elif filters.user:
-        q = q.where(TaskRun.queued_by == filters.user)
+    q = visible_to(q, TaskRun.queued_by, viewer, filters.user)
     if filters.kind:
         q = q.where(TaskRun.kind == filters.kind)
     if filters.state:

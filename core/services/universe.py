@@ -17,11 +17,11 @@ import pandas as pd
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from core.services.access import as_date as _date
 from core.db import unit_of_work
 from core.errors import NotFoundError, ValidationFailed
 from core.models import Asset, Price
 from core.schemas.asset import AssetInfo
+from core.services.access import as_date as _date
 from core.services import app_settings, audit
 from core.services import prices as price_store
 

@@ -5,7 +5,8 @@
 """
 from __future__ import annotations
 
-from core.services.reporting.content import FORMATS, REPORT_TYPES, ReportDocument
+from core.services.reporting.content import FORMATS, REPORT_TYPES
+from core.services.reporting.document import ReportDocument
 
 #: File extension and MIME type of each format.
 EXTENSIONS: dict[str, str] = {"html": "html", "pdf": "pdf", "xlsx": "xlsx", "csv": "zip"}

@@ -4,23 +4,21 @@ Format modules (:mod:`.html`, :mod:`.pdf`, :mod:`.xlsx`, :mod:`.csv_zip`) only *
 :class:`ReportDocument`; every number in every format comes from the same
 :class:`core.services.analytics.PerformanceView`, so the formats (and the dashboard) agree.
 
-Tables keep raw values (fractions, levels, dates); :func:`fmt` turns a value into the text the HTML
-and PDF show (percent with two decimals, ratios with two decimals), while XLSX keeps the raw number
-with a number format and CSV the raw number at full precision.
+The document model itself (blocks, :func:`fmt`) lives in :mod:`.document`.
 """
 from __future__ import annotations
 
 import datetime as dt
-import math
-import re
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from core.schemas.strategy import describe_config
 from core.services.analytics import PERIOD_LABELS, PerformanceView
+from core.services.reporting.document import (  # noqa: F401  (re-exported: the format modules' model)
+    DEMO_NOTICE, DOC_ROWS, MISSING, Chart, Column, KeyValues, Paragraph, ReportDocument, Section, Table,
+    chart_values, fmt, is_missing, table_rows,
+)
 from core.services.risk import METRIC_DEFINITIONS, TRAILING_PERIODS
 
 REPORT_TYPES: dict[str, str] = {
@@ -30,174 +28,7 @@ REPORT_TYPES: dict[str, str] = {
     "benchmark": "Benchmark comparison",
 }
 FORMATS: tuple[str, ...] = ("html", "pdf", "xlsx", "csv")
-#: Text shown for a missing (undefined) value.
-MISSING = "n/a"
-DEMO_NOTICE = ("Synthetic demo data: the prices in this report come from AutoIndex's deterministic demo "
-               "provider. They are generated, not market data, and must not be used for investment decisions.")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-#: Rows of long tables drawn in HTML/PDF (the XLSX/CSV exports are always complete).
-DOC_ROWS = 25
-
-
-# --------------------------------------------------------------------------- building blocks
-@dataclass
-class Column:
-    """One table column: ``kind`` is text, date, pct (fraction shown as %), ratio, level, int, year, or
-    ``unit`` (pct or ratio from the row's ``unit`` value: fraction / ratio)."""
-
-    key: str
-    label: str
-    kind: str = "text"
-    doc: bool = True               # False: only in the XLSX/CSV exports (machine keys)
-
-
-@dataclass
-class Table:
-    """A named table. ``name`` is the XLSX sheet (<= 31 characters) and, slugified, the CSV file."""
-
-    name: str
-    title: str
-    frame: pd.DataFrame
-    columns: list[Column]
-    note: str | None = None
-    show: bool = True              # drawn in HTML and PDF
-    export: bool = True            # written to XLSX and CSV
-    doc_rows: int | None = None    # rows drawn in HTML/PDF (None: all)
-
-    @property
-    def csv_name(self) -> str:
-        return re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_") + ".csv"
-
-    def doc_frame(self) -> pd.DataFrame:
-        return self.frame if self.doc_rows is None else self.frame.head(self.doc_rows)
-
-    @property
-    def doc_columns(self) -> list[Column]:
-        return [c for c in self.columns if c.doc]
-
-    def kind_of(self, column: Column, row: pd.Series) -> str:
-        if column.kind == "unit":
-            return "pct" if row.get("unit") == "fraction" else "ratio"
-        return column.kind
-
-
-@dataclass
-class Chart:
-    """A chart both renderers draw: ``kind`` line, area (stacked when ``stacked``), bar, barh,
-    heatmap (``z`` rows = ``y`` labels, columns = ``x`` labels) or histogram (``series`` of samples)."""
-
-    key: str
-    title: str
-    kind: str
-    x: Any = None
-    series: dict[str, Any] = field(default_factory=dict)
-    y_kind: str = "pct"            # pct, ratio, level
-    log_y: bool = False
-    stacked: bool = False
-    y: Any = None
-    z: Any = None
-    note: str | None = None
-
-
-@dataclass
-class Paragraph:
-    text: str
-
-
-@dataclass
-class KeyValues:
-    title: str
-    items: list[tuple[str, str]]
-
-
-@dataclass
-class Section:
-    title: str
-    blocks: list[Any]
-
-
-@dataclass
-class ReportDocument:
-    report_type: str
-    title: str
-    config_label: str
-    period: str
-    period_label: str
-    start: dt.date
-    end: dt.date
-    generated_at: dt.datetime
-    generated_by: str
-    sources: list[str]
-    demo: bool
-    benchmark_symbol: str | None
-    sections: list[Section]
-    methodology: list[tuple[str, str]]
-    definitions: list[tuple[str, str, str]]      # label, formula, unit
-    export_tables: list[Table]
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def demo_notice(self) -> str | None:
-        return DEMO_NOTICE if self.demo else None
-
-    @property
-    def period_text(self) -> str:
-        return f"{self.period_label} ({self.period}): {self.start.isoformat()} to {self.end.isoformat()}"
-
-    @property
-    def meta(self) -> list[tuple[str, str]]:
-        source = ", ".join(self.sources) or "unknown"
-        if self.demo:
-            source += " (synthetic demo data)"
-        return [
-            ("Report", self.title),
-            ("Strategy", self.config_label),
-            ("Period", self.period_text),
-            ("Benchmark", self.benchmark_symbol or "none"),
-            ("Generated at", self.generated_at.strftime("%Y-%m-%d %H:%M UTC")),
-            ("Generated by", self.generated_by),
-            ("Data source", source),
-        ]
-
-    def tables(self) -> list[Table]:
-        """Every table drawn in the document, in order."""
-        return [b for s in self.sections for b in s.blocks if isinstance(b, Table) and b.show]
-
-    def charts(self) -> list[Chart]:
-        return [b for s in self.sections for b in s.blocks if isinstance(b, Chart)]
-
-
-# --------------------------------------------------------------------------- formatting
-def is_missing(value: Any) -> bool:
-    if value is None or value is pd.NaT:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def fmt(value: Any, kind: str) -> str:
-    """Text of ``value`` as the HTML and PDF show it (``n/a`` when missing)."""
-    if is_missing(value):
-        return MISSING
-    if kind == "pct":
-        return f"{float(value) * 100:.2f}%"
-    if kind == "ratio":
-        return f"{float(value):.2f}"
-    if kind == "level":
-        return f"{float(value):,.2f}"
-    if kind == "int":
-        return f"{int(value):,d}"
-    if kind == "year":
-        return str(int(value))
-    if kind == "date":
-        if isinstance(value, (pd.Timestamp, dt.datetime)):
-            return value.strftime("%Y-%m-%d")
-        return str(value)[:10]
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else MISSING
-    return str(value)
 
 
 # --------------------------------------------------------------------------- tables
@@ -578,20 +409,6 @@ def build_document(report_type: str, period: str, view: PerformanceView, *, gene
         benchmark_symbol=view.benchmark_symbol, sections=sections, methodology=methodology,
         definitions=definitions, export_tables=exports, warnings=list(view.warnings),
     )
-
-
-def table_rows(table: Table, frame: pd.DataFrame | None = None) -> list[list[str]]:
-    """The formatted cells of ``table`` (HTML and PDF)."""
-    frame = table.doc_frame() if frame is None else frame
-    out = []
-    for _, row in frame.iterrows():
-        out.append([fmt(row.get(c.key), table.kind_of(c, row)) for c in table.doc_columns])
-    return out
-
-
-def chart_values(values: Any) -> np.ndarray:
-    """Values as floats with None for missing (for JSON) — NaN kept as NaN for matplotlib."""
-    return np.asarray(pd.Series(values).to_numpy(dtype=float))
 
 
 __all__ = ["REPORT_TYPES", "FORMATS", "MISSING", "DEMO_NOTICE", "Column", "Table", "Chart", "Paragraph",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from core.services.reporting.content import ReportDocument, Table
+from core.services.reporting.document import ReportDocument, Table
 
 
 def table_csv(table: Table) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.services.reporting.content import Chart, KeyValues, Paragraph, ReportDocument, Table, table_rows
+from core.services.reporting.document import Chart, KeyValues, Paragraph, ReportDocument, Table, table_rows
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 PALETTE = ["#1F3A5F", "#D1495B", "#00798C", "#EDAE49", "#66A182", "#8D6A9F", "#30638E", "#F08A4B", "#5B8E7D",

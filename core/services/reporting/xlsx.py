@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import xlsxwriter
 
-from core.services.reporting.content import Column, ReportDocument, Table, fmt, is_missing
+from core.services.reporting.document import Column, ReportDocument, Table, fmt, is_missing
 
 NUMBER_FORMATS = {"pct": "0.00%", "ratio": "0.00", "level": "#,##0.00", "int": "#,##0", "year": "0", "date": "yyyy-mm-dd"}
 MIN_WIDTH, MAX_WIDTH = 8, 48
