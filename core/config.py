@@ -6,7 +6,6 @@ stops start-up with one line naming the variable (see :func:`get_settings`).
 from __future__ import annotations
 
 import functools
-
 from pathlib import Path
 from typing import Literal
 

@@ -41,17 +41,13 @@ def _on_create_user(user: UserOut) -> None:
 def create_user_form(user: UserOut) -> None:
     forms.notice("create_user")
     with st.form("create_user"):
-        st.text_input("Username", key=state.ADMIN_NEW_USERNAME)
-        forms.field_error("create_user", "username")
-        st.text_input("Name", key=state.ADMIN_NEW_NAME)
-        forms.field_error("create_user", "name")
-        st.text_input("Email (optional)", key=state.ADMIN_NEW_EMAIL)
-        forms.field_error("create_user", "email")
+        forms.text_field("create_user", "username", "Username", key=state.ADMIN_NEW_USERNAME)
+        forms.text_field("create_user", "name", "Name", key=state.ADMIN_NEW_NAME)
+        forms.text_field("create_user", "email", "Email (optional)", key=state.ADMIN_NEW_EMAIL)
         st.selectbox("Role", ROLES, key=state.ADMIN_NEW_ROLE)
         forms.field_error("create_user", "role")
-        st.text_input("Initial password", type="password", key=state.ADMIN_NEW_PASSWORD,
-                      help=f"At least {users.MIN_PASSWORD_LENGTH} characters, not the username, not a common password.")
-        forms.field_error("create_user", "password")
+        forms.text_field("create_user", "password", "Initial password", type="password", key=state.ADMIN_NEW_PASSWORD,
+                         help=forms.password_help())
         st.form_submit_button("Create user", on_click=_on_create_user, args=(user,))
 
 
@@ -113,8 +109,7 @@ def edit_user_form(user: UserOut, all_users: list[UserOut]) -> None:
         st.button("Unlock", key="admin_unlock_user", on_click=_on_update_user, args=(user, "unlock"),
                   disabled=chosen.locked_until is None and chosen.failed_attempts == 0)
     with right:
-        st.text_input("New password", type="password", key=state.ADMIN_RESET_PASSWORD)
-        forms.field_error("edit_user", "password")
+        forms.text_field("edit_user", "password", "New password", type="password", key=state.ADMIN_RESET_PASSWORD)
         st.button("Reset password", key="admin_reset_password_button", on_click=_on_update_user,
                   args=(user, "password"))
 
@@ -151,8 +146,7 @@ def registration(user: UserOut) -> None:
     st.divider()
     forms.notice("invite")
     with st.form("invite"):
-        st.text_input("Invite email", key=state.ADMIN_INVITE_EMAIL)
-        forms.field_error("invite", "email")
+        forms.text_field("invite", "email", "Invite email", key=state.ADMIN_INVITE_EMAIL)
         st.form_submit_button("Invite", on_click=_on_invite, args=(user,))
     invitations = users.list_invitations()
     if invitations:

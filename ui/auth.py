@@ -280,17 +280,12 @@ def _on_register() -> None:
 
 def registration_form() -> None:
     with st.form("register"):
-        st.text_input("Username", key=state.REGISTER_USERNAME)
-        forms.field_error("register", "username")
-        st.text_input("Name", key=state.REGISTER_NAME)
-        forms.field_error("register", "name")
-        st.text_input("Email", key=state.REGISTER_EMAIL)
-        forms.field_error("register", "email")
-        st.text_input("Password", type="password", key=state.REGISTER_PASSWORD,
-                      help=f"At least {users.MIN_PASSWORD_LENGTH} characters, not your username, not a common password.")
-        forms.field_error("register", "password")
-        st.text_input("Repeat password", type="password", key=state.REGISTER_PASSWORD2)
-        forms.field_error("register", "password2")
+        forms.text_field("register", "username", "Username", key=state.REGISTER_USERNAME)
+        forms.text_field("register", "name", "Name", key=state.REGISTER_NAME)
+        forms.text_field("register", "email", "Email", key=state.REGISTER_EMAIL)
+        forms.text_field("register", "password", "Password", type="password", key=state.REGISTER_PASSWORD,
+                         help=forms.password_help())
+        forms.text_field("register", "password2", "Repeat password", type="password", key=state.REGISTER_PASSWORD2)
         forms.other_errors("register", REGISTER_FIELDS)
         st.form_submit_button("Create account", on_click=_on_register)
 
@@ -321,12 +316,9 @@ def _on_change_password() -> None:
 def change_password_form() -> None:
     forms.notice("password")
     with st.form("password", clear_on_submit=False):
-        st.text_input("Current password", type="password", key=state.PASSWORD_CURRENT)
-        forms.field_error("password", "current_password")
-        st.text_input("New password", type="password", key=state.PASSWORD_NEW)
-        forms.field_error("password", "password")
-        st.text_input("Repeat new password", type="password", key=state.PASSWORD_NEW2)
-        forms.field_error("password", "password2")
+        forms.text_field("password", "current_password", "Current password", type="password", key=state.PASSWORD_CURRENT)
+        forms.text_field("password", "password", "New password", type="password", key=state.PASSWORD_NEW)
+        forms.text_field("password", "password2", "Repeat new password", type="password", key=state.PASSWORD_NEW2)
         st.form_submit_button("Change password", on_click=_on_change_password)
 
 

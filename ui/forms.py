@@ -5,6 +5,8 @@ followed by :func:`field_error`, so the message appears beside the field in the 
 """
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from ui import state
@@ -12,6 +14,7 @@ from ui import state
 
 def set_errors(form: str, errors: dict[str, str]) -> None:
     st.session_state.setdefault(state.FORM_ERRORS, {})[form] = dict(errors)
+    st.session_state.get(state.FORM_NOTICES, {}).pop(form, None)  # a failed submission replaces the last success
 
 
 def errors(form: str) -> dict[str, str]:
@@ -29,6 +32,18 @@ def field_error(form: str, field: str) -> None:
         st.error(f"{field.replace('_', ' ').capitalize()}: {message}", icon=":material/error:")
 
 
+def text_field(form: str, field: str, label: str, **kwargs: object) -> None:
+    """A text input followed by its validation message (the pair every form draws per field)."""
+    st.text_input(label, **kwargs)  # type: ignore[arg-type]
+    field_error(form, field)
+
+
+def password_help() -> str:
+    from core.services.users import MIN_PASSWORD_LENGTH
+
+    return f"At least {MIN_PASSWORD_LENGTH} characters, not the username, not a common password."
+
+
 def other_errors(form: str, fields: set[str] | tuple[str, ...]) -> None:
     """Messages for keys that have no input of their own (e.g. ``config``)."""
     for key, message in errors(form).items():
@@ -36,12 +51,23 @@ def other_errors(form: str, fields: set[str] | tuple[str, ...]) -> None:
             st.error(f"{key.replace('_', ' ').capitalize()}: {message}", icon=":material/error:")
 
 
+#: Seconds a success line stays up: long enough to survive the reruns a component or a reload of the
+#: saved data triggers right after a submission, short enough not to linger.
+NOTICE_SECONDS = 20.0
+
+
 def set_notice(form: str, message: str) -> None:
-    st.session_state.setdefault(state.FORM_NOTICES, {})[form] = message
+    st.session_state.setdefault(state.FORM_NOTICES, {})[form] = (message, time.monotonic() + NOTICE_SECONDS)
 
 
 def notice(form: str) -> None:
-    """Show (once) the success line of the last submission of ``form``."""
-    message = st.session_state.get(state.FORM_NOTICES, {}).pop(form, None)
-    if message:
-        st.success(message)
+    """Show the success line of the last submission of ``form`` on every run for NOTICE_SECONDS."""
+    notices = st.session_state.get(state.FORM_NOTICES, {})
+    entry = notices.get(form)
+    if entry is None:
+        return
+    message, until = entry
+    if time.monotonic() > until:
+        notices.pop(form, None)
+        return
+    st.success(message)

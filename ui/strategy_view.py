@@ -224,8 +224,7 @@ def notices() -> None:
 
 def save_form(user: UserOut, errors: dict[str, str]) -> None:
     with st.form("strategy_save"):
-        st.text_input("Config name", key=state.STRATEGY_NAME, max_chars=strategies.NAME_MAX)
-        forms.field_error("strategy_save", "name")
+        forms.text_field("strategy_save", "name", "Config name", key=state.STRATEGY_NAME, max_chars=strategies.NAME_MAX)
         st.text_area("Note (why this version)", key=state.STRATEGY_NOTE, max_chars=2000)
         forms.field_error("strategy_save", "note")
         st.checkbox("Activate after saving (recomputes the index)", key=state.STRATEGY_ACTIVATE_ON_SAVE)

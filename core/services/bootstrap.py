@@ -9,11 +9,11 @@ import secrets
 import tomllib
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core.config import PROJECT_ROOT, get_settings
 from core.db import migrate, unit_of_work
-from core.models import IndexValue, Price, StrategyConfigRow
+from core.models import IndexValue, Price
 from core.services import app_settings, prices, strategies, users
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def seed_demo(*, n_assets: int | None = None, years: float | None = None, seed: 
 
 def database_is_empty() -> bool:
     with unit_of_work() as session:
-        return session.scalar(select(func.count()).select_from(select(Price.asset_id).limit(1).subquery())) == 0
+        return session.scalar(select(Price.asset_id).limit(1)) is None
 
 
 def start_up(*, seed_if_empty: bool | None = None, compute_if_needed: bool = True) -> dict[str, object]:
@@ -135,7 +135,3 @@ def cookie_key() -> str:
             fh.write(secrets.token_hex(32))
     return path.read_text().strip()
 
-
-def configs_count() -> int:
-    with unit_of_work() as session:
-        return int(session.scalar(select(func.count(StrategyConfigRow.id))) or 0)
