@@ -23,6 +23,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="analyst")
     is_active: Mapped[bool] = mapped_column(default=True)
     failed_attempts: Mapped[int] = mapped_column(default=0)
+    #: Bumped (atomically, in SQL) by a password change or reset, a role change, deactivation and logout: every
+    #: session and re-authentication cookie issued under an older version is no longer accepted.
+    credential_version: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None]

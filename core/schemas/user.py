@@ -19,6 +19,7 @@ class UserOut(BaseModel):
     role: Role
     is_active: bool
     failed_attempts: int
+    credential_version: int = 0
     locked_until: dt.datetime | None
     created_at: dt.datetime
     last_login_at: dt.datetime | None
