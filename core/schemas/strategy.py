@@ -13,13 +13,23 @@ involved (the sleeve-sum rule on all four sleeve weights, the infeasible cap on
 
 Units: weights and thresholds are fractions (0.1 = 10 %), lookbacks and windows
 are trading days (rows of the price matrix), costs are basis points.
+
+Bounds (:data:`BOUNDS`) are the ranges a real methodology uses, not merely what the
+arithmetic tolerates: ten years of trading days (2520) for every lookback and window,
+a base value of 1 to 1,000,000, a momentum threshold of -100 % to +1000 %, daily
+returns clipped at 1 % to 1000 %, an outlier test of 1 to 100 standard deviations,
+and so on. Values outside them are refused with "<field> must be between <low> and
+<high>; got <value>", so that no schema-valid config can overflow the engine or
+produce a degenerate index (the engine checks its own results as well, see
+:func:`core.services.engine.check_result`).
 """
 from __future__ import annotations
 
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
+                      ValidatorFunctionWrapHandler, field_validator, model_validator)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 RebalancePeriod = Literal["daily", "weekly", "monthly", "quarterly", "yearly"]
@@ -38,8 +48,48 @@ _SLEEVE_LABELS = {
 }
 
 
-def _finite_float(default: float | None, **constraints: Any) -> Any:
-    return Field(default, allow_inf_nan=False, **constraints)
+#: Inclusive ``(low, high)`` of every numeric field: what a real methodology uses (units as above).
+BOUNDS: dict[str, tuple[float, float]] = {
+    "equal": (0.0, 1.0),
+    "momentum": (0.0, 1.0),
+    "market_cap": (0.0, 1.0),
+    "risk_parity": (0.0, 1.0),
+    "momentum_lookback": (2, 2520),        # trading days: 2 days .. 10 years
+    "momentum_threshold": (-1.0, 10.0),    # a trailing return: -100 % .. +1000 %
+    "risk_parity_lookback": (2, 2520),
+    "top_n": (1, 10_000),                  # assets
+    "max_weight": (0.001, 1.0),            # 0.1 % .. 100 %
+    "min_history": (1, 2520),
+    "drift_band": (0.001, 0.5),            # absolute weight drift: 0.1 % .. 50 %
+    "cost_bps": (0.0, 1000.0),             # 0 .. 10 % of traded value
+    "min_price": (0.0, 1_000_000.0),       # currency units
+    "ffill_limit": (0, 252),               # trading days: at most a year
+    "return_clip": (0.01, 10.0),           # daily return: 1 % .. 1000 %
+    "outlier_z": (1.0, 100.0),             # standard deviations
+    "outlier_window": (2, 2520),
+    "base_value": (1.0, 1_000_000.0),      # index points
+}
+
+#: Pydantic error types that mean "outside the bounds" (reworded to name the field and the range).
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
+
+
+def _bound(name: str, default: float | int | None, *, finite: bool = True) -> Any:
+    low, high = BOUNDS[name]
+    extra: dict[str, Any] = {"allow_inf_nan": False} if finite else {}
+    return Field(default, ge=low, le=high, **extra)
+
+
+def _number(x: float) -> str:
+    """1,000,000 rather than 1e+06 for whole bounds; fractions as they are (0.001, 0.5)."""
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class StrategyConfig(BaseModel):
@@ -53,35 +103,50 @@ class StrategyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # --- sleeves (fractions, >= 0, summing to 1) ---
-    equal: float = _finite_float(0.0, ge=0)
-    momentum: float = _finite_float(0.0, ge=0)
-    market_cap: float = _finite_float(0.0, ge=0)
-    risk_parity: float = _finite_float(0.0, ge=0)
+    equal: float = _bound("equal", 0.0)
+    momentum: float = _bound("momentum", 0.0)
+    market_cap: float = _bound("market_cap", 0.0)
+    risk_parity: float = _bound("risk_parity", 0.0)
 
     # --- sleeve parameters ---
-    momentum_lookback: int = Field(126, ge=2)
-    momentum_threshold: float = _finite_float(0.0)
-    risk_parity_lookback: int = Field(63, ge=2)
+    momentum_lookback: int = _bound("momentum_lookback", 126, finite=False)
+    momentum_threshold: float = _bound("momentum_threshold", 0.0)
+    risk_parity_lookback: int = _bound("risk_parity_lookback", 63, finite=False)
     market_cap_sqrt: bool = False
 
     # --- constraints ---
-    top_n: int | None = Field(None, ge=1)
-    max_weight: float | None = _finite_float(None, gt=0, le=1)
-    min_history: int = Field(63, ge=1)
+    top_n: int | None = _bound("top_n", None, finite=False)
+    max_weight: float | None = _bound("max_weight", None)
+    min_history: int = _bound("min_history", 63, finite=False)
 
     # --- rebalancing and costs ---
     rebalance: RebalancePeriod = "monthly"
-    drift_band: float | None = _finite_float(None, gt=0, lt=1)
-    cost_bps: float = _finite_float(0.0, ge=0, le=1000)
+    drift_band: float | None = _bound("drift_band", None)
+    cost_bps: float = _bound("cost_bps", 0.0)
 
     # --- data hygiene (all trailing) ---
-    min_price: float | None = _finite_float(None, ge=0)
-    ffill_limit: int = Field(5, ge=0)
-    return_clip: float | None = _finite_float(0.5, gt=0)
-    outlier_z: float | None = _finite_float(None, gt=0)
-    outlier_window: int = Field(63, ge=2)
+    min_price: float | None = _bound("min_price", None)
+    ffill_limit: int = _bound("ffill_limit", 5, finite=False)
+    return_clip: float | None = _bound("return_clip", 0.5)
+    outlier_z: float | None = _bound("outlier_z", None)
+    outlier_window: int = _bound("outlier_window", 63, finite=False)
 
-    base_value: float = _finite_float(100.0, gt=0)
+    base_value: float = _bound("base_value", 100.0)
+
+    @field_validator(*BOUNDS, mode="wrap")
+    @classmethod
+    def _name_the_range(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        """Reword a bounds error as "<field> must be between <low> and <high>; got <value>"."""
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            if not any(e["type"] in _RANGE_ERRORS for e in exc.errors()):
+                raise
+            low, high = BOUNDS[str(info.field_name)]
+            raise PydanticCustomError(
+                "out_of_range", "{field} must be between {low} and {high}; got {got}",
+                {"field": info.field_name, "low": _number(low), "high": _number(high), "got": _show(value)},
+            ) from None
 
     @model_validator(mode="before")
     @classmethod
@@ -149,6 +214,8 @@ FIELD_HELP: dict[str, str] = {
     "outlier_window": "Trailing window (trading days) for the outlier test's mean and standard deviation.",
     "base_value": "Index level before the first allocation.",
 }
+for _name, (_low, _high) in BOUNDS.items():
+    FIELD_HELP[_name] += f" Range {_number(_low)} to {_number(_high)}."
 
 
 def validate_config(data: dict[str, Any] | StrategyConfig) -> tuple[StrategyConfig | None, dict[str, str]]:

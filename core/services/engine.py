@@ -84,6 +84,17 @@ Output conventions: ``values`` is the level on every input row (``base_value`` b
 the first allocation), reported after the costs of that row's rebalance; ``weights``
 are end-of-day weights after trading (0 before the first allocation), ``cash`` is
 ``1 - sum(weights)``.
+
+Degenerate results (:func:`check_result`, run at the end of every backtest, so the preview
+and the stored compute both get it)
+    * Any level, weight, turnover, cost or contribution that is not a finite number
+      (overflow to inf, NaN), a level outside ``[LEVEL_RATIO_MIN, LEVEL_RATIO_MAX]`` times
+      ``base_value`` (10^-6 .. 10^6: no real index gains a million-fold or keeps one
+      millionth of its value), or a weight outside ``[0, 1]`` raises
+      :class:`DegenerateResultError` naming the first date and the likely cause (a bad tick
+      with ``return_clip`` off, nonsense parameters). Such a result is never stored.
+    * An index that held assets yet never moved (a flat index, e.g. every return treated as
+      an outlier) is returned with a warning in ``BacktestResult.warnings``.
 """
 from __future__ import annotations
 
@@ -96,13 +107,34 @@ import pandas as pd
 from core.errors import ValidationFailed
 from core.schemas.strategy import StrategyConfig
 
-__all__ = ["BacktestInputError", "BacktestResult", "backtest", "rebalance_schedule"]
+__all__ = ["BacktestInputError", "BacktestResult", "DegenerateResultError", "backtest", "check_result",
+           "rebalance_schedule"]
 
 _PERIOD_CODES = {"weekly": "W", "monthly": "M", "quarterly": "Q", "yearly": "Y"}
 
 
+#: Levels are sane within these multiples of ``base_value`` (see "Degenerate results" above).
+LEVEL_RATIO_MIN = 1e-6
+LEVEL_RATIO_MAX = 1e6
+#: Weights may exceed [0, 1] by this much (rounding of the cap and the renormalisation).
+WEIGHT_TOLERANCE = 1e-9
+
+
 class BacktestInputError(ValidationFailed, ValueError):
     """``prices`` or ``market_caps`` cannot be used; ``errors`` maps the argument name to the problem."""
+
+
+class DegenerateResultError(ValidationFailed, ValueError):
+    """The backtest produced numbers that are not a meaningful index (overflow, NaN, an absurd level).
+
+    ``errors`` maps what is wrong (``index``, ``weights``, ...) to a sentence with the first date and
+    the likely cause; ``date`` is that first date (or None) and ``value`` the offending number.
+    """
+
+    def __init__(self, errors: dict[str, str], *, date: Any = None, value: float | None = None) -> None:
+        super().__init__(errors)
+        self.date = date
+        self.value = value
 
 
 @dataclass
@@ -133,6 +165,73 @@ def rebalance_schedule(dates: pd.DatetimeIndex, period: str) -> np.ndarray:
     nxt = naive[-1] + pd.offsets.BDay(1)
     mask[-1] = pd.Period(nxt, freq=code) != periods[-1]
     return mask
+
+
+def _first_bad(mask: np.ndarray, dates: pd.DatetimeIndex) -> Any:
+    rows = np.flatnonzero(mask.any(axis=1) if mask.ndim == 2 else mask)
+    return dates[rows[0]].date() if rows.size and len(dates) else None
+
+
+def _cause(cfg: StrategyConfig) -> str:
+    if cfg.return_clip is None:
+        return ("a price in the data looks like a bad tick and return_clip is off: set return_clip "
+                "(e.g. 0.5) or fix the prices")
+    return "check the prices for bad ticks and the config for extreme parameters"
+
+
+def check_result(result: BacktestResult, cfg: StrategyConfig) -> BacktestResult:
+    """Refuse a degenerate backtest result, or flag a suspicious one; return ``result``.
+
+    Pure (no I/O). Raises :class:`DegenerateResultError` when a level, weight, turnover, cost or
+    contribution is not finite, when a level leaves ``[LEVEL_RATIO_MIN, LEVEL_RATIO_MAX] x base_value``
+    or a weight leaves ``[0, 1]``. Appends a warning to ``result.warnings`` when the index held assets
+    but its level never changed (a flat index). An empty result passes unchanged.
+    """
+    values = result.values.to_numpy(dtype=np.float64)
+    dates = result.values.index
+    if values.size == 0:
+        return result
+    base = float(cfg.base_value)
+    finite = np.isfinite(values)
+    if not finite.all():
+        day = _first_bad(~finite, dates)
+        raise DegenerateResultError(
+            {"index": f"the index level is not a finite number from {day} (overflow): {_cause(cfg)}"},
+            date=day, value=float(values[~finite][0]))
+    ratio = values / base
+    high, low = ratio > LEVEL_RATIO_MAX, ratio < LEVEL_RATIO_MIN
+    if high.any() or low.any():
+        bad = high | low
+        day = _first_bad(bad, dates)
+        value = float(values[bad][0])
+        what = (f"reached {value:.3g}, more than {LEVEL_RATIO_MAX:g} times its base value {base:g}" if high.any()
+                and (not low.any() or np.argmax(high) <= np.argmax(low)) else
+                f"fell to {value:.3g}, less than {LEVEL_RATIO_MIN:g} of its base value {base:g}")
+        raise DegenerateResultError({"index": f"the index level {what} on {day}; no real index does that: "
+                                              f"{_cause(cfg)}"}, date=day, value=value)
+    weights = result.weights.to_numpy(dtype=np.float64)
+    if weights.size:
+        row_sums = weights.sum(axis=1)  # one pass: NaN/inf anywhere in a row shows in its sum
+        bad_rows = ~np.isfinite(row_sums) | (row_sums > 1 + WEIGHT_TOLERANCE)
+        bad_rows |= weights.min(axis=1) < -WEIGHT_TOLERANCE
+        if bad_rows.any():
+            day = _first_bad(bad_rows, dates)
+            raise DegenerateResultError({"weights": f"the weights on {day} are not fractions between 0 and 1 "
+                                                    f"summing to at most 1: {_cause(cfg)}"}, date=day)
+    for name, series in (("turnover", result.turnover), ("costs", result.costs),
+                         ("contribution", result.contribution)):
+        numbers = series.to_numpy(dtype=np.float64)
+        if numbers.size and not np.isfinite(numbers).all():
+            raise DegenerateResultError({name: f"the {name} is not a finite number: {_cause(cfg)}"})
+    if result.rebalance_dates.size and weights.size:
+        start = int(dates.get_loc(result.rebalance_dates[0]))
+        invested = weights[start:].sum(axis=1) > 0
+        held = values[start:]
+        if invested.any() and held.size > 2 and float(held.max() - held.min()) <= 1e-12 * base:
+            result.warnings.append(
+                f"the index held assets from {dates[start].date()} but its level never moved from {held[0]:g} "
+                "(a flat index): check return_clip, outlier_z and the prices; its risk metrics mean nothing")
+    return result
 
 
 def _check_inputs(prices: Any, market_caps: Any, cfg: StrategyConfig) -> None:
@@ -357,6 +456,8 @@ class _Targets:
         return blend
 
 
+# Overflow and 0/0 in the arithmetic are not warnings to print: check_result refuses such results.
+@np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
              market_caps: pd.DataFrame | None = None) -> BacktestResult:
     """Backtest the methodology ``config`` on ``prices``.
@@ -376,6 +477,7 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
         BacktestInputError: ``prices`` is not a usable frame, or market caps are missing
             while the market-cap sleeve has weight. Dates with no eligible asset are not an
             error: the index stays flat and ``warnings`` says so.
+        DegenerateResultError: the result is not a meaningful index (see :func:`check_result`).
     """
     cfg = config if isinstance(config, StrategyConfig) else StrategyConfig.model_validate(config)
     _check_inputs(prices, market_caps, cfg)
@@ -394,6 +496,9 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
     targets: list[np.ndarray] = []
 
     def result() -> BacktestResult:
+        return check_result(raw_result(), cfg)
+
+    def raw_result() -> BacktestResult:
         rdates = dates[rebal_rows] if rebal_rows else dates[:0]
         target_frame = pd.DataFrame(np.vstack(targets) if targets else np.zeros((0, n_assets)),
                                     index=rdates, columns=symbols)
@@ -435,8 +540,17 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
             start = k
             break
     if start < 0:
-        warnings.append("no asset was ever eligible (check min_history and the data): "
-                        "the index stays flat at its base value")
+        if first_candidate >= t_rows:
+            warnings.append("no asset was ever eligible (check min_history and the data): "
+                            "the index stays flat at its base value")
+        else:  # assets were eligible but every sleeve came out empty (e.g. no momentum above the threshold)
+            empty = ", ".join(f"{s} ({p})" for s, p in (("momentum", f"momentum_threshold {cfg.momentum_threshold:g}"),
+                                                        ("market_cap", "market caps"),
+                                                        ("risk_parity", "volatility"))
+                              if getattr(cfg, s) > 0)
+            warnings.append("the index never invested: every sleeve was empty on every date"
+                            + (f" (check {empty})" if empty else "")
+                            + "; the index stays flat at its base value")
         return result()
 
     def rebalance(k: int, pre_weights: np.ndarray, pre_value: float, tgt: np.ndarray | None):

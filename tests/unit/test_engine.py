@@ -270,8 +270,11 @@ def test_inputs_are_not_modified_and_bad_inputs_raise_domain_error():
     with pytest.raises(BacktestInputError):
         backtest(prices.reset_index(drop=True), cfg(equal=1))
     with pytest.raises(Exception) as info:
-        backtest(prices, {"equal": 2})
+        backtest(prices, {"equal": 0.5})
     assert "sleeve" in str(info.value)
+    with pytest.raises(Exception) as info:
+        backtest(prices, {"equal": 2})
+    assert "equal must be between 0 and 1" in str(info.value)
 
 
 # --- schedule -----------------------------------------------------------------------------
@@ -368,7 +371,8 @@ def test_no_look_ahead(seed, which, t, future_seed, ffill):
     rng = np.random.default_rng(future_seed)
     changed, changed_caps = prices.copy(), caps.copy()
     future = changed.index > changed.index[t]
-    shock = rng.uniform(0.2, 5.0, (int(future.sum()), prices.shape[1]))
+    # Plausible future moves (up to +/-25 % a day): wilder ones compound into levels the engine refuses.
+    shock = rng.uniform(0.8, 1.25, (int(future.sum()), prices.shape[1]))
     shock[rng.random(shock.shape) < 0.3] = np.nan
     changed.loc[future] = changed.loc[future].to_numpy() * shock
     changed_caps.loc[future] = changed_caps.loc[future].to_numpy() * rng.uniform(0.1, 10, shock.shape)
@@ -404,3 +408,97 @@ def test_weight_properties(seed, which):
     cost_points = float((res.costs * pre).sum()) / config.base_value
     total = res.values.iloc[-1] / config.base_value - 1
     assert math.isclose(res.contribution.sum() - cost_points, total, abs_tol=1e-12)
+
+
+# --- degenerate results are refused or flagged (issue 11, case 13) ------------------------------
+
+from core.services.engine import LEVEL_RATIO_MAX, LEVEL_RATIO_MIN, DegenerateResultError, check_result  # noqa: E402
+
+
+def test_a_1e308_price_with_clipping_off_is_refused_naming_the_date_and_the_cause():
+    prices = three_assets()
+    prices.iloc[5, 0] = 1e308  # one bad tick on Mon 8th
+    with pytest.raises(DegenerateResultError) as info:
+        backtest(prices, cfg(equal=1))
+    err = info.value
+    assert set(err.errors) == {"index"} and err.date == DATES[5].date()
+    assert "2024-01-08" in err.errors["index"] and "return_clip" in err.errors["index"]
+    assert err.value == pytest.approx(100 / 3 * (1e308 / 11 + 21 / 20 + 6 / 5.5) * 115 / 100, rel=1e-9)
+    # The same data with the default clip (+/-50 % a day) gives a finite, plausible index.
+    clipped = backtest(prices, cfg(equal=1, return_clip=0.5))
+    assert np.isfinite(clipped.values).all() and clipped.values.max() < 200
+
+
+def test_overflow_to_inf_is_refused_as_not_finite():
+    prices = three_assets()
+    prices.iloc[:5, 1] = 1e-300
+    prices.iloc[5:, 1] = 1e300  # a 1e600-fold move: the level overflows to inf
+    with pytest.raises(DegenerateResultError) as info:
+        backtest(prices, cfg(equal=1))
+    assert "not a finite number from 2024-01-08" in info.value.errors["index"]
+
+
+def test_a_collapse_to_a_millionth_of_the_base_is_refused():
+    prices = three_assets()
+    prices.iloc[5:, :] = prices.iloc[5:, :] * 1e-9
+    with pytest.raises(DegenerateResultError) as info:
+        backtest(prices, cfg(equal=1))
+    assert "fell to" in info.value.errors["index"] and "2024-01-08" in info.value.errors["index"]
+
+
+def test_a_flat_index_that_holds_assets_carries_a_warning():
+    flat = pd.DataFrame(5.0, index=DATES, columns=["A", "B"])
+    res = backtest(flat, cfg(equal=1))
+    assert (res.values == 100).all() and (res.weights.sum(axis=1) > 0).all()
+    assert any("flat index" in w for w in res.warnings)
+    assert not any("flat index" in w for w in backtest(three_assets(), cfg(equal=1)).warnings)
+
+
+def test_an_index_that_never_invests_says_which_parameter_emptied_it():
+    res = backtest(three_assets(), cfg(momentum=1, momentum_lookback=2, momentum_threshold=10))
+    assert (res.values == 100).all() and res.rebalance_dates.size == 0
+    assert any("never invested" in w and "momentum_threshold 10" in w for w in res.warnings), res.warnings
+
+
+def _valid_result(seed: int) -> tuple:
+    prices = random_prices(seed, rows=40, cols=3)
+    config = cfg(equal=1, min_history=2)
+    return backtest(prices, config), config
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 1000), field=st.sampled_from(["values", "weights", "turnover", "costs", "contribution"]),
+       bad=st.sampled_from([np.nan, np.inf, -np.inf]), where=st.floats(0, 0.999))
+def test_check_result_refuses_any_non_finite_number(seed, field, bad, where):
+    res, config = _valid_result(seed)
+    assert check_result(res, config) is res  # a sane result passes unchanged
+    target = getattr(res, field)
+    numbers = target.to_numpy(copy=True)
+    flat = numbers.reshape(-1)
+    flat[int(where * flat.size)] = bad
+    if isinstance(target, pd.DataFrame):
+        setattr(res, field, pd.DataFrame(numbers, index=target.index, columns=target.columns))
+    else:
+        setattr(res, field, pd.Series(numbers, index=target.index, name=target.name))
+    with pytest.raises(DegenerateResultError) as info:
+        check_result(res, config)
+    assert set(info.value.errors) == {"index" if field == "values" else field}
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 1000), factor=st.sampled_from([LEVEL_RATIO_MAX * 1.01, LEVEL_RATIO_MIN * 0.99]),
+       row=st.integers(0, 39))
+def test_check_result_refuses_levels_outside_the_sane_range(seed, factor, row):
+    res, config = _valid_result(seed)
+    res.values.iloc[row] = config.base_value * factor
+    with pytest.raises(DegenerateResultError) as info:
+        check_result(res, config)
+    assert info.value.date == res.values.index[row].date()
+
+
+def test_check_result_refuses_weights_outside_zero_one():
+    res, config = _valid_result(1)
+    res.weights.iloc[10, 0] = 1.5
+    with pytest.raises(DegenerateResultError) as info:
+        check_result(res, config)
+    assert "weights" in info.value.errors

@@ -29,7 +29,7 @@ def test_field_help_covers_every_field():
 
 @pytest.mark.parametrize("data, fields", [
     ({"equal": 0.5, "momentum": 0.4}, {"equal", "momentum", "market_cap", "risk_parity"}),
-    ({"equal": 1.2, "momentum": -0.2}, {"momentum"}),
+    ({"equal": 1.2, "momentum": -0.2}, {"equal", "momentum"}),  # each sleeve is a fraction 0..1
     ({"equal": math.nan}, {"equal"}),
     ({"equal": math.inf}, {"equal"}),
     ({"momentum_lookback": 1}, {"momentum_lookback"}),
@@ -97,3 +97,86 @@ def test_round_trip_and_describe():
     assert "20%" in text["Weight cap"] and "5%" in text["Drift band"] and "10 bps" in text["Costs"]
     assert "week" in dict(describe_config(DEFAULT_CONFIG))["Rebalancing"]
     assert all(isinstance(a, str) and isinstance(b, str) for a, b in describe_config({}))
+
+
+# --- bounds: the ranges a real methodology uses (issue 11, case 13) ----------------------------
+
+from core.schemas.strategy import BOUNDS, SLEEVES  # noqa: E402
+
+NUMERIC = [name for name, f in StrategyConfig.model_fields.items()
+           if any(t in (int, float) for t in (f.annotation, *getattr(f.annotation, "__args__", ())))]
+
+
+def _with(name, value) -> dict:
+    """A config that is valid except (perhaps) for ``name`` = ``value``."""
+    data = {name: value}
+    if name in SLEEVES:  # the other sleeves take the rest, so only the bound can fail
+        other = next(s for s in SLEEVES if s != name)
+        if isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= 1:
+            data[other] = 1 - value
+    return data
+
+
+def test_every_numeric_field_has_documented_bounds():
+    assert set(BOUNDS) == set(NUMERIC)
+    for name, (low, high) in BOUNDS.items():
+        assert low < high
+        assert f"Range " in FIELD_HELP[name]
+
+
+@pytest.mark.parametrize("name", sorted(BOUNDS))
+def test_bounds_are_inclusive_and_the_message_names_field_and_range(name):
+    low, high = BOUNDS[name]
+    is_int = StrategyConfig.model_fields[name].annotation in (int, int | None)
+    for inside in (low, high):
+        value = int(inside) if is_int else float(inside)
+        cfg, errors = validate_config(_with(name, value))
+        assert errors == {}, (name, value, errors)
+        assert getattr(cfg, name) == value
+    step = 1 if is_int else max(abs(high), 1) * 1e-9
+    for outside in (low - (1 if is_int else max(abs(low), 1e-3) * 1e-6), high + step):
+        _, errors = validate_config(_with(name, int(outside) if is_int else outside))
+        assert name in errors, (name, outside)
+        message = errors[name]
+        assert message.startswith(f"{name} must be between "), message
+        assert "; got " in message
+
+
+@pytest.mark.parametrize("value", [1e308, -1e308, 5e-324, -5e-324, math.inf, -math.inf, math.nan, 10**30, -(10**30)])
+@pytest.mark.parametrize("name", sorted(BOUNDS))
+def test_extreme_numbers_are_refused_at_their_field(name, value):
+    low, high = BOUNDS[name]
+    finite = isinstance(value, int) or math.isfinite(value)
+    if finite and low <= value <= high:
+        return  # e.g. 5e-324 is a valid (if tiny) sleeve weight or cost
+    is_int = StrategyConfig.model_fields[name].annotation in (int, int | None)
+    if is_int and isinstance(value, float) and finite:
+        value = int(value) if abs(value) >= 1 else value
+    cfg, errors = validate_config(_with(name, value))
+    assert cfg is None and name in errors, (name, value, errors)
+    with pytest.raises(ValidationError):
+        StrategyConfig(**_with(name, value))
+
+
+def test_negative_zero_counts_as_zero():
+    assert validate_config({"cost_bps": -0.0, "min_price": -0.0})[1] == {}
+    _, errors = validate_config({"base_value": -0.0})
+    assert errors["base_value"] == "base_value must be between 1 and 1,000,000; got -0"
+
+
+@pytest.mark.parametrize("data, field, text", [
+    ({"base_value": 1e308, "top_n": 1}, "base_value", "base_value must be between 1 and 1,000,000; got 1e+308"),
+    ({"momentum": 1, "momentum_threshold": -1e308}, "momentum_threshold",
+     "momentum_threshold must be between -1 and 10; got -1e+308"),
+    ({"base_value": 5e-324}, "base_value", "base_value must be between 1 and 1,000,000; got 4.94066e-324"),
+    ({"return_clip": 1e308}, "return_clip", "return_clip must be between 0.01 and 10; got 1e+308"),
+    ({"top_n": 10**30}, "top_n", "top_n must be between 1 and 10,000; got "),
+    ({"drift_band": 0.9}, "drift_band", "drift_band must be between 0.001 and 0.5; got 0.9"),
+])
+def test_issue_cases_are_refused_with_a_readable_message(data, field, text):
+    _, errors = validate_config(data)
+    assert errors[field].startswith(text), errors
+
+
+def test_return_clip_may_be_switched_off():
+    assert StrategyConfig(return_clip=None).return_clip is None
