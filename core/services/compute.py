@@ -112,7 +112,7 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
                 continue
             number = finite_or_none(value)
             metric_rows.append({"config_id": cid, "as_of": as_of, "name": key, "value": number,
-                                "reason": missing.get(key) if number is None else None})
+                                "reason": (missing.get(key) or "undefined: not a finite number") if number is None else None})
         if metric_rows:
             session.execute(insert(RiskMetric), metric_rows)
         row.computed_at = utcnow()
