@@ -88,6 +88,10 @@ def _number(x: float) -> str:
 def _show(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
+        digits = str(abs(value))  # a huge integer (JSON from PostgreSQL turns 1e308 into one) in short form
+        mantissa = digits[1:6].rstrip("0")
+        return f"{'-' if value < 0 else ''}{digits[0]}{'.' + mantissa if mantissa else ''}e+{len(digits) - 1:02d}"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
