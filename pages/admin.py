@@ -9,7 +9,7 @@ from ui.errors import shown_errors
 user = require_user(ADMIN_ONLY)
 st.title("Admin")
 with shown_errors():
-    all_users = users.list_users()
+    all_users = users.list_users(actor=user)
     users_tab, registration_tab, audit_tab = st.tabs(["Users and roles", "Registration", "Audit log"])
     with users_tab:
         view.users_table(all_users)

@@ -9,7 +9,7 @@ import streamlit as st
 from core.errors import AutoIndexError, ValidationFailed
 from core.schemas.user import UserOut
 from core.services import audit, users
-from ui import forms, state
+from ui import auth, forms, state
 
 ROLES = ("analyst", "admin")
 
@@ -22,14 +22,18 @@ def users_table(all_users: list[UserOut]) -> None:
     st.dataframe(frame, hide_index=True, width="stretch")
 
 
-def _on_create_user(user: UserOut) -> None:
+def _on_create_user() -> None:
     get = st.session_state.get
     try:
         created = users.create_user((get(state.ADMIN_NEW_USERNAME) or "").strip(), get(state.ADMIN_NEW_NAME) or "",
                                     get(state.ADMIN_NEW_PASSWORD) or "", role=get(state.ADMIN_NEW_ROLE) or "analyst",
-                                    email=(get(state.ADMIN_NEW_EMAIL) or "").strip() or None, actor=user.username)
+                                    email=(get(state.ADMIN_NEW_EMAIL) or "").strip() or None, actor=auth.actor())
     except ValidationFailed as exc:
         forms.set_errors("create_user", exc.errors)
+        st.session_state[state.ADMIN_NEW_PASSWORD] = ""
+        return
+    except AutoIndexError as exc:
+        forms.set_errors("create_user", {"username": str(exc)})
         st.session_state[state.ADMIN_NEW_PASSWORD] = ""
         return
     forms.clear("create_user")
@@ -48,24 +52,24 @@ def create_user_form(user: UserOut) -> None:
         forms.field_error("create_user", "role")
         forms.text_field("create_user", "password", "Initial password", type="password", key=state.ADMIN_NEW_PASSWORD,
                          help=forms.password_help())
-        st.form_submit_button("Create user", on_click=_on_create_user, args=(user,))
+        st.form_submit_button("Create user", on_click=_on_create_user)
 
 
-def _on_update_user(user: UserOut, action: str) -> None:
+def _on_update_user(action: str) -> None:
     target = st.session_state.get(state.ADMIN_EDIT_USER)
     if not target:
         forms.set_errors("edit_user", {"user": "choose a user"})
         return
     try:
         if action == "save":
-            users.update_user(target, actor=user.username, role=st.session_state.get(state.ADMIN_EDIT_ROLE),
+            users.update_user(target, actor=auth.actor(), role=st.session_state.get(state.ADMIN_EDIT_ROLE),
                               is_active=bool(st.session_state.get(state.ADMIN_EDIT_ACTIVE)))
             message = f"Saved {target}."
         elif action == "unlock":
-            users.update_user(target, actor=user.username, unlock=True)
+            users.update_user(target, actor=auth.actor(), unlock=True)
             message = f"Unlocked {target}."
         else:
-            users.set_password(target, st.session_state.get(state.ADMIN_RESET_PASSWORD) or "", actor=user.username)
+            users.set_password(target, st.session_state.get(state.ADMIN_RESET_PASSWORD) or "", actor=auth.actor())
             message = f"Password of {target} reset."
     except ValidationFailed as exc:
         forms.set_errors("edit_user", exc.errors)
@@ -103,33 +107,39 @@ def edit_user_form(user: UserOut, all_users: list[UserOut]) -> None:
         forms.field_error("edit_user", "role")
         st.checkbox("Active", key=state.ADMIN_EDIT_ACTIVE)
         forms.field_error("edit_user", "is_active")
-        st.button("Save role and status", key="admin_save_user", on_click=_on_update_user, args=(user, "save"))
+        st.button("Save role and status", key="admin_save_user", on_click=_on_update_user, args=("save",))
         if chosen.locked_until is not None:
             st.caption(f"Locked until {chosen.locked_until:%Y-%m-%d %H:%M} UTC")
-        st.button("Unlock", key="admin_unlock_user", on_click=_on_update_user, args=(user, "unlock"),
+        st.button("Unlock", key="admin_unlock_user", on_click=_on_update_user, args=("unlock",),
                   disabled=chosen.locked_until is None and chosen.failed_attempts == 0)
     with right:
         forms.text_field("edit_user", "password", "New password", type="password", key=state.ADMIN_RESET_PASSWORD)
         st.button("Reset password", key="admin_reset_password_button", on_click=_on_update_user,
-                  args=(user, "password"))
+                  args=("password",))
 
 
-def _on_registration(user: UserOut) -> None:
+def _on_registration() -> None:
     try:
-        users.set_registration_mode(st.session_state.get(state.ADMIN_REG_MODE) or "", actor=user.username)
+        users.set_registration_mode(st.session_state.get(state.ADMIN_REG_MODE) or "", actor=auth.actor())
     except ValidationFailed as exc:
         forms.set_errors("registration", exc.errors)
+        return
+    except AutoIndexError as exc:
+        forms.set_errors("registration", {"mode": str(exc)})
         return
     forms.clear("registration")
     forms.set_notice("registration", "Registration mode saved.")
 
 
-def _on_invite(user: UserOut) -> None:
+def _on_invite() -> None:
     email = (st.session_state.get(state.ADMIN_INVITE_EMAIL) or "").strip()
     try:
-        users.invite(email, actor=user.username)
+        users.invite(email, actor=auth.actor())
     except ValidationFailed as exc:
         forms.set_errors("invite", exc.errors)
+        return
+    except AutoIndexError as exc:
+        forms.set_errors("invite", {"email": str(exc)})
         return
     forms.clear("invite")
     st.session_state[state.ADMIN_INVITE_EMAIL] = ""
@@ -142,13 +152,13 @@ def registration(user: UserOut) -> None:
     st.radio("Registration mode", users.REGISTRATION_MODES, key=state.ADMIN_REG_MODE, horizontal=True,
              captions=["Admins create users", "Pre-authorised emails may register", "Anyone may register as analyst"])
     forms.field_error("registration", "mode")
-    st.button("Save mode", key="admin_save_mode", on_click=_on_registration, args=(user,))
+    st.button("Save mode", key="admin_save_mode", on_click=_on_registration)
     st.divider()
     forms.notice("invite")
     with st.form("invite"):
         forms.text_field("invite", "email", "Invite email", key=state.ADMIN_INVITE_EMAIL)
-        st.form_submit_button("Invite", on_click=_on_invite, args=(user,))
-    invitations = users.list_invitations()
+        st.form_submit_button("Invite", on_click=_on_invite)
+    invitations = users.list_invitations(actor=auth.actor())
     if invitations:
         st.dataframe(pd.DataFrame(invitations), hide_index=True, width="stretch")
 

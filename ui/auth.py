@@ -6,10 +6,17 @@ How it fits together
   (bcrypt hashes; at least 10 characters, not the username, not a common password; an account is
   locked for 15 minutes after 5 failed attempts; registration mode closed / invite / open). This
   module never checks a password itself.
-* **streamlit-authenticator** provides the signed re-authentication cookie: its ``CookieModel``
-  writes and deletes a JWT ``{"username", "exp_date"}`` signed (HS256) with
-  :func:`core.services.bootstrap.cookie_key` (COOKIE_KEY, ``cookie_key`` in
-  .streamlit/secrets.toml, or a key generated on first start under DATA_DIR).
+* **streamlit-authenticator** provides the re-authentication cookie's browser side: its ``CookieModel``'s
+  cookie manager writes and deletes a JWT ``{"username", "exp_date", "cv"}`` signed (HS256) with
+  :func:`core.services.bootstrap.cookie_key` (COOKIE_KEY, ``cookie_key`` in .streamlit/secrets.toml, or a key
+  generated on first start under DATA_DIR). ``cv`` is the account's credential version (its own
+  ``set_cookie`` signs only the first two claims, so we sign the token ourselves and hand it to the cookie
+  manager).
+* **Sessions follow the account.** A session and its cookie carry the credential version they were issued
+  under; a password change or reset, a role change, deactivation or a logout moves the stored version on
+  (``core.services.users``), which ends every earlier session on its next run and refuses every earlier
+  cookie. Callbacks act through :func:`actor` — a claim every service checks again on fresh state — never
+  through a user object from an earlier run.
 * **Why not ``Authenticate.login`` itself:** its widget checks the password against an in-memory
   credentials dict and counts failures per process, so the DB-backed lockout, the audit of failed
   logins and the "account locked" message could not be enforced there without reaching into its
@@ -36,6 +43,7 @@ from core.errors import AuthenticationError, AutoIndexError, NotFoundError, Perm
 from core.models.base import utcnow
 from core.schemas.user import UserOut
 from core.services import audit, users
+from core.services.access import Actor, SessionEnded
 from ui import forms, state
 from ui.errors import show_error
 
@@ -46,9 +54,9 @@ ADMIN_ONLY: tuple[str, ...] = ("admin",)
 
 COOKIE_NAME = "autoindex_auth"
 COOKIE_EXPIRY_DAYS = 7.0
-#: streamlit-authenticator's CookieModel reads the username from this session key when it signs the cookie.
-_SA_USERNAME_KEY = "username"
 _COOKIE_MAX_RUNS = 5
+#: The cookie claim holding the account's credential version.
+_COOKIE_VERSION_CLAIM = "cv"
 
 
 # --- the re-authentication cookie (streamlit-authenticator) ------------------------------------
@@ -59,8 +67,12 @@ def _cookie_key() -> str:
     return cookie_key()
 
 
-def _cookie_username() -> str | None:
-    """The username in a valid, unexpired re-authentication cookie of this browser, if any."""
+def _cookie_identity() -> tuple[str, int] | None:
+    """``(username, credential_version)`` from a valid, unexpired re-authentication cookie of this browser.
+
+    The account's current credential version is checked by :func:`current_user`: a cookie issued before a
+    logout, a password change or reset, a role change or deactivation carries an older version and is refused.
+    """
     import jwt
 
     try:
@@ -75,15 +87,19 @@ def _cookie_username() -> str | None:
         return None
     if not isinstance(payload, dict) or float(payload.get("exp_date", 0)) <= dt.datetime.now().timestamp():
         return None
-    username = payload.get("username")
-    if not username:
+    username, version = payload.get("username"), payload.get(_COOKIE_VERSION_CLAIM)
+    if not username or not isinstance(version, int):
         return None
-    # CookieModel signs exp_date = issue time + expiry; a logout revokes every cookie issued before it
-    issued_at = float(payload["exp_date"]) - COOKIE_EXPIRY_DAYS * 86400
-    revoked_at = users.cookies_revoked_at(str(username))
-    if revoked_at is not None and issued_at <= revoked_at:
-        return None
-    return str(username)
+    return str(username), version
+
+
+def _cookie_token(username: str, version: int, expires: dt.datetime) -> str:
+    """The signed cookie: streamlit-authenticator's claims (``username``, ``exp_date``) plus the account's
+    credential version, so the cookie ends with the sessions it was issued beside."""
+    import jwt
+
+    return jwt.encode({"username": username, "exp_date": expires.timestamp(), _COOKIE_VERSION_CLAIM: version},
+                      _cookie_key(), algorithm="HS256")
 
 
 def flush_cookie_action() -> None:
@@ -106,11 +122,15 @@ def flush_cookie_action() -> None:
         model = CookieModel(COOKIE_NAME, _cookie_key(), COOKIE_EXPIRY_DAYS, None)
         seen = dict(model.cookie_manager.cookies or {})
         if action == "set":
-            if COOKIE_NAME in seen:
+            username = st.session_state.get(state.AUTH_USERNAME)
+            version = st.session_state.get(state.AUTH_CREDENTIAL_VERSION)
+            if seen.get(COOKIE_NAME) and _seen_version(seen[COOKIE_NAME]) == version:
                 done = True
+            elif username and isinstance(version, int):
+                expires = dt.datetime.now() + dt.timedelta(days=COOKIE_EXPIRY_DAYS)
+                model.cookie_manager.set(COOKIE_NAME, _cookie_token(username, version, expires), expires_at=expires)
             else:
-                st.session_state[_SA_USERNAME_KEY] = st.session_state.get(state.AUTH_USERNAME)
-                model.set_cookie()
+                done = True
         elif action == "delete":
             if seen and COOKIE_NAME not in seen:
                 done = True
@@ -125,19 +145,38 @@ def flush_cookie_action() -> None:
         st.session_state.pop(state.AUTH_COOKIE_RUNS, None)
 
 
+def _seen_version(token: str) -> int | None:
+    import jwt
+
+    try:
+        return jwt.decode(token, _cookie_key(), algorithms=["HS256"]).get(_COOKIE_VERSION_CLAIM)
+    except jwt.PyJWTError:
+        return None
+
+
 # --- who is logged in -------------------------------------------------------------------------
 
 def _usable(user: UserOut) -> bool:
     return user.is_active and not (user.locked_until and user.locked_until > utcnow())
 
 
+def _end_session(message: str) -> None:
+    state.clear_auth()
+    st.session_state[state.AUTH_ENDED_MESSAGE] = message
+
+
 def current_user() -> UserOut | None:
-    """The logged-in user, fresh from the database, or None (also restores a login from the cookie)."""
+    """The logged-in user, fresh from the database, or None (also restores a login from the cookie).
+
+    The session (or cookie) must carry the account's current credential version: after a password change or
+    reset, a role change, deactivation or a logout elsewhere, the session ends here with a message."""
     username = st.session_state.get(state.AUTH_USERNAME)
+    version = st.session_state.get(state.AUTH_CREDENTIAL_VERSION)
     resumed = False
     if username is None and not st.session_state.get(state.AUTH_LOGGED_OUT):
-        username = _cookie_username()
-        resumed = username is not None
+        identity = _cookie_identity()
+        if identity is not None:
+            (username, version), resumed = identity, True
     if username is None:
         return None
     try:
@@ -145,13 +184,39 @@ def current_user() -> UserOut | None:
     except NotFoundError:
         state.clear_auth()
         return None
+    if not isinstance(version, int) or version != user.credential_version:
+        if resumed:  # an old cookie: just not logged in
+            return None
+        _end_session("Your session ended because your account changed (password, role or status) or you "
+                     "logged out elsewhere. Please log in again.")
+        return None
     if not _usable(user):
-        state.clear_auth()
+        _end_session("Your account is not active. Ask an administrator.")
         return None
     if resumed:
         st.session_state[state.AUTH_USERNAME] = user.username
+        st.session_state[state.AUTH_CREDENTIAL_VERSION] = user.credential_version
         audit.record_now(user.username, "auth.resume", user.username)
     return user
+
+
+def actor() -> Actor | None:
+    """The acting user of this session as services take it: a claim (username and the credential version the
+    session was issued under) that every service checks again on fresh state. Read at call time, so a
+    callback never acts on a user object from an earlier run."""
+    username = st.session_state.get(state.AUTH_USERNAME)
+    version = st.session_state.get(state.AUTH_CREDENTIAL_VERSION)
+    if not username or not isinstance(version, int):
+        return None
+    return Actor(str(username), version)
+
+
+def acting_or_fail() -> Actor:
+    """:func:`actor`, or a SessionEnded error (shown as one line by the callers' error handling)."""
+    who = actor()
+    if who is None:
+        raise SessionEnded("you are not logged in")
+    return who
 
 
 def require_user(roles: tuple[str, ...] = ALL_ROLES) -> UserOut:
@@ -194,6 +259,8 @@ def _on_login() -> None:
         return
     st.session_state.pop(state.LOGIN_MESSAGE, None)
     st.session_state[state.AUTH_USERNAME] = user.username
+    st.session_state[state.AUTH_CREDENTIAL_VERSION] = user.credential_version
+    st.session_state.pop(state.AUTH_ENDED_MESSAGE, None)
     st.session_state[state.AUTH_LOGGED_OUT] = False
     st.session_state[state.AUTH_COOKIE_ACTION] = "set"
     st.session_state.pop(state.AUTH_COOKIE_RUNS, None)
@@ -207,6 +274,9 @@ def login_screen() -> None:
     with left:
         with st.form("login"):
             st.subheader("Log in")
+            ended = st.session_state.get(state.AUTH_ENDED_MESSAGE)
+            if ended:
+                st.warning(ended, icon=":material/info:")
             st.text_input("Username", key=state.LOGIN_USERNAME, autocomplete="username")
             st.text_input("Password", type="password", key=state.LOGIN_PASSWORD, autocomplete="current-password")
             message = st.session_state.get(state.LOGIN_MESSAGE)
@@ -230,13 +300,14 @@ def login_screen() -> None:
 
 def _on_logout() -> None:
     username = st.session_state.get(state.AUTH_USERNAME)
-    if username:
+    current = actor()
+    if username and current is not None:
         try:
             audit.record_now(username, "auth.logout", username)
         except AutoIndexError:
             log.warning("could not record the logout of %s", username)
         try:
-            users.revoke_cookies(username)
+            users.revoke_cookies(current.username)
         except AutoIndexError:
             log.warning("could not revoke the cookies of %s", username)
     state.clear_auth()
@@ -301,11 +372,15 @@ def _on_change_password() -> None:
         errors["password2"] = "does not match the new password"
     elif username:
         try:
-            users.set_password(username, new, actor=username, current_password=current)
+            version = users.set_password(username, new, actor=acting_or_fail(), current_password=current)
         except ValidationFailed as exc:
             errors.update(exc.errors)
         except AutoIndexError as exc:
             errors["password"] = str(exc)
+        else:  # every other session of this account ended; this one goes on under the new version
+            st.session_state[state.AUTH_CREDENTIAL_VERSION] = version
+            st.session_state[state.AUTH_COOKIE_ACTION] = "set"
+            st.session_state.pop(state.AUTH_COOKIE_RUNS, None)
     forms.set_errors("password", errors)
     for key in (state.PASSWORD_CURRENT, state.PASSWORD_NEW, state.PASSWORD_NEW2):
         st.session_state[key] = ""

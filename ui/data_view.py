@@ -7,7 +7,7 @@ import streamlit as st
 from core.errors import AutoIndexError, ImportValidationError, ValidationFailed
 from core.schemas.user import UserOut
 from core.services import universe
-from ui import cache, charts, forms, state
+from ui import auth, cache, charts, forms, state
 from ui.dashboard_view import plot
 from ui.format import MISSING
 
@@ -25,15 +25,18 @@ def universe_table(frame: pd.DataFrame) -> None:
     })
 
 
-def _on_add_asset(user: UserOut) -> None:
+def _on_add_asset() -> None:
     get = st.session_state.get
     try:
         info = universe.add_asset(get(state.DATA_NEW_SYMBOL) or "", get(state.DATA_NEW_NAME) or "",
                                   asset_class=get(state.DATA_NEW_CLASS) or "equity", sector=get(state.DATA_NEW_SECTOR),
                                   currency=get(state.DATA_NEW_CURRENCY) or "USD",
-                                  is_benchmark=bool(get(state.DATA_NEW_BENCHMARK)), actor=user.username)
+                                  is_benchmark=bool(get(state.DATA_NEW_BENCHMARK)), actor=auth.actor())
     except ValidationFailed as exc:
         forms.set_errors("add_asset", exc.errors)
+        return
+    except AutoIndexError as exc:
+        forms.set_errors("add_asset", {"symbol": str(exc)})
         return
     forms.clear("add_asset")
     for key in (state.DATA_NEW_SYMBOL, state.DATA_NEW_NAME, state.DATA_NEW_SECTOR):
@@ -52,16 +55,16 @@ def add_asset_form(user: UserOut) -> None:
         forms.text_field("add_asset", "currency", "Currency", key=state.DATA_NEW_CURRENCY, value=None, placeholder="USD")
         st.checkbox("Benchmark", key=state.DATA_NEW_BENCHMARK)
         forms.other_errors("add_asset", ("symbol", "name", "asset_class", "sector", "currency"))
-        st.form_submit_button("Add asset", on_click=_on_add_asset, args=(user,))
+        st.form_submit_button("Add asset", on_click=_on_add_asset)
 
 
-def _on_toggle_active(user: UserOut, active_symbols: set[str]) -> None:
+def _on_toggle_active(active_symbols: set[str]) -> None:
     symbol = st.session_state.get(state.DATA_DEACTIVATE)
     if not symbol:
         forms.set_errors("deactivate", {"symbol": "choose an asset"})
         return
     try:
-        universe.set_active(symbol, symbol not in active_symbols, actor=user.username)
+        universe.set_active(symbol, symbol not in active_symbols, actor=auth.actor())
     except AutoIndexError as exc:
         forms.set_errors("deactivate", {"symbol": str(exc)})
         return
@@ -78,7 +81,7 @@ def activation_form(user: UserOut, frame: pd.DataFrame) -> None:
     forms.field_error("deactivate", "symbol")
     chosen = st.session_state.get(state.DATA_DEACTIVATE)
     st.button("Reactivate" if chosen and chosen not in active else "Deactivate", key="data_toggle_active",
-              on_click=_on_toggle_active, args=(user, active),
+              on_click=_on_toggle_active, args=(active,),
               help="Inactive assets keep their prices but are left out of every compute.")
 
 
@@ -103,7 +106,7 @@ def asset_history(token: str, symbols: list[str]) -> None:
             st.write(", ".join(str(d) for d in history.missing_dates[-60:]))
 
 
-def _on_import(user: UserOut) -> None:
+def _on_import() -> None:
     upload = st.session_state.get(state.DATA_IMPORT_FILE)
     st.session_state.pop(state.DATA_IMPORT_PROBLEMS, None)
     if upload is None:
@@ -112,7 +115,7 @@ def _on_import(user: UserOut) -> None:
     from core.services.refresh import import_price_file
 
     try:
-        summary = import_price_file(upload.getvalue(), upload.name, actor=user.username,
+        summary = import_price_file(upload.getvalue(), upload.name, actor=auth.actor(),
                                     allow_new_symbols=bool(st.session_state.get(state.DATA_IMPORT_ALLOW_NEW)))
     except ImportValidationError as exc:
         st.session_state[state.DATA_IMPORT_PROBLEMS] = [p.as_dict() for p in exc.rows]
@@ -133,19 +136,22 @@ def import_form(user: UserOut) -> None:
     st.file_uploader("Price file", type=["csv", "xlsx"], key=state.DATA_IMPORT_FILE)
     forms.field_error("import", "file")
     st.checkbox("Allow symbols not yet in the universe", key=state.DATA_IMPORT_ALLOW_NEW)
-    st.button("Import", key="data_import_button", on_click=_on_import, args=(user,), type="primary")
+    st.button("Import", key="data_import_button", on_click=_on_import, type="primary")
     problems = st.session_state.get(state.DATA_IMPORT_PROBLEMS)
     if problems:
         st.dataframe(pd.DataFrame(problems, columns=["row", "column", "problem", "value"]), hide_index=True,
                      width="stretch")
 
 
-def _on_provider(user: UserOut) -> None:
+def _on_provider() -> None:
     try:
         universe.put_provider_settings(st.session_state.get(state.DATA_PROVIDER) or "",
-                                       st.session_state.get(state.DATA_PROVIDER_SYMBOLS) or "", actor=user.username)
+                                       st.session_state.get(state.DATA_PROVIDER_SYMBOLS) or "", actor=auth.actor())
     except ValidationFailed as exc:
         forms.set_errors("provider", exc.errors)
+        return
+    except AutoIndexError as exc:
+        forms.set_errors("provider", {"provider": str(exc)})
         return
     forms.clear("provider")
     forms.set_notice("provider", "Provider settings saved.")
@@ -164,7 +170,7 @@ def provider_form(user: UserOut) -> None:
         forms.field_error("provider", "provider")
         st.text_area("Symbols to refresh (comma separated; empty = the active universe)", key=state.DATA_PROVIDER_SYMBOLS)
         forms.field_error("provider", "symbols")
-        st.form_submit_button("Save provider settings", on_click=_on_provider, args=(user,))
+        st.form_submit_button("Save provider settings", on_click=_on_provider)
     key_state = "set (hidden)" if get_settings().twelvedata_api_key else "not set"
     st.caption(f"TwelveData API key: {key_state}. Keys come from the environment (TWELVEDATA_API_KEY) or "
                ".streamlit/secrets.toml and are never stored in the database or shown.")

@@ -17,7 +17,8 @@ from core.errors import AutoIndexError
 from core.schemas.user import UserOut
 from core.services import audit, health
 from core.services import cache as cache_service
-from ui import forms
+from core.services.access import ADMIN_ONLY, check
+from ui import auth, forms
 
 log = logging.getLogger(__name__)
 
@@ -121,38 +122,34 @@ def tables(report: health.HealthReport) -> None:
 
 
 # --------------------------------------------------------------------------- cache actions
-def _on_clear_namespace(username: str) -> None:
-    namespace = st.session_state.get(DIAG_NAMESPACE)
-    cache = cache_service.get_cache()
+def _on_clear(namespace: str | None) -> None:
+    """Clear one namespace (or all) through the cache service, which checks the admin role and audits."""
     try:
-        deleted = cache.clear(str(namespace))
+        deleted = cache_service.clear_cache(namespace, actor=auth.actor())
     except AutoIndexError as exc:
-        audit.record_now(username, "cache.clear", str(namespace), {"backend": cache.backend_name},
-                         outcome="error", message=exc.message)
         forms.set_errors(NOTICE, {"cache": exc.message})
         return
-    audit.record_now(username, "cache.clear", str(namespace), {"deleted": deleted, "backend": cache.backend_name})
     forms.clear(NOTICE)
-    forms.set_notice(NOTICE, f"Cleared namespace {namespace}: {deleted} key(s) deleted.")
+    forms.set_notice(NOTICE, f"Cleared namespace {namespace}: {deleted} key(s) deleted." if namespace
+                     else f"Cleared every cache namespace: {deleted} key(s) deleted.")
 
 
-def _on_clear_all(username: str) -> None:
-    cache = cache_service.get_cache()
+def _on_clear_namespace() -> None:
+    _on_clear(str(st.session_state.get(DIAG_NAMESPACE) or "") or None)
+
+
+def _on_clear_all() -> None:
+    _on_clear(None)
+
+
+def _on_clear_streamlit() -> None:
     try:
-        deleted = cache.clear_all()
+        who = check(auth.actor(), ADMIN_ONLY, action="clearing the cache")
     except AutoIndexError as exc:
-        audit.record_now(username, "cache.clear_all", None, {"backend": cache.backend_name}, outcome="error",
-                         message=exc.message)
         forms.set_errors(NOTICE, {"cache": exc.message})
         return
-    audit.record_now(username, "cache.clear_all", None, {"deleted": deleted, "backend": cache.backend_name})
-    forms.clear(NOTICE)
-    forms.set_notice(NOTICE, f"Cleared every cache namespace: {deleted} key(s) deleted.")
-
-
-def _on_clear_streamlit(username: str) -> None:
     st.cache_data.clear()
-    audit.record_now(username, "cache.clear_streamlit", "st.cache_data")
+    audit.record_now(who.username, "cache.clear_streamlit", "st.cache_data")
     forms.clear(NOTICE)
     forms.set_notice(NOTICE, "Cleared Streamlit's data caches; every page reads fresh data on its next run.")
 
@@ -179,16 +176,14 @@ def cache_panel(report: health.HealthReport, user: UserOut) -> None:
     left, middle, right = st.columns(3)
     with left:
         st.selectbox("Namespace", namespaces, key=DIAG_NAMESPACE)
-        st.button("Clear namespace", key="diag_clear_namespace", on_click=_on_clear_namespace,
-                  args=(user.username,), icon=":material/delete:")
+        st.button("Clear namespace", key="diag_clear_namespace", on_click=_on_clear_namespace, icon=":material/delete:")
     with middle:
         st.caption("Every namespace of the AutoIndex cache (shared by all app replicas and workers with Redis).")
-        st.button("Clear all namespaces", key="diag_clear_all", on_click=_on_clear_all, args=(user.username,),
+        st.button("Clear all namespaces", key="diag_clear_all", on_click=_on_clear_all,
                   icon=":material/delete_sweep:")
     with right:
         st.caption("Streamlit's st.cache_data of this app process.")
-        st.button("Clear Streamlit caches", key="diag_clear_streamlit", on_click=_on_clear_streamlit,
-                  args=(user.username,), icon=":material/cached:")
+        st.button("Clear Streamlit caches", key="diag_clear_streamlit", on_click=_on_clear_streamlit, icon=":material/cached:")
 
 
 def draw(user: UserOut) -> None:

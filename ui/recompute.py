@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from core.errors import AutoIndexError
+from core.services.access import username_of
 
 log = logging.getLogger(__name__)
 
@@ -16,12 +18,13 @@ def _task_service():  # type: ignore[no-untyped-def]
     return tasks if hasattr(tasks, "enqueue") else None
 
 
-def recompute(config_id: int, username: str) -> str:
-    """Queue (or run) the compute of ``config_id``; returns one line for the user."""
+def recompute(config_id: int, actor: Any) -> str:
+    """Queue (or run) the compute of ``config_id`` as ``actor`` (checked by the task service); returns one line
+    for the user."""
     tasks = _task_service()
     if tasks is not None:
         try:
-            run_id = tasks.enqueue("compute", {"config_id": config_id}, user=username)
+            run_id = tasks.enqueue("compute", {"config_id": config_id}, user=actor)
             return f"Recompute queued as task {run_id}; follow it on the Tasks page."
         except AutoIndexError as exc:
             if type(exc).__name__ != "QueueUnavailable":
@@ -29,5 +32,5 @@ def recompute(config_id: int, username: str) -> str:
             log.warning("task queue unavailable (%s); computing inline", exc)
     from core.services.compute import compute_config
 
-    summary = compute_config(config_id, actor=username)
+    summary = compute_config(config_id, actor=username_of(actor))
     return f"Recomputed: {summary['dates']} dates to {summary['end']}, final level {summary['final_level']:.2f}."

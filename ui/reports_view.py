@@ -16,7 +16,7 @@ from core.schemas.user import UserOut
 from core.services import reports
 from core.services.analytics import PERIOD_LABELS
 from core.services.reporting.content import REPORT_TYPES as TYPE_LABELS
-from ui import cache
+from ui import auth, cache
 from ui.errors import show_error, shown_errors
 
 KEY_TYPE = "reports_type"
@@ -76,7 +76,7 @@ def _submit(user: UserOut) -> None:
             st.session_state.get(KEY_TYPE), period, st.session_state.get(KEY_FORMAT),
             config_id=st.session_state.get(KEY_CONFIG),
             start=st.session_state.get(KEY_START) if custom else None,
-            end=st.session_state.get(KEY_END) if custom else None, owner=user)
+            end=st.session_state.get(KEY_END) if custom else None, owner=auth.actor())
     except Exception as exc:  # noqa: BLE001 - one readable line, never a traceback
         show_error(exc)
         return
@@ -177,7 +177,7 @@ def _actions(user: UserOut, report) -> None:  # type: ignore[no-untyped-def]
         if st.button("Delete report", key=f"reports_delete_{report.id}", disabled=not confirm,
                      icon=":material/delete:"):
             try:
-                reports.delete(report.id, user)
+                reports.delete(report.id, auth.actor())
             except Exception as exc:  # noqa: BLE001
                 show_error(exc)
             else:

@@ -43,6 +43,7 @@ def _on_create_admin() -> None:
             errors["setup_token"] = str(exc)
         else:
             st.session_state[state.AUTH_USERNAME] = user.username
+            st.session_state[state.AUTH_CREDENTIAL_VERSION] = user.credential_version
             st.session_state[state.AUTH_LOGGED_OUT] = False
             st.session_state[state.AUTH_COOKIE_ACTION] = "set"
     for key in (state.SETUP_PASSWORD, state.SETUP_PASSWORD2):

@@ -12,6 +12,11 @@ import streamlit as st
 # --- authentication -------------------------------------------------------------------------
 #: Username of the logged-in user (the user itself is re-read from the database every run).
 AUTH_USERNAME = "auth_username"
+#: The account's credential version when this session logged in; a password, role or status change (or a
+#: logout elsewhere) moves the stored version on and ends the session on its next run.
+AUTH_CREDENTIAL_VERSION = "auth_credential_version"
+#: Why the last session ended (shown once above the login form).
+AUTH_ENDED_MESSAGE = "auth_ended_message"
 #: True after an explicit logout, so a stale re-authentication cookie cannot log the user back in.
 AUTH_LOGGED_OUT = "auth_logged_out"
 #: The re-authentication cookie must be written (after login) or deleted (after logout) this run.
@@ -120,3 +125,4 @@ def field_prefix_key(field: str) -> str:
 def clear_auth() -> None:
     """Forget the logged-in user (logout, deactivated account)."""
     st.session_state.pop(AUTH_USERNAME, None)
+    st.session_state.pop(AUTH_CREDENTIAL_VERSION, None)

@@ -19,7 +19,7 @@ from core.schemas.strategy import DEFAULT_CONFIG, FIELD_HELP, SLEEVES, StrategyC
 from core.schemas.strategy_version import ConfigVersionOut
 from core.schemas.user import UserOut
 from core.services import strategies
-from ui import cache, charts, forms, state
+from ui import auth, cache, charts, forms, state
 from ui.dashboard_view import plot
 from ui.format import metric_value
 from ui.recompute import recompute
@@ -186,7 +186,7 @@ def compare(token: str, versions: list[ConfigVersionOut], preview_result: dict[s
         st.dataframe(_metric_rows(metrics), width="stretch")
 
 
-def _on_save(user: UserOut) -> None:
+def _on_save() -> None:
     params = current_params()
     name = st.session_state.get(state.STRATEGY_NAME) or ""
     note = st.session_state.get(state.STRATEGY_NOTE) or ""
@@ -197,17 +197,20 @@ def _on_save(user: UserOut) -> None:
         forms.set_errors("strategy_save", errors)
         return
     try:
-        saved = strategies.save_version(name, params, note=note.strip(), actor=user.username,
+        saved = strategies.save_version(name, params, note=note.strip(), actor=auth.actor(),
                                         parent_id=st.session_state.get(state.STRATEGY_BASE_ID),
                                         activate=bool(st.session_state.get(state.STRATEGY_ACTIVATE_ON_SAVE)))
     except ValidationFailed as exc:
         forms.set_errors("strategy_save", exc.errors)
         return
+    except AutoIndexError as exc:  # e.g. activating without the admin role, or the session ended
+        forms.set_errors("strategy_save", {"version": str(exc)})
+        return
     forms.clear("strategy_save")
     message = f"Saved {saved.label}."
     if saved.is_active:
         try:
-            message += " " + recompute(saved.id, user.username)
+            message += " " + recompute(saved.id, auth.actor())
         except AutoIndexError as exc:
             message += f" Computing it failed: {exc}"
     st.session_state[state.STRATEGY_NOTE] = ""
@@ -231,17 +234,16 @@ def save_form(user: UserOut, errors: dict[str, str]) -> None:
         save_errors = {k: v for k, v in forms.errors("strategy_save").items() if k not in ("name", "note")}
         for key, message in save_errors.items():
             st.error(f"{key.replace('_', ' ')}: {message}")
-        st.form_submit_button("Save as new version", type="primary", disabled=bool(errors), on_click=_on_save,
-                              args=(user,))
+        st.form_submit_button("Save as new version", type="primary", disabled=bool(errors), on_click=_on_save)
     if errors:
         st.caption("Fix the fields marked above to save.")
 
 
-def _on_activate(user: UserOut) -> None:
+def _on_activate() -> None:
     config_id = st.session_state.get(state.STRATEGY_ACTIVATE_ID)
     try:
-        version = strategies.activate_version(int(config_id), actor=user.username)
-        forms.set_notice("strategy_activate", f"{version.label} is now active. " + recompute(version.id, user.username))
+        version = strategies.activate_version(int(config_id), actor=auth.actor())
+        forms.set_notice("strategy_activate", f"{version.label} is now active. " + recompute(version.id, auth.actor()))
         st.session_state[state.SIDEBAR_CONFIG_ID] = version.id
     except AutoIndexError as exc:
         forms.set_errors("strategy_activate", {"version": str(exc)})
@@ -251,7 +253,7 @@ def activate_form(user: UserOut, versions: list[ConfigVersionOut]) -> None:
     labels = {v.id: v.label for v in versions}
     st.selectbox("Version to activate", list(labels), key=state.STRATEGY_ACTIVATE_ID, format_func=lambda i: labels[i])
     forms.field_error("strategy_activate", "version")
-    st.button("Activate", on_click=_on_activate, args=(user,), key="strategy_activate_button")
+    st.button("Activate", on_click=_on_activate, key="strategy_activate_button")
 
 
 def history(versions: list[ConfigVersionOut]) -> None:

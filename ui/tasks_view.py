@@ -15,6 +15,7 @@ import streamlit as st
 from core.schemas.task import TASK_STATES_ALL, RunFilters, TaskRunOut
 from core.schemas.user import UserOut
 from core.services import tasks as svc
+from ui import auth
 from ui.errors import message_for, show_error, shown_errors
 
 #: Seconds between two refreshes of the live panel.
@@ -52,7 +53,7 @@ def _notice() -> None:
 
 def _queue(kind: str, params: dict[str, Any], user: UserOut) -> None:
     try:
-        run_id = svc.enqueue(kind, params, user=user)
+        run_id = svc.enqueue(kind, params, user=auth.actor())
     except Exception as exc:  # noqa: BLE001 - shown as one line
         show_error(exc)
         return
@@ -161,9 +162,9 @@ def history(user: UserOut) -> None:
                                             for r in runs if r.id == i))
 
 
-def _retry(run_id: int, user: UserOut) -> None:
+def _retry(run_id: int) -> None:
     try:
-        new = svc.retry(run_id, user)
+        new = svc.retry(run_id, auth.actor())
     except Exception as exc:  # noqa: BLE001
         st.session_state[KEY_NOTICE] = (False, message_for(exc))
         return
@@ -171,9 +172,9 @@ def _retry(run_id: int, user: UserOut) -> None:
     st.session_state[KEY_SELECTED] = new
 
 
-def _cancel(run_id: int, user: UserOut) -> None:
+def _cancel(run_id: int) -> None:
     try:
-        svc.cancel(run_id, user)
+        svc.cancel(run_id, auth.actor())
     except Exception as exc:  # noqa: BLE001
         st.session_state[KEY_NOTICE] = (False, message_for(exc))
         return
@@ -214,9 +215,9 @@ def run_detail(user: UserOut) -> None:
                 st.json(run.result)
         left, right = st.columns(2)
         if run.state in ("failed", "cancelled"):
-            left.button("Retry", key=f"tasks_retry_{run.id}", type="primary", on_click=_retry, args=(run.id, user))
+            left.button("Retry", key=f"tasks_retry_{run.id}", type="primary", on_click=_retry, args=(run.id,))
         if run.state in ("queued", "retrying"):
-            right.button("Cancel", key=f"tasks_cancel_{run.id}", on_click=_cancel, args=(run.id, user))
+            right.button("Cancel", key=f"tasks_cancel_{run.id}", on_click=_cancel, args=(run.id,))
 
 
 # --------------------------------------------------------------------------- schedule and workers

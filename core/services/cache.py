@@ -480,6 +480,24 @@ class Cache:
         return self.backend.info()
 
 
+def clear_cache(namespace: str | None, *, actor: Any) -> int:
+    """Clear one namespace (``None``: every namespace) of the shared cache as ``actor`` (admins only, checked on
+    fresh state); the outcome is audited either way. Returns the number of keys deleted."""
+    from core.services import audit
+    from core.services.access import ADMIN_ONLY, check
+
+    by = check(actor, ADMIN_ONLY, action="clearing the cache").username
+    cache = get_cache()
+    action = "cache.clear" if namespace else "cache.clear_all"
+    try:
+        deleted = cache.clear(namespace) if namespace else cache.clear_all()
+    except AutoIndexError as exc:
+        audit.record_now(by, action, namespace, {"backend": cache.backend_name}, outcome="error", message=exc.message)
+        raise
+    audit.record_now(by, action, namespace, {"deleted": deleted, "backend": cache.backend_name})
+    return deleted
+
+
 def build_cache(redis_url: str | None, *, prefix: str = KEY_PREFIX, **kwargs: Any) -> Cache:
     """A cache on Redis when ``redis_url`` is given, in-process otherwise."""
     backend: CacheBackend = RedisBackend(redis_url, prefix=prefix) if redis_url else LocalBackend()

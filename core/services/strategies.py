@@ -4,13 +4,16 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
-from core.db import unit_of_work
+from core.db import unit_of_work, write_lock
 from core.errors import NotFoundError, ValidationFailed
 from core.models import StrategyConfigRow
 from core.schemas.strategy import DEFAULT_CONFIG, StrategyConfig, validate_config
 from core.schemas.strategy_version import ConfigVersionOut
 from core.services import audit
+from core.services.locks import SEED, hold
+from core.services.access import ADMIN_ONLY, ALL_ROLES, SYSTEM, resolve
 
 DEFAULT_NAME = "AutoIndex Core"
 NAME_MAX = 100
@@ -53,8 +56,11 @@ def active_version() -> ConfigVersionOut | None:
 
 
 def save_version(name: str, params: dict[str, Any] | StrategyConfig, *, note: str | None = None,
-                 actor: str | None = None, parent_id: int | None = None, activate: bool = False) -> ConfigVersionOut:
-    """Validate and save ``params`` as the next version of ``name``; nothing is written if invalid."""
+                 actor: Any = None, parent_id: int | None = None, activate: bool = False) -> ConfigVersionOut:
+    """Validate and save ``params`` as the next version of ``name``; nothing is written if invalid.
+
+    Any active user may save; ``activate`` (the house index for everyone) is for admins, checked on fresh
+    state. ``actor`` None is the system."""
     errors: dict[str, str] = {}
     name = (name or "").strip()
     if not name or len(name) > NAME_MAX:
@@ -69,41 +75,64 @@ def save_version(name: str, params: dict[str, Any] | StrategyConfig, *, note: st
     if errors or cfg is None:
         raise ValidationFailed(errors)
     with unit_of_work() as session:
+        write_lock(session)
+        principal = resolve(session, actor, ADMIN_ONLY if activate else ALL_ROLES,
+                            action="activating a version" if activate else "saving a version")
+        if parent_id is not None and session.get(StrategyConfigRow, parent_id) is None:
+            raise ValidationFailed({"parent_id": f"no strategy config with id {parent_id}"})
         version = int(session.scalar(select(func.max(StrategyConfigRow.version)).where(StrategyConfigRow.name == name)) or 0) + 1
         row = StrategyConfigRow(name=name, version=version, params=cfg.model_dump(mode="json"), note=note,
-                                created_by=actor, parent_id=parent_id, is_active=False)
+                                created_by=principal.username, parent_id=parent_id, is_active=False)
         session.add(row)
         session.flush()
         if activate:
             session.execute(update(StrategyConfigRow).values(is_active=False))
             row.is_active = True
-        audit.record(session, actor, "config.save", f"{name} v{version}", {"id": row.id, "note": note})
-        session.commit()
+        audit.record(session, principal.username, "config.save", f"{name} v{version}", {"id": row.id, "note": note})
+        try:
+            session.commit()
+        except IntegrityError:  # another save of the same name took this version number at the same moment
+            session.rollback()
+            raise ValidationFailed({"name": f"{name} v{version} was just saved by someone else; save again"}) from None
         return _out(row)
 
 
-def activate_version(config_id: int, *, actor: str | None = None) -> ConfigVersionOut:
-    """Make ``config_id`` the one active version (callers then queue a recompute)."""
+def activate_version(config_id: int, *, actor: Any = None) -> ConfigVersionOut:
+    """Make ``config_id`` the one active version (admins only, checked on fresh state; callers then queue a
+    recompute). ``actor`` None is the system."""
     with unit_of_work() as session:
+        write_lock(session)
+        principal = resolve(session, actor, ADMIN_ONLY, action="activating a version")
         row = session.get(StrategyConfigRow, config_id)
         if row is None:
             raise NotFoundError(f"no strategy config with id {config_id}")
         session.execute(update(StrategyConfigRow).values(is_active=False))
         row.is_active = True
-        audit.record(session, actor, "config.activate", f"{row.name} v{row.version}", {"id": row.id})
+        audit.record(session, principal.username, "config.activate", f"{row.name} v{row.version}", {"id": row.id})
         session.commit()
         return _out(row)
 
 
 def ensure_default_config() -> ConfigVersionOut:
-    """Create and activate the shipped default (momentum 0.4, market cap 0.3, risk parity 0.3, weekly) if none exists."""
+    """Create and activate the shipped default (momentum 0.4, market cap 0.3, risk parity 0.3, weekly) if none exists.
+
+    Checks and creates under the ``seed`` lock (:mod:`core.services.locks`): processes starting at once
+    (three CLI computes on a fresh database) create one default, the others find it."""
+    existing = active_version()
+    if existing:
+        return existing
+    with hold(SEED, holder="system"):
+        return _ensure_default_config()
+
+
+def _ensure_default_config() -> ConfigVersionOut:
     existing = active_version()
     if existing:
         return existing
     versions = list_versions()
     if versions:
-        return activate_version(versions[0].id, actor="system")
-    return save_version(DEFAULT_NAME, DEFAULT_CONFIG, note="shipped default", actor="system", activate=True)
+        return activate_version(versions[0].id, actor=SYSTEM)
+    return save_version(DEFAULT_NAME, DEFAULT_CONFIG, note="shipped default", actor=SYSTEM, activate=True)
 
 
 def config_errors(params: dict[str, Any]) -> dict[str, str]:

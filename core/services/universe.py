@@ -21,6 +21,7 @@ from core.db import unit_of_work
 from core.errors import NotFoundError, ValidationFailed
 from core.models import Asset, Price
 from core.schemas.asset import AssetInfo
+from core.services.access import ADMIN_ONLY, resolve
 from core.services.access import as_date as _date
 from core.services import app_settings, audit
 from core.services import prices as price_store
@@ -102,8 +103,9 @@ def _asset_errors(exc: ValidationError) -> dict[str, str]:
 
 
 def add_asset(symbol: str, name: str, *, asset_class: str = "equity", sector: str | None = None,
-              currency: str = "USD", is_benchmark: bool = False, actor: str | None = None) -> dict[str, Any]:
-    """Add an asset to the universe (no prices yet); ValidationFailed names each bad field, nothing is written."""
+              currency: str = "USD", is_benchmark: bool = False, actor: Any = None) -> dict[str, Any]:
+    """Add an asset to the universe (no prices yet; admins only, checked on fresh state); ValidationFailed
+    names each bad field, nothing is written."""
     try:
         info = AssetInfo(symbol=(symbol or "").strip(), name=(name or "").strip(), asset_class=asset_class,
                          sector=(sector or "").strip() or None, currency=(currency or "").strip().upper(),
@@ -111,19 +113,24 @@ def add_asset(symbol: str, name: str, *, asset_class: str = "equity", sector: st
     except ValidationError as exc:
         raise ValidationFailed(_asset_errors(exc)) from None
     with unit_of_work() as session:
+        actor = resolve(session, actor, ADMIN_ONLY, action="changing the universe").username
         if session.scalar(select(Asset.id).where(func.upper(Asset.symbol) == info.symbol)) is not None:
             raise ValidationFailed({"symbol": f"{info.symbol} is already in the universe"})
-        session.add(Asset(symbol=info.symbol, name=info.name, asset_class=info.asset_class, sector=info.sector,
-                          currency=info.currency, is_benchmark=info.is_benchmark, source="manual"))
+        created = price_store.insert_assets_if_absent(session, [{
+            "symbol": info.symbol, "name": info.name, "asset_class": info.asset_class, "sector": info.sector,
+            "currency": info.currency, "is_benchmark": info.is_benchmark, "is_active": True, "source": "manual"}])
+        if not created:  # added by someone else since the check above
+            raise ValidationFailed({"symbol": f"{info.symbol} is already in the universe"})
         audit.record(session, actor, "asset.add", info.symbol, {"class": info.asset_class, "benchmark": is_benchmark})
         app_settings.bump_data_version(session)
         session.commit()
     return info.model_dump()
 
 
-def set_active(symbol: str, active: bool, *, actor: str | None = None) -> None:
-    """Deactivate (leave out of every future compute) or reactivate an asset; its prices are kept."""
+def set_active(symbol: str, active: bool, *, actor: Any = None) -> None:
+    """Deactivate (leave out of every future compute) or reactivate an asset; its prices are kept (admins)."""
     with unit_of_work() as session:
+        actor = resolve(session, actor, ADMIN_ONLY, action="changing the universe").username
         asset = session.scalar(select(Asset).where(Asset.symbol == symbol))
         if asset is None:
             raise NotFoundError(f"no asset {symbol!r}")
@@ -154,8 +161,12 @@ def refresh_source() -> tuple[str, list[str] | None]:
     return ("twelvedata" if get_settings().twelvedata_api_key else "demo"), None
 
 
-def put_provider_settings(name: str, symbols: str = "", *, actor: str | None = None) -> dict[str, Any]:
+def put_provider_settings(name: str, symbols: str = "", *, actor: Any = None) -> dict[str, Any]:
+    """Save the provider (and symbols) scheduled refreshes use (admins only, checked on fresh state)."""
     from core.services.providers.registry import PROVIDER_NAMES
+
+    with unit_of_work() as session:
+        resolve(session, actor, ADMIN_ONLY, action="changing the provider settings")
 
     errors: dict[str, str] = {}
     if name not in PROVIDER_NAMES:
@@ -168,6 +179,7 @@ def put_provider_settings(name: str, symbols: str = "", *, actor: str | None = N
         raise ValidationFailed(errors)
     value = {"name": name, "symbols": ",".join(cleaned)}
     with unit_of_work() as session:
+        actor = resolve(session, actor, ADMIN_ONLY, action="changing the provider settings").username
         app_settings.put(session, PROVIDER_SETTINGS_KEY, value, by=actor)
         audit.record(session, actor, "settings.provider", name, value)
         session.commit()

@@ -1,21 +1,29 @@
-"""Users: bcrypt passwords, the password policy, lockout, roles and registration mode."""
+"""Users: bcrypt passwords, the password policy, lockout, roles and registration mode.
+
+Every change is authorised here, on the acting user reloaded in the same transaction
+(:func:`core.services.access.resolve`), and every counter or one-time token is changed atomically in SQL.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import bcrypt
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.db import unit_of_work
+from core.db import unit_of_work, write_lock
 from core.errors import AuthenticationError, NotFoundError, PermissionDenied, ValidationFailed
 from core.models import Invitation, User
 from core.models.base import utcnow
 from core.schemas.user import UserOut
 from core.services import app_settings, audit
+from core.services.access import ADMIN_ONLY, ALL_ROLES, SystemActor, resolve, username_of
 
 MIN_PASSWORD_LENGTH = 10
 MAX_FAILED_ATTEMPTS = 5
@@ -77,112 +85,235 @@ def _out(user: User) -> UserOut:
     return UserOut.model_validate(user, from_attributes=True)
 
 
+def _by_name(session: Session, username: str, *, for_update: bool = False) -> User | None:
+    query = select(User).where(User.username == username)
+    if for_update:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def _bump_credentials(session: Session, user_id: int) -> int:
+    """End every session and cookie of the user (atomic in SQL); return the new credential version."""
+    return int(session.execute(update(User).where(User.id == user_id)
+                               .values(credential_version=User.credential_version + 1)
+                               .returning(User.credential_version)).scalar_one())
+
+
+def _lock_users_table(session: Session) -> None:
+    """Serialise "no user exists yet" checks with every other writer of ``users`` (first admin)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"))
+    else:
+        write_lock(session)
+
+
+def _taken(session: Session, username: str, email: str | None) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
+        errors["username"] = "is already taken"
+    if email and session.scalar(select(User.id).where(func.lower(User.email) == email.lower())):
+        errors["email"] = "is already registered"
+    return errors
+
+
+def _insert_user(session: Session, username: str, name: str, password_hash: str, role: str,
+                 email: str | None, actor_name: str) -> User:
+    """Add the user to ``session`` (the caller commits); a name or email taken meanwhile is a ValidationFailed."""
+    errors = _taken(session, username, email)
+    if errors:
+        raise ValidationFailed(errors)
+    user = User(username=username, name=name.strip(), email=email.lower() if email else None,
+                password_hash=password_hash, role=role)
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:  # a concurrent registration won the unique constraint
+        session.rollback()
+        raise ValidationFailed({"username": "is already taken"}) from None
+    audit.record(session, actor_name, "user.create", username, {"role": role})
+    return user
+
+
+def _commit_new_user(session: Session) -> None:
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise ValidationFailed({"username": "is already taken"}) from None
+
+
 def count_users() -> int:
     with unit_of_work() as session:
         return int(session.scalar(select(func.count(User.id))) or 0)
 
 
 def create_user(username: str, name: str, password: str, *, role: str = "analyst", email: str | None = None,
-                actor: str | None = None) -> UserOut:
-    """Create a user after validating every field; ValidationFailed lists the problems per field."""
+                actor: Any = None) -> UserOut:
+    """Create a user after validating every field (admins only; ``actor`` None is the system, e.g. the CLI).
+
+    ValidationFailed lists the problems per field; nothing is written then."""
     errors = validate_new_user(username, name, password, email, role)
+    if errors:
+        with unit_of_work() as session:
+            resolve(session, actor, ADMIN_ONLY, action="creating users")
+            errors = {**_taken(session, username, email), **errors} if "username" not in errors else errors
+        raise ValidationFailed(errors)
+    password_hash = hash_password(password)  # slow (bcrypt): before the transaction opens
     with unit_of_work() as session:
-        if "username" not in errors and session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
-            errors["username"] = "is already taken"
-        if email and "email" not in errors and session.scalar(select(User.id).where(func.lower(User.email) == email.lower())):
-            errors["email"] = "is already registered"
-        if errors:
-            raise ValidationFailed(errors)
-        user = User(username=username, name=name.strip(), email=email.lower() if email else None,
-                    password_hash=hash_password(password), role=role)
-        session.add(user)
-        session.flush()
-        audit.record(session, actor or username, "user.create", username, {"role": role})
-        session.commit()
+        write_lock(session)
+        principal = resolve(session, actor, ADMIN_ONLY, action="creating users")
+        user = _insert_user(session, username, name, password_hash, role, email, principal.username)
+        _commit_new_user(session)
         return _out(user)
 
 
-def create_first_admin(username: str, name: str, password: str, email: str | None = None) -> UserOut:
-    """Create the administrator, only while no user exists at all."""
-    if count_users() > 0:
-        raise PermissionDenied("an administrator already exists")
-    return create_user(username, name, password, role="admin", email=email, actor=username)
+def create_first_admin(username: str, name: str, password: str, email: str | None = None, *,
+                       consume: Callable[[Session], None] | None = None) -> UserOut:
+    """Create the administrator, only while no user exists at all: exactly one, whatever the concurrency.
+
+    ``consume`` runs first in the same transaction (the setup token is spent there, atomically), after the
+    users table is locked against every other writer."""
+    errors = validate_new_user(username, name, password, email, "admin")
+    if errors:
+        raise ValidationFailed(errors)
+    password_hash = hash_password(password)
+    with unit_of_work() as session:
+        _lock_users_table(session)
+        if consume is not None:
+            consume(session)
+        if session.scalar(select(func.count(User.id))):
+            raise PermissionDenied("an administrator already exists")
+        user = _insert_user(session, username, name, password_hash, "admin", email, username)
+        _commit_new_user(session)
+        return _out(user)
+
+
+def _locked_message(locked_until: dt.datetime, now: dt.datetime) -> str:
+    minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
+    return (f"account locked after {MAX_FAILED_ATTEMPTS} failed attempts; try again in {minutes} minute(s)")
 
 
 def authenticate(username: str, password: str, *, now: dt.datetime | None = None) -> UserOut:
-    """Check a password; count failures and lock the account for 15 minutes after 5 in a row."""
+    """Check a password; lock the account for 15 minutes after 5 failed attempts, under any concurrency.
+
+    Each attempt first *reserves* a try in SQL (``failed_attempts = failed_attempts + 1 ... RETURNING``,
+    atomic on both databases) and only then checks the password; a success resets the counter. So however
+    many attempts arrive at once, at most ``MAX_FAILED_ATTEMPTS`` passwords are checked before the lock:
+    the rest are refused as locked without a password check.
+    """
     now = now or utcnow()
+    name = (username or "").strip()
+    unlocked = or_(User.locked_until.is_(None), User.locked_until <= now)
     with unit_of_work() as session:
-        user = session.scalar(select(User).where(func.lower(User.username) == (username or "").lower()))
-        if user is None or not user.is_active:
-            audit.record(session, username, "auth.login", username, outcome="failed", message="unknown or inactive user")
+        reserved = session.execute(
+            update(User).where(func.lower(User.username) == name.lower(), User.is_active.is_(True), unlocked)
+            .values(failed_attempts=User.failed_attempts + 1)
+            .returning(User.id, User.username, User.failed_attempts, User.password_hash)).first()
+        if reserved is None:
+            user = session.scalar(select(User).where(func.lower(User.username) == name.lower()))
+            if user is None or not user.is_active:
+                audit.record(session, name, "auth.login", name, outcome="failed", message="unknown or inactive user")
+                session.commit()
+                raise AuthenticationError("wrong username or password")
+            audit.record(session, user.username, "auth.login", user.username, outcome="failed",
+                         message="account locked")
             session.commit()
-            raise AuthenticationError("wrong username or password")
-        if user.locked_until and user.locked_until > now:
-            audit.record(session, user.username, "auth.login", user.username, outcome="failed", message="account locked")
+            assert user.locked_until is not None
+            raise AuthenticationError(_locked_message(user.locked_until, now), locked_until=user.locked_until)
+        user_id, canonical, attempt, password_hash = reserved
+        if attempt > MAX_FAILED_ATTEMPTS:  # others used up the tries meanwhile: lock, check nothing
+            locked_until = _lock(session, user_id, canonical, now)
+            audit.record(session, canonical, "auth.login", canonical, outcome="failed", message="account locked")
             session.commit()
-            minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-            raise AuthenticationError(f"account locked after {MAX_FAILED_ATTEMPTS} failed attempts; "
-                                      f"try again in {minutes} minute(s)", locked_until=user.locked_until)
-        if not verify_password(password or "", user.password_hash):
-            user.failed_attempts += 1
-            message = "wrong username or password"
-            if user.failed_attempts >= MAX_FAILED_ATTEMPTS:
-                user.locked_until = now + LOCKOUT
-                user.failed_attempts = 0
-                message = f"account locked for 15 minutes after {MAX_FAILED_ATTEMPTS} failed attempts"
-                audit.record(session, user.username, "auth.lockout", user.username, outcome="failed")
-            audit.record(session, user.username, "auth.login", user.username, outcome="failed", message="wrong password")
-            session.commit()
-            raise AuthenticationError(message, locked_until=user.locked_until)
-        user.failed_attempts = 0
-        user.locked_until = None
-        user.last_login_at = now
-        audit.record(session, user.username, "auth.login", user.username)
+            raise AuthenticationError(_locked_message(locked_until, now), locked_until=locked_until)
         session.commit()
-        return _out(user)
+    ok = verify_password(password or "", password_hash)  # slow (bcrypt): outside any transaction
+    with unit_of_work() as session:
+        if ok:
+            user = session.execute(
+                update(User).where(User.id == user_id, User.is_active.is_(True), unlocked)
+                .values(failed_attempts=0, last_login_at=now).returning(User)).scalar_one_or_none()
+            if user is None:  # locked or deactivated while the password was checked
+                session.rollback()
+                raise AuthenticationError("account locked or deactivated; try again later")
+            audit.record(session, canonical, "auth.login", canonical)
+            session.commit()
+            return _out(user)
+        message = "wrong username or password"
+        locked_until = None
+        if attempt >= MAX_FAILED_ATTEMPTS:
+            locked_until = _lock(session, user_id, canonical, now)
+            message = f"account locked for 15 minutes after {MAX_FAILED_ATTEMPTS} failed attempts"
+        audit.record(session, canonical, "auth.login", canonical, outcome="failed", message="wrong password")
+        session.commit()
+        raise AuthenticationError(message, locked_until=locked_until)
+
+
+def _lock(session: Session, user_id: int, username: str, now: dt.datetime) -> dt.datetime:
+    """Lock the account (once: a lock already in force is kept and returned)."""
+    until = now + LOCKOUT
+    locked = session.execute(
+        update(User).where(User.id == user_id, or_(User.locked_until.is_(None), User.locked_until <= now))
+        .values(locked_until=until, failed_attempts=0).returning(User.locked_until)).scalar_one_or_none()
+    if locked is not None:
+        audit.record(session, username, "auth.lockout", username, outcome="failed")
+        return until
+    current = session.scalar(select(User.locked_until).where(User.id == user_id))
+    return current or until
 
 
 def get_user(username: str) -> UserOut:
     with unit_of_work() as session:
-        user = session.scalar(select(User).where(User.username == username))
+        user = _by_name(session, username)
         if user is None:
             raise NotFoundError(f"no user {username!r}")
         return _out(user)
 
 
-def list_users() -> list[UserOut]:
+def list_users(*, actor: Any = None) -> list[UserOut]:
     with unit_of_work() as session:
+        resolve(session, actor, ADMIN_ONLY, action="listing users")
         return [_out(u) for u in session.scalars(select(User).order_by(User.username))]
 
 
-def _admin_count(session: Session) -> int:
-    return int(session.scalar(select(func.count(User.id)).where(User.role == "admin", User.is_active.is_(True))) or 0)
+def _active_admins(session: Session) -> list[int]:
+    """Ids of the active admins, locked (PostgreSQL) so two demotions at once cannot both pass the check."""
+    query = select(User.id).where(User.role == "admin", User.is_active.is_(True))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return list(session.scalars(query))
 
 
-def update_user(username: str, *, actor: str, role: str | None = None, is_active: bool | None = None,
+def update_user(username: str, *, actor: Any, role: str | None = None, is_active: bool | None = None,
                 name: str | None = None, email: str | None = None, unlock: bool = False) -> UserOut:
-    """Change a user's role, active flag, name or email; the last active admin cannot be demoted."""
+    """Change a user's role, active flag, name or email (admins only, checked on fresh state).
+
+    The last active admin cannot be demoted or deactivated. A role change or deactivation ends every session
+    and cookie of that user."""
     with unit_of_work() as session:
-        user = session.scalar(select(User).where(User.username == username))
+        write_lock(session)
+        principal = resolve(session, actor, ADMIN_ONLY, action="changing users")
+        admins = _active_admins(session)
+        user = _by_name(session, username, for_update=True)
         if user is None:
             raise NotFoundError(f"no user {username!r}")
         changes: dict[str, object] = {}
+        was_active_admin = user.id in admins
         if role is not None and role != user.role:
             if role not in ("admin", "analyst"):
                 raise ValidationFailed({"role": "must be admin or analyst"})
-            if user.role == "admin" and _admin_count(session) <= 1:
+            if was_active_admin and len(admins) <= 1:
                 raise ValidationFailed({"role": "the last administrator cannot be demoted"})
             changes["role"] = [user.role, role]
             user.role = role
         if is_active is not None and is_active != user.is_active:
-            if not is_active and user.role == "admin" and _admin_count(session) <= 1:
+            if not is_active and was_active_admin and len(admins) <= 1:
                 raise ValidationFailed({"is_active": "the last administrator cannot be deactivated"})
             changes["is_active"] = [user.is_active, is_active]
             user.is_active = is_active
         if name is not None and name.strip() != user.name:
-            if not name.strip():
-                raise ValidationFailed({"name": "is required"})
+            if not name.strip() or len(name) > 200:
+                raise ValidationFailed({"name": "is required (at most 200 characters)"})
             changes["name"] = [user.name, name.strip()]
             user.name = name.strip()
         if email is not None and email != (user.email or ""):
@@ -194,49 +325,62 @@ def update_user(username: str, *, actor: str, role: str | None = None, is_active
             user.locked_until = None
             user.failed_attempts = 0
             changes["unlocked"] = True
+        session.flush()
+        if "role" in changes or "is_active" in changes:
+            _bump_credentials(session, user.id)
+            session.refresh(user)
         if changes:
-            audit.record(session, actor, "user.update", username, {k: v for k, v in changes.items()})
+            audit.record(session, principal.username, "user.update", username, dict(changes))
         session.commit()
         return _out(user)
 
 
-def set_password(username: str, new_password: str, *, actor: str, current_password: str | None = None) -> None:
-    """Change a password (users give their current one; admins resetting another user need not)."""
+def set_password(username: str, new_password: str, *, actor: Any, current_password: str | None = None) -> int:
+    """Change a password; return the user's new credential version (every earlier session and cookie ends).
+
+    A user changing their own password gives the current one; an admin may reset anyone's without it (checked
+    on fresh state). ValidationFailed names the field; nothing is written then."""
+    problems = password_problems(new_password or "", username)
     with unit_of_work() as session:
-        user = session.scalar(select(User).where(User.username == username))
+        own = username_of(actor) == username and not isinstance(actor, SystemActor)
+        principal = resolve(session, actor, ALL_ROLES if own else ADMIN_ONLY, action="resetting passwords")
+        user = _by_name(session, username)
         if user is None:
             raise NotFoundError(f"no user {username!r}")
-        if current_password is not None and not verify_password(current_password, user.password_hash):
-            raise ValidationFailed({"current_password": "is wrong"})
-        problems = password_problems(new_password, username)
-        if problems:
-            raise ValidationFailed({"password": "; ".join(problems)})
-        user.password_hash = hash_password(new_password)
-        audit.record(session, actor, "user.password", username)
-        session.commit()
-
-
-REVOCATIONS_KEY = "auth_revocations"
-
-
-def revoke_cookies(username: str, *, at: dt.datetime | None = None) -> None:
-    """Invalidate every re-authentication cookie of ``username`` issued up to ``at`` (a logout does this).
-
-    The browser deletes its cookie too, but a copy (or a reload that races the deletion) must not log back in.
-    """
-    at = at or utcnow()
+        stored_hash = user.password_hash
+    if own and not verify_password(current_password or "", stored_hash):
+        raise ValidationFailed({"current_password": "is wrong"})
+    if problems:
+        raise ValidationFailed({"password": "; ".join(problems)})
+    new_hash = hash_password(new_password)
     with unit_of_work() as session:
-        revoked = app_settings.get(session, REVOCATIONS_KEY)
-        revoked[username] = at.timestamp()
-        app_settings.put(session, REVOCATIONS_KEY, revoked, by=username)
+        write_lock(session)
+        principal = resolve(session, actor, ALL_ROLES if own else ADMIN_ONLY, action="resetting passwords")
+        user = _by_name(session, username, for_update=True)
+        if user is None:
+            raise NotFoundError(f"no user {username!r}")
+        if own and user.password_hash != stored_hash:  # changed meanwhile (another tab): check again
+            raise ValidationFailed({"current_password": "is out of date; the password was just changed"})
+        user.password_hash = new_hash
+        user.failed_attempts = 0
+        session.flush()
+        version = _bump_credentials(session, user.id)
+        audit.record(session, principal.username, "user.password", username)
         session.commit()
+        return version
 
 
-def cookies_revoked_at(username: str) -> float | None:
-    """POSIX time up to which cookies of ``username`` are revoked, or None."""
+def revoke_cookies(username: str, *, at: dt.datetime | None = None) -> int:  # noqa: ARG001 - kept for callers
+    """End every session and re-authentication cookie of ``username`` (a logout does this): the stored
+    credential version moves on, so a copy of an old cookie (or a reload racing its deletion) cannot log back
+    in. Returns the new version (0 when the user does not exist)."""
     with unit_of_work() as session:
-        value = app_settings.get(session, REVOCATIONS_KEY).get(username)
-    return float(value) if value is not None else None
+        user_id = session.scalar(select(User.id).where(User.username == username))
+        if user_id is None:
+            return 0
+        version = _bump_credentials(session, user_id)
+        session.commit()
+        return version
 
 
 def registration_mode() -> str:
@@ -244,45 +388,62 @@ def registration_mode() -> str:
         return str(app_settings.get(session, "registration", {"mode": "closed"}).get("mode", "closed"))
 
 
-def set_registration_mode(mode: str, *, actor: str) -> None:
-    if mode not in REGISTRATION_MODES:
-        raise ValidationFailed({"mode": f"must be one of {', '.join(REGISTRATION_MODES)}"})
+def set_registration_mode(mode: str, *, actor: Any) -> None:
+    """Set who may register (admins only, checked on fresh state)."""
     with unit_of_work() as session:
-        app_settings.put(session, "registration", {"mode": mode}, by=actor)
-        audit.record(session, actor, "settings.registration", mode)
+        write_lock(session)
+        principal = resolve(session, actor, ADMIN_ONLY, action="changing the registration mode")
+        if mode not in REGISTRATION_MODES:
+            raise ValidationFailed({"mode": f"must be one of {', '.join(REGISTRATION_MODES)}"})
+        app_settings.put(session, "registration", {"mode": mode}, by=principal.username)
+        audit.record(session, principal.username, "settings.registration", mode)
         session.commit()
 
 
-def invite(email: str, *, actor: str) -> None:
-    if not EMAIL_RE.match(email or ""):
-        raise ValidationFailed({"email": "is not a valid email address"})
+def invite(email: str, *, actor: Any) -> None:
+    """Pre-authorise ``email`` to register (admins only); inviting twice is harmless."""
     with unit_of_work() as session:
+        write_lock(session)
+        principal = resolve(session, actor, ADMIN_ONLY, action="inviting users")
+        if not EMAIL_RE.match(email or ""):
+            raise ValidationFailed({"email": "is not a valid email address"})
         if session.scalar(select(Invitation.id).where(Invitation.email == email.lower())) is None:
-            session.add(Invitation(email=email.lower(), invited_by=actor))
-            audit.record(session, actor, "user.invite", email.lower())
-            session.commit()
+            session.add(Invitation(email=email.lower(), invited_by=principal.username))
+            audit.record(session, principal.username, "user.invite", email.lower())
+            try:
+                session.commit()
+            except IntegrityError:  # invited by someone else at the same moment: the same outcome
+                session.rollback()
 
 
-def list_invitations() -> list[dict[str, object]]:
+def list_invitations(*, actor: Any = None) -> list[dict[str, object]]:
     with unit_of_work() as session:
+        resolve(session, actor, ADMIN_ONLY, action="listing invitations")
         return [{"email": i.email, "invited_by": i.invited_by, "created_at": i.created_at, "used_at": i.used_at}
                 for i in session.scalars(select(Invitation).order_by(Invitation.created_at.desc()))]
 
 
 def register(username: str, name: str, password: str, email: str) -> UserOut:
     """Self-registration as analyst, allowed by the registration mode (open, or invite with an invited email)."""
-    mode = registration_mode()
-    if mode == "closed":
+    if registration_mode() == "closed":
         raise PermissionDenied("registration is closed; ask an administrator for an account")
+    errors = validate_new_user(username, name, password, email, "analyst")
+    if not (email or "").strip():
+        errors["email"] = "is required"
+    if errors:
+        raise ValidationFailed(errors)
+    password_hash = hash_password(password)
     with unit_of_work() as session:
-        invitation = session.scalar(select(Invitation).where(Invitation.email == (email or "").lower()))
-        if mode == "invite" and (invitation is None or invitation.used_at is not None):
-            raise PermissionDenied("this email has not been invited")
-    user = create_user(username, name, password, role="analyst", email=email, actor=username)
-    if mode == "invite":
-        with unit_of_work() as session:
-            inv = session.scalar(select(Invitation).where(Invitation.email == email.lower()))
-            if inv is not None:
-                inv.used_at = utcnow()
-                session.commit()
-    return user
+        write_lock(session)
+        mode = str(app_settings.get(session, "registration", {"mode": "closed"}).get("mode", "closed"))
+        if mode == "closed":
+            raise PermissionDenied("registration is closed; ask an administrator for an account")
+        if mode == "invite":  # spend the invitation atomically: two registrations cannot share one
+            spent = session.execute(update(Invitation).where(Invitation.email == email.lower(),
+                                                             Invitation.used_at.is_(None))
+                                    .values(used_at=utcnow())).rowcount
+            if spent != 1:
+                raise PermissionDenied("this email has not been invited")
+        user = _insert_user(session, username, name, password_hash, "analyst", email, username)
+        _commit_new_user(session)
+        return _out(user)

@@ -57,8 +57,8 @@ def app_db(tmp_path_factory) -> Iterator[Path]:
     from core.services import bootstrap, users
 
     bootstrap.start_up()
-    users.create_user(ADMIN[0], ADMIN[1], ADMIN[2], role="admin", actor="test")
-    users.create_user(ANALYST[0], ANALYST[1], ANALYST[2], role="analyst", actor="test")
+    users.create_user(ADMIN[0], ADMIN[1], ADMIN[2], role="admin")
+    users.create_user(ANALYST[0], ANALYST[1], ANALYST[2], role="analyst")
     yield data_dir
     for k, v in saved.items():
         if v is None:
@@ -68,13 +68,26 @@ def app_db(tmp_path_factory) -> Iterator[Path]:
     _reset_caches()
 
 
+def log_in(at, username: str) -> None:  # type: ignore[no-untyped-def]
+    """Put a logged-in session into ``at``, as the login form leaves it: the username and the account's
+    credential version (a user that does not exist gets a version no account has)."""
+    from core.errors import NotFoundError
+    from core.services import users
+
+    at.session_state["auth_username"] = username
+    try:
+        at.session_state["auth_credential_version"] = users.get_user(username).credential_version
+    except NotFoundError:
+        at.session_state["auth_credential_version"] = 0
+
+
 def make_app(username: str | None = None, page: str | None = None):  # type: ignore[no-untyped-def]
     """An AppTest of Home.py, logged in as ``username`` (None: logged out), optionally on ``page``."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(PROJECT_ROOT / "Home.py"), default_timeout=TIMEOUT)
     if username:
-        at.session_state["auth_username"] = username
+        log_in(at, username)
     at.run()
     if page:
         at.switch_page(page).run()
@@ -87,7 +100,7 @@ def page_app(path: str, username: str | None = None):  # type: ignore[no-untyped
 
     at = AppTest.from_file(str(PROJECT_ROOT / path), default_timeout=TIMEOUT)
     if username:
-        at.session_state["auth_username"] = username
+        log_in(at, username)
     return at.run()
 
 

@@ -72,7 +72,7 @@ def test_login_wrong_password_then_right(app_db) -> None:
 def test_lockout_after_five_failures(app_db) -> None:
     from core.services import users
 
-    users.create_user("locky", "Lock Y", "locky password 2024", actor="test")
+    users.create_user("locky", "Lock Y", "locky password 2024")
     at = make_app()
     for _ in range(5):
         at = _login(at, "locky", "wrong password 12345")
@@ -81,7 +81,7 @@ def test_lockout_after_five_failures(app_db) -> None:
     assert any("locked" in e.value.lower() for e in at.error)
     assert "Dashboard" not in texts(at)
     assert users.get_user("locky").locked_until is not None
-    users.update_user("locky", actor="test", unlock=True)
+    users.update_user("locky", actor=None, unlock=True)
 
 
 def test_logout_returns_to_login_and_is_audited(app_db) -> None:
@@ -97,10 +97,10 @@ def test_logout_returns_to_login_and_is_audited(app_db) -> None:
 def test_deactivated_user_loses_access_on_next_run(app_db) -> None:
     from core.services import users
 
-    users.create_user("leaver", "Lea Ver", "leaver password 2024", actor="test")
+    users.create_user("leaver", "Lea Ver", "leaver password 2024")
     at = make_app("leaver")
     assert at.title[0].value.startswith("Dashboard")
-    users.update_user("leaver", actor="test", is_active=False)
+    users.update_user("leaver", actor=None, is_active=False)
     at.run()
     assert [t.value for t in at.title] == ["AutoIndex"]
 

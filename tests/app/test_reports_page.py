@@ -76,7 +76,7 @@ def test_history_download_delete_and_visibility(app_db):
 
     _clear_reports()
     if not any(u.username == "olga" for u in users.list_users()):
-        users.create_user("olga", "Olga Other", "another password 2024", role="analyst", actor="test")
+        users.create_user("olga", "Olga Other", "another password 2024", role="analyst")
     rid = reports.request_report("performance", "YTD", "csv", owner=ANALYST[0], inline=True)
 
     at = make_app(ANALYST[0], page=PAGE)

@@ -96,7 +96,7 @@ def test_dashboard_is_fresh_after_a_new_version_is_computed(app_db) -> None:
     from core.services import compute, strategies
 
     at = make_app(ANALYST[0])
-    version = strategies.save_version("Equal test", {"equal": 1.0, "rebalance": "monthly"}, note="fresh", actor="test")
+    version = strategies.save_version("Equal test", {"equal": 1.0, "rebalance": "monthly"}, note="fresh")
     compute.compute_config(version.id, actor="test")
     at.run()  # the selector now offers the new version: the cache key changed with the compute
     at.selectbox(key="sidebar_config_id").set_value(version.id).run()
@@ -148,7 +148,7 @@ def test_strategy_preview_save_and_note_required(app_db) -> None:
 def test_strategy_activate_recomputes(app_db) -> None:
     from core.services import compute, strategies
 
-    version = strategies.save_version("Activate me", {"equal": 1.0}, note="t", actor="test")
+    version = strategies.save_version("Activate me", {"equal": 1.0}, note="t")
     at = make_app(ADMIN[0], page="pages/strategy.py")
     at.selectbox(key="strategy_activate_id").set_value(version.id).run()
     at = at.button(key="strategy_activate_button").click().run()
@@ -203,7 +203,7 @@ def test_data_add_asset_validates_beside_the_field(app_db) -> None:
 def test_data_deactivate_asset(app_db) -> None:
     from core.services import universe
 
-    universe.add_asset("OLDCO", "Old Company", actor="test")
+    universe.add_asset("OLDCO", "Old Company")
     at = make_app(ADMIN[0], page="pages/data.py")
     at.selectbox(key="data_deactivate").set_value("OLDCO").run()
     at = at.button(key="data_toggle_active").click().run()
@@ -246,4 +246,4 @@ def test_admin_registration_mode_and_audit_filter(app_db) -> None:
     at.text_input(key="admin_audit_action").input("settings.registration").run()
     audit_frame = at.dataframe[-1].value
     assert len(audit_frame) >= 1 and set(audit_frame["action"]) == {"settings.registration"}
-    users.set_registration_mode("closed", actor="test")
+    users.set_registration_mode("closed", actor=None)

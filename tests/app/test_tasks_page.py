@@ -26,16 +26,28 @@ def _button(at, label: str):  # type: ignore[no-untyped-def]
     return next(b for b in at.button if b.label == label)
 
 
-def test_analyst_queues_a_refresh_sees_it_live_and_cancels_it(jobs_queue):
+def test_analyst_may_not_queue_a_price_refresh(jobs_queue):
     from core.services import tasks as svc
 
+    before = svc.count_runs()
     at = make_app(ANALYST[0], page=PAGE)
+    at.text_input(key="tasks_refresh_symbols").set_value("aapl, msft")
+    _button(at, "Queue refresh").click().run()
+    assert not at.exception
+    assert any("for admin users" in e.value for e in at.error)
+    assert svc.count_runs() == before
+
+
+def test_admin_queues_a_refresh_sees_it_live_and_cancels_it(jobs_queue):
+    from core.services import tasks as svc
+
+    at = make_app(ADMIN[0], page=PAGE)
     assert not at.exception
     at.text_input(key="tasks_refresh_symbols").set_value("aapl, msft")
     at.checkbox(key="tasks_refresh_full").check()
     _button(at, "Queue refresh").click().run()
     assert not at.exception
-    run = svc.list_runs(viewer=None, user=ANALYST[0])[0]
+    run = svc.list_runs(viewer=None, user=ADMIN[0])[0]
     assert run.kind == "refresh" and run.state == "queued"
     assert run.args == {"provider": "demo", "symbols": ["AAPL", "MSFT"], "full": True}
     assert f"Queued refresh prices as run {run.id}" in texts(at)
@@ -50,7 +62,7 @@ def test_bad_symbols_are_refused_with_the_field_named(jobs_queue):
     from core.services import tasks as svc
 
     before = svc.count_runs()
-    at = make_app(ANALYST[0], page=PAGE)
+    at = make_app(ADMIN[0], page=PAGE)
     at.text_input(key="tasks_refresh_symbols").set_value("not a symbol!")
     _button(at, "Queue refresh").click().run()
     assert not at.exception

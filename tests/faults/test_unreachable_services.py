@@ -66,7 +66,9 @@ def _apptest(path: str, username: str | None = None):  # type: ignore[no-untyped
 
     at = AppTest.from_file(str(ROOT / path), default_timeout=60)
     if username:
-        at.session_state["auth_username"] = username
+        from tests.app.conftest import log_in
+
+        log_in(at, username)
     return at.run()
 
 
@@ -113,8 +115,8 @@ def redis_down_app(tmp_path_factory):
     from core.services import bootstrap, users
 
     bootstrap.start_up()
-    users.create_user(ADMIN[0], ADMIN[1], ADMIN[2], role="admin", actor="test")
-    users.create_user(ANALYST[0], ANALYST[1], ANALYST[2], role="analyst", actor="test")
+    users.create_user(ADMIN[0], ADMIN[1], ADMIN[2], role="admin")
+    users.create_user(ANALYST[0], ANALYST[1], ANALYST[2], role="analyst")
     os.environ["REDIS_URL"] = DEAD_REDIS
     _reset_caches()
     saved_huey = jobs.huey.storage, jobs.huey._immediate

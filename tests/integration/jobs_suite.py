@@ -56,7 +56,7 @@ def test_two_consumers_take_twenty_jobs_none_lost_or_run_twice(jobs_env: JobsEnv
 
     svc = _svc()
     first = active_version()
-    second = save_version("Second", first.params, actor="test")
+    second = save_version("Second", first.params)
     jobs_env.consumers.start(workers=2)
     jobs_env.consumers.start(workers=2)
     computes_before = audit_count("config.compute")

@@ -20,10 +20,10 @@ def test_refresh_source_prefers_twelvedata_when_a_key_is_configured(sqlite_db, m
 
 
 def test_saved_provider_settings_win_and_bad_ones_are_refused(sqlite_db):
-    universe.put_provider_settings("demo", "aapl, msft", actor="adm")
+    universe.put_provider_settings("demo", "aapl, msft")
     assert universe.refresh_source() == ("demo", ["AAPL", "MSFT"])
     with pytest.raises(ValidationFailed) as exc:
-        universe.put_provider_settings("yahoo", "AAPL", actor="adm")
+        universe.put_provider_settings("yahoo", "AAPL")
     assert "provider" in exc.value.errors
     assert universe.refresh_source() == ("demo", ["AAPL", "MSFT"])
 
@@ -34,7 +34,7 @@ def test_scheduled_refresh_uses_the_saved_symbols(sqlite_db, monkeypatch):
     from core.services.bootstrap import seed_demo
 
     seed_demo(years=0.1, end=dt.date(2024, 6, 28))
-    universe.put_provider_settings("demo", "AAPL", actor="adm")
+    universe.put_provider_settings("demo", "AAPL")
     seen: dict[str, object] = {}
     import jobs.tasks as job_tasks
 

@@ -80,6 +80,7 @@ def test_strategy_versions_and_single_active(db):
     assert default.is_active and default.version == 1
     assert default.params["momentum"] == pytest.approx(0.4) and default.params["rebalance"] == "weekly"
     params = dict(default.params, cost_bps=5.0)
+    users.create_user("alice", "Alice", GOOD_PASSWORD, role="admin")
     v2 = strategies.save_version(default.name, params, note="costs", actor="alice", parent_id=default.id)
     assert v2.version == 2 and not v2.is_active
     strategies.activate_version(v2.id, actor="alice")
@@ -110,11 +111,9 @@ def test_registration_modes(db):
         users.set_registration_mode("anything", actor="adm")
 
 
-def test_logout_revokes_cookies_issued_before_it(db):
-    users.create_user("frank", "Frank", GOOD_PASSWORD)
-    assert users.cookies_revoked_at("frank") is None
-    at = dt.datetime(2026, 3, 1, 12, tzinfo=dt.timezone.utc)
-    users.revoke_cookies("frank", at=at)
-    assert users.cookies_revoked_at("frank") == at.timestamp()
-    users.revoke_cookies("frank", at=at + dt.timedelta(hours=1))
-    assert users.cookies_revoked_at("frank") == (at + dt.timedelta(hours=1)).timestamp()
+def test_logout_moves_the_credential_version_on(db):
+    before = users.create_user("frank", "Frank", GOOD_PASSWORD).credential_version
+    assert users.revoke_cookies("frank") == before + 1
+    assert users.revoke_cookies("frank") == before + 2
+    assert users.get_user("frank").credential_version == before + 2
+    assert users.revoke_cookies("nobody") == 0

@@ -82,7 +82,7 @@ def _ensure_other() -> None:
     from core.services import users
 
     try:
-        users.create_user(*OTHER[:3], role="analyst", actor="test")
+        users.create_user(*OTHER[:3], role="analyst")
     except ValidationFailed:  # created by an earlier test of this module
         pass
 
@@ -99,8 +99,7 @@ def other_users_work(app_db, monkeypatch):
     monkeypatch.setattr(jobs.huey, "storage", MemoryStorage("security"))
     monkeypatch.setattr(jobs.huey, "_immediate", False)
     queue = jobs.huey
-    runs = {who: tasks.enqueue("refresh", {"provider": "demo"}, user=who, huey=queue)
-            for who in (OTHER[0], ADMIN[0], ANALYST[0])}
+    runs = {who: tasks.enqueue("compute", {}, user=who, huey=queue) for who in (OTHER[0], ADMIN[0], ANALYST[0])}
     report_ids = {who: reports.request_report("performance", "1Y", "csv", owner=who, huey=queue)
                   for who in (OTHER[0], ADMIN[0], ANALYST[0])}
     return runs, report_ids, queue
@@ -160,7 +159,7 @@ def test_lockout_service_level_counts_failures_and_expires(app_db):
     from core.services import audit, users
 
     name, password = "lockme", "lockme password 2024"
-    users.create_user(name, "Lock Me", password, actor="test")
+    users.create_user(name, "Lock Me", password)
     t0 = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
     for i in range(4):
         with pytest.raises(AuthenticationError):
@@ -181,7 +180,7 @@ def test_locked_user_cannot_log_in_through_the_page_nor_keep_a_session(app_db):
     from core.services import users
 
     name, password = "lockpage", "lockpage password 2024"
-    users.create_user(name, "Lock Page", password, actor="test")
+    users.create_user(name, "Lock Page", password)
     at = make_app()
     for _ in range(5):
         at.text_input(key="login_username").input(name)
