@@ -136,7 +136,7 @@ def _bench(label: str, env: dict[str, str], args: argparse.Namespace) -> None:
 
     migrate(timeout_s=10)
     _task_runs(args.runs)
-    users.create_user(*ADMIN, role="admin", actor="bench")
+    users.create_user(*ADMIN, role="admin")
     prices, runs = _counts()
     print(f"data: {prices:,} prices ({args.assets} demo assets, {args.years:g} years; seeded in {seed_s:.0f} s), "
           f"{runs:,} task runs")

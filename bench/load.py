@@ -119,9 +119,9 @@ def browser_load(sessions: int, n_browsers: int, rounds: int, deadline_s: float,
 
     t0 = time.monotonic()
     bootstrap.start_up()
-    users.create_user(*ADMIN, role="admin", actor="load")
+    users.create_user(*ADMIN, role="admin")
     for i in range(sessions):
-        users.create_user(f"analyst{i:02d}", f"Analyst {i}", ANALYST_PASSWORD, role="analyst", actor="load")
+        users.create_user(f"analyst{i:02d}", f"Analyst {i}", ANALYST_PASSWORD, role="analyst")
     print(f"[browser] database seeded and computed in {time.monotonic() - t0:.1f} s ({data_dir})")
     process, base_url = start_server(data_dir, {"EMBEDDED_WORKER": "true"})
     ok = True
@@ -196,7 +196,7 @@ def queue_drill(n_jobs: int, deadline_s: float) -> bool:
         seed_demo(years=0.5, end=dt.date(2024, 12, 31))
         first = ensure_default_config()
         params = dict(first.params)
-        configs = [first.id] + [save_version(f"Load {i}", {**params, "rebalance": r}, actor="load").id
+        configs = [first.id] + [save_version(f"Load {i}", {**params, "rebalance": r}).id
                                 for i, r in enumerate(("monthly", "quarterly", "daily"))]
         jobs.reconfigure()
         consumers.start(workers=2)

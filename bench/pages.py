@@ -49,7 +49,7 @@ def seed(path: Path, assets: int, years: float) -> None:
 
     bootstrap.start_up(seed_if_empty=False)  # default config + its compute
     if users.count_users() == 0:
-        users.create_user(*ADMIN, role="admin", actor="bench")
+        users.create_user(*ADMIN, role="admin")
 
 
 def _report(name: str, seconds: float, detail: str = "") -> None:

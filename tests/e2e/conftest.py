@@ -108,7 +108,7 @@ def admin_account(server, e2e_data_dir) -> tuple[str, str, str]:
 
         migrate(timeout_s=30)  # the server migrates on its first visit; no visit may have happened yet
         if not any(u.username == account[0] for u in users.list_users()):
-            users.create_user(account[0], account[1], account[2], role="admin", actor="e2e")
+            users.create_user(account[0], account[1], account[2], role="admin")
     finally:
         for key, value in saved.items():
             if value is None:

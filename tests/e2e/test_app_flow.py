@@ -102,7 +102,7 @@ def test_wrong_password_is_refused(server, page, admin_account) -> None:
 def test_locked_account(server, page, service_env, admin_account) -> None:
     from core.services import users
 
-    users.create_user("locky", "Lock Y", "locky password 2024", actor="e2e")
+    users.create_user("locky", "Lock Y", "locky password 2024")
     for _ in range(5):
         login(page, server, "locky", "wrong password 12345")
         page.locator("[data-testid='stAlert']").first.wait_for()
