@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import PROJECT_ROOT, get_settings, redact_url
 from core.errors import DatabaseUnavailableError
+from core.services.locks import MIGRATE, hold
 
 log = logging.getLogger(__name__)
 
@@ -143,14 +144,23 @@ def alembic_config(url: str | None = None):  # type: ignore[no-untyped-def]
     return cfg
 
 
-def migrate(*, timeout_s: float | None = None) -> str:
-    """Wait for the database, then upgrade it to the newest migration; return the head revision."""
+#: Longest a migration waits for another process's migration (a PostgreSQL advisory lock, a file lock on SQLite).
+MIGRATE_LOCK_WAIT_S = 300.0
+
+
+def migrate(*, timeout_s: float | None = None, lock_timeout_s: float = MIGRATE_LOCK_WAIT_S) -> str:
+    """Wait for the database, then upgrade it to the newest migration; return the head revision.
+
+    Holds the ``migrate`` lock (:mod:`core.services.locks`) while upgrading: processes starting at once
+    upgrade one after the other, and those after the first find the schema at head and change nothing.
+    """
     from alembic import command
     from alembic.script import ScriptDirectory
 
     wait_for_database(timeout_s=timeout_s)
     cfg = alembic_config()
-    command.upgrade(cfg, "head")
+    with hold(MIGRATE, timeout_s=lock_timeout_s, holder="migrate"):
+        command.upgrade(cfg, "head")
     return ScriptDirectory.from_config(cfg).get_current_head() or ""
 
 

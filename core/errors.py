@@ -113,3 +113,19 @@ class AuthenticationError(AutoIndexError):
     def __init__(self, message: str, locked_until: Any = None) -> None:
         super().__init__(message)
         self.locked_until = locked_until
+
+
+class AlreadyRunning(AutoIndexError):
+    """A unit of work is already being done by someone else: ``lock`` names it (``refresh``, ``compute:3``),
+    ``holder`` says who holds it (``"run 12 on host:4242"``, None when unknown) and ``waited_s`` how long the
+    caller waited before giving up (None: it did not wait). Transient: trying again later may succeed."""
+
+    transient = True
+
+    def __init__(self, lock: str, holder: str | None = None, *, waited_s: float | None = None) -> None:
+        who = f"held by {holder}" if holder else "holder unknown"
+        waited = f"; gave up after waiting {waited_s:.1f} s" if waited_s is not None else ""
+        super().__init__(f"{lock} is already running ({who}){waited}")
+        self.lock = lock
+        self.holder = holder
+        self.waited_s = waited_s

@@ -14,24 +14,28 @@ State transitions come from Huey's signals (executing, complete, error, retrying
 interrupted), connected at the bottom of this module, so they are written by whichever process runs
 the task.
 
-Only one refresh runs at a time (manual or scheduled): a second one is recorded as ``skipped`` with the
-run that holds the lock. Computes of the same config wait for each other (they replace the same rows).
+Only one refresh runs at a time (manual, scheduled, the CLI or demo seeding): a refresh job that finds the
+``refresh`` lock taken is recorded as ``skipped`` naming the holder. Computes of the same config wait for each
+other (they replace the same rows). Both are locks of :mod:`core.services.locks`, taken inside the services, so
+the CLI and the app share them with the jobs; a job's locks name it as holder (``run <id> on <host>:<pid>``).
+A write race that still reaches the database (a unique violation, a serialization failure or deadlock, SQLite
+"database is locked") is transient: the job is retried, never failed for it.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 from huey import signals as S
 from huey.api import PeriodicTask, Task
 from huey.exceptions import CancelExecution
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from core.errors import AutoIndexError
+from core.errors import AlreadyRunning
 from core.services import tasks as svc
+from core.services.locks import REFRESH, acting_as
 from jobs import huey
 from jobs import worker as worker_life
 
@@ -42,7 +46,7 @@ ATTEMPTS = 3
 #: Seconds before the first retry; each further retry waits RETRY_BACKOFF times longer.
 RETRY_DELAY_S = 2.0
 RETRY_BACKOFF = 2.0
-#: Longest a compute waits for another compute of the same config, seconds.
+#: Longest a compute job waits for another compute of the same config, seconds (then it is retried).
 COMPUTE_LOCK_WAIT_S = 900.0
 
 _RETRY = {"retries": ATTEMPTS - 1, "retry_delay": RETRY_DELAY_S, "retry_backoff": RETRY_BACKOFF, "context": True}
@@ -50,59 +54,25 @@ _RETRY = {"retries": ATTEMPTS - 1, "retry_delay": RETRY_DELAY_S, "retry_backoff"
 Report = Callable[[float, str], None]
 
 
-# --------------------------------------------------------------------------- locks
-class RunLock:
-    """A lock in Huey's storage (same key as ``huey.lock_task(name)``) whose value is the holder's run id.
-
-    A lock left behind by a killed worker is taken over once its holder run is no longer running
-    (reconciliation marks it failed), so no lock outlives its run for long.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.key = f"{huey.name}.lock.{name}"
-
-    def try_acquire(self, run_id: int) -> int | None:
-        """Take the lock for ``run_id``; return None when taken, else the run id holding it."""
-        holder: Any = None
-        for _ in range(3):
-            if huey.put_if_empty(self.key, run_id):
-                return None
-            holder = huey.get(self.key, peek=True)
-            if holder is None:
-                continue  # released meanwhile
-            if holder == run_id:
-                return None  # our own lock, left by a previous attempt that was interrupted
-            try:
-                state = svc.get_run(int(holder)).state
-            except (AutoIndexError, TypeError, ValueError):
-                state = None
-            if state == "running":
-                return int(holder)
-            log.warning("lock %s held by run %s which is %s: taking it over", self.name, holder, state)
-            huey.delete(self.key)
-        return holder
-
-    def wait(self, run_id: int, timeout_s: float, poll_s: float = 0.25) -> None:
-        """Block until the lock is taken; a transient AutoIndexError after ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        while (holder := self.try_acquire(run_id)) is not None:
-            if time.monotonic() > deadline:
-                error = AutoIndexError(f"{self.name} is still held by run {holder} after {timeout_s:.0f} s")
-                error.transient = True
-                raise error
-            time.sleep(poll_s)
-
-    def release(self) -> None:
-        huey.delete(self.key)
-
-
-refresh_lock = RunLock(svc.REFRESH_LOCK)
-
-
 # --------------------------------------------------------------------------- the common body
+#: SQLSTATEs of write races: unique violation, serialization failure, deadlock detected.
+_RACE_SQLSTATES = ("23505", "40001", "40P01")
+
+
+def _write_race(exc: BaseException) -> bool:
+    """A conflict with another writer that a later attempt will not meet (not a bug in the data)."""
+    if not isinstance(exc, (IntegrityError, OperationalError)):
+        return False
+    if getattr(exc.orig, "sqlstate", None) in _RACE_SQLSTATES:
+        return True
+    text = str(exc.orig)
+    return "UNIQUE constraint failed" in text or "database is locked" in text
+
+
 def _transient(exc: BaseException) -> bool:
-    return bool(getattr(exc, "transient", False)) or isinstance(exc, OperationalError)
+    """Retry: errors that say so (network, 429, an unreachable database, AlreadyRunning after a long wait),
+    every operational database error, and write races."""
+    return bool(getattr(exc, "transient", False)) or isinstance(exc, OperationalError) or _write_race(exc)
 
 
 def _run(task: Task, run_id: int, work: Callable[[Report], dict[str, Any] | None]) -> dict[str, Any] | None:
@@ -114,7 +84,8 @@ def _run(task: Task, run_id: int, work: Callable[[Report], dict[str, Any] | None
         svc.progress(run_id, fraction, message)
 
     try:
-        result = work(report)
+        with acting_as(f"run {run_id}"):  # the locks this run takes name it as their holder
+            result = work(report)
     except Exception as exc:
         if not _transient(exc):
             task.retries = 0  # permanent: fail now
@@ -143,17 +114,16 @@ def _jsonable(value: Any) -> Any:
 def _refresh_work(run_id: int, params: dict[str, Any], report: Report) -> dict[str, Any]:
     from core.services.refresh import refresh_prices
 
-    holder = refresh_lock.try_acquire(run_id)
-    if holder is not None:
-        reason = f"skipped: another refresh is running (run {holder})"
-        svc.mark_skipped(run_id, reason)
-        return {"skipped": reason}
     try:
         provider = svc.refresh_provider(params.get("provider", "demo"))
         return refresh_prices(params.get("provider", "demo"), params.get("symbols"), full=bool(params.get("full")),
-                              provider=provider, progress=report, actor=svc.queued_by(run_id))
-    finally:
-        refresh_lock.release()
+                              provider=provider, progress=report, actor=svc.queued_by(run_id), wait=False)
+    except AlreadyRunning as exc:
+        if exc.lock != REFRESH:
+            raise
+        reason = f"skipped: another refresh is running (held by {exc.holder or 'an unknown holder'})"
+        svc.mark_skipped(run_id, reason)
+        return {"skipped": reason}
 
 
 def _compute_work(run_id: int, config_id: int | None, report: Report, actor: str | None) -> dict[str, Any]:
@@ -166,13 +136,7 @@ def _compute_work(run_id: int, config_id: int | None, report: Report, actor: str
         if active is None:
             raise NotFoundError("no active strategy config")
         config_id = active.id
-    lock = RunLock(f"compute.{config_id}")
-    report(0.0, f"waiting for other computes of config {config_id}")
-    lock.wait(run_id, COMPUTE_LOCK_WAIT_S)
-    try:
-        return compute_config(config_id, progress=report, actor=actor)
-    finally:
-        lock.release()
+    return compute_config(config_id, progress=report, actor=actor, lock_timeout_s=COMPUTE_LOCK_WAIT_S)
 
 
 # --------------------------------------------------------------------------- user-queued tasks

@@ -15,6 +15,7 @@ from core.config import PROJECT_ROOT, get_settings
 from core.db import migrate, unit_of_work
 from core.models import IndexValue, Price
 from core.services import app_settings, prices, strategies, users
+from core.services.locks import REFRESH, SEED, hold
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,12 @@ SETUP_TOKEN_KEY = "setup_token"
 
 def seed_demo(*, n_assets: int | None = None, years: float | None = None, seed: int | None = None,
               end: dt.date | None = None, progress=None) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    """Generate the deterministic synthetic universe and store it (idempotent: a rerun changes nothing)."""
+    """Generate the deterministic synthetic universe and store it (idempotent: a rerun changes nothing).
+
+    Storing it is a refresh: it holds the ``refresh`` lock (:mod:`core.services.locks`), waiting up to
+    ``REFRESH_LOCK_WAIT_S`` for a running refresh or seeding, so market data has one writer at a time."""
     from core.services.providers.demo import DemoProvider
+    from core.services.refresh import REFRESH_LOCK_WAIT_S
 
     settings = get_settings()
     end = end or dt.date.today()
@@ -32,7 +37,7 @@ def seed_demo(*, n_assets: int | None = None, years: float | None = None, seed: 
     provider = DemoProvider(seed=settings.demo_seed if seed is None else seed, n_assets=n_assets, start=start,
                             end=end, today=end)
     data = provider.fetch(None, start=start, end=end, progress=progress)
-    with unit_of_work() as session:
+    with hold(REFRESH, timeout_s=REFRESH_LOCK_WAIT_S, holder="seed-demo"), unit_of_work() as session:
         summary = prices.ingest(session, prices=data.prices, market_caps=data.market_caps, assets=data.assets,
                                 source="demo")
         if summary.changed:
@@ -46,23 +51,35 @@ def database_is_empty() -> bool:
         return session.scalar(select(Price.asset_id).limit(1)) is None
 
 
-def start_up(*, seed_if_empty: bool | None = None, compute_if_needed: bool = True) -> dict[str, object]:
-    """Bring the database to a usable state; safe to call from every process, any number of times."""
+#: Longest a start-up waits for another process's first-start seeding (demo universe and first compute), seconds.
+SEED_LOCK_WAIT_S = 900.0
+
+
+def start_up(*, seed_if_empty: bool | None = None, compute_if_needed: bool = True,
+             lock_timeout_s: float | None = SEED_LOCK_WAIT_S) -> dict[str, object]:
+    """Bring the database to a usable state; safe to call from every process, any number of times, at once.
+
+    Migrations hold the ``migrate`` lock; seeding an empty database, the default config and its first compute
+    hold the ``seed`` lock (:mod:`core.services.locks`), so of processes starting together one seeds and
+    computes, and the others wait for it and then find everything in place.
+    """
+    from core.services.compute import compute_config
+
     settings = get_settings()
     report: dict[str, object] = {"head": migrate()}
     seed = settings.demo_on_empty if seed_if_empty is None else seed_if_empty
-    if seed and database_is_empty():
-        log.info("empty database: loading the synthetic demo universe")
-        report["seeded"] = seed_demo()
-    default = strategies.ensure_default_config()
-    report["active_config"] = default.id
-    if compute_if_needed and not database_is_empty():
-        with unit_of_work() as session:
-            has_values = session.scalar(select(IndexValue.config_id).where(IndexValue.config_id == default.id).limit(1))
-        if has_values is None:
-            from core.services.compute import compute_config
-
-            report["computed"] = compute_config(default.id, actor="system")
+    with hold(SEED, timeout_s=lock_timeout_s, holder="start-up"):
+        if seed and database_is_empty():
+            log.info("empty database: loading the synthetic demo universe")
+            report["seeded"] = seed_demo()
+        default = strategies.ensure_default_config()
+        report["active_config"] = default.id
+        if compute_if_needed and not database_is_empty():
+            with unit_of_work() as session:
+                has_values = session.scalar(select(IndexValue.config_id)
+                                            .where(IndexValue.config_id == default.id).limit(1))
+            if has_values is None:
+                report["computed"] = compute_config(default.id, actor="system")
     return report
 
 

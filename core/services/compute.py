@@ -2,7 +2,8 @@
 
 One transaction replaces the version's index values, allocations, rebalances
 and risk metrics, so running it twice gives identical rows and a failure
-leaves the previous results in place.
+leaves the previous results in place. That transaction runs under the version's
+``compute:<id>`` lock, so computes of one version never interleave.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from core.models.base import utcnow
 from core.services import app_settings, audit, prices as price_store
 from core.services.cache import cached
 from core.services.engine import BacktestResult, backtest
+from core.services.locks import compute_lock, hold
 from core.services.risk import finite_or_none, risk_metrics
 from core.services.strategies import parse_params
 
@@ -60,18 +62,43 @@ def load_market_inputs(session, start: dt.date | None = None, end: dt.date | Non
     return MarketInputs(matrix, caps, benchmark, bench_symbol, sorted({src for _, _, src in assets}))
 
 
+#: Longest a compute waits for another compute of the same config version, seconds.
+COMPUTE_LOCK_WAIT_S = 900.0
+
+
+def _config_id(config_id: int | None) -> int:
+    """``config_id``, or the active version's id (NotFoundError when there is none)."""
+    if config_id is not None:
+        return int(config_id)
+    with unit_of_work() as session:
+        active = session.scalar(select(StrategyConfigRow.id).where(StrategyConfigRow.is_active.is_(True)))
+    if active is None:
+        raise NotFoundError("no active strategy config")
+    return int(active)
+
+
 def compute_config(config_id: int | None = None, *, progress: Progress | None = None,
-                   actor: str | None = None) -> dict[str, object]:
+                   actor: str | None = None, lock_timeout_s: float | None = COMPUTE_LOCK_WAIT_S) -> dict[str, object]:
     """Backtest a config version (default: the active one) and replace its stored results.
+
+    Every caller (CLI, compute job, activation, start-up) holds the version's ``compute:<id>`` lock
+    (:mod:`core.services.locks`) for the whole compute: a second compute of the same version waits for the
+    first (reporting "waiting for ..." as progress), then computes again and stores the same rows. After
+    ``lock_timeout_s`` seconds of waiting it raises AlreadyRunning naming the holder.
 
     Returns a summary: config id, dates, final level, rebalances, warnings.
     """
     progress = progress or (lambda _f, _m: None)
-    with unit_of_work() as session:
-        row = (session.get(StrategyConfigRow, config_id) if config_id is not None else
-               session.scalar(select(StrategyConfigRow).where(StrategyConfigRow.is_active.is_(True))))
+    config_id = _config_id(config_id)
+
+    def waiting(holder: str | None) -> None:
+        progress(0.0, f"waiting for another compute of config {config_id} ({holder or 'holder unknown'})")
+
+    with hold(compute_lock(config_id), timeout_s=lock_timeout_s, holder=actor or "system", on_wait=waiting), \
+            unit_of_work() as session:
+        row = session.get(StrategyConfigRow, config_id)
         if row is None:
-            raise NotFoundError(f"no strategy config with id {config_id}" if config_id else "no active strategy config")
+            raise NotFoundError(f"no strategy config with id {config_id}")
         cfg = parse_params(row.params)
         progress(0.1, "loading prices")
         inputs = load_market_inputs(session)

@@ -342,12 +342,12 @@ def _huey(ctx: Context) -> Any:
 
 
 def queue_facts(huey: Any) -> dict[str, Any]:
-    """Backend, pending, scheduled, results and the locks held, read from the Huey storage."""
-    from core.services.tasks import REFRESH_LOCK
+    """Backend, pending, scheduled and results read from the Huey storage; the locks held (refresh, compute,
+    migrate, seed: :mod:`core.services.locks`) read from the database."""
+    from core.services.locks import held_locks
     from jobs import backend_name
 
-    lock_names = {key.split(".lock.", 1)[-1] for key in getattr(huey, "_locks", set())} | {REFRESH_LOCK}
-    held = sorted(name for name in lock_names if huey.is_locked(name))
+    held = sorted(held_locks())
     return {"backend": backend_name(huey), "pending": int(huey.pending_count()),
             "scheduled": int(huey.scheduled_count()), "results": int(huey.result_count()), "locks_held": held}
 

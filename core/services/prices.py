@@ -65,23 +65,44 @@ class IngestSummary:
         }
 
 
+def insert_assets_if_absent(session: Session, rows: list[dict[str, object]]) -> int:
+    """Create the assets of ``rows`` (column values; ``symbol`` required) whose symbol is not stored yet; return
+    how many were created.
+
+    ``INSERT ... ON CONFLICT (symbol) DO NOTHING`` on both dialects: when another transaction creates the same
+    symbol at the same moment (two refreshes, a seeding, an import), one row is created and nobody gets an
+    IntegrityError (PostgreSQL makes the second insert wait for the first transaction, then skip the row).
+    """
+    if not rows:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    now = utcnow()
+    values = [{"created_at": now, **row} for row in rows]
+    stmt = insert(Asset).values(values).on_conflict_do_nothing(index_elements=["symbol"]).returning(Asset.id)
+    return len(session.execute(stmt).all())
+
+
 def upsert_assets(session: Session, assets: Iterable[AssetInfo], *, source: str | None = None) -> tuple[dict[str, int], int]:
-    """Insert unknown assets and refresh the metadata of known ones; return ({symbol: id}, created)."""
+    """Insert unknown assets (idempotently, see :func:`insert_assets_if_absent`) and refresh the metadata of
+    known ones; return ({symbol: id}, created)."""
     infos = {a.symbol: a for a in assets}
     existing = {a.symbol: a for a in session.scalars(select(Asset).where(Asset.symbol.in_(list(infos))))} if infos else {}
-    created = 0
+    new_rows: list[dict[str, object]] = []
     for symbol, info in infos.items():
         row = existing.get(symbol)
         if row is None:
-            row = Asset(symbol=symbol, name=info.name, asset_class=info.asset_class, sector=info.sector,
-                        currency=info.currency, is_benchmark=info.is_benchmark, source=source or info.source)
-            session.add(row)
-            created += 1
+            new_rows.append({"symbol": symbol, "name": info.name, "asset_class": info.asset_class,
+                             "sector": info.sector, "currency": info.currency, "is_benchmark": info.is_benchmark,
+                             "is_active": True, "source": source or info.source})
         else:
             row.name, row.asset_class, row.sector = info.name, info.asset_class, info.sector
             row.currency, row.is_benchmark = info.currency, info.is_benchmark
             row.source = source or info.source
     session.flush()
+    created = insert_assets_if_absent(session, new_rows)
     return asset_ids(session), created
 
 

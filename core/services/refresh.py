@@ -10,9 +10,13 @@ from sqlalchemy import select
 from core.db import unit_of_work
 from core.models import Asset
 from core.services import audit, prices
+from core.services.locks import REFRESH, hold
 from core.services.providers.registry import get_provider
 
 log = logging.getLogger(__name__)
+
+#: Longest a refresh that waits (the CLI, demo seeding) waits for another one, seconds.
+REFRESH_LOCK_WAIT_S = 900.0
 
 Progress = Callable[[float, str], None]
 
@@ -23,15 +27,24 @@ def _noop(_f: float, _m: str) -> None:
 
 def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None, *, full: bool = False,
                    provider=None, progress: Progress | None = None, actor: str | None = None,  # type: ignore[no-untyped-def]
-                   today: dt.date | None = None) -> dict[str, object]:
+                   today: dt.date | None = None, wait: bool = True,
+                   lock_timeout_s: float | None = REFRESH_LOCK_WAIT_S) -> dict[str, object]:
     """Fetch prices (incremental by default: only dates after the newest stored one) and upsert them.
 
     Everything is written in one transaction: a failure leaves the database as it was.
+    One refresh runs at a time (the ``refresh`` lock of :mod:`core.services.locks`, also held by demo
+    seeding): with ``wait`` (the CLI) a second refresh waits up to ``lock_timeout_s`` seconds and then runs
+    (incrementally: it usually finds nothing new); without it (jobs) it raises AlreadyRunning naming the holder.
     Returns the ingest summary as a plain dict.
     """
     progress = progress or _noop
     provider = provider or get_provider(provider_name, today=today)
-    with unit_of_work() as session:
+
+    def waiting(holder: str | None) -> None:
+        progress(0.0, f"waiting for another refresh ({holder or 'holder unknown'})")
+
+    with hold(REFRESH, wait=wait, timeout_s=lock_timeout_s, holder=actor or "system", on_wait=waiting), \
+            unit_of_work() as session:
         if symbols is None:
             known = session.scalars(select(Asset.symbol).where(Asset.is_active.is_(True))).all()
             universe = [a.symbol for a in provider.universe()]

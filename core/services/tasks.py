@@ -8,7 +8,7 @@ Huey has no monitoring of its own; this module is it. The life of a run::
     complete   -> succeeded  (result summary stored by the task)
     error      -> retrying   (transient error and retries left; the Huey task waits in the schedule)
                -> failed     (permanent error, or no retries left; error for everyone, traceback for admins)
-    task body  -> skipped    (another refresh holds the refresh lock; the reason is the message)
+    task body  -> skipped    (another refresh holds the refresh lock; the reason, naming the holder, is the message)
     cancel()   -> cancelled  (queued or scheduled: the Huey task is revoked)
     reconcile_interrupted() -> failed with error "interrupted: ..." (its worker died)
 
@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_S = 5.0
 #: A worker whose last heartbeat is older than this is dead (three missed beats).
 HEARTBEAT_STALE_S = 15.0
-#: The Huey lock every refresh (manual or scheduled) takes: one refresh at a time.
+#: The lock (:mod:`core.services.locks`) every refresh takes (manual, scheduled, CLI, seeding): one at a time.
 REFRESH_LOCK = "refresh"
 #: Kinds that take :data:`REFRESH_LOCK`.
 REFRESH_KINDS = ("refresh", "scheduled_refresh")
@@ -547,9 +547,9 @@ def reconcile_interrupted(now: dt.datetime | None = None, *, current_worker: str
     * ``retrying`` runs whose worker is dead *and* whose Huey task is no longer waiting in the queue or
       the schedule (a Redis or SQLite schedule survives a worker; such runs still retry).
 
-    ``current_worker`` (the worker calling this at start-up) counts as alive. Afterwards a refresh lock
-    that no running refresh holds (its holder was killed) is released. Workers call this when they start
-    and every few heartbeats.
+    ``current_worker`` (the worker calling this at start-up) counts as alive. Workers call this when they
+    start and every few heartbeats. Locks need no clean-up: a killed worker's locks die with its database
+    connection or lock file (:mod:`core.services.locks`).
     """
     now = now or utcnow()
     huey = _huey(huey)
@@ -574,8 +574,6 @@ def reconcile_interrupted(now: dt.datetime | None = None, *, current_worker: str
             log.warning("run %s marked failed (%s)", r.id, reason)
             if r.kind == "report":
                 _fail_interrupted_report(r.args, reason, now)
-    if running_refresh() is None:
-        _release_refresh_lock(huey)
     return marked
 
 
@@ -589,16 +587,6 @@ def _fail_interrupted_report(args: Any, reason: str, now: dt.datetime) -> None:
         session.execute(update(Report).where(Report.id == report_id, Report.status == "running")
                         .values(status="failed", error=reason[:ERROR_MAX], finished_at=now))
         session.commit()
-
-
-def _release_refresh_lock(huey: Any) -> None:
-    try:
-        lock = huey.lock_task(REFRESH_LOCK)
-        if lock.is_locked():
-            lock.clear()
-            log.warning("released the refresh lock left by an interrupted refresh")
-    except Exception:  # noqa: BLE001 - the queue may be down; the next reconcile tries again
-        log.warning("could not check the refresh lock", exc_info=True)
 
 
 # --------------------------------------------------------------------------- schedule and queue

@@ -269,12 +269,14 @@ def test_queue_card_reads_pending_scheduled_and_locks(sqlite_db, memory_huey) ->
 
     noop()
     memory_huey.add_schedule(noop.s())  # what a consumer does with a task whose time has not come
-    lock = memory_huey.lock_task("refresh")
-    lock.acquire()
-    card = _run(huey=memory_huey, only=("queue",)).check("queue")
+    from core.services.locks import hold
+
+    with hold("refresh"):
+        card = _run(huey=memory_huey, only=("queue",)).check("queue")
     assert card.status == "ok"
     assert card.facts["pending"] == 1 and card.facts["scheduled"] == 1
     assert card.facts["locks_held"] == ["refresh"]
+    assert _run(huey=memory_huey, only=("queue",)).check("queue").facts["locks_held"] == []
 
 
 # --------------------------------------------------------------------------- redis and the cache

@@ -4,7 +4,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import subprocess
+import sys
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -200,33 +204,71 @@ def test_non_transient_provider_error_is_not_retried(huey, svc, monkeypatch):
 
 
 # --------------------------------------------------------------------------- the refresh lock
-def test_second_refresh_is_skipped_while_one_runs(huey, svc):
-    from jobs.tasks import refresh_lock
+class _HeldElsewhere:
+    """Lock ``name`` held by another thread as ``label`` (to this thread it is someone else's) until release()."""
 
+    def __init__(self, name: str, label: str) -> None:
+        from core.services import locks
+
+        taken, self._done = threading.Event(), threading.Event()
+
+        def keep() -> None:
+            with locks.acting_as(label), locks.hold(name):
+                taken.set()
+                self._done.wait(30)
+
+        self._thread = threading.Thread(target=keep, daemon=True)
+        self._thread.start()
+        assert taken.wait(10)
+
+    def release(self) -> None:
+        self._done.set()
+        self._thread.join(10)
+
+
+def _hold_in_a_process(name: str) -> subprocess.Popen:
+    """A process that takes lock ``name`` as ``victim`` and sleeps; returns once it holds it."""
+    code = ("import time\nfrom core.services.locks import hold\n"
+            f"with hold({name!r}, holder='victim'):\n    print('held', flush=True)\n    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                            stdout=subprocess.PIPE, env=dict(os.environ))
+    assert proc.stdout is not None and proc.stdout.readline().strip() == b"held"
+    return proc
+
+
+def test_second_refresh_is_skipped_while_one_runs(huey, svc):
     huey._immediate = False
     holder = svc.enqueue("refresh", {}, user=BOB)
     assert svc.mark_running(holder, worker="elsewhere")
-    assert refresh_lock.try_acquire(holder) is None
     huey._immediate = True
+    elsewhere = _HeldElsewhere(svc.REFRESH_LOCK, f"run {holder}")
     run = svc.get_run(svc.enqueue("refresh", {}, user=ANNA), ADMIN)
+    elsewhere.release()
     assert run.state == "skipped"
-    assert f"another refresh is running (run {holder})" in run.message
+    here = f"{socket.gethostname()}:{os.getpid()}"
+    assert run.message == f"skipped: another refresh is running (held by run {holder} on {here})"
     assert run.finished_at is not None
-    refresh_lock.release()
 
 
-def test_a_lock_left_by_a_dead_refresh_is_taken_over(huey, svc):
-    from jobs.tasks import refresh_lock
+def test_a_lock_left_by_a_killed_process_is_free(huey, svc):
+    """A refresh whose process is killed (SIGKILL: no clean-up runs) leaves no lock behind: the kernel closes
+    its lock file. While it lives, a refresh job is skipped naming it."""
+    from core.services.locks import held_locks
 
+    victim = _hold_in_a_process(svc.REFRESH_LOCK)
+    skipped = svc.get_run(svc.enqueue("refresh", {"symbols": "SPY"}, user=ADMIN), ADMIN)
+    assert skipped.state == "skipped" and f"held by victim on {socket.gethostname()}:{victim.pid}" in skipped.message
+    assert held_locks() == {svc.REFRESH_LOCK: f"victim on {socket.gethostname()}:{victim.pid}"}
     huey._immediate = False
     dead = svc.enqueue("refresh", {}, user=BOB)
     svc.mark_running(dead, worker="gone")
-    refresh_lock.try_acquire(dead)
     svc.mark_failed(dead, "interrupted: worker gone stopped")
     huey._immediate = True
+    victim.kill()
+    victim.wait(10)
     run = svc.get_run(svc.enqueue("refresh", {"symbols": "SPY"}, user=ANNA), ADMIN)
     assert run.state == "succeeded"
-    assert not huey.lock_task(svc.REFRESH_LOCK).is_locked()
+    assert held_locks() == {}
 
 
 # --------------------------------------------------------------------------- cancel and retry
@@ -344,8 +386,6 @@ def test_heartbeat_and_worker_status(sqlite_db, svc):
 
 
 def test_reconcile_marks_runs_of_dead_workers_interrupted(huey, svc):
-    from jobs.tasks import refresh_lock
-
     now = dt.datetime.now(dt.timezone.utc)
     huey._immediate = False
     svc.heartbeat("live", hostname="far-host", pid=1, now=now)
@@ -357,7 +397,6 @@ def test_reconcile_marks_runs_of_dead_workers_interrupted(huey, svc):
     queued = svc.enqueue("compute", {}, user=ANNA)
     svc.mark_running(on_live, worker="live")
     svc.mark_running(on_dead, worker="dead")
-    refresh_lock.try_acquire(on_dead)
     for run_id in (waiting_retry, lost_retry):
         svc.mark_running(run_id, worker="dead")
         svc.mark_retrying(run_id, 2)
@@ -374,7 +413,6 @@ def test_reconcile_marks_runs_of_dead_workers_interrupted(huey, svc):
     assert svc.get_run(on_live).state == "running"
     assert svc.get_run(waiting_retry).state == "retrying"
     assert svc.get_run(queued).state == "queued"
-    assert not huey.lock_task(svc.REFRESH_LOCK).is_locked()
     # the interrupted run can be retried
     huey._immediate = True
     assert svc.get_run(svc.retry(on_dead, ANNA)).state == "succeeded"
