@@ -13,7 +13,6 @@ from core.schemas.strategy import DEFAULT_CONFIG, StrategyConfig, validate_confi
 from core.schemas.strategy_version import ConfigVersionOut
 from core.services import audit
 from core.services.locks import SEED, hold
-from core.services.locks import SEED, hold
 from core.services.access import ADMIN_ONLY, ALL_ROLES, SYSTEM, resolve
 
 DEFAULT_NAME = "AutoIndex Core"
