@@ -115,8 +115,37 @@ def get_settings() -> Settings:
         err = exc.errors()[0]
         variable = str(err["loc"][0]).upper() if err.get("loc") else "settings"
         raise ConfigurationError(variable, err["msg"]) from None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    check_data_dir(settings.data_dir)
     return settings
+
+
+def check_data_dir(path: Path) -> None:
+    """Create ``path`` if needed and prove it is a writable directory (a file is created and removed).
+
+    Raises ConfigurationError("DATA_DIR", ...) naming the path and the reason: it cannot be created
+    (``/proc/x``: no such file or directory), it is a file, or nothing can be written in it (no permission,
+    a read-only file system).
+    """
+    import os
+    import tempfile
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigurationError("DATA_DIR", f"{path} exists and is not a directory") from None
+    except OSError as exc:
+        raise ConfigurationError("DATA_DIR", f"cannot create {path}: {exc.strerror or exc}") from None
+    if not path.is_dir():
+        raise ConfigurationError("DATA_DIR", f"{path} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=path)
+    except OSError as exc:
+        raise ConfigurationError("DATA_DIR", f"cannot write in {path}: {exc.strerror or exc}") from None
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:  # an append-only directory: writable, but leave no trace we cannot remove
+        pass
 
 
 def reset_settings_cache() -> None:

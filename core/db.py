@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import PROJECT_ROOT, get_settings, redact_url
-from core.errors import DatabaseUnavailableError
+from core.errors import DatabaseReadOnlyError, DatabaseUnavailableError
 from core.services.locks import MIGRATE, hold
 
 log = logging.getLogger(__name__)
@@ -73,16 +73,35 @@ def unit_of_work() -> Iterator[Session]:
         yield session
     except OperationalError as exc:
         session.rollback()
-        lost = connection_lost(exc)
+        lost = write_refused(exc) or connection_lost(exc)
         if lost is None:
             raise
         raise lost from exc
+    except DBAPIError as exc:  # PostgreSQL's read-only transaction error is not an OperationalError
+        session.rollback()
+        refused = write_refused(exc)
+        if refused is None:
+            raise
+        raise refused from exc
     except BaseException:
         session.rollback()
         raise
     finally:
         session.rollback()
         session.close()
+
+
+def write_refused(exc: DBAPIError) -> DatabaseReadOnlyError | None:
+    """``exc`` as a DatabaseReadOnlyError when the database refused a write because it is read-only
+    (SQLite ``SQLITE_READONLY``: a read-only file or directory, ``mode=ro``, ``PRAGMA query_only``;
+    PostgreSQL SQLSTATE 25006: ``default_transaction_read_only``, a hot standby); None otherwise."""
+    orig = exc.orig
+    code = getattr(orig, "sqlite_errorcode", None)
+    if not ((isinstance(code, int) and code & 0xFF == 8) or getattr(orig, "sqlstate", None) == "25006"
+            or "readonly database" in str(orig)):
+        return None
+    reason = (str(orig).strip().splitlines() or [""])[0] or type(orig).__name__
+    return DatabaseReadOnlyError(redact_url(str(get_engine().url)), reason)
 
 
 def connection_lost(exc: OperationalError) -> DatabaseUnavailableError | None:

@@ -46,6 +46,17 @@ class DatabaseUnavailableError(AutoIndexError):
         self.reason = reason
 
 
+class DatabaseReadOnlyError(AutoIndexError):
+    """The database refused a write because it is read-only: a read-only SQLite file or directory,
+    ``PRAGMA query_only``, or a read-only PostgreSQL transaction (``default_transaction_read_only``,
+    a hot standby). Not transient: retrying does not help until an operator fixes it."""
+
+    def __init__(self, url_redacted: str, reason: str) -> None:
+        super().__init__(f"database {url_redacted} is read-only: {reason}")
+        self.url = url_redacted
+        self.reason = reason
+
+
 class ProviderError(AutoIndexError):
     """A market-data provider failed; ``symbol`` names the instrument when known."""
 

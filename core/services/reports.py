@@ -177,15 +177,82 @@ def request_report(report_type: str, period: str, fmt: str, config_id: int | Non
 # --------------------------------------------------------------------------- generating (the job)
 def _store(report_id: int, filename: str, data: bytes) -> dict[str, Any]:
     settings = get_settings()
+def check_output_path(path: Path | str, *, field: str = "out") -> Path:
+    """``path`` as a Path if a file can be written there, else ValidationFailed ``{field: reason}``.
+
+    Refused: an existing directory, a missing parent directory, a parent that is not a directory. (Whether
+    the directory accepts new files is only known when writing: :func:`write_file_atomically`.)
+    """
+    path = Path(path)
+    if str(path) in ("", ".") or path.is_dir():
+        raise ValidationFailed({field: f"{path} is a directory; give a file name, e.g. {path / 'report.pdf'}"})
+    parent = path.parent
+    if not parent.exists():
+        raise ValidationFailed({field: f"directory {parent} does not exist"})
+    if not parent.is_dir():
+        raise ValidationFailed({field: f"{parent} is not a directory"})
+    return path
+
+
+def _file_mode(path: Path) -> int:
+    """The existing file's permission bits, else 0666 less the process umask (read without changing it)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        pass
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        umask = 0o022
+    return 0o666 & ~umask
+
+
+def write_file_atomically(path: Path | str, data: bytes, *, field: str = "out") -> Path:
+    """Write ``data`` to ``path`` all or nothing; return the path.
+
+    The bytes go to a hidden temporary file in the same directory (``.<name>.<random>.part``), flushed to
+    disk, then renamed over ``path`` (atomic on POSIX: a reader sees the old file or the new one, never half
+    of one). On any failure the temporary file is removed and ValidationFailed ``{field: "cannot write
+    <path>: <reason>"}`` is raised; nothing is left behind.
+    """
+    import os
+    import tempfile
+
+    path = check_output_path(path, field=field)
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        os.fchmod(fd, _file_mode(path))  # mkstemp makes 0600; the file gets the mode a plain open() would give
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, IsADirectoryError):
+            reason = "it is a directory"
+        raise ValidationFailed({field: f"cannot write {path}: {reason}"}) from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return path
+
+
     values: dict[str, Any] = {"filename": filename, "size_bytes": len(data), "status": "done",
                               "finished_at": utcnow(), "error": None}
     if settings.reports_dir:
         directory = Path(settings.reports_dir)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{report_id:08d}-{filename}"
-        tmp = path.with_suffix(path.suffix + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)  # atomic: a reader never sees half a file
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValidationFailed({"REPORTS_DIR": f"cannot create {directory}: {exc.strerror or exc}"}) from None
+        path = write_file_atomically(directory / f"{report_id:08d}-{filename}", data, field="REPORTS_DIR")
         values.update(path=str(path), content=None)
     else:
         values.update(content=data, path=None)

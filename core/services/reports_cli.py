@@ -6,7 +6,9 @@ Example::
     python -m core report --type risk --period custom --start 2024-01-01 --end 2024-12-31 --format xlsx --out r.xlsx
 
 The numbers are those of the Reports page and the Dashboard (same service functions). Nothing is
-written to the database; errors print one line naming the bad option (exit code 2).
+written to the database; errors print one line naming the bad option (exit code 2). ``--out`` must name a
+file in an existing directory (not a directory); the file appears whole or not at all (written to a hidden
+``.part`` file beside it and renamed; the temporary file is removed on any failure).
 """
 from __future__ import annotations
 
@@ -20,22 +22,17 @@ from core.schemas.report import REPORT_FORMATS, REPORT_PERIODS, REPORT_TYPES
 
 def cmd_report(args: argparse.Namespace) -> int:
     from core.db import migrate
-    from core.services.reports import build_report_bytes
+    from core.services.reports import build_report_bytes, check_output_path, write_file_atomically
 
+    out = check_output_path(args.out)  # before any work: an unusable --out is one line (ValidationFailed, exit 2)
     migrate()
-    out = Path(args.out)
-    if out.parent and not out.parent.exists():
-        print(f"error: out: directory {out.parent} does not exist", file=sys.stderr)
-        return 2
     try:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no login name in some containers
         user = "cli"
     filename, data = build_report_bytes(args.type, args.period, args.format, args.config, args.start, args.end,
                                         generated_by=f"{user} (command line)")
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(out)
+    write_file_atomically(out, data)  # a hidden .part file renamed into place; removed on any failure
     print(f"wrote {out} ({len(data):,} bytes; {filename})")
     return 0
 
