@@ -175,8 +175,6 @@ def request_report(report_type: str, period: str, fmt: str, config_id: int | Non
 
 
 # --------------------------------------------------------------------------- generating (the job)
-def _store(report_id: int, filename: str, data: bytes) -> dict[str, Any]:
-    settings = get_settings()
 def check_output_path(path: Path | str, *, field: str = "out") -> Path:
     """``path`` as a Path if a file can be written there, else ValidationFailed ``{field: reason}``.
 
@@ -244,6 +242,8 @@ def write_file_atomically(path: Path | str, data: bytes, *, field: str = "out") 
     return path
 
 
+def _store(report_id: int, filename: str, data: bytes) -> dict[str, Any]:
+    settings = get_settings()
     values: dict[str, Any] = {"filename": filename, "size_bytes": len(data), "status": "done",
                               "finished_at": utcnow(), "error": None}
     if settings.reports_dir:
