@@ -45,6 +45,7 @@ from core.schemas.user import UserOut
 from core.services import audit, users
 from core.services.access import Actor, SessionEnded
 from ui import forms, state
+from ui.entry import enter_through_home
 from ui.errors import show_error
 
 log = logging.getLogger(__name__)
@@ -223,8 +224,10 @@ def require_user(roles: tuple[str, ...] = ALL_ROLES) -> UserOut:
     """Call FIRST on every page: the logged-in user if their role is in ``roles``.
 
     Otherwise draws the login form (logged out) or an access-denied message (wrong role) and stops
-    the script, so nothing of the page is drawn.
+    the script, so nothing of the page is drawn. A page reached by a deep link as a server's first request is
+    rerun through Home.py first (:mod:`ui.entry`).
     """
+    enter_through_home()
     try:
         user = current_user()
     except AutoIndexError as exc:  # e.g. the database went away: one readable line, never a traceback
