@@ -15,6 +15,7 @@ from core.errors import AutoIndexError  # noqa: E402
 from core.logs import configure_logging  # noqa: E402
 from core.services.telemetry import timed  # noqa: E402
 from ui import auth, navigation, sidebar  # noqa: E402
+from ui.entry import requested_page  # noqa: E402
 from ui.errors import show_error  # noqa: E402
 
 
@@ -67,8 +68,13 @@ def main() -> None:
         return
     user = auth.require_user(auth.ALL_ROLES)
     auth.flush_cookie_action()
+    forbidden = navigation.forbidden_for(user.role, requested_page())
     page = st.navigation(navigation.pages_for(user.role))
     sidebar.draw(user)
+    if forbidden is not None:  # a URL of a page this role may not see: say so, never redirect silently
+        st.error(f"You do not have access to this page ({forbidden.title} is for administrators). "
+                 "Choose a page in the sidebar.", icon=":material/block:")
+        return
     with timed("page", page.title):  # p50/p95 per page on the Diagnostics page
         page.run()
 

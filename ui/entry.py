@@ -25,3 +25,31 @@ def enter_through_home() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def requested_page() -> str | None:
+    """The URL path of the page this run was asked for (``"admin"`` for ``/admin``), read before
+    ``st.navigation`` resolves it; None when the request named no page or it cannot be told.
+
+    ``st.navigation`` silently runs the default page for a URL that is not among the pages it was given (a
+    page the user's role does not include), and ``st.context.url`` reports the page it resolved to, not the
+    one asked for; the script run's intent (page name, or the hash of a page's URL path) still holds it.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from streamlit.util import calc_hash
+
+    from ui.navigation import PAGES, url_path_of
+
+    ctx = get_script_run_ctx()
+    manager = getattr(ctx, "pages_manager", None)
+    if manager is None:
+        return None
+    name = (manager.intended_page_name or "").strip("/")
+    if name:
+        return name
+    wanted = manager.intended_page_script_hash
+    if wanted:
+        for spec in PAGES:
+            if calc_hash(url_path_of(spec)) == wanted:
+                return url_path_of(spec)
+    return None

@@ -38,8 +38,21 @@ def roles_for(path: str) -> tuple[str, ...]:
     return ADMIN_ONLY
 
 
+def url_path_of(spec: PageSpec) -> str:
+    """The page's URL path (``/tasks`` for pages/tasks.py)."""
+    return Path(spec.path).stem
+
+
 def pages_for(role: str) -> list[st.Page]:
     """st.Page objects for the pages ``role`` may see (an unlisted page cannot be reached by URL)."""
     return [st.Page(str(PROJECT_ROOT / spec.path), title=spec.title, icon=spec.icon, default=spec.default,
-                    url_path=Path(spec.path).stem)
+                    url_path=url_path_of(spec))
             for spec in PAGES if role in spec.roles]
+
+
+def forbidden_for(role: str, url_path: str | None) -> PageSpec | None:
+    """The page at ``url_path`` when it exists but ``role`` may not see it (None otherwise)."""
+    for spec in PAGES:
+        if url_path_of(spec) == url_path and role not in spec.roles:
+            return spec
+    return None

@@ -88,3 +88,26 @@ def test_a_deep_link_without_a_cookie_shows_only_the_login(own_data_dir, browser
     finally:
         context.close()
         stop_server(process)
+
+
+@pytest.mark.parametrize("path", ["admin", "diagnostics"])
+def test_an_analyst_opening_an_admin_url_is_told_so(own_data_dir, browser, path):
+    from core.services import users
+
+    users.create_user("ann", "Ann Analyst", "analyst password 2026", role="analyst")
+    process, base_url = start_server(own_data_dir)
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        login(page, base_url, "ann", "analyst password 2026")
+        wait_signed_in(page)
+        page.goto(f"{base_url}/{path}")
+        _wait_app(page)
+        page.get_by_text("You do not have access to this page").wait_for()
+        assert "Admin" not in _nav_titles(page) and "Diagnostics" not in _nav_titles(page)
+        assert page.get_by_role("heading", name=re.compile("Admin|Diagnostics")).count() == 0
+        assert page.get_by_role("heading", name=re.compile("Dashboard")).count() == 0  # no silent redirect
+    finally:
+        context.close()
+        stop_server(process)
