@@ -92,7 +92,8 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
     config_id = _config_id(config_id)
 
     def waiting(holder: str | None) -> None:
-        progress(0.0, f"waiting for another compute of config {config_id} ({holder or 'holder unknown'})")
+        who = holder or "an unknown holder"
+        progress(0.0, f"waiting for another compute of config {config_id} (held by {who})")
 
     with hold(compute_lock(config_id), timeout_s=lock_timeout_s, holder=actor or "system", on_wait=waiting), \
             unit_of_work() as session:

@@ -41,7 +41,7 @@ def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None
     provider = provider or get_provider(provider_name, today=today)
 
     def waiting(holder: str | None) -> None:
-        progress(0.0, f"waiting for another refresh ({holder or 'holder unknown'})")
+        progress(0.0, f"waiting for another refresh (held by {holder or 'an unknown holder'})")
 
     with hold(REFRESH, wait=wait, timeout_s=lock_timeout_s, holder=actor or "system", on_wait=waiting), \
             unit_of_work() as session:

@@ -61,7 +61,7 @@ def test_computes_in_threads_wait_for_each_other(computed):
     for t in threads:
         t.join(120)
     assert not errors, errors
-    assert waited and all(f"config {config_id} (thread on {socket.gethostname()}:" in m for m in waited)
+    assert waited and all(f"config {config_id} (held by thread on {socket.gethostname()}:" in m for m in waited)
     assert results_digest(config_id) == before
     assert _computes() == 5
 
