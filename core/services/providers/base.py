@@ -33,7 +33,8 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from core.schemas.asset import AssetInfo
+from core.errors import ProviderError
+from core.schemas.asset import AssetInfo, symbol_problem
 
 #: ``progress(fraction, message)``: fraction in [0, 1], message a short human sentence.
 ProgressCallback = Callable[[float, str], None]
@@ -97,12 +98,22 @@ def filter_dates(frame: pd.DataFrame, start: date | None, end: date | None) -> p
 
 
 def normalise_symbols(symbols: Iterable[str] | None) -> list[str] | None:
-    """Upper-case and de-duplicate requested symbols, keeping their order; None stays None."""
+    """Check requested symbols with the one symbol rule, upper-case and de-duplicate them (order kept).
+
+    ``None`` stays ``None``. A symbol the rule refuses (see :func:`core.schemas.asset.symbol_problem`: not
+    plain ASCII, changed by NFKC normalisation or case folding, or not ticker-shaped) raises
+    :class:`ProviderError` naming it, so ``ſpy`` can never be fetched as ``SPY``.
+    """
     if symbols is None:
         return None
     seen: dict[str, None] = {}
     for s in symbols:
-        seen.setdefault(str(s).strip().upper(), None)
+        problem = symbol_problem(s)
+        if problem is not None:
+            error = ProviderError(problem, status=400)
+            error.symbol = s if isinstance(s, str) else repr(s)
+            raise error
+        seen.setdefault(s.strip().upper(), None)
     return list(seen)
 
 
