@@ -23,8 +23,9 @@ The lock lives where the data lives, so it is shared by every process and host u
   processes and Python versions); advisory locks are scoped to the current database. The holder is recorded as
   the connection's ``application_name`` (``autoindex:<name> <holder>``, 63 bytes at most), so anyone can read it
   from ``pg_locks`` joined to ``pg_stat_activity``.
-* SQLite: ``fcntl.flock`` on ``<folder of the database>/locks/<name>.lock`` (``DATA_DIR/locks`` by default); the
-  name and the holder are written into the file while the lock is held and erased when it is released.
+* SQLite: ``fcntl.flock`` on ``<folder of the database>/locks/<name>.lock`` (``DATA_DIR/locks`` by default, and
+  when the database's folder cannot be written); the name and the holder are written into the file while the
+  lock is held and erased when it is released.
 
 Either way the operating system or the server frees a lock whose holder dies (a closed connection, a closed
 file), so no lock outlives its process and nothing has to clean locks up. Locks are re-entrant within a
@@ -342,7 +343,11 @@ def _backend_for(url: str, data_dir: str) -> LockBackend:
     if url.startswith("postgresql"):
         return PostgresAdvisoryLocks(url)
     path = url.split("///", 1)[-1] if "///" in url else ""
-    folder = Path(path).resolve().parent if path and path != ":memory:" else Path(data_dir)
+    folder = Path(data_dir)
+    if path and path != ":memory:":
+        beside = Path(path).resolve().parent
+        if os.access(beside, os.W_OK | os.X_OK):  # else nothing writes this database: any shared folder will do
+            folder = beside
     return FileLocks(folder / "locks")
 
 
