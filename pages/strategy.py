@@ -26,13 +26,15 @@ with shown_errors():
             preview_result = view.preview(token, params)
             st.caption(f"Preview: {preview_result['rebalances']} rebalances. " + " ".join(preview_result["warnings"][:3]))
     view.notices()
-    preview_tab, save_tab, activate_tab, history_tab = st.tabs(["Preview and compare", "Save", "Activate", "History"])
-    with preview_tab:
+    names = ["Preview and compare", "Save"] + (["Activate"] if user.is_admin else []) + ["History"]
+    tabs = dict(zip(names, st.tabs(names)))
+    with tabs["Preview and compare"]:
         view.compare(token, versions, preview_result)
         view.methodology(params)
-    with save_tab:
+    with tabs["Save"]:
         view.save_form(user, errors)
-    with activate_tab:
-        view.activate_form(user, versions)
-    with history_tab:
+    if user.is_admin:  # activation changes the house index for everyone (the service checks the role again)
+        with tabs["Activate"]:
+            view.activate_form(user, versions)
+    with tabs["History"]:
         view.history(versions)

@@ -199,7 +199,7 @@ def _on_save() -> None:
     try:
         saved = strategies.save_version(name, params, note=note.strip(), actor=auth.actor(),
                                         parent_id=st.session_state.get(state.STRATEGY_BASE_ID),
-                                        activate=bool(st.session_state.get(state.STRATEGY_ACTIVATE_ON_SAVE)))
+                                        activate=bool(st.session_state.pop(state.STRATEGY_ACTIVATE_ON_SAVE, False)))
     except ValidationFailed as exc:
         forms.set_errors("strategy_save", exc.errors)
         return
@@ -230,7 +230,8 @@ def save_form(user: UserOut, errors: dict[str, str]) -> None:
         forms.text_field("strategy_save", "name", "Config name", key=state.STRATEGY_NAME, max_chars=strategies.NAME_MAX)
         st.text_area("Note (why this version)", key=state.STRATEGY_NOTE, max_chars=2000)
         forms.field_error("strategy_save", "note")
-        st.checkbox("Activate after saving (recomputes the index)", key=state.STRATEGY_ACTIVATE_ON_SAVE)
+        if user.is_admin:
+            st.checkbox("Activate after saving (recomputes the index)", key=state.STRATEGY_ACTIVATE_ON_SAVE)
         save_errors = {k: v for k, v in forms.errors("strategy_save").items() if k not in ("name", "note")}
         for key, message in save_errors.items():
             st.error(f"{key.replace('_', ' ')}: {message}")

@@ -63,10 +63,23 @@ def _queue(kind: str, params: dict[str, Any], user: UserOut) -> None:
 
 # --------------------------------------------------------------------------- queueing
 def queue_forms(user: UserOut) -> None:
-    """Buttons with parameters to queue a refresh, a recompute or a report."""
+    """Forms to queue a refresh (admins), a recompute or a report again."""
     _notice()
-    refresh, compute, report = st.tabs(["Refresh prices", "Recompute index", "Generate report"])
-    with refresh, st.form("tasks_refresh_form", border=False):
+    names = (["Refresh prices"] if user.is_admin else []) + ["Recompute index", "Generate report"]
+    tabs = dict(zip(names, st.tabs(names)))
+    if user.is_admin:
+        with tabs["Refresh prices"]:
+            _refresh_form(user)
+    else:
+        st.caption("Price refreshes are queued by administrators.")
+    with tabs["Recompute index"]:
+        _compute_form(user)
+    with tabs["Generate report"]:
+        _report_form(user)
+
+
+def _refresh_form(user: UserOut) -> None:
+    with st.form("tasks_refresh_form", border=False):
         st.selectbox("Provider", ["demo", "twelvedata"], key=KEY_REFRESH_PROVIDER,
                      help="demo: synthetic data; twelvedata needs TWELVEDATA_API_KEY")
         st.text_input("Symbols", key=KEY_REFRESH_SYMBOLS, placeholder="all (or e.g. AAPL, MSFT)")
@@ -75,20 +88,41 @@ def queue_forms(user: UserOut) -> None:
             _queue("refresh", {"provider": st.session_state[KEY_REFRESH_PROVIDER],
                                "symbols": st.session_state[KEY_REFRESH_SYMBOLS] or None,
                                "full": st.session_state[KEY_REFRESH_FULL]}, user)
-    with compute, st.form("tasks_compute_form", border=False):
-        from core.services.strategies import list_versions
 
+
+def _compute_form(user: UserOut) -> None:
+    from core.services.strategies import list_versions
+
+    with st.form("tasks_compute_form", border=False):
         versions = {v.id: v.label for v in list_versions()}
         options: list[int | None] = [None, *versions]
         st.selectbox("Config version", options, key=KEY_COMPUTE_CONFIG,
                      format_func=lambda i: "the active version" if i is None else versions[i])
         if st.form_submit_button("Queue recompute", type="primary"):
             _queue("compute", {"config_id": st.session_state[KEY_COMPUTE_CONFIG]}, user)
-    with report, st.form("tasks_report_form", border=False):
-        st.caption("Reports are normally requested on the Reports page; this queues (again) a registered report.")
-        st.number_input("Report id", min_value=1, step=1, key=KEY_REPORT_ID)
+
+
+def _report_label(report: Any) -> str:
+    owner = f" · {report.owner}" if report.owner else ""
+    return (f"#{report.id} · {report.report_type} · {report.period} · {report.format.upper()} · "
+            f"{report.status}{owner}")
+
+
+def _report_form(user: UserOut) -> None:
+    from core.services import reports
+
+    st.caption("Reports are normally requested on the Reports page; this generates one of yours again.")
+    with shown_errors():
+        choices = {r.id: r for r in reports.list_reports(auth.actor(), {"limit": 200})}
+    with st.form("tasks_report_form", border=False):
+        st.selectbox("Report", list(choices), key=KEY_REPORT_ID, index=None, placeholder="Choose a report",
+                     format_func=lambda i: _report_label(choices[i]) if i in choices else f"#{i}")
         if st.form_submit_button("Queue report"):
-            _queue("report", {"report_id": int(st.session_state[KEY_REPORT_ID])}, user)
+            chosen = st.session_state.get(KEY_REPORT_ID)
+            if chosen is None:
+                st.error("Choose a report first.")
+            else:
+                _queue("report", {"report_id": int(chosen)}, user)
 
 
 # --------------------------------------------------------------------------- live panel

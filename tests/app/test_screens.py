@@ -162,6 +162,22 @@ def test_strategy_activate_recomputes(app_db) -> None:
         assert not compute.stored_index(version.id).empty
 
 
+def test_analysts_save_versions_but_are_offered_no_activation(app_db) -> None:
+    from core.errors import PermissionDenied
+    from core.services import strategies
+
+    at = make_app(ANALYST[0], page="pages/strategy.py")
+    assert not at.exception
+    assert "Activate" not in [t.label for t in at.tabs]
+    assert not [c for c in at.checkbox if c.key == "strategy_activate_on_save"]
+    version = strategies.save_version("Analyst idea", {"equal": 1.0}, note="t", actor=ANALYST[0])
+    with pytest.raises(PermissionDenied):
+        strategies.activate_version(version.id, actor=ANALYST[0])
+    with pytest.raises(PermissionDenied):
+        strategies.save_version("Analyst idea", {"equal": 1.0}, note="t", actor=ANALYST[0], activate=True)
+    assert strategies.active_version().id != version.id
+
+
 def test_data_is_read_only_for_analysts(app_db) -> None:
     at = make_app(ANALYST[0], page="pages/data.py")
     assert not at.exception

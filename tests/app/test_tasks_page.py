@@ -26,15 +26,18 @@ def _button(at, label: str):  # type: ignore[no-untyped-def]
     return next(b for b in at.button if b.label == label)
 
 
-def test_analyst_may_not_queue_a_price_refresh(jobs_queue):
+def test_analyst_is_offered_no_price_refresh_and_the_service_refuses_one(jobs_queue):
+    from core.errors import PermissionDenied
     from core.services import tasks as svc
 
-    before = svc.count_runs()
     at = make_app(ANALYST[0], page=PAGE)
-    at.text_input(key="tasks_refresh_symbols").set_value("aapl, msft")
-    _button(at, "Queue refresh").click().run()
     assert not at.exception
-    assert any("for admin users" in e.value for e in at.error)
+    assert "Refresh prices" not in [t.label for t in at.tabs]
+    assert "Queue refresh" not in [b.label for b in at.button]
+    assert "Price refreshes are queued by administrators." in texts(at)
+    before = svc.count_runs()
+    with pytest.raises(PermissionDenied, match="for admin users"):
+        svc.enqueue("refresh", {}, user=ANALYST[0], huey=jobs_queue)
     assert svc.count_runs() == before
 
 
