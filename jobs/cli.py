@@ -1,10 +1,15 @@
 """``python -m core jobs ...`` and ``python -m core worker``: queue and follow jobs, run a consumer.
 
-* ``jobs enqueue KIND [--param key=value ...] [--wait]`` prints the run id; with ``--wait`` it follows the
-  run (state and progress on stderr) and exits 0 only if it succeeded (1 otherwise, 2 for bad input).
+* ``jobs enqueue KIND [--param key=value ...] [--wait [--timeout S]]`` prints the run id; with ``--wait`` it
+  follows the run (state and progress on stderr) and exits 0 only if it succeeded (1 otherwise, 2 for bad
+  input). While the run waits for a worker and no worker heartbeat is alive it stops at once: "no worker is
+  alive: start one with `python -m core worker`" (exit 1); with ``--timeout`` it stops waiting after that
+  many seconds and says so (exit 1). Either way the run stays queued.
 * ``jobs list [--kind K] [--state S] [--user U] [--limit N]`` prints recent runs.
 * ``worker [-w N] [-k thread|process|greenlet] [-n]`` runs a consumer with the project's settings,
-  the same as ``huey_consumer jobs.huey -w N -k ...`` (migrating the database first).
+  like ``huey_consumer jobs.huey -w N -k ...`` (migrating the database first). When the queue (Redis) is
+  down it logs one line per retry with exponential backoff (1 s doubling to 30 s), never a traceback per
+  poll, both before it starts and while it runs (:mod:`jobs.worker`).
 """
 from __future__ import annotations
 
@@ -16,6 +21,9 @@ from core.errors import ValidationFailed
 
 #: Seconds between two polls of a followed run.
 POLL_S = 0.25
+#: Seconds between two looks at the worker heartbeats while a followed run waits for a worker.
+WORKER_CHECK_S = 2.0
+NO_WORKER = "no worker is alive: start one with `python -m core worker`"
 
 
 def _parse_params(pairs: list[str]) -> dict[str, str]:
@@ -32,15 +40,22 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
-def follow(run_id: int, *, timeout_s: float | None = None, out=None) -> str:  # type: ignore[no-untyped-def]
+def follow(run_id: int, *, timeout_s: float | None = None, out=None,  # type: ignore[no-untyped-def]
+           require_worker: bool = False) -> str:
     """Poll a run until it reaches a final state (or ``timeout_s``); print changes to ``out`` (default: the
-    current sys.stderr); return the state."""
+    current sys.stderr); return the state.
+
+    With ``require_worker``, a run still waiting (queued or retrying) while no worker heartbeat is alive
+    stops the wait at once with "error: no worker is alive: ..."; a timeout prints "error: ... stopped
+    waiting". The run itself is left as it is (still queued) in both cases.
+    """
     from core.services import tasks as svc
 
     out = out or sys.stderr
 
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     last = None
+    next_worker_check = time.monotonic()
     while True:
         run = svc.get_run(run_id)
         shown = (run.state, round(run.progress, 2), run.message)
@@ -51,7 +66,14 @@ def follow(run_id: int, *, timeout_s: float | None = None, out=None) -> str:  # 
             if run.error and run.state != "succeeded":
                 print(f"run {run_id}: {run.error}", file=out)
             return run.state
+        if require_worker and run.state in ("queued", "retrying") and time.monotonic() >= next_worker_check:
+            next_worker_check = time.monotonic() + WORKER_CHECK_S
+            if not any(w.alive for w in svc.workers_status()):
+                print(f"error: {NO_WORKER} (run {run_id} stays {run.state})", file=out)
+                return run.state
         if deadline is not None and time.monotonic() > deadline:
+            print(f"error: run {run_id} is still {run.state} after {timeout_s:g} s: stopped waiting "
+                  f"(the run stays {run.state})", file=out)
             return run.state
         time.sleep(POLL_S)
 
@@ -66,7 +88,9 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if not args.wait:
         return 0
-    state = follow(run_id, timeout_s=args.timeout)
+    from jobs import huey
+
+    state = follow(run_id, timeout_s=args.timeout, require_worker=not huey.immediate)
     return 0 if state == "succeeded" else 1
 
 
@@ -88,12 +112,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from core.db import migrate
     from jobs import backend_name, huey
+    from jobs.worker import Consumer, wait_for_queue
 
     migrate()
     logging.getLogger("huey").setLevel(logging.INFO)
     print(f"starting {args.workers} {args.worker_type} worker(s) on the {backend_name(huey)} queue", file=sys.stderr)
-    consumer = huey.create_consumer(workers=args.workers, worker_type=args.worker_type, periodic=not args.no_periodic,
-                                    initial_delay=0.05, backoff=1.5, max_delay=2.0)
+    if not wait_for_queue(huey):  # one line per failed try, backing off: never a traceback per poll
+        return 1
+    consumer = Consumer(huey, workers=args.workers, worker_type=args.worker_type, periodic=not args.no_periodic,
+                        initial_delay=0.05, backoff=1.5, max_delay=2.0)
     consumer.run()
     return 0
 
@@ -113,7 +140,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a job parameter, repeatable (refresh: provider, symbols=A,B, full=true; compute: config_id; "
                         "report: report_id)")
     p.add_argument("--wait", action="store_true", help="follow the run; exit 0 only if it succeeded")
-    p.add_argument("--timeout", type=float, default=None, help="with --wait: give up after this many seconds")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="with --wait: stop waiting after this many seconds (exit 1; the run stays queued)")
     p.add_argument("--user", default="cli", help="recorded as the user who queued it (default: cli)")
     p.set_defaults(func=cmd_enqueue)
 

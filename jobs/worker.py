@@ -1,28 +1,216 @@
-"""The life of a consumer process: its identity, its heartbeat, and reconciliation at start-up.
+"""The life of a consumer process: its identity, its heartbeat, reconciliation, and riding out a queue outage.
 
 Huey calls the ``on_startup`` hook once per worker thread (or per worker process with ``-k process``).
 The first call in a process writes a heartbeat, reconciles runs left behind by dead workers
 (:func:`core.services.tasks.reconcile_interrupted`) and starts one daemon thread that beats every
-:data:`~core.services.tasks.HEARTBEAT_INTERVAL_S` seconds and reconciles again every few beats, so
-a worker killed on another host is noticed by the survivors too. Later calls only count the workers.
+:data:`~core.services.tasks.HEARTBEAT_INTERVAL_S` seconds, looks for queued runs whose queue message was lost
+(:class:`core.services.tasks.LostMessageWatch`, every beat) and reconciles interrupted runs again every few
+beats, so a worker killed on another host is noticed by the survivors too. Later calls only count the workers.
+
+Queue outages (Redis down, the SQLite queue file unreadable): :class:`QueueOutage` paces every thread of the
+process. The first failure logs one line and starts an exponential backoff (1 s, doubling, capped at
+:data:`OUTAGE_MAX_DELAY_S`); every thread waits for the same next try, so the process logs one line per retry,
+never a traceback per poll; the first success logs "reachable again". ``python -m core worker`` waits in the
+same way before it starts its consumer, and runs :class:`Consumer` (Huey's consumer with a worker and a
+scheduler that report through the outage instead of logging a traceback on every poll).
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
+
+from huey.consumer import Consumer as HueyConsumer
+from huey.consumer import Scheduler as HueyScheduler
+from huey.consumer import Worker as HueyWorker
+from huey.consumer import WorkerRecycle
 
 from core.models import utcnow
 
 log = logging.getLogger(__name__)
 
-#: Beats between two reconciliations by a running worker.
+#: Beats between two reconciliations of interrupted runs by a running worker.
 RECONCILE_EVERY = 6
+#: First wait after a queue failure, the factor between waits, and the longest wait (seconds).
+OUTAGE_FIRST_DELAY_S = 1.0
+OUTAGE_BACKOFF = 2.0
+OUTAGE_MAX_DELAY_S = 30.0
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {"threads": 0, "beater": None, "stop": None, "kind": "consumer", "started_at": None}
+_state: dict[str, Any] = {"threads": 0, "beater": None, "stop": None, "kind": "consumer", "started_at": None,
+                          "lost_watch": None}
 
 
+# --------------------------------------------------------------------------- queue outages
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else 'no detail'}"[:300]
+
+
+class QueueOutage:
+    """Whether the queue answers, shared by every thread of a process; paces retries while it does not.
+
+    :meth:`failed` is called by whichever thread met the failure: it starts (or continues) the outage, and
+    only the first caller of each retry round logs, one line with the attempt number and the wait. Other
+    threads get the time left before the next try and stay silent. :meth:`succeeded` ends the outage (one
+    line). ``clock`` is injectable so tests control time.
+    """
+
+    def __init__(self, *, first_delay_s: float = OUTAGE_FIRST_DELAY_S, backoff: float = OUTAGE_BACKOFF,
+                 max_delay_s: float = OUTAGE_MAX_DELAY_S, clock: Callable[[], float] = time.monotonic,
+                 logger: logging.Logger = log, where: str = "the job queue") -> None:
+        self.first_delay_s, self.backoff, self.max_delay_s = first_delay_s, backoff, max_delay_s
+        self.clock = clock
+        self.log = logger
+        self.where = where
+        self._lock = threading.Lock()
+        self.down_since: float | None = None
+        self.next_try_at = 0.0
+        self.delay = 0.0
+        self.failures = 0
+
+    @property
+    def is_down(self) -> bool:
+        return self.down_since is not None
+
+    def wait_s(self) -> float:
+        """Seconds until the next try is due (0 when the queue is up or a try is due now)."""
+        with self._lock:
+            if self.down_since is None:
+                return 0.0
+            return max(0.0, self.next_try_at - self.clock())
+
+    def failed(self, exc: BaseException, doing: str) -> float:
+        """Record a failure met while ``doing`` something; return the seconds to wait before trying again."""
+        with self._lock:
+            now = self.clock()
+            if self.down_since is not None and now < self.next_try_at:
+                return self.next_try_at - now  # this round was already reported by another thread
+            if self.down_since is None:
+                self.down_since = now
+                self.delay = self.first_delay_s
+            else:
+                self.delay = min(self.delay * self.backoff, self.max_delay_s)
+            self.failures += 1
+            self.next_try_at = now + self.delay
+            self.log.warning("%s is unreachable (%s, attempt %d): %s; retrying in %.0f s", self.where, doing,
+                             self.failures, _reason(exc), self.delay)
+            return self.delay
+
+    def succeeded(self) -> None:
+        """The queue answered: end the outage (logs once how long it lasted)."""
+        if self.down_since is None:
+            return
+        with self._lock:
+            if self.down_since is None:
+                return
+            lasted = self.clock() - self.down_since
+            failures = self.failures
+            self.down_since, self.next_try_at, self.delay, self.failures = None, 0.0, 0.0, 0
+        self.log.warning("%s is reachable again after %.0f s (%d failed tries)", self.where, lasted, failures)
+
+
+#: The process's outage tracker (every consumer thread, the heartbeat thread and the start-up wait use it).
+outage = QueueOutage()
+
+
+def probe_queue(huey: Any) -> None:
+    """Raise when the queue storage does not answer (a Redis PING; a read of the SQLite queue)."""
+    conn = getattr(huey.storage, "conn", None)
+    if conn is not None and hasattr(conn, "ping"):
+        conn.ping()
+    else:
+        huey.pending_count()
+
+
+def wait_for_queue(huey: Any, *, stop: threading.Event | None = None, tracker: QueueOutage | None = None,
+                   sleep: Callable[[float], Any] | None = None) -> bool:
+    """Block until the queue answers, one log line per failed try (exponential backoff); False if stopped."""
+    tracker = tracker or outage
+    stop = stop or threading.Event()
+    sleep = sleep or stop.wait
+    while not stop.is_set():
+        try:
+            probe_queue(huey)
+        except Exception as exc:  # noqa: BLE001 - redis and sqlite raise many kinds of connection errors
+            sleep(tracker.failed(exc, "starting the worker"))
+            continue
+        tracker.succeeded()
+        return True
+    return False
+
+
+class Worker(HueyWorker):
+    """Huey's worker, except that a queue that cannot be read costs one log line per retry round (shared
+    backoff, see :class:`QueueOutage`) instead of a traceback on every poll."""
+
+    tracker: QueueOutage = outage
+
+    def loop(self, now: Any = None) -> None:
+        wait = self.tracker.wait_s()
+        if wait > 0:
+            self.stop_flag.wait(wait)
+            return
+        try:
+            task = self.huey.dequeue()
+        except Exception as exc:  # noqa: BLE001
+            self.stop_flag.wait(self.tracker.failed(exc, "reading the queue"))
+            return
+        self.tracker.succeeded()
+        if task is None:
+            if not self.huey.storage.blocking:
+                self.sleep()
+            return
+        self.delay = self.default_delay
+        self.task_count += 1
+        try:
+            self.huey.execute(task, now)
+        except Exception:  # a task's own failure is recorded on its run; this is Huey's own last resort
+            self._logger.exception("Unhandled error during execution of task %s.", task.id)
+        if self.max_tasks and self.task_count >= self.max_tasks:
+            self._logger.info("Worker reached max tasks (%d), exiting.", self.max_tasks)
+            raise WorkerRecycle()
+
+
+class Scheduler(HueyScheduler):
+    """Huey's scheduler, except that while the queue is down it waits for the shared next try, and a failure
+    to read the schedule or to enqueue is one line per retry round (see :class:`QueueOutage`)."""
+
+    tracker: QueueOutage = outage
+
+    def loop(self, now: Any = None) -> None:
+        current = self._next_loop
+        self._next_loop += self.interval
+        if self._next_loop < time.monotonic():
+            self._next_loop = time.monotonic()
+            return
+        if self.tracker.wait_s() == 0:
+            try:
+                for task in self.huey.read_schedule(now):
+                    self.huey.enqueue(task)
+                if self.periodic and self._next_periodic <= time.monotonic():
+                    while self._next_periodic <= time.monotonic():
+                        self._next_periodic += self.periodic_task_seconds
+                    for task in self.huey.read_periodic(now):
+                        self._logger.info("Enqueueing periodic task %s.", task)
+                        self.huey.enqueue(task)
+                self.tracker.succeeded()
+            except Exception as exc:  # noqa: BLE001
+                self.tracker.failed(exc, "reading the schedule")
+        self.sleep_for_interval(current, self.interval)
+
+
+class Consumer(HueyConsumer):
+    """Huey's consumer with the outage-aware :class:`Worker` and :class:`Scheduler` (Huey's documented
+    extension point: ``worker_class`` / ``scheduler_class``)."""
+
+    worker_class = Worker
+    scheduler_class = Scheduler
+
+
+# --------------------------------------------------------------------------- identity and heartbeat
 def set_kind(kind: str) -> None:
     """``"consumer"`` (huey_consumer, the default) or ``"embedded"`` (a consumer inside the app)."""
     _state["kind"] = kind
@@ -47,6 +235,14 @@ def beat() -> None:
                   workers=max(1, _state["threads"]), kind=_state["kind"], started_at=_state["started_at"])
 
 
+def _lost_watch() -> Any:
+    from core.services import tasks as svc
+
+    if _state["lost_watch"] is None:
+        _state["lost_watch"] = svc.LostMessageWatch()
+    return _state["lost_watch"]
+
+
 def _beat_forever(stop: threading.Event, huey: Any) -> None:
     from core.services import tasks as svc
 
@@ -55,10 +251,17 @@ def _beat_forever(stop: threading.Event, huey: Any) -> None:
         n += 1
         try:
             beat()
+        except Exception as exc:  # noqa: BLE001 - a database hiccup must not kill the heartbeat
+            log.warning("heartbeat failed: %s", _reason(exc))
+            continue
+        if outage.is_down:
+            continue  # the queue cannot be read: the consumer threads report it; decide nothing about runs
+        try:
+            _lost_watch().check(huey=huey)
             if n % RECONCILE_EVERY == 0:
                 svc.reconcile_interrupted(current_worker=current_worker_id(), huey=huey)
-        except Exception:  # noqa: BLE001 - a database hiccup must not kill the heartbeat
-            log.warning("heartbeat failed", exc_info=True)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("reconciliation failed: %s", _reason(exc))
 
 
 def worker_started(huey: Any) -> None:
@@ -80,8 +283,8 @@ def worker_started(huey: Any) -> None:
             marked = svc.reconcile_interrupted(current_worker=current_worker_id(), huey=huey)
             if marked:
                 log.warning("marked %d interrupted run(s) as failed: %s", len(marked), marked)
-    except Exception:  # noqa: BLE001
-        log.exception("worker start-up bookkeeping failed")
+    except Exception as exc:  # noqa: BLE001
+        log.warning("worker start-up bookkeeping failed: %s", _reason(exc))
     if first:
         _state["beater"].start()
 

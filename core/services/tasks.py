@@ -11,6 +11,7 @@ Huey has no monitoring of its own; this module is it. The life of a run::
     task body  -> skipped    (another refresh holds the refresh lock; the reason, naming the holder, is the message)
     cancel()   -> cancelled  (queued or scheduled: the Huey task is revoked)
     reconcile_interrupted() -> failed with error "interrupted: ..." (its worker died)
+    LostMessageWatch.check() -> failed with error "lost: the queue message was not found" (queued, no message)
 
 Every transition is a conditional UPDATE (``WHERE state IN (...)``) so that signals arriving
 from several processes, or twice, can never move a run backwards (a skipped or cancelled run
@@ -534,8 +535,8 @@ def _waiting_huey_ids(huey: Any) -> set[str] | None:
     """Ids of Huey tasks still in the queue or the schedule; None if the queue cannot be read."""
     try:
         return {t.id for t in huey.pending()} | {t.id for t in huey.scheduled()}
-    except Exception:  # noqa: BLE001
-        log.warning("could not read the queue while reconciling", exc_info=True)
+    except Exception as exc:  # noqa: BLE001 - one line: the queue being down is reported by the worker
+        log.warning("could not read the queue while reconciling: %s", _queue_error_reason(exc))
         return None
 
 
@@ -577,16 +578,81 @@ def reconcile_interrupted(now: dt.datetime | None = None, *, current_worker: str
     return marked
 
 
-def _fail_interrupted_report(args: Any, reason: str, now: dt.datetime) -> None:
-    """The report of an interrupted report run: ``running`` -> ``failed`` with the reason (its job marked it
-    running when it started and would otherwise be shown as running forever; a retry generates it again)."""
+def _fail_interrupted_report(args: Any, reason: str, now: dt.datetime,
+                             statuses: tuple[str, ...] = ("running",)) -> None:
+    """The report of an interrupted (or lost) report run: ``running`` (or ``queued``) -> ``failed`` with the
+    reason (it would otherwise be shown as running or queued forever; a retry generates it again)."""
     report_id = (args or {}).get("report_id") if isinstance(args, dict) else None
     if report_id is None:
         return
     with unit_of_work() as session:
-        session.execute(update(Report).where(Report.id == report_id, Report.status == "running")
+        session.execute(update(Report).where(Report.id == report_id, Report.status.in_(statuses))
                         .values(status="failed", error=reason[:ERROR_MAX], finished_at=now))
         session.commit()
+
+
+#: A queued run younger than this is never called lost (``enqueue`` commits the row just before it sends the
+#: message, and a busy queue may take a moment to show it).
+LOST_GRACE_S = 30.0
+#: A queued run must be missing from the queue on two looks at least this far apart before it is lost.
+LOST_CONFIRM_S = 10.0
+LOST_ERROR = "lost: the queue message was not found"
+
+
+class LostMessageWatch:
+    """Queued runs whose queue message is gone (Redis flushed or restarted without persistence, a worker
+    killed between taking the message and starting the run) are marked failed: ``"lost: the queue message
+    was not found ..."``, so they never stay "queued" forever. Retry queues the same work again.
+
+    Why failed rather than re-queued: a message can be in flight (taken by a worker that has not yet marked
+    the run running) for a moment; re-queueing such a run would run it twice, whereas a failed run is
+    refused by a late worker (:func:`claim` only starts queued runs), so marking it lost is always safe.
+
+    A run is lost when it is still ``queued``, was queued more than ``grace_s`` ago, and its message is
+    neither pending nor scheduled on two looks at least ``confirm_s`` apart. The first look is remembered in
+    this object: a worker keeps one and calls :meth:`check` every heartbeat (5 s), so a lost message is
+    reconciled within ``grace_s + confirm_s + 2 beats`` (under a minute). Runs queued only a moment ago are
+    never touched. When the queue cannot be read nothing is decided.
+    """
+
+    def __init__(self, *, grace_s: float = LOST_GRACE_S, confirm_s: float = LOST_CONFIRM_S) -> None:
+        self.grace_s = grace_s
+        self.confirm_s = confirm_s
+        self.suspects: dict[int, dt.datetime] = {}
+
+    def check(self, now: dt.datetime | None = None, *, huey: Any = None) -> list[int]:
+        """Look once; mark the runs confirmed lost as failed and return their ids."""
+        now = _as_utc(now or utcnow())
+        huey = _huey(huey)
+        if huey.immediate:
+            return []
+        with unit_of_work() as session:
+            rows = session.execute(select(TaskRun.id, TaskRun.huey_id, TaskRun.queued_at, TaskRun.kind,
+                                          TaskRun.args)
+                                   .where(TaskRun.state == "queued",
+                                          TaskRun.queued_at <= now - dt.timedelta(seconds=self.grace_s))).all()
+        if not rows:
+            self.suspects.clear()
+            return []
+        waiting = _waiting_huey_ids(huey)
+        if waiting is None:
+            return []
+        missing = {r.id: r for r in rows if r.huey_id not in waiting}
+        self.suspects = {run_id: seen for run_id, seen in self.suspects.items() if run_id in missing}
+        lost: list[int] = []
+        for run_id, r in missing.items():
+            first_seen = self.suspects.setdefault(run_id, now)
+            if (now - first_seen).total_seconds() < self.confirm_s:
+                continue
+            del self.suspects[run_id]
+            reason = (f"{LOST_ERROR} (queued {_as_utc(r.queued_at):%Y-%m-%d %H:%M:%S} UTC, no worker took it); "
+                      "retry the run to queue it again")
+            if mark_failed(run_id, reason, from_states=("queued",), now=now):
+                lost.append(run_id)
+                log.warning("run %s marked failed (%s)", run_id, LOST_ERROR)
+                if r.kind == "report":
+                    _fail_interrupted_report(r.args, reason, now, statuses=("queued",))
+        return lost
 
 
 # --------------------------------------------------------------------------- schedule and queue
