@@ -1,7 +1,8 @@
 """CSV rendering: a zip with one CSV per table (machine keys as headers, raw values) and a README.
 
 Numbers are written at full precision (fractions, not percent); dates as YYYY-MM-DD; missing values
-are empty. ``README.txt`` carries the title, period, source (with the synthetic-data notice), the
+are empty; text cells that a spreadsheet would run as a formula are neutralised (``formula_guard``).
+``README.txt`` carries the title, period, source (with the synthetic-data notice), the
 methodology and the metric definitions, so the files stand on their own.
 """
 from __future__ import annotations
@@ -10,12 +11,15 @@ import io
 import zipfile
 
 from core.services.reporting.document import ReportDocument, Table
+from core.services.reporting.formula_guard import neutralise_frame
 
 
 def table_csv(table: Table) -> str:
     keys = [c.key for c in table.columns]
-    frame = table.frame.reindex(columns=keys)
-    return frame.to_csv(index=False, date_format="%Y-%m-%d", lineterminator="\n")
+    frame = neutralise_frame(table.frame.reindex(columns=keys))
+    # CRLF (RFC 4180) makes the writer quote any text holding a CR or LF; with "\n" alone a CR inside a name
+    # is written bare, and a spreadsheet starts a new row (and a new, unneutralised cell) there.
+    return frame.to_csv(index=False, date_format="%Y-%m-%d", lineterminator="\r\n")
 
 
 def readme(doc: ReportDocument) -> str:

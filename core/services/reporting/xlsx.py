@@ -2,7 +2,8 @@
 
 Percentages are stored as fractions with a ``0.00%`` format (so a formula sees 0.0123, the eye 1.23%),
 ratios ``0.00``, levels ``#,##0.00``, dates as Excel dates; header rows are frozen and filtered; column
-widths follow the content (8 to 48 characters). Missing values are empty cells. Written with XlsxWriter.
+widths follow the content (8 to 48 characters). Missing values are empty cells. Every text cell is
+neutralised against formula injection (:mod:`.formula_guard`). Written with XlsxWriter.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pandas as pd
 import xlsxwriter
 
 from core.services.reporting.document import Column, ReportDocument, Table, fmt, is_missing
+from core.services.reporting.formula_guard import neutralise
 
 NUMBER_FORMATS = {"pct": "0.00%", "ratio": "0.00", "level": "#,##0.00", "int": "#,##0", "year": "0", "date": "yyyy-mm-dd"}
 MIN_WIDTH, MAX_WIDTH = 8, 48
@@ -53,12 +55,17 @@ def _column_values(frame: pd.DataFrame, col: Column, kind: str) -> list[Any]:
     return series.tolist()
 
 
+def _text(ws: Any, row: int, column: int, text: str, cell_format: Any = None) -> None:
+    """Every text cell of the workbook is written here, neutralised against formula injection."""
+    ws.write_string(row, column, neutralise(text), cell_format)
+
+
 def _write_table(wb: xlsxwriter.Workbook, ws: Any, table: Table, formats: dict[str, Any]) -> None:
     cols: list[Column] = table.columns
     frame = table.frame
     widths = [len(c.label) + 2 for c in cols]
     for j, col in enumerate(cols):
-        ws.write_string(0, j, col.label, formats["header"])
+        _text(ws, 0, j, col.label, formats["header"])
     units = frame["unit"].tolist() if "unit" in frame.columns else None
     isfinite = math.isfinite
     for j, col in enumerate(cols):
@@ -69,7 +76,7 @@ def _write_table(wb: xlsxwriter.Workbook, ws: Any, table: Table, formats: dict[s
             kinds = None
             values = _column_values(frame, col, col.kind)
         kind = col.kind
-        write_number, write_datetime, write_string = ws.write_number, ws.write_datetime, ws.write_string
+        write_number, write_datetime = ws.write_number, ws.write_datetime
         for i, value in enumerate(values):
             row = i + 1
             if kinds is not None:
@@ -88,7 +95,7 @@ def _write_table(wb: xlsxwriter.Workbook, ws: Any, table: Table, formats: dict[s
             if is_missing(value):
                 continue
             text = str(value)
-            write_string(row, j, text, formats["text"])
+            _text(ws, row, j, text, formats["text"])
             if i < 200:
                 widths[j] = max(widths[j], len(text) + 1)
     for j, w in enumerate(widths):
@@ -102,45 +109,45 @@ def _write_about(ws: Any, doc: ReportDocument, formats: dict[str, Any]) -> None:
     ws.set_column(0, 0, 22)
     ws.set_column(1, 1, 90)
     ws.set_column(2, 2, 12)
-    ws.write_string(0, 0, f"AutoIndex — {doc.title}", formats["title"])
+    _text(ws, 0, 0, f"AutoIndex — {doc.title}", formats["title"])
     r = 2
     for label, value in doc.meta:
-        ws.write_string(r, 0, label, formats["bold"])
-        ws.write_string(r, 1, value, formats["wrap"])
+        _text(ws, r, 0, label, formats["bold"])
+        _text(ws, r, 1, value, formats["wrap"])
         r += 1
     if doc.demo_notice:
         r += 1
-        ws.write_string(r, 0, "Notice", formats["notice"])
-        ws.write_string(r, 1, doc.demo_notice, formats["notice_wrap"])
+        _text(ws, r, 0, "Notice", formats["notice"])
+        _text(ws, r, 1, doc.demo_notice, formats["notice_wrap"])
         r += 1
     for warning in doc.warnings:
-        ws.write_string(r, 0, "Warning", formats["bold"])
-        ws.write_string(r, 1, warning, formats["wrap"])
+        _text(ws, r, 0, "Warning", formats["bold"])
+        _text(ws, r, 1, warning, formats["wrap"])
         r += 1
     r += 1
-    ws.write_string(r, 0, "Methodology", formats["section"])
+    _text(ws, r, 0, "Methodology", formats["section"])
     r += 1
     for rule, text in doc.methodology:
-        ws.write_string(r, 0, rule, formats["bold"])
-        ws.write_string(r, 1, text, formats["wrap"])
+        _text(ws, r, 0, rule, formats["bold"])
+        _text(ws, r, 1, text, formats["wrap"])
         r += 1
     r += 1
-    ws.write_string(r, 0, "Metric definitions", formats["section"])
-    ws.write_string(r, 2, "Unit", formats["bold"])
+    _text(ws, r, 0, "Metric definitions", formats["section"])
+    _text(ws, r, 2, "Unit", formats["bold"])
     r += 1
     for label, formula, unit in doc.definitions:
-        ws.write_string(r, 0, label, formats["bold"])
-        ws.write_string(r, 1, formula, formats["wrap"])
-        ws.write_string(r, 2, unit)
+        _text(ws, r, 0, label, formats["bold"])
+        _text(ws, r, 1, formula, formats["wrap"])
+        _text(ws, r, 2, unit)
         r += 1
     r += 1
-    ws.write_string(r, 0, "Conventions", formats["section"])
-    ws.write_string(r + 1, 1, "Daily simple returns; 252 trading days a year; risk-free rate 0. Percent cells hold "
+    _text(ws, r, 0, "Conventions", formats["section"])
+    _text(ws, r + 1, 1, "Daily simple returns; 252 trading days a year; risk-free rate 0. Percent cells hold "
                               "fractions (0.05 = 5%). Empty cells: undefined (too little data).", formats["wrap"])
-    ws.write_string(r + 3, 0, "Sheets", formats["section"])
+    _text(ws, r + 3, 0, "Sheets", formats["section"])
     for k, table in enumerate(doc.export_tables):
-        ws.write_string(r + 4 + k, 0, table.name, formats["bold"])
-        ws.write_string(r + 4 + k, 1, table.title + (f" — {table.note}" if table.note else ""), formats["wrap"])
+        _text(ws, r + 4 + k, 0, table.name, formats["bold"])
+        _text(ws, r + 4 + k, 1, table.title + (f" — {table.note}" if table.note else ""), formats["wrap"])
 
 
 def render_xlsx(doc: ReportDocument) -> bytes:
