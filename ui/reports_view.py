@@ -17,9 +17,11 @@ from core.services import reports
 from core.services.analytics import PERIOD_LABELS
 from core.services.reporting.content import REPORT_TYPES as TYPE_LABELS
 from ui import auth, cache
+from ui.live import rerun_when_changed
 from ui.errors import show_error, shown_errors
 
 KEY_TYPE = "reports_type"
+KEY_LIVE_SIGNATURE = "reports_live_signature"
 KEY_PERIOD = "reports_period"
 KEY_START = "reports_start"
 KEY_END = "reports_end"
@@ -46,7 +48,7 @@ def request_form(user: UserOut) -> None:
     if not versions:
         st.info("There is no strategy config yet: create one on the Strategy page first.")
         return
-    labels = {v.id: v.label + (" (active)" if v.is_active else "") for v in versions}
+    labels = {v.id: v.label for v in versions}
     ids = list(labels)
     if st.session_state.get(KEY_CONFIG) not in ids:
         st.session_state[KEY_CONFIG] = next((v.id for v in versions if v.is_active), ids[0])
@@ -102,6 +104,8 @@ def pending_panel(user: UserOut) -> None:
     """Queued and running reports with their job's progress; refreshes itself."""
     with shown_errors():
         pending = [r for r in reports.list_reports(user, ReportFilters(limit=50)) if r.status in ("queued", "running")]
+        # a report that finishes (or fails) redraws the history, with its download button, at once
+        rerun_when_changed(KEY_LIVE_SIGNATURE, tuple((r.id, r.status) for r in pending))
         if not pending:
             st.caption("No report is being generated.")
             return

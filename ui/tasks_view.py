@@ -15,7 +15,9 @@ import streamlit as st
 from core.schemas.task import TASK_STATES_ALL, RunFilters, TaskRunOut
 from core.schemas.user import UserOut
 from core.services import tasks as svc
+from core.errors import AutoIndexError
 from ui import auth
+from ui.live import rerun_when_changed
 from ui.errors import message_for, show_error, shown_errors
 
 #: Seconds between two refreshes of the live panel.
@@ -35,6 +37,7 @@ KEY_F_SINCE = "tasks_filter_since"
 KEY_F_UNTIL = "tasks_filter_until"
 KEY_PAGE = "tasks_page"
 KEY_SELECTED = "tasks_selected_run"
+KEY_LIVE_SIGNATURE = "tasks_live_signature"
 
 KIND_LABELS = {"refresh": "Refresh prices", "compute": "Recompute index", "report": "Generate report",
                "scheduled_refresh": "Scheduled refresh + recompute", "retention": "Retention clean-up"}
@@ -139,6 +142,15 @@ def _live(user: UserOut) -> None:
         depth = svc.queue_depth()
         st.caption(f"Queue ({depth.backend}): {depth.pending} waiting, {depth.scheduled} scheduled · "
                    f"updated {dt.datetime.now(dt.timezone.utc):%H:%M:%S} UTC")
+        selected = st.session_state.get(KEY_SELECTED)
+        selected_state = None
+        if selected is not None:
+            try:
+                selected_state = svc.get_run(int(selected), user).state
+            except AutoIndexError:
+                selected_state = "gone"
+        # a run that starts or ends, or a change of the chosen run's state, redraws history and detail too
+        rerun_when_changed(KEY_LIVE_SIGNATURE, (tuple((r.id, r.state) for r in active), selected, selected_state))
 
 
 @st.fragment(run_every=LIVE_REFRESH_S)
