@@ -253,3 +253,22 @@ def test_read_only_database_refuses_writes_with_one_line_and_health_says_error(d
         assert session.scalar(select(func.count()).select_from(AuditEvent)) == 0
     card = run_checks(only=("database",)).check("database")
     assert card.facts["writable"] is True and card.status in ("ok", "warning")
+
+
+def test_app_start_up_with_an_unusable_data_dir_shows_one_line(monkeypatch):
+    """Home.py (AppTest): the page says what is wrong with DATA_DIR in one line; no traceback."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import _reset_caches
+
+    monkeypatch.setenv("DATA_DIR", "/proc/x")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    _reset_caches()
+    try:
+        at = AppTest.from_file(str(PROJECT_ROOT / "Home.py"), default_timeout=60).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert [e.value for e in at.error] == ["DATA_DIR: cannot create /proc/x: No such file or directory"]
+    finally:
+        monkeypatch.undo()
+        _reset_caches()
