@@ -431,8 +431,8 @@ class _XlsxScan:
             limit = (XLSX_MAX_UNPACKED_BYTES if streamed else
                      XLSX_MAX_SHARED_STRINGS_BYTES if shared else XLSX_MAX_PART_BYTES)
             if member.file_size > limit:
-                what = "shared strings" if shared else "part"
-                raise self.refuse(f"{what} {name} unpack to {member.file_size:,} bytes, over the limit of {limit:,}")
+                what = "the shared strings" if shared else "part"
+                raise self.refuse(f"{what} {name} unpacks to {member.file_size:,} bytes, over the limit of {limit:,}")
             rows = _RowOrder(self, name)
             while True:
                 more = stream.read(_READ_CHUNK)
@@ -498,6 +498,8 @@ class _RowOrder:
                         number = int(reference.group(1))
                     except ValueError:
                         raise self.refuse(f"row number {reference.group(1)[:20]!r} is not a whole number") from None
+                if number < 1:
+                    raise self.refuse(f"row number {number} is not a row (rows start at 1)")
                 if number <= self.row:
                     raise self.refuse(f"row {number} comes after row {self.row} (rows must be in order)")
                 if number > XLSX_MAX_ROW:
@@ -877,10 +879,11 @@ def parse_price_file(content: bytes, filename: str, *, known_symbols: set[str] |
     if found or found.more:
         raise found.error(filename)
 
-    market_caps = empty_market_caps()
     if records.market_cap is not None:
         with_cap = order[~np.isnan(records.market_cap[order])]
         market_caps = _long_frame(records, with_cap, days, records.market_cap, "market_cap")
+    else:
+        market_caps = empty_market_caps()
     closes, records.close = records.close, np.empty(0)
     prices = _long_frame(records, order, days, closes, "close")
     del closes, records, order
