@@ -70,14 +70,14 @@ def app_db(tmp_path_factory) -> Iterator[Path]:
 
 def log_in(at, username: str) -> None:  # type: ignore[no-untyped-def]
     """Put a logged-in session into ``at``, as the login form leaves it: the username and the account's
-    credential version (a user that does not exist gets a version no account has)."""
-    from core.errors import NotFoundError
+    credential version (a user that does not exist, or a database that is down, gives version 0)."""
+    from core.errors import AutoIndexError
     from core.services import users
 
     at.session_state["auth_username"] = username
     try:
         at.session_state["auth_credential_version"] = users.get_user(username).credential_version
-    except NotFoundError:
+    except AutoIndexError:
         at.session_state["auth_credential_version"] = 0
 
 

@@ -170,7 +170,7 @@ def test_queueing_with_redis_down_shows_queue_unavailable_and_writes_nothing(red
     before = tasks.count_runs()
     at = _apptest("pages/tasks.py", "analyst")
     assert not at.exception
-    button = next(b for b in at.button if b.label == "Queue refresh")
+    button = next(b for b in at.button if b.label == "Queue recompute")
     at = button.click().run()
     assert not at.exception, [e.value for e in at.exception]
     errors = [e.value for e in at.error]

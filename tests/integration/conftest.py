@@ -62,3 +62,17 @@ def prepare_jobs_env(monkeypatch, stub_url: str, *, database_url: str | None, re
         _truncate_pg(database_url)
     seed_demo(years=1, end=dt.date(2024, 12, 31))
     ensure_default_config()
+    create_job_users()
+
+
+#: The accounts that queue jobs in these suites (services reload them: a name alone is not an identity).
+JOB_USERS = {"anna": "admin", "bob": "admin"}
+
+
+def create_job_users() -> None:
+    from core.services import users
+
+    existing = {u.username for u in users.list_users()}
+    for username, role in JOB_USERS.items():
+        if username not in existing:
+            users.create_user(username, username.title(), f"{username}'s long password 1", role=role)

@@ -18,13 +18,22 @@ from core.errors import NotFoundError, ProviderError, ValidationFailed
 
 @dataclass
 class Viewer:
+    """Who acts: a username the services reload (role and status come from the database, never from here)."""
+
     username: str
-    is_admin: bool = False
 
 
-ADMIN = Viewer("root", True)
+ADMIN = Viewer("root")
 ANNA = Viewer("anna")
 BOB = Viewer("bob")
+
+
+def _create_users() -> None:
+    from core.services import users
+
+    users.create_user("root", "Root Admin", "root's long password 1", role="admin")
+    users.create_user("anna", "Anna Analyst", "anna's long password 1", role="analyst")
+    users.create_user("bob", "Bob Analyst", "bob's long password 1", role="analyst")
 
 
 @pytest.fixture
@@ -32,6 +41,7 @@ def huey(sqlite_db):
     """The project's Huey instance in immediate mode, on fresh in-memory storage."""
     from jobs import huey as instance
 
+    _create_users()
     was, storage = instance.immediate, instance.storage
     instance.immediate = True  # switches to a new in-memory storage
     try:
@@ -70,18 +80,18 @@ def _seed(n_years: float = 1.0) -> None:
 
 # --------------------------------------------------------------------------- queueing and validation
 def test_refresh_runs_and_records_everything(huey, svc):
-    run_id = svc.enqueue("refresh", {"provider": "demo", "symbols": "aapl, MSFT"}, user=ANNA)
+    run_id = svc.enqueue("refresh", {"provider": "demo", "symbols": "aapl, MSFT"}, user=ADMIN)
     run = svc.get_run(run_id, ADMIN)
     assert run.state == "succeeded"
     assert run.kind == "refresh" and run.args == {"provider": "demo", "symbols": ["AAPL", "MSFT"], "full": False}
-    assert run.queued_by == "anna" and run.attempts == 1 and run.progress == 1.0
+    assert run.queued_by == "root" and run.attempts == 1 and run.progress == 1.0
     assert run.started_at and run.finished_at and run.duration_s is not None and run.duration_s >= 0
     assert run.result and run.result["rows_new"] > 0
     assert run.huey_id and run.worker and run.error is None
     from core.services.audit import list_events
 
     events = list_events(action="job.queue")
-    assert len(events) == 1 and events.iloc[0]["actor"] == "anna"
+    assert len(events) == 1 and events.iloc[0]["actor"] == "root"
     assert events.iloc[0]["detail"]["run_id"] == run_id
 
 
@@ -107,11 +117,13 @@ def test_bad_params_are_named_and_nothing_is_written(huey, svc, kind, params, fi
 def test_redis_down_is_a_clear_error_and_leaves_no_row(sqlite_db, svc):
     from huey import RedisHuey
 
+    _create_users()
+
     import jobs  # noqa: F401  (registers the tasks)
 
     dead = RedisHuey("autoindex-test-dead", url="redis://127.0.0.1:1/0")
     with pytest.raises(svc.QueueUnavailable, match=r"^queue unavailable: "):
-        svc.enqueue("refresh", {}, user=ANNA, huey=dead)
+        svc.enqueue("refresh", {}, user=ADMIN, huey=dead)
     assert _runs_count() == 0
 
 
@@ -123,7 +135,7 @@ def test_enqueue_failure_after_writing_removes_the_row(huey, svc, monkeypatch):
 
     monkeypatch.setattr(huey.storage, "enqueue", refuse)
     with pytest.raises(svc.QueueUnavailable, match="broker went away"):
-        svc.enqueue("refresh", {}, user=ANNA)
+        svc.enqueue("refresh", {}, user=ADMIN)
     assert _runs_count() == 0
     from core.services.audit import list_events
 
@@ -155,7 +167,7 @@ def test_transient_provider_error_is_retried_with_backoff_then_succeeds(huey, sv
         return real(*args, **kwargs)
 
     monkeypatch.setattr(refresh, "refresh_prices", flaky)
-    run_id = svc.enqueue("refresh", {"symbols": ["AAPL"]}, user=ANNA)
+    run_id = svc.enqueue("refresh", {"symbols": ["AAPL"]}, user=ADMIN)
     run = svc.get_run(run_id, ADMIN)
     assert run.state == "retrying" and "429" in run.error and run.attempts == 1
     # the retry waits in the schedule for RETRY_DELAY_S: let the "scheduler" run it
@@ -177,7 +189,7 @@ def test_transient_errors_give_up_after_three_attempts(huey, svc, monkeypatch):
         raise ProviderError("HTTP 503", None, transient=True, status=503)
 
     monkeypatch.setattr(refresh, "refresh_prices", always)
-    run_id = svc.enqueue("refresh", {}, user=ANNA)
+    run_id = svc.enqueue("refresh", {}, user=ADMIN)
     delays = []
     for _ in range(5):
         pending = huey.read_schedule(_utc_in(3600))
@@ -198,7 +210,7 @@ def test_non_transient_provider_error_is_not_retried(huey, svc, monkeypatch):
         raise ProviderError("unknown symbol", "NOPE", status=404)
 
     monkeypatch.setattr(refresh, "refresh_prices", bad)
-    run = svc.get_run(svc.enqueue("refresh", {}, user=ANNA), ADMIN)
+    run = svc.get_run(svc.enqueue("refresh", {}, user=ADMIN), ADMIN)
     assert run.state == "failed" and run.attempts == 1 and "NOPE" in run.error
     assert huey.scheduled_count() == 0
 
@@ -238,11 +250,11 @@ def _hold_in_a_process(name: str) -> subprocess.Popen:
 
 def test_second_refresh_is_skipped_while_one_runs(huey, svc):
     huey._immediate = False
-    holder = svc.enqueue("refresh", {}, user=BOB)
+    holder = svc.enqueue("refresh", {}, user=ADMIN)
     assert svc.mark_running(holder, worker="elsewhere")
     huey._immediate = True
     elsewhere = _HeldElsewhere(svc.REFRESH_LOCK, f"run {holder}")
-    run = svc.get_run(svc.enqueue("refresh", {}, user=ANNA), ADMIN)
+    run = svc.get_run(svc.enqueue("refresh", {}, user=ADMIN), ADMIN)
     elsewhere.release()
     assert run.state == "skipped"
     here = f"{socket.gethostname()}:{os.getpid()}"
@@ -260,13 +272,13 @@ def test_a_lock_left_by_a_killed_process_is_free(huey, svc):
     assert skipped.state == "skipped" and f"held by victim on {socket.gethostname()}:{victim.pid}" in skipped.message
     assert held_locks() == {svc.REFRESH_LOCK: f"victim on {socket.gethostname()}:{victim.pid}"}
     huey._immediate = False
-    dead = svc.enqueue("refresh", {}, user=BOB)
+    dead = svc.enqueue("refresh", {}, user=ADMIN)
     svc.mark_running(dead, worker="gone")
     svc.mark_failed(dead, "interrupted: worker gone stopped")
     huey._immediate = True
     victim.kill()
     victim.wait(10)
-    run = svc.get_run(svc.enqueue("refresh", {"symbols": "SPY"}, user=ANNA), ADMIN)
+    run = svc.get_run(svc.enqueue("refresh", {"symbols": "SPY"}, user=ADMIN), ADMIN)
     assert run.state == "succeeded"
     assert held_locks() == {}
 
@@ -274,7 +286,7 @@ def test_a_lock_left_by_a_killed_process_is_free(huey, svc):
 # --------------------------------------------------------------------------- cancel and retry
 def test_cancel_a_queued_run_revokes_it(huey, svc):
     huey._immediate = False
-    run_id = svc.enqueue("refresh", {}, user=ANNA)
+    run_id = svc.enqueue("compute", {}, user=ANNA)
     assert svc.get_run(run_id, ANNA).state == "queued"
     with pytest.raises(NotFoundError):
         svc.cancel(run_id, BOB)  # not his
@@ -293,7 +305,7 @@ def test_cancel_a_run_waiting_to_retry(huey, svc, monkeypatch):
 
     monkeypatch.setattr(refresh, "refresh_prices",
                         lambda *a, **k: (_ for _ in ()).throw(ProviderError("429", None, transient=True)))
-    run_id = svc.enqueue("refresh", {}, user=ANNA)
+    run_id = svc.enqueue("refresh", {}, user=ADMIN)
     assert svc.get_run(run_id).state == "retrying"
     svc.cancel(run_id, ADMIN)
     (task,) = huey.read_schedule(_utc_in(3600))
@@ -304,7 +316,7 @@ def test_cancel_a_run_waiting_to_retry(huey, svc, monkeypatch):
 
 def test_cancel_a_running_run_is_refused(huey, svc):
     huey._immediate = False
-    run_id = svc.enqueue("refresh", {}, user=ANNA)
+    run_id = svc.enqueue("compute", {}, user=ANNA)
     svc.mark_running(run_id, worker="w")
     with pytest.raises(ValidationFailed, match="is running"):
         svc.cancel(run_id, ANNA)
@@ -326,20 +338,21 @@ def test_retry_a_failed_run_links_the_new_one(huey, svc):
 
 # --------------------------------------------------------------------------- reading
 def test_list_runs_visibility_filters_and_paging(huey, svc, monkeypatch):
-    for user in ("anna", "anna", "bob"):
+    for user in ("root", "root", "root"):
         svc.enqueue("refresh", {"symbols": "SPY"}, user=user)
-    svc.enqueue("compute", {}, user="anna")  # fails: nothing to compute
+    for user in ("anna", "anna", "bob"):
+        svc.enqueue("compute", {}, user=user)  # fails: nothing to compute
 
     mine = svc.list_runs(viewer=ANNA)
-    assert len(mine) == 3 and {r.queued_by for r in mine} == {"anna"}
+    assert len(mine) == 2 and {r.queued_by for r in mine} == {"anna"}
     assert svc.list_runs(user="bob", viewer=ANNA) == mine or all(r.queued_by == "anna"
                                                                  for r in svc.list_runs(user="bob", viewer=ANNA))
-    assert len(svc.list_runs(viewer=ADMIN)) == 4
+    assert len(svc.list_runs(viewer=ADMIN)) == 6
     assert [r.queued_by for r in svc.list_runs(user="bob", viewer=ADMIN)] == ["bob"]
-    assert [r.kind for r in svc.list_runs(state="failed", viewer=ADMIN)] == ["compute"]
+    assert [r.kind for r in svc.list_runs(state="failed", viewer=ADMIN)] == ["compute"] * 3
     assert len(svc.list_runs(kind="refresh", viewer=ADMIN)) == 3
     today = dt.datetime.now(dt.timezone.utc).date()
-    assert len(svc.list_runs(since=today, until=today, viewer=ADMIN)) == 4
+    assert len(svc.list_runs(since=today, until=today, viewer=ADMIN)) == 6
     assert svc.list_runs(until=today - dt.timedelta(days=1), viewer=ADMIN) == []
     page1 = svc.list_runs(limit=2, offset=0, viewer=ADMIN)
     page2 = svc.list_runs(limit=2, offset=2, viewer=ADMIN)
@@ -348,16 +361,16 @@ def test_list_runs_visibility_filters_and_paging(huey, svc, monkeypatch):
     from core.schemas.task import RunFilters
 
     assert svc.count_runs(RunFilters(kind="refresh"), viewer=ADMIN) == 3
-    assert svc.count_runs(viewer=ANNA) == 3
+    assert svc.count_runs(viewer=ANNA) == 2
     assert all(r.traceback is None for r in svc.list_runs(viewer=ANNA))
     with pytest.raises(NotFoundError):
         svc.get_run(mine[0].id, BOB)
-    assert svc.run_users(ADMIN) == ["anna", "bob"] and svc.run_users(ANNA) == ["anna"]
+    assert svc.run_users(ADMIN) == ["anna", "bob", "root"] and svc.run_users(ANNA) == ["anna"]
 
 
 def test_progress_is_clamped_and_never_moves_back(huey, svc):
     huey._immediate = False
-    run_id = svc.enqueue("refresh", {}, user=ANNA)
+    run_id = svc.enqueue("refresh", {}, user=ADMIN)
     svc.progress(run_id, 0.5, "ignored: not running yet")
     assert svc.get_run(run_id).progress == 0.0
     svc.mark_running(run_id, worker="w")
@@ -391,7 +404,7 @@ def test_reconcile_marks_runs_of_dead_workers_interrupted(huey, svc):
     svc.heartbeat("live", hostname="far-host", pid=1, now=now)
     svc.heartbeat("dead", hostname="far-host", pid=2, now=now - dt.timedelta(minutes=5))
     on_live = svc.enqueue("compute", {}, user=ANNA)
-    on_dead = svc.enqueue("refresh", {}, user=ANNA)
+    on_dead = svc.enqueue("refresh", {}, user=ADMIN)
     waiting_retry = svc.enqueue("compute", {}, user=ANNA)
     lost_retry = svc.enqueue("compute", {}, user=ANNA)
     queued = svc.enqueue("compute", {}, user=ANNA)
@@ -415,14 +428,14 @@ def test_reconcile_marks_runs_of_dead_workers_interrupted(huey, svc):
     assert svc.get_run(queued).state == "queued"
     # the interrupted run can be retried
     huey._immediate = True
-    assert svc.get_run(svc.retry(on_dead, ANNA)).state == "succeeded"
+    assert svc.get_run(svc.retry(on_dead, ADMIN)).state == "succeeded"
 
 
 def test_worker_start_reconciles(huey, svc):
     from jobs import worker as worker_life
 
     huey._immediate = False
-    run_id = svc.enqueue("refresh", {}, user=ANNA)
+    run_id = svc.enqueue("refresh", {}, user=ADMIN)
     svc.mark_running(run_id, worker="host:999:gone")
     worker_life.worker_started(huey)
     try:
@@ -446,8 +459,8 @@ def test_schedule_gives_next_run_times(sqlite_db, svc):
 
 def test_queue_depth(huey, svc):
     huey._immediate = False
-    svc.enqueue("refresh", {}, user=ANNA)
-    svc.enqueue("refresh", {}, user=ANNA)
+    svc.enqueue("refresh", {}, user=ADMIN)
+    svc.enqueue("refresh", {}, user=ADMIN)
     depth = svc.queue_depth()
     assert depth.pending == 2 and depth.scheduled == 0
 
