@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from core.errors import AutoIndexError, ImportValidationError, ValidationFailed
+from core.services.access import CLI
 
 log = logging.getLogger("core.cli")
 
@@ -57,7 +58,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
             print("error: passwords do not match", file=sys.stderr)
             return 2
     user = users.create_user(args.username, args.name or args.username, password, role=args.role,
-                             email=args.email, actor="cli")
+                             email=args.email, actor=CLI)
     print(f"created {user.role} {user.username}")
     return 0
 
@@ -84,7 +85,7 @@ def cmd_import_prices(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"error: {path}: no such file", file=sys.stderr)
         return 2
-    summary = import_price_file(path.read_bytes(), path.name, actor="cli", allow_new_symbols=args.allow_new_symbols)
+    summary = import_price_file(path.read_bytes(), path.name, actor=CLI, allow_new_symbols=args.allow_new_symbols)
     print(f"imported {path.name}: {summary['rows_new']} new, {summary['rows_updated']} updated, "
           f"{summary['rows_unchanged']} unchanged prices")
     return 0

@@ -91,6 +91,18 @@ def unit_of_work() -> Iterator[Session]:
         session.close()
 
 
+def write_lock(session: Session) -> None:
+    """Serialise this transaction with every other writer before it reads what it will change.
+
+    SQLite: pysqlite runs SELECTs outside a transaction until the first write, so a read-check-write could
+    interleave with another writer; a write statement that matches no row takes the database's write lock
+    (waiting up to busy_timeout) and every later read in this transaction sees the latest committed state.
+    PostgreSQL: a no-op; callers lock the rows they check (``SELECT ... FOR UPDATE``) or update atomically.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE app_settings SET key = key WHERE 1 = 0"))
+
+
 def write_refused(exc: DBAPIError) -> DatabaseReadOnlyError | None:
     """``exc`` as a DatabaseReadOnlyError when the database refused a write because it is read-only
     (SQLite ``SQLITE_READONLY``: a read-only file or directory, ``mode=ro``, ``PRAGMA query_only``;

@@ -18,6 +18,7 @@ import sys
 import time
 
 from core.errors import ValidationFailed
+from core.services.access import CLI
 
 #: Seconds between two polls of a followed run.
 POLL_S = 0.25
@@ -83,7 +84,8 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     from core.services import tasks as svc
 
     migrate()
-    run_id = svc.enqueue(args.kind, _parse_params(args.param), user=args.user)
+    run_id = svc.enqueue(args.kind, _parse_params(args.param),
+                         user=CLI if args.user in (None, CLI.name) else args.user)
     print(run_id)
     sys.stdout.flush()
     if not args.wait:

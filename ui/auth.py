@@ -310,7 +310,7 @@ def _on_logout() -> None:
         except AutoIndexError:
             log.warning("could not record the logout of %s", username)
         try:
-            users.revoke_cookies(current.username)
+            users.revoke_cookies(current.username, version=current.credential_version)
         except AutoIndexError:
             log.warning("could not revoke the cookies of %s", username)
     state.clear_auth()

@@ -18,6 +18,16 @@ NAMING_CONVENTION = {
 }
 
 
+#: Largest id the integer primary keys hold on every database (PostgreSQL ``integer``); a larger id names
+#: nothing and is answered "not found", never sent to the database (where it would be an overflow error).
+MAX_ID = 2**31 - 1
+
+
+def id_in_range(value: object) -> bool:
+    """True for an int id the database can hold (1 .. MAX_ID)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
 def utcnow() -> dt.datetime:
     """Timezone-aware current time in UTC (the only clock models use)."""
     return dt.datetime.now(dt.timezone.utc)

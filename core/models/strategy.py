@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, utcnow
@@ -14,7 +14,12 @@ class StrategyConfigRow(Base):
     """One saved version of a named config. Exactly one row app-wide is active."""
 
     __tablename__ = "strategy_configs"
-    __table_args__ = (UniqueConstraint("name", "version", name="name_version"),)
+    __table_args__ = (
+        UniqueConstraint("name", "version", name="name_version"),
+        # at most one active version, whatever the concurrency (a partial unique index on both databases)
+        Index("uq_strategy_configs_one_active", "is_active", unique=True, sqlite_where=text("is_active"),
+              postgresql_where=text("is_active")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from core.models.base import MAX_ID
+
 TaskState = Literal["queued", "running", "succeeded", "failed", "retrying", "cancelled", "skipped"]
 TASK_STATES_ALL: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "retrying", "cancelled", "skipped")
 
@@ -60,13 +62,13 @@ class RefreshParams(_Params):
 class ComputeParams(_Params):
     """Backtest one strategy config version; ``None`` means the active one."""
 
-    config_id: int | None = Field(default=None, ge=1)
+    config_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class ReportParams(_Params):
     """Generate a report already registered in the reports table."""
 
-    report_id: int = Field(ge=1)
+    report_id: int = Field(ge=1, le=MAX_ID)
 
 
 class NoParams(_Params):

@@ -29,6 +29,8 @@ from core.models import User
 
 ALL_ROLES: tuple[str, ...] = ("admin", "analyst")
 ADMIN_ONLY: tuple[str, ...] = ("admin",)
+#: Names the system writes as "who" (owner, queued_by, audit actor); no account may use them (any case).
+RESERVED_USERNAMES = frozenset({"cli", "system", "scheduler"})
 
 
 class SessionEnded(PermissionDenied):
@@ -80,25 +82,33 @@ def username_of(actor: Any) -> str | None:
 
 
 def resolve(session: Session, actor: Any, roles: tuple[str, ...] = ALL_ROLES, *, action: str = "this action",
-            for_update: bool = False) -> Principal:
+            lock: bool = False) -> Principal:
     """Reload ``actor`` in ``session`` and check it may act with one of ``roles``; return the Principal.
 
     ``actor`` is an :class:`Actor`, anything with ``username`` (and ``credential_version``), a username, a
     :class:`SystemActor` or ``None`` (the system); a Principal from another transaction is reloaded by name.
     Raises :class:`SessionEnded` for a removed, inactive or outdated session and
     :class:`~core.errors.PermissionDenied` when the stored role is not allowed.
+
+    ``lock`` (services that write) holds the actor's row (PostgreSQL ``FOR SHARE``) until the transaction ends,
+    so a concurrent demotion, deactivation or reset waits for the action or the action sees it; SQLite
+    writers serialise through :func:`core.db.write_lock`.
     """
     if actor is None or isinstance(actor, SystemActor) or (isinstance(actor, Principal) and actor.is_system):
         return Principal(username_of(actor) or SYSTEM.name, True, is_system=True)
     username = username_of(actor)
     if not username:
         raise SessionEnded("you are not logged in")
+    if username.lower() in RESERVED_USERNAMES:
+        raise SessionEnded(f"{username!r} is reserved for the system and is not an account")
     version = None if isinstance(actor, (str, Principal)) else getattr(actor, "credential_version", None)
     query = select(User).where(User.username == username)
-    if for_update:
-        query = query.with_for_update()
+    if lock and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(read=True)
     user = session.scalar(query)
-    if user is None or not user.is_active:
+    if user is None:
+        raise SessionEnded(f"there is no account {username!r}")
+    if not user.is_active:
         raise SessionEnded("your account is no longer active; ask an administrator")
     if version is not None and int(version) != user.credential_version:
         raise SessionEnded("your session has ended because your account changed (password, role or status); "

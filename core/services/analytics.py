@@ -45,6 +45,7 @@ from sqlalchemy import select
 from core.db import unit_of_work
 from core.errors import NotFoundError, ValidationFailed
 from core.models import Asset, StrategyConfigRow
+from core.models.base import id_in_range
 from core.services import compute, risk
 from core.services import prices as price_store
 
@@ -224,7 +225,7 @@ def load_view_inputs(config_id: int) -> ViewInputs:
     allocations = compute.stored_allocations(config_id)
     rebalances = compute.stored_rebalances(config_id)
     with unit_of_work() as session:
-        row = session.get(StrategyConfigRow, config_id)
+        row = (session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None)
         if row is None:
             raise NotFoundError(f"no strategy config with id {config_id}")
         name, version, params, computed_at = row.name, row.version, dict(row.params or {}), row.computed_at

@@ -112,15 +112,34 @@ def check_setup_token(token: str) -> bool:
 
 
 def create_admin_with_token(token: str, username: str, name: str, password: str, email: str | None = None):  # type: ignore[no-untyped-def]
-    """Create the first administrator if ``token`` matches; the token is then spent."""
-    from core.errors import ValidationFailed
+    """Create the first administrator if ``token`` matches; the token is then spent.
 
-    if not check_setup_token(token):
+    The token row is deleted (``DELETE ... RETURNING``) in the same transaction that creates the admin, after
+    the users table is locked: of any number of requests at once, exactly one creates an administrator and
+    the others are told the token is spent or an administrator exists. A wrong token spends nothing."""
+    from sqlalchemy import delete
+
+    from core.errors import ValidationFailed
+    from core.models import AppSetting
+
+    wanted = _hash_token((token or "").strip())
+
+    def consume(session) -> None:  # type: ignore[no-untyped-def]
+        stored = session.execute(delete(AppSetting).where(AppSetting.key == SETUP_TOKEN_KEY)
+                                 .returning(AppSetting.value)).scalar_one_or_none()
+        digest = (stored or {}).get("sha256")
+        if not digest:
+            raise ValidationFailed({"setup_token": "has already been used; log in with the administrator account"})
+        if not secrets.compare_digest(str(digest), wanted):
+            raise ValidationFailed({"setup_token": "is wrong; use the token printed in the server log"})
+
+    with unit_of_work() as session:  # cheap early answer before the slow password hash
+        stored = app_settings.get(session, SETUP_TOKEN_KEY).get("sha256")
+    if not stored and users.count_users() > 0:
+        raise ValidationFailed({"setup_token": "has already been used; log in with the administrator account"})
+    if not stored or not secrets.compare_digest(str(stored), wanted):
         raise ValidationFailed({"setup_token": "is wrong; use the token printed in the server log"})
-    user = users.create_first_admin(username, name, password, email=email)
-    with unit_of_work() as session:
-        app_settings.put(session, SETUP_TOKEN_KEY, {})
-        session.commit()
+    user = users.create_first_admin(username, name, password, email=email, consume=consume)
     token_file = get_settings().data_dir / "setup_token.txt"
     token_file.unlink(missing_ok=True)
     return user
@@ -128,27 +147,58 @@ def create_admin_with_token(token: str, username: str, name: str, password: str,
 
 # --- cookie key ----------------------------------------------------------------------------------
 
+#: Shortest signing key accepted (a short or example key lets anyone forge a re-authentication cookie).
+COOKIE_KEY_MIN_LENGTH = 32
+#: Values from the shipped examples, refused as keys.
+_EXAMPLE_KEYS = frozenset({"replace-with-64-hex-characters", "changeme", "change-me", "secret"})
+
+
+def _checked_cookie_key(value: str, source: str) -> str:
+    from core.errors import ConfigurationError
+
+    key = value.strip()
+    if key.lower() in _EXAMPLE_KEYS or "replace" in key.lower():
+        raise ConfigurationError(source, "is the example value; set a random key (e.g. `openssl rand -hex 32`)")
+    if len(key) < COOKIE_KEY_MIN_LENGTH:
+        raise ConfigurationError(source, f"must be at least {COOKIE_KEY_MIN_LENGTH} characters "
+                                         "(e.g. `openssl rand -hex 32`)")
+    return key
+
+
 def cookie_key() -> str:
     """The re-authentication cookie's signing key.
 
     From COOKIE_KEY, else ``cookie_key`` in .streamlit/secrets.toml, else a key generated on first start and
-    kept (mode 600) under the data directory.
+    kept (mode 600) under the data directory. A configured key shorter than 32 characters, or the example
+    value, is refused (ConfigurationError naming where it came from). The generated file is written whole
+    under a temporary name and linked into place, so a process starting at the same moment never reads a
+    half-written (empty) key.
     """
     settings = get_settings()
     if settings.cookie_key:
-        return settings.cookie_key
+        return _checked_cookie_key(settings.cookie_key, "COOKIE_KEY")
     secrets_file = PROJECT_ROOT / ".streamlit" / "secrets.toml"
     if secrets_file.exists():
         try:
             value = tomllib.loads(secrets_file.read_text()).get("cookie_key")
             if value:
-                return str(value)
+                return _checked_cookie_key(str(value), ".streamlit/secrets.toml cookie_key")
         except tomllib.TOMLDecodeError:
             log.error("could not parse .streamlit/secrets.toml; using the generated cookie key")
     path: Path = settings.data_dir / "cookie_key"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    if not path.exists() or not path.read_text().strip():
+        tmp = path.with_name(f".cookie_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
+        try:
+            if path.exists():  # an empty file left by a crash: replace it
+                os.replace(tmp, path)
+            else:
+                os.link(tmp, path)  # fails if another process linked its key first: theirs is kept
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
     return path.read_text().strip()
 

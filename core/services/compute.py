@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select
 from core.db import unit_of_work
 from core.errors import AutoIndexError, NotFoundError
 from core.models import Allocation, Asset, IndexValue, Rebalance, RiskMetric, StrategyConfigRow
+from core.models.base import id_in_range
 from core.models.base import utcnow
 from core.services import app_settings, audit, prices as price_store
 from core.services.cache import cached
@@ -97,7 +98,7 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
 
     with hold(compute_lock(config_id), timeout_s=lock_timeout_s, holder=actor or "system", on_wait=waiting), \
             unit_of_work() as session:
-        row = session.get(StrategyConfigRow, config_id)
+        row = (session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None)
         if row is None:
             raise NotFoundError(f"no strategy config with id {config_id}")
         cfg = parse_params(row.params)

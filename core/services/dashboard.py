@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from core.db import unit_of_work
 from core.models import Allocation, Asset, IndexValue, Price, StrategyConfigRow
+from core.models.base import id_in_range
 from core.services.access import as_date as _as_date
 from core.services import app_settings, compute
 from core.services import prices as price_store
@@ -115,7 +116,7 @@ class DashboardData:
 
 
 def _config_label(session, config_id: int) -> str:  # type: ignore[no-untyped-def]
-    row = session.get(StrategyConfigRow, config_id)
+    row = (session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None)
     if row is None:
         from core.errors import NotFoundError
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from core.db import unit_of_work
+from core.db import unit_of_work, write_lock
 from core.models import Asset
 from core.services import audit, prices
 from core.services.locks import REFRESH, hold
@@ -73,14 +73,23 @@ def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None
     return summary.as_dict()
 
 
-def import_price_file(content: bytes, filename: str, *, actor: str | None = None,
+def import_price_file(content: bytes, filename: str, *, actor: object = None,
                       allow_new_symbols: bool = False, today: dt.date | None = None) -> dict[str, object]:
-    """Validate a CSV/XLSX price file as a whole and store it; ImportValidationError leaves the DB unchanged."""
+    """Validate a CSV/XLSX price file as a whole and store it; ImportValidationError leaves the DB unchanged.
+
+    Admins only (``actor`` checked on fresh state; None is the system, e.g. the CLI). An import writes prices,
+    so it takes the ``refresh`` lock like a refresh: it waits for a running refresh, and a refresh waits for it.
+    """
     from core.config import get_settings
     from core.schemas.asset import AssetInfo
+    from core.services.access import ADMIN_ONLY, check, resolve, username_of
     from core.services.providers.files import parse_price_file
 
-    with unit_of_work() as session:
+    check(actor, ADMIN_ONLY, action="importing prices")  # refuse before waiting for the lock
+    with hold(REFRESH, wait=True, timeout_s=REFRESH_LOCK_WAIT_S, holder=username_of(actor) or "system"), \
+            unit_of_work() as session:
+        write_lock(session)
+        actor = resolve(session, actor, ADMIN_ONLY, action="importing prices", lock=True).username
         known = set(session.scalars(select(Asset.symbol)).all())
         data = parse_price_file(content, filename, known_symbols=None if allow_new_symbols else known,
                                 today=today, max_bytes=get_settings().import_max_bytes)

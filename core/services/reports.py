@@ -29,12 +29,13 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select, update
 
 from core.config import get_settings
-from core.db import unit_of_work
-from core.errors import AutoIndexError, NotFoundError, PermissionDenied, ValidationFailed
+from core.db import unit_of_work, write_lock
+from core.errors import AutoIndexError, NotFoundError, ValidationFailed
 from core.models import Report, StrategyConfigRow
+from core.models.base import id_in_range
 from core.models.base import utcnow
 from core.schemas.report import ReportFilters, ReportOut, ReportRequest
-from core.services.access import is_admin as _is_admin, username_of as _username, visible_to
+from core.services.access import ALL_ROLES, owns, resolve, visible_to
 from core.services import analytics, audit, compute
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def _resolve_config(config_id: int | None) -> int:
             if cid is None:
                 raise ValidationFailed({"config_id": "no active strategy config; choose a config version"})
             return int(cid)
-        if session.get(StrategyConfigRow, config_id) is None:
+        if (session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None) is None:
             raise ValidationFailed({"config_id": f"no strategy config with id {config_id}"})
         return int(config_id)
 
@@ -137,7 +138,8 @@ def request_report(report_type: str, period: str, fmt: str, config_id: int | Non
     Returns the report id. Raises ValidationFailed naming the field (nothing written), and
     :class:`core.services.tasks.QueueUnavailable` when the queue is down (the row is removed again).
     """
-    username = _username(owner) or "system"
+    with unit_of_work() as session:  # checked again below, in the transaction that writes the row
+        resolve(session, owner, ALL_ROLES, action="requesting reports")
     request = _validate(report_type, period, fmt, config_id, start, end)
     cid = _resolve_config(request.config_id)
     index = compute.stored_index(cid)
@@ -147,6 +149,7 @@ def request_report(report_type: str, period: str, fmt: str, config_id: int | Non
     if len(analytics.period_series(index, s, e)) < 2:
         raise ValidationFailed({"end": f"the period {s} .. {e} holds no trading day after its start"})
     with unit_of_work() as session:
+        username = resolve(session, owner, ALL_ROLES, action="requesting reports", lock=True).username
         row = Report(report_type=request.report_type, period=request.period, start=s, end=e, format=request.format,
                      status="queued", owner=username, config_id=cid)
         session.add(row)
@@ -162,7 +165,7 @@ def request_report(report_type: str, period: str, fmt: str, config_id: int | Non
     from core.services import tasks
 
     try:
-        run_id = tasks.enqueue("report", {"report_id": report_id}, user=username, huey=huey)
+        run_id = tasks.enqueue("report", {"report_id": report_id}, user=owner, huey=huey)
     except Exception:
         with unit_of_work() as session:
             session.execute(sql_delete(Report).where(Report.id == report_id))
@@ -267,7 +270,7 @@ def generate_report(report_id: int, progress: Progress | None = None) -> dict[st
     """
     progress = progress or (lambda _f, _m: None)
     with unit_of_work() as session:
-        row = session.get(Report, report_id)
+        row = (session.get(Report, report_id) if id_in_range(report_id) else None)
         if row is None:
             raise NotFoundError(f"no report with id {report_id}")
         spec = (row.report_type, row.period, row.format, row.config_id, row.start, row.end, row.owner)
@@ -304,7 +307,6 @@ def list_reports(viewer: Any, filters: ReportFilters | dict[str, Any] | None = N
     q = select(Report.id, Report.report_type, Report.period, Report.start, Report.end, Report.format,
                Report.status, Report.owner, Report.config_id, Report.task_run_id, Report.created_at,
                Report.finished_at, Report.filename, Report.size_bytes, Report.error)
-    q = visible_to(q, Report.owner, viewer, f.owner)
     if f.report_type:
         q = q.where(Report.report_type == f.report_type)
     if f.format:
@@ -315,22 +317,29 @@ def list_reports(viewer: Any, filters: ReportFilters | dict[str, Any] | None = N
         q = q.where(Report.created_at >= f.since)
     q = q.order_by(Report.created_at.desc(), Report.id.desc()).limit(f.limit)
     with unit_of_work() as session:
+        q = visible_to(q, Report.owner, resolve(session, viewer, ALL_ROLES, action="listing reports"), f.owner)
         rows = session.execute(q).mappings().all()
     return [ReportOut.model_validate(dict(r)) for r in rows]
 
 
-def _visible(session: Any, report_id: int, viewer: Any) -> Report:
-    row = session.get(Report, report_id)
-    if row is None:
+def _visible(session: Any, report_id: int, viewer: Any, *, for_update: bool = False) -> tuple[Report, str]:
+    """The report and the viewer's name, checked on fresh state; a report the viewer may not see does not
+    exist for them (NotFoundError, the same answer as for a missing id)."""
+    principal = resolve(session, viewer, ALL_ROLES, action="reading reports")
+    if not id_in_range(report_id):
         raise NotFoundError(f"no report with id {report_id}")
-    if not _is_admin(viewer) and row.owner != _username(viewer):
-        raise PermissionDenied(f"report {report_id} belongs to another user")
-    return row
+    query = select(Report).where(Report.id == report_id)
+    if for_update:
+        query = query.with_for_update()
+    row = session.scalar(query)
+    if row is None or not owns(principal, row.owner):
+        raise NotFoundError(f"no report with id {report_id}")
+    return row, principal.username
 
 
 def get_report(report_id: int, viewer: Any) -> ReportOut:
     with unit_of_work() as session:
-        row = _visible(session, report_id, viewer)
+        row, _ = _visible(session, report_id, viewer)
         return ReportOut.model_validate(row)
 
 
@@ -339,7 +348,7 @@ def download(report_id: int, viewer: Any) -> tuple[str, bytes, str]:
     from core.services.reporting import MIME_TYPES
 
     with unit_of_work() as session:
-        row = _visible(session, report_id, viewer)
+        row, _ = _visible(session, report_id, viewer)
         if row.status != "done":
             raise NotFoundError(f"report {report_id} is {row.status}, not ready to download")
         filename, fmt, content, path = row.filename or f"report-{report_id}", row.format, row.content, row.path
@@ -356,10 +365,11 @@ def download(report_id: int, viewer: Any) -> tuple[str, bytes, str]:
 def delete(report_id: int, viewer: Any) -> None:
     """Delete a report and its file; only its owner and admins may."""
     with unit_of_work() as session:
-        row = _visible(session, report_id, viewer)
+        write_lock(session)
+        row, by = _visible(session, report_id, viewer, for_update=True)
         path = row.path
         session.delete(row)
-        audit.record(session, _username(viewer), "report.delete", f"report {report_id}", {"filename": row.filename})
+        audit.record(session, by, "report.delete", f"report {report_id}", {"filename": row.filename})
         session.commit()
     if path:
         _remove(Path(path))

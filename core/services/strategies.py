@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from core.db import unit_of_work, write_lock
 from core.errors import NotFoundError, ValidationFailed
 from core.models import StrategyConfigRow
+from core.models.base import id_in_range
 from core.schemas.strategy import DEFAULT_CONFIG, StrategyConfig, validate_config
 from core.schemas.strategy_version import ConfigVersionOut
 from core.services import audit
@@ -21,6 +23,16 @@ NAME_MAX = 100
 
 def _out(row: StrategyConfigRow) -> ConfigVersionOut:
     return ConfigVersionOut.model_validate(row, from_attributes=True)
+
+
+def _serialise_versions(session: Session) -> None:
+    """One writer of versions at a time: the next version number and "exactly one active version" are decided
+    on what is committed (PostgreSQL: a table lock that conflicts with itself; SQLite: the write lock). The
+    partial unique index ``uq_strategy_configs_one_active`` backs the rule in the schema."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE strategy_configs IN SHARE ROW EXCLUSIVE MODE"))
+    else:
+        write_lock(session)
 
 
 def parse_params(params: dict[str, Any] | StrategyConfig) -> StrategyConfig:
@@ -43,7 +55,7 @@ def list_versions(name: str | None = None) -> list[ConfigVersionOut]:
 
 def get_version(config_id: int) -> ConfigVersionOut:
     with unit_of_work() as session:
-        row = session.get(StrategyConfigRow, config_id)
+        row = (session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None)
         if row is None:
             raise NotFoundError(f"no strategy config with id {config_id}")
         return _out(row)
@@ -75,10 +87,10 @@ def save_version(name: str, params: dict[str, Any] | StrategyConfig, *, note: st
     if errors or cfg is None:
         raise ValidationFailed(errors)
     with unit_of_work() as session:
-        write_lock(session)
+        _serialise_versions(session)
         principal = resolve(session, actor, ADMIN_ONLY if activate else ALL_ROLES,
-                            action="activating a version" if activate else "saving a version")
-        if parent_id is not None and session.get(StrategyConfigRow, parent_id) is None:
+                            action="activating a version" if activate else "saving a version", lock=True)
+        if parent_id is not None and (session.get(StrategyConfigRow, parent_id) if id_in_range(parent_id) else None) is None:
             raise ValidationFailed({"parent_id": f"no strategy config with id {parent_id}"})
         version = int(session.scalar(select(func.max(StrategyConfigRow.version)).where(StrategyConfigRow.name == name)) or 0) + 1
         row = StrategyConfigRow(name=name, version=version, params=cfg.model_dump(mode="json"), note=note,
@@ -101,9 +113,9 @@ def activate_version(config_id: int, *, actor: Any = None) -> ConfigVersionOut:
     """Make ``config_id`` the one active version (admins only, checked on fresh state; callers then queue a
     recompute). ``actor`` None is the system."""
     with unit_of_work() as session:
-        write_lock(session)
-        principal = resolve(session, actor, ADMIN_ONLY, action="activating a version")
-        row = session.get(StrategyConfigRow, config_id)
+        _serialise_versions(session)
+        principal = resolve(session, actor, ADMIN_ONLY, action="activating a version", lock=True)
+        row = (session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None)
         if row is None:
             raise NotFoundError(f"no strategy config with id {config_id}")
         session.execute(update(StrategyConfigRow).values(is_active=False))

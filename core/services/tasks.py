@@ -41,14 +41,15 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.config import get_settings
-from core.db import unit_of_work
+from core.db import unit_of_work, write_lock
 from core.errors import AutoIndexError, NotFoundError, PermissionDenied, ValidationFailed
 from core.models import AuditEvent, Report, StrategyConfigRow, TaskRun, WorkerHeartbeat, utcnow
+from core.models.base import id_in_range
 from core.schemas.task import (
     ALL_KINDS, FINAL_STATES, PARAMS_BY_KIND, PERIODIC_KINDS, QueueDepth, RunFilters, ScheduleEntry,
     TaskRunOut, WorkerOut,
 )
-from core.services.access import is_admin as _is_admin, username_of as _username, visible_to
+from core.services.access import ADMIN_ONLY, ALL_ROLES, Principal, owns, resolve, username_of as _username, visible_to
 from core.services import audit
 
 log = logging.getLogger(__name__)
@@ -97,11 +98,16 @@ def _huey(huey: Any = None) -> Any:
     return default
 
 
-def _out(row: TaskRun, viewer: Any = None) -> TaskRunOut:
+def _out(row: TaskRun, principal: Principal) -> TaskRunOut:
     out = TaskRunOut.model_validate(row)
-    if not _is_admin(viewer):
+    if not principal.is_admin:
         out.traceback = None
     return out
+
+
+#: Who may queue each kind (checked on fresh state): price refreshes change the data everyone sees.
+KIND_ROLES: dict[str, tuple[str, ...]] = {"refresh": ADMIN_ONLY, "scheduled_refresh": ADMIN_ONLY,
+                                          "scheduled_compute": ADMIN_ONLY, "retention": ADMIN_ONLY}
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
@@ -149,13 +155,23 @@ def validate_params(kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
     return parsed.model_dump(mode="json")
 
 
-def _check_references(session: Session, kind: str, args: dict[str, Any]) -> None:
-    """Refuse ids that do not exist, before anything is written."""
+def _check_references(session: Session, kind: str, args: dict[str, Any], principal: Principal) -> None:
+    """Refuse ids that do not exist or that the actor may not see, before anything is written.
+
+    A report is regenerated only by its owner (or an admin), and never twice at once: a report whose job is
+    still queued or running is "already queued" (a double click or Enter pressed twice queues one job)."""
     if kind == "compute" and args.get("config_id") is not None:
-        if session.get(StrategyConfigRow, args["config_id"]) is None:
+        if (session.get(StrategyConfigRow, args["config_id"]) if id_in_range(args["config_id"]) else None) is None:
             raise ValidationFailed({"config_id": f"no strategy config with id {args['config_id']}"})
-    if kind == "report" and session.get(Report, args["report_id"]) is None:
-        raise ValidationFailed({"report_id": f"no report with id {args['report_id']}"})
+    if kind == "report":
+        report = session.scalar(select(Report).where(Report.id == args["report_id"]).with_for_update())
+        if report is None or not owns(principal, report.owner):
+            raise ValidationFailed({"report_id": f"no report with id {args['report_id']}"})
+        busy = session.scalar(select(TaskRun.id).where(
+            TaskRun.kind == "report", TaskRun.state.in_(("queued", "running", "retrying")),
+            or_(TaskRun.id == report.task_run_id, TaskRun.args["report_id"].as_integer() == report.id)).limit(1))
+        if busy is not None:
+            raise ValidationFailed({"report_id": f"report {report.id} is already queued (run {busy})"})
 
 
 # --------------------------------------------------------------------------- queueing
@@ -174,12 +190,16 @@ def enqueue(kind: str, params: dict[str, Any] | None = None, *, user: Any = None
         QueueUnavailable: the queue is down; no run row is left behind.
     """
     args = validate_params(kind, params)
-    username = _username(user)
+    with unit_of_work() as session:  # fail fast, before touching the queue; checked again when writing
+        resolve(session, user, KIND_ROLES.get(kind, ALL_ROLES), action=f"queuing {kind} jobs")
     huey = _huey(huey)
     _ping(huey)
     huey_id = str(uuid.uuid4())
     with unit_of_work() as session:
-        _check_references(session, kind, args)
+        write_lock(session)
+        principal = resolve(session, user, KIND_ROLES.get(kind, ALL_ROLES), action=f"queuing {kind} jobs", lock=True)
+        username = None if principal.is_system and user is None else principal.username
+        _check_references(session, kind, args, principal)
         row = TaskRun(kind=kind, args=args, state="queued", progress=0.0, attempts=0, queued_by=username,
                       huey_id=huey_id, retry_of_id=retry_of_id, message="waiting for a worker")
         session.add(row)
@@ -366,7 +386,7 @@ def running_refresh(exclude: int | None = None) -> int | None:
 
 
 # --------------------------------------------------------------------------- reading
-def _filtered(q: Any, filters: RunFilters, viewer: Any) -> Any:
+def _filtered(q: Any, filters: RunFilters, viewer: Principal) -> Any:
     q = visible_to(q, TaskRun.queued_by, viewer, filters.user)
     if filters.kind:
         q = q.where(TaskRun.kind == filters.kind)
@@ -388,52 +408,58 @@ def list_runs(filters: RunFilters | None = None, *, kind: str | None = None, sta
     filters = filters or RunFilters(kind=kind, state=state, user=user, since=since, until=until)  # type: ignore[arg-type]
     limit = max(1, min(int(limit), 1000))
     with unit_of_work() as session:
-        q = _filtered(select(TaskRun), filters, viewer).order_by(TaskRun.queued_at.desc(), TaskRun.id.desc())
+        principal = resolve(session, viewer, ALL_ROLES, action="reading task runs")
+        q = _filtered(select(TaskRun), filters, principal).order_by(TaskRun.queued_at.desc(), TaskRun.id.desc())
         rows = session.scalars(q.limit(limit).offset(max(0, int(offset)))).all()
-        return [_out(r, viewer) for r in rows]
+        return [_out(r, principal) for r in rows]
 
 
 def count_runs(filters: RunFilters | None = None, *, viewer: Any = None) -> int:
     """How many runs :func:`list_runs` would page through."""
     filters = filters or RunFilters()
     with unit_of_work() as session:
-        return int(session.scalar(_filtered(select(func.count(TaskRun.id)), filters, viewer)) or 0)
+        principal = resolve(session, viewer, ALL_ROLES, action="reading task runs")
+        return int(session.scalar(_filtered(select(func.count(TaskRun.id)), filters, principal)) or 0)
 
 
 def run_users(viewer: Any = None) -> list[str]:
     """Usernames that queued runs (for the admin's user filter)."""
     with unit_of_work() as session:
+        principal = resolve(session, viewer, ALL_ROLES, action="reading task runs")
         q = select(TaskRun.queued_by).where(TaskRun.queued_by.is_not(None)).distinct()
         users = sorted(u for u in session.scalars(q).all() if u)
-    return users if _is_admin(viewer) else [u for u in users if u == _username(viewer)]
+    return users if principal.is_admin else [u for u in users if u == principal.username]
 
 
-def _visible_row(session: Session, run_id: int, viewer: Any) -> TaskRun:
-    row = session.get(TaskRun, run_id)
-    if row is None or (not _is_admin(viewer) and row.queued_by != _username(viewer)):
+def _visible_row(session: Session, run_id: int, viewer: Any) -> tuple[TaskRun, Principal]:
+    """The run and the viewer checked on fresh state; a run the viewer may not see is "not found"."""
+    principal = resolve(session, viewer, ALL_ROLES, action="reading task runs")
+    row = (session.get(TaskRun, run_id) if id_in_range(run_id) else None)
+    if row is None or not owns(principal, row.queued_by):
         raise NotFoundError(f"no task run with id {run_id}")
-    return row
+    return row, principal
 
 
 def get_run(run_id: int, viewer: Any = None) -> TaskRunOut:
     """One run; NotFoundError for runs the viewer may not see. The traceback only for admins."""
     with unit_of_work() as session:
-        return _out(_visible_row(session, run_id, viewer), viewer)
+        return _out(*_visible_row(session, run_id, viewer))
 
 
 def active_runs(viewer: Any = None, limit: int = 20) -> list[TaskRunOut]:
     """Queued, running and retrying runs (the live panel), newest first."""
     with unit_of_work() as session:
-        q = _filtered(select(TaskRun), RunFilters(), viewer).where(TaskRun.state.in_(("queued", "running", "retrying")))
+        principal = resolve(session, viewer, ALL_ROLES, action="reading task runs")
+        q = _filtered(select(TaskRun), RunFilters(), principal).where(TaskRun.state.in_(("queued", "running", "retrying")))
         rows = session.scalars(q.order_by(TaskRun.queued_at.desc()).limit(limit)).all()
-        return [_out(r, viewer) for r in rows]
+        return [_out(r, principal) for r in rows]
 
 
 # --------------------------------------------------------------------------- user actions
 def retry(run_id: int, user: Any, *, huey: Any = None) -> int:
     """Queue a failed (or interrupted) or cancelled run again; return the new run id (linked by ``retry_of_id``)."""
     with unit_of_work() as session:
-        row = _visible_row(session, run_id, user)
+        row, _ = _visible_row(session, run_id, user)
         if row.state not in ("failed", "cancelled"):
             raise ValidationFailed({"run": f"run {run_id} is {row.state}; only failed, interrupted or cancelled "
                                            "runs can be retried"})
@@ -445,7 +471,7 @@ def cancel(run_id: int, user: Any, *, huey: Any = None) -> TaskRunOut:
     """Cancel a queued or scheduled (waiting to retry) run: its Huey task is revoked and will not run."""
     huey = _huey(huey)
     with unit_of_work() as session:
-        row = _visible_row(session, run_id, user)
+        row, principal = _visible_row(session, run_id, user)
         if row.state not in ("queued", "retrying"):
             raise ValidationFailed({"run": f"run {run_id} is {row.state}; only queued or scheduled runs can be "
                                            "cancelled"})
@@ -455,7 +481,7 @@ def cancel(run_id: int, user: Any, *, huey: Any = None) -> TaskRunOut:
             huey.revoke_by_id(huey_id, revoke_once=True)
         except Exception as exc:  # noqa: BLE001
             raise QueueUnavailable(_queue_error_reason(exc)) from None
-    by = _username(user) or "system"
+    by = principal.username
     if not mark_cancelled(run_id, f"cancelled by {by}"):
         with unit_of_work() as session:
             state = session.scalar(select(TaskRun.state).where(TaskRun.id == run_id))
@@ -463,7 +489,7 @@ def cancel(run_id: int, user: Any, *, huey: Any = None) -> TaskRunOut:
             huey.restore_by_id(huey_id)
         raise ValidationFailed({"run": f"run {run_id} is already {state}"})
     audit.record_now(by, "job.cancel", f"run {run_id}")
-    return get_run(run_id, None)
+    return get_run(run_id, user)
 
 
 # --------------------------------------------------------------------------- workers

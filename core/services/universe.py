@@ -17,7 +17,7 @@ import pandas as pd
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from core.db import unit_of_work
+from core.db import unit_of_work, write_lock
 from core.errors import NotFoundError, ValidationFailed
 from core.models import Asset, Price
 from core.schemas.asset import AssetInfo
@@ -113,7 +113,8 @@ def add_asset(symbol: str, name: str, *, asset_class: str = "equity", sector: st
     except ValidationError as exc:
         raise ValidationFailed(_asset_errors(exc)) from None
     with unit_of_work() as session:
-        actor = resolve(session, actor, ADMIN_ONLY, action="changing the universe").username
+        write_lock(session)
+        actor = resolve(session, actor, ADMIN_ONLY, action="changing the universe", lock=True).username
         if session.scalar(select(Asset.id).where(func.upper(Asset.symbol) == info.symbol)) is not None:
             raise ValidationFailed({"symbol": f"{info.symbol} is already in the universe"})
         created = price_store.insert_assets_if_absent(session, [{
@@ -130,7 +131,8 @@ def add_asset(symbol: str, name: str, *, asset_class: str = "equity", sector: st
 def set_active(symbol: str, active: bool, *, actor: Any = None) -> None:
     """Deactivate (leave out of every future compute) or reactivate an asset; its prices are kept (admins)."""
     with unit_of_work() as session:
-        actor = resolve(session, actor, ADMIN_ONLY, action="changing the universe").username
+        write_lock(session)
+        actor = resolve(session, actor, ADMIN_ONLY, action="changing the universe", lock=True).username
         asset = session.scalar(select(Asset).where(Asset.symbol == symbol))
         if asset is None:
             raise NotFoundError(f"no asset {symbol!r}")
@@ -179,7 +181,8 @@ def put_provider_settings(name: str, symbols: str = "", *, actor: Any = None) ->
         raise ValidationFailed(errors)
     value = {"name": name, "symbols": ",".join(cleaned)}
     with unit_of_work() as session:
-        actor = resolve(session, actor, ADMIN_ONLY, action="changing the provider settings").username
+        write_lock(session)
+        actor = resolve(session, actor, ADMIN_ONLY, action="changing the provider settings", lock=True).username
         app_settings.put(session, PROVIDER_SETTINGS_KEY, value, by=actor)
         audit.record(session, actor, "settings.provider", name, value)
         session.commit()

@@ -23,7 +23,7 @@ from core.models import Invitation, User
 from core.models.base import utcnow
 from core.schemas.user import UserOut
 from core.services import app_settings, audit
-from core.services.access import ADMIN_ONLY, ALL_ROLES, SystemActor, resolve, username_of
+from core.services.access import ADMIN_ONLY, ALL_ROLES, RESERVED_USERNAMES, SystemActor, resolve, username_of
 
 MIN_PASSWORD_LENGTH = 10
 MAX_FAILED_ATTEMPTS = 5
@@ -69,6 +69,8 @@ def validate_new_user(username: str, name: str, password: str, email: str | None
     errors: dict[str, str] = {}
     if not USERNAME_RE.match(username or ""):
         errors["username"] = "3-64 characters: letters, digits, dot, dash or underscore"
+    elif username.lower() in RESERVED_USERNAMES:
+        errors["username"] = f"{username!r} is reserved for the system"
     if not (name or "").strip() or len(name) > 200:
         errors["name"] = "is required (at most 200 characters)"
     if email and not EMAIL_RE.match(email):
@@ -161,7 +163,7 @@ def create_user(username: str, name: str, password: str, *, role: str = "analyst
     password_hash = hash_password(password)  # slow (bcrypt): before the transaction opens
     with unit_of_work() as session:
         write_lock(session)
-        principal = resolve(session, actor, ADMIN_ONLY, action="creating users")
+        principal = resolve(session, actor, ADMIN_ONLY, action="creating users", lock=True)
         user = _insert_user(session, username, name, password_hash, role, email, principal.username)
         _commit_new_user(session)
         return _out(user)
@@ -193,60 +195,87 @@ def _locked_message(locked_until: dt.datetime, now: dt.datetime) -> str:
     return (f"account locked after {MAX_FAILED_ATTEMPTS} failed attempts; try again in {minutes} minute(s)")
 
 
-def authenticate(username: str, password: str, *, now: dt.datetime | None = None) -> UserOut:
-    """Check a password; lock the account for 15 minutes after 5 failed attempts, under any concurrency.
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash checked when there is no real one (unknown, inactive or locked account), so that every refused
+    attempt costs the same bcrypt time and response times do not tell which user names exist."""
+    return hash_password("no account has this password " + "x" * 20)
+
+
+def _checked(username: str, password: str, *, now: dt.datetime, action: str) -> tuple[int, str, int]:
+    """Check ``password`` against the account, counting failures toward the lockout, under any concurrency.
 
     Each attempt first *reserves* a try in SQL (``failed_attempts = failed_attempts + 1 ... RETURNING``,
-    atomic on both databases) and only then checks the password; a success resets the counter. So however
-    many attempts arrive at once, at most ``MAX_FAILED_ATTEMPTS`` passwords are checked before the lock:
-    the rest are refused as locked without a password check.
+    atomic on both databases) and only then runs bcrypt, outside any transaction; a success resets the
+    counter, but only if the account's credentials are still those the password was checked against (a
+    reset, role change or deactivation meanwhile refuses it). However many attempts arrive at once, at most
+    ``MAX_FAILED_ATTEMPTS`` passwords are checked before the lock; the rest are refused as locked without a
+    check. Returns ``(user id, username, credential version)``; AuthenticationError otherwise, audited under
+    ``action``.
     """
-    now = now or utcnow()
     name = (username or "").strip()
     unlocked = or_(User.locked_until.is_(None), User.locked_until <= now)
     with unit_of_work() as session:
         reserved = session.execute(
             update(User).where(func.lower(User.username) == name.lower(), User.is_active.is_(True), unlocked)
             .values(failed_attempts=User.failed_attempts + 1)
-            .returning(User.id, User.username, User.failed_attempts, User.password_hash)).first()
+            .returning(User.id, User.username, User.failed_attempts, User.password_hash,
+                       User.credential_version)).first()
         if reserved is None:
             user = session.scalar(select(User).where(func.lower(User.username) == name.lower()))
             if user is None or not user.is_active:
-                audit.record(session, name, "auth.login", name, outcome="failed", message="unknown or inactive user")
+                audit.record(session, name, action, name, outcome="failed", message="unknown or inactive user")
                 session.commit()
+                verify_password(password or "", _dummy_hash())
                 raise AuthenticationError("wrong username or password")
-            audit.record(session, user.username, "auth.login", user.username, outcome="failed",
-                         message="account locked")
+            audit.record(session, user.username, action, user.username, outcome="failed", message="account locked")
             session.commit()
+            verify_password(password or "", _dummy_hash())
             assert user.locked_until is not None
             raise AuthenticationError(_locked_message(user.locked_until, now), locked_until=user.locked_until)
-        user_id, canonical, attempt, password_hash = reserved
+        user_id, canonical, attempt, password_hash, version = reserved
         if attempt > MAX_FAILED_ATTEMPTS:  # others used up the tries meanwhile: lock, check nothing
             locked_until = _lock(session, user_id, canonical, now)
-            audit.record(session, canonical, "auth.login", canonical, outcome="failed", message="account locked")
+            audit.record(session, canonical, action, canonical, outcome="failed", message="account locked")
             session.commit()
+            verify_password(password or "", _dummy_hash())
             raise AuthenticationError(_locked_message(locked_until, now), locked_until=locked_until)
         session.commit()
     ok = verify_password(password or "", password_hash)  # slow (bcrypt): outside any transaction
     with unit_of_work() as session:
         if ok:
-            user = session.execute(
-                update(User).where(User.id == user_id, User.is_active.is_(True), unlocked)
-                .values(failed_attempts=0, last_login_at=now).returning(User)).scalar_one_or_none()
-            if user is None:  # locked or deactivated while the password was checked
+            kept = session.execute(
+                update(User).where(User.id == user_id, User.is_active.is_(True), unlocked,
+                                   User.credential_version == version, User.password_hash == password_hash)
+                .values(failed_attempts=0).returning(User.id)).scalar_one_or_none()
+            if kept is None:  # reset, deactivated, demoted or locked while the password was checked
                 session.rollback()
-                raise AuthenticationError("account locked or deactivated; try again later")
-            audit.record(session, canonical, "auth.login", canonical)
+                raise AuthenticationError("wrong username or password")
             session.commit()
-            return _out(user)
+            return user_id, canonical, version
         message = "wrong username or password"
         locked_until = None
         if attempt >= MAX_FAILED_ATTEMPTS:
             locked_until = _lock(session, user_id, canonical, now)
             message = f"account locked for 15 minutes after {MAX_FAILED_ATTEMPTS} failed attempts"
-        audit.record(session, canonical, "auth.login", canonical, outcome="failed", message="wrong password")
+        audit.record(session, canonical, action, canonical, outcome="failed", message="wrong password")
         session.commit()
         raise AuthenticationError(message, locked_until=locked_until)
+
+
+def authenticate(username: str, password: str, *, now: dt.datetime | None = None) -> UserOut:
+    """Log in: check the password with the lockout of :func:`_checked` (5 failed attempts lock the account for
+    15 minutes); the returned user carries the credential version the new session is issued under."""
+    now = now or utcnow()
+    user_id, canonical, version = _checked(username, password, now=now, action="auth.login")
+    with unit_of_work() as session:
+        user = session.execute(update(User).where(User.id == user_id, User.credential_version == version)
+                               .values(last_login_at=now).returning(User)).scalar_one_or_none()
+        if user is None:  # the credentials changed in the instant between the check and here
+            raise AuthenticationError("wrong username or password")
+        audit.record(session, canonical, "auth.login", canonical)
+        session.commit()
+        return _out(user)
 
 
 def _lock(session: Session, user_id: int, username: str, now: dt.datetime) -> dt.datetime:
@@ -276,14 +305,6 @@ def list_users(*, actor: Any = None) -> list[UserOut]:
         return [_out(u) for u in session.scalars(select(User).order_by(User.username))]
 
 
-def _active_admins(session: Session) -> list[int]:
-    """Ids of the active admins, locked (PostgreSQL) so two demotions at once cannot both pass the check."""
-    query = select(User.id).where(User.role == "admin", User.is_active.is_(True))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    return list(session.scalars(query))
-
-
 def update_user(username: str, *, actor: Any, role: str | None = None, is_active: bool | None = None,
                 name: str | None = None, email: str | None = None, unlock: bool = False) -> UserOut:
     """Change a user's role, active flag, name or email (admins only, checked on fresh state).
@@ -291,10 +312,9 @@ def update_user(username: str, *, actor: Any, role: str | None = None, is_active
     The last active admin cannot be demoted or deactivated. A role change or deactivation ends every session
     and cookie of that user."""
     with unit_of_work() as session:
-        write_lock(session)
+        admins = _lock_rows(session, username_of(actor), username, admins=True)
         principal = resolve(session, actor, ADMIN_ONLY, action="changing users")
-        admins = _active_admins(session)
-        user = _by_name(session, username, for_update=True)
+        user = _by_name(session, username)
         if user is None:
             raise NotFoundError(f"no user {username!r}")
         changes: dict[str, object] = {}
@@ -316,50 +336,86 @@ def update_user(username: str, *, actor: Any, role: str | None = None, is_active
                 raise ValidationFailed({"name": "is required (at most 200 characters)"})
             changes["name"] = [user.name, name.strip()]
             user.name = name.strip()
-        if email is not None and email != (user.email or ""):
+        if email is not None and email.lower() != (user.email or ""):
             if email and not EMAIL_RE.match(email):
                 raise ValidationFailed({"email": "is not a valid email address"})
+            if email and session.scalar(select(User.id).where(func.lower(User.email) == email.lower(),
+                                                              User.id != user.id)):
+                raise ValidationFailed({"email": "is already registered"})
             changes["email"] = [user.email, email or None]
             user.email = email.lower() or None
         if unlock:
             user.locked_until = None
             user.failed_attempts = 0
             changes["unlocked"] = True
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            raise ValidationFailed({"email": "is already registered"}) from None
         if "role" in changes or "is_active" in changes:
             _bump_credentials(session, user.id)
             session.refresh(user)
         if changes:
             audit.record(session, principal.username, "user.update", username, dict(changes))
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:  # the email was taken at the same moment
+            session.rollback()
+            raise ValidationFailed({"email": "is already registered"}) from None
         return _out(user)
 
 
-def set_password(username: str, new_password: str, *, actor: Any, current_password: str | None = None) -> int:
+def _lock_rows(session: Session, *usernames: str | None, admins: bool = False) -> list[int]:
+    """Lock the rows of these users, and with ``admins`` every active admin's, before the actor is checked and
+    the target changed: PostgreSQL ``SELECT ... ORDER BY id FOR UPDATE`` in one statement (every caller locks
+    in id order, so two transactions never deadlock); SQLite: the database's write lock. Returns the ids of
+    the active admins (when asked), read under the lock."""
+    write_lock(session)
+    names = sorted({n for n in usernames if n})
+    condition = User.username.in_(names)
+    if admins:
+        condition = or_(condition, (User.role == "admin") & User.is_active.is_(True))
+    query = select(User.id, User.role, User.is_active).where(condition).order_by(User.id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    rows = session.execute(query).all()
+    return [r.id for r in rows if r.role == "admin" and r.is_active]
+
+
+def set_password(username: str, new_password: str, *, actor: Any, current_password: str | None = None,
+                 now: dt.datetime | None = None) -> int:
     """Change a password; return the user's new credential version (every earlier session and cookie ends).
 
-    A user changing their own password gives the current one; an admin may reset anyone's without it (checked
-    on fresh state). ValidationFailed names the field; nothing is written then."""
+    A user changing their own password gives the current one, which is checked like a login (wrong guesses
+    count toward the lockout); an admin may reset anyone's without it (checked on fresh state).
+    ValidationFailed names the field; nothing is written then."""
+    own = username_of(actor) == username and not isinstance(actor, SystemActor)
+    roles = ALL_ROLES if own else ADMIN_ONLY
     problems = password_problems(new_password or "", username)
     with unit_of_work() as session:
-        own = username_of(actor) == username and not isinstance(actor, SystemActor)
-        principal = resolve(session, actor, ALL_ROLES if own else ADMIN_ONLY, action="resetting passwords")
-        user = _by_name(session, username)
-        if user is None:
+        resolve(session, actor, roles, action="resetting passwords")
+        if _by_name(session, username) is None:
             raise NotFoundError(f"no user {username!r}")
-        stored_hash = user.password_hash
-    if own and not verify_password(current_password or "", stored_hash):
-        raise ValidationFailed({"current_password": "is wrong"})
+    checked_version = None
+    if own:
+        try:
+            _, _, checked_version = _checked(username, current_password or "", now=now or utcnow(),
+                                             action="user.password_check")
+        except AuthenticationError as exc:
+            if exc.locked_until is not None:
+                raise ValidationFailed({"current_password": exc.message}) from None
+            raise ValidationFailed({"current_password": "is wrong"}) from None
     if problems:
         raise ValidationFailed({"password": "; ".join(problems)})
     new_hash = hash_password(new_password)
     with unit_of_work() as session:
-        write_lock(session)
-        principal = resolve(session, actor, ALL_ROLES if own else ADMIN_ONLY, action="resetting passwords")
-        user = _by_name(session, username, for_update=True)
+        _lock_rows(session, username_of(actor), username)
+        principal = resolve(session, actor, roles, action="resetting passwords", lock=True)
+        user = _by_name(session, username)
         if user is None:
             raise NotFoundError(f"no user {username!r}")
-        if own and user.password_hash != stored_hash:  # changed meanwhile (another tab): check again
+        if own and user.credential_version != checked_version:  # changed meanwhile (another tab)
             raise ValidationFailed({"current_password": "is out of date; the password was just changed"})
         user.password_hash = new_hash
         user.failed_attempts = 0
@@ -370,17 +426,25 @@ def set_password(username: str, new_password: str, *, actor: Any, current_passwo
         return version
 
 
-def revoke_cookies(username: str, *, at: dt.datetime | None = None) -> int:  # noqa: ARG001 - kept for callers
+def revoke_cookies(username: str, *, at: dt.datetime | None = None,  # noqa: ARG001 - kept for callers
+                   version: int | None = None) -> int:
     """End every session and re-authentication cookie of ``username`` (a logout does this): the stored
     credential version moves on, so a copy of an old cookie (or a reload racing its deletion) cannot log back
-    in. Returns the new version (0 when the user does not exist)."""
+    in. With ``version`` (the logging-out session's), only a session that is still current may do it: a tab
+    whose session already ended cannot log out the user's newer sessions. Returns the stored version after
+    the call (0 when the user does not exist)."""
     with unit_of_work() as session:
-        user_id = session.scalar(select(User.id).where(User.username == username))
-        if user_id is None:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
             return 0
-        version = _bump_credentials(session, user_id)
+        if version is not None and version != user.credential_version:
+            return user.credential_version
+        bumped = session.execute(update(User).where(User.id == user.id,
+                                                    User.credential_version == user.credential_version)
+                                 .values(credential_version=User.credential_version + 1)
+                                 .returning(User.credential_version)).scalar_one_or_none()
         session.commit()
-        return version
+        return int(bumped if bumped is not None else user.credential_version)
 
 
 def registration_mode() -> str:
@@ -392,7 +456,7 @@ def set_registration_mode(mode: str, *, actor: Any) -> None:
     """Set who may register (admins only, checked on fresh state)."""
     with unit_of_work() as session:
         write_lock(session)
-        principal = resolve(session, actor, ADMIN_ONLY, action="changing the registration mode")
+        principal = resolve(session, actor, ADMIN_ONLY, action="changing the registration mode", lock=True)
         if mode not in REGISTRATION_MODES:
             raise ValidationFailed({"mode": f"must be one of {', '.join(REGISTRATION_MODES)}"})
         app_settings.put(session, "registration", {"mode": mode}, by=principal.username)
@@ -404,7 +468,7 @@ def invite(email: str, *, actor: Any) -> None:
     """Pre-authorise ``email`` to register (admins only); inviting twice is harmless."""
     with unit_of_work() as session:
         write_lock(session)
-        principal = resolve(session, actor, ADMIN_ONLY, action="inviting users")
+        principal = resolve(session, actor, ADMIN_ONLY, action="inviting users", lock=True)
         if not EMAIL_RE.match(email or ""):
             raise ValidationFailed({"email": "is not a valid email address"})
         if session.scalar(select(Invitation.id).where(Invitation.email == email.lower())) is None:

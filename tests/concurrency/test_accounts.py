@@ -379,3 +379,194 @@ def test_a_report_is_never_queued_twice_at_once(queued_reports):
     assert sum(isinstance(r, int) for r in results) == 1, results
     assert all(isinstance(r, ValidationFailed) for r in results if not isinstance(r, int)), results
     assert _report_runs(ids["anna"]) == 2  # the cancelled one and exactly one new
+
+
+# --------------------------------------------------------------------------- found by attacking the above
+def test_a_login_in_flight_during_a_reset_never_yields_a_live_session(db):
+    """Logins with the old password racing an admin's reset: whatever the timing, every session they got was
+    issued under a credential version the reset ended (none survives it)."""
+    import time
+
+    from core.services import users
+    from core.services.access import Actor, SessionEnded
+
+    users.create_user("boss", "Boss", PASSWORD, role="admin")
+    users.create_user("eve", "Eve", PASSWORD)
+    stop = threading.Event()
+    sessions: list[Any] = []
+
+    def attacker() -> None:
+        while not stop.is_set():
+            try:
+                sessions.append(users.authenticate("eve", PASSWORD))
+            except AuthenticationError:
+                pass
+
+    threads = [threading.Thread(target=attacker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    users.set_password("eve", "reset by the admin 2026", actor="boss")
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    final = users.get_user("eve").credential_version
+    assert sessions, "the attacker logged in before the reset"
+    assert all(s.credential_version < final for s in sessions)
+    with pytest.raises(SessionEnded):
+        users.set_password("eve", "attacker's new password", actor=Actor("eve", max(s.credential_version
+                                                                                   for s in sessions)),
+                           current_password=PASSWORD)
+
+
+def test_saving_and_activating_at_once_leaves_exactly_one_active_version(db):
+    from core.services import strategies, users
+
+    users.create_user("boss", "Boss", PASSWORD, role="admin")
+    default = strategies.ensure_default_config()
+    results = _at_once(6, lambda i: strategies.save_version(f"Race {i}", {"equal": 1.0}, note="race",
+                                                            actor="boss", activate=True))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    active = [v for v in strategies.list_versions() if v.is_active]
+    assert len(active) == 1
+    results = _at_once(4, lambda i: strategies.activate_version(default.id if i % 2 else results[i].id,
+                                                                actor="boss"))
+    assert len([v for v in strategies.list_versions() if v.is_active]) == 1
+
+
+@pytest.mark.parametrize("name", ["cli", "System", "SCHEDULER"])
+def test_the_systems_names_are_not_accounts(db, name):
+    from core.services import tasks, users
+    from core.services.access import SessionEnded
+
+    users.create_user("boss", "Boss", PASSWORD, role="admin")
+    users.set_registration_mode("open", actor="boss")
+    with pytest.raises(ValidationFailed, match="reserved"):
+        users.register(name, "Mallory", PASSWORD, "mallory@example.com")
+    with pytest.raises(ValidationFailed, match="reserved"):
+        users.create_user(name, "Mallory", PASSWORD)
+    with pytest.raises(SessionEnded, match="reserved"):
+        tasks.list_runs(viewer=name)
+
+
+def test_user_names_that_differ_only_in_case_are_one_account(db):
+    from core.services import users
+
+    users.create_user("boss", "Boss", PASSWORD, role="admin")
+    users.set_registration_mode("open", actor="boss")
+    names = ["bob", "Bob", "BOB", "bOb", "boB", "BoB"]
+    results = _at_once(6, lambda i: users.register(names[i], "Bob", PASSWORD, f"bob{i}@example.com"))
+    assert sum(not isinstance(r, Exception) for r in results) == 1, results
+    assert all(isinstance(r, ValidationFailed) for r in results if isinstance(r, Exception)), results
+    assert len(users.list_users()) == 2
+
+
+def test_an_admin_demoted_while_acting_cannot_finish_the_action(db):
+    """Another admin's demotion is in flight (uncommitted, holding its row): the demoted admin's action waits
+    for it and is then refused, on both databases; before, PostgreSQL let it commit after the demotion."""
+    from sqlalchemy import text
+
+    from core.db import get_engine
+    from core.services import users
+
+    for name in ("adm", "bdm", "cdm"):
+        users.create_user(name, name.title(), PASSWORD, role="admin")
+    with get_engine().connect() as other:
+        other.execute(text("UPDATE users SET role = 'analyst', credential_version = credential_version + 1 "
+                           "WHERE username = 'bdm'"))
+        outcome: list[Any] = []
+        acting = threading.Thread(target=lambda: outcome.append(
+            _try(lambda: users.update_user("cdm", actor="bdm", role="analyst"))))
+        acting.start()
+        acting.join(1.5)
+        assert acting.is_alive(), "the demoted admin's action did not wait for the demotion in flight"
+        other.commit()
+    acting.join(30)
+    assert isinstance(outcome[0], PermissionDenied), outcome
+    assert users.get_user("cdm").role == "admin"
+
+
+def _try(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001
+        return exc
+
+
+def test_wrong_current_passwords_count_toward_the_lockout(db):
+    from core.services import users
+    from core.services.access import Actor
+
+    eve = users.create_user("eve", "Eve", PASSWORD)
+    as_eve = Actor("eve", eve.credential_version)
+    for _ in range(users.MAX_FAILED_ATTEMPTS):
+        with pytest.raises(ValidationFailed):
+            users.set_password("eve", "a brand new long password", actor=as_eve, current_password="guess 1234567")
+    with pytest.raises(ValidationFailed, match="locked"):
+        users.set_password("eve", "a brand new long password", actor=as_eve, current_password=PASSWORD)
+    with pytest.raises(AuthenticationError, match="locked"):
+        users.authenticate("eve", PASSWORD)
+
+
+def test_an_unknown_name_costs_the_same_password_check_as_a_known_one(db):
+    import time
+
+    from core.services import users
+
+    users.create_user("eve", "Eve", PASSWORD)
+    users.authenticate("eve", PASSWORD)  # warm up (bcrypt, connections, the dummy hash)
+    with pytest.raises(AuthenticationError):
+        users.authenticate("nobody-here", WRONG)
+
+    def seconds(name: str) -> float:
+        started = time.perf_counter()
+        with pytest.raises(AuthenticationError, match="wrong username or password"):
+            users.authenticate(name, WRONG)
+        return time.perf_counter() - started
+
+    known = min(seconds("eve") for _ in range(2))
+    unknown = min(seconds("nobody-here") for _ in range(2))
+    assert unknown > 0.5 * known, (known, unknown)
+
+
+def test_a_tab_whose_session_ended_cannot_log_out_the_newer_sessions(db):
+    from core.services import users
+
+    eve = users.create_user("eve", "Eve", PASSWORD)
+    stale = eve.credential_version
+    users.revoke_cookies("eve")  # logged out elsewhere; eve logs in again under the new version
+    current = users.get_user("eve").credential_version
+    assert users.revoke_cookies("eve", version=stale) == current  # the stale tab's logout changes nothing
+    assert users.get_user("eve").credential_version == current
+    assert users.revoke_cookies("eve", version=current) == current + 1
+
+
+def test_an_email_taken_by_another_user_is_a_named_error(db):
+    from core.services import users
+
+    users.create_user("boss", "Boss", PASSWORD, role="admin", email="boss@example.com")
+    users.create_user("eve", "Eve", PASSWORD, email="eve@example.com")
+    with pytest.raises(ValidationFailed) as caught:
+        users.update_user("eve", actor="boss", email="BOSS@example.com")
+    assert caught.value.errors == {"email": "is already registered"}
+    assert users.get_user("eve").email == "eve@example.com"
+
+
+@pytest.mark.parametrize("huge", [2**31, 10**20])
+def test_ids_beyond_the_database_are_not_found(queued_reports, huge):
+    from core.errors import NotFoundError
+    from core.services import reports, strategies, tasks
+
+    _, queue = queued_reports
+    for call in (lambda: tasks.get_run(huge, "boss"), lambda: tasks.retry(huge, "boss", huey=queue),
+                 lambda: tasks.cancel(huge, "boss", huey=queue), lambda: reports.get_report(huge, "boss"),
+                 lambda: reports.download(huge, "boss"), lambda: reports.delete(huge, "boss"),
+                 lambda: strategies.activate_version(huge, actor="boss"), lambda: strategies.get_version(huge)):
+        with pytest.raises(NotFoundError):
+            call()
+    for params, kind in (({"report_id": huge}, "report"), ({"config_id": huge}, "compute")):
+        with pytest.raises(ValidationFailed):
+            tasks.enqueue(kind, params, user="boss", huey=queue)
+    with pytest.raises(ValidationFailed):
+        reports.request_report("performance", "MTD", "csv", config_id=huge, owner="boss", huey=queue)

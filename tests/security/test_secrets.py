@@ -20,7 +20,7 @@ from tests.app.conftest import ADMIN, ANALYST, make_app
 from tests.security.conftest import page_dump
 
 ROOT = Path(__file__).resolve().parents[2]
-COOKIE_KEY = "ck-Secret-9f8e7d6c5b4a39281706"
+COOKIE_KEY = "ck-Secret-9f8e7d6c5b4a39281706-e5d4c3b2a1"
 API_KEY = "td-Secret-1a2b3c4d5e6f7a8b9c0d"
 PASSWORD = "pw-Secret correct horse 42"
 WRONG_PASSWORD = "pw-Secret wrong guess 43"
