@@ -333,7 +333,9 @@ def _on_register() -> None:
     values = {f: (st.session_state.get(k) or "") for f, k in zip(REGISTER_FIELDS, (
         state.REGISTER_USERNAME, state.REGISTER_NAME, state.REGISTER_EMAIL, state.REGISTER_PASSWORD,
         state.REGISTER_PASSWORD2))}
-    errors: dict[str, str] = {}
+    # every problem at once: the account's fields as the service checks them, plus the repetition
+    errors = users.validate_new_user(values["username"].strip(), values["name"], values["password"],
+                                     values["email"].strip() or None, "analyst")
     if values["password"] != values["password2"]:
         errors["password2"] = "does not match the password"
     if not values["email"].strip():

@@ -25,17 +25,28 @@ def clear(form: str) -> None:
     st.session_state.get(state.FORM_ERRORS, {}).pop(form, None)
 
 
-def field_error(form: str, field: str) -> None:
-    """Draw the message for ``field`` of ``form`` (nothing when it is valid)."""
+def _labels() -> dict[tuple[str, str], str]:
+    return st.session_state.setdefault(state.FORM_LABELS, {})
+
+
+def label_of(form: str, field: str) -> str:
+    """The label a person saw for ``field`` ("Repeat password", not "password2")."""
+    return _labels().get((form, field)) or field.replace("_", " ").capitalize()
+
+
+def field_error(form: str, field: str, label: str | None = None) -> None:
+    """Draw the message for ``field`` of ``form`` (nothing when it is valid), named by the field's label."""
+    if label:
+        _labels()[(form, field)] = label
     message = errors(form).get(field)
     if message:
-        st.error(f"{field.replace('_', ' ').capitalize()}: {message}", icon=":material/error:")
+        st.error(f"{label_of(form, field)}: {message}", icon=":material/error:")
 
 
 def text_field(form: str, field: str, label: str, **kwargs: object) -> None:
     """A text input followed by its validation message (the pair every form draws per field)."""
     st.text_input(label, **kwargs)  # type: ignore[arg-type]
-    field_error(form, field)
+    field_error(form, field, label)
 
 
 def password_help() -> str:
@@ -48,7 +59,7 @@ def other_errors(form: str, fields: set[str] | tuple[str, ...]) -> None:
     """Messages for keys that have no input of their own (e.g. ``config``)."""
     for key, message in errors(form).items():
         if key not in fields:
-            st.error(f"{key.replace('_', ' ').capitalize()}: {message}", icon=":material/error:")
+            st.error(f"{label_of(form, key)}: {message}", icon=":material/error:")
 
 
 #: Seconds a success line stays up: long enough to survive the reruns a component or a reload of the

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.config import get_settings
 from core.errors import AutoIndexError, PermissionDenied, ValidationFailed
-from core.services import bootstrap
+from core.services import bootstrap, users
 from ui import forms, state
 
 SETUP_FIELDS = ("setup_token", "username", "name", "email", "password", "password2")
@@ -24,7 +24,11 @@ def _issue_token_once(database_url: str) -> bool:
 
 def _on_create_admin() -> None:
     get = st.session_state.get
-    errors: dict[str, str] = {}
+    # every problem at once: the account's fields as the service checks them, the token, the repetition
+    errors = users.validate_new_user((get(state.SETUP_USERNAME) or "").strip(), get(state.SETUP_NAME) or "",
+                                     get(state.SETUP_PASSWORD) or "", (get(state.SETUP_EMAIL) or "").strip() or None,
+                                     "admin")
+    errors.pop("role", None)
     if (get(state.SETUP_PASSWORD) or "") != (get(state.SETUP_PASSWORD2) or ""):
         errors["password2"] = "does not match the password"
     if not (get(state.SETUP_TOKEN) or "").strip():

@@ -45,6 +45,8 @@ PASSWORD_NEW2 = "password_new2"
 
 #: {form name: {field: message}} — validation messages drawn beside the fields.
 FORM_ERRORS = "form_errors"
+#: The label each form field was drawn with, so messages name what the person saw.
+FORM_LABELS = "form_labels"
 #: {form name: message} — one success line shown after a form was processed.
 FORM_NOTICES = "form_notices"
 

@@ -127,6 +127,19 @@ def test_first_run_asks_only_for_token_and_admin_account(empty_db) -> None:
     assert keys == {"setup_token", "setup_username", "setup_name", "setup_email", "setup_password", "setup_password2"}
     token = (empty_db / "setup_token.txt").read_text().strip()
 
+    at.text_input(key="setup_username").input("r!")  # three problems in one submission: all shown, by label
+    at.text_input(key="setup_password").input("short")
+    at.text_input(key="setup_password2").input("shorter")
+    at = at.button[0].click().run()
+    shown = [e.value for e in at.error]
+    assert any(e.startswith("Administrator username: ") for e in shown), shown
+    assert any(e.startswith("Password: ") for e in shown), shown
+    assert any(e.startswith("Repeat password: does not match") for e in shown), shown
+    assert any(e.startswith("Setup token: is required") for e in shown), shown
+    assert any(e.startswith("Full name: ") for e in shown), shown
+    assert not any("Password2" in e or "password2" in e for e in shown), shown
+    assert users.count_users() == 0
+
     at.text_input(key="setup_token").input("wrong-token")
     at.text_input(key="setup_username").input("root")
     at.text_input(key="setup_name").input("Root Admin")
