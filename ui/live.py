@@ -1,21 +1,23 @@
-"""Views that stay true: a self-refreshing fragment reruns the whole page when what it watches changes.
+"""Views that stay true: a self-refreshing fragment reruns the whole page when something it watched ends.
 
 A fragment with ``run_every`` redraws only itself, so tables and details drawn outside it (run history, run
 detail, report history with its download button) would keep showing a state that is over ("queued" after the
-report is done). The live fragments therefore pass a small signature of what they see (ids and states) to
-:func:`rerun_when_changed`; when it differs from the previous tick, the whole page reruns once and every view
-on it shows the same state. Progress alone does not rerun the page: the live panel shows it.
+report is done). The live fragments therefore pass what they see now (id -> state) to
+:func:`rerun_when_changed`; when something seen at the previous tick has left or changed state, the whole page
+reruns once and every view on it shows the same state. Something new appearing does not rerun the page (the
+run that queued it already shows it, and the rerun would swallow that run's success line), and progress alone
+does not either: the live panel shows it.
 """
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 
 import streamlit as st
 
 
-def rerun_when_changed(key: str, signature: Hashable) -> None:
-    """Remember ``signature`` under ``key``; rerun the app when it differs from the one seen last time."""
+def rerun_when_changed(key: str, seen: Mapping[Hashable, Hashable]) -> None:
+    """Remember ``seen`` under ``key``; rerun the app when an entry of the previous tick left or changed."""
     previous = st.session_state.get(key)
-    st.session_state[key] = signature
-    if previous is not None and previous != signature:
+    st.session_state[key] = dict(seen)
+    if previous and any(seen.get(k) != v for k, v in previous.items()):
         st.rerun(scope="app")

@@ -105,7 +105,7 @@ def pending_panel(user: UserOut) -> None:
     with shown_errors():
         pending = [r for r in reports.list_reports(user, ReportFilters(limit=50)) if r.status in ("queued", "running")]
         # a report that finishes (or fails) redraws the history, with its download button, at once
-        rerun_when_changed(KEY_LIVE_SIGNATURE, tuple((r.id, r.status) for r in pending))
+        rerun_when_changed(KEY_LIVE_SIGNATURE, {r.id: r.status for r in pending})
         if not pending:
             st.caption("No report is being generated.")
             return

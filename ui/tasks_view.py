@@ -16,7 +16,7 @@ from core.schemas.task import TASK_STATES_ALL, RunFilters, TaskRunOut
 from core.schemas.user import UserOut
 from core.services import tasks as svc
 from core.errors import AutoIndexError
-from ui import auth
+from ui import auth, forms
 from ui.live import rerun_when_changed
 from ui.errors import message_for, show_error, shown_errors
 
@@ -47,11 +47,18 @@ _ANY = "(any)"
 
 
 def _notice() -> None:
-    """The outcome of the last Retry / Cancel click (set by their callbacks, which run before the page)."""
-    notice = st.session_state.pop(KEY_NOTICE, None)
-    if notice:
-        ok, message = notice
-        (st.success if ok else st.error)(message)
+    """The outcome of the last Retry / Cancel click (set by their callbacks, which run before the page); it
+    stays up for a while, so the rerun a finished run triggers does not swallow it."""
+    forms.notice(KEY_NOTICE)
+    forms.other_errors(KEY_NOTICE, ())
+
+
+def _outcome(ok: bool, message: str) -> None:
+    forms.clear(KEY_NOTICE)
+    if ok:
+        forms.set_notice(KEY_NOTICE, message)
+    else:
+        forms.set_errors(KEY_NOTICE, {"run": message})
 
 
 def _queue(kind: str, params: dict[str, Any], user: UserOut) -> None:
@@ -142,15 +149,9 @@ def _live(user: UserOut) -> None:
         depth = svc.queue_depth()
         st.caption(f"Queue ({depth.backend}): {depth.pending} waiting, {depth.scheduled} scheduled · "
                    f"updated {dt.datetime.now(dt.timezone.utc):%H:%M:%S} UTC")
-        selected = st.session_state.get(KEY_SELECTED)
-        selected_state = None
-        if selected is not None:
-            try:
-                selected_state = svc.get_run(int(selected), user).state
-            except AutoIndexError:
-                selected_state = "gone"
-        # a run that starts or ends, or a change of the chosen run's state, redraws history and detail too
-        rerun_when_changed(KEY_LIVE_SIGNATURE, (tuple((r.id, r.state) for r in active), selected, selected_state))
+        # a run that ends (or changes state) redraws the history and the run detail too
+        seen: dict[object, object] = {r.id: r.state for r in active}
+        rerun_when_changed(KEY_LIVE_SIGNATURE, seen)
 
 
 @st.fragment(run_every=LIVE_REFRESH_S)
@@ -212,9 +213,9 @@ def _retry(run_id: int) -> None:
     try:
         new = svc.retry(run_id, auth.actor())
     except Exception as exc:  # noqa: BLE001
-        st.session_state[KEY_NOTICE] = (False, message_for(exc))
+        _outcome(False, message_for(exc))
         return
-    st.session_state[KEY_NOTICE] = (True, f"Run {run_id} queued again as run {new}.")
+    _outcome(True, f"Run {run_id} queued again as run {new}.")
     st.session_state[KEY_SELECTED] = new
 
 
@@ -222,9 +223,9 @@ def _cancel(run_id: int) -> None:
     try:
         svc.cancel(run_id, auth.actor())
     except Exception as exc:  # noqa: BLE001
-        st.session_state[KEY_NOTICE] = (False, message_for(exc))
+        _outcome(False, message_for(exc))
         return
-    st.session_state[KEY_NOTICE] = (True, f"Run {run_id} cancelled.")
+    _outcome(True, f"Run {run_id} cancelled.")
 
 
 def run_detail(user: UserOut) -> None:

@@ -237,7 +237,7 @@ def test_admin_create_user_validates_and_changes_role(app_db) -> None:
     at.text_input(key="admin_new_name").input("New Bie")
     at.text_input(key="admin_new_password").input("newbie")
     at = next(b for b in at.button if b.label == "Create user").click().run()
-    assert any(e.value.startswith("Password:") for e in at.error)
+    assert any(e.value.startswith("Initial password:") for e in at.error)  # named by its label
     assert users.count_users() == before
     at.text_input(key="admin_new_password").input("newbie password 2024")
     at = next(b for b in at.button if b.label == "Create user").click().run()
@@ -258,7 +258,7 @@ def test_admin_registration_mode_and_audit_filter(app_db) -> None:
     assert users.registration_mode() == "invite"
     at.text_input(key="admin_invite_email").input("not-an-email")
     at = next(b for b in at.button if b.label == "Invite").click().run()
-    assert any(e.value.startswith("Email:") for e in at.error)
+    assert any(e.value.startswith("Invite email:") for e in at.error)
     at.text_input(key="admin_audit_action").input("settings.registration").run()
     audit_frame = at.dataframe[-1].value
     assert len(audit_frame) >= 1 and set(audit_frame["action"]) == {"settings.registration"}
