@@ -173,3 +173,14 @@ def bomb_xlsx(cell_bytes: int = 2 << 30, *, declared_size: int | None = None) ->
     members.append(("xl/worksheets/sheet1.xml", pieces, crc, size))
     declared = {"xl/worksheets/sheet1.xml": declared_size} if declared_size is not None else None
     return raw_zip(members, declared_sizes=declared)
+
+
+def huge_shared_strings_xlsx(sheet: bytes, unpacked_bytes: int = 9 << 20) -> bytes:
+    """A small workbook whose shared strings part really unpacks to ``unpacked_bytes`` (one string repeated)."""
+    prefix = f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{MAIN}">'.encode()
+    item = b"<si><t>AAPL</t></si>" * 52_429                     # ~1 MiB
+    pieces, crc, size = _deflate_pieces(prefix, item, max(1, unpacked_bytes // len(item)), b"</sst>")
+    parts = workbook_parts(sheet)
+    members = [_plain(name, data) for name, data in parts.items() if name != "xl/sharedStrings.xml"]
+    members.append(("xl/sharedStrings.xml", pieces, crc, size))
+    return raw_zip(members)

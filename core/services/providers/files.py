@@ -115,7 +115,7 @@ _ALIASES = {"ticker": "symbol", "market_cap": "market_cap", "marketcap": "market
 _ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[ T](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]+)?)?)?"
 _CSV_SUFFIXES = (".csv", ".txt")
 _XLSX_SUFFIXES = (".xlsx", ".xlsm")
-_CHUNK_CELLS = 1 << 18               # cells held as Python strings before moving them to Arrow
+_CHUNK_CELLS = 1 << 16               # cells held as Python strings before moving them to Arrow
 _READ_CHUNK = 1 << 20
 
 
@@ -577,8 +577,14 @@ def _parse_dates(text: pd.Series, today: date) -> tuple[np.ndarray, np.ndarray]:
 
     Parsed field by field with Arrow and numpy (no Python object per cell, no pandas Timestamp), so a year such
     as 0001 or 9999 is judged on its digits and never meets pandas' nanosecond range; the time, when present,
-    must be a valid time of day and is then dropped.
+    must be a valid time of day and is then dropped. A long file repeats each date once per symbol, so the
+    distinct texts are parsed when they are few.
     """
+    codes, uniques = pd.factorize(text)
+    if 2 * len(uniques) <= len(text):
+        days, status = _parse_dates(pd.Series(uniques, dtype="str"), today)
+        return days[codes], status[codes]
+    del codes, uniques
     stripped = pa.array(text.str.strip())
     blank = pc.equal(stripped, "").to_numpy(zero_copy_only=False)
     iso = pc.match_substring_regex(stripped, "^" + _ISO_DATE + "$").to_numpy(zero_copy_only=False)
