@@ -65,10 +65,11 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     from core.db import migrate
+    from core.services.providers.base import normalise_symbols
     from core.services.refresh import refresh_prices
 
     migrate()
-    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    symbols = normalise_symbols([s for s in args.symbols.split(",") if s.strip()]) if args.symbols else None
     summary = refresh_prices(args.provider, symbols, full=args.full, actor="cli",
                              progress=lambda f, m: log.info("%3.0f%% %s", 100 * f, m))
     print(f"refresh from {args.provider}: {summary['rows_new']} new, {summary['rows_updated']} updated, "

@@ -6,12 +6,12 @@ Parameters are validated *before* anything is written or queued (see
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.models.base import MAX_ID
+from core.schemas.asset import symbol_problem
 
 TaskState = Literal["queued", "running", "succeeded", "failed", "retrying", "cancelled", "skipped"]
 TASK_STATES_ALL: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "retrying", "cancelled", "skipped")
@@ -20,8 +20,6 @@ TASK_STATES_ALL: tuple[str, ...] = ("queued", "running", "succeeded", "failed", 
 FINAL_STATES: tuple[str, ...] = ("succeeded", "failed", "cancelled", "skipped")
 #: States whose Huey task is still waiting in the queue or the schedule.
 WAITING_STATES: tuple[str, ...] = ("queued", "retrying")
-
-_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.\-^=/]{0,31}$")
 
 
 class _Params(BaseModel):
@@ -42,7 +40,7 @@ class RefreshParams(_Params):
         if isinstance(v, str):  # "AAPL, MSFT" from a form or the command line
             v = [s for s in v.split(",")]
         if isinstance(v, list):
-            v = [str(s).strip().upper() for s in v if str(s).strip()]
+            v = [str(s).strip() for s in v if str(s).strip()]  # upper-cased after the symbol rule
             return v or None
         return v
 
@@ -51,12 +49,12 @@ class RefreshParams(_Params):
     def _check(cls, v: list[str] | None) -> list[str] | None:
         if v is None:
             return None
-        bad = [s for s in v if not _SYMBOL.match(s)]
-        if bad:
-            raise ValueError(f"not a ticker symbol: {bad[0]!r}")
+        problems = [p for p in map(symbol_problem, v) if p is not None]
+        if problems:
+            raise ValueError(problems[0])
         if len(v) > 5000:
             raise ValueError("at most 5000 symbols")
-        return sorted(set(v))
+        return sorted({s.upper() for s in v})
 
 
 class ComputeParams(_Params):

@@ -173,8 +173,9 @@ def put_provider_settings(name: str, symbols: str = "", *, actor: Any = None) ->
     errors: dict[str, str] = {}
     if name not in PROVIDER_NAMES:
         errors["provider"] = f"must be one of {', '.join(PROVIDER_NAMES)}"
-    cleaned = [s.strip().upper() for s in (symbols or "").replace("\n", ",").split(",") if s.strip()]
-    bad = [s for s in cleaned if not _symbol_ok(s)]
+    typed = [s.strip() for s in (symbols or "").replace("\n", ",").split(",") if s.strip()]
+    bad = [s for s in typed if not _symbol_ok(s)]           # checked before upper-casing: ſpy must not become SPY
+    cleaned = [s.upper() for s in typed]
     if bad:
         errors["symbols"] = f"not valid symbols: {', '.join(bad[:5])}"
     if errors:
@@ -190,8 +191,6 @@ def put_provider_settings(name: str, symbols: str = "", *, actor: Any = None) ->
 
 
 def _symbol_ok(symbol: str) -> bool:
-    import re
+    from core.schemas.asset import symbol_problem
 
-    from core.schemas.asset import SYMBOL_PATTERN
-
-    return re.match(SYMBOL_PATTERN, symbol) is not None
+    return symbol_problem(symbol) is None

@@ -1,5 +1,6 @@
-"""The one symbol rule (issue 11, case 9): the file import, the asset schema and every provider's requested
-symbols accept and refuse exactly the same symbols, and nothing Unicode would change is ever mapped onto ASCII."""
+"""The one symbol rule (issue 11, case 9): the file import, the asset schema, every provider's requested
+symbols, refresh job parameters and the saved provider settings accept and refuse exactly the same symbols, and
+nothing Unicode would change is ever mapped onto ASCII."""
 from __future__ import annotations
 
 import unicodedata
@@ -46,12 +47,32 @@ def _providers_accept(symbol: str) -> bool:
     return True
 
 
+def _refresh_params_accept(symbol: str) -> bool:
+    from core.schemas.task import RefreshParams
+
+    try:
+        return RefreshParams(symbols=[symbol]).symbols == [symbol.strip().upper()]
+    except ValidationError:
+        return False
+
+
+def _provider_settings_accept(symbol: str) -> bool:
+    from core.errors import ValidationFailed
+    from core.services import universe
+
+    try:
+        universe.put_provider_settings("no such provider", symbol)
+    except ValidationFailed as exc:  # the provider name is always refused: only the symbols are judged here
+        return "symbols" not in exc.errors
+    raise AssertionError("an unknown provider must be refused")
+
+
 @pytest.mark.parametrize("symbol", GOOD)
 def test_good_symbols_are_accepted_everywhere_upper_case(symbol):
     assert symbol_problem(symbol) is None
     assert normalise_symbol(symbol) == symbol.strip().upper() == AssetInfo(symbol=symbol, name="x").symbol
     assert normalise_symbols([symbol]) == [symbol.strip().upper()]
-    assert _import_accepts(symbol)
+    assert _import_accepts(symbol) and _refresh_params_accept(symbol) and _provider_settings_accept(symbol)
 
 
 @pytest.mark.parametrize("symbol", HOSTILE + SHAPE)
@@ -59,6 +80,8 @@ def test_hostile_symbols_are_refused_everywhere_naming_the_symbol(symbol):
     problem = symbol_problem(symbol)
     assert problem is not None
     assert not _schema_accepts(symbol) and not _providers_accept(symbol)
+    if symbol.strip() and "," not in symbol and "\n" not in symbol:  # blanks and list syntax aside
+        assert not _refresh_params_accept(symbol) and not _provider_settings_accept(symbol)
     if "\n" not in symbol and ";" not in symbol and "," not in symbol:  # CSV syntax aside, the import agrees
         assert not _import_accepts(symbol)
     if symbol.strip():
