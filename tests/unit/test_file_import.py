@@ -330,6 +330,8 @@ def test_xlsx_cells_out_of_column_order_are_refused():
     ("1e-7", "close is outside the accepted range 1e-06 to 1e+09"), ("2e9", "close is outside the accepted range 1e-06 to 1e+09"),
     ("inf", "close is not finite"), ("-inf", "close is not finite"), ("1e400", "close is not finite"),
     ("nan", "close is not a number"), ("0", "close must be greater than zero"),
+    ("1e308", "close is outside the accepted range 1e-06 to 1e+09"),        # case 13: a 1e308 price never lands
+    ("5e-324", "close is outside the accepted range 1e-06 to 1e+09"),
 ])
 def test_prices_outside_the_sanity_range_are_row_errors(text, problem):
     assert problems(refused(f"date,symbol,close\n2024-01-02,AAPL,{text}\n")) == [(2, "close", problem)]

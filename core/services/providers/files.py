@@ -540,8 +540,13 @@ def _read_xlsx_in_child(content: bytes, filename: str, builder: _GridBuilder) ->
     command = [sys.executable, "-I", str(Path(xlsx_rows.__file__)), str(XLSX_READER_MEMORY_BYTES),
                str(XLSX_READER_CPU_SECONDS), str(MAX_CELL_CHARS)]
     environment = {"PATH": os.environ.get("PATH", ""), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                             env=environment)
+    try:
+        child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 env=environment)
+    except OSError as exc:
+        raise _refuse_file(filename, f"the workbook reader could not be started ({exc.strerror or exc}); "
+                                     "save the file as CSV") from None
+    unreadable = False
     try:
         assert child.stdin is not None and child.stdout is not None
         try:
@@ -556,14 +561,15 @@ def _read_xlsx_in_child(content: bytes, filename: str, builder: _GridBuilder) ->
                                            column or None, value or None)
             builder.add(int(record[0]), record[1:])
         code = child.wait()
-    except (csv.Error, ValueError, UnicodeDecodeError):
+    except (csv.Error, ValueError, UnicodeDecodeError):  # output cut short by a limit, or not the protocol
+        unreadable = True
         child.kill()
         code = child.wait()
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
-    if code != 0:
+    if code != 0 or unreadable:
         raise _refuse_file(filename, f"workbook could not be read within {XLSX_READER_MEMORY_BYTES >> 20} MB of memory "
                                      f"and {XLSX_READER_CPU_SECONDS} s of CPU (its XML expands too far); save it as CSV")
 

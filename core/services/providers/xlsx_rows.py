@@ -22,12 +22,19 @@ from __future__ import annotations
 import csv
 import io
 import sys
+import warnings
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
 #: Excel's last row; a sheet claiming more is refused.
 MAX_ROW = 1_048_576
+
+# openpyxl warns once per odd cell (a date serial outside Excel's calendar) and per workbook without a default
+# style; a hostile file would flood the log. The cells themselves are refused as row errors.
+warnings.filterwarnings("ignore", message=r"Cell .* is marked as a date", category=UserWarning, module=r"openpyxl")
+warnings.filterwarnings("ignore", message=r"Workbook contains no default style", category=UserWarning,
+                        module=r"openpyxl")
 
 
 class SheetError(Exception):
@@ -119,7 +126,6 @@ def sheet_rows(content: bytes, *, max_cell_chars: int) -> Iterator[tuple[int, li
 def main(argv: list[str]) -> int:
     """The child process: limits first, then the workbook from stdin, rows to stdout (see the module docstring)."""
     import resource
-    import warnings
 
     memory, cpu, max_cell_chars = (int(a) for a in argv[1:4])
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
