@@ -1,8 +1,10 @@
 """``python -m core health [--json]``: the Diagnostics checks on the command line.
 
 Exit codes (for container probes and cron): 0 when the overall status is ok or warning, 1 on error.
-``--strict`` also fails (1) on a warning. It never migrates or writes anything except what the checks
-read; a failing check is printed as an error line, never a traceback.
+``--strict`` also fails (1) on a warning. It never migrates or changes anything: the database check proves
+the database accepts writes with a no-op write in a transaction it rolls back (a read-only SQLite file or
+directory, ``PRAGMA query_only``, a read-only PostgreSQL transaction or hot standby is an ERROR). A failing
+check is printed as an error line, never a traceback.
 """
 from __future__ import annotations
 
