@@ -9,7 +9,7 @@ import streamlit as st
 from core.errors import AutoIndexError, ValidationFailed
 from core.schemas.user import UserOut
 from core.services import audit, users
-from ui import auth, forms, state
+from ui import auth, forms, state, tables
 
 ROLES = ("analyst", "admin")
 
@@ -19,7 +19,7 @@ def users_table(all_users: list[UserOut]) -> None:
         "username": u.username, "name": u.name, "email": u.email, "role": u.role, "active": u.is_active,
         "locked_until": u.locked_until, "failed_attempts": u.failed_attempts, "last_login": u.last_login_at,
         "created": u.created_at} for u in all_users])
-    st.dataframe(frame, hide_index=True, width="stretch")
+    tables.show(frame)
 
 
 def _on_create_user() -> None:
@@ -160,7 +160,7 @@ def registration(user: UserOut) -> None:
         st.form_submit_button("Invite", on_click=_on_invite)
     invitations = users.list_invitations(actor=auth.actor())
     if invitations:
-        st.dataframe(pd.DataFrame(invitations), hide_index=True, width="stretch")
+        tables.show(pd.DataFrame(invitations))
 
 
 def audit_log(all_users: list[UserOut]) -> None:
@@ -174,4 +174,4 @@ def audit_log(all_users: list[UserOut]) -> None:
     events = audit.list_events(actor=actor or None, action=(action or "").strip() or None, since=since_dt,
                                limit=int(limit))
     st.caption(f"{len(events)} event(s), newest first.")
-    st.dataframe(events, hide_index=True, width="stretch")
+    tables.show(events)

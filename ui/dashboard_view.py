@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.services.dashboard import KPI_PERIODS, DashboardData
-from ui import charts, state
+from ui import charts, state, tables
 from ui.format import MISSING, metric_value, number, pct
 
 SECTIONS: tuple[str, ...] = ("Performance", "Allocation", "Risk", "Data freshness")
@@ -100,7 +100,7 @@ def risk(data: DashboardData) -> None:
 def freshness(frame: pd.DataFrame) -> None:
     stale = frame[frame["stale_days"].fillna(0) > 1]
     st.caption(f"{len(frame)} assets; {len(stale)} with prices more than one business day old.")
-    st.dataframe(frame, hide_index=True, width="stretch", column_config={
+    tables.show(frame, column_config={
         "stale_days": st.column_config.NumberColumn("Business days stale"),
         "first_date": st.column_config.DateColumn("First price"),
         "last_date": st.column_config.DateColumn("Last price"),

@@ -7,7 +7,7 @@ import streamlit as st
 from core.errors import AutoIndexError, ImportValidationError, ValidationFailed
 from core.schemas.user import UserOut
 from core.services import universe
-from ui import auth, cache, charts, forms, state
+from ui import auth, cache, charts, forms, state, tables
 from ui.dashboard_view import plot
 from ui.format import MISSING
 
@@ -18,7 +18,7 @@ def universe_table(frame: pd.DataFrame) -> None:
     active = int(frame["active"].sum()) if len(frame) else 0
     st.caption(f"{len(frame)} assets, {active} active. Gaps = business days without a price between the first and "
                "last price; stale = business days since the last price.")
-    st.dataframe(frame, hide_index=True, width="stretch", column_config={
+    tables.show(frame, column_config={
         "first_date": st.column_config.DateColumn("First price"),
         "last_date": st.column_config.DateColumn("Last price"),
         "stale_days": st.column_config.NumberColumn("Stale (business days)"),
@@ -139,7 +139,7 @@ def import_form(user: UserOut) -> None:
     st.button("Import", key="data_import_button", on_click=_on_import, type="primary")
     problems = st.session_state.get(state.DATA_IMPORT_PROBLEMS)
     if problems:
-        st.dataframe(pd.DataFrame(problems, columns=["row", "column", "problem", "value"]), hide_index=True,
+        tables.show(pd.DataFrame(problems, columns=["row", "column", "problem", "value"]), hide_index=True,
                      width="stretch")
 
 

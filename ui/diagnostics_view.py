@@ -19,6 +19,7 @@ from core.services import audit, health
 from core.services import cache as cache_service
 from core.services.access import ADMIN_ONLY, check
 from ui import auth, forms
+from ui import tables as table_view
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def card(check: health.Check) -> None:
             st.caption("Rules: " + "; ".join(check.rules) + ".")
         if check.facts:
             with st.expander("Details"):
-                st.dataframe(pd.DataFrame({"fact": list(check.facts),
+                table_view.show(pd.DataFrame({"fact": list(check.facts),
                                            "value": [_fact_text(v) for v in check.facts.values()]}),
                              hide_index=True, width="stretch")
         st.caption(f"checked in {check.duration_ms:.0f} ms")
@@ -91,7 +92,7 @@ def _table(report: health.HealthReport, key: str, name: str, empty: str) -> None
     if frame is None or frame.empty:
         st.caption(empty)
         return
-    st.dataframe(frame, hide_index=True, width="stretch")
+    table_view.show(frame)
 
 
 def tables(report: health.HealthReport) -> None:
@@ -167,7 +168,7 @@ def cache_panel(report: health.HealthReport, user: UserOut) -> None:
     if frame is not None and not frame.empty:
         st.caption(f"Backend: {check.facts.get('backend')}. Keys count every data version still within its TTL; "
                    "a refresh or compute bumps the data version, so older entries are never read again.")
-        st.dataframe(frame, hide_index=True, width="stretch",
+        table_view.show(frame,
                      column_config={"hit_rate": st.column_config.NumberColumn("hit rate", format="percent")})
         namespaces = list(frame["namespace"])
     else:

@@ -16,7 +16,7 @@ from core.schemas.user import UserOut
 from core.services import reports
 from core.services.analytics import PERIOD_LABELS
 from core.services.reporting.content import REPORT_TYPES as TYPE_LABELS
-from ui import auth, cache
+from ui import auth, cache, tables
 from ui.live import rerun_when_changed
 from ui.errors import show_error, shown_errors
 
@@ -149,7 +149,7 @@ def history(user: UserOut) -> None:
         frame = _frame(rows)
         if not user.is_admin:
             frame = frame.drop(columns=["owner"])
-        st.dataframe(frame, hide_index=True, width="stretch",
+        tables.show(frame,
                      column_config={"created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm")})
         ids = [r.id for r in rows]
         if st.session_state.get(KEY_SELECTED) not in ids:

@@ -19,7 +19,7 @@ from core.schemas.strategy import DEFAULT_CONFIG, FIELD_HELP, SLEEVES, StrategyC
 from core.schemas.strategy_version import ConfigVersionOut
 from core.schemas.user import UserOut
 from core.services import strategies
-from ui import auth, cache, charts, forms, state
+from ui import auth, cache, charts, forms, state, tables
 from ui.dashboard_view import plot
 from ui.format import metric_value
 from ui.recompute import recompute
@@ -183,7 +183,7 @@ def compare(token: str, versions: list[ConfigVersionOut], preview_result: dict[s
     plot(charts.compare_curves(curves, bench, preview_result.get("benchmark_symbol") if preview_result else None,
                                title="Preview and saved versions (rebased to 100)"), key="chart_compare")
     if metrics:
-        st.dataframe(_metric_rows(metrics), width="stretch")
+        tables.show(_metric_rows(metrics), hide_index=False)
 
 
 def _on_save() -> None:
@@ -265,7 +265,7 @@ def history(versions: list[ConfigVersionOut]) -> None:
         "based_on": by_id[v.parent_id].label.replace(" (active)", "") if v.parent_id in by_id else None,
         "computed_at": v.computed_at,
     } for v in sorted(versions, key=lambda v: v.created_at, reverse=True)])
-    st.dataframe(frame, hide_index=True, width="stretch")
+    tables.show(frame)
 
 
 def methodology(params: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from core.schemas.task import TASK_STATES_ALL, RunFilters, TaskRunOut
 from core.schemas.user import UserOut
 from core.services import tasks as svc
 from core.errors import AutoIndexError
-from ui import auth, forms
+from ui import auth, forms, tables
 from ui.live import rerun_when_changed
 from ui.errors import message_for, show_error, shown_errors
 
@@ -41,8 +41,9 @@ KEY_LIVE_SIGNATURE = "tasks_live_signature"
 
 KIND_LABELS = {"refresh": "Refresh prices", "compute": "Recompute index", "report": "Generate report",
                "scheduled_refresh": "Scheduled refresh + recompute", "retention": "Retention clean-up"}
-STATE_ICONS = {"queued": "⏳", "running": "▶️", "succeeded": "✅", "failed": "❌", "retrying": "🔁",
-               "cancelled": "🚫", "skipped": "⏭️"}
+#: State marks from plain text fonts (DejaVu and every system font have them; emoji need an emoji font).
+STATE_ICONS = {"queued": "○", "running": "●", "succeeded": "✓", "failed": "✗", "retrying": "↻",
+               "cancelled": "■", "skipped": "»"}
 _ANY = "(any)"
 
 
@@ -142,7 +143,7 @@ def _live(user: UserOut) -> None:
         if not active:
             st.caption("No job is queued or running.")
         for run in active:
-            label = f"{STATE_ICONS[run.state]} run {run.id} · {KIND_LABELS.get(run.kind, run.kind)} · {run.state}"
+            label = f"{STATE_ICONS.get(run.state, '•')} run {run.id} · {KIND_LABELS.get(run.kind, run.kind)} · {run.state}"
             if run.queued_by and user.is_admin:
                 label += f" · {run.queued_by}"
             st.progress(min(max(run.progress, 0.0), 1.0), text=f"{label} — {run.message or ''}")
@@ -178,7 +179,7 @@ def _filters(user: UserOut) -> RunFilters:
 def runs_frame(runs: list[TaskRunOut]) -> pd.DataFrame:
     """The history table: one row per run."""
     return pd.DataFrame([{
-        "id": r.id, "kind": KIND_LABELS.get(r.kind, r.kind), "state": f"{STATE_ICONS[r.state]} {r.state}",
+        "id": r.id, "kind": KIND_LABELS.get(r.kind, r.kind), "state": f"{STATE_ICONS.get(r.state, '•')} {r.state}",
         "progress": r.progress, "queued by": r.queued_by, "queued at": r.queued_at,
         "duration (s)": None if r.duration_s is None else round(r.duration_s, 2), "attempts": r.attempts,
         "message": r.error if r.state == "failed" else r.message,
@@ -197,7 +198,7 @@ def history(user: UserOut) -> None:
     if not runs:
         st.info("No runs match these filters.")
         return
-    st.dataframe(runs_frame(runs), hide_index=True, width="stretch",
+    tables.show(runs_frame(runs),
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0,
                                                                             max_value=1.0, format="percent")})
     ids = [r.id for r in runs]
@@ -272,7 +273,7 @@ def schedule_table() -> None:
     with shown_errors():
         frame = pd.DataFrame([{"job": KIND_LABELS.get(e.kind, e.kind), "cron (UTC)": e.cron,
                                "next run (UTC)": e.next_run_at, "what": e.description} for e in svc.schedule()])
-        st.dataframe(frame, hide_index=True, width="stretch")
+        tables.show(frame)
 
 
 def workers_table() -> None:
@@ -285,7 +286,7 @@ def workers_table() -> None:
         alive = sum(w.alive for w in workers)
         st.caption(f"{alive} of {len(workers)} worker process(es) alive "
                    f"(dead after {svc.HEARTBEAT_STALE_S:.0f} s without a heartbeat)")
-        st.dataframe(pd.DataFrame([{
-            "worker": w.worker_id, "alive": "✅" if w.alive else "❌", "kind": w.kind, "threads": w.workers,
+        tables.show(pd.DataFrame([{
+            "worker": w.worker_id, "alive": "✓ alive" if w.alive else "✗ dead", "kind": w.kind, "threads": w.workers,
             "host": w.hostname, "pid": w.pid, "last heartbeat (s ago)": round(w.age_s, 1), "since": w.started_at,
-        } for w in workers]), hide_index=True, width="stretch")
+        } for w in workers]))

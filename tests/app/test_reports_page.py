@@ -82,7 +82,7 @@ def test_history_download_delete_and_visibility(app_db):
     at = make_app(ANALYST[0], page=PAGE)
     assert not at.exception
     frame = at.dataframe[0].value
-    assert frame["id"].tolist() == [rid] and "owner" not in frame.columns
+    assert frame["ID"].tolist() == [rid] and "Owner" not in frame.columns
     downloads = at.get("download_button")
     assert downloads and any(".zip" in d.proto.label for d in downloads)
 
@@ -90,7 +90,7 @@ def test_history_download_delete_and_visibility(app_db):
     assert not other.exception and "You have no reports yet." in texts(other)
 
     admin = make_app(ADMIN[0], page=PAGE)
-    assert admin.dataframe[0].value["owner"].tolist() == [ANALYST[0]]
+    assert admin.dataframe[0].value["Owner"].tolist() == [ANALYST[0]]
 
     at.checkbox(key=f"reports_confirm_delete_{rid}").check().run()
     _button(at, "Delete report").click().run()

@@ -232,7 +232,7 @@ def test_admin_create_user_validates_and_changes_role(app_db) -> None:
 
     before = users.count_users()
     at = make_app(ADMIN[0], page="pages/admin.py")
-    assert [u for u in at.dataframe[0].value["username"]] == [u.username for u in users.list_users()]
+    assert [u for u in at.dataframe[0].value["Username"]] == [u.username for u in users.list_users()]
     at.text_input(key="admin_new_username").input("newbie")
     at.text_input(key="admin_new_name").input("New Bie")
     at.text_input(key="admin_new_password").input("newbie")
@@ -261,5 +261,5 @@ def test_admin_registration_mode_and_audit_filter(app_db) -> None:
     assert any(e.value.startswith("Invite email:") for e in at.error)
     at.text_input(key="admin_audit_action").input("settings.registration").run()
     audit_frame = at.dataframe[-1].value
-    assert len(audit_frame) >= 1 and set(audit_frame["action"]) == {"settings.registration"}
+    assert len(audit_frame) >= 1 and set(audit_frame["Action"]) == {"settings.registration"}
     users.set_registration_mode("closed", actor=None)

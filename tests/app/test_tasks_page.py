@@ -83,10 +83,10 @@ def test_analysts_see_only_their_runs_admins_all_with_traceback(jobs_queue):
 
     at = make_app(ANALYST[0], page=PAGE)
     table = at.dataframe[0].value
-    assert mine in table["id"].tolist() and theirs not in table["id"].tolist()
+    assert mine in table["ID"].tolist() and theirs not in table["ID"].tolist()
 
     at = make_app(ADMIN[0], page=PAGE)
-    assert {mine, theirs} <= set(at.dataframe[0].value["id"].tolist())
+    assert {mine, theirs} <= set(at.dataframe[0].value["ID"].tolist())
     at.selectbox(key="tasks_selected_run").set_value(theirs).run()
     assert "RuntimeError: boom" in texts(at)
     assert any("Traceback" in e.label for e in at.expander)
@@ -100,7 +100,7 @@ def test_history_filters_schedule_and_workers(jobs_queue):
     at.selectbox(key="tasks_filter_state").set_value("succeeded").run()
     assert not at.exception
     assert "No runs match these filters." in texts(at) or all(
-        "succeeded" in s for s in at.dataframe[0].value["state"])
+        "succeeded" in s for s in at.dataframe[0].value["State"])
     frames = [d.value for d in at.dataframe]
     schedule = next(f for f in frames if "cron (UTC)" in f.columns)
     assert "30 22 * * 1-5" in schedule["cron (UTC)"].tolist()

@@ -1,0 +1,34 @@
+"""Tables as people read them (ui/tables.py): human headers, empty cells, readable UTC times, yes/no."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from ui.tables import header, prepare
+
+
+def test_headers_are_human_with_units_and_acronyms():
+    assert header("created_by") == "Created by"
+    assert header("ttl_s") == "TTL (s)"
+    assert header("last_heartbeat_s") == "Last heartbeat (s)"
+    assert header("id") == "ID"
+    assert header("stale_days") == "Stale (days)"
+    assert header("Already Human") == "Already Human"
+
+
+def test_missing_values_are_empty_times_are_utc_without_offset_and_flags_read_yes_no():
+    stamp = dt.datetime(2026, 11, 29, 8, 15, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    frame = pd.DataFrame({"created_by": ["ann", None], "created_at": [stamp, None], "active": [True, False],
+                          "size_kb": [1.5, float("nan")], "detail": [{"a": 1}, None]})
+    shown, config, renamed = prepare(frame)
+    assert list(shown.columns) == ["Created by", "Created at (UTC)", "Active", "Size (kB)", "Detail"]
+    assert shown["Created by"].tolist() == ["ann", ""]
+    assert shown["Created at (UTC)"].iloc[0] == pd.Timestamp("2026-11-29 06:15")  # converted to UTC, naive
+    assert pd.isna(shown["Created at (UTC)"].iloc[1])
+    assert "Created at (UTC)" in config
+    assert shown["Active"].tolist() == ["yes", "no"]
+    assert shown["Size (kB)"].tolist() == [1.5, ""]
+    assert shown["Detail"].tolist() == ['{"a": 1}', ""]
+    assert "None" not in shown.astype(str).to_string()
+    assert renamed["created_by"] == "Created by"

@@ -1,0 +1,92 @@
+"""Every table on every screen is drawn by :func:`show`: human headers, empty cells for missing values,
+readable UTC timestamps and yes/no for flags, whatever frame a service returned.
+
+Services return frames with code names (``created_by``, ``ttl_s``, tz-aware timestamps, ``None``); people
+read "Created by", "TTL (s)", "2026-11-29 08:15" under a "(UTC)" header, and an empty cell.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+#: Trailing name parts that are units: shown in parentheses ("ttl_s" -> "TTL (s)").
+UNITS = {"s": "s", "ms": "ms", "kb": "kB", "mb": "MB", "bytes": "bytes", "pct": "%", "bps": "bps", "days": "days"}
+#: Name parts written in capitals.
+ACRONYMS = {"id": "ID", "pid": "PID", "ttl": "TTL", "url": "URL", "utc": "UTC", "api": "API", "cagr": "CAGR",
+            "var": "VaR", "cvar": "CVaR", "p50": "p50", "p95": "p95", "xlsx": "XLSX", "csv": "CSV"}
+DATETIME_FORMAT = "YYYY-MM-DD HH:mm"
+
+
+def header(name: Any) -> Any:
+    """``created_by`` -> "Created by", ``ttl_s`` -> "TTL (s)"; a name that is already human stays."""
+    if not isinstance(name, str) or not name or " " in name or any(c.isupper() for c in name):
+        return name
+    words = [w for w in name.split("_") if w]
+    if not words:
+        return name
+    unit = UNITS[words.pop()] if len(words) > 1 and words[-1] in UNITS else None
+    words = [ACRONYMS.get(w, w) for w in words]
+    text = " ".join(words)
+    text = text[0].upper() + text[1:]
+    return f"{text} ({unit})" if unit else text
+
+
+def _is_datetime_column(series: pd.Series) -> bool:
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return True
+    if series.dtype == object:
+        values = series.dropna()
+        return len(values) > 0 and all(isinstance(v, dt.datetime) for v in values)
+    return False
+
+
+def _cell(value: Any) -> Any:
+    """An object cell as text a person reads: empty for missing, JSON for structures."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if isinstance(value, (dict, list, tuple)):
+        import json
+
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return value
+
+
+def prepare(frame: pd.DataFrame, configured: frozenset[Any] = frozenset()
+            ) -> tuple[pd.DataFrame, dict[str, Any], dict[Any, Any]]:
+    """The frame as people read it, the column settings for its timestamp columns, and old -> new names.
+
+    Missing numbers become empty cells too, except in ``configured`` columns (a progress bar or a percent
+    format needs numbers; the grid draws their missing cells blank)."""
+    out = frame.copy()
+    config: dict[str, Any] = {}
+    renamed: dict[Any, Any] = {}
+    for column in out.columns:
+        series = out[column]
+        name = header(column)
+        if _is_datetime_column(series):
+            stamps = pd.to_datetime(series, utc=True, errors="coerce")
+            out[column] = stamps.dt.tz_localize(None)
+            if isinstance(name, str) and "UTC" not in name:
+                name = f"{name} (UTC)"
+            config[name] = st.column_config.DatetimeColumn(name, format=DATETIME_FORMAT)
+        elif pd.api.types.is_bool_dtype(series):
+            out[column] = series.map({True: "yes", False: "no"})
+        elif series.dtype == object:
+            out[column] = series.map(_cell)
+        elif column not in configured and pd.api.types.is_numeric_dtype(series) and series.isna().any():
+            out[column] = series.astype(object).where(series.notna(), "")
+        renamed[column] = name
+    return out.rename(columns=renamed), config, renamed
+
+
+def show(frame: pd.DataFrame, *, column_config: dict[str, Any] | None = None, hide_index: bool = True,
+         **kwargs: Any) -> None:
+    """``st.dataframe`` of :func:`prepare`\\ d ``frame``; ``column_config`` may use the frame's own names."""
+    shown, config, renamed = prepare(frame, frozenset(column_config or ()))
+    for key, value in (column_config or {}).items():
+        config[renamed.get(key, key)] = value
+    kwargs.setdefault("width", "stretch")
+    st.dataframe(shown, hide_index=hide_index, column_config=config or None, **kwargs)
