@@ -74,10 +74,11 @@ def prepare(frame: pd.DataFrame, configured: frozenset[Any] = frozenset()
             config[name] = st.column_config.DatetimeColumn(name, format=DATETIME_FORMAT)
         elif pd.api.types.is_bool_dtype(series):
             out[column] = series.map({True: "yes", False: "no"})
-        elif series.dtype == object:
-            out[column] = series.map(_cell)
-        elif column not in configured and pd.api.types.is_numeric_dtype(series) and series.isna().any():
-            out[column] = series.astype(object).where(series.notna(), "")
+        elif pd.api.types.is_numeric_dtype(series):
+            if column not in configured and series.isna().any():
+                out[column] = series.astype(object).where(series.notna(), "")
+        else:  # object or string columns (pandas 3 infers "str" for text, with NaN for missing)
+            out[column] = series.astype(object).map(_cell)
         renamed[column] = name
     return out.rename(columns=renamed), config, renamed
 
