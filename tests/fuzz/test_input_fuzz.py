@@ -116,7 +116,7 @@ def test_strategy_schema_and_save(seeded, count_case, params, name, note):
     cfg, errors = validate_config(params)
     assert (cfg is None) == bool(errors)
     assert all(isinstance(k, str) and isinstance(v, str) and v for k, v in errors.items())
-    _expect_clean_failure_or_success(lambda: strategies.save_version(name, params, note=note, actor="fuzz"), count_case)
+    _expect_clean_failure_or_success(lambda: strategies.save_version(name, params, note=note), count_case)
 
 
 @FUZZ
@@ -126,7 +126,7 @@ def test_user_fields(seeded, count_case, username, name, email, password, role):
     from core.services import users
 
     _expect_clean_failure_or_success(
-        lambda: users.create_user(username, name, password, role=role, email=email, actor="fuzz"), count_case)
+        lambda: users.create_user(username, name, password, role=role, email=email), count_case)
     count_case()
     with pytest.raises(AutoIndexError):
         users.authenticate(username + "\x01nobody", password)

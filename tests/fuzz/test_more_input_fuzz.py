@@ -49,7 +49,7 @@ def test_report_parameters(computed, memory_queue, count_case, report_type, peri
     from core.services import reports
 
     _expect_clean_failure_or_success(
-        lambda: reports.request_report(report_type, period, fmt, config_id, start, end, owner="fuzz",
+        lambda: reports.request_report(report_type, period, fmt, config_id, start, end, owner=None,
                                        huey=memory_queue), count_case)
     count_case()
     try:  # the schema alone: a pydantic error, never anything else
@@ -83,7 +83,7 @@ def test_asset_add(seeded, count_case, symbol, name, asset_class, sector, curren
 
     _expect_clean_failure_or_success(
         lambda: universe.add_asset(symbol, name, asset_class=asset_class, sector=sector, currency=currency,
-                                   is_benchmark=is_benchmark, actor="fuzz"), count_case)
+                                   is_benchmark=is_benchmark, actor=None), count_case)
 
 
 @FUZZ
@@ -92,8 +92,8 @@ def test_asset_lookup_activation_and_provider_settings(seeded, count_case, symbo
     from core.services import universe
 
     _expect_clean_failure_or_success(lambda: universe.asset_history(symbol), count_case)
-    _expect_clean_failure_or_success(lambda: universe.set_active(symbol, active, actor="fuzz"), count_case)
-    _expect_clean_failure_or_success(lambda: universe.put_provider_settings(provider, symbols, actor="fuzz"),
+    _expect_clean_failure_or_success(lambda: universe.set_active(symbol, active), count_case)
+    _expect_clean_failure_or_success(lambda: universe.put_provider_settings(provider, symbols),
                                      count_case)
 
 
@@ -157,5 +157,5 @@ def test_run_filters_and_lookups(seeded, count_case, kind, state, user, run_id):
 def test_invitation_and_registration_mode(seeded, count_case, email, mode):
     from core.services import users
 
-    _expect_clean_failure_or_success(lambda: users.invite(email, actor="fuzz"), count_case)
-    _expect_clean_failure_or_success(lambda: users.set_registration_mode(mode, actor="fuzz"), count_case)
+    _expect_clean_failure_or_success(lambda: users.invite(email, actor=None), count_case)
+    _expect_clean_failure_or_success(lambda: users.set_registration_mode(mode, actor=None), count_case)
