@@ -63,6 +63,46 @@ def load_market_inputs(session, start: dt.date | None = None, end: dt.date | Non
     return MarketInputs(matrix, caps, benchmark, bench_symbol, sorted({src for _, _, src in assets}))
 
 
+@dataclass
+class BacktestRun:
+    """A config run over market inputs: the engine's result, the index levels, the aligned benchmark and the
+    risk metrics (the brief's definitions), plus turnover and cost totals."""
+
+    result: BacktestResult
+    values: pd.Series
+    benchmark: pd.Series | None
+    metrics: dict[str, object]
+
+    @property
+    def turnover_per_year(self) -> float | None:
+        """Sum of |trade weights| over the run (the first buy counts 1) per 365.25 calendar days; None if empty."""
+        if len(self.values) < 2:
+            return None
+        years = (self.values.index[-1] - self.values.index[0]).days / 365.25
+        return float(self.result.turnover.sum()) / years if years > 0 else None
+
+    @property
+    def total_costs(self) -> float:
+        """Sum of the costs taken at each rebalance, as fractions of the index level then."""
+        return float(self.result.costs.sum())
+
+
+def run_backtest(params: object, inputs: MarketInputs, *, rf: float = 0.0) -> BacktestRun:
+    """The one pipeline from a config to its index, benchmark and metrics.
+
+    The stored compute (:func:`compute_config`), the Strategy lab's preview and its on-the-fly comparison of saved
+    versions all call this, so a version shows the same numbers before and after it is computed and stored.
+    ``params`` is a StrategyConfig or a dict validated like one (ValidationFailed names the field).
+    """
+    if inputs.prices.empty:
+        raise AutoIndexError("no prices stored; refresh or import market data first")
+    cfg = parse_params(params)  # type: ignore[arg-type]
+    result = backtest(inputs.prices, cfg, market_caps=inputs.market_caps)
+    values = result.values.dropna()
+    bench = inputs.benchmark.reindex(values.index).ffill() if inputs.benchmark is not None else None
+    return BacktestRun(result, values, bench, risk_metrics(values, bench, rf=rf))
+
+
 #: Longest a compute waits for another compute of the same config version, seconds.
 COMPUTE_LOCK_WAIT_S = 900.0
 
@@ -101,17 +141,16 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
         row = (session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None)
         if row is None:
             raise NotFoundError(f"no strategy config with id {config_id}")
-        cfg = parse_params(row.params)
+        parse_params(row.params)  # a stored version outside today's bounds is named before any work
         progress(0.1, "loading prices")
         inputs = load_market_inputs(session)
         if inputs.prices.empty:
             raise AutoIndexError("no prices stored; refresh or import market data first")
         progress(0.3, f"backtesting {inputs.prices.shape[1]} assets × {inputs.prices.shape[0]} days")
-        result: BacktestResult = backtest(inputs.prices, cfg, market_caps=inputs.market_caps)
+        run = run_backtest(row.params, inputs)
+        result: BacktestResult = run.result
         progress(0.6, "computing risk metrics")
-        values = result.values.dropna()
-        bench = inputs.benchmark.reindex(values.index).ffill() if inputs.benchmark is not None else None
-        metrics = risk_metrics(values, bench, rf=0.0)
+        values, metrics = run.values, run.metrics
         ids = dict(session.execute(select(Asset.symbol, Asset.id)).all())
         progress(0.75, "writing results")
         cid = row.id
