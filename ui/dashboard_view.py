@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.services.dashboard import KPI_PERIODS, DashboardData
+from core.services.freshness import STALE_HELP
 from ui import charts, state, tables
 from ui.format import MISSING, metric_value, number, pct
 
@@ -98,10 +99,10 @@ def risk(data: DashboardData) -> None:
 
 
 def freshness(frame: pd.DataFrame) -> None:
-    stale = frame[frame["stale_days"].fillna(0) > 1]
-    st.caption(f"{len(frame)} assets; {len(stale)} with prices more than one business day old.")
+    """Per-asset freshness; the number and its words follow :mod:`core.services.freshness` (the one rule)."""
+    stale = frame[frame["stale_days"].fillna(0) > 0]
+    st.caption(f"{len(frame)} assets; {len(stale)} not up to date. {STALE_HELP}")
     tables.show(frame, column_config={
-        "stale_days": st.column_config.NumberColumn("Business days stale"),
         "first_date": st.column_config.DateColumn("First price"),
         "last_date": st.column_config.DateColumn("Last price"),
     })

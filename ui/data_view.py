@@ -7,6 +7,7 @@ import streamlit as st
 from core.errors import AutoIndexError, ImportValidationError, ValidationFailed
 from core.schemas.user import UserOut
 from core.services import universe
+from core.services.freshness import STALE_HELP, STALE_LABEL
 from ui import auth, cache, charts, forms, state, tables
 from ui.dashboard_view import plot
 from ui.format import MISSING
@@ -17,11 +18,10 @@ ASSET_CLASSES = ("equity", "etf", "commodity", "bond", "index", "other")
 def universe_table(frame: pd.DataFrame) -> None:
     active = int(frame["active"].sum()) if len(frame) else 0
     st.caption(f"{len(frame)} assets, {active} active. Gaps = business days without a price between the first and "
-               "last price; stale = business days since the last price.")
+               f"last price. {STALE_HELP}")
     tables.show(frame, column_config={
         "first_date": st.column_config.DateColumn("First price"),
         "last_date": st.column_config.DateColumn("Last price"),
-        "stale_days": st.column_config.NumberColumn("Stale (business days)"),
     })
 
 
@@ -98,7 +98,7 @@ def asset_history(token: str, symbols: list[str]) -> None:
     columns[2].metric("Gaps (business days)", MISSING if q["gaps"] is None else f"{q['gaps']:,}",
                       help=f"Longest gap: {q['longest_gap']} business days")
     columns[3].metric("Unchanged closes", MISSING if q["unchanged_days"] is None else f"{q['unchanged_days']:,}")
-    columns[4].metric("Stale (business days)", MISSING if q["stale_days"] is None else str(q["stale_days"]))
+    columns[4].metric(STALE_LABEL, MISSING if q["stale_days"] is None else str(q["stale_days"]), help=STALE_HELP)
     if len(history.prices):
         plot(charts.price_chart(history.prices, symbol), key="chart_asset_price")
     if history.missing_dates:

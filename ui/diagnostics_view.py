@@ -18,6 +18,7 @@ from core.schemas.user import UserOut
 from core.services import audit, health
 from core.services import cache as cache_service
 from core.services.access import ADMIN_ONLY, check
+from core.services.freshness import STALE_HELP
 from ui import auth, forms
 from ui import tables as table_view
 
@@ -99,8 +100,8 @@ def tables(report: health.HealthReport) -> None:
     """The detail tables, one tab each."""
     tabs = st.tabs(["Data freshness", "Jobs", "Page timings", "Workers", "Row counts", "Configuration"])
     with tabs[0]:
-        st.caption("Benchmark first. Stale = business days since the last price; gaps = business days "
-                   "between the first and last price with no price.")
+        st.caption(f"Benchmark first. {STALE_HELP} Gaps = business days between the first and last price "
+                   "with no price.")
         _table(report, "freshness", "freshness", "No assets stored.")
     with tabs[1]:
         st.markdown("**Last refresh and compute**")

@@ -12,18 +12,24 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.services.freshness import STALE_LABEL
+
 #: Trailing name parts that are units: shown in parentheses ("ttl_s" -> "TTL (s)").
 UNITS = {"s": "s", "ms": "ms", "kb": "kB", "mb": "MB", "bytes": "bytes", "pct": "%", "bps": "bps", "days": "days"}
 #: Name parts written in capitals.
 ACRONYMS = {"id": "ID", "pid": "PID", "ttl": "TTL", "url": "URL", "utc": "UTC", "api": "API", "cagr": "CAGR",
             "var": "VaR", "cvar": "CVaR", "p50": "p50", "p95": "p95", "xlsx": "XLSX", "csv": "CSV"}
 DATETIME_FORMAT = "YYYY-MM-DD HH:mm"
+#: Names whose header is one wording on every screen, defined beside its rule.
+FIXED_HEADERS = {"stale_days": STALE_LABEL}
 
 
 def header(name: Any) -> Any:
     """``created_by`` -> "Created by", ``ttl_s`` -> "TTL (s)"; a name that is already human stays."""
     if not isinstance(name, str) or not name or " " in name or any(c.isupper() for c in name):
         return name
+    if name in FIXED_HEADERS:
+        return FIXED_HEADERS[name]
     words = [w for w in name.split("_") if w]
     if not words:
         return name

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
@@ -21,6 +20,7 @@ from core.models.base import id_in_range
 from core.services.access import as_date as _as_date
 from core.services import app_settings, compute
 from core.services import prices as price_store
+from core.services.freshness import business_days_stale
 
 #: KPI periods, in display order.
 KPI_PERIODS: tuple[str, ...] = ("1D", "MTD", "YTD", "1Y")
@@ -249,9 +249,9 @@ def dashboard_data(config_id: int) -> DashboardData:
     return data
 
 
-def freshness(today: dt.date | None = None) -> pd.DataFrame:
-    """Per asset: symbol, name, source, active, benchmark, first / last price date and business days stale."""
-    today = today or dt.date.today()
+def freshness(today: dt.date | dt.datetime | None = None) -> pd.DataFrame:
+    """Per asset: symbol, name, source, active, benchmark, first / last price date and business days stale
+    (:func:`core.services.freshness.business_days_stale`; ``today`` is the clock, now when None)."""
     with unit_of_work() as session:
         spans = dict((a, (lo, hi)) for a, lo, hi in session.execute(
             select(Price.asset_id, func.min(Price.date), func.max(Price.date)).group_by(Price.asset_id)).all())
@@ -262,7 +262,7 @@ def freshness(today: dt.date | None = None) -> pd.DataFrame:
         first, last = spans.get(asset_id, (None, None))
         first = _as_date(first)
         last = _as_date(last)
-        stale = int(np.busday_count(last, today)) if last and last < today else (0 if last else None)
+        stale = business_days_stale(last, today)
         rows.append({"symbol": symbol, "name": name, "source": source, "active": bool(active),
                      "benchmark": bool(bench), "first_date": first, "last_date": last, "stale_days": stale})
     return pd.DataFrame(rows, columns=["symbol", "name", "source", "active", "benchmark", "first_date",

@@ -34,6 +34,7 @@ from sqlalchemy import func, select, text
 
 from core.config import PROJECT_ROOT, get_settings, redact_url
 from core.services.access import as_date as _as_date
+from core.services.freshness import business_days_stale_many, stale_text
 
 log = logging.getLogger(__name__)
 
@@ -479,8 +480,9 @@ FRESHNESS_COLUMNS = ["symbol", "name", "benchmark", "active", "source", "first_d
                      "prices", "gaps"]
 
 
-def freshness_table(session: Any, today: dt.date) -> pd.DataFrame:
-    """Per asset, benchmark first: first / last price date, business days stale, prices stored and
+def freshness_table(session: Any, today: dt.date | dt.datetime) -> pd.DataFrame:
+    """Per asset, benchmark first: first / last price date, business days stale
+    (:func:`core.services.freshness.business_days_stale`, the one rule), prices stored and
     gaps (business days between the first and last price with no price).
 
     One statement; per asset, MIN / MAX / COUNT are correlated subqueries that each seek the
@@ -501,10 +503,8 @@ def freshness_table(session: Any, today: dt.date) -> pd.DataFrame:
     first = pd.to_datetime(frame["first_date"]).to_numpy(dtype="datetime64[D]")
     last = pd.to_datetime(frame["last_date"]).to_numpy(dtype="datetime64[D]")
     has = ~np.isnat(last)
-    stale = np.full(len(frame), np.nan)
     gaps = np.full(len(frame), np.nan)
-    today_d = np.datetime64(today, "D")
-    stale[has] = np.maximum(np.busday_count(last[has], today_d), 0)
+    stale = business_days_stale_many(last, today)
     expected = np.busday_count(first[has], last[has]) + 1
     gaps[has] = np.maximum(expected - frame.loc[has, "prices"].to_numpy(dtype=float), 0)
     frame["first_date"] = [d.date() if pd.notna(d) else None for d in pd.to_datetime(frame["first_date"])]
@@ -529,7 +529,8 @@ def _primary_benchmark(frame: pd.DataFrame) -> pd.Series | None:
 def check_freshness(ctx: Context) -> Check:
     check = Check("freshness", "Data freshness", rules=FRESHNESS_RULES)
     with _session(ctx) as session:
-        frame = freshness_table(session, ctx.today)
+        # The clock itself (the close of the day matters), unless a different day was asked for.
+        frame = freshness_table(session, ctx.now if ctx.today == ctx.now.date() else ctx.today)
     check.tables["freshness"] = frame
     priced = frame[frame["prices"] > 0]
     check.facts.update({"assets": len(frame), "priced_assets": len(priced), "prices": int(frame["prices"].sum()),
@@ -550,10 +551,10 @@ def check_freshness(ctx: Context) -> Check:
         check.facts.update({"benchmark": bench["symbol"], "benchmark_last_date": bench["last_date"],
                             "benchmark_stale_days": stale})
         if stale > BENCHMARK_STALE_ERROR_DAYS:
-            check.raise_to(ERROR, f"benchmark {bench['symbol']} is {stale} business days stale")
+            check.raise_to(ERROR, f"benchmark {bench['symbol']} is {stale_text(stale)}")
         elif stale > BENCHMARK_STALE_WARN_DAYS:
-            check.raise_to(WARNING, f"benchmark {bench['symbol']} is {stale} business days stale")
-        bench_text = f"benchmark {bench['symbol']} last {bench['last_date']} ({stale} business days stale)"
+            check.raise_to(WARNING, f"benchmark {bench['symbol']} is {stale_text(stale)}")
+        bench_text = f"benchmark {bench['symbol']} last {bench['last_date']} ({stale_text(stale)})"
     others = frame[(~frame["benchmark"]) & frame["active"]]
     stale_others = others[others["stale_days"].fillna(0) > ASSET_STALE_WARN_DAYS]
     if len(stale_others):

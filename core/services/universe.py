@@ -3,8 +3,8 @@
 Quality conventions (per asset, over its stored daily closes):
 ``gaps`` = business days (Mon-Fri) between the first and last price that have no price;
 ``unchanged_days`` = days whose close equals the previous stored close (a stale quote);
-``stale_days`` = business days from the last price to today (0 when priced today or yesterday's close is
-the latest possible).
+``stale_days`` = :func:`core.services.freshness.business_days_stale` (the one freshness rule: business days
+between the last price and the last completed business day).
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from core.schemas.asset import AssetInfo
 from core.services.access import ADMIN_ONLY, resolve
 from core.services.access import as_date as _date
 from core.services import app_settings, audit
+from core.services.freshness import business_days_stale
 from core.services import prices as price_store
 
 PROVIDER_SETTINGS_KEY = "provider"
@@ -36,9 +37,9 @@ def _busdays(start: dt.date | None, end: dt.date | None) -> int | None:
     return int(np.busday_count(start, end)) if end > start else 0
 
 
-def list_assets(today: dt.date | None = None) -> pd.DataFrame:
-    """Every asset with its price span, count, business-day gaps and staleness."""
-    today = today or dt.date.today()
+def list_assets(today: dt.date | dt.datetime | None = None) -> pd.DataFrame:
+    """Every asset with its price span, count, business-day gaps and staleness (``today``: the clock, now
+    when None; see :mod:`core.services.freshness`)."""
     with unit_of_work() as session:
         stats = {a: (lo, hi, n) for a, lo, hi, n in session.execute(
             select(Price.asset_id, func.min(Price.date), func.max(Price.date), func.count())
@@ -52,7 +53,7 @@ def list_assets(today: dt.date | None = None) -> pd.DataFrame:
             rows.append({"symbol": a.symbol, "name": a.name, "asset_class": a.asset_class, "sector": a.sector,
                          "currency": a.currency, "benchmark": a.is_benchmark, "active": a.is_active,
                          "source": a.source, "first_date": lo, "last_date": hi, "prices": int(n),
-                         "gaps": max(expected - int(n), 0) if n else None, "stale_days": _busdays(hi, today)})
+                         "gaps": max(expected - int(n), 0) if n else None, "stale_days": business_days_stale(hi, today)})
     return pd.DataFrame(rows, columns=["symbol", "name", "asset_class", "sector", "currency", "benchmark", "active",
                                        "source", "first_date", "last_date", "prices", "gaps", "stale_days"])
 
@@ -65,9 +66,8 @@ class AssetHistory:
     missing_dates: list[dt.date]  # business days without a price (at most the last 200)
 
 
-def asset_history(symbol: str, today: dt.date | None = None) -> AssetHistory:
+def asset_history(symbol: str, today: dt.date | dt.datetime | None = None) -> AssetHistory:
     """One asset's closes and their quality (see the module docstring)."""
-    today = today or dt.date.today()
     with unit_of_work() as session:
         if session.scalar(select(Asset.id).where(Asset.symbol == symbol)) is None:
             raise NotFoundError(f"no asset {symbol!r}")
@@ -87,7 +87,7 @@ def asset_history(symbol: str, today: dt.date | None = None) -> AssetHistory:
             runs = flags.groupby((flags == 0).cumsum()).sum()
             longest = int(runs.max())
         quality.update(first_date=first, last_date=last, gaps=int(len(gap_days)), longest_gap=longest,
-                       unchanged_days=int((series.diff() == 0).sum()), stale_days=_busdays(last, today))
+                       unchanged_days=int((series.diff() == 0).sum()), stale_days=business_days_stale(last, today))
     return AssetHistory(symbol, series, quality, missing)
 
 

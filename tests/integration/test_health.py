@@ -199,21 +199,23 @@ def test_failing_check_becomes_a_short_error(sqlite_db, monkeypatch, memory_huey
 
 # --------------------------------------------------------------------------- freshness
 def test_stale_benchmark_is_a_warning_then_an_error(db, memory_huey) -> None:
-    _add_asset("^GSPC", benchmark=True, last=dt.date(2026, 3, 6))  # 5 business days before Friday 13th
+    # NOW is Friday 13th 15:00 UTC, before the close: Thursday 12th is the last completed business day,
+    # so a last price on Friday 6th is 4 business days stale (9, 10, 11, 12 March).
+    _add_asset("^GSPC", benchmark=True, last=dt.date(2026, 3, 6))
     _add_asset("AAA")
     card = _run(huey=memory_huey, only=("freshness",)).check("freshness")
     assert card.status == "warning"
-    assert card.findings == ["benchmark ^GSPC is 5 business days stale"]
-    assert card.facts["benchmark_stale_days"] == 5
+    assert card.findings == ["benchmark ^GSPC is 4 business days stale"]
+    assert card.facts["benchmark_stale_days"] == 4
 
 
 def test_very_stale_benchmark_and_assets(sqlite_db, memory_huey) -> None:
-    _add_asset("^GSPC", benchmark=True, last=dt.date(2026, 2, 20))  # 15 business days
-    _add_asset("OLD", last=dt.date(2026, 3, 2))  # 9 business days
+    _add_asset("^GSPC", benchmark=True, last=dt.date(2026, 2, 20))  # 14 business days (23 Feb .. 12 Mar)
+    _add_asset("OLD", last=dt.date(2026, 3, 2))  # 8 business days (3 .. 12 Mar)
     _add_asset("NEW")
     card = _run(huey=memory_huey, only=("freshness",)).check("freshness")
     assert card.status == "error"
-    assert "benchmark ^GSPC is 15 business days stale" in card.findings
+    assert "benchmark ^GSPC is 14 business days stale" in card.findings
     assert any("1 active asset(s) more than 5 business days stale: OLD" in f for f in card.findings)
 
 

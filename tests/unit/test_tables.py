@@ -13,7 +13,7 @@ def test_headers_are_human_with_units_and_acronyms():
     assert header("ttl_s") == "TTL (s)"
     assert header("last_heartbeat_s") == "Last heartbeat (s)"
     assert header("id") == "ID"
-    assert header("stale_days") == "Stale (days)"
+    assert header("stale_days") == "Business days stale"  # core.services.freshness.STALE_LABEL, every screen
     assert header("Already Human") == "Already Human"
 
 
