@@ -199,7 +199,9 @@ DEFAULT_CONFIG = StrategyConfig(momentum=0.4, market_cap=0.3, risk_parity=0.3, r
 FIELD_HELP: dict[str, str] = {
     "equal": "Share of the index in the equal-weight sleeve (fraction; the four sleeves sum to 1).",
     "momentum": "Share in the momentum sleeve: weights proportional to trailing return above the threshold.",
-    "market_cap": "Share in the market-cap sleeve: weights proportional to market cap (needs market caps).",
+    "market_cap": "Share in the market-cap sleeve: weights proportional to market cap; assets without "
+                  "a market cap are left out of it, and with no caps at all the sleeve is left out and the others "
+                  "scaled up (a warning says so).",
     "risk_parity": "Share in the risk-parity sleeve: weights proportional to 1 / volatility of daily returns.",
     "momentum_lookback": "Trailing window of the momentum signal, in trading days (126 = about 6 months).",
     "momentum_threshold": "Assets whose trailing return is at or below this fraction get no momentum weight.",
@@ -269,7 +271,9 @@ def describe_config(cfg: StrategyConfig | dict[str, Any]) -> list[tuple[str, str
                                   "in proportion to their return in excess of that threshold."))
     if cfg.market_cap > 0:
         lines.append(("Market cap", "Weights proportional to "
-                      + ("the square root of market cap." if cfg.market_cap_sqrt else "market cap.")))
+                      + ("the square root of market cap" if cfg.market_cap_sqrt else "market cap")
+                      + "; assets without a market cap are left out of this sleeve, and without any market "
+                        "cap the sleeve is left out and the other sleeves are scaled up."))
     if cfg.risk_parity > 0:
         lines.append(("Risk parity", "Weights proportional to 1 / volatility of daily returns over "
                                      f"{cfg.risk_parity_lookback} trading days."))

@@ -39,14 +39,21 @@ Sleeves (each sums to 1 over its own assets)
       threshold 0: in proportion to positive momentum).
     * market cap: proportional to the market cap at ``t`` (or its square root when
       ``market_cap_sqrt``); caps are forward-filled with the same ``ffill_limit``;
-      assets without a positive cap are left out of this sleeve only.
+      assets without a positive cap are left out of this sleeve only. Missing caps
+      are never an error (real providers such as TwelveData's time series carry
+      none): with no caps at all (``market_caps`` None, empty, or no positive value)
+      the sleeve is empty on every date, and the empty-sleeve rule below applies;
+      a warning names the sleeve, and another names the constituents that never
+      had a cap (they get no market-cap weight).
     * risk parity: proportional to ``1 / std(r, ddof=1)`` of the valid returns
       among the last ``risk_parity_lookback`` rows (at least 2 valid returns and a
       non-zero volatility are needed).
 Blend
     ``w = sum_k s_k w_k / sum_{k non-empty} s_k``: a sleeve with no eligible asset on
     a rebalance date is left out and the remaining sleeves are scaled up
-    (renormalised), with a warning counting such dates. If every sleeve is empty
+    (renormalised), with a warning counting such dates. This is the one rule for a
+    sleeve whose input is missing (no market caps, too little history for momentum
+    or volatility); nothing upstream refuses a config for it. If every sleeve is empty
     the index holds cash (all weights 0) until the next rebalance, with a warning.
 Constraints
     ``top_n`` keeps the ``top_n`` largest blended weights (ties: column order) and
@@ -243,12 +250,9 @@ def _check_inputs(prices: Any, market_caps: Any, cfg: StrategyConfig) -> None:
         raise BacktestInputError({"prices": "dates must be unique and sorted ascending"})
     if prices.columns.has_duplicates:
         raise BacktestInputError({"prices": "symbols (columns) must be unique"})
-    if cfg.market_cap > 0:
-        if market_caps is None:
-            raise BacktestInputError({"market_caps": (
-                f"required because the market_cap sleeve has weight {cfg.market_cap:g}")})
-        if not isinstance(market_caps, pd.DataFrame):
-            raise BacktestInputError({"market_caps": "must be a pandas DataFrame (dates x symbols)"})
+    # Missing caps are not an input error: the market-cap sleeve is then empty (module docstring, "Sleeves").
+    if cfg.market_cap > 0 and market_caps is not None and not isinstance(market_caps, pd.DataFrame):
+        raise BacktestInputError({"market_caps": "must be a pandas DataFrame (dates x symbols)"})
 
 
 def _ffill_limited(a: np.ndarray, limit: int) -> np.ndarray:
@@ -325,6 +329,23 @@ def _caps(market_caps: pd.DataFrame, prices: pd.DataFrame) -> np.ndarray:
         raise BacktestInputError({"market_caps": f"market caps must be numeric ({exc})"}) from None
 
 
+def _missing_caps(caps: np.ndarray | None, symbols: pd.Index, cfg: StrategyConfig) -> tuple[bool, list[str]]:
+    """``(no caps at all, warnings)``: warnings naming the market-cap sleeve when no constituent has a positive cap (``caps`` None counts as
+    none), or the constituents that never have one (they are left out of that sleeve only)."""
+    with np.errstate(invalid="ignore"):
+        has_cap = (caps > 0).any(axis=0) if caps is not None and caps.size else np.zeros(len(symbols), dtype=bool)
+    if not has_cap.any():
+        return True, [f"no market caps: the market_cap sleeve (weight {cfg.market_cap:g}) was left out on every date "
+                "and the other sleeves were scaled up to fill it (import market caps or shares outstanding "
+                "to use it)"]
+    missing = [str(s) for s, ok in zip(symbols, has_cap) if not ok]
+    if not missing:
+        return False, []
+    shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+    return False, [f"no market caps for {shown}: left out of the market_cap sleeve (they keep their weight "
+                   "in the other sleeves)"]
+
+
 def _apply_cap(w: np.ndarray, cap: float) -> np.ndarray:
     """Cap weights at ``cap``, spreading the excess proportionally over the uncapped ones."""
     capped = np.zeros(w.shape, dtype=bool)
@@ -399,6 +420,8 @@ class _Targets:
         return inv / inv.sum()
 
     def _market_cap(self, k: int, elig: np.ndarray) -> np.ndarray | None:
+        if self.caps is None:  # no caps at all: the sleeve is empty (the empty-sleeve rule)
+            return None
         # Latest positive cap within the forward-fill limit (causal, no filled copy kept).
         c = self.caps[k].copy()
         with np.errstate(invalid="ignore"):
@@ -467,16 +490,17 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
             asset has no price. Not modified.
         config: a :class:`StrategyConfig` or a dict (validated; pydantic ``ValidationError``
             when invalid).
-        market_caps: dates x symbols market caps, required when ``config.market_cap > 0``;
-            reindexed to ``prices`` (missing cells are NaN). Ignored otherwise.
+        market_caps: dates x symbols market caps, used when ``config.market_cap > 0``;
+            reindexed to ``prices`` (missing cells are NaN). ``None`` (no caps) leaves the
+            market-cap sleeve empty, with a warning naming it. Ignored when the sleeve has no weight.
 
     Returns:
         :class:`BacktestResult` (conventions in the module docstring).
 
     Raises:
-        BacktestInputError: ``prices`` is not a usable frame, or market caps are missing
-            while the market-cap sleeve has weight. Dates with no eligible asset are not an
-            error: the index stays flat and ``warnings`` says so.
+        BacktestInputError: ``prices`` (or ``market_caps``, when given) is not a usable frame.
+            Missing market caps and dates with no eligible asset are not errors: the sleeve is
+            left out, or the index stays flat, and ``warnings`` says so.
         DegenerateResultError: the result is not a meaningful index (see :func:`check_result`).
     """
     cfg = config if isinstance(config, StrategyConfig) else StrategyConfig.model_validate(config)
@@ -521,7 +545,13 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
 
     r0, rvalid, pvalid, eligible_from = _clean(prices, cfg)
     weights = np.zeros((t_rows, n_assets))
-    caps = _caps(market_caps, prices) if cfg.market_cap > 0 else None
+    caps = None
+    no_caps = False
+    if cfg.market_cap > 0:
+        caps = _caps(market_caps, prices) if market_caps is not None else None
+        no_caps, cap_warnings = _missing_caps(caps, symbols, cfg)
+        caps = None if no_caps else caps
+        warnings.extend(cap_warnings)
     target_at = _Targets(cfg, r0, rvalid, pvalid, eligible_from, caps)
     scheduled = np.flatnonzero(rebalance_schedule(dates, cfg.rebalance))
     cost_rate = cfg.cost_bps / 1e4
@@ -611,7 +641,7 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
             break
 
     for sleeve, count in target_at.empty_sleeve_dates.items():
-        if count:
+        if count and not (sleeve == "market_cap" and no_caps):  # already said once, without a count
             warnings.append(f"the {sleeve} sleeve had no eligible asset on {count} rebalance date(s); "
                             "its weight was spread over the other sleeves")
     if target_at.cap_shortfall_dates:

@@ -81,9 +81,35 @@ def test_market_cap_sleeve_and_sqrt_damping():
     np.testing.assert_allclose(res.target_weights.iloc[0].to_numpy(), s / s.sum(), rtol=1e-14)
 
 
-def test_market_caps_required_when_sleeve_has_weight():
+@pytest.mark.parametrize("caps", [None, pd.DataFrame(), pd.DataFrame(np.nan, index=DATES, columns=["A", "B", "C"])],
+                         ids=["none", "empty-frame", "all-missing"])
+def test_no_market_caps_leaves_the_sleeve_out_and_renormalises_the_others(caps):
+    """Issue 12: a real provider without caps; the market-cap sleeve follows the empty-sleeve rule."""
+    res = backtest(three_assets(), cfg(market_cap=0.3, equal=0.7), caps)
+    # Equal sleeve alone, scaled from 0.7 to 1: exactly the pure equal-weight index.
+    pure = backtest(three_assets(), cfg(equal=1))
+    np.testing.assert_allclose(res.target_weights.to_numpy(), np.full((3, 3), 1 / 3), rtol=1e-15)
+    np.testing.assert_allclose(res.values.to_numpy(), pure.values.to_numpy(), rtol=1e-15)
+    named = [w for w in res.warnings if "market_cap sleeve" in w]
+    assert len(named) == 1 and named[0].startswith("no market caps: the market_cap sleeve (weight 0.3)")
+    assert "other sleeves were scaled up" in named[0]
+
+
+def test_market_caps_for_some_assets_leave_only_those_out_of_the_sleeve():
+    prices = three_assets()
+    caps = prices * [1.0, 2.0, 0.0]
+    caps["C"] = np.nan  # C never has a cap
+    res = backtest(prices, cfg(market_cap=0.5, equal=0.5), caps)
+    # Row 0: cap sleeve over A and B only: A 10, B 40 -> 0.2, 0.8; blended with equal 1/3 each.
+    expected = 0.5 * np.array([0.2, 0.8, 0.0]) + 0.5 / 3
+    np.testing.assert_allclose(res.target_weights.iloc[0].to_numpy(), expected, rtol=1e-14)
+    assert any(w.startswith("no market caps for C: left out of the market_cap sleeve") for w in res.warnings)
+    assert not any("had no eligible asset" in w for w in res.warnings)
+
+
+def test_market_caps_of_the_wrong_type_are_still_refused():
     with pytest.raises(BacktestInputError) as info:
-        backtest(three_assets(), cfg(market_cap=0.5, equal=0.5))
+        backtest(three_assets(), cfg(market_cap=0.5, equal=0.5), market_caps=[1, 2, 3])
     assert "market_caps" in info.value.errors
     assert isinstance(info.value, ValueError)
 
