@@ -137,8 +137,65 @@ def test_bad_arguments():
     with pytest.raises(ValueError):
         DemoProvider(n_assets=3)
     with pytest.raises(ProviderError) as info:
-        DemoProvider(today=TODAY).fetch(["AAPL", "XYZ"])
-    assert info.value.symbol == "XYZ"
+        DemoProvider(today=TODAY).fetch(["AAPL", "X Y"])  # not a ticker: refused by the one symbol rule
+    assert info.value.symbol == "X Y"
+
+
+# --- any symbol (issue 12, item 3) --------------------------------------------------------------
+
+def test_a_series_does_not_depend_on_the_other_symbols_fetched():
+    """Before: each fetch drew shock rows in the order of the symbols asked for, so MSFT alone differed from
+    MSFT in a full fetch (a refresh of named symbols rewrote stored history)."""
+    provider = DemoProvider(seed=3, today=TODAY)
+    full = provider.fetch(None, start=date(2024, 1, 1)).prices
+    for symbols in (["MSFT"], ["TLT", "^GSPC"], ["SYN0007", "AAPL"]):
+        alone = provider.fetch(symbols, start=date(2024, 1, 1)).prices
+        bigger = DemoProvider(seed=3, today=TODAY, n_assets=30).fetch(None, start=date(2024, 1, 1)).prices
+        for symbol in symbols:
+            mine = alone[alone["symbol"] == symbol].reset_index(drop=True)
+            reference = (full if symbol in set(full["symbol"]) else bigger)
+            theirs = reference[reference["symbol"] == symbol].reset_index(drop=True)
+            assert len(mine) > 200
+            pd.testing.assert_frame_equal(mine, theirs)
+
+
+def test_seed_universe_values_are_those_seed_demo_always_stored():
+    """Pinned from the code before the canonical-row change (a full fetch, seed 42): the default demo
+    databases seeded earlier stay consistent, now also when only two symbols are asked for."""
+    pinned = {"AAPL": 95.31145, "AMZN": 250.782376, "GLD": 136.90991, "GOOGL": 140.507077, "IEF": 137.19503,
+              "META": 375.820321, "MSFT": 38.421696, "NVDA": 1.652256, "SLV": 17.202794, "SPY": 369.343517,
+              "TLT": 244.871425, "TSLA": 3.494909, "USO": 109.51161, "^GSPC": 3773.078408}
+    for symbols in (None, ["MSFT", "^GSPC"]):
+        data = DemoProvider(seed=42, today=TODAY).fetch(symbols, start=date(2024, 12, 31)).prices
+        got = {s: round(c, 6) for s, c in zip(data["symbol"], data["close"])}
+        assert got == {s: pinned[s] for s in (symbols or pinned)}
+
+
+@pytest.mark.parametrize("symbol", ["ZZTOP", "BRK.B", "RDS-A", "^FTSE", "SYN0999"])
+def test_any_valid_symbol_gets_a_deterministic_series_whatever_the_window(symbol):
+    provider = DemoProvider(seed=11, today=TODAY)
+    data = provider.fetch([symbol.lower()])
+    prices = data.prices
+    assert set(prices["symbol"]) == {symbol}
+    assert len(prices) == len(pd.bdate_range("2018-01-01", TODAY))
+    assert (prices["close"] > 0).all() and prices["close"].pct_change().abs().max() < 0.5
+    assert [a.source for a in data.assets] == ["demo"] and not data.skipped
+    # same series from another instance, a later window, and beside other symbols
+    tail = DemoProvider(seed=11, today=TODAY).fetch([symbol, "AAPL"], start=date(2024, 6, 3)).prices
+    tail = tail[tail["symbol"] == symbol].reset_index(drop=True)
+    pd.testing.assert_frame_equal(tail, prices[prices["date"] >= "2024-06-03"].reset_index(drop=True))
+    other_seed = DemoProvider(seed=12, today=TODAY).fetch([symbol]).prices
+    assert not np.allclose(other_seed["close"], prices["close"])
+
+
+def test_symbols_outside_the_universe_are_placeholders_with_caps():
+    data = DemoProvider(today=TODAY).fetch(["NEWCO", "AAPL"], start=date(2024, 12, 2))
+    assert data.generic == frozenset({"NEWCO"})
+    info = {a.symbol: a for a in data.assets}
+    assert info["NEWCO"].name == "NEWCO (synthetic demo series)" and info["AAPL"].name == "Apple Inc."
+    caps = data.market_caps[data.market_caps["symbol"] == "NEWCO"].merge(data.prices, on=["date", "symbol"])
+    shares = caps["market_cap"] / caps["close"]
+    assert len(caps) == 22 and np.allclose(shares, shares.iloc[0], rtol=1e-12)
 
 
 def test_start_after_end_is_empty():

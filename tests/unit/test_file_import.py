@@ -7,7 +7,7 @@ from datetime import date, datetime
 import openpyxl
 import pytest
 
-from core.errors import ImportValidationError, ProviderError
+from core.errors import ImportValidationError
 from core.services.providers import FileImportProvider, parse_price_file
 
 TODAY = date(2024, 12, 31)
@@ -80,9 +80,8 @@ def test_file_provider_filters_and_names_missing_symbols():
     assert [a.symbol for a in provider.universe()] == ["AAPL", "MSFT"]
     data = provider.fetch(["msft"], start=date(2024, 1, 3))
     assert list(data.prices["close"]) == [2.5]
-    with pytest.raises(ProviderError) as info:
-        provider.fetch(["TSLA"])
-    assert info.value.symbol == "TSLA"
+    missing = provider.fetch(["TSLA", "AAPL"])  # skipped and named, like any provider's unknown symbol
+    assert missing.skipped == {"TSLA": "not in w.csv"} and set(missing.prices["symbol"]) == {"AAPL"}
 
 
 # --------------------------------------------------------------------------- refused files

@@ -137,11 +137,24 @@ def test_empty_window_gives_empty_frames(provider):
     _check_long_frame(data.market_caps, "market_cap")
 
 
-def test_unknown_symbol_raises_provider_error_naming_it(provider):
+def test_a_symbol_the_provider_does_not_know_is_skipped_and_named_never_fatal(provider):
+    """Issue 12: one unknown ticker never stops the others. The demo provider knows every valid symbol."""
+    alone = provider.fetch(["AAPL"], FIRST, LAST)
+    data = provider.fetch(["AAPL", "NOPE"], FIRST, LAST)
+    aapl = data.prices[data.prices["symbol"] == "AAPL"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(aapl, alone.prices)
+    if isinstance(provider, DemoProvider):
+        assert not data.skipped and "NOPE" in set(data.prices["symbol"]) and data.generic == {"NOPE"}
+    else:
+        assert set(data.prices["symbol"]) == {"AAPL"}
+        assert list(data.skipped) == ["NOPE"] and data.skipped["NOPE"]
+        assert "NOPE" not in {a.symbol for a in data.assets}
+
+
+def test_a_symbol_the_rule_refuses_raises_provider_error_naming_it(provider):
     with pytest.raises(ProviderError) as info:
-        provider.fetch(["AAPL", "NOPE"], FIRST, LAST)
-    assert info.value.symbol is not None and "NOPE" in info.value.symbol
-    assert "NOPE" in str(info.value)
+        provider.fetch(["AAPL", "NO PE"], FIRST, LAST)
+    assert info.value.symbol == "NO PE" and "NO PE" in str(info.value)
 
 
 def test_progress_is_reported_between_zero_and_one(provider):

@@ -17,9 +17,13 @@ Conventions every provider keeps
 * ``start`` and ``end`` are inclusive calendar dates; ``None`` means "as far as
   the provider goes". Incremental refresh passes ``start`` = the day after the
   last stored date.
-* Asking for a symbol the provider cannot serve raises
-  :class:`core.errors.ProviderError` naming that symbol; nothing is returned
-  partially.
+* A symbol the provider does not know (TwelveData's "symbol not found") is
+  skipped: it has no rows, and :attr:`ProviderData.skipped` maps it to the
+  reason, so one unknown ticker never stops the others from refreshing. Every
+  other failure (network, rate limit, malformed data) raises
+  :class:`core.errors.ProviderError` naming the symbol; nothing is returned
+  partially. The demo provider knows every valid symbol (it invents a
+  deterministic series for symbols outside its universe).
 * Time is never read from the clock inside provider logic that tests need to
   control: constructors take ``today=`` (or ``now=``/``clock=``) arguments.
 """
@@ -126,12 +130,17 @@ class ProviderData:
         market_caps: long frame ``[date, symbol, market_cap]``; may be empty.
         assets: one :class:`AssetInfo` per symbol present in ``prices`` (or asked for).
         source: the provider's ``name`` ("demo", "twelvedata", "file"), stored as the data source.
+        skipped: ``{symbol: reason}`` for requested symbols the provider does not know (no rows, no asset).
+        generic: symbols whose :class:`AssetInfo` is a placeholder (the provider knows nothing but the
+            symbol): the refresh uses it for a new asset but keeps a stored asset's name, class and sector.
     """
 
     prices: pd.DataFrame
     market_caps: pd.DataFrame = field(default_factory=empty_market_caps)
     assets: list[AssetInfo] = field(default_factory=list)
     source: str = ""
+    skipped: dict[str, str] = field(default_factory=dict)
+    generic: frozenset[str] = frozenset()
 
     @property
     def symbols(self) -> list[str]:
@@ -181,9 +190,10 @@ class MarketDataProvider(abc.ABC):
             symbol with no data in the range simply has no rows.
 
         Raises:
-            ProviderError: a symbol is unknown, the source failed (``transient``
-                tells whether retrying later may help) or sent data that does not
-                parse. Nothing is returned partially.
+            ProviderError: the source failed (``transient`` tells whether retrying
+                later may help) or sent data that does not parse. Nothing is
+                returned partially. (An unknown symbol is skipped, not raised: see
+                :attr:`ProviderData.skipped`.)
             ImportValidationError: (file import) the file was refused as a whole.
         """
 

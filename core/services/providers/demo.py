@@ -20,20 +20,27 @@ containing :data:`ANCHOR` and chained with chunk totals, so:
 
 * the same seed gives identical closes for a date whatever ``start``/``end`` are
   (extending ``end`` never rewrites history -- incremental refresh relies on it);
-* the fourteen seed assets are identical whatever ``n_assets`` is (rows of the
-  shock matrix are drawn in asset order, so a longer matrix has the same prefix);
+* a symbol's series is the same whatever ``n_assets`` is and whatever other symbols
+  are fetched with it: each universe asset has a fixed row of the shock matrices
+  (the seed universe in symbol order, then SYN0001, SYN0002, ...), a fetch generates
+  the prefix up to the highest row it needs and keeps the rows asked for (a longer
+  matrix has the same prefix);
+* any other valid symbol (an asset added by hand or by import) is served too: a
+  synthetic equity seeded from ``(seed, symbol)`` (:func:`symbol_spec`), so adding
+  assets never makes a demo refresh fail;
 * cost is proportional to the requested window, not to its distance from the
   origin: 500 assets x 10 years takes a fraction of a second.
 """
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
-from core.errors import ProviderError
 from core.schemas.asset import AssetInfo
 from core.services.providers.base import (
     DATE_DTYPE, MarketDataProvider, ProgressCallback, ProviderData, empty_market_caps,
@@ -129,6 +136,26 @@ def _synthetic_specs(seed: int, count: int) -> list[_AssetSpec]:
     return specs
 
 
+_SYNTHETIC = re.compile(r"SYN[0-9]{4}")
+
+
+def _symbol_seed(seed: int, symbol: str) -> int:
+    """A 64-bit seed from ``(seed, symbol)``: stable across processes and versions (SHA-256, not ``hash``)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{symbol}".encode()).digest()[:8], "big")
+
+
+def symbol_spec(seed: int, symbol: str) -> _AssetSpec:
+    """Generation parameters of a symbol outside the demo universe: a synthetic equity whose drift, beta,
+    volatility, price level and share count are drawn from ``(seed, symbol)`` alone, with the same ranges as
+    the SYNnnnn assets. Its series uses its own generator (so it shares the market's stress episodes through
+    its beta, but not the day-to-day market factor of the universe)."""
+    u = np.random.default_rng([_symbol_seed(seed, symbol), _STREAM_SYNTHETIC]).random(5)
+    info = AssetInfo(symbol=symbol, name=f"{symbol} (synthetic demo series)", asset_class="equity", source="demo")
+    return _AssetSpec(info, 0.15 * u[0], 0.5 + 1.1 * u[1], 0.15 + 0.30 * u[2],
+                      float(np.exp(np.log(50.0) + 1.4 * (u[3] - 0.5))),
+                      float(np.exp(np.log(5e8) + 3.0 * (u[4] - 0.5))), None)
+
+
 def _bday_index(d: date | np.datetime64) -> int:
     """Business days from :data:`ORIGIN` to ``d`` (``d`` excluded), i.e. the index of ``d`` if a weekday."""
     return int(np.busday_count(ORIGIN, np.datetime64(d, "D")))
@@ -209,10 +236,12 @@ def generate_log_prices(seed: int, specs: list[_AssetSpec], first_index: int,
 class DemoProvider(MarketDataProvider):
     """Synthetic, deterministic daily closes and market caps (see module docstring).
 
+    Every valid symbol is served (see :meth:`fetch`), so a growing universe never makes a demo refresh fail.
+
     Args:
         seed: random seed; the same seed always gives the same data.
-        n_assets: total universe size; ``None`` (or 14) = the seed universe, more adds
-            synthetic equities SYN0001, SYN0002, ... Must be at least 14.
+        n_assets: size of :meth:`universe`; ``None`` (or 14) = the seed universe, more adds
+            synthetic equities SYN0001, SYN0002, ... Must be at least 14. It never changes a series.
         start: first date served (inclusive); not before 1960-01-04.
         end: last date served (inclusive); default ``today``.
         today: the current date (tests pass it); default ``date.today()``.
@@ -230,40 +259,67 @@ class DemoProvider(MarketDataProvider):
         self.today = today or date.today()
         self.start = start
         self.end = end or self.today
-        total = n_assets or SEED_UNIVERSE_SIZE
-        self._specs = _seed_specs() + _synthetic_specs(self.seed, total - SEED_UNIVERSE_SIZE)
-        self._by_symbol = {s.info.symbol: i for i, s in enumerate(self._specs)}
+        self._n_universe = n_assets or SEED_UNIVERSE_SIZE
+        # Canonical row order of the shock matrices: the seed universe sorted by symbol, then SYN0001, SYN0002, ...
+        # A series depends only on its row, never on which other symbols are asked for with it.
+        self._specs = sorted(_seed_specs(), key=lambda spec: spec.info.symbol)
+        self._grow(self._n_universe - SEED_UNIVERSE_SIZE)
+
+    def _grow(self, synthetic_count: int) -> None:
+        """Make sure SYN0001..SYN{synthetic_count} have specs (a longer list keeps the prefix)."""
+        have = len(self._specs) - SEED_UNIVERSE_SIZE
+        if synthetic_count > have:
+            self._specs = self._specs[:SEED_UNIVERSE_SIZE] + _synthetic_specs(self.seed, synthetic_count)
+        self._by_symbol = {spec.info.symbol: i for i, spec in enumerate(self._specs)}
+
+    def _row_of(self, symbol: str) -> int | None:
+        """The canonical row of a universe symbol (``SYNnnnn`` at any n), or None for any other symbol."""
+        if symbol not in self._by_symbol and _SYNTHETIC.fullmatch(symbol) and int(symbol[3:]) > 0:
+            self._grow(int(symbol[3:]))
+        return self._by_symbol.get(symbol)
 
     def universe(self) -> list[AssetInfo]:
-        """Return every demo instrument (seed + synthetic), sorted by symbol."""
-        return sorted((s.info for s in self._specs), key=lambda a: a.symbol)
+        """Return the ``n_assets`` demo instruments (seed + synthetic), sorted by symbol."""
+        return sorted((s.info for s in self._specs[:self._n_universe]), key=lambda a: a.symbol)
 
     def fetch(self, symbols: list[str] | None, start: date | None = None, end: date | None = None, *,
               progress: ProgressCallback | None = None) -> ProviderData:
         """Return closes and market caps for business days in ``[start, end]``.
 
-        The window is clipped to the provider's own ``[start, end]``. Unknown symbols
-        raise :class:`ProviderError` naming the first one. Rows before an asset's listing
-        date are absent. Holidays are not modelled: every Monday-Friday is a trading day.
+        The window is clipped to the provider's own ``[start, end]``. Any valid symbol is served: one of the
+        universe (the seed assets, ``SYNnnnn`` for any n) or any other ticker, which gets a synthetic equity
+        series of its own, seeded from ``(seed, symbol)`` (:func:`symbol_spec`); its asset info is a placeholder
+        (:attr:`ProviderData.generic`). A symbol's series is the same whatever window or other symbols are
+        asked for. Rows before an asset's listing date are absent. Holidays are not modelled: every
+        Monday-Friday is a trading day.
         """
         wanted = normalise_symbols(symbols)
         if wanted is None:
-            wanted = list(self._by_symbol)
-        for symbol in wanted:
-            if symbol not in self._by_symbol:
-                raise ProviderError("unknown symbol (not in the demo universe)", symbol, status=404)
+            wanted = [spec.info.symbol for spec in self._specs[:self._n_universe]]
         wanted = sorted(wanted)
-        specs = [self._specs[self._by_symbol[s]] for s in wanted]
+        rows = {s: self._row_of(s) for s in wanted}
+        extra = {s: symbol_spec(self.seed, s) for s, row in rows.items() if row is None}
+        specs = [self._specs[row] if row is not None else extra[s] for s, row in rows.items()]
         assets = [s.info for s in specs]
         lo = max(start, self.start) if start else self.start
         hi = min(end, self.end) if end else self.end
         first, last = _bday_index(lo), _bday_index(np.datetime64(hi, "D") + 1) - 1
         if not specs or last < first:
             report(progress, 1.0, "no demo data in the requested window")
-            return ProviderData(empty_prices(), empty_market_caps(), assets, self.name)
+            return ProviderData(empty_prices(), empty_market_caps(), assets, self.name, generic=frozenset(extra))
 
         report(progress, 0.0, f"generating {len(specs)} demo series")
-        closes = np.exp(generate_log_prices(self.seed, specs, first, last))
+        closes = np.empty((len(specs), last - first + 1))
+        universe_rows = [(i, row) for i, row in enumerate(rows.values()) if row is not None]
+        if universe_rows:
+            prefix = self._specs[:max(row for _, row in universe_rows) + 1]
+            block = generate_log_prices(self.seed, prefix, first, last)
+            for i, row in universe_rows:
+                closes[i] = block[row]
+        for i, symbol in enumerate(rows):
+            if symbol in extra:
+                closes[i] = generate_log_prices(_symbol_seed(self.seed, symbol), [extra[symbol]], first, last)[0]
+        np.exp(closes, out=closes)
         report(progress, 0.7, "building frames")
         dates = np.busday_offset(ORIGIN, np.arange(first, last + 1)).astype(DATE_DTYPE)
         n_days = dates.size
@@ -284,4 +340,5 @@ class DemoProvider(MarketDataProvider):
         })
         caps["symbol"] = caps["symbol"].astype("str")
         report(progress, 1.0, f"{len(prices)} demo prices ready")
-        return ProviderData(prices, caps if len(caps) else empty_market_caps(), assets, self.name)
+        return ProviderData(prices, caps if len(caps) else empty_market_caps(), assets, self.name,
+                            generic=frozenset(extra))

@@ -71,7 +71,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core.errors import ImportValidationError, ProviderError, RowProblem
+from core.errors import ImportValidationError, RowProblem
 from core.schemas.asset import AssetInfo, symbol_problem
 from core.services.providers import xlsx_rows
 from core.services.providers.base import (
@@ -941,21 +941,22 @@ class FileImportProvider(MarketDataProvider):
               progress: ProgressCallback | None = None) -> ProviderData:
         """The file's rows for ``symbols`` (None = all) within ``[start, end]``.
 
-        Raises ImportValidationError when the file is refused, ProviderError for a
-        requested symbol the file does not contain (or one the symbol rule refuses).
+        Raises ImportValidationError when the file is refused, ProviderError for a requested symbol the
+        symbol rule refuses. A requested symbol the file does not contain is skipped
+        (``ProviderData.skipped``), like an unknown symbol of any provider.
         """
         report(progress, 0.0, f"reading {self.filename}")
         data = self.parsed()
         wanted = normalise_symbols(symbols)
         prices, caps, assets = data.prices, data.market_caps, data.assets
+        skipped: dict[str, str] = {}
         if wanted is not None:
             present = {a.symbol for a in assets}
-            for symbol in wanted:
-                if symbol not in present:
-                    raise ProviderError(f"not in {self.filename}", symbol, status=404)
+            skipped = {symbol: f"not in {self.filename}" for symbol in wanted if symbol not in present}
             prices = prices[prices["symbol"].isin(wanted)].reset_index(drop=True)
             caps = caps[caps["symbol"].isin(wanted)].reset_index(drop=True)
             assets = [a for a in assets if a.symbol in set(wanted)]
-        result = ProviderData(filter_dates(prices, start, end), filter_dates(caps, start, end), assets, self.name)
+        result = ProviderData(filter_dates(prices, start, end), filter_dates(caps, start, end), assets, self.name,
+                              skipped=skipped)
         report(progress, 1.0, f"{len(result.prices)} prices read from {self.filename}")
         return result

@@ -18,6 +18,17 @@ missing fields, non-numeric or non-positive closes) raises :class:`ProviderError
 naming the symbol at once. A fetch returns everything or raises -- never a silent
 partial result. "No data is available on the specified dates" (what an incremental
 refresh gets on a weekend) is not an error: that symbol simply has no new rows.
+A symbol TwelveData does not know (code 404, or 400 "symbol ... not found/invalid", for
+that symbol) is skipped and named in ``ProviderData.skipped`` with TwelveData's message,
+so one unknown ticker never stops the others.
+
+Market caps: ``/time_series`` carries none (only OHLCV), so this provider returns no
+caps. TwelveData's ``/statistics`` endpoint reports today's market cap and shares
+outstanding, but only as of now: multiplying historical closes by today's share count
+would put future information into past weights, so it is not used; import a
+``market_cap`` or ``shares_outstanding`` file for history (see
+:mod:`core.services.providers.files`). Without caps the market-cap sleeve is left out
+and the engine says so.
 
 The API key travels in the ``Authorization: apikey ...`` header, never in a URL, so it
 cannot leak into exception messages or logs.
@@ -49,6 +60,21 @@ OUTPUTSIZE = 5000
 #: Ceiling on a server-requested Retry-After, seconds.
 MAX_RETRY_AFTER = 120.0
 _NO_DATA_MARKER = "no data is available"
+
+
+class _Unknown:
+    """A per-symbol answer meaning "TwelveData does not know this symbol" (skipped, with its message)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _unknown_symbol(code: int, message: str) -> bool:
+    """TwelveData's answer for a ticker it does not list: 404, or 400 saying the symbol is not found/invalid."""
+    text = message.lower()
+    return code == 404 or (code == 400 and "symbol" in text and ("not found" in text or "invalid" in text))
 
 _TYPE_TO_CLASS = {
     "common stock": "equity", "preferred stock": "equity", "depositary receipt": "equity",
@@ -312,9 +338,10 @@ class TwelveDataProvider(MarketDataProvider):
         batches = [wanted[i:i + self.batch_size] for i in range(0, len(wanted), self.batch_size)]
         frames: list[pd.DataFrame] = []
         metas: dict[str, Any] = {}
+        skipped: dict[str, str] = {}
         for n, batch in enumerate(batches):
             report(progress, n / len(batches), f"TwelveData: fetching {', '.join(batch)}")
-            for symbol, (frame, meta) in self._fetch_batch(batch, start, end).items():
+            for symbol, (frame, meta) in self._fetch_batch(batch, start, end, skipped).items():
                 frames.append(frame)
                 metas[symbol] = meta
         report(progress, 1.0, f"TwelveData: {len(wanted)} symbol(s) fetched")
@@ -325,13 +352,15 @@ class TwelveDataProvider(MarketDataProvider):
             if end is not None:
                 prices = prices[prices["date"] <= pd.Timestamp(end)]
         prices = normalise_long_frame(prices, "close")
-        assets = [_asset_from_meta(s, metas.get(s), self._assets.get(s)) for s in sorted(wanted)]
-        return ProviderData(prices, empty_market_caps(), assets, self.name)
+        assets = [_asset_from_meta(s, metas.get(s), self._assets.get(s)) for s in sorted(wanted) if s not in skipped]
+        generic = frozenset(s for s in wanted if s not in self._assets and s not in skipped)
+        return ProviderData(prices, empty_market_caps(), assets, self.name, skipped=skipped, generic=generic)
 
     # -- one batch, paging past OUTPUTSIZE rows ----------------------------------------
-    def _fetch_batch(self, batch: list[str], start: date | None,
-                     end: date | None) -> dict[str, tuple[pd.DataFrame, Any]]:
+    def _fetch_batch(self, batch: list[str], start: date | None, end: date | None,
+                     skipped: dict[str, str]) -> dict[str, tuple[pd.DataFrame, Any]]:
         """Fetch one batch; a symbol that fills a whole page is asked again for the earlier part.
+        Symbols TwelveData does not know are added to ``skipped`` (symbol -> its message) and left out.
 
         TwelveData returns the *latest* ``outputsize`` rows of the range, so paging walks
         backwards: the next request ends (exclusively) at the first date received, and rows
@@ -347,6 +376,9 @@ class TwelveDataProvider(MarketDataProvider):
             for symbol, payload in self._request(group, start, end_exclusive).items():
                 if payload is None:          # "no data is available": nothing (more) in range
                     continue
+                if isinstance(payload, _Unknown):
+                    skipped[symbol] = payload.reason
+                    continue
                 frame = parse_time_series(symbol, payload)
                 full_page = len(frame) >= OUTPUTSIZE
                 if end_exclusive is not None and end_exclusive != first_end:
@@ -359,17 +391,18 @@ class TwelveDataProvider(MarketDataProvider):
                         pages[earliest].append(symbol)
             queue.extend((symbols, page_end) for page_end, symbols in pages.items())
         return {s: (pd.concat(frames[s], ignore_index=True) if frames[s] else empty_prices(), metas.get(s))
-                for s in batch}
+                for s in batch if s not in skipped}
 
     # -- one request with retries -------------------------------------------------------
     def _request(self, symbols: list[str], start: date | None,
-                 end: date | None) -> dict[str, dict | None]:
-        """Return ``{symbol: payload}`` (``None`` = no data in range); retry transient failures.
+                 end: date | None) -> dict[str, dict | _Unknown | None]:
+        """Return ``{symbol: payload}`` (``None`` = no data in range, :class:`_Unknown` = not a TwelveData
+        symbol); retry transient failures.
 
         ``end`` is sent as ``end_date`` verbatim (callers pass the exclusive bound).
         """
         pending = list(symbols)
-        done: dict[str, dict | None] = {}
+        done: dict[str, dict | _Unknown | None] = {}
         for attempt in range(self.max_retries + 1):
             failure = self._attempt(pending, start, end, done)
             if failure is None:
@@ -386,7 +419,7 @@ class TwelveDataProvider(MarketDataProvider):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(self, pending: list[str], start: date | None, end: date | None,
-                 done: dict[str, dict | None]) -> ProviderError | None:
+                 done: dict[str, dict | _Unknown | None]) -> ProviderError | None:
         """One HTTP round trip. Fills ``done``; returns a transient failure to retry, or None.
 
         Permanent failures raise straight away.
@@ -447,6 +480,8 @@ class TwelveDataProvider(MarketDataProvider):
             message = self._scrub(str(payload.get("message", "")).strip()) or "error without message"
             if _NO_DATA_MARKER in message.lower():
                 done[symbol] = None
+            elif _unknown_symbol(code, message):
+                done[symbol] = _Unknown(f"TwelveData error {code}: {message[:200]}")
             elif code == 429 or code >= 500:
                 transient.append(symbol)
                 codes.append(code)
