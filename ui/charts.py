@@ -1,14 +1,25 @@
 """Plotly figure builders with one palette, so every screen draws the index, the benchmark and the
-categories in the same colours.
+categories in the same colours; sectors take :func:`core.services.palette.sector_color`, the colour the
+reports use too.
 
 Builders take plain pandas objects (fractions for returns and weights) and return ``go.Figure``; they
 never read the database or session state. Trace names are stable (tests look for them).
+
+Layout (:func:`_layout`), the same on every chart so nothing overlaps at any width: the title sits in its
+own row below the strip where Plotly's toolbar (modebar) appears, and the legend sits under the plot.
+No template is set: ``st.plotly_chart`` applies the Streamlit theme (light or dark, as the browser
+prefers); :func:`for_dark` lightens the few fixed dark colours when the dark theme is on.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+
+from core.services.analytics import YEAR_TOTAL
+from core.services.palette import OTHER_COLOR, sector_color
 
 INDEX_COLOR = "#1f4e79"
 BENCHMARK_COLOR = "#e07b39"
@@ -27,6 +38,13 @@ INDEX_TRACE = "Index"
 GROWTH = 10_000.0
 RANGES: tuple[str, ...] = ("1M", "3M", "6M", "YTD", "1Y", "3Y", "5Y", "Max")
 _HEIGHT = 360
+#: Pixels at the top of every figure kept for Plotly's modebar (its buttons are 22 px plus padding);
+#: the title is drawn below this strip, so the toolbar never covers it.
+MODEBAR_STRIP = 30
+#: Height of the title row under the modebar strip.
+TITLE_ROW = 28
+#: Lighter stand-ins for the fixed colours that are too dark on a dark background.
+DARK_THEME_COLORS = {INDEX_COLOR: "#6fa8dc", "#2f6690": "#7fb2e5", NEUTRAL_COLOR: "#aab3c2"}
 
 
 def color_for(i: int) -> str:
@@ -34,49 +52,96 @@ def color_for(i: int) -> str:
 
 
 def _layout(fig: go.Figure, title: str | None = None, *, height: int = _HEIGHT, percent_y: bool = False) -> go.Figure:
+    top = MODEBAR_STRIP + TITLE_ROW if title else MODEBAR_STRIP
     fig.update_layout(
-        title=title, height=height, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-        # legend top-right, so it never sits on the title (top-left)
-        hovermode="x unified", legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
-        template="plotly_white",
+        # The title's top edge just below the modebar strip (pad: pixels from the container's top).
+        title={"text": title, "x": 0, "xanchor": "left", "xref": "container", "pad": {"l": 10, "t": MODEBAR_STRIP + 4},
+               "y": 1, "yref": "container", "yanchor": "top", "font": {"size": 15}} if title else None,
+        height=height, margin={"l": 10, "r": 10, "t": top, "b": 10},
+        hovermode="x unified",
+        # Under the plot (the bottom margin grows to hold it): never on the title, whatever its length.
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 0, "yanchor": "bottom", "yref": "container",
+                "font": {"size": 11}},
     )
     if percent_y:
         fig.update_yaxes(tickformat=".0%")
     return fig
 
 
+def for_dark(fig: go.Figure) -> go.Figure:
+    """Swap the fixed colours that would vanish on a dark background (:data:`DARK_THEME_COLORS`)."""
+    def swap(trace) -> None:  # type: ignore[no-untyped-def]
+        line = getattr(trace, "line", None)
+        if line is not None and line.color in DARK_THEME_COLORS:
+            line.color = DARK_THEME_COLORS[line.color]
+        marker = getattr(trace, "marker", None)
+        if marker is not None and isinstance(marker.color, str) and marker.color in DARK_THEME_COLORS:
+            marker.color = DARK_THEME_COLORS[marker.color]
+
+    fig.for_each_trace(swap)
+    return fig
+
+
 def range_start(index: pd.DatetimeIndex, choice: str) -> pd.Timestamp | None:
-    """The first date shown for a range choice (None = everything)."""
+    """The window start of a range choice (None = everything): YTD is 31 December of the previous year and
+    1M..5Y are the last date minus 1..60 calendar months, as :func:`core.services.analytics.period_bounds`."""
     if len(index) == 0 or choice == "Max":
         return None
     end = index[-1]
     if choice == "YTD":
-        return pd.Timestamp(end.year, 1, 1)
+        return pd.Timestamp(end.year - 1, 12, 31)
     months = {"1M": 1, "3M": 3, "6M": 6, "1Y": 12, "3Y": 36, "5Y": 60}[choice]
     return end - pd.DateOffset(months=months)
 
 
 def clip_range(series: pd.Series | None, start: pd.Timestamp | None) -> pd.Series | None:
-    if series is None or start is None:
+    """``series`` from its base for a window starting at ``start``: the last value on or before ``start``
+    and everything after (:func:`core.services.analytics.period_series`); the whole series when ``start``
+    is None or before its first value."""
+    from core.services.analytics import period_series
+
+    if series is None or start is None or series.empty:
         return series
-    return series.loc[start:]
+    clipped = period_series(series, start, series.index[-1])
+    return series if clipped.empty else clipped
+
+
+def rebased(series: pd.Series | None, base: float = 100.0) -> pd.Series | None:
+    """``series / series[0] * base`` (the first non-missing value becomes ``base``)."""
+    if series is None:
+        return None
+    s = series.dropna()
+    if s.empty or float(s.iloc[0]) == 0:
+        return s
+    return s / float(s.iloc[0]) * base
 
 
 def index_vs_benchmark(index: pd.Series, benchmark: pd.Series | None, benchmark_name: str | None = None, *,
-                       log_scale: bool = False, rebase: bool = True) -> go.Figure:
-    """Index and benchmark levels; with ``rebase`` both start at the index's first shown value."""
+                       log_scale: bool = False, rebase: bool = True, base: float | None = None) -> go.Figure:
+    """Index and benchmark levels.
+
+    With ``base`` (a window), both lines are rebased to ``base`` at the window's first date, so the last
+    value minus ``base`` is each one's return over the window. Without it the index keeps its stored levels
+    and, with ``rebase``, the benchmark starts at the index's first shown value.
+    """
     fig = go.Figure()
+    if base is not None:
+        index = rebased(index, base)
     if len(index):
         fig.add_trace(go.Scatter(x=index.index, y=index.to_numpy(), name=INDEX_TRACE, mode="lines",
                                  line={"color": INDEX_COLOR, "width": 2}))
     if benchmark is not None and len(benchmark) and len(index):
         b = benchmark.dropna()
-        if rebase and len(b):
+        if len(b) and base is not None:
+            b = rebased(b, base)
+        elif rebase and len(b):
             b = b / b.iloc[0] * float(index.iloc[0])
         fig.add_trace(go.Scatter(x=b.index, y=b.to_numpy(), name=benchmark_name or "Benchmark", mode="lines",
                                  line={"color": BENCHMARK_COLOR, "width": 1.5}))
     _layout(fig, "Index vs benchmark", height=420)
-    fig.update_yaxes(type="log" if log_scale else "linear", title="Level")
+    axis_title = "Level" if base is None or not len(index) else \
+        f"Rebased to {base:g} on {index.index[0]:%Y-%m-%d}"
+    fig.update_yaxes(type="log" if log_scale else "linear", title=axis_title)
     return fig
 
 
@@ -121,23 +186,34 @@ def allocation_bar(frame: pd.DataFrame, label: str, title: str, top: int = 20) -
     return fig
 
 
-def allocation_pie(frame: pd.DataFrame, label: str, title: str) -> go.Figure:
-    fig = go.Figure(go.Pie(labels=frame[label].astype(str).to_numpy() if len(frame) else [],
-                           values=frame["weight"].to_numpy() if len(frame) else [], hole=0.45, name=title,
-                           sort=False, marker={"colors": [color_for(i + 2) for i in range(len(frame))]}))
+def allocation_pie(frame: pd.DataFrame, label: str, title: str,
+                   color_of: Callable[[str], str] | None = None) -> go.Figure:
+    """A donut of ``frame['weight']`` by ``frame[label]``; ``color_of`` names each slice's colour
+    (:func:`core.services.palette.sector_color` for sectors), else the category palette in order."""
+    labels = frame[label].astype(str).tolist() if len(frame) else []
+    colors = [color_of(name) for name in labels] if color_of else [color_for(i + 2) for i in range(len(labels))]
+    fig = go.Figure(go.Pie(labels=labels, values=frame["weight"].to_numpy() if len(frame) else [], hole=0.45,
+                           name=title, sort=False, marker={"colors": colors}))
     return _layout(fig, title)
 
 
-def allocation_area(history: pd.DataFrame, title: str) -> go.Figure:
-    """Stacked weights over rebalance dates, one trace per column."""
+def allocation_area(history: pd.DataFrame, title: str, color_of: Callable[[str], str] | None = None) -> go.Figure:
+    """Stacked weights over rebalance dates, one trace per column; ``color_of`` as in :func:`allocation_pie`
+    ("Other" is always the neutral grey)."""
     fig = go.Figure()
     for i, column in enumerate(history.columns):
-        fig.add_trace(go.Scatter(x=history.index, y=history[column].to_numpy(), name=str(column), stackgroup="w",
-                                 mode="lines", line={"width": 0.5, "color": NEUTRAL_COLOR if column == "Other"
-                                                     else color_for(i + 2)}))
-    _layout(fig, title, height=400, percent_y=True)
+        name = str(column)
+        color = OTHER_COLOR if name == "Other" else (color_of(name) if color_of else color_for(i + 2))
+        fig.add_trace(go.Scatter(x=history.index, y=history[column].to_numpy(), name=name, stackgroup="w",
+                                 mode="lines", line={"width": 0.5, "color": color}, fillcolor=color))
+    _layout(fig, title, height=440, percent_y=True)
     fig.update_layout(hovermode="x")
     return fig
+
+
+def sector_colors(names) -> list[str]:  # type: ignore[no-untyped-def]
+    """The sector colours of ``names`` (the one mapping the reports use too)."""
+    return [sector_color(n) for n in names]
 
 
 ROLLING_LABELS = {"vol": "Rolling volatility", "sharpe": "Rolling Sharpe", "beta": "Rolling beta"}
@@ -159,18 +235,27 @@ def rolling(frame: pd.DataFrame | None, kind: str, windows: tuple[int, ...] = (6
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def monthly_heatmap(monthly: pd.DataFrame | None) -> go.Figure:
-    """Calendar-month returns (rows = years, columns = months 1..12) as a red/green heatmap."""
+def monthly_heatmap(monthly: pd.DataFrame | None, yearly: pd.Series | None = None,
+                    year_labels: dict[int, str] | None = None) -> go.Figure:
+    """Calendar-month returns (rows = years, columns = months 1..12) as a red/green heatmap, plus a
+    :data:`~core.services.analytics.YEAR_TOTAL` column holding ``yearly`` (the yearly returns, equal to the
+    compounded months) when given. Rows are labelled by ``year_labels`` (partial years marked). The colour
+    range is set by the months; a year total beyond it shows the range's end colour."""
     fig = go.Figure()
     if monthly is not None and len(monthly):
         z = monthly.reindex(columns=range(1, 13)).to_numpy(dtype=float)
-        text = np.where(np.isnan(z), "", np.char.mod("%.1f%%", np.nan_to_num(z) * 100))
         limit = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 0.1
-        fig.add_trace(go.Heatmap(z=z, x=list(MONTHS), y=[str(y) for y in monthly.index], text=text,
+        columns = list(MONTHS)
+        if yearly is not None:
+            z = np.column_stack([z, yearly.reindex(monthly.index).to_numpy(dtype=float)])
+            columns.append(YEAR_TOTAL)
+        text = np.where(np.isnan(z), "", np.char.mod("%.1f%%", np.nan_to_num(z) * 100))
+        labels = year_labels or {}
+        fig.add_trace(go.Heatmap(z=z, x=columns, y=[labels.get(int(y), str(y)) for y in monthly.index], text=text,
                                  texttemplate="%{text}", colorscale=DIVERGING_SCALE, zmin=-limit, zmax=limit,
                                  name="Monthly returns", hovertemplate="%{y} %{x}: %{text}<extra></extra>",
-                                 showscale=False))
-    _layout(fig, "Monthly returns", height=max(240, 28 * (len(monthly) if monthly is not None else 0) + 80))
+                                 showscale=False, xgap=1, ygap=1))
+    _layout(fig, "Monthly returns", height=max(260, 30 * (len(monthly) if monthly is not None else 0) + 100))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_layout(hovermode="closest")
     return fig

@@ -8,15 +8,30 @@ import streamlit as st
 
 from core.services.dashboard import KPI_PERIODS, DashboardData
 from core.services.freshness import STALE_HELP
+from core.services.palette import sector_color
 from ui import charts, state, tables
 from ui.format import MISSING, metric_value, number, pct
 
 SECTIONS: tuple[str, ...] = ("Performance", "Allocation", "Risk", "Data freshness")
-PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+#: A short modebar (it sits in the strip charts.MODEBAR_STRIP keeps above every title).
+PLOT_CONFIG = {"displaylogo": False, "responsive": True,
+               "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d",
+                                          "toggleSpikelines", "hoverClosestCartesian", "hoverCompareCartesian"]}
+
+
+def dark_theme() -> bool:
+    """True when the browser shows the dark theme (st.context.theme, inferred from the app's background)."""
+    try:
+        return st.context.theme.type == "dark"
+    except Exception:  # outside a browser session (AppTest) there is no theme
+        return False
 
 
 def plot(fig, key: str) -> None:  # type: ignore[no-untyped-def]
-    st.plotly_chart(fig, key=key, config=PLOT_CONFIG, width="stretch")
+    """Draw ``fig`` with the Streamlit theme (light or dark, as the browser prefers)."""
+    if dark_theme():
+        charts.for_dark(fig)
+    st.plotly_chart(fig, key=key, config=PLOT_CONFIG, width="stretch", theme="streamlit")
 
 
 def kpis(data: DashboardData) -> None:
@@ -33,26 +48,43 @@ def kpis(data: DashboardData) -> None:
 
 
 def main_chart(data: DashboardData) -> tuple[pd.Timestamp | None, bool]:
-    left, right = st.columns([4, 1])
-    with left:
+    """Index vs benchmark from the first allocation; a window (1M..5Y, YTD) rebases both to 100 at its
+    start, and the caption gives each one's return over it (the analytics' period return)."""
+    # Wraps onto two lines on a narrow screen instead of being clipped.
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
         choice = st.segmented_control("Range", charts.RANGES, key=state.DASH_RANGE, default="Max",
-                                      label_visibility="collapsed") or "Max"
-    with right:
-        log_scale = st.toggle("Log scale", key=state.DASH_LOG_SCALE)
-    start = charts.range_start(data.index.index, choice)
-    plot(charts.index_vs_benchmark(charts.clip_range(data.index, start), charts.clip_range(data.benchmark, start),
-                                   data.benchmark_symbol, log_scale=log_scale), key="chart_main")
+                                      label_visibility="collapsed", width="content") or "Max"
+        log_scale = st.toggle("Log scale", key=state.DASH_LOG_SCALE, width="content")
+    index, bench = data.chart_index, data.chart_benchmark
+    start = charts.range_start(index.index, choice)
+    shown, shown_bench = charts.clip_range(index, start), charts.clip_range(bench, start)
+    windowed = start is not None and shown.index[0] > index.index[0]
+    plot(charts.index_vs_benchmark(shown, shown_bench, data.benchmark_symbol, log_scale=log_scale,
+                                   base=100.0 if windowed else None), key="chart_main")
+    if windowed and len(shown) > 1:
+        parts = [f"Index {pct(float(shown.iloc[-1]) / float(shown.iloc[0]) - 1.0, signed=True)}"]
+        if shown_bench is not None and len(shown_bench.dropna()) > 1:
+            b = shown_bench.dropna()
+            parts.append(f"{data.benchmark_symbol} {pct(float(b.iloc[-1]) / float(b.iloc[0]) - 1.0, signed=True)}")
+        st.caption(f"{choice}: both rebased to 100 at the close of {shown.index[0]:%Y-%m-%d}; "
+                   f"return since then: {', '.join(parts)}.")
+    elif data.first_allocation is not None:
+        st.caption(f"From the first allocation on {data.first_allocation} (the index is at its base value "
+                   "before it).")
     return start, log_scale
 
 
 def performance(data: DashboardData, start: pd.Timestamp | None) -> None:
     left, right = st.columns(2)
     with left:
-        plot(charts.growth_of(charts.clip_range(data.index, start), charts.clip_range(data.benchmark, start),
-                              data.benchmark_symbol), key="chart_growth")
+        plot(charts.growth_of(charts.clip_range(data.chart_index, start),
+                              charts.clip_range(data.chart_benchmark, start), data.benchmark_symbol),
+             key="chart_growth")
     with right:
         plot(charts.underwater(charts.clip_range(data.drawdown, start)), key="chart_underwater")
-    plot(charts.monthly_heatmap(data.monthly_returns), key="chart_monthly")
+    plot(charts.monthly_heatmap(data.monthly_returns, data.yearly_returns, data.year_labels), key="chart_monthly")
+    st.caption("Year = the calendar-year return (the months compounded). Partial years are marked: the first is "
+               "measured from the first allocation, the current one to date.")
 
 
 def allocation(data: DashboardData) -> None:
@@ -65,31 +97,45 @@ def allocation(data: DashboardData) -> None:
         plot(charts.allocation_bar(data.allocation_now, "symbol", "Allocation now by asset (top 20)"),
              key="chart_alloc_asset")
     with right:
-        plot(charts.allocation_pie(data.allocation_sectors, "sector", "Allocation now by sector"),
-             key="chart_alloc_sector")
+        plot(charts.allocation_pie(data.allocation_sectors, "sector", "Allocation now by sector",
+                                   color_of=sector_color), key="chart_alloc_sector")
     view = st.radio("Allocation over time", ["By sector", "Top holdings"], key=state.DASH_ALLOC_VIEW,
                     horizontal=True)
     history = data.allocation_history_sectors if view == "By sector" else data.allocation_history_assets
-    plot(charts.allocation_area(history, f"Allocation over time ({view.lower()})"), key="chart_alloc_history")
+    plot(charts.allocation_area(history, f"Allocation over time ({view.lower()})",
+                                color_of=sector_color if view == "By sector" else None), key="chart_alloc_history")
 
 
-def metrics_table(metrics: pd.DataFrame) -> None:
-    """Risk metrics; hover a metric name for its definition (METRIC_DEFINITIONS)."""
+def metrics_table(metrics: pd.DataFrame, benchmark_symbol: str | None = None) -> None:
+    """Risk metrics of the index and, beside them, of its benchmark (the same risk functions over the same
+    dates); hover a metric name for its definition (METRIC_DEFINITIONS)."""
+    bench = html.escape(benchmark_symbol or "Benchmark")
+    has_bench = "benchmark" in metrics.columns
     rows = []
     for m in metrics.itertuples():
         value = metric_value(m.value, m.unit)
-        note = html.escape(m.reason) if value == MISSING and isinstance(m.reason, str) else ""
+        notes = [html.escape(m.reason)] if value == MISSING and isinstance(m.reason, str) else []
+        cells = f'<td style="text-align:right">{value}</td>'
+        if has_bench:
+            b_value = metric_value(m.benchmark, m.unit)
+            if b_value == MISSING and isinstance(m.benchmark_reason, str) and m.benchmark_reason != \
+                    "relative to the benchmark":
+                notes.append(f"{bench}: {html.escape(m.benchmark_reason)}")
+            cells += f'<td style="text-align:right">{b_value}</td>'
         rows.append(f'<tr><td><abbr title="{html.escape(m.formula)}">{html.escape(m.label)}</abbr></td>'
-                    f'<td style="text-align:right">{value}</td><td>{note}</td></tr>')
-    st.markdown('<table class="autoindex-metrics"><thead><tr><th>Metric</th><th>Value</th><th>Note</th></tr>'
-                "</thead><tbody>" + "".join(rows) + "</tbody></table>", unsafe_allow_html=True)
-    st.caption("Hover a metric for its formula. Daily simple returns, 252 periods a year, rf = 0.")
+                    f'{cells}<td>{"; ".join(notes)}</td></tr>')
+    head = "<th>Metric</th><th>Index</th>" + (f"<th>{bench}</th>" if has_bench else "") + "<th>Note</th>"
+    st.markdown(f'<div style="overflow-x:auto"><table class="autoindex-metrics"><thead><tr>{head}</tr></thead>'
+                "<tbody>" + "".join(rows) + "</tbody></table></div>", unsafe_allow_html=True)
+    st.caption("Hover a metric for its formula. Daily simple returns, 252 periods a year, rf = 0; the benchmark "
+               f"over the same dates as the index. Beta, alpha, correlation, tracking error, information ratio and "
+               f"captures compare the index with {bench}, so the benchmark column has none.")
 
 
 def risk(data: DashboardData) -> None:
     left, right = st.columns([2, 3])
     with left:
-        metrics_table(data.metrics)
+        metrics_table(data.metrics, data.benchmark_symbol)
     with right:
         plot(charts.correlation_heatmap(data.correlation), key="chart_correlation")
     columns = st.columns(3)

@@ -53,6 +53,7 @@ __all__ = [
     "PERIODS", "PERIOD_LABELS", "ROLLING_WINDOWS", "TOP_HOLDINGS", "WORST_N", "STRESS_MONTHS",
     "ViewInputs", "PerformanceView", "period_bounds", "period_series", "period_return", "resolve_period",
     "load_view_inputs", "build_performance_view", "performance_view", "drifted_weights",
+    "YEAR_TOTAL", "year_labels", "monthly_with_year_total",
 ]
 
 #: Every period a report or the dashboard may ask for, in display order.
@@ -179,6 +180,58 @@ def period_return(values: pd.Series, period: str, as_of: dt.date | pd.Timestamp 
     if len(seg) < 1 or float(seg.iloc[0]) <= 0:
         return None
     return float(seg.iloc[-1]) / float(seg.iloc[0]) - 1.0
+
+
+# --------------------------------------------------------------------------- calendar years
+#: Column of the year total in :func:`monthly_with_year_total` (after months 1..12).
+YEAR_TOTAL = "Year"
+
+
+def _last_weekday_of_year(year: int) -> dt.date:
+    day = dt.date(year, 12, 31)
+    while day.weekday() >= 5:
+        day -= dt.timedelta(days=1)
+    return day
+
+
+def year_labels(dates: pd.DatetimeIndex, *, to_date: bool = True) -> dict[int, str]:
+    """A label per calendar year of ``dates`` (a level series' dates), marking partial years.
+
+    A year's return is measured from the last level of the previous year, so the year holding the first
+    date (the base) is partial: "2018 (from 03-28)". A year whose last date is before its last weekday is
+    partial too: "2026 (YTD)" when ``to_date`` (the series ends at the latest data), else "2026 (to 06-30)";
+    both at once: "2026 (03-02 to 06-30)". Other years are the plain year ("2019").
+    """
+    if len(dates) == 0:
+        return {}
+    idx = pd.DatetimeIndex(dates)
+    first, last = idx[0].date(), idx[-1].date()
+    labels: dict[int, str] = {}
+    for year in sorted({int(y) for y in idx.year}):
+        from_start = year == first.year
+        cut_end = year == last.year and last < _last_weekday_of_year(year)
+        if from_start and cut_end:
+            labels[year] = f"{year} ({first:%m-%d} to {last:%m-%d})"
+        elif from_start:
+            labels[year] = f"{year} (from {first:%m-%d})"
+        elif cut_end:
+            labels[year] = f"{year} (YTD)" if to_date else f"{year} (to {last:%m-%d})"
+        else:
+            labels[year] = str(year)
+    return labels
+
+
+def monthly_with_year_total(levels: pd.Series) -> pd.DataFrame:
+    """:func:`core.services.risk.monthly_returns` of ``levels`` plus a :data:`YEAR_TOTAL` column.
+
+    The year total is :func:`core.services.risk.yearly_returns` — the yearly return the reports show —
+    which equals the compounded months of the row, ``prod(1 + r_month) - 1``, since both chain the same
+    levels. Rows are years (int); fractions; NaN where a month has no data.
+    """
+    monthly = risk.monthly_returns(levels)
+    out = monthly.copy()
+    out[YEAR_TOTAL] = risk.yearly_returns(levels).reindex(out.index).to_numpy(dtype=float) if len(out) else []
+    return out
 
 
 # --------------------------------------------------------------------------- inputs (database)

@@ -5,6 +5,11 @@ sessions), so the Streamlit cache can keep them and the reports can reuse the sa
 
 Conventions: returns are fractions (0.05 = 5 %); the benchmark is rebased to the index's first value
 so both lines start together; ``as_of`` is the last date with an index value.
+
+The stored index starts at the first date of the data and sits flat at its base value until the first
+allocation; the charts' series (:attr:`DashboardData.chart_index`, drawdown, rolling figures, calendar
+returns) start at the first allocation, so rolling statistics are not diluted by that flat stretch.
+The KPIs and the risk table are the stored numbers, unchanged.
 """
 from __future__ import annotations
 
@@ -98,7 +103,7 @@ class DashboardData:
     as_of: dt.date | None
     level: float | None
     kpis: pd.DataFrame                     # rows KPI_PERIODS, columns index / benchmark (fractions)
-    metrics: pd.DataFrame                  # key, label, value, unit, formula, reason
+    metrics: pd.DataFrame                  # key, label, value, unit, formula, reason, benchmark, benchmark_reason
     allocation_now: pd.DataFrame           # symbol, name, sector, weight (drifted to as_of)
     allocation_sectors: pd.DataFrame       # sector, weight
     allocation_history_sectors: pd.DataFrame   # rebalance dates x sectors
@@ -109,10 +114,27 @@ class DashboardData:
     monthly_returns: pd.DataFrame | None = None
     correlation: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    first_allocation: dt.date | None = None    # first rebalance date (charts start here)
+    yearly_returns: pd.Series | None = None    # calendar-year returns from the first allocation, by year
+    year_labels: dict[int, str] = field(default_factory=dict)  # analytics.year_labels of the chart dates
 
     @property
     def empty(self) -> bool:
         return self.index.empty
+
+    @property
+    def chart_index(self) -> pd.Series:
+        """The index from the first allocation on (the whole series when nothing was allocated)."""
+        return _from(self.index, self.first_allocation)
+
+    @property
+    def chart_benchmark(self) -> pd.Series | None:
+        """The benchmark over :attr:`chart_index`'s dates."""
+        return None if self.benchmark is None else _from(self.benchmark, self.first_allocation)
+
+
+def _from(series: pd.Series, start: dt.date | None) -> pd.Series:
+    return series if start is None or series.empty else series.loc[pd.Timestamp(start):]
 
 
 def _config_label(session, config_id: int) -> str:  # type: ignore[no-untyped-def]
@@ -124,16 +146,33 @@ def _config_label(session, config_id: int) -> str:  # type: ignore[no-untyped-de
     return f"{row.name} v{row.version}"
 
 
-def _metrics_frame(config_id: int) -> pd.DataFrame:
-    from core.services.risk import METRIC_DEFINITIONS
+METRIC_COLUMNS = ["key", "label", "value", "unit", "formula", "reason", "benchmark", "benchmark_reason"]
+
+
+def _metrics_frame(config_id: int, benchmark: pd.Series | None) -> pd.DataFrame:
+    """The stored metrics of the index and, beside them, :func:`core.services.risk.risk_metrics` of the
+    benchmark alone over the same dates with the same rf (0), as the stored compute does for the index.
+    Metrics relative to a benchmark (beta, alpha, tracking error, ...) have no benchmark value: the reason
+    says so."""
+    from core.services.risk import METRIC_DEFINITIONS, risk_metrics
 
     stored = compute.stored_metrics(config_id)
+    bench = risk_metrics(benchmark, None, rf=0.0) if benchmark is not None and len(benchmark.dropna()) > 1 else {}
+    bench_missing = bench.get("missing", {}) or {}
     rows = []
     for key, (label, formula, unit) in METRIC_DEFINITIONS.items():
         value, reason = stored.get(key, (None, "not computed"))
+        if not bench:
+            b_value, b_reason = None, "no benchmark"
+        elif key in bench:
+            b_value = bench.get(key)
+            b_reason = bench_missing.get(key) if b_value is None else None
+        else:
+            b_value, b_reason = None, "relative to the benchmark"
         rows.append({"key": key, "label": label, "value": value, "unit": unit, "formula": formula,
-                     "reason": reason if value is None else None})
-    return pd.DataFrame(rows, columns=["key", "label", "value", "unit", "formula", "reason"])
+                     "reason": reason if value is None else None, "benchmark": b_value,
+                     "benchmark_reason": b_reason})
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 
 def _allocation_now(session, config_id: int, as_of: dt.date | None) -> tuple[pd.DataFrame, dt.date | None]:  # type: ignore[no-untyped-def]
@@ -218,6 +257,7 @@ def _correlation(session, index: pd.Series, benchmark: pd.Series | None, benchma
 def dashboard_data(config_id: int) -> DashboardData:
     """Every number and series the dashboard shows for ``config_id`` (see :class:`DashboardData`)."""
     from core.services import risk
+    from core.services.analytics import year_labels
 
     index = compute.stored_index(config_id)
     with unit_of_work() as session:
@@ -227,6 +267,8 @@ def dashboard_data(config_id: int) -> DashboardData:
         allocation_now, last_rebalance = _allocation_now(session, config_id, as_of)
         top = allocation_now["symbol"].head(TOP_HOLDINGS).tolist()
         history_sectors, history_assets = _allocation_history(session, config_id, top)
+        first_allocation = _as_date(session.scalar(select(func.min(Allocation.date))
+                                                   .where(Allocation.config_id == config_id)))
         correlation = _correlation(session, index, benchmark, bench_symbol, top)
     index_returns = period_returns(index)
     bench_returns = period_returns(benchmark, index.index[-1]) if benchmark is not None and len(index) else {}
@@ -238,14 +280,18 @@ def dashboard_data(config_id: int) -> DashboardData:
     data = DashboardData(
         config_id=config_id, config_label=label, index=index, benchmark=benchmark, benchmark_symbol=bench_symbol,
         as_of=as_of, level=float(index.iloc[-1]) if len(index) else None, kpis=kpis,
-        metrics=_metrics_frame(config_id), allocation_now=allocation_now, allocation_sectors=sectors,
+        metrics=_metrics_frame(config_id, benchmark), allocation_now=allocation_now, allocation_sectors=sectors,
         allocation_history_sectors=history_sectors, allocation_history_assets=history_assets,
         last_rebalance=last_rebalance, correlation=correlation,
+        first_allocation=first_allocation,
     )
-    if len(index) > 2:
-        data.drawdown = risk.drawdown_series(index)
-        data.rolling = risk.rolling_metrics(index, benchmark)
-        data.monthly_returns = risk.monthly_returns(index)
+    shown, shown_bench = data.chart_index, data.chart_benchmark
+    if len(shown) > 2:
+        data.drawdown = risk.drawdown_series(shown)
+        data.rolling = risk.rolling_metrics(shown, shown_bench)
+        data.monthly_returns = risk.monthly_returns(shown)
+        data.yearly_returns = risk.yearly_returns(shown)
+        data.year_labels = year_labels(shown.index)
     return data
 
 
