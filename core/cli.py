@@ -74,7 +74,22 @@ def cmd_refresh(args: argparse.Namespace) -> int:
                              progress=lambda f, m: log.info("%3.0f%% %s", 100 * f, m))
     print(f"refresh from {args.provider}: {summary['rows_new']} new, {summary['rows_updated']} updated, "
           f"{summary['rows_unchanged']} unchanged prices; {summary['gaps']} business-day gaps")
+    for warning in summary.get("warnings") or []:  # type: ignore[union-attr]
+        print(f"warning: {warning}")
+    _print_recompute(summary)
     return 0
+
+
+def _print_recompute(summary: dict[str, object]) -> None:
+    """Say what followed a price change: the recompute queued by the refresh/import service (or why not)."""
+    recompute = summary.get("recompute")
+    if not isinstance(recompute, dict):
+        print("prices unchanged: no recompute queued")
+    elif recompute.get("queued"):
+        print(f"recompute of {recompute['config']} queued as run {recompute['run_id']} "
+              "(the app's worker or `python -m core worker` runs it)")
+    else:
+        print(f"recompute not queued: {recompute.get('reason')} (run `python -m core compute`)")
 
 
 def cmd_import_prices(args: argparse.Namespace) -> int:
@@ -89,6 +104,7 @@ def cmd_import_prices(args: argparse.Namespace) -> int:
     summary = import_price_file(path.read_bytes(), path.name, actor=CLI, allow_new_symbols=args.allow_new_symbols)
     print(f"imported {path.name}: {summary['rows_new']} new, {summary['rows_updated']} updated, "
           f"{summary['rows_unchanged']} unchanged prices")
+    _print_recompute(summary)
     return 0
 
 

@@ -75,8 +75,12 @@ def _transient(exc: BaseException) -> bool:
     return bool(getattr(exc, "transient", False)) or isinstance(exc, OperationalError) or _write_race(exc)
 
 
-def _run(task: Task, run_id: int, work: Callable[[Report], dict[str, Any] | None]) -> dict[str, Any] | None:
-    """Claim the run, do ``work(report)``, store its result; classify a failure as retryable or not."""
+def _run(task: Task, run_id: int, work: Callable[[Report], dict[str, Any] | None], *,
+         has_warnings: bool = False) -> dict[str, Any] | None:
+    """Claim the run, do ``work(report)``, store its result; classify a failure as retryable or not.
+
+    With ``has_warnings`` (refreshes) a result whose ``warnings`` list is not empty ends the run
+    ``succeeded_with_warnings`` (see :func:`core.services.tasks.mark_succeeded`)."""
     if not svc.claim(run_id, worker=worker_life.current_worker_id()):
         raise CancelExecution(retry=False)  # cancelled (or reconciled) before it started
 
@@ -96,6 +100,8 @@ def _run(task: Task, run_id: int, work: Callable[[Report], dict[str, Any] | None
         raise
     if result is not None:
         svc.store_result(run_id, _jsonable(result))
+        if has_warnings and result.get("warnings"):
+            svc.mark_succeeded(run_id, warnings=[str(w) for w in result["warnings"]])
     return result
 
 
@@ -143,7 +149,7 @@ def _compute_work(run_id: int, config_id: int | None, report: Report, actor: str
 @huey.task(name="refresh", **_RETRY)
 def refresh(run_id: int, params: dict[str, Any], task: Task | None = None) -> dict[str, Any] | None:
     """Refresh prices: ``params`` = RefreshParams (provider, symbols, full)."""
-    return _run(task, run_id, lambda report: _refresh_work(run_id, params, report))
+    return _run(task, run_id, lambda report: _refresh_work(run_id, params, report), has_warnings=True)
 
 
 @huey.task(name="compute", **_RETRY)
@@ -178,27 +184,24 @@ def _periodic_run(task: Task, kind: str) -> int | None:
 
 
 def _scheduled_refresh_work(run_id: int, report: Report) -> dict[str, Any]:
-    from core.services.strategies import active_version
     from core.services.universe import refresh_source
 
     provider, symbols = refresh_source()  # the provider settings saved on the Data page
-    refreshed = _refresh_work(run_id, {"provider": provider, "symbols": symbols}, lambda f, m: report(0.7 * f, m))
+    refreshed = _refresh_work(run_id, {"provider": provider, "symbols": symbols}, report)
     if "skipped" in refreshed:
         return refreshed
-    active = active_version()
-    if active is None:
-        return {"refresh": refreshed, "compute": None}
-    computed = _compute_work(run_id, active.id, lambda f, m: report(0.7 + 0.3 * f, m), svc.SCHEDULER_USER)
-    return {"refresh": refreshed, "compute": computed}
+    # The refresh service queued the recompute of the active config when prices changed (once per change).
+    return {"refresh": refreshed, "compute": refreshed.get("recompute"), "warnings": refreshed.get("warnings", [])}
 
 
 @huey.periodic_task(svc.cron_validator(svc.periodic_jobs()[0][1]), name="scheduled_refresh", **_RETRY)
 def scheduled_refresh(task: Task | None = None) -> dict[str, Any] | None:
-    """Weekday evenings (REFRESH_CRON): refresh prices, then recompute the active config."""
+    """Weekday evenings (REFRESH_CRON): refresh prices; when they changed, the refresh service queues the
+    recompute of the active config (a compute run of its own, queued by the scheduler)."""
     run_id = _periodic_run(task, "scheduled_refresh")
     if run_id is None:
         return None
-    return _run(task, run_id, lambda report: _scheduled_refresh_work(run_id, report))
+    return _run(task, run_id, lambda report: _scheduled_refresh_work(run_id, report), has_warnings=True)
 
 
 @huey.periodic_task(svc.cron_validator(svc.RETENTION_CRON), name="retention", context=True)
@@ -214,7 +217,7 @@ def _retry_periodic(run_id: int, params: dict[str, Any], task: Task | None = Non
     kind = svc.get_run(run_id).kind
     if kind == "retention":
         return _run(task, run_id, lambda report: svc.clean_up())
-    return _run(task, run_id, lambda report: _scheduled_refresh_work(run_id, report))
+    return _run(task, run_id, lambda report: _scheduled_refresh_work(run_id, report), has_warnings=True)
 
 
 #: A user retrying a failed periodic run queues it as an ordinary task.

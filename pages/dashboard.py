@@ -20,6 +20,8 @@ with shown_errors():
         st.info("This version has not been computed yet; activate it on the Strategy page to compute it.")
         st.stop()
     st.caption(f"As of {data.as_of} · benchmark {data.benchmark_symbol or 'none'}")
+    if data.warnings:  # what the last compute of this version had to leave out (e.g. no market caps)
+        st.warning("\n".join(f"- {w}" for w in data.warnings))
     view.kpis(data)
     start, _log = view.main_chart(data)
     # One section per run (not st.tabs, which would build every chart on every rerun).

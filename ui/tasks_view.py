@@ -42,8 +42,13 @@ KEY_LIVE_SIGNATURE = "tasks_live_signature"
 KIND_LABELS = {"refresh": "Refresh prices", "compute": "Recompute index", "report": "Generate report",
                "scheduled_refresh": "Scheduled refresh + recompute", "retention": "Retention clean-up"}
 #: State marks from plain text fonts (DejaVu and every system font have them; emoji need an emoji font).
-STATE_ICONS = {"queued": "○", "running": "●", "succeeded": "✓", "failed": "✗", "retrying": "↻",
-               "cancelled": "■", "skipped": "»"}
+STATE_ICONS = {"queued": "○", "running": "●", "succeeded": "✓", "succeeded_with_warnings": "!", "failed": "✗",
+               "retrying": "↻", "cancelled": "■", "skipped": "»"}
+
+
+def state_label(state: str) -> str:
+    """A run state as people read it: ``succeeded_with_warnings`` -> "succeeded with warnings"."""
+    return state.replace("_", " ")
 _ANY = "(any)"
 
 
@@ -143,7 +148,7 @@ def _live(user: UserOut) -> None:
         if not active:
             st.caption("No job is queued or running.")
         for run in active:
-            label = f"{STATE_ICONS.get(run.state, '•')} run {run.id} · {KIND_LABELS.get(run.kind, run.kind)} · {run.state}"
+            label = f"{STATE_ICONS.get(run.state, '•')} run {run.id} · {KIND_LABELS.get(run.kind, run.kind)} · {state_label(run.state)}"
             if run.queued_by and user.is_admin:
                 label += f" · {run.queued_by}"
             st.progress(min(max(run.progress, 0.0), 1.0), text=f"{label} — {run.message or ''}")
@@ -166,7 +171,7 @@ def _filters(user: UserOut) -> RunFilters:
     cols = st.columns(5 if user.is_admin else 4)
     kind = cols[0].selectbox("Kind", [_ANY, *KIND_LABELS], key=KEY_F_KIND,
                              format_func=lambda k: KIND_LABELS.get(k, k))
-    state = cols[1].selectbox("State", [_ANY, *TASK_STATES_ALL], key=KEY_F_STATE)
+    state = cols[1].selectbox("State", [_ANY, *TASK_STATES_ALL], key=KEY_F_STATE, format_func=state_label)
     since = cols[2].date_input("From", value=None, key=KEY_F_SINCE)
     until = cols[3].date_input("To", value=None, key=KEY_F_UNTIL)
     who = None
@@ -179,7 +184,7 @@ def _filters(user: UserOut) -> RunFilters:
 def runs_frame(runs: list[TaskRunOut]) -> pd.DataFrame:
     """The history table: one row per run."""
     return pd.DataFrame([{
-        "id": r.id, "kind": KIND_LABELS.get(r.kind, r.kind), "state": f"{STATE_ICONS.get(r.state, '•')} {r.state}",
+        "id": r.id, "kind": KIND_LABELS.get(r.kind, r.kind), "state": f"{STATE_ICONS.get(r.state, '•')} {state_label(r.state)}",
         "progress": r.progress, "queued by": r.queued_by, "queued at": r.queued_at,
         "duration (s)": None if r.duration_s is None else round(r.duration_s, 2), "attempts": r.attempts,
         "message": r.error if r.state == "failed" else r.message,
@@ -206,7 +211,7 @@ def history(user: UserOut) -> None:
     if selected not in ids:
         st.session_state[KEY_SELECTED] = ids[0]
     st.selectbox("Run", ids, key=KEY_SELECTED,
-                 format_func=lambda i: next(f"run {r.id} · {KIND_LABELS.get(r.kind, r.kind)} · {r.state}"
+                 format_func=lambda i: next(f"run {r.id} · {KIND_LABELS.get(r.kind, r.kind)} · {state_label(r.state)}"
                                             for r in runs if r.id == i))
 
 
@@ -238,7 +243,7 @@ def run_detail(user: UserOut) -> None:
         run = svc.get_run(int(run_id), user)
         st.subheader(f"Run {run.id}: {KIND_LABELS.get(run.kind, run.kind)}")
         cols = st.columns(4)
-        cols[0].metric("State", run.state)
+        cols[0].metric("State", f"{STATE_ICONS.get(run.state, '•')} {state_label(run.state)}")
         cols[1].metric("Progress", f"{100 * run.progress:.0f}%")
         cols[2].metric("Attempts", run.attempts)
         cols[3].metric("Duration", "—" if run.duration_s is None else f"{run.duration_s:.1f} s")
@@ -250,7 +255,10 @@ def run_detail(user: UserOut) -> None:
                     f"finished {ts(run.finished_at)}" + (f" · worker `{run.worker}`" if run.worker else ""))
         if run.retry_of_id:
             st.caption(f"Retry of run {run.retry_of_id}")
-        if run.message:
+        if run.state == "succeeded_with_warnings":
+            for warning in (run.result or {}).get("warnings") or [run.message or "see the result"]:
+                st.warning(str(warning))
+        elif run.message:
             st.caption(run.message)
         st.json(run.args, expanded=True)
         if run.error and run.state != "succeeded":

@@ -31,3 +31,5 @@ class StrategyConfigRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("strategy_configs.id", ondelete="SET NULL"))
     computed_at: Mapped[dt.datetime | None]
+    #: The engine's warnings of the last stored compute (e.g. a sleeve left out for want of market caps).
+    compute_warnings: Mapped[list[Any] | None]

@@ -9,14 +9,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, utcnow
 
-TASK_STATES = ("queued", "running", "succeeded", "failed", "retrying", "cancelled", "skipped")
+TASK_STATES = ("queued", "running", "succeeded", "succeeded_with_warnings", "failed", "retrying", "cancelled",
+               "skipped")
 
 
 class TaskRun(Base):
     __tablename__ = "task_runs"
     __table_args__ = (
         CheckConstraint(
-            "state IN ('queued','running','succeeded','failed','retrying','cancelled','skipped')",
+            "state IN ('queued','running','succeeded','succeeded_with_warnings','failed','retrying','cancelled',"
+            "'skipped')",
             name="state",
         ),
         Index("ix_task_runs_kind_queued_at", "kind", "queued_at"),
@@ -27,7 +29,7 @@ class TaskRun(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     args: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    state: Mapped[str] = mapped_column(String(16), default="queued")
+    state: Mapped[str] = mapped_column(String(32), default="queued")
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     message: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)

@@ -13,11 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from core.models.base import MAX_ID
 from core.schemas.asset import symbol_problem
 
-TaskState = Literal["queued", "running", "succeeded", "failed", "retrying", "cancelled", "skipped"]
-TASK_STATES_ALL: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "retrying", "cancelled", "skipped")
+TaskState = Literal["queued", "running", "succeeded", "succeeded_with_warnings", "failed", "retrying", "cancelled",
+                    "skipped"]
+TASK_STATES_ALL: tuple[str, ...] = ("queued", "running", "succeeded", "succeeded_with_warnings", "failed", "retrying",
+                                    "cancelled", "skipped")
 
 #: States a run never leaves.
-FINAL_STATES: tuple[str, ...] = ("succeeded", "failed", "cancelled", "skipped")
+FINAL_STATES: tuple[str, ...] = ("succeeded", "succeeded_with_warnings", "failed", "cancelled", "skipped")
+#: Final states of a run that did its work (with warnings: e.g. a refresh that skipped symbols its provider
+#: does not know; the warnings are in the result summary and the message).
+SUCCEEDED_STATES: tuple[str, ...] = ("succeeded", "succeeded_with_warnings")
 #: States whose Huey task is still waiting in the queue or the schedule.
 WAITING_STATES: tuple[str, ...] = ("queued", "retrying")
 

@@ -184,6 +184,7 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
         if metric_rows:
             session.execute(insert(RiskMetric), metric_rows)
         row.computed_at = utcnow()
+        row.compute_warnings = [str(w) for w in result.warnings][:20]  # shown on the Dashboard
         app_settings.bump_data_version(session)
         audit.record(session, actor, "config.compute", f"{row.name} v{row.version}", {"id": cid})
         session.commit()
@@ -194,6 +195,14 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
         "end": str(as_of), "final_level": float(values.iloc[-1]) if len(values) else None,
         "rebalances": len(result.rebalance_dates), "warnings": list(result.warnings)[:20],
     }
+
+
+def stored_warnings(config_id: int) -> list[str]:
+    """The engine's warnings of the version's last stored compute (empty when none or never computed)."""
+    with unit_of_work() as session:
+        value = session.scalar(select(StrategyConfigRow.compute_warnings).where(StrategyConfigRow.id == config_id)) \
+            if id_in_range(config_id) else None
+    return [str(w) for w in value or []]
 
 
 @cached("index", ttl=3600)

@@ -283,7 +283,7 @@ def dashboard_data(config_id: int) -> DashboardData:
         metrics=_metrics_frame(config_id, benchmark), allocation_now=allocation_now, allocation_sectors=sectors,
         allocation_history_sectors=history_sectors, allocation_history_assets=history_assets,
         last_rebalance=last_rebalance, correlation=correlation,
-        first_allocation=first_allocation,
+        first_allocation=first_allocation, warnings=compute.stored_warnings(config_id),
     )
     shown, shown_bench = data.chart_index, data.chart_benchmark
     if len(shown) > 2:

@@ -7,10 +7,16 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
+import pandas as pd
+
 from core.db import unit_of_work, write_lock
+from core.errors import AutoIndexError, ProviderError
 from core.models import Asset
+from core.schemas.asset import AssetInfo
 from core.services import audit, prices
+from core.services.access import username_of
 from core.services.locks import REFRESH, hold
+from core.services.providers.base import ProviderData, empty_market_caps, empty_prices
 from core.services.providers.registry import get_provider
 
 log = logging.getLogger(__name__)
@@ -26,64 +32,181 @@ def _noop(_f: float, _m: str) -> None:
 
 
 def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None, *, full: bool = False,
-                   provider=None, progress: Progress | None = None, actor: str | None = None,  # type: ignore[no-untyped-def]
+                   provider=None, progress: Progress | None = None, actor: object = None,  # type: ignore[no-untyped-def]
                    today: dt.date | None = None, wait: bool = True,
-                   lock_timeout_s: float | None = REFRESH_LOCK_WAIT_S) -> dict[str, object]:
-    """Fetch prices (incremental by default: only dates after the newest stored one) and upsert them.
+                   lock_timeout_s: float | None = REFRESH_LOCK_WAIT_S, recompute: bool = True) -> dict[str, object]:
+    """Fetch prices (incremental by default) and upsert them; queue a recompute when they changed.
+
+    ``symbols`` may be any valid tickers (``^GSPC``, ``BRK.B``, ``RDS-A``; checked and upper-cased by the one
+    symbol rule, :func:`core.services.providers.base.normalise_symbols`); ``None`` means the stored active
+    assets (plus the demo universe for the demo provider).
+
+    Incremental: each symbol is fetched from the day after **its own** last stored date (a symbol with no
+    prices from the provider's first date), symbols sharing a start date in one provider call; ``full``
+    fetches every symbol's whole history.
+
+    A symbol the provider does not know is skipped (``ProviderData.skipped``): the others are stored, and the
+    summary's ``warnings`` names each skipped symbol (a refresh job then ends "succeeded with warnings"). When
+    every requested symbol is unknown the refresh fails (ProviderError) and stores nothing.
 
     Everything is written in one transaction: a failure leaves the database as it was.
     One refresh runs at a time (the ``refresh`` lock of :mod:`core.services.locks`, also held by demo
     seeding): with ``wait`` (the CLI) a second refresh waits up to ``lock_timeout_s`` seconds and then runs
     (incrementally: it usually finds nothing new); without it (jobs) it raises AlreadyRunning naming the holder.
-    Returns the ingest summary as a plain dict.
+
+    When prices (or caps) changed and ``recompute`` is set, a compute job of the active config is queued
+    after the commit, queued by ``actor`` (see :func:`queue_recompute`): exactly one per changing refresh, none
+    when nothing changed. Returns the ingest summary as a plain dict, plus ``warnings``, ``skipped``
+    (``{symbol: reason}``) and ``recompute`` (what :func:`queue_recompute` did, or None).
     """
+    from core.services.providers.base import normalise_symbols
+
     progress = progress or _noop
     provider = provider or get_provider(provider_name, today=today)
+    symbols = normalise_symbols(symbols)
+    actor_name = username_of(actor)
 
     def waiting(holder: str | None) -> None:
         progress(0.0, f"waiting for another refresh (held by {holder or 'an unknown holder'})")
 
-    with hold(REFRESH, wait=wait, timeout_s=lock_timeout_s, holder=actor or "system", on_wait=waiting), \
+    with hold(REFRESH, wait=wait, timeout_s=lock_timeout_s, holder=actor_name or "system", on_wait=waiting), \
             unit_of_work() as session:
         if symbols is None:
             known = session.scalars(select(Asset.symbol).where(Asset.is_active.is_(True))).all()
             universe = [a.symbol for a in provider.universe()]
             symbols = sorted(set(known) | set(universe)) if provider_name == "demo" else sorted(known)
-        start = None
-        if not full:
-            last = prices.last_price_dates(session)
-            stored = [last[s] for s in symbols if s in last]
-            if stored and len(stored) == len(symbols):
-                start = min(stored) + dt.timedelta(days=1)
-        progress(0.05, f"fetching {len(symbols)} symbols from {provider.name}" + (f" since {start}" if start else ""))
-
-        def fetch_progress(fraction: float, message: str) -> None:
-            progress(0.05 + 0.6 * fraction, message)
-
-        data = provider.fetch(symbols, start=start, end=today, progress=fetch_progress)
+        last = {} if full else prices.last_price_dates(session)
+        groups = fetch_groups(symbols, last)
+        data = _fetch_groups(provider, groups, today, progress)
+        if data.skipped and len(data.skipped) == len(symbols):
+            raise ProviderError(f"none of the {len(symbols)} symbol(s) is known to {provider.name}: "
+                                + _skipped_text(data.skipped), ",".join(sorted(data.skipped))[:200])
         progress(0.7, f"storing {len(data.prices)} prices")
         summary = prices.ingest(session, prices=data.prices, market_caps=data.market_caps,
-                                assets=data.assets, source=data.source)
+                                assets=_asset_infos(session, data), source=data.source)
         if summary.changed:
             prices.mark_refreshed(session)
-        audit.record(session, actor, "data.refresh", provider.name,
-                     {"symbols": len(symbols), "new": summary.rows_new, "updated": summary.rows_updated, "full": full})
+        warnings = [f"{symbol}: skipped, not known to {provider.name} ({reason})"
+                    for symbol, reason in sorted(data.skipped.items())]
+        audit.record(session, actor_name, "data.refresh", provider.name,
+                     {"symbols": len(symbols), "new": summary.rows_new, "updated": summary.rows_updated,
+                      "full": full, "skipped": sorted(data.skipped)})
         session.commit()
-    progress(1.0, f"{summary.rows_new} new, {summary.rows_updated} updated prices")
-    return summary.as_dict()
+    result = summary.as_dict()
+    result.update(warnings=warnings, skipped=dict(sorted(data.skipped.items())),
+                  recompute=queue_recompute(actor) if recompute and summary.changed else None)
+    progress(1.0, f"{summary.rows_new} new, {summary.rows_updated} updated prices"
+             + (f"; {len(warnings)} symbol(s) skipped" if warnings else ""))
+    return result
+
+
+def fetch_groups(symbols: list[str], last: dict[str, dt.date]) -> dict[dt.date | None, list[str]]:
+    """Symbols grouped by the first date to fetch: the day after each one's last stored date (``last``), or
+    ``None`` (the provider's whole history) for a symbol with no stored price. Groups are in date order,
+    ``None`` first; symbols sorted within a group."""
+    groups: dict[dt.date | None, list[str]] = {}
+    for symbol in sorted(symbols):
+        start = last[symbol] + dt.timedelta(days=1) if symbol in last else None
+        groups.setdefault(start, []).append(symbol)
+    return dict(sorted(groups.items(), key=lambda item: (item[0] is not None, item[0] or dt.date.min)))
+
+
+def _fetch_groups(provider, groups: dict[dt.date | None, list[str]], today: dt.date | None,  # type: ignore[no-untyped-def]
+                  progress: Progress) -> ProviderData:
+    """One provider call per start date; the answers joined into one ProviderData."""
+    price_frames, cap_frames, assets, skipped, generic = [], [], [], {}, set()
+    source = provider.name
+    total = max(1, sum(len(g) for g in groups.values()))
+    done = 0
+    for start, group in groups.items():
+        since = f" since {start}" if start else " (whole history)"
+        progress(0.05 + 0.6 * done / total, f"fetching {len(group)} symbol(s) from {provider.name}{since}")
+
+        def fetch_progress(fraction: float, message: str, offset: int = done, size: int = len(group)) -> None:
+            progress(0.05 + 0.6 * (offset + fraction * size) / total, message)
+
+        data = provider.fetch(group, start=start, end=today, progress=fetch_progress)
+        price_frames.append(data.prices)
+        cap_frames.append(data.market_caps)
+        assets.extend(data.assets)
+        skipped.update(data.skipped)
+        generic.update(data.generic)
+        source = data.source or source
+        done += len(group)
+    joined = ProviderData(
+        pd.concat(price_frames, ignore_index=True) if price_frames else empty_prices(),
+        pd.concat(cap_frames, ignore_index=True) if cap_frames else empty_market_caps(),
+        assets, source, skipped=skipped, generic=frozenset(generic))
+    return joined
+
+
+def _asset_infos(session, data: ProviderData) -> list[AssetInfo]:  # type: ignore[no-untyped-def]
+    """The asset infos to store: a placeholder info (``data.generic``) only creates a new asset; a stored
+    asset keeps its name, class and sector (typed on the Data page or imported) and takes the new source."""
+    placeholders = {a.symbol for a in data.assets if a.symbol in data.generic}
+    stored = {row.symbol: row for row in session.scalars(select(Asset).where(Asset.symbol.in_(sorted(placeholders))))} \
+        if placeholders else {}
+    infos = []
+    for info in data.assets:
+        row = stored.get(info.symbol)
+        if row is not None:
+            info = AssetInfo(symbol=row.symbol, name=row.name, asset_class=row.asset_class, sector=row.sector,
+                             currency=row.currency, is_benchmark=row.is_benchmark, source=data.source)
+        infos.append(info)
+    return infos
+
+
+def _skipped_text(skipped: dict[str, str]) -> str:
+    shown = [f"{symbol} ({reason})" for symbol, reason in sorted(skipped.items())[:5]]
+    return "; ".join(shown) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+
+
+def queue_recompute(actor: object = None) -> dict[str, object]:
+    """Queue a compute job of the active config after prices changed; return what happened (JSON-ready).
+
+    The job is queued through :func:`core.services.tasks.enqueue` (so it is a run on the Tasks page) by the
+    same actor, or by the system for the command line, the scheduler and start-up (``None``, ``"cli"``,
+    ``"scheduler"``, ``"system"`` or a :class:`~core.services.access.SystemActor`). The workers run it: the
+    app's embedded worker (SQLite queue, the default) or ``python -m core worker`` processes (REDIS_URL).
+
+    Never raises: the prices are already stored. When there is no active config, or the queue refuses the job
+    (QueueUnavailable: Redis down), the result says so (``queued`` False with the ``reason``) and a warning is
+    logged; ``python -m core compute`` computes it by hand.
+    """
+    from core.services import tasks
+    from core.services.access import RESERVED_USERNAMES, SystemActor
+    from core.services.strategies import active_version
+
+    name = username_of(actor)
+    user = SystemActor((name or "system").lower()) if name is None or name.lower() in RESERVED_USERNAMES else actor
+    try:
+        active = active_version()
+        if active is None:
+            return {"queued": False, "reason": "no active strategy config"}
+        run_id = tasks.enqueue("compute", {"config_id": active.id}, user=user)
+    except AutoIndexError as exc:
+        log.warning("prices changed but the recompute was not queued: %s", exc)
+        return {"queued": False, "reason": str(exc)[:500]}
+    return {"queued": True, "run_id": run_id, "config_id": active.id, "config": active.label}
 
 
 def import_price_file(content: bytes, filename: str, *, actor: object = None,
-                      allow_new_symbols: bool = False, today: dt.date | None = None) -> dict[str, object]:
+                      allow_new_symbols: bool = False, today: dt.date | None = None,
+                      recompute: bool = True) -> dict[str, object]:
     """Validate a CSV/XLSX price file as a whole and store it; ImportValidationError leaves the DB unchanged.
 
     Admins only (``actor`` checked on fresh state; None is the system, e.g. the CLI). An import writes prices,
     so it takes the ``refresh`` lock like a refresh: it waits for a running refresh, and a refresh waits for it.
+    The file may carry ``market_cap`` or ``shares_outstanding`` (caps = close x shares) columns
+    (:mod:`core.services.providers.files`). When it changed prices or caps and ``recompute`` is set, a compute
+    job of the active config is queued by the same actor (:func:`queue_recompute`); the summary's
+    ``recompute`` says what happened (None when nothing changed).
     """
     from core.config import get_settings
-    from core.schemas.asset import AssetInfo
-    from core.services.access import ADMIN_ONLY, check, resolve, username_of
+    from core.services.access import ADMIN_ONLY, check, resolve
     from core.services.providers.files import parse_price_file
+
+    requested_by = actor
 
     check(actor, ADMIN_ONLY, action="importing prices")  # refuse before waiting for the lock
     with hold(REFRESH, wait=True, timeout_s=REFRESH_LOCK_WAIT_S, holder=username_of(actor) or "system"), \
@@ -102,5 +225,7 @@ def import_price_file(content: bytes, filename: str, *, actor: object = None,
         audit.record(session, actor, "data.import", filename,
                      {"rows": int(len(data.prices)), "new": summary.rows_new, "updated": summary.rows_updated})
         session.commit()
-    return summary.as_dict()
+    result = summary.as_dict()
+    result["recompute"] = queue_recompute(requested_by) if recompute and summary.changed else None
+    return result
 

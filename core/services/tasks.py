@@ -6,6 +6,8 @@ Huey has no monitoring of its own; this module is it. The life of a run::
     executing  -> running    (Huey signal in the worker, and :func:`claim` inside the task as a fallback)
     progress() -> running, progress 0..1 rising, with a message
     complete   -> succeeded  (result summary stored by the task)
+    task body  -> succeeded_with_warnings (the work was done but the task reports warnings, e.g. a refresh
+                              that skipped symbols its provider does not know; see :func:`mark_succeeded`)
     error      -> retrying   (transient error and retries left; the Huey task waits in the schedule)
                -> failed     (permanent error, or no retries left; error for everyone, traceback for admins)
     task body  -> skipped    (another refresh holds the refresh lock; the reason, naming the holder, is the message)
@@ -307,9 +309,19 @@ def _finish_values(run_id: int, now: dt.datetime) -> dict[str, Any]:
     return {"finished_at": now, "duration_s": duration}
 
 
-def mark_succeeded(run_id: int, *, now: dt.datetime | None = None) -> bool:
-    """running -> succeeded (progress 1, error cleared)."""
+def mark_succeeded(run_id: int, *, warnings: list[str] | None = None, now: dt.datetime | None = None) -> bool:
+    """running -> succeeded (progress 1, error cleared), or -> succeeded_with_warnings when ``warnings`` is
+    not empty (its message counts them and quotes the first; the task's result summary keeps them all).
+
+    A task body that has warnings calls this itself before returning; Huey's completion signal then finds the
+    run final and changes nothing."""
     now = now or utcnow()
+    if warnings:
+        first = str(warnings[0])
+        more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
+        return _transition(run_id, ("running",), state="succeeded_with_warnings", progress=1.0, error=None,
+                           message=f"succeeded with {len(warnings)} warning(s): {first}{more}"[:500],
+                           **_finish_values(run_id, now))
     return _transition(run_id, ("running",), state="succeeded", progress=1.0, error=None,
                        **_finish_values(run_id, now))
 
