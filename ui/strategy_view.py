@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import types
 import typing
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -34,6 +35,47 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 COMPARE_METRICS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "beta",
                    "tracking_error", "information_ratio")
+BENCHMARK = "Benchmark"
+
+
+@dataclass(frozen=True)
+class FieldUI:
+    """How a config field reads in the editor: its label with the unit, and the factor from the stored value to
+    what is typed (100 for fractions shown in percent)."""
+
+    label: str
+    scale: float = 1.0
+    step: float | None = None
+    format: str = "%.2f"
+
+
+FIELDS: dict[str, FieldUI] = {
+    "equal": FieldUI("Equal-weight sleeve (%)", 100, 5),
+    "momentum": FieldUI("Momentum sleeve (%)", 100, 5),
+    "market_cap": FieldUI("Market-cap sleeve (%)", 100, 5),
+    "risk_parity": FieldUI("Risk-parity sleeve (%)", 100, 5),
+    "momentum_lookback": FieldUI("Momentum lookback (trading days)"),
+    "momentum_threshold": FieldUI("Momentum threshold (% trailing return)", 100, 1),
+    "risk_parity_lookback": FieldUI("Risk-parity lookback (trading days)"),
+    "market_cap_sqrt": FieldUI("Square-root damped market caps"),
+    "top_n": FieldUI("Top N assets"),
+    "max_weight": FieldUI("Max weight per asset (%)", 100, 1),
+    "min_history": FieldUI("Minimum history (trading days)"),
+    "rebalance": FieldUI("Rebalance"),
+    "drift_band": FieldUI("Drift band (% points)", 100, 1),
+    "cost_bps": FieldUI("Trading cost (bps of turnover)", 1, 1, "%.1f"),
+    "min_price": FieldUI("Minimum price (currency units)", 1, 0.01),
+    "ffill_limit": FieldUI("Forward-fill limit (trading days)"),
+    "return_clip": FieldUI("Daily return clip (%)", 100, 5),
+    "outlier_z": FieldUI("Outlier threshold (standard deviations)", 1, 0.5, "%.1f"),
+    "outlier_window": FieldUI("Outlier window (trading days)"),
+    "base_value": FieldUI("Base value (index points)", 1, 1),
+}
+
+
+def field_label(name: str) -> str:
+    """The editor's label for a config field (with its unit)."""
+    return FIELDS[name].label if name in FIELDS else name.replace("_", " ").capitalize()
 
 
 def _field_kind(name: str) -> tuple[type, bool]:
@@ -60,14 +102,26 @@ def load_params(params: dict[str, Any]) -> None:
         base, _optional = _field_kind(name)
         value = full.get(name)
         if value is not None and base is float:
-            value = float(value)
+            value = round(float(value) * _scale(name), 10)  # typed in the field's unit (percent for fractions)
         if value is not None and base is int:
             value = int(value)
         st.session_state[_key(name)] = value
 
 
+def _scale(name: str) -> float:
+    return FIELDS[name].scale if name in FIELDS else 1.0
+
+
 def current_params() -> dict[str, Any]:
-    return {name: st.session_state.get(_key(name)) for name in StrategyConfig.model_fields}
+    """The editor's values as config params (percent fields back to fractions)."""
+    params: dict[str, Any] = {}
+    for name in StrategyConfig.model_fields:
+        value = st.session_state.get(_key(name))
+        base, _optional = _field_kind(name)
+        if value is not None and base is float and _scale(name) != 1:
+            value = round(float(value) / _scale(name), 12)
+        params[name] = value
+    return params
 
 
 def ensure_loaded(versions: list[ConfigVersionOut]) -> ConfigVersionOut | None:
@@ -97,8 +151,11 @@ def base_selector(versions: list[ConfigVersionOut]) -> None:
 
 def _input(name: str, errors: dict[str, str]) -> None:
     base, optional = _field_kind(name)
-    label = name.replace("_", " ").capitalize()
+    ui = FIELDS.get(name, FieldUI(name.replace("_", " ").capitalize()))
+    label = ui.label + (" — optional" if optional else "")
     help_text = FIELD_HELP.get(name)
+    if ui.scale == 100 and help_text:
+        help_text += " Typed in percent here."
     key = _key(name)
     if name == "rebalance":
         st.selectbox(label, list(typing.get_args(StrategyConfig.model_fields[name].annotation)), key=key,
@@ -106,11 +163,10 @@ def _input(name: str, errors: dict[str, str]) -> None:
     elif base is bool:
         st.checkbox(label, key=key, help=help_text)
     elif base is int:
-        st.number_input(label + (" (optional)" if optional else ""), step=1, key=key, help=help_text,
-                        placeholder="none" if optional else None)
+        st.number_input(label, step=1, key=key, help=help_text, placeholder="none" if optional else None)
     else:
-        st.number_input(label + (" (optional)" if optional else ""), step=0.05 if name in SLEEVES else 0.01,
-                        format="%.4f", key=key, help=help_text, placeholder="none" if optional else None)
+        st.number_input(label, step=ui.step or 0.01, format=ui.format, key=key,
+                        help=help_text, placeholder="none" if optional else None)
     if name in errors:
         st.error(errors[name], icon=":material/error:")
 
@@ -128,62 +184,103 @@ def editor(errors: dict[str, str]) -> None:
 
 
 @st.cache_data(show_spinner="Running the backtest…", max_entries=32)
-def _preview(token: str, params_json: str) -> dict[str, Any]:
-    from core.services.engine import backtest
-    from core.services.risk import risk_metrics
+def _backtest(token: str, params_json: str) -> dict[str, Any]:
+    """A config run over the stored market data (cached per data version and params): the preview, and any saved
+    version compared without being activated. The same pipeline as the stored compute
+    (:func:`core.services.compute.run_backtest`), so the numbers agree with it."""
+    from core.services.compute import run_backtest
 
+    run = run_backtest(json.loads(params_json), cache.market_inputs(token))
     inputs = cache.market_inputs(token)
-    if inputs.prices.empty:
-        raise AutoIndexError("no prices stored; refresh or import market data first")
-    result = backtest(inputs.prices, StrategyConfig.model_validate(json.loads(params_json)),
-                      market_caps=inputs.market_caps)
-    values = result.values.dropna()
-    bench = inputs.benchmark.reindex(values.index).ffill() if inputs.benchmark is not None else None
-    return {"values": values, "metrics": risk_metrics(values, bench), "warnings": list(result.warnings)[:10],
-            "rebalances": len(result.rebalance_dates), "benchmark": bench,
-            "benchmark_symbol": inputs.benchmark_symbol}
+    return {"values": run.values, "metrics": run.metrics, "warnings": list(run.result.warnings)[:10],
+            "rebalances": len(run.result.rebalance_dates), "benchmark": run.benchmark,
+            "benchmark_symbol": inputs.benchmark_symbol, "turnover_per_year": run.turnover_per_year,
+            "total_costs": run.total_costs}
 
 
 def preview(token: str, params: dict[str, Any]) -> dict[str, Any]:
-    return _preview(token, json.dumps(params, sort_keys=True, default=str))
+    return _backtest(token, json.dumps(params, sort_keys=True, default=str))
 
 
-def _metric_rows(values: dict[str, dict[str, Any]]) -> pd.DataFrame:
+@st.cache_data(show_spinner=False, max_entries=8)
+def _benchmark_metrics(token: str) -> dict[str, Any]:
+    from core.services.risk import risk_metrics
+
+    bench = cache.market_inputs(token).benchmark
+    return risk_metrics(bench.dropna(), bench.dropna()) if bench is not None and len(bench.dropna()) > 1 else {}
+
+
+#: Rows of the comparison beyond the risk metrics: (label, key in a backtest dict, unit).
+EXTRA_ROWS = (("Turnover per year", "turnover_per_year", "fraction"), ("Total costs", "total_costs", "fraction"),
+              ("Rebalances", "rebalances", "count"))
+
+
+def _cell(value: Any, unit: str) -> str:
+    if unit == "count":
+        return "" if value is None else f"{int(value):,}"
+    return metric_value(value, unit)
+
+
+def _difference(a: Any, b: Any, unit: str) -> str:
+    if a is None or b is None or unit == "count":
+        return "" if unit != "count" or a is None or b is None else f"{int(a) - int(b):+,}"
+    try:
+        delta = float(a) - float(b)
+    except (TypeError, ValueError):
+        return ""
+    return f"{delta * 100:+.2f} pp" if unit == "fraction" else f"{delta:+.2f}"
+
+
+def compare_table(runs: dict[str, dict[str, Any]], benchmark: dict[str, Any], reference: str | None) -> pd.DataFrame:
+    """Metrics (rows) × runs (columns), then the benchmark and "preview − reference"; fractions in percent,
+    differences in percentage points."""
     from core.services.risk import METRIC_DEFINITIONS
 
-    rows = {}
+    rows: dict[str, dict[str, str]] = {}
     for key in COMPARE_METRICS:
         label, _formula, unit = METRIC_DEFINITIONS[key]
-        rows[label] = {name: metric_value(m.get(key), unit) for name, m in values.items()}
+        row = {name: _cell(run["metrics"].get(key), unit) for name, run in runs.items()}
+        row[BENCHMARK] = _cell(benchmark.get(key), unit) if benchmark else ""
+        if reference and PREVIEW in runs:
+            row[f"Preview − {reference}"] = _difference(runs[PREVIEW]["metrics"].get(key),
+                                                        runs[reference]["metrics"].get(key), unit)
+        rows[label] = row
+    for label, key, unit in EXTRA_ROWS:
+        row = {name: _cell(run.get(key), unit) for name, run in runs.items()}
+        row[BENCHMARK] = ""
+        if reference and PREVIEW in runs:
+            row[f"Preview − {reference}"] = _difference(runs[PREVIEW].get(key), runs[reference].get(key), unit)
+        rows[label] = row
     return pd.DataFrame(rows).T
 
 
 def compare(token: str, versions: list[ConfigVersionOut], preview_result: dict[str, Any] | None) -> None:
+    """The preview beside any saved versions, each backtested on the fly (cached): no version has to be
+    activated, or even computed, to be compared."""
     labels = {v.id: v.label for v in versions}
+    by_id = {v.id: v for v in versions}
     default = [v.id for v in versions if v.is_active][:1]
     chosen = st.multiselect("Compare with saved versions", list(labels), key=state.STRATEGY_COMPARE_IDS,
                             default=default if state.STRATEGY_COMPARE_IDS not in st.session_state else None,
-                            format_func=lambda i: labels[i])
-    curves: dict[str, pd.Series] = {}
-    metrics: dict[str, dict[str, Any]] = {}
+                            format_func=lambda i: labels[i],
+                            help="Any saved version is backtested on the fly over the stored prices; activating "
+                                 "one is not needed to compare it.")
+    runs: dict[str, dict[str, Any]] = {}
     if preview_result is not None:
-        curves[PREVIEW] = preview_result["values"]
-        metrics[PREVIEW] = preview_result["metrics"]
-    missing = []
+        runs[PREVIEW] = preview_result
     for config_id in chosen:
-        series = cache.stored_index(token, config_id)
-        if series.empty:
-            missing.append(labels[config_id])
-            continue
-        curves[labels[config_id]] = series
-        metrics[labels[config_id]] = {k: v for k, (v, _r) in cache.stored_metrics(token, config_id).items()}
-    if missing:
-        st.caption("Not computed yet (activate to compute): " + ", ".join(missing))
-    bench = preview_result.get("benchmark") if preview_result else None
-    plot(charts.compare_curves(curves, bench, preview_result.get("benchmark_symbol") if preview_result else None,
+        try:
+            runs[labels[config_id]] = preview(token, by_id[config_id].params)
+        except AutoIndexError as exc:
+            st.warning(f"{labels[config_id]}: {exc}")
+    first = next(iter(runs.values()), None)
+    bench = first.get("benchmark") if first else None
+    plot(charts.compare_curves({name: run["values"] for name, run in runs.items()}, bench,
+                               first.get("benchmark_symbol") if first else None,
                                title="Preview and saved versions (rebased to 100)"), key="chart_compare")
-    if metrics:
-        tables.show(_metric_rows(metrics), hide_index=False)
+    if runs:
+        reference = next((labels[i] for i in chosen if labels[i] in runs), None)
+        tables.show(compare_table(runs, _benchmark_metrics(token), reference), hide_index=False)
 
 
 def _on_save() -> None:

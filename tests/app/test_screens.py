@@ -112,14 +112,14 @@ def test_strategy_bad_input_shows_message_beside_field_and_saves_nothing(app_db)
     before = len(strategies.list_versions())
     at = make_app(ANALYST[0], page="pages/strategy.py")
     assert not at.exception
-    at.number_input(key="strategy_field_equal").set_value(0.5).run()
+    at.number_input(key="strategy_field_equal").set_value(50.0).run()  # percent: the sleeves now sum to 150%
     assert any("sum to 1" in e.value for e in at.error)
     assert any("paused" in w.value for w in at.warning)
     save = next(b for b in at.button if b.label == "Save as new version")
     assert save.disabled
     at.number_input(key="strategy_field_equal").set_value(0.0).run()
     at.number_input(key="strategy_field_top_n").set_value(2).run()
-    at.number_input(key="strategy_field_max_weight").set_value(0.1).run()
+    at.number_input(key="strategy_field_max_weight").set_value(10.0).run()  # 10%: 2 assets cannot hold 100%
     assert any("infeasible cap" in e.value for e in at.error)
     assert len(strategies.list_versions()) == before
 
@@ -143,6 +143,50 @@ def test_strategy_preview_save_and_note_required(app_db) -> None:
     newest = max(strategies.list_versions(), key=lambda v: v.id)
     assert newest.note == "higher costs" and newest.created_by == ANALYST[0] and newest.params["cost_bps"] == 25.0
     assert any("Saved" in s.value for s in at.success)
+
+
+def test_strategy_fields_read_with_units_and_percent_round_trips(app_db) -> None:
+    from core.services import strategies
+
+    at = make_app(ANALYST[0], page="pages/strategy.py")
+    labels = {n.key: n.label for n in at.number_input}
+    assert labels["strategy_field_momentum"] == "Momentum sleeve (%)"
+    assert labels["strategy_field_momentum_lookback"] == "Momentum lookback (trading days)"
+    assert labels["strategy_field_cost_bps"] == "Trading cost (bps of turnover)"
+    assert labels["strategy_field_top_n"] == "Top N assets — optional"
+    active = strategies.active_version()
+    assert at.number_input(key="strategy_field_momentum").value == pytest.approx(active.params["momentum"] * 100)
+    at.number_input(key="strategy_field_momentum").set_value(35.0).run()
+    at.number_input(key="strategy_field_risk_parity").set_value(active.params["risk_parity"] * 100 + 5).run()
+    assert not at.exception and not [e for e in at.error if "sum" in e.value]
+    at.text_area(key="strategy_note").input("shift 5% to risk parity")
+    at = next(b for b in at.button if b.label == "Save as new version").click().run()
+    newest = max(strategies.list_versions(), key=lambda v: v.id)
+    assert newest.params["momentum"] == pytest.approx(0.35)
+    assert newest.params["risk_parity"] == pytest.approx(active.params["risk_parity"] + 0.05)
+
+
+def test_a_saved_version_is_compared_without_activation_with_the_stored_computes_numbers(app_db) -> None:
+    from core.services import compute, strategies
+    from ui.strategy_view import BENCHMARK
+
+    version = strategies.save_version("Never activated", {"equal": 1.0, "rebalance": "quarterly", "cost_bps": 30},
+                                      note="compare me")
+    at = make_app(ANALYST[0], page="pages/strategy.py")
+    at.multiselect(key="strategy_compare_ids").set_value([version.id]).run()
+    assert not at.exception
+    assert "Never activated v1" in trace_names(plotly_figures(at)["Preview and saved versions (rebased to 100)"])
+    table = next(d.value for d in at.dataframe if "Preview (unsaved)" in d.value.columns)
+    assert {"Preview (unsaved)", "Never activated v1", BENCHMARK, "Preview − Never activated v1"} <= set(table.columns)
+    assert {"Turnover per year", "Total costs", "Rebalances"} <= set(table.index)
+    # what the comparison showed is what the stored compute stores, once someone computes the version
+    compute.compute_config(version.id)
+    stored = {name: value for name, (value, _reason) in compute.stored_metrics(version.id).items()}
+    from ui.format import metric_value
+
+    assert table.loc["CAGR", "Never activated v1"] == metric_value(stored["cagr"], "fraction")
+    assert table.loc["Sharpe ratio", "Never activated v1"] == metric_value(stored["sharpe"], "ratio")
+    assert strategies.get_version(version.id).is_active is False
 
 
 def test_strategy_activate_recomputes(app_db) -> None:

@@ -69,8 +69,8 @@ def test_strategy_preview_and_save(server, page, admin_account) -> None:
     wait_signed_in(page)
     page.locator("[data-testid='stSidebarNav']").get_by_text("Strategy").click()
     page.get_by_role("heading", name=re.compile("Strategy lab")).wait_for()
-    cost = page.get_by_role("spinbutton", name="Cost bps")
-    cost.fill("15.0000")
+    cost = page.get_by_role("spinbutton", name="Trading cost (bps of turnover)")
+    cost.fill("15.0")
     cost.press("Enter")
     preview = page.locator("[data-testid='stPlotlyChart']").first
     preview.locator(".main-svg").first.wait_for()

@@ -145,3 +145,36 @@ def test_a_password_reset_ends_the_open_session_and_refuses_the_old_cookie(serve
         page.context.close()
         if replay is not None:
             replay.context.close()
+
+
+def test_an_analyst_compares_a_saved_version_without_activating_it(server, browser, service_env, admin_account):
+    """Issue 12: compare without activating — a version saved by someone else and never computed appears in the
+    comparison chart and table, computed on the fly; the house index stays as it was."""
+    from core.services import strategies
+
+    _user("cara", "analyst")
+    page = _new_page(browser)
+    try:
+        login(page, server, "cara", PASSWORD)
+        wait_signed_in(page)
+        active_before = strategies.active_version().id
+        version = strategies.save_version("E2E compare", {"equal": 1.0, "rebalance": "quarterly"}, note="e2e",
+                                          actor=ADMIN[0])
+        _go(page, "Strategy")
+        for attempt in range(3):  # a rerun of the page (the cookie component's) may close the open list
+            page.get_by_role("combobox", name="Compare with saved versions").click()
+            try:
+                page.get_by_role("option", name=version.label, exact=True).click(timeout=5_000)
+                break
+            except PlaywrightTimeout:
+                if attempt == 2:
+                    raise
+                page.keyboard.press("Escape")
+        page.keyboard.press("Escape")
+        chart = page.locator("[data-testid='stPlotlyChart']").first
+        chart.locator("g.trace").nth(2).wait_for()  # preview, the active version, the new one
+        chart.get_by_text(version.label).first.wait_for()  # its legend entry
+        page.get_by_text("Preview − ").first.wait_for(state="attached")  # the table's difference column (canvas grid)
+        assert strategies.active_version().id == active_before
+    finally:
+        page.context.close()
