@@ -186,19 +186,29 @@ def cookie_key() -> str:
         except tomllib.TOMLDecodeError:
             log.error("could not parse .streamlit/secrets.toml; using the generated cookie key")
     path: Path = settings.data_dir / "cookie_key"
-    if not path.exists() or not path.read_text().strip():
-        tmp = path.with_name(f".cookie_key.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-        try:
-            if path.exists():  # an empty file left by a crash: replace it
-                os.replace(tmp, path)
-            else:
-                os.link(tmp, path)  # fails if another process linked its key first: theirs is kept
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
-    return path.read_text().strip()
+    if not path.exists():
+        _write_key(path, replace=False)
+    key = path.read_text().strip()
+    if not key:  # an empty file left by a crash of an older version (it wrote the key in place): replace it
+        _write_key(path, replace=True)
+        key = path.read_text().strip()
+    return key
+
+
+def _write_key(path: Path, *, replace: bool) -> None:
+    """Write a new random key under a temporary name, then link it into place (only if no key is there yet:
+    another process that got there first keeps its key) or, with ``replace``, rename it over the old file."""
+    tmp = path.with_name(f".cookie_key.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32))
+    try:
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
 

@@ -38,7 +38,7 @@ def test_processes_starting_at_once_all_read_the_same_full_generated_key(tmp_pat
               "time.sleep(max(0.0, float(os.environ['START']) - time.time())); print(cookie_key())")
     import time
 
-    for _ in range(1):
+    for _ in range(2):
         data = tmp_path / f"d{_}"
         data.mkdir()
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DATA_DIR": str(data),
