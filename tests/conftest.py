@@ -16,7 +16,10 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 PG_ADMIN_URL = os.environ.get("AUTOINDEX_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-TEST_REDIS_URL = os.environ.get("AUTOINDEX_TEST_REDIS", "redis://127.0.0.1:6379/14")
+#: The Redis server the tests use (./test.sh points it at a throwaway instance when none runs on 6379); each suite
+#: takes a database number of its own below it, overridable one by one.
+REDIS_BASE = os.environ.get("AUTOINDEX_TEST_REDIS_BASE", "redis://127.0.0.1:6379").rstrip("/")
+TEST_REDIS_URL = os.environ.get("AUTOINDEX_TEST_REDIS", f"{REDIS_BASE}/14")
 
 
 def _reset_caches() -> None:

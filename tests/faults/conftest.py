@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.conftest import REDIS_BASE
 from tests.integration.conftest import flush_job_keys, jobs_stub, prepare_jobs_env  # noqa: F401  (fixture)
 from tests.integration.jobs_support import Consumers, wait_for
 from tests.stubs.twelvedata_stub import StubController
 
-FAULTS_REDIS_URL = os.environ.get("AUTOINDEX_TEST_FAULTS_REDIS", "redis://127.0.0.1:6379/11")
+FAULTS_REDIS_URL = os.environ.get("AUTOINDEX_TEST_FAULTS_REDIS", f"{REDIS_BASE}/11")
 #: A TCP port nothing listens on (connections are refused at once).
 CLOSED_PORT = 1
 

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import REDIS_BASE
 from tests.stubs.twelvedata_stub import DEFAULT_API_KEY, StubController, start_stub
 
 #: Redis database the job suites use (their keys are removed before and after each test).
-JOBS_REDIS_URL = os.environ.get("AUTOINDEX_TEST_JOBS_REDIS", "redis://127.0.0.1:6379/13")
+JOBS_REDIS_URL = os.environ.get("AUTOINDEX_TEST_JOBS_REDIS", f"{REDIS_BASE}/13")
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import REDIS_BASE
 from sqlalchemy import create_engine, func, select, text
 
 from core.services import health
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = os.environ.get("AUTOINDEX_TEST_HEALTH_REDIS", "redis://127.0.0.1:6379/12")
+REDIS_URL = os.environ.get("AUTOINDEX_TEST_HEALTH_REDIS", f"{REDIS_BASE}/12")
 CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"
 CLOSED_PORT_PG = "postgresql+psycopg://postgres@127.0.0.1:1/autoindex"
 NOW = dt.datetime(2026, 3, 13, 15, 0, tzinfo=dt.timezone.utc)  # a Friday

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.integration.conftest import prepare_jobs_env
+from tests.integration.conftest import JOBS_REDIS_URL, prepare_jobs_env
 from tests.integration.jobs_suite import *  # noqa: F401,F403  (the shared tests)
 from tests.integration.jobs_suite import JobsEnv
 from tests.integration.jobs_support import ROOT, Consumers, run_history
@@ -71,7 +71,7 @@ def test_embedded_consumer_is_not_started_with_redis(monkeypatch, data_dir):
     from core.config import reset_settings_cache
     from jobs import embedded
 
-    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/13")
+    monkeypatch.setenv("REDIS_URL", JOBS_REDIS_URL)
     reset_settings_cache()
     assert embedded.should_run() is False and embedded.ensure_started() is False
     monkeypatch.delenv("REDIS_URL")

@@ -7,6 +7,8 @@ import datetime as dt
 import os
 
 import pytest
+
+from tests.conftest import REDIS_BASE
 from sqlalchemy import update
 
 from core.db import unit_of_work
@@ -14,7 +16,7 @@ from core.models import TaskRun
 from core.services import tasks as svc
 from core.services.tasks import LOST_ERROR, LostMessageWatch
 
-JOBS_REDIS_URL = os.environ.get("AUTOINDEX_TEST_JOBS_REDIS", "redis://127.0.0.1:6379/10")
+JOBS_REDIS_URL = os.environ.get("AUTOINDEX_TEST_LOST_REDIS", f"{REDIS_BASE}/10")
 
 
 @pytest.fixture

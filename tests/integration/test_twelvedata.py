@@ -222,12 +222,12 @@ def test_in_process_limiter_waits_for_the_next_minute(server):
 # --------------------------------------------------------------------------- Redis
 @pytest.fixture
 def redis_client():
-    redis = pytest.importorskip("redis")
-    client = redis.Redis(host="127.0.0.1", port=6379, db=15, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        pytest.skip("no Redis at 127.0.0.1:6379")
+    import redis
+
+    from tests.conftest import REDIS_BASE
+
+    client = redis.Redis.from_url(f"{REDIS_BASE}/15", socket_timeout=2)
+    client.ping()  # Redis is part of the test setup (./test.sh provides it): missing is a failure, not a skip
     prefix = f"autoindex-test:{uuid.uuid4().hex}"
     yield client, prefix
     for key in client.scan_iter(f"{prefix}*"):
