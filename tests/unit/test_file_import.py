@@ -50,6 +50,38 @@ def test_long_csv_with_market_caps_and_case_insensitive_headers():
     assert [a.symbol for a in data.assets] == ["AAPL", "MSFT"]
 
 
+@pytest.mark.parametrize("header", ["shares_outstanding", "Shares Outstanding", "shares"])
+def test_long_csv_with_shares_outstanding_gives_caps_close_times_shares(header):
+    """Issue 12: a shares-outstanding file; market cap = close x shares of that row (hand-computed)."""
+    data = parse(f"date,symbol,close,{header}\n2024-01-02,AAPL,185.25,15500000000\n2024-01-03,AAPL,184.0,"
+                 "15400000000\n2024-01-02,MSFT,371,\n")
+    assert data.market_caps.to_dict("list") == {
+        "date": [datetime(2024, 1, 2), datetime(2024, 1, 3)], "symbol": ["AAPL", "AAPL"],
+        "market_cap": [185.25 * 15.5e9, 184.0 * 15.4e9]}
+    assert len(data.prices) == 3  # MSFT has a price but no cap that day
+
+
+def test_xlsx_with_shares_outstanding():
+    data = parse(xlsx([["date", "symbol", "close", "shares_outstanding"], [datetime(2024, 1, 2), "GLD", 190.5, 3e8]]),
+                 "caps.xlsx")
+    assert data.market_caps["market_cap"].tolist() == [190.5 * 3e8]
+
+
+def test_bad_shares_outstanding_are_row_problems_and_both_cap_columns_are_refused():
+    error = refused("date,symbol,close,shares_outstanding\n2024-01-02,AAPL,10,-5\n2024-01-03,AAPL,10,ten\n"
+                    "2024-01-04,AAPL,10,50\n2024-01-05,AAPL,10,2e13\n")
+    assert problems(error) == [
+        (2, "shares_outstanding", "shares_outstanding must be greater than zero"),
+        (3, "shares_outstanding", "shares_outstanding is not a number"),
+        (4, "shares_outstanding", "market cap (close x shares_outstanding) is outside the accepted range 1000 to "
+                                  "1e+14"),
+        (5, "shares_outstanding", "shares_outstanding is outside the accepted range 1 to 1e+13"),
+    ]
+    both = refused("date,symbol,close,market_cap,shares\n2024-01-02,AAPL,10,1e6,1e5\n")
+    assert problems(both) == [(1, "shares_outstanding", "give market caps one way: a market_cap column or a "
+                                                        "shares_outstanding column, not both")]
+
+
 def test_wide_csv_semicolon_with_gaps_and_bom():
     data = parse("\ufeffdate;AAPL;^GSPC\n2024-01-02;185;4742.8\n2024-01-03;;4704.8\n")
     assert len(data.prices) == 3
@@ -116,8 +148,8 @@ def test_missing_and_unknown_columns():
     error = refused("date,symbol,price,volume\n2024-01-02,AAPL,1,2\n")
     assert problems(error) == [
         (1, "close", "missing column 'close'"),
-        (1, "price", "unknown column (expected date, symbol, close and optionally market_cap)"),
-        (1, "volume", "unknown column (expected date, symbol, close and optionally market_cap)"),
+        (1, "price", "unknown column (expected date, symbol, close and optionally market_cap or shares_outstanding)"),
+        (1, "volume", "unknown column (expected date, symbol, close and optionally market_cap or shares_outstanding)"),
     ]
     assert problems(refused("day,AAPL\n2024-01-02,1\n"))[0] == (1, "date", "missing column 'date'")
     assert "missing column 'symbol'" in str(refused("date,close\n2024-01-02,1\n"))

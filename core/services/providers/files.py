@@ -2,8 +2,12 @@
 
 Accepted layouts (headers case-insensitive, surrounding spaces ignored):
 
-* **long**: ``date, symbol, close[, market_cap]`` -- one row per date and symbol
-  (``ticker`` is accepted for ``symbol``, ``market cap``/``marketcap`` for ``market_cap``);
+* **long**: ``date, symbol, close[, market_cap | shares_outstanding]`` -- one row per date
+  and symbol (``ticker`` is accepted for ``symbol``, ``market cap``/``marketcap`` for
+  ``market_cap``, ``shares``/``shares outstanding`` for ``shares_outstanding``). With
+  ``shares_outstanding`` the market cap of a row is ``close x shares_outstanding`` (the count
+  of shares on that date; a blank cell means no cap that day). A file gives market caps one
+  way: both columns at once is refused;
 * **wide**: ``date`` plus one column per symbol holding closes; an empty cell means
   "no price that day" (instruments have different histories).
 
@@ -19,7 +23,9 @@ unchanged by NFKC normalisation and case folding, so ``ſpy`` is refused instead
 Sanity range (a value outside it is a row error, as is NaN or infinity):
 
 * ``close``: :data:`CLOSE_RANGE` = 1e-6 .. 1e9 per unit of the instrument's currency;
-* ``market_cap``: :data:`MARKET_CAP_RANGE` = 1e3 .. 1e14 currency units.
+* ``market_cap``: :data:`MARKET_CAP_RANGE` = 1e3 .. 1e14 currency units (also for a cap
+  computed from shares);
+* ``shares_outstanding``: :data:`SHARES_RANGE` = 1 .. 1e13 shares.
 
 Bounds. Every limit is checked while reading, before the data is held in memory, and refuses the
 file with one line naming it, so any file up to ``IMPORT_MAX_BYTES`` is refused or parsed in well
@@ -82,7 +88,7 @@ from core.services.providers.base import (
 MAX_BYTES = 20_000_000
 SOURCE = "file"
 LONG_REQUIRED = ("date", "symbol", "close")
-LONG_OPTIONAL = ("market_cap",)
+LONG_OPTIONAL = ("market_cap", "shares_outstanding")
 
 #: Earliest accepted price date; the latest is "today" (passed in).
 MIN_DATE = date(1900, 1, 1)
@@ -90,6 +96,8 @@ MIN_DATE = date(1900, 1, 1)
 CLOSE_RANGE = (1e-6, 1e9)
 #: Accepted market capitalisations in currency units (inclusive): a thousand to a hundred trillion.
 MARKET_CAP_RANGE = (1e3, 1e14)
+#: Accepted shares outstanding (inclusive): one share to ten trillion.
+SHARES_RANGE = (1.0, 1e13)
 
 MAX_ROWS = 1_048_576                 # Excel's own row limit
 MAX_CELLS = 4_000_000                # data rows x header width
@@ -110,7 +118,9 @@ XLSX_READER_CPU_SECONDS = 120
 XLSX_MAX_COLUMN = 16_384             # XFD
 
 _ALIASES = {"ticker": "symbol", "market_cap": "market_cap", "marketcap": "market_cap",
-            "market_capitalisation": "market_cap", "market_capitalization": "market_cap"}
+            "market_capitalisation": "market_cap", "market_capitalization": "market_cap",
+            "shares": "shares_outstanding", "shares_outstanding": "shares_outstanding",
+            "sharesoutstanding": "shares_outstanding"}
 #: ISO date with an optional valid time of day (no zone); ASCII digits only (evaluated by Arrow's RE2).
 _ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[ T](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]+)?)?)?"
 _CSV_SUFFIXES = (".csv", ".txt")
@@ -664,7 +674,7 @@ def _header_problems(header: list[str], raw_header: list[Any], header_row: int,
         seen.add(name)
     if "date" not in seen:
         problems.append(RowProblem(header_row, "date", "missing column 'date'"))
-    is_long = "symbol" in seen or "close" in seen or "market_cap" in seen
+    is_long = "symbol" in seen or "close" in seen or any(name in seen for name in LONG_OPTIONAL)
     if is_long:
         for required in LONG_REQUIRED:
             if required not in seen and required != "date":
@@ -672,7 +682,12 @@ def _header_problems(header: list[str], raw_header: list[Any], header_row: int,
         for raw, name in zip(raw_header, header):
             if name and name not in LONG_REQUIRED + LONG_OPTIONAL:
                 problems.append(RowProblem(header_row, str(raw), "unknown column (expected date, symbol, close"
-                                                                  " and optionally market_cap)", raw))
+                                                                  " and optionally market_cap or shares_outstanding)",
+                                           raw))
+        if "market_cap" in seen and "shares_outstanding" in seen:
+            problems.append(RowProblem(header_row, "shares_outstanding", "give market caps one way: a market_cap "
+                                                                         "column or a shares_outstanding column, "
+                                                                         "not both"))
         return "long", problems
     for raw, name in zip(raw_header, header):
         if not name or name == "date":
@@ -713,6 +728,8 @@ def _long_records(grid: _Grid, header: list[str], found: _Problems, known: set[s
         caps, cap_blank = _parse_numbers(column["market_cap"])
         _number_problems(found, caps, cap_blank, rows, column["market_cap"], "market_cap", "market_cap",
                          MARKET_CAP_RANGE, required=False)
+    elif "shares_outstanding" in column:
+        caps = _caps_from_shares(found, closes, rows, column["shares_outstanding"])
     codes, uniques = pd.factorize(column["symbol"].str.strip())
     canonical: list[str] = []
     index_of: dict[str, int] = {}
@@ -736,6 +753,21 @@ def _long_records(grid: _Grid, header: list[str], found: _Problems, known: set[s
     if unknown.any():
         found.add_at(np.flatnonzero(unknown[codes]), rows, "symbol", "unknown symbol", column["symbol"])
     return _Records(np.arange(len(rows), dtype=np.int32), remap[codes], canonical, closes, caps)
+
+
+def _caps_from_shares(found: _Problems, closes: np.ndarray, rows: np.ndarray, text: pd.Series) -> np.ndarray:
+    """Market caps ``close x shares_outstanding`` per row (NaN where the shares cell is blank); problems with
+    the shares, or a resulting cap outside :data:`MARKET_CAP_RANGE`, are row problems of that column."""
+    shares, blank = _parse_numbers(text)
+    usable = _number_problems(found, shares, blank, rows, text, "shares_outstanding", "shares_outstanding",
+                              SHARES_RANGE, required=False)
+    with np.errstate(invalid="ignore", over="ignore"):
+        caps = np.where(usable, closes * shares, np.nan)
+        outside = usable & np.isfinite(closes) & ((caps < MARKET_CAP_RANGE[0]) | (caps > MARKET_CAP_RANGE[1]))
+    found.add_at(np.flatnonzero(outside), rows, "shares_outstanding",
+                 f"market cap (close x shares_outstanding) is outside the accepted range {MARKET_CAP_RANGE[0]:g} "
+                 f"to {MARKET_CAP_RANGE[1]:g}", text)
+    return caps
 
 
 def _wide_records(grid: _Grid, header: list[str], found: _Problems) -> _Records:
@@ -845,7 +877,8 @@ def parse_price_file(content: bytes, filename: str, *, known_symbols: set[str] |
 
     Returns:
         :class:`ProviderData` with source ``"file"``: prices, market caps (long layout with
-        a ``market_cap`` column; blank cells simply have none) and one minimal
+        a ``market_cap`` column, or ``close x shares_outstanding``; blank cells simply have
+        none) and one minimal
         :class:`AssetInfo` per symbol (asset class ``other``; the caller merges what it knows).
 
     Raises:
