@@ -2,7 +2,7 @@
 
 :class:`StrategyConfig` is the contract between the Strategy page, the stored
 config versions and the pure engine (:func:`core.services.engine.backtest`).
-Every rule is described in the BRIEF ("Index methodology"); the engine module
+Every rule is described in docs/methodology.md ("Index construction", "Parameter bounds"); the engine module
 docstring documents the exact conventions chosen where the brief leaves room.
 
 Validation errors are located at field names (``loc == (field,)``) so that a UI

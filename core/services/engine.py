@@ -6,8 +6,8 @@ trades and costs. It is pure: no database, clock, network or Streamlit; inputs a
 never modified. Numpy works across assets; Python loops only over rebalance dates
 (and the buy-and-hold segment between two of them).
 
-Conventions (the BRIEF's "Index methodology", made exact)
----------------------------------------------------------
+Conventions (docs/methodology.md "Index construction", made exact)
+------------------------------------------------------------------
 Timing and no look-ahead
     Target weights set at the close of row ``t`` use data of rows ``<= t`` only and
     earn the returns of rows ``t+1, ...``. Every trailing statistic (momentum,

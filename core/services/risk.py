@@ -1,4 +1,4 @@
-"""Risk analytics of an index level series: the BRIEF's "Metric definitions", exactly.
+"""Risk analytics of an index level series: docs/methodology.md "Metric definitions", exactly.
 
 Pure functions (no database, clock, network or Streamlit); inputs are never
 modified. Conventions shared by every function:
@@ -13,7 +13,7 @@ modified. Conventions shared by every function:
   (with the reason in ``result["missing"]``) and NaN in frames/series - never 0 or inf.
 * Empty or too-short inputs never raise.
 
-Reference for the formulas: the BRIEF; conventions match empyrical / quantstats where
+Reference for the formulas: docs/methodology.md; conventions match empyrical / quantstats where
 those use the same definitions (ddof=1 standard deviations, linear quantiles).
 """
 from __future__ import annotations
@@ -133,7 +133,7 @@ def _cagr(v_start: float, v_end: float, start: pd.Timestamp, end: pd.Timestamp) 
 
 
 def risk_metrics(values: pd.Series, benchmark: pd.Series | None = None, rf: float = 0.0) -> dict[str, Any]:
-    """Every risk metric of the BRIEF for ``values`` (and against ``benchmark``).
+    """Every risk metric of docs/methodology.md for ``values`` (and against ``benchmark``).
 
     Formulas (r: daily returns of values, b: of the benchmark, rf_d = (1+rf)^(1/252)-1):
 
