@@ -42,8 +42,8 @@ def reconfigure() -> Huey:
     """Point :data:`huey` at the queue of the *current* settings (tests and tools that change
     DATA_DIR or REDIS_URL after import). Registered tasks and signal handlers are kept."""
     fresh = build_huey()
+    huey.immediate = False  # Huey's public switch (leaving immediate mode may rebuild a storage: replaced next)
     huey.storage = fresh.storage
-    huey._immediate = False
     return huey
 
 

@@ -610,7 +610,7 @@ def _parse_dates(text: pd.Series, today: date) -> tuple[np.ndarray, np.ndarray]:
         return pc.cast(pc.utf8_slice_codeunits(digits, start, stop), pa.int32()).to_numpy(zero_copy_only=False)
 
     year, month, day = field(0, 4), field(5, 7), field(8, 10)
-    del digits, stripped
+    del stripped
     real = iso & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
     months = np.where(real, (year.astype(np.int64) - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
     days = months.astype("datetime64[D]") + np.where(real, day - 1, 0).astype("timedelta64[D]")
