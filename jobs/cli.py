@@ -64,7 +64,7 @@ def follow(run_id: int, *, timeout_s: float | None = None, out=None,  # type: ig
             print(f"run {run_id}: {run.state} {100 * run.progress:3.0f}% {run.message or ''}".rstrip(), file=out)
             last = shown
         if run.is_final:
-            if run.error and run.state != "succeeded":
+            if run.error and run.state not in ("succeeded", "succeeded_with_warnings"):
                 print(f"run {run_id}: {run.error}", file=out)
             return run.state
         if require_worker and run.state in ("queued", "retrying") and time.monotonic() >= next_worker_check:
@@ -93,7 +93,9 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     from jobs import huey
 
     state = follow(run_id, timeout_s=args.timeout, require_worker=not huey.immediate)
-    return 0 if state == "succeeded" else 1
+    from core.schemas.task import SUCCEEDED_STATES
+
+    return 0 if state in SUCCEEDED_STATES else 1
 
 
 def cmd_list(args: argparse.Namespace) -> int:

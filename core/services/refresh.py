@@ -56,7 +56,7 @@ def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None
 
     When prices (or caps) changed and ``recompute`` is set, a compute job of the active config is queued
     after the commit, queued by ``actor`` (see :func:`queue_recompute`): exactly one per changing refresh, none
-    when nothing changed. Returns the ingest summary as a plain dict, plus ``warnings``, ``skipped``
+    when nothing changed. Returns the ingest summary as a plain dict, plus ``warnings``, ``skipped_symbols``
     (``{symbol: reason}``) and ``recompute`` (what :func:`queue_recompute` did, or None).
     """
     from core.services.providers.base import normalise_symbols
@@ -93,7 +93,7 @@ def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None
                       "full": full, "skipped": sorted(data.skipped)})
         session.commit()
     result = summary.as_dict()
-    result.update(warnings=warnings, skipped=dict(sorted(data.skipped.items())),
+    result.update(warnings=warnings, skipped_symbols=dict(sorted(data.skipped.items())),
                   recompute=queue_recompute(actor) if recompute and summary.changed else None)
     progress(1.0, f"{summary.rows_new} new, {summary.rows_updated} updated prices"
              + (f"; {len(warnings)} symbol(s) skipped" if warnings else ""))

@@ -73,7 +73,6 @@ PERMANENT = {
     "malformed JSON": (Fault(body="{'values': [nonsense"), "malformed JSON"),
     "JSON that is not an object": (Fault(body=[1, 2, 3]), "not a JSON object"),
     "401 bad key": (Fault(status=401, error=(401, "**apikey** parameter is incorrect")), "HTTP 401"),
-    "unknown symbol in a batch": (Fault(symbol_errors={"MSFT": (404, "symbol not found")}), "MSFT"),
     "batch answer missing a symbol": (Fault(body={"AAPL": {"status": "ok", "values": []}}), "missing from the batch"),
 }
 
@@ -105,6 +104,16 @@ def test_transient_faults_that_outlast_the_retries_fail_clearly_and_store_nothin
     assert info.value.symbol  # names the symbols it could not fetch
     assert len(slept) == 2
     assert table_checksum(*STORED) == before
+
+
+def test_an_unknown_symbol_in_a_batch_is_skipped_and_named_the_rest_is_stored(seeded):
+    """Issue 12: a symbol TwelveData does not know no longer fails the refresh (it was a permanent fault)."""
+    base_url, stub = seeded
+    stub.push(Fault(symbol_errors={"MSFT": (404, "symbol not found")}))
+    summary = _refresh(base_url, [])
+    assert summary["skipped_symbols"] == {"MSFT": "TwelveData error 404: symbol not found"}
+    assert summary["warnings"] == ["MSFT: skipped, not known to twelvedata (TwelveData error 404: symbol not found)"]
+    assert "MSFT" not in summary["per_symbol"] and "AAPL" in summary["per_symbol"]
 
 
 def test_second_batch_failing_after_the_first_succeeded_stores_nothing(seeded):

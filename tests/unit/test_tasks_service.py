@@ -504,6 +504,10 @@ def test_scheduled_refresh_refreshes_and_recomputes_once_per_slot(huey, svc):
     run = runs[0]
     assert run.state == "succeeded" and run.queued_by == "scheduler"
     assert run.result["compute"]["config_id"] >= 1 and "rows_new" in run.result["refresh"]
+    # the recompute is the refresh service's: one compute run, queued by the scheduler, which ran
+    computes = svc.list_runs(kind="compute", viewer=ADMIN)
+    assert [(c.id, c.queued_by, c.state) for c in computes] == [(run.result["compute"]["run_id"], "scheduler",
+                                                                 "succeeded")]
 
 
 # --------------------------------------------------------------------------- command line
