@@ -105,3 +105,29 @@ def test_history_filters_schedule_and_workers(jobs_queue):
     schedule = next(f for f in frames if "cron (UTC)" in f.columns)
     assert "30 22 * * 1-5" in schedule["cron (UTC)"].tolist()
     assert "No worker has reported yet" in texts(at) or any("worker" in f.columns for f in frames)
+
+
+def test_a_run_that_succeeded_with_warnings_is_marked_filtered_and_explained(jobs_queue):
+    """Issue 12: the new final state, marked with a plain-font '!' (no emoji font needed), in the State filter,
+    and the run detail shows each warning."""
+    from core.services import tasks as svc
+
+    run_id = svc.enqueue("refresh", {"provider": "twelvedata", "symbols": "AAPL,NOPE"}, user=ADMIN[0])
+    warnings = ["NOPE: skipped, not known to twelvedata (TwelveData error 404: symbol not found)"]
+    svc.mark_running(run_id, worker="w")
+    svc.store_result(run_id, {"rows_new": 3, "warnings": warnings})
+    assert svc.mark_succeeded(run_id, warnings=warnings)
+    assert not svc.mark_succeeded(run_id)  # Huey's completion signal afterwards changes nothing
+    run = svc.get_run(run_id)
+    assert run.state == "succeeded_with_warnings" and run.is_final and run.progress == 1.0
+
+    at = make_app(ADMIN[0], page=PAGE)
+    state = at.selectbox(key="tasks_filter_state")
+    assert "succeeded_with_warnings" in state.options or "succeeded with warnings" in state.options
+    state.set_value("succeeded_with_warnings").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table["ID"].tolist() == [run_id]
+    assert table["State"].tolist() == ["! succeeded with warnings"]
+    at.selectbox(key="tasks_selected_run").set_value(run_id).run()
+    assert warnings[0] in [str(w.value) for w in at.warning]
