@@ -125,12 +125,17 @@ def _on_import() -> None:
         forms.set_errors("import", {"file": str(exc)})
         return
     forms.clear("import")
+    recompute = summary.get("recompute")
+    follow = (f" Recompute of {recompute['config']} queued as run {recompute['run_id']} (see Tasks)."
+              if isinstance(recompute, dict) and recompute.get("queued") else
+              f" Recompute not queued: {recompute.get('reason')}." if isinstance(recompute, dict) else "")
     forms.set_notice("import", f"Imported {upload.name}: {summary['rows_new']} new, {summary['rows_updated']} "
-                               f"updated, {summary['rows_unchanged']} unchanged prices.")
+                               f"updated, {summary['rows_unchanged']} unchanged prices.{follow}")
 
 
 def import_form(user: UserOut) -> None:
-    st.caption("Columns: date, symbol, close (optional market_cap); one row per symbol and date. The file is "
+    st.caption("Columns: date, symbol, close (optional market_cap or shares_outstanding); one row per symbol "
+               "and date. The file is "
                "checked as a whole: one bad row refuses it and nothing is written.")
     forms.notice("import")
     st.file_uploader("Price file", type=["csv", "xlsx"], key=state.DATA_IMPORT_FILE)
