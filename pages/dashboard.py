@@ -26,7 +26,7 @@ with shown_errors():
     start, _log = view.main_chart(data)
     # One section per run (not st.tabs, which would build every chart on every rerun).
     section = st.segmented_control("Section", view.SECTIONS, key=state.DASH_SECTION, default=view.SECTIONS[0],
-                                   label_visibility="collapsed") or view.SECTIONS[0]
+                                   label_visibility="collapsed", wrap=True) or view.SECTIONS[0]
     if section == "Performance":
         view.performance(data, start)
     elif section == "Allocation":

@@ -53,7 +53,7 @@ def main_chart(data: DashboardData) -> tuple[pd.Timestamp | None, bool]:
     # Wraps onto two lines on a narrow screen instead of being clipped.
     with st.container(horizontal=True, vertical_alignment="center", gap="small"):
         choice = st.segmented_control("Range", charts.RANGES, key=state.DASH_RANGE, default="Max",
-                                      label_visibility="collapsed", width="content") or "Max"
+                                      label_visibility="collapsed", width="content", wrap=True) or "Max"
         log_scale = st.toggle("Log scale", key=state.DASH_LOG_SCALE, width="content")
     index, bench = data.chart_index, data.chart_benchmark
     start = charts.range_start(index.index, choice)
@@ -133,7 +133,7 @@ def metrics_table(metrics: pd.DataFrame, benchmark_symbol: str | None = None) ->
 
 
 def risk(data: DashboardData) -> None:
-    left, right = st.columns([2, 3])
+    left, right = st.columns(2)
     with left:
         metrics_table(data.metrics, data.benchmark_symbol)
     with right:
