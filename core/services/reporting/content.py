@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from core.schemas.strategy import describe_config
-from core.services.analytics import PERIOD_LABELS, PerformanceView
+from core.services.analytics import PERIOD_LABELS, YEAR_TOTAL, PerformanceView, year_labels
+from core.services.palette import sector_color
 from core.services.reporting.document import (  # noqa: F401  (re-exported: the format modules' model)
     DEMO_NOTICE, DOC_ROWS, MISSING, Chart, Column, KeyValues, Paragraph, ReportDocument, Section, Table,
     chart_values, fmt, is_missing, table_rows,
@@ -74,14 +76,27 @@ def weights_history_table(view: PerformanceView) -> Table:
                  note="The first row is the allocation in force at the start of the period.")
 
 
-def monthly_table(monthly: pd.DataFrame, yearly: pd.Series | None, name: str, title: str) -> Table:
+def _year_labels(view: PerformanceView) -> dict[int, str]:
+    """Partial years marked ("2018 (from 03-28)", "2026 (to 11-27)"): analytics.year_labels of the period."""
+    return year_labels(view.index_level.index, to_date=False)
+
+
+def monthly_table(monthly: pd.DataFrame, yearly: pd.Series | None, name: str, title: str,
+                  labels: dict[int, str] | None = None) -> Table:
+    """Months 1..12 and the year total (the yearly return, equal to the compounded months); with ``labels``
+    the documents show each year's label (partial years marked), the exports keep the year number too."""
     frame = monthly.copy()
     frame.columns = [MONTHS[int(m) - 1] for m in frame.columns]
     if yearly is not None:
         frame["Year"] = yearly.reindex(frame.index)
     frame = frame.reset_index().rename(columns={"year": "year"})
     frame["year"] = frame["year"].astype(int)
-    cols = [Column("year", "Year", "year")] + [Column(m, m, "pct") for m in MONTHS]
+    if labels:
+        frame.insert(1, "period", [labels.get(int(y), str(y)) for y in frame["year"]])
+        cols = [Column("year", "Year", "year", doc=False), Column("period", "Year")]
+    else:
+        cols = [Column("year", "Year", "year")]
+    cols += [Column(m, m, "pct") for m in MONTHS]
     if yearly is not None:
         cols.append(Column("Year", "Year total", "pct"))
     return Table(name, title, frame, cols)
@@ -118,18 +133,21 @@ def trailing_table(view: PerformanceView) -> Table:
 
 def yearly_table(view: PerformanceView) -> Table:
     frame = view.yearly_returns.reset_index()
-    cols = [Column("year", "Year", "year"), Column("index", "Index", "pct")]
+    labels = _year_labels(view)
+    frame.insert(1, "period", [labels.get(int(y), str(y)) for y in frame["year"]])
+    cols = [Column("year", "Year", "year", doc=False), Column("period", "Year"), Column("index", "Index", "pct")]
     if view.benchmark is not None:
         cols += [Column("benchmark", _bench_label(view), "pct"), Column("excess", "Excess", "pct")]
     return Table("Yearly returns", "Calendar-year returns", frame, cols,
-                 note="The first and last years are partial when the period is.")
+                 note="Partial years are marked: the first is measured from the period's base date, the last "
+                      "to its end date.")
 
 
 def _core_exports(view: PerformanceView) -> list[Table]:
     """The tables every report exports (XLSX sheets / CSV files), whatever its type."""
     return [summary_table(view), series_table(view), weights_history_table(view),
             monthly_table(view.monthly_returns, view.yearly_returns["index"], "Monthly returns",
-                          "Monthly returns (index)"),
+                          "Monthly returns (index)", _year_labels(view)),
             drawdowns_table(view), trades_table(view)]
 
 
@@ -153,9 +171,16 @@ def _rolling_chart(view: PerformanceView, metric: str, title: str, y_kind: str) 
     return Chart(f"rolling_{metric}", title, "line", x=view.rolling.index, series=series, y_kind=y_kind)
 
 
-def _heatmap(monthly: pd.DataFrame, title: str, key: str) -> Chart:
-    return Chart(key, title, "heatmap", x=list(MONTHS), y=[str(y) for y in monthly.index],
-                 z=monthly.to_numpy(dtype=float))
+def _heatmap(monthly: pd.DataFrame, title: str, key: str, yearly: pd.Series | None = None,
+             labels: dict[int, str] | None = None) -> Chart:
+    """Months (and, with ``yearly``, a year-total column) by year; rows named by ``labels``."""
+    z = monthly.to_numpy(dtype=float)
+    x = list(MONTHS)
+    if yearly is not None:
+        z = np.column_stack([z, yearly.reindex(monthly.index).to_numpy(dtype=float)]) if len(z) else z
+        x.append(YEAR_TOTAL)
+    names = labels or {}
+    return Chart(key, title, "heatmap", x=x, y=[names.get(int(y), str(y)) for y in monthly.index], z=z)
 
 
 def _distribution(view: PerformanceView) -> Chart:
@@ -178,7 +203,9 @@ def _yearly_bars(view: PerformanceView) -> Chart:
     series = {"Index": yr["index"]}
     if "benchmark" in yr:
         series[_bench_label(view)] = yr["benchmark"]
-    return Chart("annual", "Annual returns vs benchmark", "bar", x=[str(y) for y in yr.index], series=series)
+    labels = _year_labels(view)
+    return Chart("annual", "Annual returns vs benchmark", "bar", x=[labels.get(int(y), str(y)) for y in yr.index],
+                 series=series)
 
 
 def _present(*blocks: Any) -> list[Any]:
@@ -202,9 +229,10 @@ def _performance(view: PerformanceView) -> list[Section]:
             _lines(view, lambda s: s * 100.0, "Growth of 10,000", "growth_10000", y_kind="level"),
             _yearly_bars(view),
             yearly_table(view),
-            _heatmap(view.monthly_returns, "Monthly returns (index)", "monthly_heatmap"),
+            _heatmap(view.monthly_returns, "Monthly returns (index)", "monthly_heatmap",
+                     view.yearly_returns["index"], _year_labels(view)),
             monthly_table(view.monthly_returns, view.yearly_returns["index"], "Monthly returns",
-                          "Monthly returns (index)"),
+                          "Monthly returns (index)", _year_labels(view)),
             _distribution(view),
         ]),
         Section("Risk", _present(
@@ -236,7 +264,8 @@ def _allocation(view: PerformanceView) -> list[Section]:
     blocks_hist: list[Any] = []
     if not hist.empty:
         blocks_hist.append(Chart("sector_history", "Sector weights at each rebalance", "area", x=hist.index,
-                                 series={str(c): hist[c] for c in hist.columns}, stacked=True))
+                                 series={str(c): hist[c] for c in hist.columns}, stacked=True,
+                                 colors={str(c): sector_color(c) for c in hist.columns}))
     wh = view.weights_history
     if not wh.empty:
         top = list(wh.columns[:10])
@@ -244,7 +273,7 @@ def _allocation(view: PerformanceView) -> list[Section]:
         if len(wh.columns) > 10:
             series["Other"] = wh[wh.columns[10:]].sum(axis=1)
         blocks_hist.append(Chart("asset_history", "Asset weights at each rebalance (largest 10 + other)", "area",
-                                 x=wh.index, series=series, stacked=True))
+                                 x=wh.index, series=series, stacked=True, colors={"Other": sector_color("Other")}))
     return [
         Section("Current allocation", [
             Paragraph(f"Weights at the close of {view.end_date}, drifted with prices since the last rebalance; "
@@ -253,7 +282,7 @@ def _allocation(view: PerformanceView) -> list[Section]:
                   series={"Weight": wn["weight"].to_numpy()}),
             Table("Current weights", "Current weights by asset", wn, current_cols),
             Chart("sector_now", "Current weights by sector", "barh", x=sw["sector"].tolist(),
-                  series={"Weight": sw["weight"].to_numpy()}),
+                  series={"Weight": sw["weight"].to_numpy()}, bar_colors=[sector_color(s) for s in sw["sector"]]),
             Table("Sector weights", "Current weights by sector", sw,
                   [Column("sector", "Sector"), Column("weight", "Weight", "pct")]),
         ]),

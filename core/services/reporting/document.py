@@ -82,6 +82,8 @@ class Chart:
     y: Any = None
     z: Any = None
     note: str | None = None
+    colors: dict[str, str] | None = None    # series name -> colour (sectors: core.services.palette.sector_color)
+    bar_colors: list[str] | None = None     # one colour per bar of a barh chart (in ``x`` order)
 
 
 @dataclass

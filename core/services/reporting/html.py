@@ -83,15 +83,21 @@ def figure(chart: Chart) -> dict[str, Any]:
             trace: dict[str, Any] = {"type": "scatter", "mode": "lines", "name": name,
                                      "x": _labels(_x_of(chart, values)), "y": _values(values),
                                      "line": {"width": 1.5}}
+            color = (chart.colors or {}).get(name)
             if chart.kind == "area":
                 if chart.stacked:
                     trace["stackgroup"] = "one"
                     trace["line"] = {"width": 0.5}
                 else:
                     trace["fill"] = "tozeroy"
+            if color:
+                trace["line"]["color"] = color
+                if chart.kind == "area" and chart.stacked:
+                    trace["fillcolor"] = color
             data.append(trace)
         if chart.kind == "line" and isinstance(chart.x, pd.DatetimeIndex) and len(chart.x) > 300:
-            layout["xaxis"]["rangeselector"] = {"buttons": [
+            # top right, away from the title (top left)
+            layout["xaxis"]["rangeselector"] = {"x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom", "buttons": [
                 {"count": 6, "label": "6M", "step": "month", "stepmode": "backward"},
                 {"count": 1, "label": "1Y", "step": "year", "stepmode": "backward"},
                 {"count": 3, "label": "3Y", "step": "year", "stepmode": "backward"},
@@ -101,8 +107,11 @@ def figure(chart: Chart) -> dict[str, Any]:
             if chart.kind == "bar":
                 data.append({"type": "bar", "name": name, "x": _labels(chart.x), "y": _values(values)})
             else:
-                data.append({"type": "bar", "orientation": "h", "name": name, "y": _labels(chart.x),
-                             "x": _values(values)})
+                bar: dict[str, Any] = {"type": "bar", "orientation": "h", "name": name, "y": _labels(chart.x),
+                                       "x": _values(values)}
+                if chart.bar_colors:
+                    bar["marker"] = {"color": list(chart.bar_colors)}
+                data.append(bar)
         layout["barmode"] = "group"
         if chart.kind == "barh":
             layout["hovermode"] = "closest"

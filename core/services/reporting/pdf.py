@@ -27,6 +27,8 @@ PALETTE = ["#1F3A5F", "#D1495B", "#00798C", "#EDAE49", "#66A182", "#8D6A9F", "#3
            "#A23B72", "#7F7F7F"]
 #: Most table columns drawn side by side; wider tables are cut into blocks.
 MAX_COLUMNS = 14
+#: Most legend entries in one row under a chart.
+LEGEND_COLUMNS = 5
 CHART_DPI = 100
 CHART_WIDTH_IN = 7.0
 
@@ -58,10 +60,15 @@ def chart_png(chart: Chart) -> tuple[bytes, float]:
     from matplotlib.figure import Figure
 
     height = 2.7
+    legend = len(chart.series) > 1 and chart.kind not in ("barh", "heatmap")
+    # The legend goes under the plot, in rows of at most LEGEND_COLUMNS entries: the figure grows by its rows.
+    legend_cols = min(LEGEND_COLUMNS, max(1, len(chart.series)))
+    legend_in = (math.ceil(len(chart.series) / legend_cols) * 0.17 + 0.1) if legend else 0.0
     if chart.kind == "barh":
         height = min(8.5, max(1.8, 0.2 * len(chart.x) + 0.8))
     elif chart.kind == "heatmap":
         height = min(8.5, max(2.0, 0.3 * len(chart.y) + 1.0))
+    height += legend_in
     fig = Figure(figsize=(CHART_WIDTH_IN, height), dpi=CHART_DPI)
     ax = fig.add_subplot(111)
     ax.set_title(chart.title, loc="left", fontsize=9.5, color=ACCENT, fontweight="bold")
@@ -70,19 +77,19 @@ def chart_png(chart: Chart) -> tuple[bytes, float]:
         ax.spines[side].set_visible(False)
     ax.grid(True, color="#e6e6e6", linewidth=0.6)
     ax.set_axisbelow(True)
-    legend = len(chart.series) > 1
     if chart.kind in ("line", "area"):
         if chart.kind == "area" and chart.stacked:
             names = list(chart.series)
             x = _x_values(chart, chart.series[names[0]])
             ys = [np.nan_to_num(_floats(chart.series[n])) for n in names]
-            ax.stackplot(x, *ys, labels=names, colors=(PALETTE * 3)[: len(ys)], alpha=0.9, linewidth=0)
+            colors = [(chart.colors or {}).get(n) or PALETTE[k % len(PALETTE)] for k, n in enumerate(names)]
+            ax.stackplot(x, *ys, labels=names, colors=colors, alpha=0.9, linewidth=0)
             ax.set_ylim(0, max(1.0, float(np.sum(ys, axis=0).max()) if ys else 1.0))
         else:
             for k, (name, values) in enumerate(chart.series.items()):
                 y = _floats(values)
                 x = _x_values(chart, values)
-                color = PALETTE[k % len(PALETTE)]
+                color = (chart.colors or {}).get(name) or PALETTE[k % len(PALETTE)]
                 ax.plot(x, y, label=name, color=color, linewidth=1.0)
                 if chart.kind == "area":
                     ax.fill_between(x, np.nan_to_num(y), 0, color=color, alpha=0.25, linewidth=0)
@@ -119,7 +126,8 @@ def chart_png(chart: Chart) -> tuple[bytes, float]:
         labels = [str(v) for v in chart.x]
         values = np.nan_to_num(_floats(next(iter(chart.series.values()))))
         pos = np.arange(len(labels))
-        colors = [PALETTE[0] if v >= 0 else PALETTE[1] for v in values]
+        colors = list(chart.bar_colors) if chart.bar_colors and len(chart.bar_colors) == len(values) else \
+            [PALETTE[0] if v >= 0 else PALETTE[1] for v in values]
         ax.barh(pos, values, color=colors)
         ax.set_yticks(pos, labels, fontsize=6.5 if len(labels) > 25 else 7)
         ax.invert_yaxis()
@@ -160,14 +168,19 @@ def chart_png(chart: Chart) -> tuple[bytes, float]:
     else:
         raise ValueError(f"unknown chart kind {chart.kind!r}")
     if legend:
-        ax.legend(fontsize=7, frameon=False, loc="best", ncol=min(4, len(chart.series)))
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            # Under the x-axis labels, never over the title or the data.
+            fig.legend(handles, labels, fontsize=7, frameon=False, loc="lower left", ncol=legend_cols,
+                       bbox_to_anchor=(0.06, 0.0), borderaxespad=0.3)
     # Fixed margins (tight_layout measures every label: it doubled the drawing time).
     left = 0.08
     if chart.kind in ("barh", "heatmap"):
         longest = max((len(str(v)) for v in (chart.x if chart.kind == "barh" else chart.y)), default=4)
         left = min(0.35, 0.03 + 0.0115 * longest)
     bottom = 0.3 if chart.kind == "heatmap" and chart.y_kind == "ratio" else 0.55 / height
-    fig.subplots_adjust(left=left, right=0.985, top=1 - 0.32 / height, bottom=min(0.35, bottom))
+    bottom = min(0.35, bottom) + legend_in / height
+    fig.subplots_adjust(left=left, right=0.985, top=1 - 0.32 / height, bottom=bottom)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=CHART_DPI)
     return buffer.getvalue(), height / CHART_WIDTH_IN
