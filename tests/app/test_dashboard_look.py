@@ -1,0 +1,121 @@
+"""AppTest: the Dashboard's charts tell the analytics' numbers (issue 12, item 7): a range window rebases index and
+benchmark to 100 at its start and ends at 100 x (1 + the analytics' period return); charts start at the first
+allocation; the monthly heatmap's year column is the yearly return; partial years are marked; one colour per
+sector; the risk table shows the benchmark beside the index, from the same risk function."""
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.app.conftest import ADMIN, ANALYST, make_app, plotly_figures
+
+
+def _array(value) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """A plotly array, whether sent as a list or as a base64 typed array (with its shape for 2-D data)."""
+    if isinstance(value, dict) and "bdata" in value:
+        shape = value.get("shape", -1)
+        if isinstance(shape, str):
+            shape = [int(n) for n in shape.split(",")]
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).reshape(shape)
+    return np.asarray(value, dtype=object)
+
+
+@pytest.fixture(scope="module")
+def data(app_db):  # type: ignore[no-untyped-def]
+    from core.services import dashboard, strategies
+
+    return dashboard.dashboard_data(strategies.active_version().id)
+
+
+@pytest.mark.parametrize("window", ["1Y", "3Y", "YTD"])
+def test_a_window_rebases_both_lines_to_100_at_its_start(app_db, data, window: str) -> None:
+    from core.services.analytics import period_return
+
+    at = make_app(ADMIN[0])
+    at.segmented_control(key="dash_range").set_value(window).run()
+    assert not at.exception
+    figure = plotly_figures(at)["Index vs benchmark"]
+    index_y = _array(figure["data"][0]["y"]).astype(float)
+    bench_y = _array(figure["data"][1]["y"]).astype(float)
+    assert index_y[0] == pytest.approx(100.0) and bench_y[0] == pytest.approx(100.0)
+    expected = period_return(data.index, window)
+    assert index_y[-1] == pytest.approx(100.0 * (1.0 + expected), rel=1e-12)
+    assert bench_y[-1] == pytest.approx(100.0 * (1.0 + period_return(data.benchmark, window)), rel=1e-12)
+    assert figure["layout"]["yaxis"]["title"]["text"].startswith("Rebased to 100 on ")
+    # the KPIs of the same windows say the same
+    if window in ("YTD", "1Y"):
+        assert data.kpis.loc[window, "index"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_charts_start_at_the_first_allocation(app_db, data) -> None:
+    from core.services import compute
+
+    first = compute.stored_allocations(data.config_id).index[0]
+    assert data.index.index[0] < first  # the stored index starts earlier, flat at its base
+    at = make_app(ANALYST[0])
+    figures = plotly_figures(at)
+    x = figures["Index vs benchmark"]["data"][0]["x"]
+    assert pd.Timestamp(x[0]) == first
+    assert data.drawdown.index[0] == first and data.rolling.index[0] == first
+    # rolling figures exist only once a full window of real returns does (none are diluted by the flat stretch)
+    assert data.rolling["vol_63"].first_valid_index() == data.index.loc[first:].index[63]
+
+
+def test_heatmap_year_column_is_the_yearly_return_and_partial_years_are_marked(app_db, data) -> None:
+    from core.services import risk
+    from core.services.analytics import year_labels
+
+    at = make_app(ADMIN[0])
+    figure = plotly_figures(at)["Monthly returns"]
+    heat = figure["data"][0]
+    assert list(heat["x"])[-1] == "Year"
+    z = _array(heat["z"]).astype(float) if isinstance(heat["z"], dict) else \
+        np.asarray([[np.nan if v is None else float(v) for v in row] for row in heat["z"]])
+    shown = data.index.loc[pd.Timestamp(data.first_allocation):]
+    yearly = risk.yearly_returns(shown)
+    np.testing.assert_allclose(z[:, -1], yearly.to_numpy(), rtol=1e-12)
+    compounded = np.nanprod(1.0 + z[:, :12], axis=1) - 1.0
+    np.testing.assert_allclose(compounded, yearly.to_numpy(), rtol=1e-9)
+    labels = list(heat["y"])
+    first = pd.Timestamp(data.first_allocation)
+    assert labels[0] == f"{first.year} (from {first:%m-%d})"
+    assert labels == list(year_labels(shown.index).values())
+    assert all(label.isdigit() for label in labels[1:-1])
+
+
+def test_one_colour_per_sector_in_the_donut_and_the_area(app_db, data) -> None:
+    from core.services.palette import sector_color
+
+    at = make_app(ADMIN[0])
+    at.segmented_control(key="dash_section").set_value("Allocation").run()
+    figures = plotly_figures(at)
+    pie = figures["Allocation now by sector"]["data"][0]
+    pie_colors = dict(zip(pie["labels"], pie["marker"]["colors"]))
+    area_colors = {t["name"]: t["line"]["color"] for t in figures["Allocation over time (by sector)"]["data"]}
+    assert pie_colors and area_colors
+    for sector, color in {**pie_colors, **area_colors}.items():
+        assert color == sector_color(sector), sector
+    for sector in set(pie_colors) & set(area_colors):
+        assert pie_colors[sector] == area_colors[sector]
+
+
+def test_the_risk_table_shows_the_benchmark_beside_the_index(app_db, data) -> None:
+    from core.services import risk
+    from ui.format import metric_value
+
+    at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Risk").run()
+    table = next(m.value for m in at.markdown if "autoindex-metrics" in m.value)
+    assert f"<th>Index</th><th>{data.benchmark_symbol}</th>" in table
+    expected = risk.risk_metrics(data.benchmark, None, rf=0.0)
+    rows = data.metrics.set_index("key")
+    for key in ("total_return", "cagr", "volatility", "sharpe", "max_drawdown", "var_95"):
+        unit = rows.loc[key, "unit"]
+        assert rows.loc[key, "benchmark"] == pytest.approx(expected[key], rel=1e-12)
+        cells = f'<td style="text-align:right">{metric_value(rows.loc[key, "value"], unit)}</td>' \
+                f'<td style="text-align:right">{metric_value(expected[key], unit)}</td>'
+        assert cells in table, key
+    assert rows.loc["beta", "benchmark"] is None or pd.isna(rows.loc["beta", "benchmark"])

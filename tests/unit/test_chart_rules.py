@@ -1,0 +1,71 @@
+"""The rules behind the charts (issue 12, item 7), with hand-computed answers: partial-year labels, the
+heatmap's year total, one colour per sector, and range windows rebased at their base."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.services.analytics import YEAR_TOTAL, monthly_with_year_total, period_return, year_labels
+from core.services.palette import EXTRA_COLORS, OTHER_COLOR, SECTOR_COLORS, sector_color
+
+
+def test_partial_years_are_marked() -> None:
+    dates = pd.bdate_range("2018-03-02", "2026-11-27")
+    labels = year_labels(dates)
+    assert labels[2018] == "2018 (from 03-02)"
+    assert labels[2019] == "2019" and labels[2025] == "2025"
+    assert labels[2026] == "2026 (YTD)"
+    assert year_labels(dates, to_date=False)[2026] == "2026 (to 11-27)"
+    # a series that ends on the year's last weekday is complete at the end (31 Dec 2022 is a Saturday)
+    assert year_labels(pd.bdate_range("2021-12-31", "2022-12-30"))[2022] == "2022"
+    assert year_labels(pd.bdate_range("2024-03-01", "2024-06-28"))[2024] == "2024 (03-01 to 06-28)"
+    assert year_labels(pd.DatetimeIndex([])) == {}
+
+
+def test_the_year_total_is_the_compounded_months() -> None:
+    # Levels at month ends: base 100 on 2020-11-30, then +10 % (Dec), -10 % and +20 % (Jan, Feb 2021).
+    levels = pd.Series([100.0, 110.0, 99.0, 118.8],
+                       index=pd.DatetimeIndex(["2020-11-30", "2020-12-31", "2021-01-29", "2021-02-26"]))
+    table = monthly_with_year_total(levels)
+    assert table.loc[2020, 12] == pytest.approx(0.10)
+    assert table.loc[2021, 1] == pytest.approx(-0.10) and table.loc[2021, 2] == pytest.approx(0.20)
+    assert table.loc[2021, YEAR_TOTAL] == pytest.approx(118.8 / 110.0 - 1.0)        # 0.08
+    assert table.loc[2021, YEAR_TOTAL] == pytest.approx(0.9 * 1.2 - 1.0)
+    months = table.drop(columns=[YEAR_TOTAL]).to_numpy(dtype=float)
+    np.testing.assert_allclose(np.nanprod(1 + months, axis=1) - 1, table[YEAR_TOTAL].to_numpy())
+
+
+def test_one_colour_per_sector_whatever_else_is_shown() -> None:
+    assert sector_color("Information Technology") == SECTOR_COLORS["information technology"]
+    assert sector_color("information technology ") == sector_color("Information Technology")
+    assert sector_color(None) == sector_color("Other") == sector_color("") == OTHER_COLOR
+    unknown = sector_color("Crypto Assets")
+    assert unknown in EXTRA_COLORS and sector_color("crypto assets") == unknown
+    # the colour depends on the name only, not on the other sectors or their order
+    from ui.charts import allocation_area, allocation_pie
+
+    a = allocation_pie(pd.DataFrame({"sector": ["Energy", "Crypto Assets"], "weight": [0.6, 0.4]}), "sector", "x",
+                       color_of=sector_color)
+    b = allocation_area(pd.DataFrame({"Crypto Assets": [0.5], "Health Care": [0.2], "Energy": [0.3]},
+                                     index=pd.DatetimeIndex(["2024-01-31"])), "y", color_of=sector_color)
+    pie = dict(zip(a.data[0].labels, a.data[0].marker.colors))
+    area = {t.name: t.line.color for t in b.data}
+    assert pie["Energy"] == area["Energy"] and pie["Crypto Assets"] == area["Crypto Assets"]
+
+
+def test_a_window_is_rebased_at_the_analytics_base() -> None:
+    from ui.charts import clip_range, range_start, rebased
+
+    index = pd.bdate_range("2023-01-02", "2025-06-30")
+    values = pd.Series(np.linspace(100.0, 150.0, len(index)), index=index)
+    start = range_start(values.index, "1Y")
+    assert start == pd.Timestamp("2024-06-30")   # a Sunday: the base is the Friday before
+    window = rebased(clip_range(values, start))
+    assert window.index[0] == pd.Timestamp("2024-06-28") and window.iloc[0] == 100.0
+    assert window.iloc[-1] == pytest.approx(100.0 * (1.0 + period_return(values, "1Y")), rel=1e-12)
+    assert range_start(values.index, "YTD") == pd.Timestamp("2024-12-31")
+    assert clip_range(values, None) is values
+    assert dt.date(2024, 6, 28) == window.index[0].date()
