@@ -57,7 +57,9 @@ def main_chart(data: DashboardData) -> tuple[pd.Timestamp | None, bool]:
         log_scale = st.toggle("Log scale", key=state.DASH_LOG_SCALE, width="content")
     index, bench = data.chart_index, data.chart_benchmark
     start = charts.range_start(index.index, choice)
-    shown, shown_bench = charts.clip_range(index, start), charts.clip_range(bench, start)
+    shown = charts.clip_range(index, start)
+    assert shown is not None  # clip_range keeps a Series a Series
+    shown_bench = charts.clip_range(bench, start)
     windowed = start is not None and shown.index[0] > index.index[0]
     plot(charts.index_vs_benchmark(shown, shown_bench, data.benchmark_symbol, log_scale=log_scale,
                                    base=100.0 if windowed else None), key="chart_main")

@@ -162,6 +162,8 @@ def _metrics_frame(config_id: int, benchmark: pd.Series | None) -> pd.DataFrame:
     rows = []
     for key, (label, formula, unit) in METRIC_DEFINITIONS.items():
         value, reason = stored.get(key, (None, "not computed"))
+        b_value: float | None
+        b_reason: str | None
         if not bench:
             b_value, b_reason = None, "no benchmark"
         elif key in bench:
