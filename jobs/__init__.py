@@ -21,6 +21,25 @@ from core.config import get_settings
 QUEUE_NAME = "autoindex"
 
 
+class _ProjectConsumer:
+    """Every consumer of this instance is the project's (:class:`jobs.worker.Consumer`: heartbeats, one log line
+    per retry with backoff while the queue is down), also one started by ``huey_consumer jobs.huey``, which builds
+    it through Huey's public ``create_consumer`` hook."""
+
+    def create_consumer(self, **options):  # type: ignore[no-untyped-def]
+        from jobs.worker import Consumer  # jobs.worker imports this package: bound when a consumer starts
+
+        return Consumer(self, **options)
+
+
+class ProjectRedisHuey(_ProjectConsumer, RedisHuey):
+    """RedisHuey whose consumers are the project's."""
+
+
+class ProjectSqliteHuey(_ProjectConsumer, SqliteHuey):
+    """SqliteHuey whose consumers are the project's."""
+
+
 def build_huey() -> Huey:
     """A Huey instance for the current settings (one per process: use :data:`huey`)."""
     settings = get_settings()
@@ -29,10 +48,10 @@ def build_huey() -> Huey:
 
         # A refused or unreachable server fails within seconds instead of hanging a page.
         pool = ConnectionPool.from_url(settings.redis_url, socket_connect_timeout=3, health_check_interval=30)
-        return RedisHuey(QUEUE_NAME, connection_pool=pool, results=True, utc=True,
+        return ProjectRedisHuey(QUEUE_NAME, connection_pool=pool, results=True, utc=True,
                          # dequeue blocks on BRPOP, so a warm consumer starts a job within milliseconds
                          blocking=True, read_timeout=1)
-    return SqliteHuey(QUEUE_NAME, filename=str(settings.data_dir / "queue.db"), results=True, utc=True)
+    return ProjectSqliteHuey(QUEUE_NAME, filename=str(settings.data_dir / "queue.db"), results=True, utc=True)
 
 
 huey: Huey = build_huey()

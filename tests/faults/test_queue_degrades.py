@@ -278,3 +278,23 @@ def test_enqueue_wait_timeout_stops_waiting_and_the_run_stays_queued(queue_env):
     assert "no worker is alive" not in proc.stderr
     assert 3 <= took < 20
     assert svc.get_run(run_id).state == "queued"
+
+
+def test_huey_consumer_itself_backs_off_with_one_line_per_retry(queue_env, tmp_path):
+    """``huey_consumer jobs.huey`` (not only ``python -m core worker``) runs the project's consumer through Huey's
+    create_consumer hook: with Redis unreachable it logs one line per retry, backing off, and no traceback."""
+    log = tmp_path / "huey_consumer.log"
+    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{CLOSED_PORT}/11"}
+    consumer = Path(sys.executable).with_name("huey_consumer")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(consumer), "jobs.huey", "-w", "2"], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: len(OUTAGE_LINE.findall(log.read_text())) >= 4, 40, 0.2, "four retry lines")
+        assert proc.poll() is None, log.read_text()
+    finally:
+        _stop(proc)
+    text = log.read_text()
+    assert "Traceback" not in text, text
+    waits = [int(m["wait"]) for m in map(OUTAGE_LINE.search, text.splitlines()) if m]
+    assert waits[:4] == [1, 2, 4, 8], text
