@@ -24,7 +24,7 @@ with shown_errors():
     else:
         with shown_errors():
             preview_result = view.preview(token, params)
-            st.caption(f"Preview: {preview_result['rebalances']} rebalances. " + " ".join(preview_result["warnings"][:3]))
+            st.caption(f"Preview: {preview_result['rebalances']} rebalances. " + view.sentences(preview_result["warnings"][:3]))
     view.notices()
     names = ["Preview and compare", "Save"] + (["Activate"] if user.is_admin else []) + ["History"]
     tabs = dict(zip(names, st.tabs(names)))

@@ -149,8 +149,7 @@ def history(user: UserOut) -> None:
         frame = _frame(rows)
         if not user.is_admin:
             frame = frame.drop(columns=["owner"])
-        tables.show(frame,
-                     column_config={"created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm")})
+        tables.show(frame)
         ids = [r.id for r in rows]
         if st.session_state.get(KEY_SELECTED) not in ids:
             st.session_state[KEY_SELECTED] = ids[0]

@@ -57,7 +57,7 @@ FIELDS: dict[str, FieldUI] = {
     "momentum_lookback": FieldUI("Momentum lookback (trading days)"),
     "momentum_threshold": FieldUI("Momentum threshold (% trailing return)", 100, 1),
     "risk_parity_lookback": FieldUI("Risk-parity lookback (trading days)"),
-    "market_cap_sqrt": FieldUI("Square-root damped market caps"),
+    "market_cap_sqrt": FieldUI("Damp caps (square root)"),
     "top_n": FieldUI("Top N assets"),
     "max_weight": FieldUI("Max weight per asset (%)", 100, 1),
     "min_history": FieldUI("Minimum history (trading days)"),
@@ -71,6 +71,11 @@ FIELDS: dict[str, FieldUI] = {
     "outlier_window": FieldUI("Outlier window (trading days)"),
     "base_value": FieldUI("Base value (index points)", 1, 1),
 }
+
+
+def sentences(warnings: list[str]) -> str:
+    """Engine warnings as sentences (capitalised, full stop)."""
+    return " ".join(w[:1].upper() + w[1:] + ("" if w.endswith(".") else ".") for w in warnings if w)
 
 
 def field_label(name: str) -> str:

@@ -19,7 +19,7 @@ UNITS = {"s": "s", "ms": "ms", "kb": "kB", "mb": "MB", "bytes": "bytes", "pct": 
 #: Name parts written in capitals.
 ACRONYMS = {"id": "ID", "pid": "PID", "ttl": "TTL", "url": "URL", "utc": "UTC", "api": "API", "cagr": "CAGR",
             "var": "VaR", "cvar": "CVaR", "p50": "p50", "p95": "p95", "xlsx": "XLSX", "csv": "CSV"}
-DATETIME_FORMAT = "YYYY-MM-DD HH:mm"
+DATETIME_FORMAT = "%Y-%m-%d %H:%M"
 #: Names whose header is one wording on every screen, defined beside its rule.
 FIXED_HEADERS = {"stale_days": STALE_LABEL}
 
@@ -73,11 +73,12 @@ def prepare(frame: pd.DataFrame, configured: frozenset[Any] = frozenset()
         series = out[column]
         name = header(column)
         if _is_datetime_column(series):
+            # ISO text sorts like the times and lets a missing time be an empty cell (the grid prints "None"
+            # for a missing datetime)
             stamps = pd.to_datetime(series, utc=True, errors="coerce")
-            out[column] = stamps.dt.tz_localize(None)
+            out[column] = stamps.dt.strftime(DATETIME_FORMAT).astype(object).where(stamps.notna(), "")
             if isinstance(name, str) and "UTC" not in name:
                 name = f"{name} (UTC)"
-            config[name] = st.column_config.DatetimeColumn(name, format=DATETIME_FORMAT)
         elif pd.api.types.is_bool_dtype(series):
             out[column] = series.map({True: "yes", False: "no"})
         elif pd.api.types.is_numeric_dtype(series):

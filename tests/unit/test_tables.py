@@ -24,9 +24,7 @@ def test_missing_values_are_empty_times_are_utc_without_offset_and_flags_read_ye
     shown, config, renamed = prepare(frame)
     assert list(shown.columns) == ["Created by", "Created at (UTC)", "Active", "Size (kB)", "Detail"]
     assert shown["Created by"].tolist() == ["ann", ""]
-    assert shown["Created at (UTC)"].iloc[0] == pd.Timestamp("2026-11-29 06:15")  # converted to UTC, naive
-    assert pd.isna(shown["Created at (UTC)"].iloc[1])
-    assert "Created at (UTC)" in config
+    assert shown["Created at (UTC)"].tolist() == ["2026-11-29 06:15", ""]  # converted to UTC, no offset
     assert shown["Active"].tolist() == ["yes", "no"]
     assert shown["Size (kB)"].tolist() == [1.5, ""]
     assert shown["Detail"].tolist() == ['{"a": 1}', ""]
