@@ -90,6 +90,9 @@ class BacktestRun:
 def run_backtest(params: object, inputs: MarketInputs, *, rf: float = 0.0) -> BacktestRun:
     """The one pipeline from a config to its index, benchmark and metrics.
 
+    The index levels start at the close of the first allocation (the base value, less that day's cost); an
+    index that never invests keeps its whole (flat) series.
+
     The stored compute (:func:`compute_config`), the Strategy lab's preview and its on-the-fly comparison of saved
     versions all call this, so a version shows the same numbers before and after it is computed and stored.
     ``params`` is a StrategyConfig or a dict validated like one (ValidationFailed names the field).
@@ -99,6 +102,10 @@ def run_backtest(params: object, inputs: MarketInputs, *, rf: float = 0.0) -> Ba
     cfg = parse_params(params)  # type: ignore[arg-type]
     result = backtest(inputs.prices, cfg, market_caps=inputs.market_caps)
     values = result.values.dropna()
+    if len(result.rebalance_dates):
+        # the index exists from its first allocation: before it the level only sits at the base value, which would
+        # flatten every chart and dilute volatility, Sharpe and the rest (docs/methodology.md)
+        values = values.loc[pd.Timestamp(result.rebalance_dates[0]):]
     bench = inputs.benchmark.reindex(values.index).ffill() if inputs.benchmark is not None else None
     return BacktestRun(result, values, bench, risk_metrics(values, bench, rf=rf))
 

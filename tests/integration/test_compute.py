@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import text
 
@@ -31,14 +32,16 @@ def test_compute_writes_results_matching_the_engine_and_is_repeatable(db):
     assert "^GSPC" not in inputs.prices.columns and inputs.benchmark_symbol == "^GSPC"
     expected = backtest(inputs.prices, strategies.parse_params(cfg.params), market_caps=inputs.market_caps)
     stored = compute.stored_index(cfg.id)
-    np.testing.assert_allclose(stored.to_numpy(), expected.values.dropna().to_numpy(), rtol=1e-12)
+    levels = expected.values.dropna().loc[pd.Timestamp(expected.rebalance_dates[0]):]  # from the first allocation
+    assert stored.index[0] == levels.index[0] and stored.iloc[0] <= 100.0
+    np.testing.assert_allclose(stored.to_numpy(), levels.to_numpy(), rtol=1e-12)
 
     weights = compute.stored_allocations(cfg.id)
     assert len(weights) == len(expected.rebalance_dates)
     np.testing.assert_allclose(weights.sum(axis=1).to_numpy(), 1.0, atol=1e-9)
 
     metrics = compute.stored_metrics(cfg.id)
-    reference = risk_metrics(expected.values.dropna(), inputs.benchmark.reindex(expected.values.dropna().index).ffill())
+    reference = risk_metrics(levels, inputs.benchmark.reindex(levels.index).ffill())
     assert metrics["sharpe"][0] == pytest.approx(reference["sharpe"], rel=1e-9)
     assert metrics["beta"][0] == pytest.approx(reference["beta"], rel=1e-9)
 
