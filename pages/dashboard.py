@@ -17,11 +17,11 @@ with shown_errors():
     if cache.demo_data_shown(token):
         sidebar.demo_badge()
     if data.empty:
-        st.info("This version has not been computed yet; activate it on the Strategy page to compute it.")
+        st.info("This version has not been computed yet. Compare it on the Strategy page, or queue its compute on "
+                "the Tasks page.")
         st.stop()
     st.caption(f"As of {data.as_of} · benchmark {data.benchmark_symbol or 'none'}")
-    if data.warnings:  # what the last compute of this version had to leave out (e.g. no market caps)
-        st.warning("\n".join(f"- {w}" for w in data.warnings))
+    view.compute_notes(data.warnings)
     view.kpis(data)
     start, _log = view.main_chart(data)
     # One section per run (not st.tabs, which would build every chart on every rerun).

@@ -154,3 +154,20 @@ def freshness(frame: pd.DataFrame) -> None:
         "first_date": st.column_config.DateColumn("First price"),
         "last_date": st.column_config.DateColumn("Last price"),
     })
+
+
+#: Words of engine warnings that change what the index is (a sleeve or assets left out, a flat or empty index);
+#: the others (a sleeve empty while its lookback fills, a cap leaving cash) are routine notes.
+MATERIAL_WARNINGS = ("left out", "flat index", "never invest", "no market caps")
+
+
+def compute_notes(warnings: list[str]) -> None:
+    """What the last compute of this version had to leave out: material ones as a warning, routine notes folded."""
+    material = [w for w in warnings if any(word in w for word in MATERIAL_WARNINGS)]
+    routine = [w for w in warnings if w not in material]
+    if material:
+        st.warning("\n".join(f"- {w}" for w in material))
+    if routine:
+        with st.expander(f"Notes from the last compute ({len(routine)})", icon=":material/info:"):
+            st.markdown("\n".join(f"- {w}" for w in routine))
+
