@@ -73,7 +73,7 @@ def _task_runs(n: int) -> None:
     rng = random.Random(7)
     now = dt.datetime.now(dt.timezone.utc)
     rows = []
-    for i in range(n):
+    for _ in range(n):
         kind = rng.choice(("refresh", "compute", "compute", "report", "scheduled_refresh"))
         state = rng.choices(("succeeded", "failed", "cancelled", "skipped"), weights=(90, 6, 2, 2))[0]
         queued = now - dt.timedelta(minutes=rng.uniform(5, 30 * 24 * 60))

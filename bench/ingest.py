@@ -124,7 +124,7 @@ def bench_postgres(data, rows: list[tuple], admin_url: str) -> dict[str, float]:
         with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
             # equivalent table: same keys, index and foreign key as ours (the FK check costs per row)
             conn.execute("CREATE TABLE plain_assets (id integer PRIMARY KEY)")
-            conn.execute("INSERT INTO plain_assets (id) SELECT generate_series(1, %s)" % len({r[0] for r in rows}))
+            conn.execute(f"INSERT INTO plain_assets (id) SELECT generate_series(1, {len({r[0] for r in rows})})")
             conn.execute("CREATE TABLE plain_prices (asset_id integer NOT NULL REFERENCES plain_assets (id) "
                          "ON DELETE CASCADE, date date NOT NULL, close double precision NOT NULL, "
                          "PRIMARY KEY (asset_id, date))")

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -99,7 +98,7 @@ async def _browsers(base_url: str, sessions: int, n_browsers: int, rounds: int, 
                     for i in range(sessions)]
             try:
                 await asyncio.wait_for(asyncio.gather(*work), timeout=deadline_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 errors.append(f"aborted at the {deadline_s:.0f} s deadline")
         finally:
             for browser in browsers:
@@ -189,6 +188,7 @@ def queue_drill(n_jobs: int, deadline_s: float) -> bool:
         import jobs
         from core.db import migrate
         from core.services import tasks
+        from core.services.access import SystemActor
         from core.services.bootstrap import seed_demo
         from core.services.strategies import ensure_default_config, save_version
 
@@ -203,7 +203,7 @@ def queue_drill(n_jobs: int, deadline_s: float) -> bool:
         consumers.start(workers=2)
         before = audit_count("config.compute")
         started = time.monotonic()
-        ids = [tasks.enqueue("compute", {"config_id": configs[i % len(configs)]}, user="load") for i in range(n_jobs)]
+        ids = [tasks.enqueue("compute", {"config_id": configs[i % len(configs)]}, user=SystemActor("load")) for i in range(n_jobs)]
         print(f"[queue] queued {n_jobs} compute jobs in {time.monotonic() - started:.1f} s on 2 consumers × 2 threads")
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:

@@ -90,9 +90,9 @@ def bench_dashboard(path: Path) -> None:
 
 
 def bench_preview(path: Path) -> None:
+    from core.schemas.strategy import DEFAULT_CONFIG
     from ui import cache
     from ui.strategy_view import _preview
-    from core.schemas.strategy import DEFAULT_CONFIG
 
     token = cache.token()
     cache.market_inputs(token)  # loaded once per data version; every edit reuses it

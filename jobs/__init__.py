@@ -78,4 +78,9 @@ def backend_name(instance: Huey | None = None) -> str:
     return "sqlite" if isinstance(instance.storage, SqliteStorage) else type(instance.storage).__name__
 
 
+from core.services.ports import register_queue  # noqa: E402
 from jobs import tasks  # noqa: E402,F401  (registers the tasks and signal handlers on ``huey``)
+from jobs.queue import HueyQueue  # noqa: E402
+
+# the services reach the queue through this port only (core never imports jobs)
+register_queue(lambda: HueyQueue(huey), HueyQueue)

@@ -27,7 +27,7 @@ WORKERS = 2
 SHUTDOWN_TIMEOUT_S = 10.0
 
 _lock = threading.Lock()
-_consumer: "EmbeddedConsumer | None" = None
+_consumer: EmbeddedConsumer | None = None
 
 
 class EmbeddedConsumer(Consumer):

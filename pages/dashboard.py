@@ -1,7 +1,8 @@
 """Dashboard: the selected config version's performance, allocation, risk and data freshness."""
 import streamlit as st
 
-from ui import cache, dashboard_view as view, sidebar, state
+from ui import cache, sidebar, state
+from ui import dashboard_view as view
 from ui.auth import ALL_ROLES, require_user
 from ui.errors import shown_errors
 

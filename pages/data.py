@@ -1,7 +1,8 @@
 """Data: the universe, per-asset history and quality; import and provider settings for admins."""
 import streamlit as st
 
-from ui import cache, data_view as view
+from ui import cache
+from ui import data_view as view
 from ui.auth import ALL_ROLES, require_user
 from ui.errors import shown_errors
 

@@ -2,7 +2,8 @@
 import streamlit as st
 
 from core.services import strategies
-from ui import cache, strategy_view as view
+from ui import cache
+from ui import strategy_view as view
 from ui.auth import ALL_ROLES, require_user
 from ui.errors import shown_errors
 

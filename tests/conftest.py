@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
+import jobs  # noqa: F401  (wires the job queue into the services, as every entry point does)
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]

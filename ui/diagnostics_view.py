@@ -15,9 +15,8 @@ import streamlit as st
 
 from core.errors import AutoIndexError
 from core.schemas.user import UserOut
-from core.services import audit, health
+from core.services import access, audit, health
 from core.services import cache as cache_service
-from core.services.access import ADMIN_ONLY, check
 from core.services.freshness import STALE_HELP
 from ui import auth, forms
 from ui import tables as table_view
@@ -146,7 +145,7 @@ def _on_clear_all() -> None:
 
 def _on_clear_streamlit() -> None:
     try:
-        who = check(auth.actor(), ADMIN_ONLY, action="clearing the cache")
+        who = access.check(auth.actor(), access.ADMIN_ONLY, action="clearing the cache")
     except AutoIndexError as exc:
         forms.set_errors(NOTICE, {"cache": exc.message})
         return

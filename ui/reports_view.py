@@ -6,7 +6,6 @@ another screen's keys.
 """
 from __future__ import annotations
 
-
 import pandas as pd
 import streamlit as st
 
@@ -17,8 +16,8 @@ from core.services import reports
 from core.services.analytics import PERIOD_LABELS
 from core.services.reporting.content import REPORT_TYPES as TYPE_LABELS
 from ui import auth, cache, tables
-from ui.live import rerun_when_changed
 from ui.errors import show_error, shown_errors
+from ui.live import rerun_when_changed
 
 KEY_TYPE = "reports_type"
 KEY_LIVE_SIGNATURE = "reports_live_signature"

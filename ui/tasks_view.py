@@ -15,10 +15,9 @@ import streamlit as st
 from core.schemas.task import TASK_STATES_ALL, RunFilters, TaskRunOut
 from core.schemas.user import UserOut
 from core.services import tasks as svc
-from core.errors import AutoIndexError
 from ui import auth, forms, tables
-from ui.live import rerun_when_changed
 from ui.errors import message_for, show_error, shown_errors
+from ui.live import rerun_when_changed
 
 #: Seconds between two refreshes of the live panel.
 LIVE_REFRESH_S = 1.5

@@ -35,7 +35,7 @@ class ReportRequest(BaseModel):
     end: dt.date | None = None
 
     @model_validator(mode="after")
-    def _check_range(self) -> "ReportRequest":
+    def _check_range(self) -> ReportRequest:
         if self.period == "custom":
             if self.start is None:
                 raise ValueError("start: is required for a custom period")

@@ -28,8 +28,16 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
-                      ValidatorFunctionWrapHandler, field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 RebalancePeriod = Literal["daily", "weekly", "monthly", "quarterly", "yearly"]
@@ -160,7 +168,7 @@ class StrategyConfig(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _cross_field_rules(self) -> "StrategyConfig":
+    def _cross_field_rules(self) -> StrategyConfig:
         problems: list[InitErrorDetails] = []
         total = math.fsum(getattr(self, s) for s in SLEEVES)
         if abs(total - 1.0) > SLEEVE_SUM_TOLERANCE:

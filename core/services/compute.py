@@ -18,9 +18,9 @@ from sqlalchemy import delete, insert, select
 from core.db import unit_of_work
 from core.errors import AutoIndexError, NotFoundError
 from core.models import Allocation, Asset, IndexValue, Rebalance, RiskMetric, StrategyConfigRow
-from core.models.base import id_in_range
-from core.models.base import utcnow
-from core.services import app_settings, audit, prices as price_store
+from core.models.base import id_in_range, utcnow
+from core.services import app_settings, audit
+from core.services import prices as price_store
 from core.services.cache import cached
 from core.services.engine import BacktestResult, backtest
 from core.services.locks import compute_lock, hold

@@ -20,11 +20,11 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from core.db import unit_of_work
-from core.models import Allocation, Asset, IndexValue, Price, StrategyConfigRow
+from core.models import Allocation, Asset, Price, StrategyConfigRow
 from core.models.base import id_in_range
-from core.services.access import as_date as _as_date
 from core.services import app_settings, compute
 from core.services import prices as price_store
+from core.services.access import as_date as _as_date
 from core.services.freshness import business_days_stale
 
 #: KPI periods, in display order.

@@ -33,7 +33,6 @@ import pandas as pd
 from sqlalchemy import func, select, text
 
 from core.config import PROJECT_ROOT, get_settings, redact_url
-from core.services.access import as_date as _as_date
 from core.services.freshness import business_days_stale_many, stale_text
 
 log = logging.getLogger(__name__)
@@ -397,22 +396,22 @@ QUEUE_RULES = [
 
 
 def _huey(ctx: Context) -> Any:
-    if ctx.huey is not None:
-        return ctx.huey
-    from jobs import huey
+    """The job queue (the process's, wired by ``jobs``; or the runner the context names)."""
+    from core.services.ports import job_queue
 
-    return huey
+    return job_queue(ctx.huey)
 
 
-def queue_facts(huey: Any) -> dict[str, Any]:
-    """Backend, pending, scheduled and results read from the Huey storage; the locks held (refresh, compute,
-    migrate, seed: :mod:`core.services.locks`) read from the database."""
+def queue_facts(queue: Any) -> dict[str, Any]:
+    """Backend, pending, scheduled and results read from the job queue (a JobQueue, or a runner it wraps); the
+    locks held (refresh, compute, migrate, seed: :mod:`core.services.locks`) read from the database."""
     from core.services.locks import held_locks
-    from jobs import backend_name
+    from core.services.ports import job_queue
 
+    queue = job_queue(queue)
     held = sorted(held_locks())
-    return {"backend": backend_name(huey), "pending": int(huey.pending_count()),
-            "scheduled": int(huey.scheduled_count()), "results": int(huey.result_count()), "locks_held": held}
+    return {"backend": queue.backend, "pending": queue.pending_count(), "scheduled": queue.scheduled_count(),
+            "results": queue.result_count(), "locks_held": held}
 
 
 def check_queue(ctx: Context) -> Check:

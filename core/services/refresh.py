@@ -5,9 +5,8 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import select
-
 import pandas as pd
+from sqlalchemy import select
 
 from core.db import unit_of_work, write_lock
 from core.errors import AutoIndexError, ProviderError

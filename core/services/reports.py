@@ -32,11 +32,10 @@ from core.config import get_settings
 from core.db import unit_of_work, write_lock
 from core.errors import AutoIndexError, NotFoundError, ValidationFailed
 from core.models import Report, StrategyConfigRow
-from core.models.base import id_in_range
-from core.models.base import utcnow
+from core.models.base import id_in_range, utcnow
 from core.schemas.report import ReportFilters, ReportOut, ReportRequest
-from core.services.access import ALL_ROLES, owns, resolve, visible_to
 from core.services import analytics, audit, compute
+from core.services.access import ALL_ROLES, owns, resolve, visible_to
 
 log = logging.getLogger(__name__)
 

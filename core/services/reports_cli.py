@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import sys
-from pathlib import Path
 
 from core.schemas.report import REPORT_FORMATS, REPORT_PERIODS, REPORT_TYPES
 

@@ -14,8 +14,8 @@ from core.models.base import id_in_range
 from core.schemas.strategy import DEFAULT_CONFIG, StrategyConfig, validate_config
 from core.schemas.strategy_version import ConfigVersionOut
 from core.services import audit
-from core.services.locks import SEED, hold
 from core.services.access import ADMIN_ONLY, ALL_ROLES, SYSTEM, resolve
+from core.services.locks import SEED, hold
 
 DEFAULT_NAME = "AutoIndex Core"
 NAME_MAX = 100

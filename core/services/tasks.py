@@ -24,7 +24,8 @@ Workers are consumer processes; each writes a :class:`~core.models.WorkerHeartbe
 :data:`HEARTBEAT_INTERVAL_S` seconds. A worker is *dead* when its heartbeat is older than
 :data:`HEARTBEAT_STALE_S`, or when it ran on this host and its pid no longer exists.
 
-Functions take ``huey=`` (default: :data:`jobs.huey`) so tests can pass an immediate-mode
+Functions take ``huey=`` (default: the process's queue, wired by ``jobs`` through
+:mod:`core.services.ports`; core never imports ``jobs``) so tests can pass an immediate-mode
 instance; times are UTC and passed in as ``now=`` where the clock matters.
 """
 from __future__ import annotations
@@ -44,15 +45,23 @@ from sqlalchemy.orm import Session
 
 from core.config import get_settings
 from core.db import unit_of_work, write_lock
-from core.errors import AutoIndexError, NotFoundError, PermissionDenied, ValidationFailed
+from core.errors import AutoIndexError, NotFoundError, ValidationFailed
 from core.models import AuditEvent, Report, StrategyConfigRow, TaskRun, WorkerHeartbeat, utcnow
 from core.models.base import id_in_range
 from core.schemas.task import (
-    ALL_KINDS, FINAL_STATES, PARAMS_BY_KIND, PERIODIC_KINDS, QueueDepth, RunFilters, ScheduleEntry,
-    TaskRunOut, WorkerOut,
+    ALL_KINDS,
+    FINAL_STATES,
+    PARAMS_BY_KIND,
+    PERIODIC_KINDS,
+    QueueDepth,
+    RunFilters,
+    ScheduleEntry,
+    TaskRunOut,
+    WorkerOut,
 )
-from core.services.access import ADMIN_ONLY, ALL_ROLES, Principal, owns, resolve, username_of as _username, visible_to
 from core.services import audit
+from core.services.access import ADMIN_ONLY, ALL_ROLES, Principal, owns, resolve, visible_to
+from core.services.ports import JobQueue, QueueUnavailable, job_queue
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +81,6 @@ SCHEDULER_USER = "scheduler"
 ERROR_MAX = 2000
 
 
-class QueueUnavailable(AutoIndexError):
-    """The job queue (Redis, or the SQLite queue file) could not be reached; nothing was queued."""
-
-    transient = True
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"queue unavailable: {reason}")
-        self.reason = reason
 
 
 class Viewer(Protocol):
@@ -92,12 +93,9 @@ class Viewer(Protocol):
 
 
 # --------------------------------------------------------------------------- helpers
-def _huey(huey: Any = None) -> Any:
-    if huey is not None:
-        return huey
-    from jobs import huey as default
-
-    return default
+def _queue(huey: Any = None) -> JobQueue:
+    """The job queue: the process's (wired by ``jobs``), or ``huey`` (a JobQueue or a runner to wrap)."""
+    return job_queue(huey)
 
 
 def _out(row: TaskRun, principal: Principal) -> TaskRunOut:
@@ -194,8 +192,8 @@ def enqueue(kind: str, params: dict[str, Any] | None = None, *, user: Any = None
     args = validate_params(kind, params)
     with unit_of_work() as session:  # fail fast, before touching the queue; checked again when writing
         resolve(session, user, KIND_ROLES.get(kind, ALL_ROLES), action=f"queuing {kind} jobs")
-    huey = _huey(huey)
-    _ping(huey)
+    queue = _queue(huey)
+    _ping(queue)
     huey_id = str(uuid.uuid4())
     with unit_of_work() as session:
         write_lock(session)
@@ -213,9 +211,7 @@ def enqueue(kind: str, params: dict[str, Any] | None = None, *, user: Any = None
         event.detail = {**event.detail, "run_id": run_id}
         session.commit()
     try:
-        from jobs.tasks import task_for_kind
-
-        huey.enqueue(task_for_kind(kind).s(run_id, args, id=huey_id))
+        queue.submit(kind, run_id, args, huey_id)
     except Exception as exc:  # Redis refused, SQLite queue locked or unwritable ...
         reason = _queue_error_reason(exc)
         with unit_of_work() as session:
@@ -228,15 +224,10 @@ def enqueue(kind: str, params: dict[str, Any] | None = None, *, user: Any = None
     return run_id
 
 
-def _ping(huey: Any) -> None:
-    """Fail fast (before writing) when Redis is down."""
-    if huey.immediate:
-        return
-    conn = getattr(huey.storage, "conn", None)
-    if conn is None or not hasattr(conn, "ping"):
-        return
+def _ping(queue: JobQueue) -> None:
+    """Fail fast (before writing) when the queue is down."""
     try:
-        conn.ping()
+        queue.ping()
     except Exception as exc:  # noqa: BLE001 - redis raises several connection errors
         raise QueueUnavailable(_queue_error_reason(exc)) from None
 
@@ -481,7 +472,7 @@ def retry(run_id: int, user: Any, *, huey: Any = None) -> int:
 
 def cancel(run_id: int, user: Any, *, huey: Any = None) -> TaskRunOut:
     """Cancel a queued or scheduled (waiting to retry) run: its Huey task is revoked and will not run."""
-    huey = _huey(huey)
+    queue = _queue(huey)
     with unit_of_work() as session:
         row, principal = _visible_row(session, run_id, user)
         if row.state not in ("queued", "retrying"):
@@ -490,7 +481,7 @@ def cancel(run_id: int, user: Any, *, huey: Any = None) -> TaskRunOut:
         huey_id = row.huey_id
     if huey_id:
         try:
-            huey.revoke_by_id(huey_id, revoke_once=True)
+            queue.revoke(huey_id)
         except Exception as exc:  # noqa: BLE001
             raise QueueUnavailable(_queue_error_reason(exc)) from None
     by = principal.username
@@ -498,7 +489,7 @@ def cancel(run_id: int, user: Any, *, huey: Any = None) -> TaskRunOut:
         with unit_of_work() as session:
             state = session.scalar(select(TaskRun.state).where(TaskRun.id == run_id))
         if huey_id:  # it started meanwhile: do not leave a revocation behind
-            huey.restore_by_id(huey_id)
+            queue.restore(huey_id)
         raise ValidationFailed({"run": f"run {run_id} is already {state}"})
     audit.record_now(by, "job.cancel", f"run {run_id}")
     return get_run(run_id, user)
@@ -569,10 +560,10 @@ def workers_status(*, now: dt.datetime | None = None, stale_after_s: float = HEA
                 for r in rows]
 
 
-def _waiting_huey_ids(huey: Any) -> set[str] | None:
-    """Ids of Huey tasks still in the queue or the schedule; None if the queue cannot be read."""
+def _waiting_huey_ids(queue: JobQueue) -> set[str] | None:
+    """Ids of messages still in the queue or the schedule; None if the queue cannot be read."""
     try:
-        return {t.id for t in huey.pending()} | {t.id for t in huey.scheduled()}
+        return queue.waiting_ids()
     except Exception as exc:  # noqa: BLE001 - one line: the queue being down is reported by the worker
         log.warning("could not read the queue while reconciling: %s", _queue_error_reason(exc))
         return None
@@ -591,7 +582,7 @@ def reconcile_interrupted(now: dt.datetime | None = None, *, current_worker: str
     connection or lock file (:mod:`core.services.locks`).
     """
     now = now or utcnow()
-    huey = _huey(huey)
+    queue = _queue(huey)
     alive = {w.worker_id for w in workers_status(now=now, stale_after_s=stale_after_s) if w.alive}
     if current_worker:
         alive.add(current_worker)
@@ -602,7 +593,7 @@ def reconcile_interrupted(now: dt.datetime | None = None, *, current_worker: str
     orphans = [r for r in rows if r.worker not in alive]
     waiting: set[str] | None = None
     if any(r.state == "retrying" for r in orphans):
-        waiting = _waiting_huey_ids(huey)
+        waiting = _waiting_huey_ids(queue)
     marked: list[int] = []
     for r in orphans:
         if r.state == "retrying" and (waiting is None or r.huey_id in waiting):
@@ -661,8 +652,8 @@ class LostMessageWatch:
     def check(self, now: dt.datetime | None = None, *, huey: Any = None) -> list[int]:
         """Look once; mark the runs confirmed lost as failed and return their ids."""
         now = _as_utc(now or utcnow())
-        huey = _huey(huey)
-        if huey.immediate:
+        queue = _queue(huey)
+        if queue.immediate:
             return []
         with unit_of_work() as session:
             rows = session.execute(select(TaskRun.id, TaskRun.huey_id, TaskRun.queued_at, TaskRun.kind,
@@ -672,7 +663,7 @@ class LostMessageWatch:
         if not rows:
             self.suspects.clear()
             return []
-        waiting = _waiting_huey_ids(huey)
+        waiting = _waiting_huey_ids(queue)
         if waiting is None:
             return []
         missing = {r.id: r for r in rows if r.huey_id not in waiting}
@@ -733,12 +724,9 @@ def schedule(now: dt.datetime | None = None) -> list[ScheduleEntry]:
 
 def queue_depth(*, huey: Any = None) -> QueueDepth:
     """How many Huey tasks wait: ready to run (pending) and waiting for their time (scheduled)."""
-    from jobs import backend_name
-
-    huey = _huey(huey)
+    queue = _queue(huey)
     try:
-        return QueueDepth(backend=backend_name(huey), pending=int(huey.pending_count()),
-                          scheduled=int(huey.scheduled_count()))
+        return QueueDepth(backend=queue.backend, pending=queue.pending_count(), scheduled=queue.scheduled_count())
     except Exception as exc:  # noqa: BLE001
         raise QueueUnavailable(_queue_error_reason(exc)) from None
 

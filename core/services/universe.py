@@ -21,11 +21,11 @@ from core.db import unit_of_work, write_lock
 from core.errors import NotFoundError, ValidationFailed
 from core.models import Asset, Price
 from core.schemas.asset import AssetInfo
+from core.services import app_settings, audit
+from core.services import prices as price_store
 from core.services.access import ADMIN_ONLY, resolve
 from core.services.access import as_date as _date
-from core.services import app_settings, audit
 from core.services.freshness import business_days_stale
-from core.services import prices as price_store
 
 PROVIDER_SETTINGS_KEY = "provider"
 DEFAULT_PROVIDER = {"name": "demo", "symbols": ""}

@@ -1,8 +1,6 @@
 """AppTest: login gate, first-run setup, login / lockout / logout, and role checks on every page."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tests.app.conftest import ADMIN, ANALYST, make_app, page_app, texts

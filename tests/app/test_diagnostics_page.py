@@ -2,10 +2,6 @@
 analysts are refused; Redis configured but down still renders, with a clear error card."""
 from __future__ import annotations
 
-import os
-
-import pytest
-
 from tests.app.conftest import make_app, page_app, texts
 
 PAGE = "pages/diagnostics.py"

@@ -66,9 +66,10 @@ def test_cli_refresh_from_the_stub_then_compute_of_the_default_config(real_provi
     assert "computed config" in compute.stdout
     assert "warning: no market caps: the market_cap sleeve (weight 0.3) was left out" in compute.stdout
 
+    from sqlalchemy import select
+
     from core.db import unit_of_work
     from core.models import Asset
-    from sqlalchemy import select
 
     with unit_of_work() as session:
         sources = dict(session.execute(select(Asset.symbol, Asset.source)).all())

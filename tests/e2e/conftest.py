@@ -18,6 +18,7 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402,F401  (the browser fixture lives there)
+
 START_TIMEOUT_S = 60
 
 

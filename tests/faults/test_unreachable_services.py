@@ -133,9 +133,9 @@ def redis_down_app(tmp_path_factory):
 
 @pytest.fixture
 def _navigation_mode(monkeypatch):
-    from tests.app.conftest import _navigation_mode as fixture  # noqa: F401
-
     from streamlit.runtime.pages_manager import PagesManager
+
+    from tests.app.conftest import _navigation_mode as fixture  # noqa: F401
 
     original = PagesManager.__init__
 

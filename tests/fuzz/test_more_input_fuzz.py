@@ -10,8 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import AutoIndexError
-from tests.fuzz.test_input_fuzz import FUZZ, JSONISH, ODD_TEXT, _expect_clean_failure_or_success, _fingerprint
-from tests.fuzz.test_input_fuzz import seeded  # noqa: F401  (fixture)
+from tests.fuzz.test_input_fuzz import (
+    FUZZ,
+    JSONISH,
+    ODD_TEXT,
+    _expect_clean_failure_or_success,
+    _fingerprint,
+    seeded,  # noqa: F401  (fixture)
+)
 
 
 @pytest.fixture

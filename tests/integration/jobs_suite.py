@@ -10,8 +10,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
-
 from tests.integration.jobs_support import Consumers, audit_count, prices_checksum, run_history, wait_for
 from tests.stubs.twelvedata_stub import Fault, StubController
 

@@ -14,11 +14,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import REDIS_BASE
 from sqlalchemy import create_engine, func, select, text
 
 from core.services import health
+from tests.conftest import REDIS_BASE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("AUTOINDEX_TEST_HEALTH_REDIS", f"{REDIS_BASE}/12")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 
 from tests.integration.conftest import JOBS_REDIS_URL, prepare_jobs_env
 from tests.integration.jobs_suite import *  # noqa: F401,F403  (the shared tests)
 from tests.integration.jobs_suite import JobsEnv
-from tests.integration.jobs_support import ROOT, Consumers, run_history
+from tests.integration.jobs_support import Consumers, run_history
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -7,14 +7,13 @@ import datetime as dt
 import os
 
 import pytest
-
-from tests.conftest import REDIS_BASE
 from sqlalchemy import update
 
 from core.db import unit_of_work
 from core.models import TaskRun
 from core.services import tasks as svc
 from core.services.tasks import LOST_ERROR, LostMessageWatch
+from tests.conftest import REDIS_BASE
 
 JOBS_REDIS_URL = os.environ.get("AUTOINDEX_TEST_LOST_REDIS", f"{REDIS_BASE}/10")
 

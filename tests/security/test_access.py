@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tests.app.conftest import ADMIN, ANALYST, PROJECT_ROOT, make_app, page_app
+from tests.app.conftest import ADMIN, ANALYST, make_app, page_app
 from tests.security.conftest import page_dump
 
 pytestmark = pytest.mark.timeout(120)

@@ -10,8 +10,12 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from core.services.freshness import (business_days_stale, business_days_stale_many,
-                                     last_completed_business_day, stale_text)
+from core.services.freshness import (
+    business_days_stale,
+    business_days_stale_many,
+    last_completed_business_day,
+    stale_text,
+)
 
 UTC = dt.timezone.utc
 FRI = dt.date(2026, 3, 13)

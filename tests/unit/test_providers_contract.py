@@ -16,7 +16,11 @@ import pytest
 from core.errors import ProviderError
 from core.schemas.asset import AssetInfo
 from core.services.providers import (
-    DemoProvider, FileImportProvider, MarketDataProvider, ProviderData, TwelveDataProvider,
+    DemoProvider,
+    FileImportProvider,
+    MarketDataProvider,
+    ProviderData,
+    TwelveDataProvider,
 )
 from tests.stubs.twelvedata_stub import DEFAULT_API_KEY, STUB_TODAY, start_stub
 

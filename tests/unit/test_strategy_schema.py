@@ -6,8 +6,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from core.schemas.strategy import (DEFAULT_CONFIG, FIELD_HELP, StrategyConfig, describe_config,
-                                   validate_config)
+from core.schemas.strategy import DEFAULT_CONFIG, FIELD_HELP, StrategyConfig, describe_config, validate_config
 
 
 def test_defaults():
@@ -121,7 +120,7 @@ def test_every_numeric_field_has_documented_bounds():
     assert set(BOUNDS) == set(NUMERIC)
     for name, (low, high) in BOUNDS.items():
         assert low < high
-        assert f"Range " in FIELD_HELP[name]
+        assert "Range " in FIELD_HELP[name]
 
 
 @pytest.mark.parametrize("name", sorted(BOUNDS))

@@ -5,12 +5,21 @@ and ``FileImportProvider``/``parse_price_file`` (CSV/XLSX uploads) all return a
 :class:`ProviderData`; see :mod:`core.services.providers.base` for the contract.
 """
 from core.services.providers.base import (
-    DATE_DTYPE, MarketDataProvider, ProgressCallback, ProviderData, empty_market_caps, empty_prices,
+    DATE_DTYPE,
+    MarketDataProvider,
+    ProgressCallback,
+    ProviderData,
+    empty_market_caps,
+    empty_prices,
 )
 from core.services.providers.demo import DemoProvider
 from core.services.providers.files import FileImportProvider, parse_price_file
 from core.services.providers.twelvedata import (
-    InProcessRateLimiter, RateLimiter, RedisRateLimiter, TwelveDataProvider, parse_time_series,
+    InProcessRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    TwelveDataProvider,
+    parse_time_series,
 )
 
 __all__ = [

@@ -30,9 +30,9 @@ Conventions every provider keeps
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd

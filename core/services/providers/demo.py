@@ -43,8 +43,14 @@ import pandas as pd
 
 from core.schemas.asset import AssetInfo
 from core.services.providers.base import (
-    DATE_DTYPE, MarketDataProvider, ProgressCallback, ProviderData, empty_market_caps,
-    empty_prices, normalise_symbols, report,
+    DATE_DTYPE,
+    MarketDataProvider,
+    ProgressCallback,
+    ProviderData,
+    empty_market_caps,
+    empty_prices,
+    normalise_symbols,
+    report,
 )
 
 #: Business-day 0 (a Monday). Dates before it are not served.

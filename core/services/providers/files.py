@@ -81,8 +81,15 @@ from core.errors import ImportValidationError, RowProblem
 from core.schemas.asset import AssetInfo, symbol_problem
 from core.services.providers import xlsx_rows
 from core.services.providers.base import (
-    DATE_DTYPE, MarketDataProvider, ProgressCallback, ProviderData, empty_market_caps, empty_prices,
-    filter_dates, normalise_symbols, report,
+    DATE_DTYPE,
+    MarketDataProvider,
+    ProgressCallback,
+    ProviderData,
+    empty_market_caps,
+    empty_prices,
+    filter_dates,
+    normalise_symbols,
+    report,
 )
 
 MAX_BYTES = 20_000_000

@@ -41,8 +41,9 @@ import json
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,8 +52,14 @@ import requests
 from core.errors import ProviderError
 from core.schemas.asset import AssetInfo
 from core.services.providers.base import (
-    MarketDataProvider, ProgressCallback, ProviderData, empty_market_caps, empty_prices,
-    normalise_long_frame, normalise_symbols, report,
+    MarketDataProvider,
+    ProgressCallback,
+    ProviderData,
+    empty_market_caps,
+    empty_prices,
+    normalise_long_frame,
+    normalise_symbols,
+    report,
 )
 
 #: Most rows TwelveData returns per symbol and request; longer ranges are paged.

@@ -18,8 +18,20 @@ from core.schemas.strategy import describe_config
 from core.services.analytics import PERIOD_LABELS, YEAR_TOTAL, PerformanceView, year_labels
 from core.services.palette import sector_color
 from core.services.reporting.document import (  # noqa: F401  (re-exported: the format modules' model)
-    DEMO_NOTICE, DOC_ROWS, MISSING, Chart, Column, KeyValues, Paragraph, ReportDocument, Section, Table,
-    chart_values, fmt, is_missing, table_rows,
+    DEMO_NOTICE,
+    DOC_ROWS,
+    MISSING,
+    Chart,
+    Column,
+    KeyValues,
+    Paragraph,
+    ReportDocument,
+    Section,
+    Table,
+    chart_values,
+    fmt,
+    is_missing,
+    table_rows,
 )
 from core.services.risk import METRIC_DEFINITIONS, TRAILING_PERIODS
 

@@ -79,7 +79,7 @@ def figure(chart: Chart) -> dict[str, Any]:
     if chart.log_y:
         layout["yaxis"]["type"] = "log"
     if chart.kind in ("line", "area"):
-        for k, (name, values) in enumerate(chart.series.items()):
+        for name, values in chart.series.items():
             trace: dict[str, Any] = {"type": "scatter", "mode": "lines", "name": name,
                                      "x": _labels(_x_of(chart, values)), "y": _values(values),
                                      "line": {"width": 1.5}}

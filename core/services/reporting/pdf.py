@@ -306,10 +306,9 @@ def render_pdf(doc: ReportDocument) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
     from reportlab.pdfgen import canvas as rl_canvas
-    from reportlab.platypus import Image, KeepTogether, PageBreak, SimpleDocTemplate, Spacer
+    from reportlab.platypus import Image, KeepTogether, PageBreak, SimpleDocTemplate, Spacer, TableStyle
     from reportlab.platypus import Paragraph as P
     from reportlab.platypus import Table as RLTable
-    from reportlab.platypus import TableStyle
 
     styles = _styles()
     page_w, page_h = A4
