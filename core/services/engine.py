@@ -324,7 +324,8 @@ def _caps(market_caps: pd.DataFrame, prices: pd.DataFrame) -> np.ndarray:
     if not (market_caps.index.equals(prices.index) and market_caps.columns.equals(prices.columns)):
         aligned = market_caps.reindex(index=prices.index, columns=prices.columns)
     try:
-        return aligned.to_numpy(dtype=np.float64)
+        caps: np.ndarray = aligned.to_numpy(dtype=np.float64)
+        return caps
     except (TypeError, ValueError) as exc:
         raise BacktestInputError({"market_caps": f"market caps must be numeric ({exc})"}) from None
 
@@ -333,7 +334,7 @@ def _missing_caps(caps: np.ndarray | None, symbols: pd.Index, cfg: StrategyConfi
     """``(no caps at all, warnings)``: warnings naming the market-cap sleeve when no constituent has a positive cap (``caps`` None counts as
     none), or the constituents that never have one (they are left out of that sleeve only)."""
     with np.errstate(invalid="ignore"):
-        has_cap = (caps > 0).any(axis=0) if caps is not None and caps.size else np.zeros(len(symbols), dtype=bool)
+        has_cap = np.asarray((caps > 0).any(axis=0)) if caps is not None and caps.size else np.zeros(len(symbols), dtype=bool)
     if not has_cap.any():
         return True, [f"no market caps: the market_cap sleeve (weight {cfg.market_cap:g}) was left out on every date "
                 "and the other sleeves were scaled up to fill it (import market caps or shares outstanding "
@@ -390,16 +391,19 @@ class _Targets:
         lb = self.cfg.momentum_lookback
         if k < lb:
             return None
+        # both are set whenever the momentum sleeve has a weight (see __init__)
+        assert self.invalid_cum is not None and self.growth is not None
         full = (self.invalid_cum[k] - self.invalid_cum[k - lb]) == 0
         mom = self.growth[k] / self.growth[k - lb] - 1.0
         score = np.where(elig & full, mom - self.cfg.momentum_threshold, 0.0)
         score[score < 0] = 0.0
-        total = score.sum()
+        total = float(score.sum())
         return score / total if total > 0 else None
 
     def _risk_parity(self, k: int, elig: np.ndarray) -> np.ndarray | None:
         lb = self.cfg.risk_parity_lookback
         lo = max(k - lb + 1, 0)
+        assert self.invalid_cum is not None  # set whenever the risk_parity sleeve has a weight
         invalid = self.invalid_cum[k] - (self.invalid_cum[lo - 1] if lo > 0 else 0)
         n = ((k - lo + 1) - invalid).astype(np.float64)
         ok = elig & (n >= 2)
@@ -417,7 +421,7 @@ class _Targets:
             return None
         inv = np.zeros(var.size)
         inv[ok] = 1.0 / np.sqrt(var[ok])
-        return inv / inv.sum()
+        return inv / float(inv.sum())
 
     def _market_cap(self, k: int, elig: np.ndarray) -> np.ndarray | None:
         if self.caps is None:  # no caps at all: the sleeve is empty (the empty-sleeve rule)
@@ -437,7 +441,7 @@ class _Targets:
         if not ok.any():
             return None
         w = np.where(ok, np.sqrt(c) if self.cfg.market_cap_sqrt else c, 0.0)
-        return w / w.sum()
+        return w / float(w.sum())
 
     def at(self, k: int) -> np.ndarray | None:
         """Target weights at the close of row ``k`` or ``None`` when nothing is eligible."""
@@ -583,7 +587,8 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
                             + "; the index stays flat at its base value")
         return result()
 
-    def rebalance(k: int, pre_weights: np.ndarray, pre_value: float, tgt: np.ndarray | None):
+    def rebalance(k: int, pre_weights: np.ndarray, pre_value: float,
+                  tgt: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, float]:
         if tgt is None:
             no_eligible_dates.append(k)
             tgt = np.zeros(n_assets)
@@ -604,7 +609,7 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
     while cur < t_rows - 1:
         pos = np.searchsorted(scheduled, cur, side="right")
         nxt = int(scheduled[pos]) if pos < scheduled.size else t_rows - 1
-        is_rebalance = pos < scheduled.size
+        is_rebalance = bool(pos < scheduled.size)
         seg = slice(cur + 1, nxt + 1)
         priced = pvalid[seg]
         growth = 1.0 + r0[seg]

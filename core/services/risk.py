@@ -68,7 +68,9 @@ _BENCHMARK_KEYS = ("beta", "alpha", "correlation", "tracking_error", "informatio
 
 def daily_rf(rf: float) -> float:
     """Annual rate ``rf`` as a daily rate: ``(1 + rf)^(1/252) - 1``."""
-    return (1.0 + rf) ** (1.0 / PERIODS_PER_YEAR) - 1.0
+    # float ** float is typed Any (a negative base gives a complex number)
+    rate: float = (1.0 + rf) ** (1.0 / PERIODS_PER_YEAR) - 1.0
+    return rate
 
 
 def _levels(values: Any) -> pd.Series:
@@ -122,14 +124,16 @@ def _annualised_growth(x: np.ndarray) -> float:
     growth = float(np.prod(1.0 + x))
     if growth <= 0:
         return math.nan
-    return growth ** (PERIODS_PER_YEAR / x.size) - 1.0
+    annualised: float = growth ** (PERIODS_PER_YEAR / x.size) - 1.0
+    return annualised
 
 
 def _cagr(v_start: float, v_end: float, start: pd.Timestamp, end: pd.Timestamp) -> float | None:
     days = (end - start).days
     if days <= 0 or v_start <= 0 or v_end / v_start <= 0:
         return None
-    return (v_end / v_start) ** (DAYS_PER_YEAR / days) - 1.0
+    cagr: float = (v_end / v_start) ** (DAYS_PER_YEAR / days) - 1.0
+    return cagr
 
 
 def risk_metrics(values: pd.Series, benchmark: pd.Series | None = None, rf: float = 0.0) -> dict[str, Any]:
@@ -430,8 +434,9 @@ def trailing_returns(values: pd.Series, as_of: pd.Timestamp | None = None) -> di
             (label == "since_inception" and (end_date - base_date).days > 365)
         if annualise:
             days = (end_date - base_date).days
-            total = (1.0 + total) ** (DAYS_PER_YEAR / days) - 1.0 if days > 0 and total > -1 else None
-        out[label] = total
+            out[label] = (1.0 + total) ** (DAYS_PER_YEAR / days) - 1.0 if days > 0 and total > -1 else None
+        else:
+            out[label] = total
     return out
 
 

@@ -107,7 +107,7 @@ def add_asset(symbol: str, name: str, *, asset_class: str = "equity", sector: st
     """Add an asset to the universe (no prices yet; admins only, checked on fresh state); ValidationFailed
     names each bad field, nothing is written."""
     try:
-        info = AssetInfo(symbol=(symbol or "").strip(), name=(name or "").strip(), asset_class=asset_class,
+        info = AssetInfo(symbol=(symbol or "").strip(), name=(name or "").strip(), asset_class=asset_class,  # type: ignore[arg-type]  # checked by AssetInfo: ValidationFailed
                          sector=(sector or "").strip() or None, currency=(currency or "").strip().upper(),
                          is_benchmark=is_benchmark, source="manual")
     except ValidationError as exc:

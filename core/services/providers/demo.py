@@ -41,7 +41,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from core.schemas.asset import AssetInfo
+from core.schemas.asset import AssetClass, AssetInfo
 from core.services.providers.base import (
     DATE_DTYPE,
     MarketDataProvider,
@@ -99,7 +99,7 @@ class _AssetSpec:
 
 
 def _seed_specs() -> list[_AssetSpec]:
-    rows = [
+    rows: list[tuple[str, str, AssetClass, str | None, float, float, float, float, float, str | None]] = [
         # symbol, name, class, sector, mu, beta, idio, anchor price, shares, listed
         ("AAPL", "Apple Inc.", "equity", "Information Technology", .18, 1.15, .20, 43.0, 20.0e9, "1980-12-12"),
         ("MSFT", "Microsoft Corp.", "equity", "Information Technology", .16, 1.05, .18, 86.0, 7.7e9, "1986-03-13"),
@@ -164,7 +164,8 @@ def symbol_spec(seed: int, symbol: str) -> _AssetSpec:
 
 def _bday_index(d: date | np.datetime64) -> int:
     """Business days from :data:`ORIGIN` to ``d`` (``d`` excluded), i.e. the index of ``d`` if a weekday."""
-    return int(np.busday_count(ORIGIN, np.datetime64(d, "D")))
+    # numpy's stubs omit datetime64(<datetime64>, unit), which numpy accepts
+    return int(np.busday_count(ORIGIN, np.datetime64(d, "D")))  # type: ignore[call-overload]
 
 
 def _stress_overlay(first_index: int, n_days: int) -> np.ndarray:
@@ -234,7 +235,7 @@ def generate_log_prices(seed: int, specs: list[_AssetSpec], first_index: int,
         returns[:, block] = (daily_drift[:, None] + np.outer(beta, m)
                              + idio_vol[:, None] * e)
     returns += np.outer(beta, _stress_overlay(k0 * CHUNK_DAYS, n_chunks * CHUNK_DAYS))
-    log_prices = level[:, None] + np.cumsum(returns, axis=1)
+    log_prices: np.ndarray = level[:, None] + np.cumsum(returns, axis=1)
     offset = first_index - k0 * CHUNK_DAYS
     return log_prices[:, offset:offset + (last_index - first_index + 1)]
 

@@ -162,7 +162,7 @@ class _Problems:
             self.items.append(RowProblem(int(rows[p]), column, problem, None if values is None else values.iloc[p]))
 
     def error(self, filename: str) -> ImportValidationError:
-        unique: dict[tuple, RowProblem] = {}
+        unique: dict[tuple[int | None, str | None, str], RowProblem] = {}
         for p in self.items:  # a wide row with a bad date would otherwise repeat once per symbol
             unique.setdefault((p.row, p.column, p.problem), p)
         listed = sorted(unique.values(), key=lambda p: (p.row or 0))
@@ -614,7 +614,9 @@ def _parse_dates(text: pd.Series, today: date) -> tuple[np.ndarray, np.ndarray]:
     digits = pc.if_else(pa.array(iso), stripped, "1970-01-01")
 
     def field(start: int, stop: int) -> np.ndarray:
-        return pc.cast(pc.utf8_slice_codeunits(digits, start, stop), pa.int32()).to_numpy(zero_copy_only=False)
+        numbers: np.ndarray = pc.cast(pc.utf8_slice_codeunits(digits, start, stop), pa.int32()).to_numpy(
+            zero_copy_only=False)
+        return numbers
 
     year, month, day = field(0, 4), field(5, 7), field(8, 10)
     del stripped
@@ -657,7 +659,8 @@ def _number_problems(found: _Problems, values: np.ndarray, blank: np.ndarray, ro
     found.add_at(np.flatnonzero(non_positive), rows, column, f"{name} must be greater than zero", text)
     found.add_at(np.flatnonzero(outside), rows, column,
                  f"{name} is outside the accepted range {bounds[0]:g} to {bounds[1]:g}", text)
-    return finite & ~non_positive & ~outside
+    usable: np.ndarray = finite & ~non_positive & ~outside
+    return usable
 
 
 def _date_problems(found: _Problems, status: np.ndarray, rows: np.ndarray, text: pd.Series, today: date) -> None:

@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from core.config import Settings, get_settings
 from core.errors import ConfigurationError
 
+if TYPE_CHECKING:
+    from core.services.providers.base import MarketDataProvider
+    from core.services.providers.twelvedata import RateLimiter
+
 PROVIDER_NAMES = ("demo", "twelvedata")
 
 
-def get_provider(name: str, settings: Settings | None = None, *, today: dt.date | None = None):  # type: ignore[no-untyped-def]
+def get_provider(name: str, settings: Settings | None = None, *, today: dt.date | None = None) -> MarketDataProvider:
     """A ready provider instance for ``name`` ("demo" or "twelvedata")."""
     settings = settings or get_settings()
     if name == "demo":
@@ -21,6 +26,7 @@ def get_provider(name: str, settings: Settings | None = None, *, today: dt.date 
 
         if not settings.twelvedata_api_key:
             raise ConfigurationError("TWELVEDATA_API_KEY", "is not set; the TwelveData provider needs an API key")
+        limiter: RateLimiter
         if settings.redis_url:
             import redis
 

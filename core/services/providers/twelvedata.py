@@ -50,7 +50,7 @@ import pandas as pd
 import requests
 
 from core.errors import ProviderError
-from core.schemas.asset import AssetInfo
+from core.schemas.asset import AssetClass, AssetInfo
 from core.services.providers.base import (
     MarketDataProvider,
     ProgressCallback,
@@ -83,7 +83,7 @@ def _unknown_symbol(code: int, message: str) -> bool:
     text = message.lower()
     return code == 404 or (code == 400 and "symbol" in text and ("not found" in text or "invalid" in text))
 
-_TYPE_TO_CLASS = {
+_TYPE_TO_CLASS: dict[str, AssetClass] = {
     "common stock": "equity", "preferred stock": "equity", "depositary receipt": "equity",
     "etf": "etf", "index": "index", "bond": "bond", "commodity": "commodity",
 }
@@ -270,7 +270,7 @@ def _asset_from_meta(symbol: str, meta: Any, known: AssetInfo | None) -> AssetIn
         return known.model_copy(update={"source": TwelveDataProvider.name})
     meta = meta if isinstance(meta, dict) else {}
     currency = str(meta.get("currency") or "USD").upper()
-    asset_class = _TYPE_TO_CLASS.get(str(meta.get("type", "")).lower(), "other")
+    asset_class: AssetClass = _TYPE_TO_CLASS.get(str(meta.get("type", "")).lower(), "other")
     return AssetInfo(symbol=symbol, name=symbol, asset_class=asset_class,
                      currency=currency if len(currency) == 3 and currency.isalpha() else "USD",
                      is_benchmark=asset_class == "index", source=TwelveDataProvider.name)
@@ -402,14 +402,14 @@ class TwelveDataProvider(MarketDataProvider):
 
     # -- one request with retries -------------------------------------------------------
     def _request(self, symbols: list[str], start: date | None,
-                 end: date | None) -> dict[str, dict | _Unknown | None]:
+                 end: date | None) -> dict[str, dict[str, Any] | _Unknown | None]:
         """Return ``{symbol: payload}`` (``None`` = no data in range, :class:`_Unknown` = not a TwelveData
         symbol); retry transient failures.
 
         ``end`` is sent as ``end_date`` verbatim (callers pass the exclusive bound).
         """
         pending = list(symbols)
-        done: dict[str, dict | _Unknown | None] = {}
+        done: dict[str, dict[str, Any] | _Unknown | None] = {}
         for attempt in range(self.max_retries + 1):
             failure = self._attempt(pending, start, end, done)
             if failure is None:
@@ -426,7 +426,7 @@ class TwelveDataProvider(MarketDataProvider):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(self, pending: list[str], start: date | None, end: date | None,
-                 done: dict[str, dict | _Unknown | None]) -> ProviderError | None:
+                 done: dict[str, dict[str, Any] | _Unknown | None]) -> ProviderError | None:
         """One HTTP round trip. Fills ``done``; returns a transient failure to retry, or None.
 
         Permanent failures raise straight away.
@@ -512,12 +512,12 @@ class TwelveDataProvider(MarketDataProvider):
         return None if status != 429 else min(60.0 - self._clock() % 60 + 0.5, MAX_RETRY_AFTER)
 
     @staticmethod
-    def _is_error(payload: dict) -> bool:
+    def _is_error(payload: dict[str, Any]) -> bool:
         return payload.get("status") == "error" or ("code" in payload and "values" not in payload
                                                      and "message" in payload)
 
     @staticmethod
-    def _code(payload: dict) -> int:
+    def _code(payload: dict[str, Any]) -> int:
         try:
             return int(payload.get("code", 0))
         except (TypeError, ValueError):

@@ -9,6 +9,7 @@ The document model itself (blocks, :func:`fmt`) lives in :mod:`.document`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -168,7 +169,7 @@ def _cum(series: pd.Series) -> pd.Series:
     return series / 100.0 - 1.0
 
 
-def _lines(view: PerformanceView, fn, title: str, key: str, **kw: Any) -> Chart:
+def _lines(view: PerformanceView, fn: Callable[[pd.Series], pd.Series], title: str, key: str, **kw: Any) -> Chart:
     series = {"Index": fn(view.index)}
     if view.benchmark is not None:
         series[_bench_label(view)] = fn(view.benchmark)

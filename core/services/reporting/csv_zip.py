@@ -19,7 +19,8 @@ def table_csv(table: Table) -> str:
     frame = neutralise_frame(table.frame.reindex(columns=keys))
     # CRLF (RFC 4180) makes the writer quote any text holding a CR or LF; with "\n" alone a CR inside a name
     # is written bare, and a spreadsheet starts a new row (and a new, unneutralised cell) there.
-    return frame.to_csv(index=False, date_format="%Y-%m-%d", lineterminator="\r\n")
+    text: str = frame.to_csv(index=False, date_format="%Y-%m-%d", lineterminator="\r\n")
+    return text
 
 
 def readme(doc: ReportDocument) -> str:

@@ -12,12 +12,15 @@ import functools
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from core.services.reporting.document import Chart, KeyValues, Paragraph, ReportDocument, Table, table_rows
+
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 PALETTE = ["#1F3A5F", "#D1495B", "#00798C", "#EDAE49", "#66A182", "#8D6A9F", "#30638E", "#F08A4B", "#5B8E7D",
@@ -33,11 +36,12 @@ def plotly_js() -> str:
     """plotly.js (from the installed plotly package), with ``://`` escaped and ``</script`` made safe."""
     from plotly.offline import get_plotlyjs
 
-    return get_plotlyjs().replace("://", ":\\/\\/").replace("</script", "<\\/script")
+    js: str = get_plotlyjs()  # plotly is untyped
+    return js.replace("://", ":\\/\\/").replace("</script", "<\\/script")
 
 
 @functools.lru_cache(maxsize=1)
-def _environment():  # type: ignore[no-untyped-def]
+def _environment() -> jinja2.Environment:
     import jinja2
 
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
@@ -148,7 +152,7 @@ def render_html(doc: ReportDocument) -> bytes:
     sections = []
     n_chart = 0
     for s_idx, section in enumerate(doc.sections):
-        blocks = []
+        blocks: list[dict[str, Any]] = []
         for block in section.blocks:
             if isinstance(block, Chart):
                 n_chart += 1

@@ -45,7 +45,7 @@ def _x_values(chart: Chart, values: Any) -> Any:
 
     x = chart.x if chart.x is not None else (values.index if isinstance(values, pd.Series) else None)
     if isinstance(x, pd.DatetimeIndex):
-        return date2num(x.to_numpy())
+        return date2num(x.to_numpy())  # type: ignore[no-untyped-call]  # matplotlib.dates has no annotations
     return x
 
 
@@ -106,9 +106,10 @@ def chart_png(chart: Chart) -> tuple[bytes, float]:
         if isinstance(chart.x, pd.DatetimeIndex) or isinstance(next(iter(chart.series.values()), None), pd.Series):
             from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
-            locator = AutoDateLocator(maxticks=8)
+            # matplotlib.dates has no annotations
+            locator = AutoDateLocator(maxticks=8)  # type: ignore[no-untyped-call]
             ax.xaxis.set_major_locator(locator)
-            ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+            ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     elif chart.kind == "bar":
         labels = [v.strftime("%Y-%m") if isinstance(v, pd.Timestamp) else str(v) for v in list(chart.x)]
         n = max(1, len(chart.series))
@@ -318,7 +319,7 @@ def render_pdf(doc: ReportDocument) -> bytes:
     if doc.demo:
         footer_left += " · synthetic demo data"
 
-    class NumberedCanvas(rl_canvas.Canvas):
+    class NumberedCanvas(rl_canvas.Canvas):  # type: ignore[misc]  # ReportLab ships no type information
         """Defers page output so the footer can say "Page N of M"."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -34,7 +34,8 @@ def _sheet_name(name: str, used: set[str]) -> str:
 
 def _as_datetime(value: Any) -> dt.datetime | None:
     if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime().replace(tzinfo=None)
+        moment: dt.datetime = value.to_pydatetime()
+        return moment.replace(tzinfo=None)
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=None)
     if isinstance(value, dt.date):
@@ -48,11 +49,13 @@ def _column_values(frame: pd.DataFrame, col: Column, kind: str) -> list[Any]:
         return [None] * len(frame)
     series = frame[col.key]
     if kind in ("pct", "ratio", "level", "int", "year"):
-        return pd.to_numeric(series, errors="coerce").astype(float).tolist()
+        numbers: list[Any] = pd.to_numeric(series, errors="coerce").astype(float).tolist()
+        return numbers
     if kind == "date":
         return [None if v is pd.NaT or v is None else _as_datetime(v)
                 for v in pd.to_datetime(series, errors="coerce").tolist()]
-    return series.tolist()
+    values: list[Any] = series.tolist()
+    return values
 
 
 def _text(ws: Any, row: int, column: int, text: str, cell_format: Any = None) -> None:
