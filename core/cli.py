@@ -74,7 +74,8 @@ def cmd_refresh(args: argparse.Namespace) -> int:
                              progress=lambda f, m: log.info("%3.0f%% %s", 100 * f, m))
     print(f"refresh from {args.provider}: {summary['rows_new']} new, {summary['rows_updated']} updated, "
           f"{summary['rows_unchanged']} unchanged prices; {summary['gaps']} business-day gaps")
-    for warning in summary.get("warnings") or []:  # type: ignore[union-attr]
+    warnings = summary.get("warnings")
+    for warning in warnings if isinstance(warnings, list) else []:
         print(f"warning: {warning}")
     _print_recompute(summary)
     return 0
@@ -119,7 +120,8 @@ def cmd_compute(args: argparse.Namespace) -> int:
     summary = compute_config(args.config, actor="cli")
     print(f"computed config {summary['config_id']}: {summary['dates']} dates {summary['start']}..{summary['end']}, "
           f"final level {summary['final_level']:.2f}, {summary['rebalances']} rebalances")
-    for warning in summary["warnings"]:  # type: ignore[union-attr]
+    warnings = summary["warnings"]
+    for warning in warnings if isinstance(warnings, list) else []:
         print(f"warning: {warning}")
     return 0
 
@@ -168,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Other modules (jobs, reports, health) add their sub-commands here.
-_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
 
 
 def _load_extensions() -> None:

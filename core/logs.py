@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from typing import TextIO
 
 _configured = False
 
@@ -32,15 +33,15 @@ class SecretMaskFilter(logging.Filter):
         return True
 
 
-class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _CurrentStderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever sys.stderr is at emit time (test runners and Streamlit swap it)."""
 
-    @property  # type: ignore[override]
-    def stream(self):  # type: ignore[no-untyped-def]
+    @property
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+    def stream(self, _value: object) -> None:
         return None
 
 

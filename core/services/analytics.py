@@ -81,7 +81,8 @@ def _as_date(value: Any) -> dt.date | None:
     if value is None or value == "":
         return None
     if isinstance(value, pd.Timestamp):
-        return value.date()
+        day: dt.date = value.date()
+        return day
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):

@@ -7,9 +7,11 @@ import logging
 import os
 import secrets
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.config import PROJECT_ROOT, get_settings
 from core.db import migrate, unit_of_work
@@ -23,7 +25,7 @@ SETUP_TOKEN_KEY = "setup_token"
 
 
 def seed_demo(*, n_assets: int | None = None, years: float | None = None, seed: int | None = None,
-              end: dt.date | None = None, progress=None) -> dict[str, object]:  # type: ignore[no-untyped-def]
+              end: dt.date | None = None, progress: Callable[[float, str], None] | None = None) -> dict[str, object]:
     """Generate the deterministic synthetic universe and store it (idempotent: a rerun changes nothing).
 
     Storing it is a refresh: it holds the ``refresh`` lock (:mod:`core.services.locks`), waiting up to
@@ -108,7 +110,9 @@ def issue_setup_token() -> str | None:
 def check_setup_token(token: str) -> bool:
     with unit_of_work() as session:
         stored = app_settings.get(session, SETUP_TOKEN_KEY).get("sha256")
-    return bool(stored) and secrets.compare_digest(stored, _hash_token((token or "").strip()))
+    if not stored:
+        return False
+    return secrets.compare_digest(stored, _hash_token((token or "").strip()))
 
 
 def create_admin_with_token(token: str, username: str, name: str, password: str, email: str | None = None):  # type: ignore[no-untyped-def]
@@ -124,7 +128,7 @@ def create_admin_with_token(token: str, username: str, name: str, password: str,
 
     wanted = _hash_token((token or "").strip())
 
-    def consume(session) -> None:  # type: ignore[no-untyped-def]
+    def consume(session: Session) -> None:
         stored = session.execute(delete(AppSetting).where(AppSetting.key == SETUP_TOKEN_KEY)
                                  .returning(AppSetting.value)).scalar_one_or_none()
         digest = (stored or {}).get("sha256")

@@ -29,6 +29,7 @@ qualified name are part of the key, so two functions can share a namespace.
 """
 from __future__ import annotations
 
+import builtins
 import functools
 import hashlib
 import logging
@@ -39,7 +40,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from core.errors import AutoIndexError, ValidationFailed
 
@@ -152,7 +153,7 @@ class CacheBackend:
         """Set the counters of ``namespaces`` back to zero."""
         raise NotImplementedError
 
-    def known_namespaces(self) -> set[str]:
+    def known_namespaces(self) -> builtins.set[str]:  # builtins: set here is the method
         """Namespaces that have counters (written by any process sharing the store)."""
         raise NotImplementedError
 
@@ -217,7 +218,7 @@ class LocalBackend(CacheBackend):
             for ns in namespaces:
                 self._stats.pop(ns, None)
 
-    def known_namespaces(self) -> set[str]:
+    def known_namespaces(self) -> builtins.set[str]:  # builtins: set here is the method
         with self._lock:
             return set(self._stats)
 
@@ -267,7 +268,8 @@ class RedisBackend(CacheBackend):
             raise CacheUnavailable(_reason(exc)) from None
 
     def get(self, key: str) -> bytes | None:
-        return self._call(lambda: self.client.get(key))
+        # decode_responses is off, so redis-py returns bytes (its stubs also allow str)
+        return cast("bytes | None", self._call(lambda: self.client.get(key)))
 
     def set(self, key: str, value: bytes, ttl_s: int) -> None:
         self._call(lambda: self.client.set(key, value, ex=max(1, int(ttl_s))))
@@ -292,7 +294,7 @@ class RedisBackend(CacheBackend):
         if keys:
             self._call(lambda: self.client.delete(*keys))
 
-    def known_namespaces(self) -> set[str]:
+    def known_namespaces(self) -> builtins.set[str]:  # builtins: set here is the method
         def scan() -> set[str]:
             return {k.decode()[len(self.stats_prefix):]
                     for k in self.client.scan_iter(match=self.stats_prefix + "*", count=SCAN_BATCH)}

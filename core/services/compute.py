@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
 
 from core.db import unit_of_work
 from core.errors import AutoIndexError, NotFoundError
@@ -43,7 +44,7 @@ class MarketInputs:
     sources: list[str]
 
 
-def load_market_inputs(session, start: dt.date | None = None, end: dt.date | None = None) -> MarketInputs:  # type: ignore[no-untyped-def]
+def load_market_inputs(session: Session, start: dt.date | None = None, end: dt.date | None = None) -> MarketInputs:
     """Active constituents (not benchmarks) and the first benchmark, from the database."""
     assets = session.execute(select(Asset.symbol, Asset.is_benchmark, Asset.source).where(Asset.is_active.is_(True))).all()
     members = sorted(s for s, b, _ in assets if not b)
@@ -180,7 +181,8 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
         if reb_rows:
             session.execute(insert(Rebalance), reb_rows)
         as_of = values.index[-1].date() if len(values) else dt.date.today()
-        missing = metrics.get("missing", {}) or {}
+        reasons = metrics.get("missing")  # risk_metrics' reason for each undefined metric
+        missing: dict[str, str] = reasons if isinstance(reasons, dict) else {}
         metric_rows = []
         for key, value in metrics.items():
             if key in ("missing", "start", "end", "days"):

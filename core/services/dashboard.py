@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from core.db import unit_of_work
 from core.models import Allocation, Asset, Price, StrategyConfigRow
@@ -55,7 +56,7 @@ def demo_data_shown() -> bool:
         return session.scalar(select(Asset.id).where(Asset.source == "demo").limit(1)) is not None
 
 
-def benchmark_symbol(session) -> str | None:  # type: ignore[no-untyped-def]
+def benchmark_symbol(session: Session) -> str | None:
     """The benchmark shown beside the index: ^GSPC when present, else the first benchmark asset."""
     symbols = sorted(session.scalars(select(Asset.symbol).where(Asset.is_benchmark.is_(True))).all())
     return "^GSPC" if "^GSPC" in symbols else (symbols[0] if symbols else None)
@@ -120,7 +121,7 @@ class DashboardData:
 
     @property
     def empty(self) -> bool:
-        return self.index.empty
+        return bool(self.index.empty)
 
     @property
     def chart_index(self) -> pd.Series:
@@ -137,7 +138,7 @@ def _from(series: pd.Series, start: dt.date | None) -> pd.Series:
     return series if start is None or series.empty else series.loc[pd.Timestamp(start):]
 
 
-def _config_label(session, config_id: int) -> str:  # type: ignore[no-untyped-def]
+def _config_label(session: Session, config_id: int) -> str:
     row = (session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None)
     if row is None:
         from core.errors import NotFoundError
@@ -177,7 +178,7 @@ def _metrics_frame(config_id: int, benchmark: pd.Series | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 
-def _allocation_now(session, config_id: int, as_of: dt.date | None) -> tuple[pd.DataFrame, dt.date | None]:  # type: ignore[no-untyped-def]
+def _allocation_now(session: Session, config_id: int, as_of: dt.date | None) -> tuple[pd.DataFrame, dt.date | None]:
     last = session.scalar(select(func.max(Allocation.date)).where(Allocation.config_id == config_id))
     columns = ["symbol", "name", "sector", "weight"]
     if last is None:
@@ -199,7 +200,7 @@ def _allocation_now(session, config_id: int, as_of: dt.date | None) -> tuple[pd.
     return frame.sort_values("weight", ascending=False, ignore_index=True), last
 
 
-def _allocation_history(session, config_id: int, top: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:  # type: ignore[no-untyped-def]
+def _allocation_history(session: Session, config_id: int, top: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     sector = func.coalesce(Asset.sector, OTHER)
     rows = session.execute(
         select(Allocation.date, sector, func.sum(Allocation.weight))
@@ -227,7 +228,7 @@ def _allocation_history(session, config_id: int, top: list[str]) -> tuple[pd.Dat
     return by_sector, by_asset
 
 
-def _benchmark(session, index: pd.Series) -> tuple[pd.Series | None, str | None]:  # type: ignore[no-untyped-def]
+def _benchmark(session: Session, index: pd.Series) -> tuple[pd.Series | None, str | None]:
     symbol = benchmark_symbol(session)
     if symbol is None or index.empty:
         return None, symbol
@@ -240,8 +241,8 @@ def _benchmark(session, index: pd.Series) -> tuple[pd.Series | None, str | None]
     return raw / raw.iloc[0] * float(index.loc[raw.index[0]]), symbol
 
 
-def _correlation(session, index: pd.Series, benchmark: pd.Series | None, benchmark_sym: str | None,
-                 top: list[str]) -> pd.DataFrame | None:  # type: ignore[no-untyped-def]
+def _correlation(session: Session, index: pd.Series, benchmark: pd.Series | None, benchmark_sym: str | None,
+                 top: list[str]) -> pd.DataFrame | None:
     from core.services.risk import correlation_matrix
 
     if index.empty:

@@ -44,7 +44,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("health", help="check the database, Redis, queue, workers, data and jobs; "
                                              "exit 1 on error")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")

@@ -225,7 +225,8 @@ class PostgresAdvisoryLocks(LockBackend):
         app, pid = row
         prefix = f"{_PREFIX}{name} "
         if app and app.startswith(prefix):
-            return app[len(prefix):]
+            holder: str = app[len(prefix):]
+            return holder
         return f"database session {pid}"
 
     def held(self) -> dict[str, str]:

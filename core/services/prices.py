@@ -12,10 +12,11 @@ import io
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
 
 from core.models import Asset
@@ -75,13 +76,16 @@ def insert_assets_if_absent(session: Session, rows: list[dict[str, object]]) -> 
     """
     if not rows:
         return 0
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     now = utcnow()
     values = [{"created_at": now, **row} for row in rows]
-    stmt = insert(Asset).values(values).on_conflict_do_nothing(index_elements=["symbol"]).returning(Asset.id)
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(Asset).values(values).on_conflict_do_nothing(index_elements=["symbol"]).returning(Asset.id)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(Asset).values(values).on_conflict_do_nothing(index_elements=["symbol"]).returning(Asset.id)
     return len(session.execute(stmt).all())
 
 
@@ -120,14 +124,22 @@ def _day_sql(dialect: str, column: str = "date") -> str:
     return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
 
 
-def _fetch_numeric(session: Session, sql: str, params: tuple | dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _driver_connection(conn: Connection) -> Any:
+    """The driver's own connection (psycopg or sqlite3) under ``conn``, for COPY and executemany."""
+    driver = conn.connection.driver_connection
+    if driver is None:  # only once the pooled connection has been invalidated
+        raise RuntimeError("the database connection is no longer usable")
+    return driver
+
+
+def _fetch_numeric(session: Session, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run a query returning (asset_id, day, value) rows as three numpy arrays, at driver speed.
 
     PostgreSQL streams the rows with COPY ... TO STDOUT; SQLite uses the raw cursor.
     """
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        raw = conn.connection.driver_connection
+        raw = _driver_connection(conn)
         buf = io.BytesIO()
         with raw.cursor() as cur:
             with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
@@ -138,7 +150,7 @@ def _fetch_numeric(session: Session, sql: str, params: tuple | dict) -> tuple[np
         buf.seek(0)
         frame = pd.read_csv(buf, header=None, names=["a", "d", "v"], dtype={"a": np.int64, "d": np.int64, "v": float})  # pandas 3's default parser round-trips floats
         return frame["a"].to_numpy(), frame["d"].to_numpy(), frame["v"].to_numpy()
-    cur = conn.connection.driver_connection.execute(sql, params)
+    cur = _driver_connection(conn).execute(sql, params)
     rows = cur.fetchall()
     if not rows:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, float)
@@ -202,7 +214,7 @@ def _write_rows(session: Session, table: str, column: str, rows: pd.DataFrame, *
         return
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        raw = conn.connection.driver_connection
+        raw = _driver_connection(conn)
         payload = _copy_csv(rows, column)
         if all_new:
             import psycopg
@@ -227,7 +239,7 @@ def _write_rows(session: Session, table: str, column: str, rows: pd.DataFrame, *
                 f"WHERE {table}.{column} IS DISTINCT FROM EXCLUDED.{column}"
             )  # the temporary rows go at commit (ON COMMIT DELETE ROWS)
     else:
-        dbapi = conn.connection.driver_connection
+        dbapi = _driver_connection(conn)
         dates = _iso_dates(rows["day"].to_numpy()).tolist()
         data = zip(rows["asset_id"].tolist(), dates, rows[column].tolist())
         dbapi.executemany(

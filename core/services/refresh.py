@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pandas as pd
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.db import unit_of_work, write_lock
 from core.errors import AutoIndexError, ProviderError
@@ -15,7 +16,7 @@ from core.schemas.asset import AssetInfo
 from core.services import audit, prices
 from core.services.access import username_of
 from core.services.locks import REFRESH, hold
-from core.services.providers.base import ProviderData, empty_market_caps, empty_prices
+from core.services.providers.base import MarketDataProvider, ProviderData, empty_market_caps, empty_prices
 from core.services.providers.registry import get_provider
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def _noop(_f: float, _m: str) -> None:
 
 
 def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None, *, full: bool = False,
-                   provider=None, progress: Progress | None = None, actor: object = None,  # type: ignore[no-untyped-def]
+                   provider: MarketDataProvider | None = None, progress: Progress | None = None, actor: object = None,
                    today: dt.date | None = None, wait: bool = True,
                    lock_timeout_s: float | None = REFRESH_LOCK_WAIT_S, recompute: bool = True) -> dict[str, object]:
     """Fetch prices (incremental by default) and upsert them; queue a recompute when they changed.
@@ -139,7 +140,7 @@ def _fetch_groups(provider, groups: dict[dt.date | None, list[str]], today: dt.d
     return joined
 
 
-def _asset_infos(session, data: ProviderData) -> list[AssetInfo]:  # type: ignore[no-untyped-def]
+def _asset_infos(session: Session, data: ProviderData) -> list[AssetInfo]:
     """The asset infos to store: a placeholder info (``data.generic``) only creates a new asset; a stored
     asset keeps its name, class and sector (typed on the Data page or imported) and takes the new source."""
     placeholders = {a.symbol for a in data.assets if a.symbol in data.generic}
@@ -149,8 +150,9 @@ def _asset_infos(session, data: ProviderData) -> list[AssetInfo]:  # type: ignor
     for info in data.assets:
         row = stored.get(info.symbol)
         if row is not None:
-            info = AssetInfo(symbol=row.symbol, name=row.name, asset_class=row.asset_class, sector=row.sector,
-                             currency=row.currency, is_benchmark=row.is_benchmark, source=data.source)
+            # the column is a plain string holding an AssetClass (validated when stored, and again by AssetInfo)
+            info = AssetInfo(symbol=row.symbol, name=row.name, asset_class=row.asset_class,  # type: ignore[arg-type]
+                             sector=row.sector, currency=row.currency, is_benchmark=row.is_benchmark, source=data.source)
         infos.append(info)
     return infos
 

@@ -47,7 +47,7 @@ ERROR_MAX = 2000
 # --------------------------------------------------------------------------- helpers
 
 
-def _validate(report_type: str, period: str, fmt: str, config_id: Any, start: Any, end: Any) -> ReportRequest:
+def _validate(report_type: str | None, period: str | None, fmt: str | None, config_id: Any, start: Any, end: Any) -> ReportRequest:
     raw = {"report_type": report_type, "period": period, "format": fmt, "config_id": config_id,
            "start": start or None, "end": end or None}
     try:
@@ -112,6 +112,8 @@ def build_report_bytes(report_type: str, period: str, fmt: str, config_id: int |
     cid = _resolve_config(request.config_id)
     progress(0.05, "loading stored results")
     inputs = analytics.load_view_inputs(cid)
+    s: dt.date | None
+    e: dt.date | None
     if period == "custom" or start is None or end is None:
         s, e = analytics.resolve_period(inputs, request.period, request.start, request.end)
     else:  # dates resolved when the report was requested
@@ -129,7 +131,7 @@ def build_report_bytes(report_type: str, period: str, fmt: str, config_id: int |
 
 
 # --------------------------------------------------------------------------- requesting
-def request_report(report_type: str, period: str, fmt: str, config_id: int | None = None,
+def request_report(report_type: str | None, period: str | None, fmt: str | None, config_id: int | None = None,
                    start: dt.date | str | None = None, end: dt.date | str | None = None, *,
                    owner: Any = None, inline: bool = False, huey: Any = None) -> int:
     """Validate a report request, record it and queue its job (or generate it now with ``inline``).

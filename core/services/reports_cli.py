@@ -35,7 +35,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``report`` to ``python -m core``."""
     if "report" in subparsers.choices:  # core.cli loads extensions again on every main() call
         return

@@ -37,7 +37,7 @@ import socket
 import traceback as tb_module
 import uuid
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from pydantic import ValidationError
 from sqlalchemy import delete, func, or_, select, update
@@ -62,6 +62,10 @@ from core.schemas.task import (
 from core.services import audit
 from core.services.access import ADMIN_ONLY, ALL_ROLES, Principal, owns, resolve, visible_to
 from core.services.ports import JobQueue, QueueUnavailable, job_queue
+
+if TYPE_CHECKING:
+    # Session.execute() returns a CursorResult for INSERT/UPDATE/DELETE, but SQLAlchemy types it as Result
+    from sqlalchemy import CursorResult
 
 log = logging.getLogger(__name__)
 
@@ -203,12 +207,12 @@ def enqueue(kind: str, params: dict[str, Any] | None = None, *, user: Any = None
         row = TaskRun(kind=kind, args=args, state="queued", progress=0.0, attempts=0, queued_by=username,
                       huey_id=huey_id, retry_of_id=retry_of_id, message="waiting for a worker")
         session.add(row)
-        event = AuditEvent(actor=username, action="job.queue", target=kind,
-                           detail={"args": args, "retry_of": retry_of_id})
+        detail: dict[str, Any] = {"args": args, "retry_of": retry_of_id}
+        event = AuditEvent(actor=username, action="job.queue", target=kind, detail=detail)
         session.add(event)
         session.flush()
         run_id, event_id = row.id, event.id
-        event.detail = {**event.detail, "run_id": run_id}
+        event.detail = {**detail, "run_id": run_id}
         session.commit()
     try:
         queue.submit(kind, run_id, args, huey_id)
@@ -238,7 +242,7 @@ def _transition(run_id: int, from_states: tuple[str, ...], **values: Any) -> boo
         result = session.execute(update(TaskRun).where(TaskRun.id == run_id, TaskRun.state.in_(from_states))
                                  .values(**values))
         session.commit()
-        return bool(result.rowcount)
+        return bool(cast("CursorResult[Any]", result).rowcount)
 
 
 def find_run_id(huey_id: str) -> int | None:
@@ -514,8 +518,9 @@ def heartbeat(worker_id: str, *, hostname: str, pid: int, workers: int = 1, kind
     now = now or utcnow()
     for _ in range(2):  # two threads of one worker may insert at once: the loser updates
         with unit_of_work() as session:
-            changed = session.execute(update(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == worker_id)
-                                      .values(last_seen=now, workers=workers, kind=kind)).rowcount
+            changed = cast("CursorResult[Any]", session.execute(
+                update(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == worker_id)
+                .values(last_seen=now, workers=workers, kind=kind))).rowcount
             if not changed:
                 session.add(WorkerHeartbeat(worker_id=worker_id, hostname=hostname, pid=pid, workers=workers,
                                             kind=kind, started_at=started_at or now, last_seen=now))
@@ -747,12 +752,12 @@ def clean_up(*, now: dt.datetime | None = None, retention_days: int | None = Non
     removed = cleanup_expired(now=now, retention_days=days)
     n_reports, files = removed["reports"], removed["files"]
     with unit_of_work() as session:
-        n_runs = session.execute(delete(TaskRun).where(
+        n_runs = cast("CursorResult[Any]", session.execute(delete(TaskRun).where(
             TaskRun.state.in_(FINAL_STATES),
             or_(TaskRun.finished_at < cutoff, (TaskRun.finished_at.is_(None)) & (TaskRun.queued_at < cutoff)),
-        )).rowcount
-        n_workers = session.execute(delete(WorkerHeartbeat).where(
-            WorkerHeartbeat.last_seen < now - dt.timedelta(days=1))).rowcount
+        ))).rowcount
+        n_workers = cast("CursorResult[Any]", session.execute(delete(WorkerHeartbeat).where(
+            WorkerHeartbeat.last_seen < now - dt.timedelta(days=1)))).rowcount
         session.commit()
     if settings.reports_dir and settings.reports_dir.is_dir():
         for path in settings.reports_dir.rglob("*"):

@@ -29,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypedDict
 
 import pandas as pd
 
@@ -56,7 +56,15 @@ NAME_MAX = 100
 
 _buffer: deque[tuple[dt.datetime, str, str, float]] = deque(maxlen=MAX_BUFFER)
 _lock = threading.Lock()
-_state = {"last_flush": time.monotonic(), "last_prune": float("-inf"), "writer": None}
+
+
+class _FlushState(TypedDict):
+    last_flush: float  # time.monotonic() of the last flush
+    last_prune: float
+    writer: threading.Thread | None
+
+
+_state: _FlushState = {"last_flush": time.monotonic(), "last_prune": float("-inf"), "writer": None}
 
 
 def _utcnow() -> dt.datetime:
@@ -95,7 +103,7 @@ def timed(kind: str, name: str) -> Iterator[None]:
 def _flush_in_background() -> None:
     with _lock:
         writer = _state["writer"]
-        if writer is not None and writer.is_alive():  # type: ignore[attr-defined]
+        if writer is not None and writer.is_alive():
             return
         _state["last_flush"] = time.monotonic()
         thread = threading.Thread(target=flush, name="autoindex-telemetry", daemon=True)
@@ -110,8 +118,8 @@ def flush(*, now: dt.datetime | None = None) -> int:
     A background write already running is waited for first, so that what this call returns is stored.
     """
     writer = _state["writer"]
-    if writer is not None and writer is not threading.current_thread() and writer.is_alive():  # type: ignore[attr-defined]
-        writer.join(timeout=5.0)  # type: ignore[attr-defined]
+    if writer is not None and writer is not threading.current_thread() and writer.is_alive():
+        writer.join(timeout=5.0)
     rows = []
     while _buffer:
         try:

@@ -10,10 +10,10 @@ import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import bcrypt
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import ColumnElement, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,10 @@ from core.models.base import utcnow
 from core.schemas.user import UserOut
 from core.services import app_settings, audit
 from core.services.access import ADMIN_ONLY, ALL_ROLES, RESERVED_USERNAMES, SystemActor, resolve, username_of
+
+if TYPE_CHECKING:
+    # Session.execute() returns a CursorResult for INSERT/UPDATE/DELETE, but SQLAlchemy types it as Result
+    from sqlalchemy import CursorResult
 
 MIN_PASSWORD_LENGTH = 10
 MAX_FAILED_ATTEMPTS = 5
@@ -235,11 +239,11 @@ def _checked(username: str, password: str, *, now: dt.datetime, action: str) -> 
             raise AuthenticationError(_locked_message(user.locked_until, now), locked_until=user.locked_until)
         user_id, canonical, attempt, password_hash, version = reserved
         if attempt > MAX_FAILED_ATTEMPTS:  # others used up the tries meanwhile: lock, check nothing
-            locked_until = _lock(session, user_id, canonical, now)
+            lock_end = _lock(session, user_id, canonical, now)
             audit.record(session, canonical, action, canonical, outcome="failed", message="account locked")
             session.commit()
             verify_password(password or "", _dummy_hash())
-            raise AuthenticationError(_locked_message(locked_until, now), locked_until=locked_until)
+            raise AuthenticationError(_locked_message(lock_end, now), locked_until=lock_end)
         session.commit()
     ok = verify_password(password or "", password_hash)  # slow (bcrypt): outside any transaction
     with unit_of_work() as session:
@@ -254,7 +258,7 @@ def _checked(username: str, password: str, *, now: dt.datetime, action: str) -> 
             session.commit()
             return user_id, canonical, version
         message = "wrong username or password"
-        locked_until = None
+        locked_until: dt.datetime | None = None
         if attempt >= MAX_FAILED_ATTEMPTS:
             locked_until = _lock(session, user_id, canonical, now)
             message = f"account locked for 15 minutes after {MAX_FAILED_ATTEMPTS} failed attempts"
@@ -373,7 +377,7 @@ def _lock_rows(session: Session, *usernames: str | None, admins: bool = False) -
     the active admins (when asked), read under the lock."""
     write_lock(session)
     names = sorted({n for n in usernames if n})
-    condition = User.username.in_(names)
+    condition: ColumnElement[bool] = User.username.in_(names)
     if admins:
         condition = or_(condition, (User.role == "admin") & User.is_active.is_(True))
     query = select(User.id, User.role, User.is_active).where(condition).order_by(User.id)
@@ -503,9 +507,9 @@ def register(username: str, name: str, password: str, email: str) -> UserOut:
         if mode == "closed":
             raise PermissionDenied("registration is closed; ask an administrator for an account")
         if mode == "invite":  # spend the invitation atomically: two registrations cannot share one
-            spent = session.execute(update(Invitation).where(Invitation.email == email.lower(),
-                                                             Invitation.used_at.is_(None))
-                                    .values(used_at=utcnow())).rowcount
+            spent = cast("CursorResult[Any]", session.execute(
+                update(Invitation).where(Invitation.email == email.lower(), Invitation.used_at.is_(None))
+                .values(used_at=utcnow()))).rowcount
             if spent != 1:
                 raise PermissionDenied("this email has not been invited")
         user = _insert_user(session, username, name, password_hash, "analyst", email, username)
