@@ -32,11 +32,11 @@ class _ProjectConsumer:
         return Consumer(self, **options)
 
 
-class ProjectRedisHuey(_ProjectConsumer, RedisHuey):
+class ProjectRedisHuey(_ProjectConsumer, RedisHuey):  # type: ignore[misc]  # huey ships no type information
     """RedisHuey whose consumers are the project's."""
 
 
-class ProjectSqliteHuey(_ProjectConsumer, SqliteHuey):
+class ProjectSqliteHuey(_ProjectConsumer, SqliteHuey):  # type: ignore[misc]  # huey ships no type information
     """SqliteHuey whose consumers are the project's."""
 
 

@@ -129,7 +129,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``jobs`` and ``worker`` to ``python -m core``."""
     from core.schemas.task import ALL_KINDS, TASK_STATES_ALL
 

@@ -30,7 +30,7 @@ _lock = threading.Lock()
 _consumer: EmbeddedConsumer | None = None
 
 
-class EmbeddedConsumer(Consumer):
+class EmbeddedConsumer(Consumer):  # type: ignore[misc]  # huey ships no type information
     """A consumer that can live in a non-main thread: it installs no signal handlers
     (Streamlit runs scripts outside the main thread, where ``signal.signal`` is refused)."""
 

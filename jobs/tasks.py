@@ -146,20 +146,21 @@ def _compute_work(run_id: int, config_id: int | None, report: Report, actor: str
 
 
 # --------------------------------------------------------------------------- user-queued tasks
-@huey.task(name="refresh", **_RETRY)
+# Huey ships no type information, so each of its decorators below carries an ignore of untyped-decorator.
+@huey.task(name="refresh", **_RETRY)  # type: ignore[untyped-decorator]
 def refresh(run_id: int, params: dict[str, Any], task: Task | None = None) -> dict[str, Any] | None:
     """Refresh prices: ``params`` = RefreshParams (provider, symbols, full)."""
     return _run(task, run_id, lambda report: _refresh_work(run_id, params, report), has_warnings=True)
 
 
-@huey.task(name="compute", **_RETRY)
+@huey.task(name="compute", **_RETRY)  # type: ignore[untyped-decorator]
 def compute(run_id: int, params: dict[str, Any], task: Task | None = None) -> dict[str, Any] | None:
     """Backtest a config version and store its results: ``params`` = ComputeParams (config_id)."""
     return _run(task, run_id, lambda report: _compute_work(run_id, params.get("config_id"), report,
                                                            svc.queued_by(run_id)))
 
 
-@huey.task(name="report", **_RETRY)
+@huey.task(name="report", **_RETRY)  # type: ignore[untyped-decorator]
 def report(run_id: int, params: dict[str, Any], task: Task | None = None) -> dict[str, Any] | None:
     """Generate a report file: ``params`` = ReportParams (report_id)."""
 
@@ -194,7 +195,7 @@ def _scheduled_refresh_work(run_id: int, report: Report) -> dict[str, Any]:
     return {"refresh": refreshed, "compute": refreshed.get("recompute"), "warnings": refreshed.get("warnings", [])}
 
 
-@huey.periodic_task(svc.cron_validator(svc.periodic_jobs()[0][1]), name="scheduled_refresh", **_RETRY)
+@huey.periodic_task(svc.cron_validator(svc.periodic_jobs()[0][1]), name="scheduled_refresh", **_RETRY)  # type: ignore[untyped-decorator]
 def scheduled_refresh(task: Task | None = None) -> dict[str, Any] | None:
     """Weekday evenings (REFRESH_CRON): refresh prices; when they changed, the refresh service queues the
     recompute of the active config (a compute run of its own, queued by the scheduler)."""
@@ -204,7 +205,7 @@ def scheduled_refresh(task: Task | None = None) -> dict[str, Any] | None:
     return _run(task, run_id, lambda report: _scheduled_refresh_work(run_id, report), has_warnings=True)
 
 
-@huey.periodic_task(svc.cron_validator(svc.RETENTION_CRON), name="retention", context=True)
+@huey.periodic_task(svc.cron_validator(svc.RETENTION_CRON), name="retention", context=True)  # type: ignore[untyped-decorator]
 def retention(task: Task | None = None) -> dict[str, Any] | None:
     """Nightly: delete runs, reports and heartbeats older than RETENTION_DAYS."""
     run_id = _periodic_run(task, "retention")
@@ -239,7 +240,7 @@ def _run_id_of(task: Task) -> int | None:
     return svc.find_run_id(task.id)
 
 
-@huey.signal(S.SIGNAL_EXECUTING)
+@huey.signal(S.SIGNAL_EXECUTING)  # type: ignore[untyped-decorator]
 def _on_executing(signal: str, task: Task) -> None:
     if isinstance(task, PeriodicTask):
         run_id = svc.find_run_id(task.id)  # a retry; a first run is opened by the body
@@ -251,42 +252,42 @@ def _on_executing(signal: str, task: Task) -> None:
         svc.mark_running(run_id, worker=worker_life.current_worker_id())
 
 
-@huey.signal(S.SIGNAL_COMPLETE)
+@huey.signal(S.SIGNAL_COMPLETE)  # type: ignore[untyped-decorator]
 def _on_complete(signal: str, task: Task) -> None:
     run_id = _run_id_of(task)
     if run_id is not None:
         svc.mark_succeeded(run_id)
 
 
-@huey.signal(S.SIGNAL_ERROR)
+@huey.signal(S.SIGNAL_ERROR)  # type: ignore[untyped-decorator]
 def _on_error(signal: str, task: Task, exc: BaseException | None = None) -> None:
     run_id = _run_id_of(task)
     if run_id is not None and exc is not None:
         svc.record_error(run_id, exc, will_retry=bool(task.retries), retry_in_s=task.retry_delay)
 
 
-@huey.signal(S.SIGNAL_RETRYING)
+@huey.signal(S.SIGNAL_RETRYING)  # type: ignore[untyped-decorator]
 def _on_retrying(signal: str, task: Task) -> None:
     run_id = _run_id_of(task)
     if run_id is not None:
         svc.mark_retrying(run_id, task.retry_delay)
 
 
-@huey.signal(S.SIGNAL_REVOKED)
+@huey.signal(S.SIGNAL_REVOKED)  # type: ignore[untyped-decorator]
 def _on_revoked(signal: str, task: Task) -> None:
     run_id = _run_id_of(task)
     if run_id is not None:
         svc.mark_cancelled(run_id, "cancelled before it started")
 
 
-@huey.signal(S.SIGNAL_EXPIRED)
+@huey.signal(S.SIGNAL_EXPIRED)  # type: ignore[untyped-decorator]
 def _on_expired(signal: str, task: Task) -> None:
     run_id = _run_id_of(task)
     if run_id is not None:
         svc.mark_failed(run_id, "expired before a worker took it")
 
 
-@huey.signal(S.SIGNAL_INTERRUPTED, S.SIGNAL_TIMEOUT)
+@huey.signal(S.SIGNAL_INTERRUPTED, S.SIGNAL_TIMEOUT)  # type: ignore[untyped-decorator]
 def _on_interrupted(signal: str, task: Task) -> None:
     run_id = _run_id_of(task)
     if run_id is not None:
@@ -294,11 +295,11 @@ def _on_interrupted(signal: str, task: Task) -> None:
                         else "timed out", from_states=("running",))
 
 
-@huey.on_startup("autoindex_worker_started")
+@huey.on_startup("autoindex_worker_started")  # type: ignore[untyped-decorator]
 def _worker_started() -> None:
     worker_life.worker_started(huey)
 
 
-@huey.on_shutdown("autoindex_worker_stopped")
+@huey.on_shutdown("autoindex_worker_stopped")  # type: ignore[untyped-decorator]
 def _worker_stopped() -> None:
     worker_life.worker_stopped()

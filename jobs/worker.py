@@ -142,7 +142,7 @@ def wait_for_queue(huey: Any, *, stop: threading.Event | None = None, tracker: Q
     return False
 
 
-class Worker(HueyWorker):
+class Worker(HueyWorker):  # type: ignore[misc]  # huey ships no type information
     """Huey's worker, except that a queue that cannot be read costs one log line per retry round (shared
     backoff, see :class:`QueueOutage`) instead of a traceback on every poll."""
 
@@ -174,11 +174,12 @@ class Worker(HueyWorker):
             raise WorkerRecycle()
 
 
-class Scheduler(HueyScheduler):
+class Scheduler(HueyScheduler):  # type: ignore[misc]  # huey ships no type information
     """Huey's scheduler, except that while the queue is down it waits for the shared next try, and a failure
     to read the schedule or to enqueue is one line per retry round (see :class:`QueueOutage`)."""
 
     tracker: QueueOutage = outage
+    _next_loop: float  # set by Huey's Scheduler (time.monotonic() of the next loop)
 
     def loop(self, now: Any = None) -> None:
         current = self._next_loop
@@ -202,7 +203,7 @@ class Scheduler(HueyScheduler):
         self.sleep_for_interval(current, self.interval)
 
 
-class Consumer(HueyConsumer):
+class Consumer(HueyConsumer):  # type: ignore[misc]  # huey ships no type information
     """Huey's consumer with the outage-aware :class:`Worker` and :class:`Scheduler` (Huey's documented
     extension point: ``worker_class`` / ``scheduler_class``)."""
 

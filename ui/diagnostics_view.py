@@ -165,7 +165,7 @@ def cache_panel(report: health.HealthReport, user: UserOut) -> None:
     except KeyError:
         check = None
     frame = check.tables.get("namespaces") if check is not None else None
-    if frame is not None and not frame.empty:
+    if check is not None and frame is not None and not frame.empty:
         st.caption(f"Backend: {check.facts.get('backend')}. Keys count every data version still within its TTL; "
                    "a refresh or compute bumps the data version, so older entries are never read again.")
         table_view.show(frame,

@@ -6,6 +6,7 @@ followed by :func:`field_error`, so the message appears beside the field in the 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import streamlit as st
 
@@ -26,7 +27,8 @@ def clear(form: str) -> None:
 
 
 def _labels() -> dict[tuple[str, str], str]:
-    return st.session_state.setdefault(state.FORM_LABELS, {})
+    labels: dict[tuple[str, str], str] = st.session_state.setdefault(state.FORM_LABELS, {})
+    return labels
 
 
 def label_of(form: str, field: str) -> str:
@@ -43,9 +45,9 @@ def field_error(form: str, field: str, label: str | None = None) -> None:
         st.error(f"{label_of(form, field)}: {message}", icon=":material/error:")
 
 
-def text_field(form: str, field: str, label: str, **kwargs: object) -> None:
+def text_field(form: str, field: str, label: str, **kwargs: Any) -> None:
     """A text input followed by its validation message (the pair every form draws per field)."""
-    st.text_input(label, **kwargs)  # type: ignore[arg-type]
+    st.text_input(label, **kwargs)
     field_error(form, field, label)
 
 

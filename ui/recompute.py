@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from types import ModuleType
 from typing import Any
 
 from core.errors import AutoIndexError
@@ -10,7 +11,7 @@ from core.services.access import username_of
 log = logging.getLogger(__name__)
 
 
-def _task_service():  # type: ignore[no-untyped-def]
+def _task_service() -> ModuleType | None:
     try:
         from core.services import tasks
     except ImportError:

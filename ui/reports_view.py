@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import AutoIndexError
-from core.schemas.report import REPORT_FORMATS, REPORT_PERIODS, REPORT_STATUSES, REPORT_TYPES, ReportFilters
+from core.schemas.report import REPORT_FORMATS, REPORT_PERIODS, REPORT_STATUSES, REPORT_TYPES, ReportFilters, ReportOut
 from core.schemas.user import UserOut
 from core.services import reports
 from core.services.analytics import PERIOD_LABELS
@@ -123,11 +123,12 @@ def _filters(user: UserOut) -> ReportFilters:
     fmt = cols[1].selectbox("Format", [_ANY, *REPORT_FORMATS], key=KEY_F_FORMAT)
     status = cols[2].selectbox("Status", [_ANY, *REPORT_STATUSES], key=KEY_F_STATUS)
     owner = cols[3].text_input("Owner", key=KEY_F_OWNER).strip() if user.is_admin else ""
-    return ReportFilters(report_type=None if rtype == _ANY else rtype, format=None if fmt == _ANY else fmt,
-                         status=None if status == _ANY else status, owner=owner or None)
+    # each value is one of the selectbox's options (REPORT_TYPES, ...); ReportFilters validates them
+    return ReportFilters(report_type=None if rtype == _ANY else rtype, format=None if fmt == _ANY else fmt,  # type: ignore[arg-type]
+                         status=None if status == _ANY else status, owner=owner or None)  # type: ignore[arg-type]
 
 
-def _frame(rows: list) -> pd.DataFrame:
+def _frame(rows: list[ReportOut]) -> pd.DataFrame:
     return pd.DataFrame([{
         "id": r.id, "created": r.created_at, "owner": r.owner, "report": TYPE_LABELS.get(r.report_type, r.report_type),
         "period": r.period, "from": r.start, "to": r.end, "format": r.format.upper(), "status": r.status,

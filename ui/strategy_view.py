@@ -344,6 +344,9 @@ def save_form(user: UserOut, errors: dict[str, str]) -> None:
 
 def _on_activate() -> None:
     config_id = st.session_state.get(state.STRATEGY_ACTIVATE_ID)
+    if config_id is None:  # no saved version to choose (int(None) used to raise in the callback)
+        forms.set_errors("strategy_activate", {"version": "there is no saved version to activate"})
+        return
     try:
         version = strategies.activate_version(int(config_id), actor=auth.actor())
         forms.set_notice("strategy_activate", f"{version.label} is now active. " + recompute(version.id, auth.actor()))

@@ -176,7 +176,8 @@ def _filters(user: UserOut) -> RunFilters:
     who = None
     if user.is_admin:
         who = cols[4].selectbox("User", [_ANY, *svc.run_users(user)], key=KEY_F_USER)
-    return RunFilters(kind=None if kind == _ANY else kind, state=None if state == _ANY else state,
+    # state is one of TASK_STATES_ALL (the selectbox's options); RunFilters validates it
+    return RunFilters(kind=None if kind == _ANY else kind, state=None if state == _ANY else state,  # type: ignore[arg-type]
                       user=None if who in (None, _ANY) else who, since=since, until=until)
 
 
