@@ -104,9 +104,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     migrate()
     runs = svc.list_runs(kind=args.kind, state=args.state, user=args.user, limit=args.limit)
-    print(f"{'id':>6}  {'kind':<17} {'state':<9} {'progress':>8}  {'queued at (UTC)':<19}  {'by':<12} message")
+    print(f"{'id':>6}  {'kind':<17} {'state':<23} {'progress':>8}  {'queued at (UTC)':<19}  {'by':<12} message")
     for r in runs:
-        print(f"{r.id:>6}  {r.kind:<17} {r.state:<9} {100 * r.progress:7.0f}%  {r.queued_at:%Y-%m-%d %H:%M:%S}  "
+        print(f"{r.id:>6}  {r.kind:<17} {r.state:<23} {100 * r.progress:7.0f}%  {r.queued_at:%Y-%m-%d %H:%M:%S}  "
               f"{(r.queued_by or '-'):<12} {(r.error if r.state == 'failed' else r.message) or ''}")
     return 0
 

@@ -106,10 +106,13 @@ def load_params(params: dict[str, Any]) -> None:
     for name in StrategyConfig.model_fields:
         base, _optional = _field_kind(name)
         value = full.get(name)
-        if value is not None and base is float:
-            value = round(float(value) * _scale(name), 10)  # typed in the field's unit (percent for fractions)
-        if value is not None and base is int:
-            value = int(value)
+        try:
+            if value is not None and base is float:
+                value = round(float(value) * _scale(name), 10)  # typed in the field's unit (percent for fractions)
+            if value is not None and base is int:
+                value = int(value)
+        except (TypeError, ValueError, OverflowError):  # a stored value of the wrong type: the field starts empty
+            value = None
         st.session_state[_key(name)] = value
 
 

@@ -65,29 +65,40 @@ def prepare(frame: pd.DataFrame, configured: frozenset[Any] = frozenset()
     """The frame as people read it, the column settings for its timestamp columns, and old -> new names.
 
     Missing numbers become empty cells too, except in ``configured`` columns (a progress bar or a percent
-    format needs numbers; the grid draws their missing cells blank)."""
-    out = frame.copy()
+    format needs numbers; the grid draws their missing cells blank). Columns are handled by position, and two
+    columns whose headers would read alike get a numbered suffix, so no frame is refused by the grid."""
+    columns = list(frame.columns)
+    cells: list[pd.Series] = []
     config: dict[str, Any] = {}
     renamed: dict[Any, Any] = {}
-    for column in out.columns:
-        series = out[column]
+    headers: list[Any] = []
+    for position, column in enumerate(columns):
+        series = frame.iloc[:, position]  # by position: two columns may share a name
         name = header(column)
         if _is_datetime_column(series):
             # ISO text sorts like the times and lets a missing time be an empty cell (the grid prints "None"
             # for a missing datetime)
             stamps = pd.to_datetime(series, utc=True, errors="coerce")
-            out[column] = stamps.dt.strftime(DATETIME_FORMAT).astype(object).where(stamps.notna(), "")
+            series = stamps.dt.strftime(DATETIME_FORMAT).astype(object).where(stamps.notna(), "")
             if isinstance(name, str) and "UTC" not in name:
                 name = f"{name} (UTC)"
         elif pd.api.types.is_bool_dtype(series):
-            out[column] = series.map({True: "yes", False: "no"})
+            series = series.map({True: "yes", False: "no"}).astype(object).where(series.notna(), "")
         elif pd.api.types.is_numeric_dtype(series):
             if column not in configured and series.isna().any():
-                out[column] = series.astype(object).where(series.notna(), "")
+                series = series.astype(object).where(series.notna(), "")
         else:  # object or string columns (pandas 3 infers "str" for text, with NaN for missing)
-            out[column] = series.astype(object).map(_cell)
-        renamed[column] = name
-    return out.rename(columns=renamed), config, renamed
+            series = series.astype(object).map(_cell)
+        unique, n = name, 2
+        while unique in headers:  # "created_by" and "Created by" both read "Created by"
+            unique, n = f"{name} ({n})", n + 1
+        headers.append(unique)
+        renamed.setdefault(column, unique)
+        cells.append(series.reset_index(drop=True))
+    out = pd.DataFrame(dict(zip(range(len(cells)), cells)), index=range(len(frame)))
+    out.columns = pd.Index(headers)
+    out.index = frame.index
+    return out, config, renamed
 
 
 def show(frame: pd.DataFrame, *, column_config: dict[str, Any] | None = None, hide_index: bool = True,

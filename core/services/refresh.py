@@ -93,8 +93,11 @@ def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None
                       "full": full, "skipped": sorted(data.skipped)})
         session.commit()
     result = summary.as_dict()
-    result.update(warnings=warnings, skipped_symbols=dict(sorted(data.skipped.items())),
-                  recompute=queue_recompute(actor) if recompute and summary.changed else None)
+    follow = queue_recompute(actor) if recompute and summary.changed else None
+    if follow is not None and not follow.get("queued") and follow.get("reason") != NO_ACTIVE_CONFIG:
+        # a stale index must not look like a plain success
+        warnings.append(f"index not recomputed: {follow.get('reason')}; run `python -m core compute`")
+    result.update(warnings=warnings, skipped_symbols=dict(sorted(data.skipped.items())), recompute=follow)
     progress(1.0, f"{summary.rows_new} new, {summary.rows_updated} updated prices"
              + (f"; {len(warnings)} symbol(s) skipped" if warnings else ""))
     return result
@@ -162,6 +165,10 @@ def _skipped_text(skipped: dict[str, str]) -> str:
     return "; ".join(shown) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
 
 
+#: Why no recompute follows a change when there is nothing to recompute (not a warning).
+NO_ACTIVE_CONFIG = "no active strategy config"
+
+
 def queue_recompute(actor: object = None) -> dict[str, object]:
     """Queue a compute job of the active config after prices changed; return what happened (JSON-ready).
 
@@ -170,10 +177,13 @@ def queue_recompute(actor: object = None) -> dict[str, object]:
     ``"scheduler"``, ``"system"`` or a :class:`~core.services.access.SystemActor`). The workers run it: the
     app's embedded worker (SQLite queue, the default) or ``python -m core worker`` processes (REDIS_URL).
 
-    Never raises: the prices are already stored. When there is no active config, or the queue refuses the job
+    Never raises: the prices are already stored. When the user who caused the change may no longer queue jobs
+    (deactivated or demoted while their refresh ran), the system queues the recompute instead: prices that
+    changed are always followed by a recompute. When there is no active config, or the queue refuses the job
     (QueueUnavailable: Redis down), the result says so (``queued`` False with the ``reason``) and a warning is
-    logged; ``python -m core compute`` computes it by hand.
+    logged; the callers add it to the run's warnings, and ``python -m core compute`` computes it by hand.
     """
+    from core.errors import PermissionDenied
     from core.services import tasks
     from core.services.access import RESERVED_USERNAMES, SystemActor
     from core.services.strategies import active_version
@@ -183,8 +193,12 @@ def queue_recompute(actor: object = None) -> dict[str, object]:
     try:
         active = active_version()
         if active is None:
-            return {"queued": False, "reason": "no active strategy config"}
-        run_id = tasks.enqueue("compute", {"config_id": active.id}, user=user)
+            return {"queued": False, "reason": NO_ACTIVE_CONFIG}
+        try:
+            run_id = tasks.enqueue("compute", {"config_id": active.id}, user=user)
+        except PermissionDenied as exc:  # the user's account changed meanwhile: the index must still follow
+            log.warning("recompute queued by the system: %s may no longer queue jobs (%s)", name, exc)
+            run_id = tasks.enqueue("compute", {"config_id": active.id}, user=SystemActor("system"))
     except AutoIndexError as exc:
         log.warning("prices changed but the recompute was not queued: %s", exc)
         return {"queued": False, "reason": str(exc)[:500]}

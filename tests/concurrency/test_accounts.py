@@ -570,3 +570,18 @@ def test_ids_beyond_the_database_are_not_found(queued_reports, huge):
             tasks.enqueue(kind, params, user="boss", huey=queue)
     with pytest.raises(ValidationFailed):
         reports.request_report("performance", "MTD", "csv", config_id=huge, owner="boss", huey=queue)
+
+
+def test_prices_changed_by_a_user_deactivated_meanwhile_are_still_followed_by_a_recompute(queued_reports):
+    """Found by attacking issue 12: the refresh of a since-deactivated admin stored prices and then could not
+    queue the recompute under that admin, leaving the index stale behind a plain "succeeded"."""
+    from core.services import refresh, tasks, users
+
+    users.create_user("admin2", "Admin Two", PASSWORD, role="admin")
+    users.update_user("admin2", actor="boss", is_active=False)
+    result = refresh.refresh_prices("demo", ["ZZZQ"], actor="admin2", wait=False, today=dt.date(2024, 12, 31))
+    assert result["rows_new"] > 0
+    assert result["recompute"]["queued"] is True, result["recompute"]
+    run = tasks.get_run(result["recompute"]["run_id"], "boss")
+    assert (run.kind, run.queued_by) == ("compute", "system")
+    assert not [w for w in result["warnings"] if "not recomputed" in w]

@@ -30,3 +30,15 @@ def test_missing_values_are_empty_times_are_utc_without_offset_and_flags_read_ye
     assert shown["Detail"].tolist() == ['{"a": 1}', ""]
     assert "None" not in shown.astype(str).to_string()
     assert renamed["created_by"] == "Created by"
+
+
+def test_columns_that_share_a_name_or_read_alike_get_numbered_headers():
+    shown, _config, _renamed = prepare(pd.DataFrame([[1, 2]], columns=["ttl_s", "ttl_s"]))
+    assert list(shown.columns) == ["TTL (s)", "TTL (s) (2)"] and shown.iloc[0].tolist() == [1, 2]
+    shown, _config, _renamed = prepare(pd.DataFrame({"created_by": ["a"], "Created by": ["b"]}))
+    assert list(shown.columns) == ["Created by", "Created by (2)"] and shown.iloc[0].tolist() == ["a", "b"]
+
+
+def test_a_missing_flag_is_an_empty_cell():
+    shown, _config, _renamed = prepare(pd.DataFrame({"active": pd.array([True, None, False], dtype="boolean")}))
+    assert shown["Active"].tolist() == ["yes", "", "no"]
