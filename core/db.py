@@ -103,6 +103,16 @@ def write_lock(session: Session) -> None:
         session.execute(text("UPDATE app_settings SET key = key WHERE 1 = 0"))
 
 
+def lock_table(session: Session, table: str) -> None:
+    """Serialise this transaction with every other writer of ``table`` before it reads what it decides on
+    ("no user exists yet", the next version number, the one active version): PostgreSQL takes a table lock
+    that conflicts with itself; SQLite takes the database's write lock (:func:`write_lock`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
+    else:
+        write_lock(session)
+
+
 def write_refused(exc: DBAPIError) -> DatabaseReadOnlyError | None:
     """``exc`` as a DatabaseReadOnlyError when the database refused a write because it is read-only
     (SQLite ``SQLITE_READONLY``: a read-only file or directory, ``mode=ro``, ``PRAGMA query_only``;

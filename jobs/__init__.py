@@ -68,14 +68,9 @@ def reconfigure() -> Huey:
 
 def backend_name(instance: Huey | None = None) -> str:
     """``"redis"`` or ``"sqlite"`` (``"memory"`` in immediate mode)."""
-    instance = instance or huey
-    if instance.immediate:
-        return "memory"
-    from huey.storage import RedisStorage, SqliteStorage
+    from jobs.queue import HueyQueue
 
-    if isinstance(instance.storage, RedisStorage):
-        return "redis"
-    return "sqlite" if isinstance(instance.storage, SqliteStorage) else type(instance.storage).__name__
+    return HueyQueue(instance or huey).backend
 
 
 from core.services.ports import register_queue  # noqa: E402

@@ -198,8 +198,8 @@ def _backtest(token: str, params_json: str) -> dict[str, Any]:
     (:func:`core.services.compute.run_backtest`), so the numbers agree with it."""
     from core.services.compute import run_backtest
 
-    run = run_backtest(json.loads(params_json), cache.market_inputs(token))
     inputs = cache.market_inputs(token)
+    run = run_backtest(json.loads(params_json), inputs)
     return {"values": run.values, "metrics": run.metrics, "warnings": list(run.result.warnings)[:10],
             "rebalances": len(run.result.rebalance_dates), "benchmark": run.benchmark,
             "benchmark_symbol": inputs.benchmark_symbol, "turnover_per_year": run.turnover_per_year,

@@ -61,15 +61,14 @@ def _cell(value: Any) -> Any:
 
 
 def prepare(frame: pd.DataFrame, configured: frozenset[Any] = frozenset()
-            ) -> tuple[pd.DataFrame, dict[str, Any], dict[Any, Any]]:
-    """The frame as people read it, the column settings for its timestamp columns, and old -> new names.
+            ) -> tuple[pd.DataFrame, dict[Any, Any]]:
+    """The frame as people read it, and old -> new names.
 
     Missing numbers become empty cells too, except in ``configured`` columns (a progress bar or a percent
     format needs numbers; the grid draws their missing cells blank). Columns are handled by position, and two
     columns whose headers would read alike get a numbered suffix, so no frame is refused by the grid."""
     columns = list(frame.columns)
     cells: list[pd.Series] = []
-    config: dict[str, Any] = {}
     renamed: dict[Any, Any] = {}
     headers: list[Any] = []
     for position, column in enumerate(columns):
@@ -98,14 +97,13 @@ def prepare(frame: pd.DataFrame, configured: frozenset[Any] = frozenset()
     out = pd.DataFrame(dict(zip(range(len(cells)), cells)), index=range(len(frame)))
     out.columns = pd.Index(headers)
     out.index = frame.index
-    return out, config, renamed
+    return out, renamed
 
 
 def show(frame: pd.DataFrame, *, column_config: dict[str, Any] | None = None, hide_index: bool = True,
          **kwargs: Any) -> None:
     """``st.dataframe`` of :func:`prepare`\\ d ``frame``; ``column_config`` may use the frame's own names."""
-    shown, config, renamed = prepare(frame, frozenset(column_config or ()))
-    for key, value in (column_config or {}).items():
-        config[renamed.get(key, key)] = value
+    shown, renamed = prepare(frame, frozenset(column_config or ()))
+    config = {renamed.get(key, key): value for key, value in (column_config or {}).items()}
     kwargs.setdefault("width", "stretch")
     st.dataframe(shown, hide_index=hide_index, column_config=config or None, **kwargs)

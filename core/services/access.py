@@ -127,11 +127,6 @@ def check(actor: Any, roles: tuple[str, ...] = ALL_ROLES, *, action: str = "this
         return resolve(session, actor, roles, action=action)
 
 
-def is_admin(principal: Principal | None) -> bool:
-    """True for admins and for the system itself (``None``)."""
-    return principal is None or principal.is_admin
-
-
 def owns(principal: Principal, owner: str | None) -> bool:
     """May ``principal`` see or change a row owned by ``owner``? (Admins and the system: always.)"""
     return principal.is_admin or (owner is not None and owner == principal.username)

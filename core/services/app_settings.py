@@ -35,6 +35,10 @@ def data_version(session: Session) -> int:
 
 
 def bump_data_version(session: Session, *, at: dt.datetime | None = None) -> int:
+    """Move the data version on. The row is read ``FOR UPDATE`` (PostgreSQL; SQLite writers are already
+    serialised by the write that precedes every bump), so two changes committing at once give two versions and
+    neither's cached pages can be served under the other's key."""
+    session.get(AppSetting, DATA_VERSION, with_for_update=True, populate_existing=True)
     version = data_version(session) + 1
     put(session, DATA_VERSION, {"version": version, "at": (at or utcnow()).isoformat()})
     return version

@@ -107,14 +107,6 @@ def issue_setup_token() -> str | None:
     return token
 
 
-def check_setup_token(token: str) -> bool:
-    with unit_of_work() as session:
-        stored = app_settings.get(session, SETUP_TOKEN_KEY).get("sha256")
-    if not stored:
-        return False
-    return secrets.compare_digest(stored, _hash_token((token or "").strip()))
-
-
 def create_admin_with_token(token: str, username: str, name: str, password: str, email: str | None = None):  # type: ignore[no-untyped-def]
     """Create the first administrator if ``token`` matches; the token is then spent.
 

@@ -34,6 +34,7 @@ from sqlalchemy import func, select, text
 
 from core.config import PROJECT_ROOT, get_settings, redact_url
 from core.services.freshness import business_days_stale_many, stale_text
+from core.services.ports import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -402,13 +403,10 @@ def _huey(ctx: Context) -> Any:
     return job_queue(ctx.huey)
 
 
-def queue_facts(queue: Any) -> dict[str, Any]:
-    """Backend, pending, scheduled and results read from the job queue (a JobQueue, or a runner it wraps); the
-    locks held (refresh, compute, migrate, seed: :mod:`core.services.locks`) read from the database."""
+def queue_facts(queue: JobQueue) -> dict[str, Any]:
+    """Backend, pending, scheduled and results read from the job queue; the locks held (refresh, compute, migrate, seed: :mod:`core.services.locks`) read from the database."""
     from core.services.locks import held_locks
-    from core.services.ports import job_queue
 
-    queue = job_queue(queue)
     held = sorted(held_locks())
     return {"backend": queue.backend, "pending": queue.pending_count(), "scheduled": queue.scheduled_count(),
             "results": queue.result_count(), "locks_held": held}

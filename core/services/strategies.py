@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.db import unit_of_work, write_lock
+from core.db import lock_table, unit_of_work
 from core.errors import NotFoundError, ValidationFailed
 from core.models import StrategyConfigRow
 from core.models.base import id_in_range
@@ -27,12 +27,9 @@ def _out(row: StrategyConfigRow) -> ConfigVersionOut:
 
 def _serialise_versions(session: Session) -> None:
     """One writer of versions at a time: the next version number and "exactly one active version" are decided
-    on what is committed (PostgreSQL: a table lock that conflicts with itself; SQLite: the write lock). The
-    partial unique index ``uq_strategy_configs_one_active`` backs the rule in the schema."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("LOCK TABLE strategy_configs IN SHARE ROW EXCLUSIVE MODE"))
-    else:
-        write_lock(session)
+    on what is committed. The partial unique index ``uq_strategy_configs_one_active`` backs the rule in the
+    schema."""
+    lock_table(session, "strategy_configs")
 
 
 def parse_params(params: dict[str, Any] | StrategyConfig) -> StrategyConfig:

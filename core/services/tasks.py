@@ -37,7 +37,7 @@ import socket
 import traceback as tb_module
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy import delete, func, or_, select, update
@@ -87,13 +87,6 @@ ERROR_MAX = 2000
 
 
 
-class Viewer(Protocol):
-    """Anything with a username and an admin flag (``core.schemas.user.UserOut``)."""
-
-    username: str
-
-    @property
-    def is_admin(self) -> bool: ...
 
 
 # --------------------------------------------------------------------------- helpers

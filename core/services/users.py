@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import bcrypt
-from sqlalchemy import ColumnElement, func, or_, select, text, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.db import unit_of_work, write_lock
+from core.db import lock_table, unit_of_work, write_lock
 from core.errors import AuthenticationError, NotFoundError, PermissionDenied, ValidationFailed
 from core.models import Invitation, User
 from core.models.base import utcnow
@@ -91,11 +91,8 @@ def _out(user: User) -> UserOut:
     return UserOut.model_validate(user, from_attributes=True)
 
 
-def _by_name(session: Session, username: str, *, for_update: bool = False) -> User | None:
-    query = select(User).where(User.username == username)
-    if for_update:
-        query = query.with_for_update()
-    return session.scalar(query)
+def _by_name(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))
 
 
 def _bump_credentials(session: Session, user_id: int) -> int:
@@ -103,14 +100,6 @@ def _bump_credentials(session: Session, user_id: int) -> int:
     return int(session.execute(update(User).where(User.id == user_id)
                                .values(credential_version=User.credential_version + 1)
                                .returning(User.credential_version)).scalar_one())
-
-
-def _lock_users_table(session: Session) -> None:
-    """Serialise "no user exists yet" checks with every other writer of ``users`` (first admin)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"))
-    else:
-        write_lock(session)
 
 
 def _taken(session: Session, username: str, email: str | None) -> dict[str, str]:
@@ -159,10 +148,11 @@ def create_user(username: str, name: str, password: str, *, role: str = "analyst
 
     ValidationFailed lists the problems per field; nothing is written then."""
     errors = validate_new_user(username, name, password, email, role)
-    if errors:
+    if errors:  # the actor is checked first; a well-formed name is also checked for being taken
         with unit_of_work() as session:
             resolve(session, actor, ADMIN_ONLY, action="creating users")
-            errors = {**_taken(session, username, email), **errors} if "username" not in errors else errors
+            if "username" not in errors:
+                errors = {**_taken(session, username, email), **errors}
         raise ValidationFailed(errors)
     password_hash = hash_password(password)  # slow (bcrypt): before the transaction opens
     with unit_of_work() as session:
@@ -184,7 +174,7 @@ def create_first_admin(username: str, name: str, password: str, email: str | Non
         raise ValidationFailed(errors)
     password_hash = hash_password(password)
     with unit_of_work() as session:
-        _lock_users_table(session)
+        lock_table(session, "users")  # "no user exists yet" is decided on what is committed
         if consume is not None:
             consume(session)
         if session.scalar(select(func.count(User.id))):

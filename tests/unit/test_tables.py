@@ -21,7 +21,7 @@ def test_missing_values_are_empty_times_are_utc_without_offset_and_flags_read_ye
     stamp = dt.datetime(2026, 11, 29, 8, 15, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     frame = pd.DataFrame({"created_by": ["ann", None], "created_at": [stamp, None], "active": [True, False],
                           "size_kb": [1.5, float("nan")], "detail": [{"a": 1}, None]})
-    shown, config, renamed = prepare(frame)
+    shown, renamed = prepare(frame)
     assert list(shown.columns) == ["Created by", "Created at (UTC)", "Active", "Size (kB)", "Detail"]
     assert shown["Created by"].tolist() == ["ann", ""]
     assert shown["Created at (UTC)"].tolist() == ["2026-11-29 06:15", ""]  # converted to UTC, no offset
@@ -33,12 +33,12 @@ def test_missing_values_are_empty_times_are_utc_without_offset_and_flags_read_ye
 
 
 def test_columns_that_share_a_name_or_read_alike_get_numbered_headers():
-    shown, _config, _renamed = prepare(pd.DataFrame([[1, 2]], columns=["ttl_s", "ttl_s"]))
+    shown, _renamed = prepare(pd.DataFrame([[1, 2]], columns=["ttl_s", "ttl_s"]))
     assert list(shown.columns) == ["TTL (s)", "TTL (s) (2)"] and shown.iloc[0].tolist() == [1, 2]
-    shown, _config, _renamed = prepare(pd.DataFrame({"created_by": ["a"], "Created by": ["b"]}))
+    shown, _renamed = prepare(pd.DataFrame({"created_by": ["a"], "Created by": ["b"]}))
     assert list(shown.columns) == ["Created by", "Created by (2)"] and shown.iloc[0].tolist() == ["a", "b"]
 
 
 def test_a_missing_flag_is_an_empty_cell():
-    shown, _config, _renamed = prepare(pd.DataFrame({"active": pd.array([True, None, False], dtype="boolean")}))
+    shown, _renamed = prepare(pd.DataFrame({"active": pd.array([True, None, False], dtype="boolean")}))
     assert shown["Active"].tolist() == ["yes", "", "no"]
