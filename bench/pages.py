@@ -71,7 +71,10 @@ def bench_dashboard(path: Path) -> None:
 
     PagesManager.__init__ = init  # type: ignore[method-assign]
     at = AppTest.from_file(str(PROJECT_ROOT / "Home.py"), default_timeout=120)
-    at.session_state["auth_username"] = ADMIN[0]
+    from core.services import users
+
+    at.session_state["auth_username"] = ADMIN[0]  # a logged-in session: the name and its credential version
+    at.session_state["auth_credential_version"] = users.get_user(ADMIN[0]).credential_version
     at.run()  # process start-up (cache_resource) is not part of a page render
     firsts, warms = [], []
     for _ in range(3):
@@ -92,7 +95,7 @@ def bench_dashboard(path: Path) -> None:
 def bench_preview(path: Path) -> None:
     from core.schemas.strategy import DEFAULT_CONFIG
     from ui import cache
-    from ui.strategy_view import _preview
+    from ui.strategy_view import _backtest
 
     token = cache.token()
     cache.market_inputs(token)  # loaded once per data version; every edit reuses it
@@ -101,7 +104,7 @@ def bench_preview(path: Path) -> None:
     for cost in range(5):
         params = DEFAULT_CONFIG.model_copy(update={"cost_bps": float(cost + 1)}).model_dump_json()
         start = time.perf_counter()
-        _preview(token, params)
+        _backtest(token, params)
         times.append(time.perf_counter() - start)
     _report("strategy_preview", statistics.median(times),
             f"{inputs.prices.shape[1]} assets x {inputs.prices.shape[0]} days, median of {len(times)}")
