@@ -112,7 +112,10 @@ def _page_times(repeat: int) -> tuple[list[float], float]:
 
     PagesManager.__init__ = init  # type: ignore[method-assign]
     at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=600)
-    at.session_state["auth_username"] = ADMIN[0]
+    from core.services import users
+
+    at.session_state["auth_username"] = ADMIN[0]  # a logged-in session: the name and its credential version
+    at.session_state["auth_credential_version"] = users.get_user(ADMIN[0]).credential_version
     t0 = time.perf_counter()
     at.run()  # start-up: migrate, compute the default config (once per process)
     start_up = time.perf_counter() - t0
