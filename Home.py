@@ -12,8 +12,8 @@ st.set_page_config(page_title="AutoIndex", page_icon=":material/monitoring:", la
 
 from core.config import get_settings  # noqa: E402
 from core.errors import AutoIndexError  # noqa: E402
+from core.infra.telemetry import timed  # noqa: E402
 from core.logs import configure_logging  # noqa: E402
-from core.services.telemetry import timed  # noqa: E402
 from ui import auth, navigation, sidebar  # noqa: E402
 from ui.entry import requested_page  # noqa: E402
 from ui.errors import show_error  # noqa: E402

@@ -7,7 +7,7 @@ and 10,000 task runs, then measures:
 
 1. the Diagnostics page render (AppTest of Home.py as an admin, switching to the page; warm process,
    median of ``--repeat`` runs); target < 1 s;
-2. :func:`core.services.health.run_checks` alone (median);
+2. :func:`core.health.run_checks` alone (median);
 3. ``python -m core health`` wall time in a fresh process (includes Python start-up and imports) and the
    report's own duration.
 
@@ -49,7 +49,7 @@ ADMIN = ("benchadmin", "Bench Admin", "correct horse battery staple")
 def _reset() -> None:
     from core.config import reset_settings_cache
     from core.db import reset_engine_cache
-    from core.services.cache import reset_cache_instances
+    from core.infra.cache import reset_cache_instances
 
     reset_engine_cache()
     reset_settings_cache()
@@ -134,8 +134,9 @@ def _bench(label: str, env: dict[str, str], args: argparse.Namespace) -> None:
     _reset()
     print(f"\n== {label} ==")
     seed_s = _seed({**os.environ}, args.assets, args.years)
+    from core import health
     from core.db import migrate
-    from core.services import health, users
+    from core.services import users
 
     migrate(timeout_s=10)
     _task_runs(args.runs)

@@ -21,9 +21,9 @@ import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from core.quant.engine import backtest  # noqa: E402
+from core.quant.risk import risk_metrics  # noqa: E402
 from core.schemas.strategy import StrategyConfig  # noqa: E402
-from core.services.engine import backtest  # noqa: E402
-from core.services.risk import risk_metrics  # noqa: E402
 
 
 def synthetic(rows: int, cols: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -60,7 +60,7 @@ def _ours(data) -> tuple[float, float, float, pd.DataFrame]:  # type: ignore[no-
         matrix = prices.load_price_matrix(s)
     load = time.perf_counter() - t0
     # what `python -m core refresh` does by default: incremental, only dates after the newest stored one
-    from core.services.providers.demo import DemoProvider
+    from core.infra.providers.demo import DemoProvider
     from core.services.refresh import refresh_prices
 
     end = matrix.index[-1].date()
@@ -162,7 +162,7 @@ def main() -> None:
     parser.add_argument("--skip-pg", action="store_true")
     args = parser.parse_args()
 
-    from core.services.providers.demo import DemoProvider
+    from core.infra.providers.demo import DemoProvider
 
     end = dt.date(2025, 12, 31)
     start = end - dt.timedelta(days=int(365.25 * args.years))

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import PROJECT_ROOT, get_settings, redact_url
 from core.errors import DatabaseReadOnlyError, DatabaseUnavailableError
-from core.services.locks import MIGRATE, hold
+from core.infra.locks import MIGRATE, hold
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ MIGRATE_LOCK_WAIT_S = 300.0
 def migrate(*, timeout_s: float | None = None, lock_timeout_s: float = MIGRATE_LOCK_WAIT_S) -> str:
     """Wait for the database, then upgrade it to the newest migration; return the head revision.
 
-    Holds the ``migrate`` lock (:mod:`core.services.locks`) while upgrading: processes starting at once
+    Holds the ``migrate`` lock (:mod:`core.infra.locks`) while upgrading: processes starting at once
     upgrade one after the other, and those after the first find the schema at head and change nothing.
     """
     from alembic import command

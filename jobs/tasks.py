@@ -16,7 +16,7 @@ the task.
 
 Only one refresh runs at a time (manual, scheduled, the CLI or demo seeding): a refresh job that finds the
 ``refresh`` lock taken is recorded as ``skipped`` naming the holder. Computes of the same config wait for each
-other (they replace the same rows). Both are locks of :mod:`core.services.locks`, taken inside the services, so
+other (they replace the same rows). Both are locks of :mod:`core.infra.locks`, taken inside the services, so
 the CLI and the app share them with the jobs; a job's locks name it as holder (``run <id> on <host>:<pid>``).
 A write race that still reaches the database (a unique violation, a serialization failure or deadlock, SQLite
 "database is locked") is transient: the job is retried, never failed for it.
@@ -34,8 +34,8 @@ from huey.exceptions import CancelExecution
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core.errors import AlreadyRunning
+from core.infra.locks import REFRESH, acting_as
 from core.services import tasks as svc
-from core.services.locks import REFRESH, acting_as
 from jobs import huey
 from jobs import worker as worker_life
 

@@ -29,7 +29,7 @@ def _reset_caches() -> None:
     version, so values cached by an earlier test under the same URL and version must not survive."""
     from core.config import reset_settings_cache
     from core.db import reset_engine_cache
-    from core.services.cache import reset_cache_instances
+    from core.infra.cache import reset_cache_instances
 
     reset_engine_cache()
     reset_settings_cache()

@@ -64,7 +64,7 @@ def stored_metrics(token: str, config_id: int) -> dict[str, tuple[float | None, 
 def market_inputs(token: str):  # type: ignore[no-untyped-def]
     """Prices, caps and the benchmark the engine needs (for the Strategy preview)."""
     from core.db import unit_of_work
-    from core.services.compute import load_market_inputs
+    from core.services.market import load_market_inputs
 
     with unit_of_work() as session:
         return load_market_inputs(session)

@@ -164,7 +164,7 @@ def _on_provider() -> None:
 
 def provider_form(user: UserOut) -> None:
     from core.config import get_settings
-    from core.services.providers.registry import PROVIDER_NAMES
+    from core.infra.providers.registry import PROVIDER_NAMES
 
     current = universe.provider_settings()
     st.session_state.setdefault(state.DATA_PROVIDER, current["name"])

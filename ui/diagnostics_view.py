@@ -1,7 +1,7 @@
 """The Diagnostics screen: overall status, one card per health check with its rules, the detail tables,
 cache contents and the admin cache actions (each audited).
 
-Everything shown comes from :func:`core.services.health.run_checks` (the same checks as
+Everything shown comes from :func:`core.health.run_checks` (the same checks as
 ``python -m core health``); a check that fails or times out arrives as an error card, so nothing here
 can raise a traceback onto the page.
 """
@@ -13,10 +13,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core import health
 from core.errors import AutoIndexError
+from core.infra import cache as cache_service
 from core.schemas.user import UserOut
-from core.services import access, audit, health
-from core.services import cache as cache_service
+from core.services import access, audit
 from core.services.freshness import STALE_HELP
 from ui import auth, forms
 from ui import tables as table_view

@@ -212,7 +212,7 @@ def preview(token: str, params: dict[str, Any]) -> dict[str, Any]:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _benchmark_metrics(token: str) -> dict[str, Any]:
-    from core.services.risk import risk_metrics
+    from core.quant.risk import risk_metrics
 
     bench = cache.market_inputs(token).benchmark
     return risk_metrics(bench.dropna(), bench.dropna()) if bench is not None and len(bench.dropna()) > 1 else {}
@@ -242,7 +242,7 @@ def _difference(a: Any, b: Any, unit: str) -> str:
 def compare_table(runs: dict[str, dict[str, Any]], benchmark: dict[str, Any], reference: str | None) -> pd.DataFrame:
     """Metrics (rows) × runs (columns), then the benchmark and "preview − reference"; fractions in percent,
     differences in percentage points."""
-    from core.services.risk import METRIC_DEFINITIONS
+    from core.quant.risk import METRIC_DEFINITIONS
 
     rows: dict[str, dict[str, str]] = {}
     for key in COMPARE_METRICS:

@@ -1,7 +1,7 @@
 """Strategy configuration: the validated parameters of one index methodology.
 
 :class:`StrategyConfig` is the contract between the Strategy page, the stored
-config versions and the pure engine (:func:`core.services.engine.backtest`).
+config versions and the pure engine (:func:`core.quant.engine.backtest`).
 Every rule is described in docs/methodology.md ("Index construction", "Parameter bounds"); the engine module
 docstring documents the exact conventions chosen where the brief leaves room.
 
@@ -21,7 +21,7 @@ returns clipped at 1 % to 1000 %, an outlier test of 1 to 100 standard deviation
 and so on. Values outside them are refused with "<field> must be between <low> and
 <high>; got <value>", so that no schema-valid config can overflow the engine or
 produce a degenerate index (the engine checks its own results as well, see
-:func:`core.services.engine.check_result`).
+:func:`core.quant.engine.check_result`).
 """
 from __future__ import annotations
 

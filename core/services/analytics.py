@@ -6,7 +6,7 @@ figure in an exported file is the figure on the screen for the same config and p
 Periods (:func:`period_bounds`)
     A period is a *base date* ``start`` and an ``end`` date (calendar dates). Its series is the last
     stored level on or before ``start`` (the base) followed by every level up to ``end``, so a period
-    return is ``V_end / V_base - 1`` — the same base :func:`core.services.risk.trailing_returns` and
+    return is ``V_end / V_base - 1`` — the same base :func:`core.quant.risk.trailing_returns` and
     :func:`core.services.dashboard.period_returns` use:
 
     ========  ==================================================
@@ -46,7 +46,8 @@ from core.db import unit_of_work
 from core.errors import NotFoundError, ValidationFailed
 from core.models import Asset, StrategyConfigRow
 from core.models.base import id_in_range
-from core.services import compute, risk
+from core.quant import risk
+from core.services import compute
 from core.services import prices as price_store
 
 __all__ = [
@@ -223,9 +224,9 @@ def year_labels(dates: pd.DatetimeIndex, *, to_date: bool = True) -> dict[int, s
 
 
 def monthly_with_year_total(levels: pd.Series) -> pd.DataFrame:
-    """:func:`core.services.risk.monthly_returns` of ``levels`` plus a :data:`YEAR_TOTAL` column.
+    """:func:`core.quant.risk.monthly_returns` of ``levels`` plus a :data:`YEAR_TOTAL` column.
 
-    The year total is :func:`core.services.risk.yearly_returns` — the yearly return the reports show —
+    The year total is :func:`core.quant.risk.yearly_returns` — the yearly return the reports show —
     which equals the compounded months of the row, ``prod(1 + r_month) - 1``, since both chain the same
     levels. Rows are years (int); fractions; NaN where a month has no data.
     """
@@ -273,7 +274,7 @@ class ViewInputs:
 
 def load_view_inputs(config_id: int) -> ViewInputs:
     """Read the stored results of ``config_id`` (NotFoundError when the config does not exist)."""
-    from core.services.dashboard import benchmark_symbol
+    from core.services.market import benchmark_symbol
 
     index = compute.stored_index(config_id)
     allocations = compute.stored_allocations(config_id)

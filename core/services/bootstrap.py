@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from core.config import PROJECT_ROOT, get_settings
 from core.db import migrate, unit_of_work
+from core.infra.locks import REFRESH, SEED, hold
 from core.models import IndexValue, Price
 from core.services import app_settings, prices, strategies, users
-from core.services.locks import REFRESH, SEED, hold
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,9 @@ def seed_demo(*, n_assets: int | None = None, years: float | None = None, seed: 
               end: dt.date | None = None, progress: Callable[[float, str], None] | None = None) -> dict[str, object]:
     """Generate the deterministic synthetic universe and store it (idempotent: a rerun changes nothing).
 
-    Storing it is a refresh: it holds the ``refresh`` lock (:mod:`core.services.locks`), waiting up to
+    Storing it is a refresh: it holds the ``refresh`` lock (:mod:`core.infra.locks`), waiting up to
     ``REFRESH_LOCK_WAIT_S`` for a running refresh or seeding, so market data has one writer at a time."""
-    from core.services.providers.demo import DemoProvider
+    from core.infra.providers.demo import DemoProvider
     from core.services.refresh import REFRESH_LOCK_WAIT_S
 
     settings = get_settings()
@@ -62,7 +62,7 @@ def start_up(*, seed_if_empty: bool | None = None, compute_if_needed: bool = Tru
     """Bring the database to a usable state; safe to call from every process, any number of times, at once.
 
     Migrations hold the ``migrate`` lock; seeding an empty database, the default config and its first compute
-    hold the ``seed`` lock (:mod:`core.services.locks`), so of processes starting together one seeds and
+    hold the ``seed`` lock (:mod:`core.infra.locks`), so of processes starting together one seeds and
     computes, and the others wait for it and then find everything in place.
     """
     from core.services.compute import compute_config

@@ -14,54 +14,22 @@ from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import Session
 
 from core.db import unit_of_work
 from core.errors import AutoIndexError, NotFoundError
+from core.infra.cache import cached
+from core.infra.locks import compute_lock, hold
 from core.models import Allocation, Asset, IndexValue, Rebalance, RiskMetric, StrategyConfigRow
 from core.models.base import id_in_range, utcnow
+from core.quant.engine import BacktestResult, backtest
+from core.quant.risk import finite_or_none, risk_metrics
 from core.services import app_settings, audit
-from core.services import prices as price_store
-from core.services.cache import cached
-from core.services.engine import BacktestResult, backtest
-from core.services.locks import compute_lock, hold
-from core.services.risk import finite_or_none, risk_metrics
+from core.services.market import MarketInputs, load_market_inputs
 from core.services.strategies import parse_params
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-
-
-@dataclass
-class MarketInputs:
-    """What the engine needs: constituent prices and caps, and the benchmark level series."""
-
-    prices: pd.DataFrame
-    market_caps: pd.DataFrame | None
-    benchmark: pd.Series | None
-    benchmark_symbol: str | None
-    sources: list[str]
-
-
-def load_market_inputs(session: Session, start: dt.date | None = None, end: dt.date | None = None) -> MarketInputs:
-    """Active constituents (not benchmarks) and the first benchmark, from the database."""
-    assets = session.execute(select(Asset.symbol, Asset.is_benchmark, Asset.source).where(Asset.is_active.is_(True))).all()
-    members = sorted(s for s, b, _ in assets if not b)
-    bench_symbols = sorted(s for s, b, _ in assets if b)
-    bench_symbol = "^GSPC" if "^GSPC" in bench_symbols else (bench_symbols[0] if bench_symbols else None)
-    matrix = price_store.load_price_matrix(session, members, start, end) if members else pd.DataFrame()
-    caps = price_store.load_market_caps(session, members, start, end) if members else None
-    if caps is not None and not caps.empty and not matrix.empty:
-        caps = caps.reindex(index=matrix.index, columns=matrix.columns)
-    elif caps is not None and caps.empty:
-        caps = None
-    benchmark = None
-    if bench_symbol:
-        bm = price_store.load_price_matrix(session, [bench_symbol], start, end)
-        if not bm.empty:
-            benchmark = bm[bench_symbol].dropna()
-    return MarketInputs(matrix, caps, benchmark, bench_symbol, sorted({src for _, _, src in assets}))
 
 
 @dataclass
@@ -131,7 +99,7 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
     """Backtest a config version (default: the active one) and replace its stored results.
 
     Every caller (CLI, compute job, activation, start-up) holds the version's ``compute:<id>`` lock
-    (:mod:`core.services.locks`) for the whole compute: a second compute of the same version waits for the
+    (:mod:`core.infra.locks`) for the whole compute: a second compute of the same version waits for the
     first (reporting "waiting for ..." as progress), then computes again and stores the same rows. After
     ``lock_timeout_s`` seconds of waiting it raises AlreadyRunning naming the holder.
 

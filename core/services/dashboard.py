@@ -27,6 +27,7 @@ from core.services import app_settings, compute
 from core.services import prices as price_store
 from core.services.access import as_date as _as_date
 from core.services.freshness import business_days_stale
+from core.services.market import benchmark_symbol
 
 #: KPI periods, in display order.
 KPI_PERIODS: tuple[str, ...] = ("1D", "MTD", "YTD", "1Y")
@@ -56,20 +57,14 @@ def demo_data_shown() -> bool:
         return session.scalar(select(Asset.id).where(Asset.source == "demo").limit(1)) is not None
 
 
-def benchmark_symbol(session: Session) -> str | None:
-    """The benchmark shown beside the index: ^GSPC when present, else the first benchmark asset."""
-    symbols = sorted(session.scalars(select(Asset.symbol).where(Asset.is_benchmark.is_(True))).all())
-    return "^GSPC" if "^GSPC" in symbols else (symbols[0] if symbols else None)
-
-
 def period_returns(values: pd.Series, as_of: pd.Timestamp | None = None) -> dict[str, float | None]:
     """1D, MTD, YTD and 1Y simple returns of a level series ending at ``as_of`` (None when too short).
 
-    YTD and 1Y are :func:`core.services.risk.trailing_returns` (the reports use the same numbers);
+    YTD and 1Y are :func:`core.quant.risk.trailing_returns` (the reports use the same numbers);
     1D is ``V_t / V_{t-1} - 1`` and MTD uses the last level on or before the last day of the previous
     month as its base, like YTD does with the previous year.
     """
-    from core.services.risk import trailing_returns
+    from core.quant.risk import trailing_returns
 
     out: dict[str, float | None] = {p: None for p in KPI_PERIODS}
     if values is None:
@@ -151,11 +146,11 @@ METRIC_COLUMNS = ["key", "label", "value", "unit", "formula", "reason", "benchma
 
 
 def _metrics_frame(config_id: int, benchmark: pd.Series | None) -> pd.DataFrame:
-    """The stored metrics of the index and, beside them, :func:`core.services.risk.risk_metrics` of the
+    """The stored metrics of the index and, beside them, :func:`core.quant.risk.risk_metrics` of the
     benchmark alone over the same dates with the same rf (0), as the stored compute does for the index.
     Metrics relative to a benchmark (beta, alpha, tracking error, ...) have no benchmark value: the reason
     says so."""
-    from core.services.risk import METRIC_DEFINITIONS, risk_metrics
+    from core.quant.risk import METRIC_DEFINITIONS, risk_metrics
 
     stored = compute.stored_metrics(config_id)
     bench = risk_metrics(benchmark, None, rf=0.0) if benchmark is not None and len(benchmark.dropna()) > 1 else {}
@@ -243,7 +238,7 @@ def _benchmark(session: Session, index: pd.Series) -> tuple[pd.Series | None, st
 
 def _correlation(session: Session, index: pd.Series, benchmark: pd.Series | None, benchmark_sym: str | None,
                  top: list[str]) -> pd.DataFrame | None:
-    from core.services.risk import correlation_matrix
+    from core.quant.risk import correlation_matrix
 
     if index.empty:
         return None
@@ -259,7 +254,7 @@ def _correlation(session: Session, index: pd.Series, benchmark: pd.Series | None
 
 def dashboard_data(config_id: int) -> DashboardData:
     """Every number and series the dashboard shows for ``config_id`` (see :class:`DashboardData`)."""
-    from core.services import risk
+    from core.quant import risk
     from core.services.analytics import year_labels
 
     index = compute.stored_index(config_id)

@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from core.db import unit_of_work, write_lock
 from core.errors import AutoIndexError, ProviderError
+from core.infra.locks import REFRESH, hold
+from core.infra.providers.base import MarketDataProvider, ProviderData, empty_market_caps, empty_prices
+from core.infra.providers.registry import get_provider
 from core.models import Asset
 from core.schemas.asset import AssetInfo
 from core.services import audit, prices
 from core.services.access import username_of
-from core.services.locks import REFRESH, hold
-from core.services.providers.base import MarketDataProvider, ProviderData, empty_market_caps, empty_prices
-from core.services.providers.registry import get_provider
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None
     """Fetch prices (incremental by default) and upsert them; queue a recompute when they changed.
 
     ``symbols`` may be any valid tickers (``^GSPC``, ``BRK.B``, ``RDS-A``; checked and upper-cased by the one
-    symbol rule, :func:`core.services.providers.base.normalise_symbols`); ``None`` means the stored active
+    symbol rule, :func:`core.infra.providers.base.normalise_symbols`); ``None`` means the stored active
     assets (plus the demo universe for the demo provider).
 
     Incremental: each symbol is fetched from the day after **its own** last stored date (a symbol with no
@@ -50,7 +50,7 @@ def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None
     every requested symbol is unknown the refresh fails (ProviderError) and stores nothing.
 
     Everything is written in one transaction: a failure leaves the database as it was.
-    One refresh runs at a time (the ``refresh`` lock of :mod:`core.services.locks`, also held by demo
+    One refresh runs at a time (the ``refresh`` lock of :mod:`core.infra.locks`, also held by demo
     seeding): with ``wait`` (the CLI) a second refresh waits up to ``lock_timeout_s`` seconds and then runs
     (incrementally: it usually finds nothing new); without it (jobs) it raises AlreadyRunning naming the holder.
 
@@ -59,7 +59,7 @@ def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None
     when nothing changed. Returns the ingest summary as a plain dict, plus ``warnings``, ``skipped_symbols``
     (``{symbol: reason}``) and ``recompute`` (what :func:`queue_recompute` did, or None).
     """
-    from core.services.providers.base import normalise_symbols
+    from core.infra.providers.base import normalise_symbols
 
     progress = progress or _noop
     provider = provider or get_provider(provider_name, today=today)
@@ -213,13 +213,13 @@ def import_price_file(content: bytes, filename: str, *, actor: object = None,
     Admins only (``actor`` checked on fresh state; None is the system, e.g. the CLI). An import writes prices,
     so it takes the ``refresh`` lock like a refresh: it waits for a running refresh, and a refresh waits for it.
     The file may carry ``market_cap`` or ``shares_outstanding`` (caps = close x shares) columns
-    (:mod:`core.services.providers.files`). When it changed prices or caps and ``recompute`` is set, a compute
+    (:mod:`core.infra.providers.files`). When it changed prices or caps and ``recompute`` is set, a compute
     job of the active config is queued by the same actor (:func:`queue_recompute`); the summary's
     ``recompute`` says what happened (None when nothing changed).
     """
     from core.config import get_settings
+    from core.infra.providers.files import parse_price_file
     from core.services.access import ADMIN_ONLY, check, resolve
-    from core.services.providers.files import parse_price_file
 
     requested_by = actor
 

@@ -9,13 +9,13 @@ from sqlalchemy.orm import Session
 
 from core.db import lock_table, unit_of_work
 from core.errors import NotFoundError, ValidationFailed
+from core.infra.locks import SEED, hold
 from core.models import StrategyConfigRow
 from core.models.base import id_in_range
 from core.schemas.strategy import DEFAULT_CONFIG, StrategyConfig, validate_config
 from core.schemas.strategy_version import ConfigVersionOut
 from core.services import audit
 from core.services.access import ADMIN_ONLY, ALL_ROLES, SYSTEM, resolve
-from core.services.locks import SEED, hold
 
 DEFAULT_NAME = "AutoIndex Core"
 NAME_MAX = 100
@@ -125,7 +125,7 @@ def activate_version(config_id: int, *, actor: Any = None) -> ConfigVersionOut:
 def ensure_default_config() -> ConfigVersionOut:
     """Create and activate the shipped default (momentum 0.4, market cap 0.3, risk parity 0.3, weekly) if none exists.
 
-    Checks and creates under the ``seed`` lock (:mod:`core.services.locks`): processes starting at once
+    Checks and creates under the ``seed`` lock (:mod:`core.infra.locks`): processes starting at once
     (three CLI computes on a fresh database) create one default, the others find it."""
     existing = active_version()
     if existing:

@@ -73,7 +73,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_S = 5.0
 #: A worker whose last heartbeat is older than this is dead (three missed beats).
 HEARTBEAT_STALE_S = 15.0
-#: The lock (:mod:`core.services.locks`) every refresh takes (manual, scheduled, CLI, seeding): one at a time.
+#: The lock (:mod:`core.infra.locks`) every refresh takes (manual, scheduled, CLI, seeding): one at a time.
 REFRESH_LOCK = "refresh"
 #: Kinds that take :data:`REFRESH_LOCK`.
 REFRESH_KINDS = ("refresh", "scheduled_refresh")
@@ -577,7 +577,7 @@ def reconcile_interrupted(now: dt.datetime | None = None, *, current_worker: str
 
     ``current_worker`` (the worker calling this at start-up) counts as alive. Workers call this when they
     start and every few heartbeats. Locks need no clean-up: a killed worker's locks die with its database
-    connection or lock file (:mod:`core.services.locks`).
+    connection or lock file (:mod:`core.infra.locks`).
     """
     now = now or utcnow()
     queue = _queue(huey)
@@ -781,12 +781,12 @@ def refresh_provider(name: str) -> Any:
     (``seed-demo --assets 500 --years 10``); the demo provider is built with that many assets and
     from the first stored date, so a (full) refresh covers everything already stored.
     """
-    from core.services.providers.registry import get_provider
+    from core.infra.providers.registry import get_provider
 
     if name != "demo":
         return get_provider(name)
+    from core.infra.providers.demo import SEED_UNIVERSE_SIZE, DemoProvider
     from core.models import Asset, Price
-    from core.services.providers.demo import SEED_UNIVERSE_SIZE, DemoProvider
 
     with unit_of_work() as session:
         synthetic = session.scalars(select(Asset.symbol).where(Asset.symbol.like("SYN%"))).all()

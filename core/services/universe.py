@@ -165,7 +165,7 @@ def refresh_source() -> tuple[str, list[str] | None]:
 
 def put_provider_settings(name: str, symbols: str = "", *, actor: Any = None) -> dict[str, Any]:
     """Save the provider (and symbols) scheduled refreshes use (admins only, checked on fresh state)."""
-    from core.services.providers.registry import PROVIDER_NAMES
+    from core.infra.providers.registry import PROVIDER_NAMES
 
     with unit_of_work() as session:
         resolve(session, actor, ADMIN_ONLY, action="changing the provider settings")

@@ -65,7 +65,7 @@ def test_charts_start_at_the_first_allocation(app_db, data) -> None:
 
 
 def test_heatmap_year_column_is_the_yearly_return_and_partial_years_are_marked(app_db, data) -> None:
-    from core.services import risk
+    from core.quant import risk
     from core.services.analytics import year_labels
 
     at = make_app(ADMIN[0])
@@ -103,7 +103,7 @@ def test_one_colour_per_sector_in_the_donut_and_the_area(app_db, data) -> None:
 
 
 def test_the_risk_table_shows_the_benchmark_beside_the_index(app_db, data) -> None:
-    from core.services import risk
+    from core.quant import risk
     from ui.format import metric_value
 
     at = make_app(ANALYST[0])

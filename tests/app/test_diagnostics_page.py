@@ -36,8 +36,8 @@ def test_analyst_is_denied(app_db) -> None:
 
 
 def test_cache_actions_are_audited(app_db) -> None:
+    from core.infra.cache import get_cache
     from core.services import audit
-    from core.services.cache import get_cache
 
     cache = get_cache()
     cache.get_or_compute("metrics", "probe", lambda: 1, version=0)

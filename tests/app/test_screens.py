@@ -73,7 +73,7 @@ def test_dashboard_charts_carry_expected_traces(app_db, dashboard_service) -> No
 
 
 def test_dashboard_metrics_table_has_definitions_on_hover(app_db, dashboard_service) -> None:
-    from core.services.risk import METRIC_DEFINITIONS
+    from core.quant.risk import METRIC_DEFINITIONS
     from ui.format import metric_value
 
     at = make_app(ANALYST[0])

@@ -67,11 +67,11 @@ def test_computes_in_threads_wait_for_each_other(computed):
 
 
 def test_a_compute_that_waits_too_long_names_the_holder_and_changes_nothing(computed):
+    from core.infra.locks import compute_lock
     from core.services.compute import compute_config
-    from core.services.locks import compute_lock
 
     config_id, before = computed
-    code = ("import time\nfrom core.services.locks import hold\n"
+    code = ("import time\nfrom core.infra.locks import hold\n"
             f"with hold({compute_lock(config_id)!r}, holder='victim'):\n    print('held', flush=True)\n"
             "    time.sleep(60)\n")
     victim = start(["-c", code])

@@ -91,8 +91,8 @@ def test_cli_computes_beside_compute_jobs(queue: Queue):
 def test_cli_refresh_and_refresh_jobs_take_turns(queue: Queue):
     """A refresh job meeting a CLI refresh is skipped naming it; a CLI refresh meeting a refresh job waits for
     it (saying so) and then runs."""
+    from core.infra.locks import REFRESH, held_locks
     from core.services import tasks as svc
-    from core.services.locks import REFRESH, held_locks
 
     queue.consumers.start(workers=2)
     refresh = ["refresh", "--provider", "twelvedata", "--symbols", "SPY"]

@@ -1,4 +1,4 @@
-"""The lock mechanism itself (core/services/locks.py), on SQLite (lock files) and PostgreSQL (advisory locks):
+"""The lock mechanism itself (core/infra/locks.py), on SQLite (lock files) and PostgreSQL (advisory locks):
 one holder at a time across threads and processes, the holder named in AlreadyRunning, bounded waits, and no
 lock outliving a killed process."""
 from __future__ import annotations
@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from core.errors import AlreadyRunning
-from core.services import locks
+from core.infra import locks
 from tests.concurrency.conftest import assert_clean, finish, run_at_once, start
 
 
 def _hold_in_a_process(name: str, label: str = "victim"):  # type: ignore[no-untyped-def]
     """A process holding lock ``name`` as ``label`` (sleeping); returned once it holds it."""
-    code = ("import time\nfrom core.services.locks import hold\n"
+    code = ("import time\nfrom core.infra.locks import hold\n"
             f"with hold({name!r}, holder={label!r}):\n    print('held', flush=True)\n    time.sleep(60)\n")
     proc = start(["-c", code])
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held", proc.stderr.read()
@@ -56,7 +56,7 @@ def test_one_holder_at_a_time_across_threads(db):
 
 def test_one_holder_at_a_time_across_processes(db, tmp_path: Path):
     journal = tmp_path / "journal.txt"
-    code = ("import os, time\nfrom core.services.locks import hold\n"
+    code = ("import os, time\nfrom core.infra.locks import hold\n"
             f"for _ in range(3):\n    with hold('refresh', timeout_s=60):\n"
             f"        with open({str(journal)!r}, 'a') as f: f.write(f'in {{os.getpid()}}\\n')\n"
             "        time.sleep(0.05)\n"

@@ -37,7 +37,7 @@ def seeded(sqlite_db, stub):
 
 
 def _refresh(base_url: str, slept: list[float], *, timeout: float = 0.5, max_retries: int = 3):
-    from core.services.providers.twelvedata import TwelveDataProvider
+    from core.infra.providers.twelvedata import TwelveDataProvider
     from core.services.refresh import refresh_prices
 
     provider = TwelveDataProvider(DEFAULT_API_KEY, base_url=base_url, credits_per_minute=1000, timeout=timeout,

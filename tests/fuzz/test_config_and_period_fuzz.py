@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from core.errors import ValidationFailed
+from core.quant.engine import LEVEL_RATIO_MAX, LEVEL_RATIO_MIN, DegenerateResultError, backtest
 from core.schemas.strategy import BOUNDS, SLEEVES, StrategyConfig, validate_config
-from core.services.engine import LEVEL_RATIO_MAX, LEVEL_RATIO_MIN, DegenerateResultError, backtest
 
 
 def _fuzz(n: int) -> settings:

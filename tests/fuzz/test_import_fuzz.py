@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from core.errors import ImportValidationError
+from core.infra.providers import files
 from core.schemas.asset import symbol_problem
-from core.services.providers import files
 from tests.fuzz import xlsx_craft
 
 TODAY = dt.date(2024, 6, 28)

@@ -83,7 +83,7 @@ def test_import_bad_file_refused_and_database_unchanged(db, tmp_path):
 
 
 def test_twelvedata_refresh_incremental_and_idempotent(db, monkeypatch):
-    from core.services.providers.twelvedata import TwelveDataProvider
+    from core.infra.providers.twelvedata import TwelveDataProvider
     from core.services.refresh import refresh_prices
 
     base_url, controller, stop = start_stub()

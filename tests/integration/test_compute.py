@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import text
 
 from core.db import unit_of_work
-from core.services import compute, strategies
+from core.quant.engine import backtest
+from core.quant.risk import risk_metrics
+from core.services import compute, market, strategies
 from core.services.bootstrap import seed_demo
-from core.services.engine import backtest
-from core.services.risk import risk_metrics
 
 
 def _rows(table: str, config_id: int) -> list[tuple]:
@@ -28,7 +28,7 @@ def test_compute_writes_results_matching_the_engine_and_is_repeatable(db):
     assert summary["dates"] > 400 and summary["rebalances"] > 50
 
     with unit_of_work() as s:
-        inputs = compute.load_market_inputs(s)
+        inputs = market.load_market_inputs(s)
     assert "^GSPC" not in inputs.prices.columns and inputs.benchmark_symbol == "^GSPC"
     expected = backtest(inputs.prices, strategies.parse_params(cfg.params), market_caps=inputs.market_caps)
     stored = compute.stored_index(cfg.id)

@@ -14,9 +14,9 @@ from sqlalchemy import text
 
 from core.db import unit_of_work
 from core.errors import ValidationFailed
+from core.quant.engine import DegenerateResultError
 from core.services import compute, strategies
 from core.services.bootstrap import seed_demo
-from core.services.engine import DegenerateResultError
 
 RESULT_TABLES = ("index_values", "allocations", "rebalances", "risk_metrics")
 

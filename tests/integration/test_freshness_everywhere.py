@@ -31,7 +31,8 @@ def _add_asset(symbol: str, last: dt.date, *, benchmark: bool = False) -> None:
     (dt.datetime(2026, 3, 16, 21, tzinfo=UTC), {"^GSPC": 1, "THU": 2, "OLD": 10}),   # Monday after the close
 ])
 def test_every_screen_counts_the_same(db, now: dt.datetime, expected: dict[str, int]) -> None:
-    from core.services import dashboard, health, universe
+    from core import health
+    from core.services import dashboard, universe
 
     _add_asset("^GSPC", dt.date(2026, 3, 13), benchmark=True)   # Friday
     _add_asset("THU", dt.date(2026, 3, 12))                      # Thursday

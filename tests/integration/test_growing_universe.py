@@ -53,7 +53,7 @@ def huey(db):
 
 
 def _provider(base_url: str):  # type: ignore[no-untyped-def]
-    from core.services.providers.twelvedata import TwelveDataProvider
+    from core.infra.providers.twelvedata import TwelveDataProvider
 
     return TwelveDataProvider(DEFAULT_API_KEY, base_url=base_url, credits_per_minute=10_000, sleep=lambda s: None)
 

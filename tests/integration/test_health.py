@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from core.services import health
+from core import health
 from tests.conftest import REDIS_BASE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ TODAY = NOW.date()
 def _reset() -> None:
     from core.config import reset_settings_cache
     from core.db import reset_engine_cache
-    from core.services.cache import reset_cache_instances
+    from core.infra.cache import reset_cache_instances
 
     reset_engine_cache()
     reset_settings_cache()
@@ -272,7 +272,7 @@ def test_queue_card_reads_pending_scheduled_and_locks(sqlite_db, memory_huey) ->
 
     noop()
     memory_huey.add_schedule(noop.s())  # what a consumer does with a task whose time has not come
-    from core.services.locks import hold
+    from core.infra.locks import hold
 
     with hold("refresh"):
         card = _run(huey=memory_huey, only=("queue",)).check("queue")
@@ -284,7 +284,7 @@ def test_queue_card_reads_pending_scheduled_and_locks(sqlite_db, memory_huey) ->
 
 # --------------------------------------------------------------------------- redis and the cache
 def test_redis_up_card_and_cache_namespaces(sqlite_db, monkeypatch, memory_huey, redis_prefix) -> None:
-    from core.services.cache import build_cache
+    from core.infra.cache import build_cache
 
     monkeypatch.setenv("REDIS_URL", REDIS_URL)
     _reset()
@@ -305,9 +305,9 @@ def test_redis_hit_miss_clear_and_refresh_invalidation(db, redis_prefix) -> None
     """On the shared Redis store: counters, SCAN-based clearing of one namespace, and a data-version bump
     (what refresh and compute do) making the next read recompute."""
     from core.db import unit_of_work
+    from core.infra.cache import build_cache
     from core.models import Asset
     from core.services import prices as price_store
-    from core.services.cache import build_cache
 
     cache = build_cache(REDIS_URL, prefix=redis_prefix)  # data version read from the database
 
@@ -333,7 +333,7 @@ def test_redis_hit_miss_clear_and_refresh_invalidation(db, redis_prefix) -> None
 
 
 def test_redis_configured_but_down(sqlite_db, monkeypatch, memory_huey) -> None:
-    from core.services.cache import get_cache
+    from core.infra.cache import get_cache
 
     monkeypatch.setenv("REDIS_URL", CLOSED_PORT_REDIS)
     _reset()
@@ -351,8 +351,8 @@ def test_redis_configured_but_down(sqlite_db, monkeypatch, memory_huey) -> None:
 # --------------------------------------------------------------------------- telemetry
 def test_timings_are_batched_summarised_and_pruned(sqlite_db) -> None:
     from core.db import unit_of_work
+    from core.infra import telemetry
     from core.models import Timing
-    from core.services import telemetry
 
     telemetry.discard_pending()
     for ms in range(1, 101):
@@ -383,7 +383,7 @@ def test_timings_are_batched_summarised_and_pruned(sqlite_db) -> None:
 
 
 def test_slow_page_is_a_warning(sqlite_db) -> None:
-    from core.services import telemetry
+    from core.infra import telemetry
 
     telemetry.discard_pending()
     for _ in range(5):

@@ -225,9 +225,9 @@ def test_read_only_database_refuses_writes_with_one_line_and_health_says_error(d
     from sqlalchemy import func, select
 
     from core.db import unit_of_work
+    from core.health import run_checks, write_probe
     from core.models import AuditEvent
     from core.services import audit
-    from core.services.health import run_checks, write_probe
     from tests.conftest import PG_ADMIN_URL
 
     assert write_probe() is None

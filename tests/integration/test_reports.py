@@ -112,7 +112,7 @@ def _fmt(value, kind="pct"):
 
 
 def _kind(key: str) -> str:
-    from core.services.risk import METRIC_DEFINITIONS
+    from core.quant.risk import METRIC_DEFINITIONS
 
     return "pct" if METRIC_DEFINITIONS[key][2] == "fraction" else "ratio"
 
@@ -240,7 +240,7 @@ def test_numbers_equal_the_dashboard(module_db):
 
 
 def test_cli_writes_the_file_and_refuses_a_bad_range(module_db, tmp_path, capsys):
-    from core.cli import main
+    from cli import main
 
     out = tmp_path / "ytd.xlsx"
     assert main(["report", "--type", "risk", "--period", "YTD", "--format", "xlsx", "--out", str(out)]) == 0

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from core.errors import ProviderError
-from core.services.providers import InProcessRateLimiter, RedisRateLimiter, TwelveDataProvider, twelvedata
+from core.infra.providers import InProcessRateLimiter, RedisRateLimiter, TwelveDataProvider, twelvedata
 from tests.stubs.twelvedata_stub import DEFAULT_API_KEY, Fault, start_stub
 
 START, END = date(2024, 1, 1), date(2024, 3, 29)

@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from core.services.providers.demo import DemoProvider
+from core.infra.providers.demo import DemoProvider
 
 STUB_TODAY = date(2024, 12, 31)
 STUB_START = date(2015, 1, 1)

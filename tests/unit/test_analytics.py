@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from core.errors import ValidationFailed
+from core.quant import risk
 from core.services import analytics as A
-from core.services import risk
 
 D = dt.date
 

@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from core.errors import ValidationFailed
-from core.services import cache as cache_module
-from core.services.cache import Cache, CacheBackend, CacheUnavailable, LocalBackend, cached, check_namespace
+from core.infra import cache as cache_module
+from core.infra.cache import Cache, CacheBackend, CacheUnavailable, LocalBackend, cached, check_namespace
 
 
 class Clock:
@@ -160,7 +160,7 @@ def test_store_down_falls_back_to_computing_and_backs_off(clock, version, caplog
     backend = DownBackend()
     cache = Cache(backend, data_version=version, clock=clock)
     compute = Counter(42)
-    with caplog.at_level(logging.WARNING, logger="core.services.cache"):
+    with caplog.at_level(logging.WARNING, logger="core.infra.cache"):
         assert cache.get_or_compute("index", "a", compute) == 42
         assert cache.get_or_compute("index", "a", compute) == 42
     assert compute.calls == 2

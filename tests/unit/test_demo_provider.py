@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from core.errors import ProviderError
-from core.services.providers import DemoProvider
+from core.infra.providers import DemoProvider
 
 TODAY = date(2024, 12, 31)
 SEED_SYMBOLS = {"AAPL", "MSFT", "GOOGL", "AMZN", "META", "TSLA", "NVDA", "SPY", "GLD", "SLV", "USO",

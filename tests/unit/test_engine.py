@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.quant.engine import BacktestInputError, _apply_cap, backtest, rebalance_schedule
 from core.schemas.strategy import StrategyConfig
-from core.services.engine import BacktestInputError, _apply_cap, backtest, rebalance_schedule
 
 # Twelve business days, Mon 2024-01-01 .. Tue 2024-01-16. Weekly period ends: rows 4 (Fri 5th)
 # and 9 (Fri 12th); the last row (Tue) closes no week.
@@ -438,7 +438,7 @@ def test_weight_properties(seed, which):
 
 # --- degenerate results are refused or flagged (issue 11, case 13) ------------------------------
 
-from core.services.engine import LEVEL_RATIO_MAX, LEVEL_RATIO_MIN, DegenerateResultError, check_result  # noqa: E402
+from core.quant.engine import LEVEL_RATIO_MAX, LEVEL_RATIO_MIN, DegenerateResultError, check_result  # noqa: E402
 
 
 def test_a_1e308_price_with_clipping_off_is_refused_naming_the_date_and_the_cause():

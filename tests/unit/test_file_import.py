@@ -8,7 +8,7 @@ import openpyxl
 import pytest
 
 from core.errors import ImportValidationError
-from core.services.providers import FileImportProvider, parse_price_file
+from core.infra.providers import FileImportProvider, parse_price_file
 
 TODAY = date(2024, 12, 31)
 
@@ -240,7 +240,7 @@ def test_nothing_is_returned_when_one_row_is_bad():
 
 
 # --------------------------------------------------------------------------- hostile files (issue 11)
-from core.services.providers import files as import_files  # noqa: E402
+from core.infra.providers import files as import_files  # noqa: E402
 from tests.fuzz import xlsx_craft  # noqa: E402
 
 OUT_OF_RANGE = [("0001-01-02", "date is before 1900-01-01"), ("1600-03-01", "date is before 1900-01-01"),

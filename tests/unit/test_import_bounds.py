@@ -42,7 +42,7 @@ if mode == "import":
     migrate(timeout_s=10)
     call = lambda: import_price_file(content, name, allow_new_symbols=True, today=dt.date(2026, 1, 1))
 else:
-    from core.services.providers.files import parse_price_file
+    from core.infra.providers.files import parse_price_file
     call = lambda: parse_price_file(content, name, today=dt.date(2026, 1, 1), max_bytes=len(content))
 before = hwm_mb()
 start = time.perf_counter()
@@ -113,7 +113,7 @@ def _wide_csv(rows: int, symbols: int, value) -> bytes:
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["wide CSV at the cell bound", "20 MB wide CSV", "long CSV at the row bound"])
 def test_the_largest_accepted_csv_files_parse_within_500_mb(tmp_path, case):
-    from core.services.providers.files import MAX_CELLS, MAX_ROWS
+    from core.infra.providers.files import MAX_CELLS, MAX_ROWS
 
     if case == "wide CSV at the cell bound":         # 4 million one-character prices (8 MB)
         content = _wide_csv(MAX_CELLS // 501, 500, lambda i, j: "1")

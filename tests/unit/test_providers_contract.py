@@ -14,14 +14,14 @@ import pandas as pd
 import pytest
 
 from core.errors import ProviderError
-from core.schemas.asset import AssetInfo
-from core.services.providers import (
+from core.infra.providers import (
     DemoProvider,
     FileImportProvider,
     MarketDataProvider,
     ProviderData,
     TwelveDataProvider,
 )
+from core.schemas.asset import AssetInfo
 from tests.stubs.twelvedata_stub import DEFAULT_API_KEY, STUB_TODAY, start_stub
 
 SYMBOLS = ["AAPL", "MSFT", "GLD", "^GSPC"]

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from core.services import risk
-from core.services.risk import METRIC_DEFINITIONS, risk_metrics
+from core.quant import risk
+from core.quant.risk import METRIC_DEFINITIONS, risk_metrics
 
 DATES = pd.bdate_range("2024-01-01", periods=6)  # Mon 1 .. Mon 8 Jan (7 calendar days)
 V = pd.Series([100.0, 110.0, 99.0, 108.9, 108.9, 119.79], index=DATES)

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from core.errors import ImportValidationError, ProviderError
+from core.infra.providers.base import normalise_symbols
+from core.infra.providers.demo import DemoProvider
+from core.infra.providers.files import parse_price_file
 from core.schemas.asset import AssetInfo, normalise_symbol, symbol_problem
-from core.services.providers.base import normalise_symbols
-from core.services.providers.demo import DemoProvider
-from core.services.providers.files import parse_price_file
 
 GOOD = ["AAPL", "aapl", " msft ", "^GSPC", "BRK.B", "EUR/USD", "ES=F", "BTC-USD", "7203:TYO", "A_1", "0700"]
 HOSTILE = ["ſpy", "ＳＰＹ", "ﬁx", "ıbm", "İBM", "\u212aO", "ß", "SP\u200bY", "spy\u0307", "Ⅻ", "x²", "ᴬAPL", "①",

@@ -220,7 +220,7 @@ class _HeldElsewhere:
     """Lock ``name`` held by another thread as ``label`` (to this thread it is someone else's) until release()."""
 
     def __init__(self, name: str, label: str) -> None:
-        from core.services import locks
+        from core.infra import locks
 
         taken, self._done = threading.Event(), threading.Event()
 
@@ -240,7 +240,7 @@ class _HeldElsewhere:
 
 def _hold_in_a_process(name: str) -> subprocess.Popen:
     """A process that takes lock ``name`` as ``victim`` and sleeps; returns once it holds it."""
-    code = ("import time\nfrom core.services.locks import hold\n"
+    code = ("import time\nfrom core.infra.locks import hold\n"
             f"with hold({name!r}, holder='victim'):\n    print('held', flush=True)\n    time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
                             stdout=subprocess.PIPE, env=dict(os.environ))
@@ -265,7 +265,7 @@ def test_second_refresh_is_skipped_while_one_runs(huey, svc):
 def test_a_lock_left_by_a_killed_process_is_free(huey, svc):
     """A refresh whose process is killed (SIGKILL: no clean-up runs) leaves no lock behind: the kernel closes
     its lock file. While it lives, a refresh job is skipped naming it."""
-    from core.services.locks import held_locks
+    from core.infra.locks import held_locks
 
     victim = _hold_in_a_process(svc.REFRESH_LOCK)
     skipped = svc.get_run(svc.enqueue("refresh", {"symbols": "SPY"}, user=ADMIN), ADMIN)
@@ -512,11 +512,7 @@ def test_scheduled_refresh_refreshes_and_recomputes_once_per_slot(huey, svc):
 
 # --------------------------------------------------------------------------- command line
 def test_cli_enqueue_wait_and_list(huey, capsys):
-    import core.cli
-
-    def main(argv):  # core.cli appends its extensions again on every main() call: start clean each time
-        core.cli._EXTENSIONS.clear()
-        return core.cli.main(argv)
+    from cli import main
 
     assert main(["jobs", "enqueue", "refresh", "--param", "symbols=SPY,GLD", "--wait"]) == 0
     out = capsys.readouterr()

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.quant.risk import METRIC_DEFINITIONS, TRAILING_PERIODS
 from core.schemas.strategy import describe_config
 from core.services.analytics import PERIOD_LABELS, YEAR_TOTAL, PerformanceView, year_labels
 from core.services.palette import sector_color
@@ -34,7 +35,6 @@ from core.services.reporting.document import (  # noqa: F401  (re-exported: the 
     is_missing,
     table_rows,
 )
-from core.services.risk import METRIC_DEFINITIONS, TRAILING_PERIODS
 
 REPORT_TYPES: dict[str, str] = {
     "performance": "Performance tear sheet",

@@ -8,8 +8,8 @@ from core.config import Settings, get_settings
 from core.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from core.services.providers.base import MarketDataProvider
-    from core.services.providers.twelvedata import RateLimiter
+    from core.infra.providers.base import MarketDataProvider
+    from core.infra.providers.twelvedata import RateLimiter
 
 PROVIDER_NAMES = ("demo", "twelvedata")
 
@@ -18,11 +18,11 @@ def get_provider(name: str, settings: Settings | None = None, *, today: dt.date 
     """A ready provider instance for ``name`` ("demo" or "twelvedata")."""
     settings = settings or get_settings()
     if name == "demo":
-        from core.services.providers.demo import DemoProvider
+        from core.infra.providers.demo import DemoProvider
 
         return DemoProvider(seed=settings.demo_seed, today=today)
     if name == "twelvedata":
-        from core.services.providers.twelvedata import InProcessRateLimiter, RedisRateLimiter, TwelveDataProvider
+        from core.infra.providers.twelvedata import InProcessRateLimiter, RedisRateLimiter, TwelveDataProvider
 
         if not settings.twelvedata_api_key:
             raise ConfigurationError("TWELVEDATA_API_KEY", "is not set; the TwelveData provider needs an API key")

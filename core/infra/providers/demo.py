@@ -41,8 +41,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from core.schemas.asset import AssetClass, AssetInfo
-from core.services.providers.base import (
+from core.infra.providers.base import (
     DATE_DTYPE,
     MarketDataProvider,
     ProgressCallback,
@@ -52,6 +51,7 @@ from core.services.providers.base import (
     normalise_symbols,
     report,
 )
+from core.schemas.asset import AssetClass, AssetInfo
 
 #: Business-day 0 (a Monday). Dates before it are not served.
 ORIGIN = np.datetime64("1960-01-04", "D")

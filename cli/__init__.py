@@ -16,7 +16,7 @@ from pathlib import Path
 from core.errors import AutoIndexError, ImportValidationError, ValidationFailed
 from core.services.access import CLI
 
-log = logging.getLogger("core.cli")
+log = logging.getLogger("cli")
 
 Handler = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, Handler] = {}
@@ -65,7 +65,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     from core.db import migrate
-    from core.services.providers.base import normalise_symbols
+    from core.infra.providers.base import normalise_symbols
     from core.services.refresh import refresh_prices
 
     migrate()
@@ -164,36 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=int, default=None, help="config version id (default: the active one)")
     p.set_defaults(func=cmd_compute)
 
-    for register in _EXTENSIONS:
+    for register in _extensions():
         register(sub)
     return parser
 
 
-#: Other modules (jobs, reports, health) add their sub-commands here.
-_EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
+    """The sub-commands that live in their own modules of this package (jobs and worker, report, health)."""
+    from cli import health, jobs, reports
 
-
-def _load_extensions() -> None:
-    """Import the sub-command modules of other packages once per process."""
-    import importlib
-
-    if _EXTENSIONS:
-        return
-    for name in ("jobs.cli", "core.services.reports_cli", "core.services.health_cli"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        _EXTENSIONS.append(module.register)
+    return [jobs.register, reports.register, health.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from core.logs import configure_logging
 
     try:
-        _load_extensions()
         args = build_parser().parse_args(argv)
         configure_logging(args.log_level)
         return int(args.func(args) or 0)

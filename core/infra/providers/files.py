@@ -78,9 +78,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.errors import ImportValidationError, RowProblem
-from core.schemas.asset import AssetInfo, symbol_problem
-from core.services.providers import xlsx_rows
-from core.services.providers.base import (
+from core.infra.providers import xlsx_rows
+from core.infra.providers.base import (
     DATE_DTYPE,
     MarketDataProvider,
     ProgressCallback,
@@ -91,6 +90,7 @@ from core.services.providers.base import (
     normalise_symbols,
     report,
 )
+from core.schemas.asset import AssetInfo, symbol_problem
 
 MAX_BYTES = 20_000_000
 SOURCE = "file"

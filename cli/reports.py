@@ -37,8 +37,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``report`` to ``python -m core``."""
-    if "report" in subparsers.choices:  # core.cli loads extensions again on every main() call
-        return
     p = subparsers.add_parser("report", help="generate a report (HTML, PDF, XLSX or CSV zip) into a file")
     p.add_argument("--type", required=True, choices=REPORT_TYPES, help="what the report covers")
     p.add_argument("--period", required=True, choices=REPORT_PERIODS, help="period; custom needs --start and --end")

@@ -133,8 +133,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add ``jobs`` and ``worker`` to ``python -m core``."""
     from core.schemas.task import ALL_KINDS, TASK_STATES_ALL
 
-    if "jobs" in subparsers.choices:  # core.cli loads extensions again on every main() call
-        return
     jobs = subparsers.add_parser("jobs", help="queue and inspect background jobs")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="JOBS_COMMAND")
 

@@ -27,7 +27,7 @@ caps. TwelveData's ``/statistics`` endpoint reports today's market cap and share
 outstanding, but only as of now: multiplying historical closes by today's share count
 would put future information into past weights, so it is not used; import a
 ``market_cap`` or ``shares_outstanding`` file for history (see
-:mod:`core.services.providers.files`). Without caps the market-cap sleeve is left out
+:mod:`core.infra.providers.files`). Without caps the market-cap sleeve is left out
 and the engine says so.
 
 The API key travels in the ``Authorization: apikey ...`` header, never in a URL, so it
@@ -50,8 +50,7 @@ import pandas as pd
 import requests
 
 from core.errors import ProviderError
-from core.schemas.asset import AssetClass, AssetInfo
-from core.services.providers.base import (
+from core.infra.providers.base import (
     MarketDataProvider,
     ProgressCallback,
     ProviderData,
@@ -61,6 +60,7 @@ from core.services.providers.base import (
     normalise_symbols,
     report,
 )
+from core.schemas.asset import AssetClass, AssetInfo
 
 #: Most rows TwelveData returns per symbol and request; longer ranges are paged.
 OUTPUTSIZE = 5000

@@ -2,9 +2,9 @@
 
 ``DemoProvider`` (synthetic, the embedded default), ``TwelveDataProvider`` (HTTP API)
 and ``FileImportProvider``/``parse_price_file`` (CSV/XLSX uploads) all return a
-:class:`ProviderData`; see :mod:`core.services.providers.base` for the contract.
+:class:`ProviderData`; see :mod:`core.infra.providers.base` for the contract.
 """
-from core.services.providers.base import (
+from core.infra.providers.base import (
     DATE_DTYPE,
     MarketDataProvider,
     ProgressCallback,
@@ -12,9 +12,9 @@ from core.services.providers.base import (
     empty_market_caps,
     empty_prices,
 )
-from core.services.providers.demo import DemoProvider
-from core.services.providers.files import FileImportProvider, parse_price_file
-from core.services.providers.twelvedata import (
+from core.infra.providers.demo import DemoProvider
+from core.infra.providers.files import FileImportProvider, parse_price_file
+from core.infra.providers.twelvedata import (
     InProcessRateLimiter,
     RateLimiter,
     RedisRateLimiter,

@@ -32,7 +32,7 @@ def print_report(report: Any, out: TextIO = sys.stdout, *, verbose: bool = False
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from core.services.health import run_checks
+    from core.health import run_checks
 
     report = run_checks(timeout_s=args.timeout)
     if args.json:

@@ -551,7 +551,7 @@ def cached(namespace: str, ttl: int = DEFAULT_TTL_S) -> Callable[[Callable[P, R]
 
     The wrapped function keeps its signature; ``fn.uncached`` is the original and ``fn.namespace`` the name.
     Each computation (a miss, or any call while the store is down) is timed as a ``service`` timing named
-    ``<module>.<function>`` (see :mod:`core.services.telemetry`; only calls over 50 ms are kept).
+    ``<module>.<function>`` (see :mod:`core.infra.telemetry`; only calls over 50 ms are kept).
     """
     check_namespace(namespace)
     NAMESPACES.setdefault(namespace, int(ttl))
@@ -563,7 +563,7 @@ def cached(namespace: str, ttl: int = DEFAULT_TTL_S) -> Callable[[Callable[P, R]
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             def compute() -> R:
-                from core.services.telemetry import timed
+                from core.infra.telemetry import timed
 
                 with timed("service", service):  # misses only: the slow calls worth seeing on Diagnostics
                     return fn(*args, **kwargs)

@@ -368,7 +368,7 @@ CACHE_RULES = [
 
 
 def check_cache(ctx: Context) -> Check:
-    from core.services.cache import CacheUnavailable, get_cache
+    from core.infra.cache import CacheUnavailable, get_cache
 
     cache = ctx.cache or get_cache()
     check = Check("cache", "Cache", rules=CACHE_RULES)
@@ -404,8 +404,8 @@ def _huey(ctx: Context) -> Any:
 
 
 def queue_facts(queue: JobQueue) -> dict[str, Any]:
-    """Backend, pending, scheduled and results read from the job queue; the locks held (refresh, compute, migrate, seed: :mod:`core.services.locks`) read from the database."""
-    from core.services.locks import held_locks
+    """Backend, pending, scheduled and results read from the job queue; the locks held (refresh, compute, migrate, seed: :mod:`core.infra.locks`) read from the database."""
+    from core.infra.locks import held_locks
 
     held = sorted(held_locks())
     return {"backend": queue.backend, "pending": queue.pending_count(), "scheduled": queue.scheduled_count(),
@@ -654,7 +654,7 @@ PERFORMANCE_RULES = [f"warning if a page's p95 render time is above {PAGE_P95_WA
 
 
 def check_performance(ctx: Context) -> Check:
-    from core.services import telemetry
+    from core.infra import telemetry
 
     check = Check("performance", "App performance", rules=PERFORMANCE_RULES)
     stats = telemetry.timing_stats(STATS_DAYS, now=ctx.now)

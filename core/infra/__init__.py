@@ -1,0 +1,1 @@
+"""Infrastructure under the services: the cache, telemetry and the market-data providers."""
