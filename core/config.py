@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     reports_dir: Path | None = Field(default=None, description="Directory for report files; default: stored in the database")
     cookie_key: str | None = Field(default=None, description="Secret that signs the re-authentication cookie")
     import_max_bytes: int = Field(default=20_000_000, ge=1_000)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535, description="Serve Prometheus /metrics on this port")
+    metrics_host: str = Field(default="0.0.0.0", description="Address the /metrics server listens on")
+    alert_check_minutes: float = Field(default=5.0, gt=0, le=1440, description="Minutes between alert evaluations")
+    alert_smtp_password: str | None = Field(default=None, description="Password of the alert SMTP account (secret)")
 
     @field_validator("database_url")
     @classmethod
@@ -81,7 +85,7 @@ class Settings(BaseSettings):
         out: dict[str, str] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if name in {"twelvedata_api_key", "cookie_key"}:
+            if name in {"twelvedata_api_key", "cookie_key", "alert_smtp_password"}:
                 out[name] = "(set, hidden)" if value else "(not set)"
             elif name in {"database_url", "redis_url"} and value:
                 out[name] = redact_url(str(value))

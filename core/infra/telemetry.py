@@ -33,6 +33,8 @@ from typing import Literal, TypedDict
 
 import pandas as pd
 
+from core.infra import metrics
+
 log = logging.getLogger(__name__)
 
 Kind = Literal["page", "service"]
@@ -80,6 +82,8 @@ def record_timing(kind: str, name: str, duration_ms: float, *, at: dt.datetime |
         if kind not in KINDS:
             kind = "service"
         duration_ms = float(duration_ms)
+        if kind == "page":
+            metrics.observe_page(str(name), duration_ms)  # autoindex_page_render_seconds (Prometheus)
         if kind == "service" and duration_ms < SERVICE_MIN_MS:
             return
         _buffer.append((at or _utcnow(), kind, str(name)[:NAME_MAX], duration_ms))

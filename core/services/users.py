@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.db import lock_table, unit_of_work, write_lock
 from core.errors import AuthenticationError, NotFoundError, PermissionDenied, ValidationFailed
+from core.infra.metrics import counted_logins
 from core.models import Invitation, User
 from core.models.base import utcnow
 from core.schemas.user import UserOut
@@ -257,6 +258,7 @@ def _checked(username: str, password: str, *, now: dt.datetime, action: str) -> 
         raise AuthenticationError(message, locked_until=locked_until)
 
 
+@counted_logins  # autoindex_logins_total{outcome} (Prometheus)
 def authenticate(username: str, password: str, *, now: dt.datetime | None = None) -> UserOut:
     """Log in: check the password with the lockout of :func:`_checked` (5 failed attempts lock the account for
     15 minutes); the returned user carries the credential version the new session is issued under."""
