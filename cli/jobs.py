@@ -6,10 +6,11 @@
   alive: start one with `python -m core worker`" (exit 1); with ``--timeout`` it stops waiting after that
   many seconds and says so (exit 1). Either way the run stays queued.
 * ``jobs list [--kind K] [--state S] [--user U] [--limit N]`` prints recent runs.
-* ``worker [-w N] [-k thread|process|greenlet] [-n]`` runs a consumer with the project's settings,
+* ``worker [-w N] [-k thread|process|greenlet] [-n] [--metrics-port PORT]`` runs a consumer with the project's settings,
   like ``huey_consumer jobs.huey -w N -k ...`` (migrating the database first). When the queue (Redis) is
   down it logs one line per retry with exponential backoff (1 s doubling to 30 s), never a traceback per
-  poll, both before it starts and while it runs (:mod:`jobs.worker`).
+  poll, both before it starts and while it runs (:mod:`jobs.worker`). With ``--metrics-port`` (or ``METRICS_PORT``)
+  it serves Prometheus metrics (:mod:`core.infra.metrics`).
 """
 from __future__ import annotations
 
@@ -111,8 +112,32 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics_multiprocess_dir() -> None:
+    """Forked workers (``-k process``) count job runs in their own processes: prometheus_client's multiprocess mode
+    sums them through files in PROMETHEUS_MULTIPROC_DIR, which must be set before prometheus_client is imported
+    (a fresh temporary directory, removed at exit, unless the operator set one)."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    if "prometheus_client" in sys.modules:
+        raise ValidationFailed({"--metrics-port": "set PROMETHEUS_MULTIPROC_DIR to an empty directory for -k process"})
+    path = tempfile.mkdtemp(prefix="autoindex-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     import logging
+
+    from core.config import get_settings
+
+    metrics_port = args.metrics_port if args.metrics_port is not None else get_settings().metrics_port
+    if metrics_port is not None and args.worker_type == "process":
+        _metrics_multiprocess_dir()
 
     from core.db import migrate
     from jobs import backend_name, huey
@@ -121,6 +146,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     migrate()
     logging.getLogger("huey").setLevel(logging.INFO)
     print(f"starting {args.workers} {args.worker_type} worker(s) on the {backend_name(huey)} queue", file=sys.stderr)
+    if metrics_port is not None:
+        from core.services.operations import serve_metrics
+
+        try:
+            served = serve_metrics(metrics_port)
+        except OSError as exc:
+            raise ValidationFailed({"--metrics-port": f"cannot listen on {metrics_port}: {exc.strerror or exc}"}) \
+                from None
+        print(f"metrics at http://{get_settings().metrics_host}:{served}/metrics", file=sys.stderr)
     if not wait_for_queue(huey):  # one line per failed try, backing off: never a traceback per poll
         return 1
     consumer = Consumer(huey, workers=args.workers, worker_type=args.worker_type, periodic=not args.no_periodic,
@@ -159,4 +193,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("-k", "--worker-type", choices=["thread", "process", "greenlet"], default="thread")
     p.add_argument("-n", "--no-periodic", action="store_true",
                    help="do not run the periodic scheduler (when another consumer does)")
+    p.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                   help="serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (default: METRICS_PORT, "
+                        "unset = off; 0 = a free port)")
     p.set_defaults(func=cmd_worker)

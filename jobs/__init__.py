@@ -5,9 +5,10 @@
 * otherwise: :class:`huey.SqliteHuey` in ``DATA_DIR/queue.db``; the app starts one consumer thread
   pool in its own process (:mod:`jobs.embedded`).
 
-Results are stored (run state lives in the ``task_runs`` table, see :mod:`core.services.tasks`).
+Results are stored (run state lives in the ``task_runs`` table, see :mod:`core.services.runs`).
 Tests may set ``huey.immediate = True``: tasks then run synchronously inside ``enqueue`` on
-in-memory storage.
+in-memory storage (:func:`jobs.queue.set_immediate` puts a saved mode and storage back), or pass a
+:class:`jobs.queue.InlineQueue` as ``huey=``.
 
 The tasks are imported at the bottom so that ``huey_consumer jobs.huey`` registers them.
 """
@@ -74,8 +75,10 @@ def backend_name(instance: Huey | None = None) -> str:
 
 
 from core.services.ports import register_queue  # noqa: E402
-from jobs import tasks  # noqa: E402,F401  (registers the tasks and signal handlers on ``huey``)
-from jobs.queue import HueyQueue  # noqa: E402
+from jobs import schedule, tasks  # noqa: E402,F401  (register the tasks, periodic tasks and signal handlers)
+from jobs import alert_tasks, observe  # noqa: E402,F401  (after tasks: the alert check; job runs into metrics)
+from jobs.queue import HueyQueue, InlineQueue  # noqa: E402
 
-# the services reach the queue through this port only (core never imports jobs)
-register_queue(lambda: HueyQueue(huey), HueyQueue)
+# the services reach the queue through this port only (core never imports jobs); InlineQueue is the no-worker
+# fallback (core.services.ports.fallback_queue)
+register_queue(lambda: HueyQueue(huey), HueyQueue, fallback=InlineQueue)

@@ -1,4 +1,5 @@
 """Every model module, imported so that Base.metadata knows all tables (Alembic env.py relies on it)."""
+from core.models.alert import AlertNotification
 from core.models.app_setting import AppSetting
 from core.models.asset import Asset, MarketCap, Price
 from core.models.audit import AuditEvent
@@ -11,7 +12,8 @@ from core.models.telemetry import Timing
 from core.models.user import Invitation, User
 
 __all__ = [
-    "AppSetting", "Asset", "MarketCap", "Price", "AuditEvent", "Base", "utcnow", "Allocation", "IndexValue",
+    "AlertNotification", "AppSetting", "Asset", "MarketCap", "Price", "AuditEvent", "Base", "utcnow", "Allocation",
+    "IndexValue",
     "Rebalance", "RiskMetric", "Report", "StrategyConfigRow", "TaskRun", "WorkerHeartbeat", "Timing",
     "Invitation", "User",
 ]
