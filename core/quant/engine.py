@@ -114,8 +114,8 @@ import pandas as pd
 from core.errors import ValidationFailed
 from core.schemas.strategy import StrategyConfig
 
-__all__ = ["BacktestInputError", "BacktestResult", "DegenerateResultError", "backtest", "check_result",
-           "rebalance_schedule"]
+__all__ = ["HYGIENE_FIELDS", "BacktestInputError", "BacktestResult", "CleanedPrices", "DegenerateResultError",
+           "backtest", "check_result", "clean_prices", "hygiene_key", "rebalance_schedule"]
 
 _PERIOD_CODES = {"weekly": "W", "monthly": "M", "quarterly": "Q", "yearly": "Y"}
 
@@ -318,6 +318,62 @@ def _clean(prices: pd.DataFrame, cfg: StrategyConfig) -> tuple[np.ndarray, np.nd
     return r, rvalid, pvalid, eligible_from
 
 
+#: The config fields that decide the cleaned returns and eligibility (data hygiene, module docstring).
+HYGIENE_FIELDS: tuple[str, ...] = ("min_price", "min_history", "ffill_limit", "return_clip", "outlier_z",
+                                   "outlier_window")
+
+
+def hygiene_key(cfg: StrategyConfig) -> tuple[Any, ...]:
+    """Configs with equal keys clean the same prices into the same returns and eligibility."""
+    return tuple(getattr(cfg, name) for name in HYGIENE_FIELDS)
+
+
+@dataclass
+class CleanedPrices:
+    """Cleaned returns and eligibility of one price matrix under one set of hygiene fields, plus the trailing
+    signals computed from them, memoised: what every config sharing :func:`hygiene_key` computes alike.
+
+    A backtest given one (``backtest(..., cleaned=...)``) reuses it and gives exactly the numbers it gives
+    without (same arithmetic on the same arrays); :mod:`core.quant.batch` shares one across the variants of a
+    sweep. The arrays are never modified after :func:`clean_prices`.
+    """
+
+    key: tuple[Any, ...]
+    shape: tuple[int, int]
+    r0: np.ndarray
+    rvalid: np.ndarray
+    pvalid: np.ndarray
+    eligible_from: np.ndarray
+    _growth: np.ndarray | None = None
+    _invalid_cum: np.ndarray | None = None
+    #: (sleeve, parameters..., row) -> that sleeve's signal at the row (see :class:`_Targets`).
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    def growth(self) -> np.ndarray:
+        """Causal growth index ``prod(1 + r)`` per asset (momentum is a ratio of two of its rows)."""
+        if self._growth is None:
+            growth = self.r0 + 1.0
+            np.cumprod(growth, axis=0, out=growth)
+            self._growth = growth
+        return self._growth
+
+    def invalid_cum(self) -> np.ndarray:
+        """Running count of invalid returns per asset (a window is full when the count does not change)."""
+        if self._invalid_cum is None:
+            self._invalid_cum = np.cumsum(~self.rvalid, axis=0, dtype=np.int32)
+        return self._invalid_cum
+
+
+def clean_prices(prices: pd.DataFrame, config: StrategyConfig) -> CleanedPrices:
+    """Apply the data hygiene of ``config`` to ``prices`` once (see :class:`CleanedPrices`)."""
+    if prices.shape[0] == 0 or prices.shape[1] == 0:  # nothing to clean: backtest returns an empty index
+        none = np.zeros(prices.shape, dtype=bool)
+        return CleanedPrices(hygiene_key(config), prices.shape, np.zeros(prices.shape), none, none,
+                             np.zeros(prices.shape[1], dtype=int))
+    r0, rvalid, pvalid, eligible_from = _clean(prices, config)
+    return CleanedPrices(hygiene_key(config), prices.shape, r0, rvalid, pvalid, eligible_from)
+
+
 def _caps(market_caps: pd.DataFrame, prices: pd.DataFrame) -> np.ndarray:
     """Market caps aligned to ``prices`` (a view when already aligned; never modified)."""
     aligned = market_caps
@@ -370,20 +426,19 @@ def _apply_cap(w: np.ndarray, cap: float) -> np.ndarray:
 class _Targets:
     """Target weights at a row, from the cleaned data (closes over trailing statistics only)."""
 
-    def __init__(self, cfg: StrategyConfig, r0: np.ndarray, rvalid: np.ndarray, pvalid: np.ndarray,
-                 eligible_from: np.ndarray, caps: np.ndarray | None) -> None:
+    def __init__(self, cfg: StrategyConfig, cleaned: CleanedPrices, caps: np.ndarray | None,
+                 caps_id: int | None = None) -> None:
         self.cfg = cfg
-        self.r0, self.rvalid, self.pvalid = r0, rvalid, pvalid
-        self.eligible_from = eligible_from
+        self.r0, self.rvalid, self.pvalid = cleaned.r0, cleaned.rvalid, cleaned.pvalid
+        self.eligible_from = cleaned.eligible_from
         self.caps = caps
+        self.caps_id = caps_id
+        self.memo = cleaned.memo
         self.sleeves = [(s, w) for s, w in cfg.sleeve_weights.items() if w > 0]
         # Causal cumulative statistics: growth index and count of invalid returns.
-        self.growth = None
-        if cfg.momentum > 0:
-            self.growth = r0 + 1.0
-            np.cumprod(self.growth, axis=0, out=self.growth)
+        self.growth = cleaned.growth() if cfg.momentum > 0 else None
         needs_counts = cfg.momentum > 0 or cfg.risk_parity > 0
-        self.invalid_cum = np.cumsum(~rvalid, axis=0, dtype=np.int32) if needs_counts else None
+        self.invalid_cum = cleaned.invalid_cum() if needs_counts else None
         self.empty_sleeve_dates: dict[str, int] = {s: 0 for s, _ in self.sleeves}
         self.cap_shortfall_dates = 0
 
@@ -393,14 +448,25 @@ class _Targets:
             return None
         # both are set whenever the momentum sleeve has a weight (see __init__)
         assert self.invalid_cum is not None and self.growth is not None
-        full = (self.invalid_cum[k] - self.invalid_cum[k - lb]) == 0
-        mom = self.growth[k] / self.growth[k - lb] - 1.0
+        key = ("momentum", lb, k)
+        signal = self.memo.get(key)
+        if signal is None:  # one lookback's signal at one row, shared by every config with that lookback
+            signal = self.memo[key] = ((self.invalid_cum[k] - self.invalid_cum[k - lb]) == 0,
+                                       self.growth[k] / self.growth[k - lb] - 1.0)
+        full, mom = signal
         score = np.where(elig & full, mom - self.cfg.momentum_threshold, 0.0)
         score[score < 0] = 0.0
         total = float(score.sum())
         return score / total if total > 0 else None
 
     def _risk_parity(self, k: int, elig: np.ndarray) -> np.ndarray | None:
+        key = ("risk_parity", self.cfg.risk_parity_lookback, k)  # eligibility is part of the cleaned data
+        if key not in self.memo:
+            self.memo[key] = self._risk_parity_at(k, elig)
+        weights: np.ndarray | None = self.memo[key]
+        return weights
+
+    def _risk_parity_at(self, k: int, elig: np.ndarray) -> np.ndarray | None:
         lb = self.cfg.risk_parity_lookback
         lo = max(k - lb + 1, 0)
         assert self.invalid_cum is not None  # set whenever the risk_parity sleeve has a weight
@@ -426,6 +492,16 @@ class _Targets:
     def _market_cap(self, k: int, elig: np.ndarray) -> np.ndarray | None:
         if self.caps is None:  # no caps at all: the sleeve is empty (the empty-sleeve rule)
             return None
+        key = ("market_cap", self.caps_id, self.cfg.market_cap_sqrt, k)
+        if self.caps_id is None:
+            return self._market_cap_at(k, elig)
+        if key not in self.memo:
+            self.memo[key] = self._market_cap_at(k, elig)
+        weights: np.ndarray | None = self.memo[key]
+        return weights
+
+    def _market_cap_at(self, k: int, elig: np.ndarray) -> np.ndarray | None:
+        assert self.caps is not None
         # Latest positive cap within the forward-fill limit (causal, no filled copy kept).
         c = self.caps[k].copy()
         with np.errstate(invalid="ignore"):
@@ -486,7 +562,7 @@ class _Targets:
 # Overflow and 0/0 in the arithmetic are not warnings to print: check_result refuses such results.
 @np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
-             market_caps: pd.DataFrame | None = None) -> BacktestResult:
+             market_caps: pd.DataFrame | None = None, *, cleaned: CleanedPrices | None = None) -> BacktestResult:
     """Backtest the methodology ``config`` on ``prices``.
 
     Args:
@@ -497,6 +573,8 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
         market_caps: dates x symbols market caps, used when ``config.market_cap > 0``;
             reindexed to ``prices`` (missing cells are NaN). ``None`` (no caps) leaves the
             market-cap sleeve empty, with a warning naming it. Ignored when the sleeve has no weight.
+        cleaned: ``clean_prices(prices, c)`` of a config ``c`` with the same :func:`hygiene_key` (shared by the
+            variants of a sweep, :mod:`core.quant.batch`); the result is the same as without it.
 
     Returns:
         :class:`BacktestResult` (conventions in the module docstring).
@@ -547,7 +625,11 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
         warnings.append("no prices: the index is empty")
         return result()
 
-    r0, rvalid, pvalid, eligible_from = _clean(prices, cfg)
+    if cleaned is None:
+        cleaned = clean_prices(prices, cfg)
+    elif cleaned.key != hygiene_key(cfg) or cleaned.shape != prices.shape:
+        raise BacktestInputError({"cleaned": "was cleaned from other prices or under other data-hygiene fields"})
+    r0, pvalid, eligible_from = cleaned.r0, cleaned.pvalid, cleaned.eligible_from
     weights = np.zeros((t_rows, n_assets))
     caps = None
     no_caps = False
@@ -556,7 +638,9 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
         no_caps, cap_warnings = _missing_caps(caps, symbols, cfg)
         caps = None if no_caps else caps
         warnings.extend(cap_warnings)
-    target_at = _Targets(cfg, r0, rvalid, pvalid, eligible_from, caps)
+    # the market-cap signal is memoised only while the caller shares the frame (a sweep's chunk)
+    caps_id = id(market_caps) if caps is not None and market_caps is not None else None
+    target_at = _Targets(cfg, cleaned, caps, caps_id)
     scheduled = np.flatnonzero(rebalance_schedule(dates, cfg.rebalance))
     cost_rate = cfg.cost_bps / 1e4
     band = cfg.drift_band

@@ -21,7 +21,7 @@ from core.infra.cache import cached
 from core.infra.locks import compute_lock, hold
 from core.models import Allocation, Asset, IndexValue, Rebalance, RiskMetric, StrategyConfigRow
 from core.models.base import id_in_range, utcnow
-from core.quant.engine import BacktestResult, backtest
+from core.quant.engine import BacktestResult, CleanedPrices, backtest
 from core.quant.risk import finite_or_none, risk_metrics
 from core.services import app_settings, audit
 from core.services.market import MarketInputs, load_market_inputs
@@ -56,7 +56,8 @@ class BacktestRun:
         return float(self.result.costs.sum())
 
 
-def run_backtest(params: object, inputs: MarketInputs, *, rf: float = 0.0) -> BacktestRun:
+def run_backtest(params: object, inputs: MarketInputs, *, rf: float = 0.0,
+                 cleaned: CleanedPrices | None = None) -> BacktestRun:
     """The one pipeline from a config to its index, benchmark and metrics.
 
     The index levels start at the close of the first allocation (the base value, less that day's cost); an
@@ -64,12 +65,13 @@ def run_backtest(params: object, inputs: MarketInputs, *, rf: float = 0.0) -> Ba
 
     The stored compute (:func:`compute_config`), the Strategy lab's preview and its on-the-fly comparison of saved
     versions all call this, so a version shows the same numbers before and after it is computed and stored.
-    ``params`` is a StrategyConfig or a dict validated like one (ValidationFailed names the field).
+    ``params`` is a StrategyConfig or a dict validated like one (ValidationFailed names the field). A parameter
+    sweep passes ``cleaned`` (the prices cleaned once for its variants, :mod:`core.quant.batch`): same numbers.
     """
     if inputs.prices.empty:
         raise AutoIndexError("no prices stored; refresh or import market data first")
     cfg = parse_params(params)  # type: ignore[arg-type]
-    result = backtest(inputs.prices, cfg, market_caps=inputs.market_caps)
+    result = backtest(inputs.prices, cfg, market_caps=inputs.market_caps, cleaned=cleaned)
     values = result.values.dropna()
     if len(result.rebalance_dates):
         # the index exists from its first allocation: before it the level only sits at the base value, which would
