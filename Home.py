@@ -14,7 +14,7 @@ from core.config import get_settings  # noqa: E402
 from core.errors import AutoIndexError  # noqa: E402
 from core.infra.telemetry import timed  # noqa: E402
 from core.logs import configure_logging  # noqa: E402
-from ui import auth, navigation, sidebar  # noqa: E402
+from ui import auth, monitoring, navigation, sidebar  # noqa: E402
 from ui.entry import requested_page  # noqa: E402
 from ui.errors import show_error  # noqa: E402
 
@@ -51,6 +51,7 @@ def main() -> None:
         url = get_settings().effective_database_url
         _start_up(url)
         _background_worker(url)
+        monitoring.start()  # /metrics when METRICS_PORT is set, the alert watchdog, the session count
         from core.services import users
 
         no_users = users.count_users() == 0

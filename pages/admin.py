@@ -3,6 +3,7 @@ import streamlit as st
 
 from core.services import users
 from ui import admin_view as view
+from ui import alerts_view
 from ui.auth import ADMIN_ONLY, require_user
 from ui.errors import shown_errors
 
@@ -10,7 +11,8 @@ user = require_user(ADMIN_ONLY)
 st.title("Admin")
 with shown_errors():
     all_users = users.list_users(actor=user)
-    users_tab, registration_tab, audit_tab = st.tabs(["Users and roles", "Registration", "Audit log"])
+    users_tab, registration_tab, audit_tab, alerts_tab = st.tabs(["Users and roles", "Registration", "Audit log",
+                                                                  "Alerts"])
     with users_tab:
         view.users_table(all_users)
         left, right = st.columns(2)
@@ -22,3 +24,5 @@ with shown_errors():
         view.registration(user)
     with audit_tab:
         view.audit_log(all_users)
+    with alerts_tab:
+        alerts_view.draw(user)
