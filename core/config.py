@@ -38,6 +38,17 @@ class Settings(BaseSettings):
     reports_dir: Path | None = Field(default=None, description="Directory for report files; default: stored in the database")
     cookie_key: str | None = Field(default=None, description="Secret that signs the re-authentication cookie")
     import_max_bytes: int = Field(default=20_000_000, ge=1_000)
+    admin_2fa: Literal["optional", "required"] = Field(
+        default="optional", description="'required': an administrator must enrol in TOTP two-factor authentication "
+        "before reaching any page or acting as an administrator")
+    two_factor_key: str | None = Field(default=None, description="Secret (32+ characters) encrypting TOTP secrets")
+    # Rate limits per user (``limits`` notation: "30/minute", "5/second;100/hour"; "off" disables one).
+    rate_limit_preview: str | None = Field(default="60/minute", description="Strategy previews per user")
+    rate_limit_report: str | None = Field(default="20/minute", description="Report requests per user")
+    rate_limit_job: str | None = Field(default="60/minute", description="Jobs queued per user")
+    rate_limit_sweep: str | None = Field(default="10/minute", description="Parameter sweeps started per user")
+    rate_limit_login_user: str | None = Field(default="30/minute", description="Login attempts per user name")
+    rate_limit_login_address: str | None = Field(default="60/minute", description="Login attempts per client address")
     metrics_port: int | None = Field(default=None, ge=0, le=65535, description="Serve Prometheus /metrics on this port")
     metrics_host: str = Field(default="0.0.0.0", description="Address the /metrics server listens on")
     alert_check_minutes: float = Field(default=5.0, gt=0, le=1440, description="Minutes between alert evaluations")
@@ -63,6 +74,32 @@ class Settings(BaseSettings):
             return None
         if not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+    @field_validator("rate_limit_preview", "rate_limit_report", "rate_limit_job", "rate_limit_sweep",
+                     "rate_limit_login_user", "rate_limit_login_address")
+    @classmethod
+    def _check_rate_limit(cls, v: str | None) -> str | None:
+        """``None`` (from "off", "none", "0" or "") disables the limit; anything else must parse as limits."""
+        from limits import parse_many
+
+        if v is None or v.strip().lower() in {"", "off", "none", "0"}:
+            return None
+        try:
+            items = parse_many(v)
+        except ValueError:
+            raise ValueError('must look like "30/minute" or "5/second;100/hour" (or "off")') from None
+        if any(item.amount < 1 for item in items):
+            raise ValueError("each limit must allow at least 1 action")
+        return v.strip()
+
+    @field_validator("two_factor_key")
+    @classmethod
+    def _check_two_factor_key(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if len(v) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
         return v
 
     @field_validator("refresh_cron")

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import AutoIndexError, ValidationFailed
+from core.infra import ratelimit
 from core.schemas.strategy import DEFAULT_CONFIG, FIELD_HELP, SLEEVES, StrategyConfig, describe_config
 from core.schemas.strategy_version import ConfigVersionOut
 from core.schemas.user import UserOut
@@ -198,6 +199,7 @@ def _backtest(token: str, params_json: str) -> dict[str, Any]:
     (:func:`core.services.compute.run_backtest`), so the numbers agree with it."""
     from core.services.compute import run_backtest
 
+    ratelimit.hit("preview", auth.actor())  # a run not cached yet counts toward the user's limit
     inputs = cache.market_inputs(token)
     run = run_backtest(json.loads(params_json), inputs)
     return {"values": run.values, "metrics": run.metrics, "warnings": list(run.result.warnings)[:10],

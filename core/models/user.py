@@ -1,9 +1,9 @@
-"""Users, roles and pre-authorised (invited) emails."""
+"""Users, roles, pre-authorised (invited) emails and two-factor recovery codes."""
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, Index, String, func
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, utcnow
@@ -29,6 +29,18 @@ class User(Base):
     locked_until: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None]
+    #: The TOTP secret, encrypted (Fernet) with the two-factor key; never the base32 secret itself. Set while an
+    #: enrolment waits for its first code (``totp_enabled_at`` still None) and once it is confirmed.
+    totp_secret: Mapped[str | None] = mapped_column(String(512))
+    #: When two-factor authentication was confirmed (None: not enabled).
+    totp_enabled_at: Mapped[dt.datetime | None]
+    #: The TOTP time step (Unix time // 30) of the last code accepted: a code of that step or an earlier one is
+    #: refused (no replay within the +-1 step window), moved forward atomically in SQL.
+    totp_last_step: Mapped[int | None]
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
 
 
 # user names and emails are unique whatever their case ("bob" and "Bob" are one account)
@@ -45,4 +57,18 @@ class Invitation(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     invited_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[dt.datetime | None]
+
+
+class RecoveryCode(Base):
+    """One single-use two-factor recovery code, stored as a hash (see core/services/two_factor.py)."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (UniqueConstraint("user_id", "code_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: When the code was spent (set atomically: a code is accepted once).
     used_at: Mapped[dt.datetime | None]

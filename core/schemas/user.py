@@ -23,6 +23,8 @@ class UserOut(BaseModel):
     locked_until: dt.datetime | None
     created_at: dt.datetime
     last_login_at: dt.datetime | None
+    #: TOTP two-factor authentication confirmed (core/services/two_factor.py).
+    two_factor_enabled: bool = False
 
     @property
     def is_admin(self) -> bool:

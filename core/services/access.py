@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.config import get_settings
 from core.errors import PermissionDenied
 from core.models import User
 
@@ -115,6 +116,9 @@ def resolve(session: Session, actor: Any, roles: tuple[str, ...] = ALL_ROLES, *,
                            "log in again")
     if user.role not in roles:
         raise PermissionDenied(f"{action} is for {' or '.join(roles)} users; you are signed in as {user.role}")
+    if "analyst" not in roles and user.totp_enabled_at is None and get_settings().admin_2fa == "required":
+        raise PermissionDenied(f"{action} needs two-factor authentication (ADMIN_2FA=required); enrol on the "
+                               "Account page first")
     return Principal(user.username, user.role == "admin", user_id=user.id)
 
 

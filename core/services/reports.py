@@ -31,6 +31,7 @@ from sqlalchemy import select, update
 from core.config import get_settings
 from core.db import unit_of_work, write_lock
 from core.errors import AutoIndexError, NotFoundError, ValidationFailed
+from core.infra import ratelimit
 from core.models import Report, StrategyConfigRow
 from core.models.base import id_in_range, utcnow
 from core.schemas.report import ReportFilters, ReportOut, ReportRequest
@@ -140,7 +141,7 @@ def request_report(report_type: str | None, period: str | None, fmt: str | None,
     :class:`core.services.tasks.QueueUnavailable` when the queue is down (the row is removed again).
     """
     with unit_of_work() as session:  # checked again below, in the transaction that writes the row
-        resolve(session, owner, ALL_ROLES, action="requesting reports")
+        ratelimit.hit("report", resolve(session, owner, ALL_ROLES, action="requesting reports"))
     request = _validate(report_type, period, fmt, config_id, start, end)
     cid = _resolve_config(request.config_id)
     index = compute.stored_index(cid)

@@ -2,23 +2,33 @@
 
 Every change is authorised here, on the acting user reloaded in the same transaction
 (:func:`core.services.access.resolve`), and every counter or one-time token is changed atomically in SQL.
+
+Logging in is one step, or two for an account with two-factor authentication: :func:`authenticate` checks the
+password and, for such an account, raises :class:`TwoFactorRequired` carrying a :class:`LoginChallenge`, which
+:func:`core.services.two_factor.complete_login` turns into a login with a TOTP or recovery code. Both steps count
+toward the same lockout, and both are rate limited (:mod:`core.infra.ratelimit`).
 """
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import hmac
 import re
+import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import bcrypt
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.db import lock_table, unit_of_work, write_lock
 from core.errors import AuthenticationError, NotFoundError, PermissionDenied, ValidationFailed
+from core.infra import ratelimit
 from core.infra.metrics import counted_logins
 from core.models import Invitation, User
 from core.models.base import utcnow
@@ -36,6 +46,55 @@ LOCKOUT = dt.timedelta(minutes=15)
 REGISTRATION_MODES = ("closed", "invite", "open")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,}$")
+#: How long the second step of a login may follow the password.
+CHALLENGE_TTL = dt.timedelta(minutes=5)
+#: Signs login challenges. Per process on purpose: a challenge lives in one Streamlit session, which lives in one
+#: process (replicas need sticky sessions anyway), so it never has to be verified elsewhere.
+_CHALLENGE_KEY = secrets.token_bytes(32)
+
+
+@dataclass(frozen=True)
+class LoginChallenge:
+    """The password of ``username`` was right; the login waits for a second-factor code.
+
+    Signed (HMAC-SHA256 with a per-process key) so that only :func:`authenticate` can issue one: a forged or
+    altered challenge is refused by :func:`verify_challenge`. Valid for :data:`CHALLENGE_TTL`, and only while the
+    account keeps the credential version it was issued under."""
+
+    user_id: int
+    username: str
+    credential_version: int
+    issued_at: dt.datetime
+    signature: str
+
+    @staticmethod
+    def sign(user_id: int, username: str, version: int, issued_at: dt.datetime) -> str:
+        message = f"{user_id}\n{username}\n{version}\n{issued_at.isoformat()}".encode()
+        return hmac.new(_CHALLENGE_KEY, message, hashlib.sha256).hexdigest()
+
+
+class TwoFactorRequired(AuthenticationError):
+    """The password was right and the account has two-factor authentication: ``challenge`` carries the login on
+    to :func:`core.services.two_factor.complete_login`."""
+
+    def __init__(self, challenge: LoginChallenge) -> None:
+        super().__init__("enter the 6-digit code from your authenticator app (or a recovery code)")
+        self.challenge = challenge
+
+
+def verify_challenge(challenge: Any, now: dt.datetime) -> LoginChallenge:
+    """``challenge`` if it was issued here, is unaltered and not older than :data:`CHALLENGE_TTL`;
+    AuthenticationError otherwise (the whole login starts again)."""
+    if not isinstance(challenge, LoginChallenge):
+        raise AuthenticationError("the login expired; enter your username and password again")
+    expected = LoginChallenge.sign(challenge.user_id, challenge.username, challenge.credential_version,
+                                   challenge.issued_at)
+    if not hmac.compare_digest(expected, challenge.signature):
+        raise AuthenticationError("the login expired; enter your username and password again")
+    if not (challenge.issued_at <= now + dt.timedelta(seconds=5) and now - challenge.issued_at <= CHALLENGE_TTL):
+        raise AuthenticationError("the login expired (codes must follow the password within 5 minutes); "
+                                  "enter your username and password again")
+    return challenge
 
 
 @functools.lru_cache(maxsize=1)
@@ -185,7 +244,7 @@ def create_first_admin(username: str, name: str, password: str, email: str | Non
         return _out(user)
 
 
-def _locked_message(locked_until: dt.datetime, now: dt.datetime) -> str:
+def locked_message(locked_until: dt.datetime, now: dt.datetime) -> str:
     minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
     return (f"account locked after {MAX_FAILED_ATTEMPTS} failed attempts; try again in {minutes} minute(s)")
 
@@ -197,7 +256,7 @@ def _dummy_hash() -> str:
     return hash_password("no account has this password " + "x" * 20)
 
 
-def _checked(username: str, password: str, *, now: dt.datetime, action: str) -> tuple[int, str, int]:
+def _checked(username: str, password: str, *, now: dt.datetime, action: str) -> tuple[int, str, int, bool]:
     """Check ``password`` against the account, counting failures toward the lockout, under any concurrency.
 
     Each attempt first *reserves* a try in SQL (``failed_attempts = failed_attempts + 1 ... RETURNING``,
@@ -205,8 +264,12 @@ def _checked(username: str, password: str, *, now: dt.datetime, action: str) -> 
     counter, but only if the account's credentials are still those the password was checked against (a
     reset, role change or deactivation meanwhile refuses it). However many attempts arrive at once, at most
     ``MAX_FAILED_ATTEMPTS`` passwords are checked before the lock; the rest are refused as locked without a
-    check. Returns ``(user id, username, credential version)``; AuthenticationError otherwise, audited under
-    ``action``.
+    check. Returns ``(user id, username, credential version, two-factor enabled)``; AuthenticationError
+    otherwise, audited under ``action``.
+
+    For an account with two-factor authentication the password is only half the credential: a right password
+    gives back its own reserved try instead of clearing the counter, so wrong codes keep counting across
+    password attempts and only a right code (:mod:`core.services.two_factor`) clears it.
     """
     name = (username or "").strip()
     unlocked = or_(User.locked_until.is_(None), User.locked_until <= now)
@@ -215,7 +278,7 @@ def _checked(username: str, password: str, *, now: dt.datetime, action: str) -> 
             update(User).where(func.lower(User.username) == name.lower(), User.is_active.is_(True), unlocked)
             .values(failed_attempts=User.failed_attempts + 1)
             .returning(User.id, User.username, User.failed_attempts, User.password_hash,
-                       User.credential_version)).first()
+                       User.credential_version, User.totp_enabled_at)).first()
         if reserved is None:
             user = session.scalar(select(User).where(func.lower(User.username) == name.lower()))
             if user is None or not user.is_active:
@@ -227,31 +290,33 @@ def _checked(username: str, password: str, *, now: dt.datetime, action: str) -> 
             session.commit()
             verify_password(password or "", _dummy_hash())
             assert user.locked_until is not None
-            raise AuthenticationError(_locked_message(user.locked_until, now), locked_until=user.locked_until)
-        user_id, canonical, attempt, password_hash, version = reserved
+            raise AuthenticationError(locked_message(user.locked_until, now), locked_until=user.locked_until)
+        user_id, canonical, attempt, password_hash, version, totp_enabled_at = reserved
+        two_factor = totp_enabled_at is not None
         if attempt > MAX_FAILED_ATTEMPTS:  # others used up the tries meanwhile: lock, check nothing
-            lock_end = _lock(session, user_id, canonical, now)
+            lock_end = lock_account(session, user_id, canonical, now)
             audit.record(session, canonical, action, canonical, outcome="failed", message="account locked")
             session.commit()
             verify_password(password or "", _dummy_hash())
-            raise AuthenticationError(_locked_message(lock_end, now), locked_until=lock_end)
+            raise AuthenticationError(locked_message(lock_end, now), locked_until=lock_end)
         session.commit()
     ok = verify_password(password or "", password_hash)  # slow (bcrypt): outside any transaction
     with unit_of_work() as session:
         if ok:
+            cleared = (case((User.failed_attempts > 0, User.failed_attempts - 1), else_=0) if two_factor else 0)
             kept = session.execute(
                 update(User).where(User.id == user_id, User.is_active.is_(True), unlocked,
                                    User.credential_version == version, User.password_hash == password_hash)
-                .values(failed_attempts=0).returning(User.id)).scalar_one_or_none()
+                .values(failed_attempts=cleared).returning(User.id)).scalar_one_or_none()
             if kept is None:  # reset, deactivated, demoted or locked while the password was checked
                 session.rollback()
                 raise AuthenticationError("wrong username or password")
             session.commit()
-            return user_id, canonical, version
+            return user_id, canonical, version, two_factor
         message = "wrong username or password"
         locked_until: dt.datetime | None = None
         if attempt >= MAX_FAILED_ATTEMPTS:
-            locked_until = _lock(session, user_id, canonical, now)
+            locked_until = lock_account(session, user_id, canonical, now)
             message = f"account locked for 15 minutes after {MAX_FAILED_ATTEMPTS} failed attempts"
         audit.record(session, canonical, action, canonical, outcome="failed", message="wrong password")
         session.commit()
@@ -259,11 +324,28 @@ def _checked(username: str, password: str, *, now: dt.datetime, action: str) -> 
 
 
 @counted_logins  # autoindex_logins_total{outcome} (Prometheus)
-def authenticate(username: str, password: str, *, now: dt.datetime | None = None) -> UserOut:
+def authenticate(username: str, password: str, *, now: dt.datetime | None = None,
+                 client_address: str | None = None) -> UserOut:
     """Log in: check the password with the lockout of :func:`_checked` (5 failed attempts lock the account for
-    15 minutes); the returned user carries the credential version the new session is issued under."""
+    15 minutes); the returned user carries the credential version the new session is issued under.
+
+    Rate limited first, per user name typed and per ``client_address`` (when the caller knows it):
+    :class:`core.infra.ratelimit.RateLimited` says when to try again and counts nothing toward the lockout.
+    An account with two-factor authentication raises :class:`TwoFactorRequired` after a right password; the
+    login is completed by :func:`core.services.two_factor.complete_login`."""
     now = now or utcnow()
-    user_id, canonical, version = _checked(username, password, now=now, action="auth.login")
+    ratelimit.hit("login_address", client_address)
+    ratelimit.hit("login_user", (username or "").strip())
+    user_id, canonical, version, two_factor = _checked(username, password, now=now, action="auth.login")
+    if two_factor:
+        raise TwoFactorRequired(LoginChallenge(user_id, canonical, version, now,
+                                               LoginChallenge.sign(user_id, canonical, version, now)))
+    return record_login(user_id, canonical, version, now)
+
+
+def record_login(user_id: int, canonical: str, version: int, now: dt.datetime) -> UserOut:
+    """The last step of every login: stamp ``last_login_at`` and audit ``auth.login``, only while the account
+    keeps the credential version that was checked."""
     with unit_of_work() as session:
         user = session.execute(update(User).where(User.id == user_id, User.credential_version == version)
                                .values(last_login_at=now).returning(User)).scalar_one_or_none()
@@ -274,7 +356,7 @@ def authenticate(username: str, password: str, *, now: dt.datetime | None = None
         return _out(user)
 
 
-def _lock(session: Session, user_id: int, username: str, now: dt.datetime) -> dt.datetime:
+def lock_account(session: Session, user_id: int, username: str, now: dt.datetime) -> dt.datetime:
     """Lock the account (once: a lock already in force is kept and returned)."""
     until = now + LOCKOUT
     locked = session.execute(
@@ -396,7 +478,7 @@ def set_password(username: str, new_password: str, *, actor: Any, current_passwo
     checked_version = None
     if own:
         try:
-            _, _, checked_version = _checked(username, current_password or "", now=now or utcnow(),
+            _, _, checked_version, _ = _checked(username, current_password or "", now=now or utcnow(),
                                              action="user.password_check")
         except AuthenticationError as exc:
             if exc.locked_until is not None:
