@@ -24,6 +24,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# The period functions live in core.quant.periods (the one period math); risk re-exports them for its callers.
+from core.quant.periods import (
+    DAYS_PER_YEAR,
+    TRAILING_PERIODS,
+    finite_levels,
+    monthly_returns,
+    trailing_returns,
+    yearly_returns,
+)
+
 __all__ = [
     "PERIODS_PER_YEAR", "DAYS_PER_YEAR", "METRIC_DEFINITIONS", "TRAILING_PERIODS",
     "daily_rf", "risk_metrics", "rolling_metrics", "drawdown_series", "drawdown_table",
@@ -32,8 +42,6 @@ __all__ = [
 
 #: Trading periods per year used to annualise daily figures.
 PERIODS_PER_YEAR = 252
-#: Calendar days per year used by CAGR.
-DAYS_PER_YEAR = 365.25
 #: A standard deviation this small relative to the data is rounding noise of a constant series.
 _ZERO_STD = 1e-12
 
@@ -73,10 +81,7 @@ def daily_rf(rf: float) -> float:
     return rate
 
 
-def _levels(values: Any) -> pd.Series:
-    s = values if isinstance(values, pd.Series) else pd.Series(values)
-    s = pd.to_numeric(s, errors="coerce").astype(float)
-    return s[np.isfinite(s.to_numpy())]
+_levels = finite_levels
 
 
 def _returns(levels: np.ndarray) -> np.ndarray:
@@ -339,105 +344,6 @@ def drawdown_table(values: pd.Series, top: int = 10) -> pd.DataFrame:
     table = table.sort_values("depth", kind="stable").head(top).reset_index(drop=True)
     table["recovery"] = pd.to_datetime(table["recovery"])
     return table
-
-
-def _period_returns(values: pd.Series, freq: str) -> pd.Series:
-    v = _levels(values)
-    if len(v) < 2 or not isinstance(v.index, pd.DatetimeIndex):
-        return pd.Series(dtype=float)
-    keys = v.index.to_period(freq)
-    last = v.groupby(keys).last()
-    # The first period is measured from the first level, later ones from the previous period's last.
-    prev = last.shift(1)
-    prev.iloc[0] = v.iloc[0]
-    return last / prev - 1.0
-
-
-def monthly_returns(values: pd.Series) -> pd.DataFrame:
-    """Calendar-month returns, rows = year, columns = month 1..12 (NaN without data).
-
-    Return of a month = last level of the month / last level of the previous month - 1; the
-    first month is measured from the first level (a partial month).
-    """
-    r = _period_returns(values, "M")
-    frame = pd.DataFrame(index=pd.Index([], dtype=int, name="year"), columns=range(1, 13), dtype=float)
-    if r.empty:
-        return frame
-    table = pd.DataFrame({"year": r.index.year, "month": r.index.month, "ret": r.to_numpy()})
-    pivot = table.pivot(index="year", columns="month", values="ret")
-    return pivot.reindex(columns=range(1, 13)).rename_axis(index="year", columns="month")
-
-
-def yearly_returns(values: pd.Series) -> pd.Series:
-    """Calendar-year returns indexed by year (first year measured from the first level)."""
-    r = _period_returns(values, "Y")
-    if r.empty:
-        return pd.Series(dtype=float, name="return")
-    return pd.Series(r.to_numpy(), index=pd.Index(r.index.year, name="year"), name="return")
-
-
-#: Trailing windows: label -> months back (None for YTD and since inception).
-TRAILING_PERIODS: dict[str, int | None] = {
-    "1M": 1, "3M": 3, "6M": 6, "YTD": None, "1Y": 12, "3Y": 36, "5Y": 60, "10Y": 120,
-    "since_inception": None,
-}
-
-
-def trailing_returns(values: pd.Series, as_of: pd.Timestamp | None = None) -> dict[str, float | None]:
-    """Trailing returns as of ``as_of`` (default: the last date; never the clock).
-
-    For a window starting at ``as_of - k months`` (calendar), the base is the last level
-    on or before that start; ``None`` when the history does not reach back that far.
-    YTD uses the last level on or before 31 Dec of the previous year (``None`` if the
-    history starts later). Windows longer than one year (3Y, 5Y, 10Y) are annualised as
-    ``(1+R)^(365.25/calendar days) - 1`` with the days between the base date and ``as_of``;
-    ``since_inception`` is measured from the first level and annualised the same way only
-    when it spans more than 365 days (cumulative otherwise).
-    """
-    v = _levels(values)
-    out: dict[str, float | None] = {k: None for k in TRAILING_PERIODS}
-    if not isinstance(v.index, pd.DatetimeIndex) or len(v) == 0:
-        return out
-    if as_of is not None:
-        v = v.loc[: pd.Timestamp(as_of)]
-        if len(v) == 0:
-            return out
-    end_date = v.index[-1]
-    end_value = float(v.iloc[-1])
-    as_of_ts = pd.Timestamp(as_of) if as_of is not None else end_date
-
-    def from_base(start: pd.Timestamp) -> tuple[float, pd.Timestamp] | None:
-        if start < v.index[0]:
-            return None
-        base = v.loc[:start]
-        return float(base.iloc[-1]), base.index[-1]
-
-    for label, months in TRAILING_PERIODS.items():
-        if label == "since_inception":
-            base_value, base_date = float(v.iloc[0]), v.index[0]
-            if base_date == end_date:
-                continue
-        elif label == "YTD":
-            found = from_base(pd.Timestamp(year=as_of_ts.year - 1, month=12, day=31))
-            if found is None:
-                continue
-            base_value, base_date = found
-        else:
-            found = from_base(as_of_ts - pd.DateOffset(months=months))
-            if found is None:
-                continue
-            base_value, base_date = found
-        if base_value <= 0:
-            continue
-        total = end_value / base_value - 1.0
-        annualise = (months is not None and months > 12) or \
-            (label == "since_inception" and (end_date - base_date).days > 365)
-        if annualise:
-            days = (end_date - base_date).days
-            out[label] = (1.0 + total) ** (DAYS_PER_YEAR / days) - 1.0 if days > 0 and total > -1 else None
-        else:
-            out[label] = total
-    return out
 
 
 def correlation_matrix(prices: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,6 @@ trusted in-process callers). The system itself — the command line, jobs, the s
 """
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,14 +143,3 @@ def visible_to(query: Any, owner_column: Any, principal: Principal, owner: str |
     if owner:
         return query.where(owner_column == owner)
     return query
-
-
-def as_date(value: object) -> dt.date | None:
-    """A date from a date, datetime or ISO text as drivers return them (SQLite gives text)."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])

@@ -1,36 +1,32 @@
-"""Periods and the numbers of one config version over one period: what the reports and the dashboard show.
+"""The numbers of one config version over one period: what the reports and the dashboard show.
 
 "Numbers agree everywhere": the Reports and the Dashboard call the functions of this module, so a
 figure in an exported file is the figure on the screen for the same config and period.
 
-Periods (:func:`period_bounds`)
-    A period is a *base date* ``start`` and an ``end`` date (calendar dates). Its series is the last
-    stored level on or before ``start`` (the base) followed by every level up to ``end``, so a period
-    return is ``V_end / V_base - 1`` — the same base :func:`core.quant.risk.trailing_returns` and
-    :func:`core.services.dashboard.period_returns` use:
-
-    ========  ==================================================
-    MTD       last day of the previous month
-    QTD       last day of the previous quarter
-    YTD       31 December of the previous year
-    1Y/3Y/5Y  ``as_of`` minus 12/36/60 calendar months
-    max       the first date with an index value
-    custom    ``start`` and ``end`` as given (validated)
-    ========  ==================================================
-
-    A period that reaches before the first stored date is refused (:class:`ValidationFailed` naming
-    ``period``, or ``start``/``end`` for a custom range) instead of being silently shortened.
+Periods
+    The period math is :mod:`core.quant.periods` (docs/methodology.md, "Periods"): a period is a *base
+    date* and an *end date*; its series is the last stored level on or before the base date followed by
+    every level up to the end, so a period return is ``V_end / V_base - 1``. This module re-exports
+    :func:`~core.quant.periods.period_bounds`, :func:`~core.quant.periods.period_series`,
+    :func:`~core.quant.periods.period_return` and the calendar helpers for its callers, and adds
+    :func:`resolve_period` (the bounds over a version's stored index).
 
 The view (:func:`performance_view`)
     Stored results only (index levels, allocations at each rebalance, turnover and costs, prices of the
-    assets held, the benchmark); nothing is backtested again. Returns are fractions, levels index points,
-    weights fractions of the index level (cash = 1 - sum of weights). Risk metrics use ``rf = 0`` like the
-    stored metrics, so the ``max`` period reproduces :func:`core.services.compute.stored_metrics` exactly.
-    Daily weights between rebalances are the stored weights drifted with prices (bought and held), as in
-    the engine; contributions follow the engine's definition
-    ``contribution_i = sum_t w_{i,t-1} * V_{t-1} * r_{i,t} / V_base`` so that
+    assets held, the benchmark of :func:`core.services.market.benchmark_symbol`); nothing is backtested
+    again. Returns are fractions, levels index points, weights fractions of the index level (cash = 1 -
+    sum of weights). Risk metrics use ``rf = 0`` like the stored metrics, so the ``max`` period reproduces
+    :func:`core.services.compute.stored_metrics` exactly. Daily weights between rebalances are the stored
+    weights drifted with prices (bought and held), as in the engine; contributions follow the engine's
+    definition ``contribution_i = sum_t w_{i,t-1} * V_{t-1} * r_{i,t} / V_base`` so that
     ``sum(contributions) - cost drag + residual = period return``; the residual is what the engine's data
     hygiene (return clipping, outliers, forward-fill limit) changed and is shown, never hidden.
+
+    :func:`build_performance_view` cuts the period once (:func:`period_slice`) and composes one builder
+    per section, each returning the :class:`PerformanceView` fields it owns: :func:`summary_section`,
+    :func:`series_section`, :func:`trailing_section`, :func:`drawdown_section`, :func:`calendar_section`,
+    :func:`rolling_section`, :func:`holdings_section`, :func:`trades_section`,
+    :func:`attribution_section` and :func:`benchmark_section`. Definitions: docs/methodology.md.
 """
 from __future__ import annotations
 
@@ -46,24 +42,34 @@ from core.db import unit_of_work
 from core.errors import NotFoundError, ValidationFailed
 from core.models import Asset, StrategyConfigRow
 from core.models.base import id_in_range
-from core.quant import risk
+from core.quant import periods, risk
+from core.quant.periods import (
+    PERIOD_LABELS,
+    PERIODS,
+    YEAR_TOTAL,
+    as_date,
+    monthly_with_year_total,
+    period_bounds,
+    period_return,
+    period_series,
+    year_labels,
+)
 from core.services import compute
 from core.services import prices as price_store
+from core.services.market import benchmark_symbol
 
 __all__ = [
     "PERIODS", "PERIOD_LABELS", "ROLLING_WINDOWS", "TOP_HOLDINGS", "WORST_N", "STRESS_MONTHS",
-    "ViewInputs", "PerformanceView", "period_bounds", "period_series", "period_return", "resolve_period",
-    "load_view_inputs", "build_performance_view", "performance_view", "drifted_weights",
+    "ViewInputs", "PerformanceView", "PeriodSlice", "Holdings", "period_bounds", "period_series", "period_return",
+    "resolve_period", "load_view_inputs", "period_slice", "summary_section", "series_section", "trailing_section",
+    "drawdown_section", "calendar_section", "rolling_section", "holdings_section", "trades_section",
+    "attribution_section", "benchmark_section", "build_performance_view", "performance_view", "drifted_weights",
     "YEAR_TOTAL", "year_labels", "monthly_with_year_total",
 ]
 
-#: Every period a report or the dashboard may ask for, in display order.
-PERIODS: tuple[str, ...] = ("MTD", "QTD", "YTD", "1Y", "3Y", "5Y", "max", "custom")
-PERIOD_LABELS: dict[str, str] = {
-    "MTD": "Month to date", "QTD": "Quarter to date", "YTD": "Year to date", "1Y": "One year",
-    "3Y": "Three years", "5Y": "Five years", "max": "Since inception", "custom": "Custom range",
-}
-_PERIOD_MONTHS = {"1Y": 12, "3Y": 36, "5Y": 60}
+#: Kept for core.services.reports, which reads it under this name (the one home is core.quant.periods.as_date).
+_as_date = as_date
+
 #: Rolling windows (trading days) of the rolling volatility / Sharpe / beta / excess return.
 ROLLING_WINDOWS: tuple[int, ...] = (63, 252)
 #: Holdings shown one by one in the correlation matrix (the largest at the end of the period).
@@ -75,165 +81,6 @@ STRESS_MONTHS = 5
 OTHER = "Other"
 #: Below this a weight change is rounding, not a trade.
 _TRADE_EPS = 1e-9
-
-
-# --------------------------------------------------------------------------- periods
-def _as_date(value: Any) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, pd.Timestamp):
-        day: dt.date = value.date()
-        return day
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
-
-
-def period_bounds(period: str, as_of: dt.date | pd.Timestamp, first_date: dt.date | pd.Timestamp,
-                  start: dt.date | str | None = None, end: dt.date | str | None = None) -> tuple[dt.date, dt.date]:
-    """The base date and end date of ``period`` for data spanning ``first_date`` .. ``as_of``.
-
-    ``start`` / ``end`` are only used (and then required) for ``custom``. Raises ValidationFailed naming
-    the field: ``period`` for an unknown period or one reaching before ``first_date``; ``start`` / ``end``
-    for a custom range that is missing, not a date, not in order, or outside the data.
-    """
-    as_of_d, first_d = _as_date(as_of), _as_date(first_date)
-    if as_of_d is None or first_d is None:
-        raise ValidationFailed({"config_id": "has no computed index values yet; compute it first"})
-    if period not in PERIODS:
-        raise ValidationFailed({"period": f"unknown period {period!r}; choose one of {', '.join(PERIODS)}"})
-    if period == "custom":
-        errors: dict[str, str] = {}
-        s, e = _as_date(start), _as_date(end)
-        if start in (None, ""):
-            errors["start"] = "is required for a custom period"
-        elif s is None:
-            errors["start"] = f"{start!r} is not a date (YYYY-MM-DD)"
-        if end in (None, ""):
-            errors["end"] = "is required for a custom period"
-        elif e is None:
-            errors["end"] = f"{end!r} is not a date (YYYY-MM-DD)"
-        if errors:
-            raise ValidationFailed(errors)
-        assert s is not None and e is not None
-        if s >= e:
-            raise ValidationFailed({"start": f"must be before the end date ({s} is not before {e})"})
-        if s < first_d:
-            errors["start"] = f"{s} is before the first date with data ({first_d})"
-        elif s >= as_of_d:
-            errors["start"] = f"{s} is not before the last date with data ({as_of_d})"
-        if e > as_of_d:
-            errors["end"] = f"{e} is after the last date with data ({as_of_d})"
-        if errors:
-            raise ValidationFailed(errors)
-        return s, e
-    if period == "max":
-        base = first_d
-    elif period == "MTD":
-        base = as_of_d.replace(day=1) - dt.timedelta(days=1)
-    elif period == "QTD":
-        quarter_first_month = 3 * ((as_of_d.month - 1) // 3) + 1
-        base = as_of_d.replace(month=quarter_first_month, day=1) - dt.timedelta(days=1)
-    elif period == "YTD":
-        base = dt.date(as_of_d.year - 1, 12, 31)
-    else:
-        base = (pd.Timestamp(as_of_d) - pd.DateOffset(months=_PERIOD_MONTHS[period])).date()
-    if base < first_d:
-        raise ValidationFailed({"period": f"{period} needs data from {base}, but the history starts on {first_d}; "
-                                          "choose a shorter period or max"})
-    if base >= as_of_d:
-        raise ValidationFailed({"period": f"{period} holds no data after {base}"})
-    return base, as_of_d
-
-
-def period_series(values: pd.Series, start: dt.date | pd.Timestamp, end: dt.date | pd.Timestamp) -> pd.Series:
-    """The levels of ``values`` from the last one on or before ``start`` (the base) through ``end``.
-
-    Empty when ``values`` has nothing on or before ``start``. Never modifies ``values``.
-    """
-    v = values.dropna()
-    if v.empty:
-        return v
-    i0 = int(v.index.searchsorted(pd.Timestamp(start), side="right")) - 1
-    i1 = int(v.index.searchsorted(pd.Timestamp(end), side="right"))
-    if i0 < 0:
-        return v.iloc[0:0]
-    return v.iloc[i0:i1]
-
-
-def period_return(values: pd.Series, period: str, as_of: dt.date | pd.Timestamp | None = None,
-                  start: dt.date | None = None, end: dt.date | None = None) -> float | None:
-    """``V_end / V_base - 1`` of ``values`` over ``period`` (None when the history is too short)."""
-    v = values.dropna()
-    if as_of is not None:
-        v = v.loc[:pd.Timestamp(as_of)]
-    if len(v) < 2:
-        return None
-    try:
-        s, e = period_bounds(period, v.index[-1], v.index[0], start, end)
-    except ValidationFailed:
-        return None
-    seg = period_series(v, s, e)
-    if len(seg) < 1 or float(seg.iloc[0]) <= 0:
-        return None
-    return float(seg.iloc[-1]) / float(seg.iloc[0]) - 1.0
-
-
-# --------------------------------------------------------------------------- calendar years
-#: Column of the year total in :func:`monthly_with_year_total` (after months 1..12).
-YEAR_TOTAL = "Year"
-
-
-def _last_weekday_of_year(year: int) -> dt.date:
-    day = dt.date(year, 12, 31)
-    while day.weekday() >= 5:
-        day -= dt.timedelta(days=1)
-    return day
-
-
-def year_labels(dates: pd.DatetimeIndex, *, to_date: bool = True) -> dict[int, str]:
-    """A label per calendar year of ``dates`` (a level series' dates), marking partial years.
-
-    A year's return is measured from the last level of the previous year, so the year holding the first
-    date (the base) is partial: "2018 (from 03-28)". A year whose last date is before its last weekday is
-    partial too: "2026 (YTD)" when ``to_date`` (the series ends at the latest data), else "2026 (to 06-30)";
-    both at once: "2026 (03-02 to 06-30)". Other years are the plain year ("2019").
-    """
-    if len(dates) == 0:
-        return {}
-    idx = pd.DatetimeIndex(dates)
-    first, last = idx[0].date(), idx[-1].date()
-    labels: dict[int, str] = {}
-    for year in sorted({int(y) for y in idx.year}):
-        from_start = year == first.year
-        cut_end = year == last.year and last < _last_weekday_of_year(year)
-        if from_start and cut_end:
-            labels[year] = f"{year} ({first:%m-%d} to {last:%m-%d})"
-        elif from_start:
-            labels[year] = f"{year} (from {first:%m-%d})"
-        elif cut_end:
-            labels[year] = f"{year} (YTD)" if to_date else f"{year} (to {last:%m-%d})"
-        else:
-            labels[year] = str(year)
-    return labels
-
-
-def monthly_with_year_total(levels: pd.Series) -> pd.DataFrame:
-    """:func:`core.quant.risk.monthly_returns` of ``levels`` plus a :data:`YEAR_TOTAL` column.
-
-    The year total is :func:`core.quant.risk.yearly_returns` — the yearly return the reports show —
-    which equals the compounded months of the row, ``prod(1 + r_month) - 1``, since both chain the same
-    levels. Rows are years (int); fractions; NaN where a month has no data.
-    """
-    monthly = risk.monthly_returns(levels)
-    out = monthly.copy()
-    out[YEAR_TOTAL] = risk.yearly_returns(levels).reindex(out.index).to_numpy(dtype=float) if len(out) else []
-    return out
 
 
 # --------------------------------------------------------------------------- inputs (database)
@@ -273,9 +120,8 @@ class ViewInputs:
 
 
 def load_view_inputs(config_id: int) -> ViewInputs:
-    """Read the stored results of ``config_id`` (NotFoundError when the config does not exist)."""
-    from core.services.market import benchmark_symbol
-
+    """Read the stored results of ``config_id`` (NotFoundError when the config does not exist); the benchmark is
+    :func:`core.services.market.benchmark_symbol`, the one benchmark rule."""
     index = compute.stored_index(config_id)
     allocations = compute.stored_allocations(config_id)
     rebalances = compute.stored_rebalances(config_id)
@@ -427,19 +273,6 @@ def _rebase(levels: pd.Series) -> pd.Series:
     return levels / float(levels.iloc[0]) * 100.0
 
 
-def _grouped_returns(levels: pd.Series, freq: str) -> pd.Series:
-    """Returns per calendar group (``W-FRI``, ``M``): last level / previous group's last - 1, the first
-    group measured from the first level (the base)."""
-    if len(levels) < 2:
-        return pd.Series(dtype=float)
-    body = levels.iloc[1:]
-    keys = body.index.to_period(freq)
-    last = body.groupby(keys).last()
-    prev = last.shift(1)
-    prev.iloc[0] = float(levels.iloc[0])
-    return last / prev - 1.0
-
-
 def _metrics_table(metrics: dict[str, Any], bench_metrics: dict[str, Any]) -> pd.DataFrame:
     rows = []
     missing = metrics.get("missing", {}) or {}
@@ -460,79 +293,164 @@ def _attach_names(frame: pd.DataFrame, assets: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def build_performance_view(inputs: ViewInputs, start: dt.date, end: dt.date) -> PerformanceView:
-    """:func:`performance_view` over already loaded ``inputs`` (pure: no database)."""
+# --------------------------------------------------------------------------- the sections
+@dataclass
+class PeriodSlice:
+    """The period cut once from the full history: what every section builder reads.
+
+    ``full`` is the whole stored index (NaN dropped); ``level`` its levels from the base through the end
+    (:func:`core.quant.periods.period_series`); ``benchmark`` the benchmark on those dates (None when it has no
+    price in the period); ``warnings`` what the cut noticed.
+    """
+
+    full: pd.Series
+    level: pd.Series
+    benchmark_full: pd.Series | None
+    benchmark: pd.Series | None
+    benchmark_symbol: str | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def dates(self) -> pd.DatetimeIndex:
+        return self.level.index
+
+    @property
+    def base_ts(self) -> pd.Timestamp:
+        return self.level.index[0]
+
+    @property
+    def end_ts(self) -> pd.Timestamp:
+        return self.level.index[-1]
+
+
+def period_slice(inputs: ViewInputs, start: dt.date, end: dt.date) -> PeriodSlice:
+    """The index and benchmark of ``inputs`` over the period based on ``start`` and ending ``end``.
+
+    Raises ValidationFailed naming ``config_id`` when nothing is computed, ``end`` when the period holds no
+    trading day after its base.
+    """
     full = inputs.index.dropna()
     if full.empty:
         raise ValidationFailed({"config_id": f"{inputs.label} has no computed index values yet; compute it first"})
     level = period_series(full, start, end)
     if len(level) < 2:
         raise ValidationFailed({"end": f"the period {start} .. {end} holds no trading day after its start"})
-    dates = level.index
-    base_ts, end_ts = dates[0], dates[-1]
     warnings: list[str] = []
-
-    bench_full = inputs.benchmark
     bench_level = None
-    if bench_full is not None:
-        bench_level = bench_full.reindex(dates)
+    if inputs.benchmark is not None:
+        bench_level = inputs.benchmark.reindex(level.index)
         if bench_level.isna().all():
             bench_level = None
             warnings.append("the benchmark has no prices in this period")
         elif bench_level.isna().any():
             warnings.append("the benchmark has no price on some dates of the period; they are left out of "
                             "the benchmark-relative metrics")
-    metrics = risk.risk_metrics(level, bench_level, rf=0.0)
-    bench_metrics = risk.risk_metrics(bench_level, None, rf=0.0) if bench_level is not None else {}
-    index_rb = _rebase(level).rename("index")
-    bench_rb = None
-    if bench_level is not None:
-        b = bench_level.dropna()
-        bench_rb = (b / float(b.iloc[0]) * 100.0).rename(inputs.benchmark_symbol or "benchmark")
-    returns = pd.DataFrame({"index": level.pct_change()}).iloc[1:]
-    if bench_level is not None:
-        returns["benchmark"] = bench_level.pct_change(fill_method=None).iloc[1:]
+    return PeriodSlice(full=full, level=level, benchmark_full=inputs.benchmark, benchmark=bench_level,
+                       benchmark_symbol=inputs.benchmark_symbol, warnings=warnings)
 
-    # Trailing returns as of the end of the period, over the full history (they look back further).
-    trail_idx = risk.trailing_returns(full, as_of=end_ts)
-    trail_bm = risk.trailing_returns(bench_full.dropna(), as_of=end_ts) if bench_full is not None else {}
+
+def summary_section(cut: PeriodSlice) -> dict[str, Any]:
+    """``metrics`` (:func:`core.quant.risk.risk_metrics` of the period, rf = 0, against the benchmark),
+    ``benchmark_metrics`` (the benchmark alone) and ``metrics_table`` (both, with labels and formulas)."""
+    metrics = risk.risk_metrics(cut.level, cut.benchmark, rf=0.0)
+    bench_metrics = risk.risk_metrics(cut.benchmark, None, rf=0.0) if cut.benchmark is not None else {}
+    return {"metrics": metrics, "benchmark_metrics": bench_metrics,
+            "metrics_table": _metrics_table(metrics, bench_metrics)}
+
+
+def series_section(cut: PeriodSlice) -> dict[str, Any]:
+    """``index_level`` (stored levels), ``index`` and ``benchmark`` rebased to 100 at the base, and the daily
+    ``returns`` (index, benchmark; the benchmark's without filling gaps)."""
+    index_rb = _rebase(cut.level).rename("index")
+    bench_rb = None
+    if cut.benchmark is not None:
+        b = cut.benchmark.dropna()
+        bench_rb = (b / float(b.iloc[0]) * 100.0).rename(cut.benchmark_symbol or "benchmark")
+    returns = pd.DataFrame({"index": cut.level.pct_change()}).iloc[1:]
+    if cut.benchmark is not None:
+        returns["benchmark"] = cut.benchmark.pct_change(fill_method=None).iloc[1:]
+    return {"index_level": cut.level.rename("level"), "index": index_rb, "benchmark": bench_rb, "returns": returns}
+
+
+def trailing_section(cut: PeriodSlice) -> dict[str, Any]:
+    """``trailing``: :func:`core.quant.periods.trailing_returns` of the index and the benchmark as of the end of
+    the period, over the full history (they look back before the period)."""
+    trail_idx = periods.trailing_returns(cut.full, as_of=cut.end_ts)
+    trail_bm = periods.trailing_returns(cut.benchmark_full.dropna(), as_of=cut.end_ts) \
+        if cut.benchmark_full is not None else {}
     trailing = pd.DataFrame({"index": trail_idx, "benchmark": {k: trail_bm.get(k) for k in trail_idx}},
                             index=list(trail_idx), dtype=float)
     trailing.index.name = "period"
+    return {"trailing": trailing}
 
-    drawdown = risk.drawdown_series(level)
-    bench_dd = risk.drawdown_series(bench_level) if bench_level is not None else None
-    drawdowns = risk.drawdown_table(level, top=WORST_N)
-    monthly = risk.monthly_returns(level)
-    bench_monthly = risk.monthly_returns(bench_level) if bench_level is not None else None
-    yr_idx = risk.yearly_returns(level)
-    yearly = pd.DataFrame({"index": yr_idx})
-    if bench_level is not None:
-        yearly["benchmark"] = risk.yearly_returns(bench_level).reindex(yearly.index)
+
+def drawdown_section(cut: PeriodSlice) -> dict[str, Any]:
+    """``drawdown`` and ``benchmark_drawdown`` (``V / cummax(V) - 1``) and ``drawdowns``, the :data:`WORST_N`
+    deepest episodes of the index over the period."""
+    return {"drawdown": risk.drawdown_series(cut.level),
+            "benchmark_drawdown": risk.drawdown_series(cut.benchmark) if cut.benchmark is not None else None,
+            "drawdowns": risk.drawdown_table(cut.level, top=WORST_N)}
+
+
+def calendar_section(cut: PeriodSlice) -> dict[str, Any]:
+    """``monthly_returns`` / ``benchmark_monthly_returns`` (year x month) and ``yearly_returns`` (index,
+    benchmark, excess by year): :func:`core.quant.periods.monthly_returns` / ``yearly_returns`` of the period."""
+    bench = cut.benchmark
+    yearly = pd.DataFrame({"index": periods.yearly_returns(cut.level)})
+    if bench is not None:
+        yearly["benchmark"] = periods.yearly_returns(bench).reindex(yearly.index)
         yearly["excess"] = yearly["index"] - yearly["benchmark"]
     yearly.index.name = "year"
+    return {"monthly_returns": periods.monthly_returns(cut.level),
+            "benchmark_monthly_returns": periods.monthly_returns(bench) if bench is not None else None,
+            "yearly_returns": yearly}
 
-    # Rolling figures need the history before the period; computed over everything, then cut.
+
+def rolling_section(cut: PeriodSlice) -> dict[str, Any]:
+    """``rolling``: :func:`core.quant.risk.rolling_metrics` and the rolling excess return over
+    :data:`ROLLING_WINDOWS`, computed over the full history (a window looks back before the period), then cut."""
+    full, bench_full = cut.full, cut.benchmark_full
     rolling = risk.rolling_metrics(full, bench_full, windows=ROLLING_WINDOWS)
     if bench_full is not None:
         aligned_b = bench_full.reindex(full.index)
         for w in ROLLING_WINDOWS:
             rolling[f"excess_{w}"] = (full / full.shift(w) - 1.0) - (aligned_b / aligned_b.shift(w) - 1.0)
-    rolling = rolling.loc[(rolling.index > base_ts) & (rolling.index <= end_ts)]
+    return {"rolling": rolling.loc[(rolling.index > cut.base_ts) & (rolling.index <= cut.end_ts)]}
 
-    # ---- allocations: weights in force, drift, trades, contributions
-    alloc = inputs.allocations
-    assets = inputs.assets
+
+@dataclass
+class Holdings:
+    """Weights of the index over its full history (:func:`drifted_weights`): ``daily`` end-of-day weights,
+    ``pre_trade`` the weights just before each rebalance."""
+
+    daily: pd.DataFrame
+    pre_trade: pd.DataFrame
+
+
+def _holdings(inputs: ViewInputs, cut: PeriodSlice) -> Holdings:
+    if inputs.allocations.empty:
+        return Holdings(daily=pd.DataFrame(index=cut.full.index), pre_trade=pd.DataFrame())
+    daily, pre = drifted_weights(inputs.allocations, inputs.prices, cut.full.index)
+    return Holdings(daily=daily, pre_trade=pre)
+
+
+def _rebalances_in(alloc: pd.DataFrame, cut: PeriodSlice) -> pd.DatetimeIndex:
+    """The rebalance dates after the base and up to the end of the period."""
+    if alloc.empty:
+        return pd.DatetimeIndex([])
+    return alloc.index[(alloc.index > cut.base_ts) & (alloc.index <= cut.end_ts)]
+
+
+def holdings_section(inputs: ViewInputs, cut: PeriodSlice, held: Holdings) -> dict[str, Any]:
+    """``weights_history`` / ``sector_weights_history`` (the allocations in force during the period, by asset and
+    by sector, largest last weight first) and ``weights_now`` / ``sector_weights`` (drifted to the end)."""
+    alloc, assets = inputs.allocations, inputs.assets
     sym_cols = list(alloc.columns)
     if not alloc.empty:
-        daily_w, pre_w = drifted_weights(alloc, inputs.prices, full.index)
+        in_force = alloc.loc[:cut.base_ts].index[-1:]
+        weights_history = alloc.loc[in_force.append(_rebalances_in(alloc, cut))]
     else:
-        daily_w = pd.DataFrame(index=full.index)
-        pre_w = pd.DataFrame()
-    in_force = alloc.loc[:base_ts].index[-1:] if not alloc.empty else pd.DatetimeIndex([])
-    hist_dates = in_force.append(alloc.index[(alloc.index > base_ts) & (alloc.index <= end_ts)]) \
-        if not alloc.empty else pd.DatetimeIndex([])
-    weights_history = alloc.loc[hist_dates] if not alloc.empty else pd.DataFrame()
+        weights_history = pd.DataFrame()
     if not weights_history.empty:
         weights_history = weights_history.loc[:, (weights_history > 0).any(axis=0)]
         weights_history = weights_history[sorted(weights_history.columns,
@@ -543,48 +461,62 @@ def build_performance_view(inputs: ViewInputs, start: dt.date, end: dt.date) -> 
         sector_hist = sector_hist[sorted(sector_hist.columns, key=lambda s: -float(sector_hist[s].iloc[-1]))]
     else:
         sector_hist = pd.DataFrame()
-
-    now_w = daily_w.loc[end_ts] if len(daily_w.columns) else pd.Series(dtype=float)
+    daily_w = held.daily
+    now_w = daily_w.loc[cut.end_ts] if len(daily_w.columns) else pd.Series(dtype=float)
     weights_now = pd.DataFrame({"symbol": now_w.index.astype(str), "weight": now_w.to_numpy(dtype=float)})
     weights_now = weights_now[weights_now["weight"] > _TRADE_EPS]
     weights_now = _attach_names(weights_now, assets)[["symbol", "name", "sector", "weight"]] \
         .sort_values("weight", ascending=False, ignore_index=True)
     sector_weights = (weights_now.groupby("sector", as_index=False)["weight"].sum()
                       .sort_values("weight", ascending=False, ignore_index=True))
+    return {"weights_history": weights_history, "sector_weights_history": sector_hist, "weights_now": weights_now,
+            "sector_weights": sector_weights}
 
-    reb_in = alloc.index[(alloc.index > base_ts) & (alloc.index <= end_ts)] if not alloc.empty \
-        else pd.DatetimeIndex([])
+
+def trades_section(inputs: ViewInputs, cut: PeriodSlice, held: Holdings) -> dict[str, Any]:
+    """``rebalances`` (date, turnover, cost, buys, sells; the stored turnover and cost where present) and
+    ``trades`` (date, symbol, name, weight before / after, trade) of the rebalances in the period."""
+    alloc, assets = inputs.allocations, inputs.assets
+    reb_in = _rebalances_in(alloc, cut)
     trade_cols = ["date", "symbol", "name", "before", "after", "trade"]
+    if not len(reb_in):
+        return {"trades": pd.DataFrame(columns=trade_cols),
+                "rebalances": pd.DataFrame(columns=["date", "turnover", "cost", "buys", "sells"])}
     stored_reb = inputs.rebalances
-    if len(reb_in):
-        after_m = alloc.loc[reb_in].to_numpy(dtype=float)
-        before_m = pre_w.loc[reb_in].to_numpy(dtype=float)
-        delta_m = after_m - before_m
-        moved = np.abs(delta_m) > _TRADE_EPS
-        r_idx, c_idx = np.nonzero(moved)
-        trades = pd.DataFrame({"date": reb_in[r_idx], "symbol": np.asarray(sym_cols, dtype=object)[c_idx],
-                               "before": before_m[r_idx, c_idx], "after": after_m[r_idx, c_idx],
-                               "trade": delta_m[r_idx, c_idx]})
-        trades = _attach_names(trades, assets)[trade_cols]
-        own_turnover = np.abs(delta_m).sum(axis=1)
-        if not stored_reb.empty:
-            turnover = stored_reb["turnover"].reindex(reb_in).to_numpy(dtype=float)
-            turnover = np.where(np.isnan(turnover), own_turnover, turnover)
-            cost = np.nan_to_num(stored_reb["cost"].reindex(reb_in).to_numpy(dtype=float))
-        else:
-            turnover, cost = own_turnover, np.zeros(len(reb_in))
-        rebalances = pd.DataFrame({"date": reb_in, "turnover": turnover, "cost": cost,
-                                   "buys": (moved & (delta_m > 0)).sum(axis=1).astype(int),
-                                   "sells": (moved & (delta_m < 0)).sum(axis=1).astype(int)})
+    after_m = alloc.loc[reb_in].to_numpy(dtype=float)
+    before_m = held.pre_trade.loc[reb_in].to_numpy(dtype=float)
+    delta_m = after_m - before_m
+    moved = np.abs(delta_m) > _TRADE_EPS
+    r_idx, c_idx = np.nonzero(moved)
+    trades = pd.DataFrame({"date": reb_in[r_idx], "symbol": np.asarray(list(alloc.columns), dtype=object)[c_idx],
+                           "before": before_m[r_idx, c_idx], "after": after_m[r_idx, c_idx],
+                           "trade": delta_m[r_idx, c_idx]})
+    trades = _attach_names(trades, assets)[trade_cols]
+    own_turnover = np.abs(delta_m).sum(axis=1)
+    if not stored_reb.empty:
+        turnover = stored_reb["turnover"].reindex(reb_in).to_numpy(dtype=float)
+        turnover = np.where(np.isnan(turnover), own_turnover, turnover)
+        cost = np.nan_to_num(stored_reb["cost"].reindex(reb_in).to_numpy(dtype=float))
     else:
-        trades = pd.DataFrame(columns=trade_cols)
-        rebalances = pd.DataFrame(columns=["date", "turnover", "cost", "buys", "sells"])
+        turnover, cost = own_turnover, np.zeros(len(reb_in))
+    rebalances = pd.DataFrame({"date": reb_in, "turnover": turnover, "cost": cost,
+                               "buys": (moved & (delta_m > 0)).sum(axis=1).astype(int),
+                               "sells": (moved & (delta_m < 0)).sum(axis=1).astype(int)})
+    return {"trades": trades, "rebalances": rebalances}
 
-    # Contribution (engine definition): sum_t w_{i,t-1} V_{t-1} r_{i,t} / V_base, t in (base, end].
+
+def attribution_section(inputs: ViewInputs, cut: PeriodSlice, held: Holdings,
+                        rebalances: pd.DataFrame) -> dict[str, Any]:
+    """``contribution`` per asset and ``sector_contribution`` (engine definition:
+    ``sum_t w_{i,t-1} V_{t-1} r_{i,t} / V_base``, t in (base, end]) and ``attribution`` (assets, cost_drag,
+    residual, total: ``assets - cost_drag + residual = total``, the period return)."""
+    full, level = cut.full, cut.level
+    sym_cols = list(inputs.allocations.columns)
+    daily_w = held.daily
     v_base = float(level.iloc[0])
     if len(daily_w.columns):
-        pos0 = full.index.get_loc(base_ts)
-        pos1 = full.index.get_loc(end_ts)
+        pos0 = full.index.get_loc(cut.base_ts)
+        pos1 = full.index.get_loc(cut.end_ts)
         px = inputs.prices.reindex(columns=sym_cols).to_numpy(dtype=float)
         with np.errstate(invalid="ignore", divide="ignore"):
             r = px[pos0 + 1:pos1 + 1] / px[pos0:pos1] - 1.0
@@ -596,8 +528,8 @@ def build_performance_view(inputs: ViewInputs, start: dt.date, end: dt.date) -> 
         contribution = pd.DataFrame({"symbol": [str(s) for s in sym_cols], "avg_weight": avg_w,
                                      "contribution": contrib})
         contribution = contribution[(contribution["avg_weight"] > 0) | (contribution["contribution"] != 0)]
-        contribution = _attach_names(contribution, assets)[["symbol", "name", "sector", "avg_weight",
-                                                            "contribution"]]
+        contribution = _attach_names(contribution, inputs.assets)[["symbol", "name", "sector", "avg_weight",
+                                                                   "contribution"]]
         contribution = contribution.sort_values("contribution", ascending=False, ignore_index=True)
     else:
         contribution = pd.DataFrame(columns=["symbol", "name", "sector", "avg_weight", "contribution"])
@@ -613,48 +545,60 @@ def build_performance_view(inputs: ViewInputs, start: dt.date, end: dt.date) -> 
     assets_sum = float(contribution["contribution"].sum()) if len(contribution) else 0.0
     attribution = {"assets": assets_sum, "cost_drag": cost_drag, "residual": total - (assets_sum - cost_drag),
                    "total": total}
+    return {"contribution": contribution, "sector_contribution": sector_contribution, "attribution": attribution}
 
-    # ---- correlation, worst days / weeks, stress months
+
+def benchmark_section(inputs: ViewInputs, cut: PeriodSlice, weights_now: pd.DataFrame,
+                      returns: pd.DataFrame) -> dict[str, Any]:
+    """``correlation`` (daily returns of the index, the benchmark and the :data:`TOP_HOLDINGS` largest holdings),
+    ``worst_days`` / ``worst_weeks`` (the :data:`WORST_N` worst, beside the benchmark) and ``stress`` (the index in
+    the :data:`STRESS_MONTHS` worst benchmark months). Weeks and months are
+    :func:`core.quant.periods.calendar_returns` from the base."""
+    level, bench = cut.level, cut.benchmark
     top = weights_now["symbol"].head(TOP_HOLDINGS).tolist()
     levels = pd.DataFrame({"Index": level})
-    if bench_level is not None:
-        levels[inputs.benchmark_symbol or "Benchmark"] = bench_level
+    if bench is not None:
+        levels[cut.benchmark_symbol or "Benchmark"] = bench
     if top:
-        levels = levels.join(inputs.prices.reindex(index=dates, columns=top))
+        levels = levels.join(inputs.prices.reindex(index=cut.dates, columns=top))
     correlation = risk.correlation_matrix(levels)
 
-    worst = returns.nsmallest(WORST_N, "index")
-    worst_days = worst.reset_index(names="date")
-    wk_idx = _grouped_returns(level, "W-FRI")
+    worst_days = returns.nsmallest(WORST_N, "index").reset_index(names="date")
+    wk_idx = periods.calendar_returns(level, "W-FRI")
     worst_weeks = pd.DataFrame({"week_ending": [p.end_time.date() for p in wk_idx.index],
                                 "index": wk_idx.to_numpy()})
-    if bench_level is not None:
-        wk_bm = _grouped_returns(bench_level.ffill(), "W-FRI").reindex(wk_idx.index)
+    if bench is not None:
+        wk_bm = periods.calendar_returns(bench.ffill(), "W-FRI").reindex(wk_idx.index)
         worst_weeks["benchmark"] = wk_bm.to_numpy()
     worst_weeks = worst_weeks.nsmallest(WORST_N, "index").reset_index(drop=True)
-    if bench_level is not None:
-        mb = _grouped_returns(bench_level.ffill(), "M")
-        mi = _grouped_returns(level, "M").reindex(mb.index)
+    if bench is not None:
+        mb = periods.calendar_returns(bench.ffill(), "M")
+        mi = periods.calendar_returns(level, "M").reindex(mb.index)
         stress = pd.DataFrame({"month": [str(p) for p in mb.index], "benchmark": mb.to_numpy(),
                                "index": mi.to_numpy()})
         stress["excess"] = stress["index"] - stress["benchmark"]
         stress = stress.nsmallest(STRESS_MONTHS, "benchmark").reset_index(drop=True)
     else:
         stress = pd.DataFrame(columns=["month", "benchmark", "index", "excess"])
+    return {"correlation": correlation, "worst_days": worst_days, "worst_weeks": worst_weeks, "stress": stress}
 
+
+def build_performance_view(inputs: ViewInputs, start: dt.date, end: dt.date) -> PerformanceView:
+    """:func:`performance_view` over already loaded ``inputs`` (pure: no database): the period cut once, then
+    every section builder."""
+    cut = period_slice(inputs, start, end)
+    held = _holdings(inputs, cut)
+    series = series_section(cut)
+    holdings = holdings_section(inputs, cut, held)
+    trades = trades_section(inputs, cut, held)
     return PerformanceView(
         config_id=inputs.config_id, config_label=inputs.label, config_name=inputs.config_name,
-        config_version=inputs.config_version, params=inputs.params, start=_as_date(start) or base_ts.date(),
-        end=_as_date(end) or end_ts.date(), base_date=base_ts.date(), end_date=end_ts.date(),
-        benchmark_symbol=inputs.benchmark_symbol if bench_level is not None else None,
-        sources=list(inputs.sources), demo=inputs.demo, index_level=level.rename("level"), index=index_rb,
-        benchmark=bench_rb, returns=returns, metrics=metrics, benchmark_metrics=bench_metrics,
-        metrics_table=_metrics_table(metrics, bench_metrics), trailing=trailing, drawdown=drawdown,
-        benchmark_drawdown=bench_dd, drawdowns=drawdowns, monthly_returns=monthly,
-        benchmark_monthly_returns=bench_monthly, yearly_returns=yearly, rolling=rolling,
-        weights_history=weights_history, weights_now=weights_now, sector_weights=sector_weights,
-        sector_weights_history=sector_hist, rebalances=rebalances, trades=trades, contribution=contribution,
-        sector_contribution=sector_contribution, attribution=attribution, correlation=correlation,
-        worst_days=worst_days, worst_weeks=worst_weeks, stress=stress, warnings=warnings,
+        config_version=inputs.config_version, params=inputs.params, start=as_date(start) or cut.base_ts.date(),
+        end=as_date(end) or cut.end_ts.date(), base_date=cut.base_ts.date(), end_date=cut.end_ts.date(),
+        benchmark_symbol=inputs.benchmark_symbol if cut.benchmark is not None else None,
+        sources=list(inputs.sources), demo=inputs.demo, warnings=cut.warnings,
+        **summary_section(cut), **series, **trailing_section(cut), **drawdown_section(cut),
+        **calendar_section(cut), **rolling_section(cut), **holdings, **trades,
+        **attribution_section(inputs, cut, held, trades["rebalances"]),
+        **benchmark_section(inputs, cut, holdings["weights_now"], series["returns"]),
     )
-

@@ -10,6 +10,10 @@ The stored index starts at the first date of the data and sits flat at its base 
 allocation; the charts' series (:attr:`DashboardData.chart_index`, drawdown, rolling figures, calendar
 returns) start at the first allocation, so rolling statistics are not diluted by that flat stretch.
 The KPIs and the risk table are the stored numbers, unchanged.
+
+One rule, one home: the KPIs and calendar returns are :mod:`core.quant.periods`
+(:func:`~core.quant.periods.kpi_returns`, the reports' period bounds), the benchmark :func:`core.services.market.benchmark_symbol` and the staleness
+:func:`core.services.freshness.business_days_stale` (docs/methodology.md).
 """
 from __future__ import annotations
 
@@ -23,14 +27,13 @@ from sqlalchemy.orm import Session
 from core.db import unit_of_work
 from core.models import Allocation, Asset, Price, StrategyConfigRow
 from core.models.base import id_in_range
+from core.quant import periods
+from core.quant.periods import KPI_PERIODS, as_date, kpi_returns
 from core.services import app_settings, compute
 from core.services import prices as price_store
-from core.services.access import as_date as _as_date
 from core.services.freshness import business_days_stale
 from core.services.market import benchmark_symbol
 
-#: KPI periods, in display order.
-KPI_PERIODS: tuple[str, ...] = ("1D", "MTD", "YTD", "1Y")
 #: Holdings shown one by one in the allocation history and the correlation matrix.
 TOP_HOLDINGS = 10
 #: Trailing rows of returns used for the correlation matrix (one trading year).
@@ -55,36 +58,6 @@ def demo_data_shown() -> bool:
     """True when any asset's prices come from the synthetic demo provider."""
     with unit_of_work() as session:
         return session.scalar(select(Asset.id).where(Asset.source == "demo").limit(1)) is not None
-
-
-def period_returns(values: pd.Series, as_of: pd.Timestamp | None = None) -> dict[str, float | None]:
-    """1D, MTD, YTD and 1Y simple returns of a level series ending at ``as_of`` (None when too short).
-
-    YTD and 1Y are :func:`core.quant.risk.trailing_returns` (the reports use the same numbers);
-    1D is ``V_t / V_{t-1} - 1`` and MTD uses the last level on or before the last day of the previous
-    month as its base, like YTD does with the previous year.
-    """
-    from core.quant.risk import trailing_returns
-
-    out: dict[str, float | None] = {p: None for p in KPI_PERIODS}
-    if values is None:
-        return out
-    v = values.dropna()
-    if as_of is not None:
-        v = v.loc[:pd.Timestamp(as_of)]
-    if v.empty:
-        return out
-    end = float(v.iloc[-1])
-    last = v.index[-1]
-    if len(v) > 1 and float(v.iloc[-2]) > 0:
-        out["1D"] = end / float(v.iloc[-2]) - 1.0
-    month_base = last.replace(day=1) - pd.Timedelta(days=1)
-    if v.index[0] <= month_base:
-        base = float(v.loc[:month_base].iloc[-1])
-        out["MTD"] = end / base - 1.0 if base > 0 else None
-    trailing = trailing_returns(v)
-    out["YTD"], out["1Y"] = trailing.get("YTD"), trailing.get("1Y")
-    return out
 
 
 @dataclass
@@ -112,7 +85,7 @@ class DashboardData:
     warnings: list[str] = field(default_factory=list)
     first_allocation: dt.date | None = None    # first rebalance date (charts start here)
     yearly_returns: pd.Series | None = None    # calendar-year returns from the first allocation, by year
-    year_labels: dict[int, str] = field(default_factory=dict)  # analytics.year_labels of the chart dates
+    year_labels: dict[int, str] = field(default_factory=dict)  # periods.year_labels of the chart dates
 
     @property
     def empty(self) -> bool:
@@ -255,7 +228,6 @@ def _correlation(session: Session, index: pd.Series, benchmark: pd.Series | None
 def dashboard_data(config_id: int) -> DashboardData:
     """Every number and series the dashboard shows for ``config_id`` (see :class:`DashboardData`)."""
     from core.quant import risk
-    from core.services.analytics import year_labels
 
     index = compute.stored_index(config_id)
     with unit_of_work() as session:
@@ -265,11 +237,11 @@ def dashboard_data(config_id: int) -> DashboardData:
         allocation_now, last_rebalance = _allocation_now(session, config_id, as_of)
         top = allocation_now["symbol"].head(TOP_HOLDINGS).tolist()
         history_sectors, history_assets = _allocation_history(session, config_id, top)
-        first_allocation = _as_date(session.scalar(select(func.min(Allocation.date))
+        first_allocation = as_date(session.scalar(select(func.min(Allocation.date))
                                                    .where(Allocation.config_id == config_id)))
         correlation = _correlation(session, index, benchmark, bench_symbol, top)
-    index_returns = period_returns(index)
-    bench_returns = period_returns(benchmark, index.index[-1]) if benchmark is not None and len(index) else {}
+    index_returns = kpi_returns(index)
+    bench_returns = kpi_returns(benchmark, index.index[-1]) if benchmark is not None and len(index) else {}
     kpis = pd.DataFrame({"index": index_returns, "benchmark": {p: bench_returns.get(p) for p in KPI_PERIODS}},
                         index=list(KPI_PERIODS), dtype=object)
     sectors = (allocation_now.groupby("sector", as_index=False)["weight"].sum()
@@ -287,9 +259,9 @@ def dashboard_data(config_id: int) -> DashboardData:
     if len(shown) > 2:
         data.drawdown = risk.drawdown_series(shown)
         data.rolling = risk.rolling_metrics(shown, shown_bench)
-        data.monthly_returns = risk.monthly_returns(shown)
-        data.yearly_returns = risk.yearly_returns(shown)
-        data.year_labels = year_labels(shown.index)
+        data.monthly_returns = periods.monthly_returns(shown)
+        data.yearly_returns = periods.yearly_returns(shown)
+        data.year_labels = periods.year_labels(shown.index)
     return data
 
 
@@ -304,8 +276,8 @@ def freshness(today: dt.date | dt.datetime | None = None) -> pd.DataFrame:
     rows = []
     for asset_id, symbol, name, source, active, bench in assets:
         first, last = spans.get(asset_id, (None, None))
-        first = _as_date(first)
-        last = _as_date(last)
+        first = as_date(first)
+        last = as_date(last)
         stale = business_days_stale(last, today)
         rows.append({"symbol": symbol, "name": name, "source": source, "active": bool(active),
                      "benchmark": bool(bench), "first_date": first, "last_date": last, "stale_days": stale})

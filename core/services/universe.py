@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 from core.db import unit_of_work, write_lock
 from core.errors import NotFoundError, ValidationFailed
 from core.models import Asset, Price
+from core.quant.periods import as_date as _date
 from core.schemas.asset import AssetInfo
 from core.services import app_settings, audit
 from core.services import prices as price_store
 from core.services.access import ADMIN_ONLY, resolve
-from core.services.access import as_date as _date
 from core.services.freshness import business_days_stale
 
 PROVIDER_SETTINGS_KEY = "provider"
