@@ -185,3 +185,99 @@ def test_view_refuses_a_period_without_trading_days():
     with pytest.raises(ValidationFailed) as err:
         A.build_performance_view(_inputs(), D(2023, 1, 7), D(2023, 1, 8))  # a weekend
     assert "end" in err.value.errors
+
+
+# --------------------------------------------------------------------------- the sections, one by one
+def test_the_view_is_its_sections_composed():
+    """Every field of the view comes from exactly one section builder (or the header), with the same values."""
+    import dataclasses
+
+    inputs = _inputs(costs=10.0)
+    start, end = D(2023, 3, 31), D(2024, 3, 29)
+    view = A.build_performance_view(inputs, start, end)
+    cut = A.period_slice(inputs, start, end)
+    held = A._holdings(inputs, cut)
+    series = A.series_section(cut)
+    holdings = A.holdings_section(inputs, cut, held)
+    trades = A.trades_section(inputs, cut, held)
+    sections = [A.summary_section(cut), series, A.trailing_section(cut), A.drawdown_section(cut),
+                A.calendar_section(cut), A.rolling_section(cut), holdings, trades,
+                A.attribution_section(inputs, cut, held, trades["rebalances"]),
+                A.benchmark_section(inputs, cut, holdings["weights_now"], series["returns"])]
+    owned = [key for section in sections for key in section]
+    assert len(owned) == len(set(owned))                       # no field built twice
+    header = {"config_id", "config_label", "config_name", "config_version", "params", "start", "end", "base_date",
+              "end_date", "benchmark_symbol", "sources", "demo", "warnings"}
+    assert set(owned) | header == {f.name for f in dataclasses.fields(A.PerformanceView)}
+    for section in sections:
+        for key, value in section.items():
+            got = getattr(view, key)
+            if isinstance(value, pd.DataFrame):
+                pd.testing.assert_frame_equal(got, value)
+            elif isinstance(value, pd.Series):
+                pd.testing.assert_series_equal(got, value)
+            elif key in ("metrics", "benchmark_metrics"):
+                assert got.keys() == value.keys()
+            else:
+                assert got == value
+
+
+def test_period_slice_cuts_at_the_base_and_warns_about_benchmark_gaps():
+    inputs = _inputs()
+    cut = A.period_slice(inputs, D(2023, 6, 30), D(2024, 3, 29))
+    assert cut.base_ts == pd.Timestamp("2023-06-30") and cut.end_ts == pd.Timestamp("2024-03-29")
+    assert cut.benchmark is not None and cut.warnings == []
+    gappy = inputs.benchmark.copy()
+    gappy.loc["2023-08-01":"2023-08-10"] = np.nan
+    import dataclasses
+
+    cut = A.period_slice(dataclasses.replace(inputs, benchmark=gappy), D(2023, 6, 30), D(2024, 3, 29))
+    assert len(cut.warnings) == 1 and "some dates" in cut.warnings[0]
+    late = inputs.benchmark.loc["2024-06-01":]
+    cut = A.period_slice(dataclasses.replace(inputs, benchmark=late), D(2023, 6, 30), D(2024, 3, 29))
+    assert cut.benchmark is None and "no prices in this period" in cut.warnings[0]
+
+
+def test_series_section_rebases_to_100_and_returns_are_daily_changes():
+    cut = A.period_slice(_inputs(), D(2023, 6, 30), D(2023, 12, 29))
+    s = A.series_section(cut)
+    assert s["index"].iloc[0] == 100.0 and s["benchmark"].iloc[0] == 100.0
+    np.testing.assert_allclose(s["index"].to_numpy(), cut.level.to_numpy() / cut.level.iloc[0] * 100, rtol=1e-15)
+    lv = cut.level.to_numpy()
+    np.testing.assert_allclose(s["returns"]["index"].to_numpy(), lv[1:] / lv[:-1] - 1, rtol=1e-12)
+    assert s["returns"].index[0] > cut.base_ts                 # the base day has no return of its own
+
+
+def test_calendar_and_trailing_sections_use_the_period_math():
+    from core.quant import periods
+
+    cut = A.period_slice(_inputs(), D(2023, 3, 31), D(2024, 3, 29))
+    cal = A.calendar_section(cut)
+    pd.testing.assert_frame_equal(cal["monthly_returns"], periods.monthly_returns(cut.level))
+    yearly = cal["yearly_returns"]
+    np.testing.assert_allclose(yearly["excess"], yearly["index"] - yearly["benchmark"])
+    months = cal["monthly_returns"].to_numpy(dtype=float)
+    np.testing.assert_allclose(np.nanprod(1 + months, axis=1) - 1, yearly["index"].to_numpy(), rtol=1e-12)
+    trailing = A.trailing_section(cut)["trailing"]
+    expected = periods.trailing_returns(cut.full, as_of=cut.end_ts)
+    assert trailing["index"].to_dict() == pytest.approx({k: (np.nan if v is None else v) for k, v in expected.items()},
+                                                        nan_ok=True)
+
+
+def test_holdings_and_benchmark_sections_by_hand():
+    inputs = _inputs()
+    cut = A.period_slice(inputs, D(2023, 6, 30), D(2023, 7, 31))
+    held = A._holdings(inputs, cut)
+    h = A.holdings_section(inputs, cut, held)
+    assert h["weights_now"]["weight"].sum() == pytest.approx(1.0)
+    assert list(h["sector_weights"]["sector"]) == list(h["weights_now"]["sector"])  # one asset per sector
+    assert list(h["weights_history"].index) == [pd.Timestamp("2023-06-30"), pd.Timestamp("2023-07-31")]
+    series = A.series_section(cut)
+    b = A.benchmark_section(inputs, cut, h["weights_now"], series["returns"])
+    worst = series["returns"]["index"].nsmallest(A.WORST_N)
+    assert b["worst_days"]["index"].tolist() == worst.tolist()
+    # the worst week by hand: Friday closes (and the last, partial week), the first week from the base (a Friday)
+    closes = cut.level[(cut.level.index.day_of_week == 4) | (cut.level.index == cut.end_ts)]
+    weekly = (closes / closes.shift(1) - 1).iloc[1:]
+    assert len(b["worst_weeks"]) == len(weekly) == 5
+    assert b["worst_weeks"]["index"].iloc[0] == pytest.approx(weekly.min(), rel=1e-12)

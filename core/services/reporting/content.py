@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.quant.risk import METRIC_DEFINITIONS, TRAILING_PERIODS
+from core.quant.periods import PERIOD_LABELS, TRAILING_PERIODS, YEAR_TOTAL, year_labels
+from core.quant.risk import METRIC_DEFINITIONS
 from core.schemas.strategy import describe_config
-from core.services.analytics import PERIOD_LABELS, YEAR_TOTAL, PerformanceView, year_labels
+from core.services.analytics import PerformanceView
 from core.services.palette import sector_color
 from core.services.reporting.document import (  # noqa: F401  (re-exported: the format modules' model)
     DEMO_NOTICE,
@@ -90,7 +91,7 @@ def weights_history_table(view: PerformanceView) -> Table:
 
 
 def _year_labels(view: PerformanceView) -> dict[int, str]:
-    """Partial years marked ("2018 (from 03-28)", "2026 (to 11-27)"): analytics.year_labels of the period."""
+    """Partial years marked ("2018 (from 03-28)", "2026 (to 11-27)"): periods.year_labels of the period."""
     return year_labels(view.index_level.index, to_date=False)
 
 
