@@ -14,7 +14,7 @@ from core.config import get_settings  # noqa: E402
 from core.errors import AutoIndexError  # noqa: E402
 from core.infra.telemetry import timed  # noqa: E402
 from core.logs import configure_logging  # noqa: E402
-from ui import auth, monitoring, navigation, sidebar  # noqa: E402
+from ui import account_view, auth, monitoring, navigation, sidebar  # noqa: E402
 from ui.entry import requested_page  # noqa: E402
 from ui.errors import show_error  # noqa: E402
 
@@ -66,6 +66,9 @@ def main() -> None:
         return
     if user is None:
         _single_page(auth.login_screen, "Log in", "login")
+        return
+    if account_view.gate_needed(user):  # ADMIN_2FA=required: an administrator enrols before any page
+        _single_page(account_view.enrolment_required_screen, "Two-factor authentication", "two-factor")
         return
     user = auth.require_user(auth.ALL_ROLES)
     auth.flush_cookie_action()

@@ -18,7 +18,8 @@ with shown_errors():
         left, right = st.columns(2)
         with left, st.expander("Create a user"):
             view.create_user_form(user)
-        with right, st.expander("Change role, deactivate, unlock, reset password", expanded=True):
+        with right, st.expander("Change role, deactivate, unlock, reset password or two-factor",
+                                    expanded=True):
             view.edit_user_form(user, all_users)
     with registration_tab:
         view.registration(user)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.errors import AutoIndexError, ValidationFailed
 from core.schemas.user import UserOut
-from core.services import audit, users
+from core.services import audit, two_factor, users
 from ui import auth, forms, state, tables
 
 ROLES = ("analyst", "admin")
@@ -17,7 +17,8 @@ ROLES = ("analyst", "admin")
 def users_table(all_users: list[UserOut]) -> None:
     frame = pd.DataFrame([{
         "username": u.username, "name": u.name, "email": u.email, "role": u.role, "active": u.is_active,
-        "locked_until": u.locked_until, "failed_attempts": u.failed_attempts, "last_login": u.last_login_at,
+        "two_factor": u.two_factor_enabled, "locked_until": u.locked_until, "failed_attempts": u.failed_attempts,
+        "last_login": u.last_login_at,
         "created": u.created_at} for u in all_users])
     tables.show(frame)
 
@@ -68,6 +69,9 @@ def _on_update_user(action: str) -> None:
         elif action == "unlock":
             users.update_user(target, actor=auth.actor(), unlock=True)
             message = f"Unlocked {target}."
+        elif action == "two_factor":
+            two_factor.reset(target, actor=auth.actor())
+            message = f"Two-factor authentication of {target} reset; they can log in with the password and enrol again."
         else:
             users.set_password(target, st.session_state.get(state.ADMIN_RESET_PASSWORD) or "", actor=auth.actor())
             message = f"Password of {target} reset."
@@ -116,6 +120,10 @@ def edit_user_form(user: UserOut, all_users: list[UserOut]) -> None:
         forms.text_field("edit_user", "password", "New password", type="password", key=state.ADMIN_RESET_PASSWORD)
         st.button("Reset password", key="admin_reset_password_button", on_click=_on_update_user,
                   args=("password",))
+        st.button("Reset two-factor authentication", key="admin_reset_two_factor", on_click=_on_update_user,
+                  args=("two_factor",), disabled=not chosen.two_factor_enabled,
+                  help="For a user who lost their authenticator and recovery codes: removes the secret and the "
+                       "codes and ends their sessions (audited).")
 
 
 def _on_registration() -> None:

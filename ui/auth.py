@@ -28,6 +28,12 @@ How it fits together
   an administrator resets a password on the Admin page instead.
 * Every run the user is re-read from the database by username, so a deactivated, locked or demoted
   user loses access on their next click, and the role check is never stale.
+* **Two-factor authentication** (:mod:`core.services.two_factor`): after a right password, an account with
+  TOTP gets a second form asking for the 6-digit code or a recovery code; the signed challenge between the two
+  steps stays in this session's state. With ``ADMIN_2FA=required`` an administrator without it is sent to the
+  enrolment screen (Home.py) and :func:`require_user` refuses every page until it is done.
+* **Rate limits**: logins are limited per user name and per client address (``st.context.ip_address``; behind
+  a reverse proxy this is the proxy's address unless it forwards the client's), see :mod:`core.infra.ratelimit`.
 
 Audit: ``users.authenticate`` records ``auth.login`` (ok / failed) and ``auth.lockout``; this module
 records ``auth.logout`` and ``auth.resume`` (a login restored from the cookie).
@@ -42,7 +48,7 @@ import streamlit as st
 from core.errors import AuthenticationError, AutoIndexError, NotFoundError, PermissionDenied, ValidationFailed
 from core.models.base import utcnow
 from core.schemas.user import UserOut
-from core.services import audit, users
+from core.services import audit, two_factor, users
 from core.services.access import Actor, SessionEnded
 from ui import forms, state
 from ui.entry import enter_through_home
@@ -212,6 +218,14 @@ def actor() -> Actor | None:
     return Actor(str(username), version)
 
 
+def continue_session(version: int) -> None:
+    """Keep this session (and its cookie) after its own credential change moved the account's version on to
+    ``version``: every other session of the account has ended."""
+    st.session_state[state.AUTH_CREDENTIAL_VERSION] = version
+    st.session_state[state.AUTH_COOKIE_ACTION] = "set"
+    st.session_state.pop(state.AUTH_COOKIE_RUNS, None)
+
+
 def acting_or_fail() -> Actor:
     """:func:`actor`, or a SessionEnded error (shown as one line by the callers' error handling)."""
     who = actor()
@@ -240,26 +254,77 @@ def require_user(roles: tuple[str, ...] = ALL_ROLES) -> UserOut:
         st.error(f"Access denied: this page is for {' or '.join(roles)} users; you are signed in as "
                  f"{user.role}.", icon=":material/block:")
         st.stop()
+    if two_factor.required_for(user):  # Home.py draws the enrolment; no page is reachable before it is done
+        st.warning("Administrators must set up two-factor authentication first (ADMIN_2FA=required). Open the "
+                   "app's home page to do it.", icon=":material/lock:")
+        st.stop()
     return user
 
 
 # --- login ------------------------------------------------------------------------------------
 
+def _client_address() -> str | None:
+    """The browser's address as Streamlit sees it (None where it is not exposed: bare runs, AppTest)."""
+    try:
+        return st.context.ip_address
+    except Exception:  # no browser context
+        return None
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
 def _on_login() -> None:
     username = (st.session_state.get(state.LOGIN_USERNAME) or "").strip()
     password = st.session_state.get(state.LOGIN_PASSWORD) or ""
     st.session_state[state.LOGIN_PASSWORD] = ""
+    st.session_state.pop(state.LOGIN_CHALLENGE, None)
     if not username or not password:
         st.session_state[state.LOGIN_MESSAGE] = "Enter your username and password."
         return
     try:
-        user = users.authenticate(username, password)
+        user = users.authenticate(username, password, client_address=_client_address())
+    except users.TwoFactorRequired as exc:  # the password was right: ask for the code next
+        st.session_state[state.LOGIN_CHALLENGE] = exc.challenge
+        st.session_state.pop(state.LOGIN_MESSAGE, None)
+        return
     except AuthenticationError as exc:
-        st.session_state[state.LOGIN_MESSAGE] = exc.message[:1].upper() + exc.message[1:] + "."
+        st.session_state[state.LOGIN_MESSAGE] = _sentence(exc.message)
+        return
+    except AutoIndexError as exc:  # rate limited, database down ...
+        st.session_state[state.LOGIN_MESSAGE] = _sentence(str(exc))
+        return
+    _start_session(user)
+
+
+def _on_login_code() -> None:
+    challenge = st.session_state.get(state.LOGIN_CHALLENGE)
+    code = (st.session_state.get(state.LOGIN_CODE) or "").strip()
+    st.session_state[state.LOGIN_CODE] = ""
+    if not code:
+        st.session_state[state.LOGIN_MESSAGE] = "Enter the code from your authenticator app or a recovery code."
+        return
+    try:
+        user = two_factor.complete_login(challenge, code)
+    except AuthenticationError as exc:
+        st.session_state[state.LOGIN_MESSAGE] = _sentence(exc.message)
+        if exc.locked_until is not None or "again" in exc.message:  # locked or expired: back to the password
+            st.session_state.pop(state.LOGIN_CHALLENGE, None)
         return
     except AutoIndexError as exc:
-        st.session_state[state.LOGIN_MESSAGE] = str(exc)
+        st.session_state[state.LOGIN_MESSAGE] = _sentence(str(exc))
         return
+    _start_session(user)
+
+
+def _on_cancel_code() -> None:
+    st.session_state.pop(state.LOGIN_CHALLENGE, None)
+    st.session_state.pop(state.LOGIN_MESSAGE, None)
+
+
+def _start_session(user: UserOut) -> None:
+    st.session_state.pop(state.LOGIN_CHALLENGE, None)
     st.session_state.pop(state.LOGIN_MESSAGE, None)
     st.session_state[state.AUTH_USERNAME] = user.username
     st.session_state[state.AUTH_CREDENTIAL_VERSION] = user.credential_version
@@ -274,6 +339,10 @@ def login_screen() -> None:
     flush_cookie_action()
     st.title("AutoIndex")
     left, _ = st.columns([2, 3])
+    if st.session_state.get(state.LOGIN_CHALLENGE) is not None:
+        with left:
+            _code_form()
+        return
     with left:
         with st.form("login"):
             st.subheader("Log in")
@@ -297,6 +366,20 @@ def login_screen() -> None:
         else:
             st.caption("Accounts are created by an administrator. Forgot your password? Ask an administrator "
                        "to reset it.")
+
+
+def _code_form() -> None:
+    """The second step of a login with two-factor authentication."""
+    with st.form("two_factor_login"):
+        st.subheader("Two-factor authentication")
+        st.text_input("Authentication code", key=state.LOGIN_CODE, autocomplete="one-time-code",
+                      help="The 6-digit code your authenticator app shows now, or one of your recovery codes "
+                           "(each works once).")
+        message = st.session_state.get(state.LOGIN_MESSAGE)
+        if message:
+            st.error(message, icon=":material/lock:")
+        st.form_submit_button("Verify", type="primary", on_click=_on_login_code)
+    st.button("Back to the password", key="login_code_cancel", on_click=_on_cancel_code)
 
 
 # --- logout -----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/data.py", "Data", ":material/database:", ALL_ROLES),
     PageSpec("pages/diagnostics.py", "Diagnostics", ":material/health_and_safety:", ADMIN_ONLY),
     PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", ADMIN_ONLY),
+    PageSpec("pages/account.py", "Account", ":material/account_circle:", ALL_ROLES),
 )
 
 

@@ -42,6 +42,17 @@ REGISTER_PASSWORD2 = "register_password2"
 PASSWORD_CURRENT = "password_current"
 PASSWORD_NEW = "password_new"
 PASSWORD_NEW2 = "password_new2"
+#: The signed challenge of a login whose password was right and which waits for a second-factor code.
+LOGIN_CHALLENGE = "login_challenge"
+LOGIN_CODE = "login_code"
+
+# --- account: two-factor authentication ----------------------------------------------------
+#: The enrolment being confirmed (secret and QR code, shown to this session only).
+ACCOUNT_ENROLMENT = "account_enrolment"
+#: Recovery codes just issued, shown once and then forgotten.
+ACCOUNT_RECOVERY_CODES = "account_recovery_codes"
+ACCOUNT_CONFIRM_CODE = "account_confirm_code"
+ACCOUNT_MANAGE_CODE = "account_manage_code"
 
 #: {form name: {field: message}} — validation messages drawn beside the fields.
 FORM_ERRORS = "form_errors"
@@ -128,3 +139,6 @@ def clear_auth() -> None:
     """Forget the logged-in user (logout, deactivated account)."""
     st.session_state.pop(AUTH_USERNAME, None)
     st.session_state.pop(AUTH_CREDENTIAL_VERSION, None)
+    st.session_state.pop(LOGIN_CHALLENGE, None)
+    st.session_state.pop(ACCOUNT_ENROLMENT, None)
+    st.session_state.pop(ACCOUNT_RECOVERY_CODES, None)

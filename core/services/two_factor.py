@@ -404,6 +404,9 @@ def disable(actor: Any, code: str, *, now: dt.datetime | None = None) -> int:
         user = _own_row(session, actor, "changing two-factor settings")
         if user.totp_enabled_at is None:
             raise ValidationFailed({"code": "two-factor authentication is not enabled"})
+        if get_settings().admin_2fa == "required" and user.role == "admin":
+            raise ValidationFailed({"code": "administrators must keep two-factor authentication (ADMIN_2FA="
+                                            "required); another administrator can reset it"})
         user_id, username, version = user.id, user.username, user.credential_version
     try:
         check_code(user_id, username, version, code, now=now, action="user.2fa.check")

@@ -1,0 +1,12 @@
+"""Account: two-factor authentication for the logged-in user (the password is changed from the sidebar)."""
+import streamlit as st
+
+from ui import account_view as view
+from ui.auth import require_user
+from ui.errors import shown_errors
+
+user = require_user()
+st.title("Account")
+st.caption(f"{user.name} · {user.username} · {user.role}")
+with shown_errors():
+    view.two_factor_section(user)
