@@ -77,6 +77,7 @@ def backend_name(instance: Huey | None = None) -> str:
 from core.services.ports import register_queue  # noqa: E402
 from jobs import schedule, tasks  # noqa: E402,F401  (register the tasks, periodic tasks and signal handlers)
 from jobs import alert_tasks, observe  # noqa: E402,F401  (after tasks: the alert check; job runs into metrics)
+from jobs import sweep_tasks  # noqa: E402,F401  (after tasks: the sweep parent run and its helper jobs)
 from jobs.queue import HueyQueue, InlineQueue  # noqa: E402
 
 # the services reach the queue through this port only (core never imports jobs); InlineQueue is the no-worker

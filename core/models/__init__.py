@@ -7,6 +7,7 @@ from core.models.base import Base, utcnow
 from core.models.index import Allocation, IndexValue, Rebalance, RiskMetric
 from core.models.report import Report
 from core.models.strategy import StrategyConfigRow
+from core.models.sweep import Sweep, SweepChunk, SweepVariant
 from core.models.task import TaskRun, WorkerHeartbeat
 from core.models.telemetry import Timing
 from core.models.user import Invitation, User
@@ -14,6 +15,7 @@ from core.models.user import Invitation, User
 __all__ = [
     "AlertNotification", "AppSetting", "Asset", "MarketCap", "Price", "AuditEvent", "Base", "utcnow", "Allocation",
     "IndexValue",
-    "Rebalance", "RiskMetric", "Report", "StrategyConfigRow", "TaskRun", "WorkerHeartbeat", "Timing",
+    "Rebalance", "RiskMetric", "Report", "StrategyConfigRow", "Sweep", "SweepChunk", "SweepVariant", "TaskRun",
+    "WorkerHeartbeat", "Timing",
     "Invitation", "User",
 ]

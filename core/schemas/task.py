@@ -74,6 +74,12 @@ class ReportParams(_Params):
     report_id: int = Field(ge=1, le=MAX_ID)
 
 
+class SweepParams(_Params):
+    """Drive a parameter sweep already registered in the sweeps table (its parent run, :mod:`core.services.sweeps`)."""
+
+    sweep_id: int = Field(ge=1, le=MAX_ID)
+
+
 class NoParams(_Params):
     """Periodic jobs take no parameters."""
 
@@ -83,6 +89,7 @@ PARAMS_BY_KIND: dict[str, type[_Params]] = {
     "refresh": RefreshParams,
     "compute": ComputeParams,
     "report": ReportParams,
+    "sweep": SweepParams,
 }
 #: Kinds only the scheduler starts (they still appear in the history and may be retried).
 PERIODIC_KINDS: dict[str, type[_Params]] = {
