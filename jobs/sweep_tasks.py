@@ -48,12 +48,14 @@ def _fan_out(sweep_id: int) -> Any:
 
 
 def _sweep_work(run_id: int, params: dict[str, Any], report: job_tasks.Report) -> dict[str, Any]:
-    return sweeps.drive(int(params["sweep_id"]), worker=worker_life.current_worker_id(), progress=report,
-                        fan_out=_fan_out(int(params["sweep_id"])))
+    """Without workers (the inline queue): the parent runs every chunk itself."""
+    return sweeps.drive(int(params["sweep_id"]), worker=worker_life.current_worker_id(), progress=report)
 
 
 def _sweep_body(run_id: int, params: dict[str, Any], task: Task | None = None) -> dict[str, Any] | None:
-    return job_tasks.run_body(task, run_id, lambda report: _sweep_work(run_id, params, report))
+    sweep_id = int(params["sweep_id"])
+    return job_tasks.run_body(task, run_id, lambda report: sweeps.drive(
+        sweep_id, worker=worker_life.current_worker_id(), progress=report, fan_out=_fan_out(sweep_id)))
 
 
 #: The parent run of a sweep (retried like other jobs when a transient error stops it: chunks already stored stay).
