@@ -177,6 +177,7 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.Argument
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import jobs  # noqa: F401  (importing the job runner wires its queue into the services: core.services.ports)
     from core.logs import configure_logging
 
     try:
