@@ -4,6 +4,7 @@ from core.models.app_setting import AppSetting
 from core.models.asset import Asset, MarketCap, Price
 from core.models.audit import AuditEvent
 from core.models.base import Base, utcnow
+from core.models.factor import Dividend, FactorValue
 from core.models.index import Allocation, IndexValue, Rebalance, RiskMetric
 from core.models.report import Report
 from core.models.strategy import StrategyConfigRow
@@ -14,6 +15,7 @@ from core.models.user import Invitation, User
 
 __all__ = [
     "AlertNotification", "AppSetting", "Asset", "MarketCap", "Price", "AuditEvent", "Base", "utcnow", "Allocation",
+    "Dividend", "FactorValue",
     "IndexValue",
     "Rebalance", "RiskMetric", "Report", "StrategyConfigRow", "Sweep", "SweepChunk", "SweepVariant", "TaskRun",
     "WorkerHeartbeat", "Timing",

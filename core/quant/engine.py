@@ -62,6 +62,15 @@ Constraints
     breaches. When the cap cannot be met (``n_held * max_weight < 1``, which the
     schema rejects statically only for ``top_n``) every held asset sits at the cap
     and the remainder is **held in cash**, with a warning.
+    Issue 15 adds, in this order (see :mod:`core.quant.constraints`): ``exclusions`` are never eligible;
+    ``min_weight`` drops the smallest holdings below it (keeping ``min_holdings``); a target with fewer than
+    ``min_holdings`` holdings is not traded (the current holdings are kept, no cost, a warning counts the
+    dates; the first allocation waits for a target that meets it); ``sector_caps`` and ``asset_class_caps``
+    (groups from ``asset_info``) are applied together with ``max_weight``, the excess spread over the
+    holdings whose groups have room. Without group caps the single-asset cap above is used unchanged.
+Basis
+    The engine works on whatever price levels it is given. For a total-return index the caller passes
+    :func:`total_return_prices` (closes with dividends reinvested) instead of the closes.
 Rebalancing
     The first allocation is made at the close of the first row whose target is
     non-empty. Scheduled rebalances happen at the close of the last row of each
@@ -112,10 +121,12 @@ import numpy as np
 import pandas as pd
 
 from core.errors import ValidationFailed
+from core.quant.constraints import apply_caps, apply_min_weight, group_codes
 from core.schemas.strategy import StrategyConfig
 
 __all__ = ["HYGIENE_FIELDS", "BacktestInputError", "BacktestResult", "CleanedPrices", "DegenerateResultError",
-           "backtest", "check_result", "clean_prices", "hygiene_key", "rebalance_schedule"]
+           "backtest", "check_result", "clean_prices", "hygiene_key", "rebalance_schedule",
+           "fixed_weight_blend", "total_return_prices"]
 
 _PERIOD_CODES = {"weekly": "W", "monthly": "M", "quarterly": "Q", "yearly": "Y"}
 
@@ -157,6 +168,63 @@ class BacktestResult:
     target_weights: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
     cash: pd.Series | None = None
+
+
+def total_return_prices(closes: pd.DataFrame, dividends: pd.DataFrame | None) -> pd.DataFrame:
+    """Dividend-reinvested price levels (docs/methodology.md "Total return").
+
+    Per asset, over the rows where it has a close ``P``: ``TR_first = P_first`` and
+    ``TR_j = TR_{j-1} (P_j + D_j) / P_{j-1}``, where ``j-1`` is the asset's previous close and ``D_j`` the cash
+    dividends per share going ex after that close and up to row ``j`` (a dividend dated on a day without a close
+    counts at the next close). Cells without a close stay NaN, so the engine sees the same gaps. Pure: the
+    inputs are not modified; with no dividends the closes come back unchanged.
+    """
+    if dividends is None or dividends.empty or closes.empty:
+        return closes
+    div = dividends.reindex(columns=closes.columns).fillna(0.0)
+    rows = closes.index.searchsorted(div.index)  # the close on or after each dividend date
+    keep = rows < len(closes.index)
+    per_row = np.zeros(closes.shape)
+    np.add.at(per_row, rows[keep], div.to_numpy(dtype=np.float64)[keep])
+    out = closes.copy()
+    price = closes.to_numpy(dtype=np.float64)
+    cum_div = np.cumsum(per_row, axis=0)
+    for j in range(closes.shape[1]):
+        obs = np.flatnonzero(np.isfinite(price[:, j]))
+        if obs.size < 2 or not per_row[obs[0] + 1:, j].any():
+            continue
+        p = price[obs, j]
+        credited = np.diff(cum_div[obs, j])  # dividends after the previous close, up to this one
+        gross = (p[1:] + credited) / p[:-1]
+        levels = np.empty(obs.size)
+        levels[0] = p[0]
+        levels[1:] = p[0] * np.cumprod(gross)
+        out.iloc[obs, j] = levels
+    return out
+
+
+def fixed_weight_blend(levels: pd.DataFrame, weights: dict[str, float], *, period: str = "monthly",
+                       base_value: float = 100.0) -> pd.Series:
+    """A fixed-weight blend of level series rebalanced at the close of each ``period`` (docs/methodology.md
+    "Benchmark"): from the first date where every component has a level (later gaps carried forward), holdings are
+    reset to ``weights`` at every row :func:`rebalance_schedule` marks and drift with prices in between:
+    ``V_t = sum_i h_i P_{i,t}`` with ``h_i = w_i V_reb / P_{i,reb}``. No costs. Empty when the components never
+    overlap."""
+    names = list(weights)
+    frame = levels.reindex(columns=names).ffill()
+    frame = frame.loc[frame.notna().all(axis=1)]
+    if frame.empty:
+        return pd.Series(dtype=float, name="blend")
+    prices = frame.to_numpy(dtype=np.float64)
+    w = np.array([float(weights[n]) for n in names])
+    marks = rebalance_schedule(frame.index, period)
+    values = np.empty(len(frame))
+    holdings = w * base_value / prices[0]
+    for t in range(len(frame)):
+        values[t] = float(holdings @ prices[t])
+        if marks[t]:
+            holdings = w * values[t] / prices[t]
+    return pd.Series(values, index=frame.index, name="blend")
 
 
 def rebalance_schedule(dates: pd.DatetimeIndex, period: str) -> np.ndarray:
@@ -427,8 +495,22 @@ class _Targets:
     """Target weights at a row, from the cleaned data (closes over trailing statistics only)."""
 
     def __init__(self, cfg: StrategyConfig, cleaned: CleanedPrices, caps: np.ndarray | None,
-                 caps_id: int | None = None) -> None:
+                 caps_id: int | None = None, symbols: pd.Index | None = None,
+                 asset_info: pd.DataFrame | None = None) -> None:
         self.cfg = cfg
+        names = [str(s) for s in symbols] if symbols is not None else []
+        # issue 15 constraints (core.quant.constraints): exclusions, group caps, minimum weight and holdings
+        self.included = ~np.isin(np.array(names, dtype=object), list(cfg.exclusions)) if cfg.exclusions \
+            else None
+        self.groups: list[tuple[np.ndarray, np.ndarray]] = []
+        for column, group_caps in (("sector", cfg.sector_caps), ("asset_class", cfg.asset_class_caps)):
+            if group_caps:
+                labels: dict[str, str | None] = {}
+                if asset_info is not None and column in asset_info.columns:
+                    labels = {str(k): (None if pd.isna(v) else str(v)) for k, v in asset_info[column].items()}
+                self.groups.append(group_codes(names, labels, group_caps))
+        self.min_holdings_dates = 0
+        self.short_of_holdings = False
         self.r0, self.rvalid, self.pvalid = cleaned.r0, cleaned.rvalid, cleaned.pvalid
         self.eligible_from = cleaned.eligible_from
         self.caps = caps
@@ -522,6 +604,9 @@ class _Targets:
     def at(self, k: int) -> np.ndarray | None:
         """Target weights at the close of row ``k`` or ``None`` when nothing is eligible."""
         elig = self.pvalid[k] & (self.eligible_from <= k)
+        self.short_of_holdings = False
+        if self.included is not None:
+            elig = elig & self.included
         if not elig.any():
             return None
         blend = np.zeros(elig.size)
@@ -552,8 +637,18 @@ class _Targets:
             selected = np.zeros_like(blend)
             selected[keep] = blend[keep]
             blend = selected / selected.sum()
-        if self.cfg.max_weight is not None:
-            blend = _apply_cap(blend, self.cfg.max_weight)
+        cfg = self.cfg
+        if cfg.min_weight is not None:
+            blend = apply_min_weight(blend, cfg.min_weight, cfg.min_holdings or 1)
+        if cfg.min_holdings is not None and np.count_nonzero(blend) < cfg.min_holdings:
+            self.short_of_holdings = True  # the engine keeps the current holdings (module docstring)
+            return None
+        if self.groups:
+            blend = apply_caps(blend, cfg.max_weight, self.groups)
+            if blend.sum() < 1.0 - 1e-9:
+                self.cap_shortfall_dates += 1
+        elif cfg.max_weight is not None:
+            blend = _apply_cap(blend, cfg.max_weight)
             if blend.sum() < 1.0 - 1e-9:
                 self.cap_shortfall_dates += 1
         return blend
@@ -562,7 +657,8 @@ class _Targets:
 # Overflow and 0/0 in the arithmetic are not warnings to print: check_result refuses such results.
 @np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
-             market_caps: pd.DataFrame | None = None, *, cleaned: CleanedPrices | None = None) -> BacktestResult:
+             market_caps: pd.DataFrame | None = None, *, cleaned: CleanedPrices | None = None,
+             asset_info: pd.DataFrame | None = None) -> BacktestResult:
     """Backtest the methodology ``config`` on ``prices``.
 
     Args:
@@ -575,6 +671,8 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
             market-cap sleeve empty, with a warning naming it. Ignored when the sleeve has no weight.
         cleaned: ``clean_prices(prices, c)`` of a config ``c`` with the same :func:`hygiene_key` (shared by the
             variants of a sweep, :mod:`core.quant.batch`); the result is the same as without it.
+        asset_info: symbol-indexed frame with ``sector`` and ``asset_class`` columns, used by ``sector_caps`` and
+            ``asset_class_caps`` (an asset missing from it belongs to no capped group).
 
     Returns:
         :class:`BacktestResult` (conventions in the module docstring).
@@ -640,11 +738,12 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
         warnings.extend(cap_warnings)
     # the market-cap signal is memoised only while the caller shares the frame (a sweep's chunk)
     caps_id = id(market_caps) if caps is not None and market_caps is not None else None
-    target_at = _Targets(cfg, cleaned, caps, caps_id)
+    target_at = _Targets(cfg, cleaned, caps, caps_id, symbols, asset_info)
     scheduled = np.flatnonzero(rebalance_schedule(dates, cfg.rebalance))
     cost_rate = cfg.cost_bps / 1e4
     band = cfg.drift_band
     no_eligible_dates: list[int] = []
+    kept_dates: list[int] = []
 
     # First allocation: first row with a non-empty target.
     first_candidate = int(eligible_from.min()) if n_assets else t_rows
@@ -673,7 +772,10 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
 
     def rebalance(k: int, pre_weights: np.ndarray, pre_value: float,
                   tgt: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, float]:
-        if tgt is None:
+        if tgt is None and target_at.short_of_holdings:
+            kept_dates.append(k)
+            tgt = pre_weights.copy()  # fewer than min_holdings: keep the holdings, no trade, no cost
+        elif tgt is None:
             no_eligible_dates.append(k)
             tgt = np.zeros(n_assets)
         turnover = float(np.abs(tgt - pre_weights).sum())
@@ -734,9 +836,15 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
             warnings.append(f"the {sleeve} sleeve had no eligible asset on {count} rebalance date(s); "
                             "its weight was spread over the other sleeves")
     if target_at.cap_shortfall_dates:
-        warnings.append(f"max_weight {cfg.max_weight:g} could not be met on "
+        what = " and ".join(name for name, on in ((f"max_weight {cfg.max_weight or 0:g}", cfg.max_weight is not None),
+                                                  ("sector_caps", bool(cfg.sector_caps)),
+                                                  ("asset_class_caps", bool(cfg.asset_class_caps))) if on)
+        warnings.append(f"{what} could not be met on "
                         f"{target_at.cap_shortfall_dates} rebalance date(s) (too few assets): "
                         "every holding was capped and the rest held in cash")
+    if kept_dates:
+        warnings.append(f"fewer than min_holdings ({cfg.min_holdings}) assets in the target on {len(kept_dates)} "
+                        f"rebalance date(s) (first {dates[kept_dates[0]].date()}): the holdings were kept")
     if no_eligible_dates:
         first = dates[no_eligible_dates[0]].date()
         warnings.append(f"no eligible asset on {len(no_eligible_dates)} rebalance date(s) "

@@ -41,6 +41,14 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 RebalancePeriod = Literal["daily", "weekly", "monthly", "quarterly", "yearly"]
+PriceBasis = Literal["price", "total_return"]
+
+#: Most extra comparison series a version shows beside its benchmark (issue 15).
+MAX_COMPARISONS = 3
+#: Most components of a benchmark blend, and of the sector / asset-class caps and exclusions lists.
+MAX_BLEND_COMPONENTS = 5
+MAX_GROUP_CAPS = 50
+MAX_EXCLUSIONS = 500
 
 #: The four sleeve-weight fields, in display order.
 SLEEVES: tuple[str, ...] = ("equal", "momentum", "market_cap", "risk_parity")
@@ -76,6 +84,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "outlier_z": (1.0, 100.0),             # standard deviations
     "outlier_window": (2, 2520),
     "base_value": (1.0, 1_000_000.0),      # index points
+    "min_weight": (0.0001, 0.5),           # 0.01 % .. 50 %
+    "min_holdings": (1, 10_000),           # assets
 }
 
 #: Pydantic error types that mean "outside the bounds" (reworded to name the field and the range).
@@ -145,6 +155,17 @@ class StrategyConfig(BaseModel):
 
     base_value: float = _bound("base_value", 100.0)
 
+    # --- issue 15: benchmark, comparisons, more constraints, price basis (docs/methodology.md) ---
+    benchmark: str | None = Field(default=None, min_length=1, max_length=32)
+    benchmark_blend: dict[str, float] | None = None
+    comparisons: list[str] = Field(default_factory=list)
+    sector_caps: dict[str, float] | None = None
+    asset_class_caps: dict[str, float] | None = None
+    min_weight: float | None = _bound("min_weight", None)
+    min_holdings: int | None = _bound("min_holdings", None, finite=False)
+    exclusions: list[str] = Field(default_factory=list)
+    basis: PriceBasis = "price"
+
     @field_validator(*BOUNDS, mode="wrap")
     @classmethod
     def _name_the_range(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
@@ -190,9 +211,55 @@ class StrategyConfig(BaseModel):
                 problems.append(InitErrorDetails(
                     type=PydanticCustomError("infeasible_cap", message),
                     loc=(name,), input=getattr(self, name)))
+        problems.extend(self._issue15_problems())
         if problems:
             raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self
+
+    def _issue15_problems(self) -> list[InitErrorDetails]:
+        """Benchmark, comparisons, caps, minimum weight / holdings and exclusions (each beside its field)."""
+        found: list[tuple[str, str, Any]] = []
+        if self.benchmark is not None and self.benchmark_blend:
+            found.append(("benchmark_blend", "choose a benchmark symbol or a blend, not both", self.benchmark_blend))
+        if self.benchmark_blend is not None:
+            blend = self.benchmark_blend
+            total = math.fsum(blend.values()) if blend else 0.0
+            if not blend or len(blend) > MAX_BLEND_COMPONENTS:
+                found.append(("benchmark_blend", f"a blend has 1 to {MAX_BLEND_COMPONENTS} symbols", blend))
+            elif any(not (math.isfinite(w) and 0 < w <= 1) for w in blend.values()):
+                found.append(("benchmark_blend", "blend weights must be fractions above 0 and at most 1", blend))
+            elif abs(total - 1.0) > 1e-6:
+                found.append(("benchmark_blend", f"blend weights must sum to 1 (they sum to {total:.6g})", blend))
+        if len(self.comparisons) > MAX_COMPARISONS:
+            found.append(("comparisons", f"at most {MAX_COMPARISONS} comparison series; got "
+                                         f"{len(self.comparisons)}", self.comparisons))
+        elif len(set(self.comparisons)) != len(self.comparisons):
+            found.append(("comparisons", "a comparison series is listed twice", self.comparisons))
+        for name in ("sector_caps", "asset_class_caps"):
+            caps = getattr(self, name)
+            if caps is None:
+                continue
+            if len(caps) > MAX_GROUP_CAPS:
+                found.append((name, f"at most {MAX_GROUP_CAPS} caps", caps))
+            bad = [k for k, v in caps.items() if not k.strip() or not (math.isfinite(v) and 0 < v <= 1)]
+            if bad:
+                found.append((name, "caps are fractions above 0 and at most 1 (0.4 = 40 %) for named groups; "
+                                    f"check {', '.join(map(repr, bad[:5]))}", caps))
+        if len(self.exclusions) > MAX_EXCLUSIONS:
+            found.append(("exclusions", f"at most {MAX_EXCLUSIONS} symbols", self.exclusions))
+        if self.min_weight is not None and self.max_weight is not None and self.min_weight > self.max_weight:
+            message = f"min_weight ({self.min_weight:g}) is above max_weight ({self.max_weight:g})"
+            found += [("min_weight", message, self.min_weight), ("max_weight", message, self.max_weight)]
+        if self.min_holdings is not None and self.top_n is not None and self.min_holdings > self.top_n:
+            message = f"min_holdings ({self.min_holdings}) is above top_n ({self.top_n}): never met"
+            found += [("min_holdings", message, self.min_holdings), ("top_n", message, self.top_n)]
+        if self.min_holdings is not None and self.min_weight is not None \
+                and self.min_holdings * self.min_weight > 1 + SLEEVE_SUM_TOLERANCE:
+            message = (f"infeasible: min_holdings ({self.min_holdings}) x min_weight ({self.min_weight:g}) "
+                       f"= {self.min_holdings * self.min_weight:.6g} > 1")
+            found += [("min_holdings", message, self.min_holdings), ("min_weight", message, self.min_weight)]
+        return [InitErrorDetails(type=PydanticCustomError("constraint", message), loc=(field,), input=value)
+                for field, message, value in found]
 
     @property
     def sleeve_weights(self) -> dict[str, float]:
@@ -227,6 +294,15 @@ FIELD_HELP: dict[str, str] = {
     "outlier_z": "Treat a daily return further than this many trailing standard deviations as a bad tick.",
     "outlier_window": "Trailing window (trading days) for the outlier test's mean and standard deviation.",
     "base_value": "Index level before the first allocation.",
+    "benchmark": "Benchmark of this version: a stored symbol (empty = the default benchmark rule).",
+    "benchmark_blend": "Or a fixed-weight blend of stored symbols (e.g. SPY 0.6, IEF 0.4), rebalanced monthly.",
+    "comparisons": f"Up to {MAX_COMPARISONS} extra symbols shown beside the index and its benchmark.",
+    "sector_caps": "Maximum weight per sector (fraction); the excess is spread over sectors with room.",
+    "asset_class_caps": "Maximum weight per asset class (fraction); the excess is spread over classes with room.",
+    "min_weight": "Holdings below this weight are dropped (smallest first) and the rest scaled up.",
+    "min_holdings": "The index trades only into targets holding at least this many assets.",
+    "exclusions": "Symbols never held by this version.",
+    "basis": "price: closes only; total_return: dividends reinvested (adjusted prices).",
 }
 for _name, (_low, _high) in BOUNDS.items():
     FIELD_HELP[_name] += f" Range {_number(_low)} to {_number(_high)}."
@@ -313,4 +389,29 @@ def describe_config(cfg: StrategyConfig | dict[str, Any]) -> list[tuple[str, str
     hygiene.append("an asset that stops trading is sold at its last price")
     lines.append(("Data hygiene", "; ".join(hygiene).capitalize() + "."))
     lines.append(("Base value", f"The index starts at {cfg.base_value:g}."))
+    lines.extend(_issue15_rules(cfg))
+    return lines
+
+
+def _issue15_rules(cfg: StrategyConfig) -> list[tuple[str, str]]:
+    lines: list[tuple[str, str]] = [("Basis", "Total return: dividends reinvested (dividend-adjusted prices)."
+                                     if cfg.basis == "total_return" else "Price return: closes only.")]
+    if cfg.benchmark_blend:
+        blend = ", ".join(f"{s} {_pct(w)}" for s, w in cfg.benchmark_blend.items())
+        lines.append(("Benchmark", f"Blend of {blend}, rebalanced monthly."))
+    elif cfg.benchmark:
+        lines.append(("Benchmark", cfg.benchmark))
+    if cfg.comparisons:
+        lines.append(("Comparisons", ", ".join(cfg.comparisons)))
+    for label, caps in (("Sector caps", cfg.sector_caps), ("Asset-class caps", cfg.asset_class_caps)):
+        if caps:
+            lines.append((label, ", ".join(f"{k} {_pct(v)}" for k, v in sorted(caps.items()))
+                          + "; the excess is redistributed over the groups with room."))
+    if cfg.min_weight is not None:
+        lines.append(("Minimum weight", f"Holdings below {_pct(cfg.min_weight)} are dropped, smallest first."))
+    if cfg.min_holdings is not None:
+        lines.append(("Minimum holdings", f"A rebalance needs at least {cfg.min_holdings} holdings; otherwise the "
+                                          "current holdings are kept."))
+    if cfg.exclusions:
+        lines.append(("Exclusions", ", ".join(cfg.exclusions[:20]) + (" ..." if len(cfg.exclusions) > 20 else "")))
     return lines

@@ -10,6 +10,7 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -41,11 +42,22 @@ def seed_demo(*, n_assets: int | None = None, years: float | None = None, seed: 
     data = provider.fetch(None, start=start, end=end, progress=progress)
     with hold(REFRESH, timeout_s=REFRESH_LOCK_WAIT_S, holder="seed-demo"), unit_of_work() as session:
         summary = prices.ingest(session, prices=data.prices, market_caps=data.market_caps, assets=data.assets,
-                                source="demo")
+                                source="demo", dividends=data.dividends)
+        _seed_demo_factors(session, data.prices, provider.seed)
         if summary.changed:
             prices.mark_refreshed(session)
         session.commit()
     return summary.as_dict()
+
+
+def _seed_demo_factors(session: Session, long_prices: pd.DataFrame, seed: int) -> None:
+    """Store the demo's synthetic factor set (labelled demo) from the demo market series (issue 15)."""
+    from core.infra.providers.demo import DEMO_FACTOR_SET, demo_factors
+    from core.services.factors import store_factors
+
+    market = long_prices.loc[long_prices["symbol"] == "^GSPC"].set_index("date")["close"]
+    if len(market) > 1:
+        store_factors(session, DEMO_FACTOR_SET, demo_factors(market, seed), is_demo=True)
 
 
 def database_is_empty() -> bool:

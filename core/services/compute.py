@@ -21,10 +21,10 @@ from core.infra.cache import cached
 from core.infra.locks import compute_lock, hold
 from core.models import Allocation, Asset, IndexValue, Rebalance, RiskMetric, StrategyConfigRow
 from core.models.base import id_in_range, utcnow
-from core.quant.engine import BacktestResult, CleanedPrices, backtest
+from core.quant.engine import BacktestResult, CleanedPrices, backtest, total_return_prices
 from core.quant.risk import finite_or_none, risk_metrics
 from core.services import app_settings, audit
-from core.services.market import MarketInputs, load_market_inputs
+from core.services.market import MarketInputs, load_market_inputs, risk_free, version_benchmark
 from core.services.strategies import parse_params
 
 log = logging.getLogger(__name__)
@@ -67,17 +67,27 @@ def run_backtest(params: object, inputs: MarketInputs, *, rf: float = 0.0,
     versions all call this, so a version shows the same numbers before and after it is computed and stored.
     ``params`` is a StrategyConfig or a dict validated like one (ValidationFailed names the field). A parameter
     sweep passes ``cleaned`` (the prices cleaned once for its variants, :mod:`core.quant.batch`): same numbers.
+
+    Issue 15: a ``total_return`` basis backtests :func:`~core.quant.engine.total_return_prices` (the inputs'
+    dividends reinvested); the benchmark is :func:`core.services.market.version_benchmark` (the version's symbol or
+    blend, else the default rule); sector and asset-class caps read ``inputs.asset_info``; ``rf`` is the annual
+    risk-free rate of the metrics (:func:`core.services.market.risk_free`).
     """
     if inputs.prices.empty:
         raise AutoIndexError("no prices stored; refresh or import market data first")
     cfg = parse_params(params)  # type: ignore[arg-type]
-    result = backtest(inputs.prices, cfg, market_caps=inputs.market_caps, cleaned=cleaned)
+    prices = inputs.prices
+    if cfg.basis == "total_return" and inputs.dividends is not None:
+        prices = total_return_prices(inputs.prices, inputs.dividends)
+        cleaned = None  # cleaned from the closes, not from these levels
+    result = backtest(prices, cfg, market_caps=inputs.market_caps, cleaned=cleaned, asset_info=inputs.asset_info)
     values = result.values.dropna()
     if len(result.rebalance_dates):
         # the index exists from its first allocation: before it the level only sits at the base value, which would
         # flatten every chart and dilute volatility, Sharpe and the rest (docs/methodology.md)
         values = values.loc[pd.Timestamp(result.rebalance_dates[0]):]
-    bench = inputs.benchmark.reindex(values.index).ffill() if inputs.benchmark is not None else None
+    bench_levels, _label = version_benchmark(inputs, cfg)
+    bench = bench_levels.reindex(values.index).ffill() if bench_levels is not None else None
     return BacktestRun(result, values, bench, risk_metrics(values, bench, rf=rf))
 
 
@@ -119,13 +129,17 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
         row = (session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None)
         if row is None:
             raise NotFoundError(f"no strategy config with id {config_id}")
-        parse_params(row.params)  # a stored version outside today's bounds is named before any work
+        cfg = parse_params(row.params)  # a stored version outside today's bounds is named before any work
         progress(0.1, "loading prices")
-        inputs = load_market_inputs(session)
+        inputs = load_market_inputs(session, config=cfg)
         if inputs.prices.empty:
             raise AutoIndexError("no prices stored; refresh or import market data first")
         progress(0.3, f"backtesting {inputs.prices.shape[1]} assets × {inputs.prices.shape[0]} days")
-        run = run_backtest(row.params, inputs)
+        run = run_backtest(cfg, inputs)
+        if len(run.values):  # the metrics' risk-free rate over the index's own dates (docs/methodology.md)
+            rate = risk_free(session, run.values.index[0].date(), run.values.index[-1].date()).rate
+            if rate:
+                run.metrics = risk_metrics(run.values, run.benchmark, rf=rate)
         result: BacktestResult = run.result
         progress(0.6, "computing risk metrics")
         values, metrics = run.values, run.metrics

@@ -50,11 +50,14 @@ class IngestSummary:
     rows_unchanged: int = 0
     caps_new: int = 0
     caps_updated: int = 0
+    dividends_new: int = 0
+    dividends_updated: int = 0
     per_symbol: dict[str, SymbolSummary] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
-        return bool(self.rows_new or self.rows_updated or self.caps_new or self.caps_updated or self.assets_created)
+        return bool(self.rows_new or self.rows_updated or self.caps_new or self.caps_updated or self.assets_created
+                    or self.dividends_new or self.dividends_updated)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -284,10 +287,12 @@ def _prepare(frame: pd.DataFrame, column: str, ids: dict[str, int]) -> pd.DataFr
 
 
 def ingest(session: Session, *, prices: pd.DataFrame, market_caps: pd.DataFrame | None = None,
-           assets: Iterable[AssetInfo] = (), source: str = "demo") -> IngestSummary:
+           assets: Iterable[AssetInfo] = (), source: str = "demo",
+           dividends: pd.DataFrame | None = None) -> IngestSummary:
     """Upsert assets, prices and caps inside the caller's transaction (the caller commits).
 
-    ``prices``: long frame [date, symbol, close]; ``market_caps``: [date, symbol, market_cap].
+    ``prices``: long frame [date, symbol, close]; ``market_caps``: [date, symbol, market_cap]; ``dividends``:
+    [date, symbol, dividend] (cash per share going ex that day; the total-return basis reinvests it).
     Returns counts of new / updated / unchanged rows per symbol and business-day gaps.
     """
     summary = IngestSummary(source=source)
@@ -328,6 +333,12 @@ def ingest(session: Session, *, prices: pd.DataFrame, market_caps: pd.DataFrame 
             summary.per_symbol.setdefault(by_id[int(asset_id)], SymbolSummary(by_id[int(asset_id)])).caps_new = int(n)
         for asset_id, n in changed.groupby("asset_id").size().items():
             summary.per_symbol.setdefault(by_id[int(asset_id)], SymbolSummary(by_id[int(asset_id)])).caps_updated = int(n)
+    if dividends is not None and len(dividends):
+        incoming = _prepare(dividends, "dividend", ids)
+        new, changed, _same = _diff(session, "dividends", "dividend", incoming)
+        _write_rows(session, "dividends", "dividend", new, all_new=True)
+        _write_rows(session, "dividends", "dividend", changed)
+        summary.dividends_new, summary.dividends_updated = len(new), len(changed)
     return summary
 
 
@@ -381,6 +392,12 @@ def load_market_caps(session: Session, symbols: list[str] | None = None, start: 
                      end: dt.date | None = None) -> pd.DataFrame:
     """Market caps as a frame dates × symbols (NaN where unknown)."""
     return _read_matrix(session, "market_caps", "market_cap", symbols, start, end)
+
+
+def load_dividends(session: Session, symbols: list[str] | None = None, start: dt.date | None = None,
+                   end: dt.date | None = None) -> pd.DataFrame:
+    """Cash dividends per share as a frame ex-dates × symbols (NaN: none that day); empty when none stored."""
+    return _read_matrix(session, "dividends", "dividend", symbols, start, end)
 
 
 def last_price_dates(session: Session) -> dict[str, dt.date]:

@@ -133,6 +133,8 @@ class ProviderData:
         skipped: ``{symbol: reason}`` for requested symbols the provider does not know (no rows, no asset).
         generic: symbols whose :class:`AssetInfo` is a placeholder (the provider knows nothing but the
             symbol): the refresh uses it for a new asset but keeps a stored asset's name, class and sector.
+        dividends: long frame ``[date, symbol, dividend]`` (cash per share going ex that day) or None: what the
+            total-return basis reinvests (the demo's synthetic dividends, a file's ``dividend`` column).
     """
 
     prices: pd.DataFrame
@@ -141,6 +143,7 @@ class ProviderData:
     source: str = ""
     skipped: dict[str, str] = field(default_factory=dict)
     generic: frozenset[str] = frozenset()
+    dividends: pd.DataFrame | None = None
 
     @property
     def symbols(self) -> list[str]:

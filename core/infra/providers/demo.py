@@ -347,5 +347,50 @@ class DemoProvider(MarketDataProvider):
         })
         caps["symbol"] = caps["symbol"].astype("str")
         report(progress, 1.0, f"{len(prices)} demo prices ready")
+        dividends = demo_dividends(dates, wanted, closes, keep.reshape(len(specs), n_days),
+                                   [s.info.asset_class for s in specs])
         return ProviderData(prices, caps if len(caps) else empty_market_caps(), assets, self.name,
-                            generic=frozenset(extra))
+                            generic=frozenset(extra), dividends=dividends)
+
+
+#: Annual cash yield of the synthetic dividends by asset class (paid quarterly); others pay none.
+DEMO_DIVIDEND_YIELD = {"equity": 0.018, "bond": 0.03}
+
+
+def demo_dividends(dates: np.ndarray, symbols: list[str], closes: np.ndarray, listed: np.ndarray,
+                   asset_classes: list[str]) -> pd.DataFrame:
+    """Synthetic quarterly dividends (issue 15): on the last business day of Feb, May, Aug and Nov, each equity
+    pays ``close x 1.8 % / 4`` and each bond ``close x 3 % / 4`` per share; index series (``^...``) and other
+    classes pay none. ``closes`` is symbols x dates, ``listed`` the same shape (False before a listing).
+    Deterministic: a function of the closes only. Long frame [date, symbol, dividend]."""
+    day = pd.DatetimeIndex(dates)
+    next_day = day + pd.offsets.BDay(1)
+    paying_day = (day.month != next_day.month) & np.isin(day.month, (2, 5, 8, 11))
+    rate = np.array([0.0 if sym.startswith("^") else DEMO_DIVIDEND_YIELD.get(cls, 0.0)
+                     for sym, cls in zip(symbols, asset_classes)])
+    mask = listed & paying_day[None, :] & (rate[:, None] > 0)
+    rows, cols = np.nonzero(mask)
+    return pd.DataFrame({"date": dates[cols], "symbol": pd.Series(np.array(symbols, dtype=object)[rows], dtype="str"),
+                         "dividend": closes[rows, cols] * rate[rows] / 4.0})
+
+
+#: Name of the demo's synthetic factor set (labelled demo wherever it is shown).
+DEMO_FACTOR_SET = "demo (synthetic)"
+DEMO_FACTORS = ("Mkt-RF", "SMB", "HML", "MOM")
+
+
+def demo_factors(market: pd.Series, seed: int = 42) -> pd.DataFrame:
+    """A synthetic daily factor set shaped like Fama-French (issue 15): ``Mkt-RF`` is the daily return of the demo
+    market series ``market`` (levels), ``SMB``, ``HML`` and ``MOM`` are seeded normal returns (annual vol 6-8 %,
+    slightly correlated with the market), ``RF`` is 0. Long frame [date, factor, value]; deterministic."""
+    levels = market.dropna().astype(float)
+    mkt = levels.pct_change().dropna()
+    rng = np.random.default_rng([int(seed), 15])
+    n = len(mkt)
+    daily = np.sqrt(1 / TRADING_DAYS)
+    smb = 0.2 * mkt.to_numpy() + rng.normal(0.0, 0.06 * daily, n)
+    hml = -0.1 * mkt.to_numpy() + rng.normal(0.0, 0.07 * daily, n)
+    mom = rng.normal(0.0002, 0.08 * daily, n)
+    wide = pd.DataFrame({"Mkt-RF": mkt.to_numpy(), "SMB": smb, "HML": hml, "MOM": mom, "RF": 0.0}, index=mkt.index)
+    long = wide.rename_axis("date").reset_index().melt(id_vars="date", var_name="factor", value_name="value")
+    return long
