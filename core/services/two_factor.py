@@ -69,7 +69,7 @@ RECOVERY_CODES = 10
 #: 32 letters and digits without 0/O and 1/I, so a code read aloud or copied by hand survives.
 RECOVERY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 RECOVERY_LENGTH = 16
-_CODE_RE = re.compile(r"^\d{6}$")
+_CODE_RE = re.compile(r"^[0-9]{6}$")  # ASCII digits only (\d also matches other scripts)
 
 
 # --------------------------------------------------------------------------- the key and the secret at rest
