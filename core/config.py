@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     reports_dir: Path | None = Field(default=None, description="Directory for report files; default: stored in the database")
     cookie_key: str | None = Field(default=None, description="Secret that signs the re-authentication cookie")
     import_max_bytes: int = Field(default=20_000_000, ge=1_000)
+    risk_free_rate: float = Field(default=0.0, ge=-0.05, le=0.5, allow_inf_nan=False,
+                                  description="Annual risk-free rate (decimal, 0.04 = 4 %) used by Sharpe, Sortino, alpha")
+    risk_free_symbol: str | None = Field(default=None, max_length=32,
+                                         description="Stored symbol whose closes are an annual yield in percent "
+                                                     "(e.g. ^IRX 5.25 = 5.25 %); overrides RISK_FREE_RATE where it has data")
     admin_2fa: Literal["optional", "required"] = Field(
         default="optional", description="'required': an administrator must enrol in TOTP two-factor authentication "
         "before reaching any page or acting as an administrator")
