@@ -65,9 +65,10 @@ def main() -> int:
     _flush(args.redis)
 
     from core.db import migrate
-    from core.services import tasks as svc
+    from core.services import runs as svc
     from core.services.access import SystemActor
     from core.services.bootstrap import seed_demo
+    from core.services.workers import workers_status
 
     BENCH = SystemActor("bench")  # the benchmark queues as the system, like the CLI
 
@@ -81,7 +82,7 @@ def main() -> int:
                                  "-k", "thread", "-d", "0.05", "-m", "0.5"], cwd=ROOT, env=dict(os.environ),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait(lambda: any(w.pid == consumer.pid and w.alive for w in svc.workers_status()), 30, 0.1)
+        _wait(lambda: any(w.pid == consumer.pid and w.alive for w in workers_status()), 30, 0.1)
         # warm-up: imports, connections
         warm = svc.enqueue("refresh", {"provider": "demo", "symbols": "SPY"}, user=BENCH)
         _wait(lambda: svc.get_run(warm).is_final, 60)

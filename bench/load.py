@@ -126,10 +126,11 @@ def browser_load(sessions: int, n_browsers: int, rounds: int, deadline_s: float,
     ok = True
     try:
         import jobs
-        from core.services import reports, tasks
+        from core.services import reports
+        from core.services import runs as run_service
 
         jobs.reconfigure()  # the server's SqliteHuey queue in DATA_DIR: its embedded worker runs these
-        refresh_id = tasks.enqueue("refresh", {"provider": "demo", "full": True}, user=ADMIN[0])
+        refresh_id = run_service.enqueue("refresh", {"provider": "demo", "full": True}, user=ADMIN[0])
         report_id = reports.request_report("performance", "max", "pdf", owner=ADMIN[0])
         report_run = reports.get_report(report_id, None).task_run_id
         print(f"[browser] queued refresh run {refresh_id} and report run {report_run}; "
@@ -145,7 +146,7 @@ def browser_load(sessions: int, n_browsers: int, rounds: int, deadline_s: float,
                   f"max={max(values, default=float('nan')):6.2f} s")
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            runs = [tasks.get_run(refresh_id), tasks.get_run(report_run)]
+            runs = [run_service.get_run(refresh_id), run_service.get_run(report_run)]
             if all(r.is_final for r in runs):
                 break
             time.sleep(0.5)
@@ -187,7 +188,7 @@ def queue_drill(n_jobs: int, deadline_s: float) -> bool:
     try:
         import jobs
         from core.db import migrate
-        from core.services import tasks
+        from core.services import runs as run_service
         from core.services.access import SystemActor
         from core.services.bootstrap import seed_demo
         from core.services.strategies import ensure_default_config, save_version
@@ -203,11 +204,11 @@ def queue_drill(n_jobs: int, deadline_s: float) -> bool:
         consumers.start(workers=2)
         before = audit_count("config.compute")
         started = time.monotonic()
-        ids = [tasks.enqueue("compute", {"config_id": configs[i % len(configs)]}, user=SystemActor("load")) for i in range(n_jobs)]
+        ids = [run_service.enqueue("compute", {"config_id": configs[i % len(configs)]}, user=SystemActor("load")) for i in range(n_jobs)]
         print(f"[queue] queued {n_jobs} compute jobs in {time.monotonic() - started:.1f} s on 2 consumers × 2 threads")
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
-            runs = [tasks.get_run(i) for i in ids]
+            runs = [run_service.get_run(i) for i in ids]
             if all(r.is_final for r in runs):
                 break
             time.sleep(0.5)

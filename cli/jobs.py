@@ -51,7 +51,8 @@ def follow(run_id: int, *, timeout_s: float | None = None, out=None,  # type: ig
     stops the wait at once with "error: no worker is alive: ..."; a timeout prints "error: ... stopped
     waiting". The run itself is left as it is (still queued) in both cases.
     """
-    from core.services import tasks as svc
+    from core.schemas.task import SUCCEEDED_STATES, WAITING_STATES
+    from core.services import runs, workers
 
     out = out or sys.stderr
 
@@ -59,18 +60,18 @@ def follow(run_id: int, *, timeout_s: float | None = None, out=None,  # type: ig
     last = None
     next_worker_check = time.monotonic()
     while True:
-        run = svc.get_run(run_id)
+        run = runs.get_run(run_id)
         shown = (run.state, round(run.progress, 2), run.message)
         if shown != last:
             print(f"run {run_id}: {run.state} {100 * run.progress:3.0f}% {run.message or ''}".rstrip(), file=out)
             last = shown
         if run.is_final:
-            if run.error and run.state not in ("succeeded", "succeeded_with_warnings"):
+            if run.error and run.state not in SUCCEEDED_STATES:
                 print(f"run {run_id}: {run.error}", file=out)
             return run.state
-        if require_worker and run.state in ("queued", "retrying") and time.monotonic() >= next_worker_check:
+        if require_worker and run.state in WAITING_STATES and time.monotonic() >= next_worker_check:
             next_worker_check = time.monotonic() + WORKER_CHECK_S
-            if not any(w.alive for w in svc.workers_status()):
+            if not any(w.alive for w in workers.workers_status()):
                 print(f"error: {NO_WORKER} (run {run_id} stays {run.state})", file=out)
                 return run.state
         if deadline is not None and time.monotonic() > deadline:
@@ -82,11 +83,11 @@ def follow(run_id: int, *, timeout_s: float | None = None, out=None,  # type: ig
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
     from core.db import migrate
-    from core.services import tasks as svc
+    from core.services import runs
 
     migrate()
-    run_id = svc.enqueue(args.kind, _parse_params(args.param),
-                         user=CLI if args.user in (None, CLI.name) else args.user)
+    run_id = runs.enqueue(args.kind, _parse_params(args.param),
+                          user=CLI if args.user in (None, CLI.name) else args.user)
     print(run_id)
     sys.stdout.flush()
     if not args.wait:
@@ -101,14 +102,15 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from core.db import migrate
-    from core.services import tasks as svc
+    from core.schemas.task import TaskState
+    from core.services import runs
 
     migrate()
-    runs = svc.list_runs(kind=args.kind, state=args.state, user=args.user, limit=args.limit)
+    listed = runs.list_runs(kind=args.kind, state=args.state, user=args.user, limit=args.limit)
     print(f"{'id':>6}  {'kind':<17} {'state':<23} {'progress':>8}  {'queued at (UTC)':<19}  {'by':<12} message")
-    for r in runs:
+    for r in listed:
         print(f"{r.id:>6}  {r.kind:<17} {r.state:<23} {100 * r.progress:7.0f}%  {r.queued_at:%Y-%m-%d %H:%M:%S}  "
-              f"{(r.queued_by or '-'):<12} {(r.error if r.state == 'failed' else r.message) or ''}")
+              f"{(r.queued_by or '-'):<12} {(r.error if r.state == TaskState.FAILED else r.message) or ''}")
     return 0
 
 
@@ -165,7 +167,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``jobs`` and ``worker`` to ``python -m core``."""
-    from core.schemas.task import ALL_KINDS, TASK_STATES_ALL
+    from core.schemas.task import ALL_KINDS, TaskState
 
     jobs = subparsers.add_parser("jobs", help="queue and inspect background jobs")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="JOBS_COMMAND")
@@ -183,7 +185,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = jobs_sub.add_parser("list", help="print recent runs, newest first")
     p.add_argument("--kind", choices=ALL_KINDS, default=None)
-    p.add_argument("--state", choices=TASK_STATES_ALL, default=None)
+    p.add_argument("--state", choices=list(TaskState), default=None)
     p.add_argument("--user", default=None)
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_list)

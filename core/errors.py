@@ -140,3 +140,38 @@ class AlreadyRunning(AutoIndexError):
         self.lock = lock
         self.holder = holder
         self.waited_s = waited_s
+
+
+# --------------------------------------------------------------------------- one line for a log, a card or a run
+def _driver_error(exc: BaseException) -> BaseException | None:
+    """The driver's exception inside a SQLAlchemy DBAPIError (``orig``, beside the ``statement`` it ran); None
+    for anything else. Duck-typed: this module is imported by the pure layer, which never imports SQLAlchemy."""
+    orig = getattr(exc, "orig", None)
+    return orig if isinstance(orig, BaseException) and hasattr(exc, "statement") else None
+
+
+def one_line(exc: BaseException, *, limit: int | None = 300) -> str:
+    """``Type: first line of the message`` (``no detail`` when it is empty), at most ``limit`` characters.
+
+    The reason shown when a service is unreachable (the queue, Redis, the cache, a health check). A database
+    error is named by the driver's own exception: SQLAlchemy's text carries the SQL statement and its
+    parameters, which belong in the logs only."""
+    exc = _driver_error(exc) or exc
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0] if lines else 'no detail'}"
+    return text if limit is None else text[:limit]
+
+
+def error_text(exc: BaseException, *, limit: int = 2000) -> str:
+    """The reason a job or a report failed, as users read it (the admin-only traceback keeps the rest).
+
+    A domain error (:class:`AutoIndexError`) is its own message, written for users; a database error keeps only
+    the driver's first line (``database error (OperationalError): ...``); anything else is ``Type: message``."""
+    if isinstance(exc, AutoIndexError):
+        text = str(exc)
+    elif (orig := _driver_error(exc)) is not None:
+        first = (str(orig).strip().splitlines() or [""])[0]
+        text = f"database error ({type(exc).__name__}): {first or type(orig).__name__}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text[:limit]

@@ -1,4 +1,6 @@
-"""The job queue port (:class:`core.services.ports.JobQueue`) over Huey's public API."""
+"""The job queue port (:class:`core.services.ports.JobQueue`): :class:`HueyQueue` over Huey's public API, and
+:class:`InlineQueue`, which runs each job in this process inside ``submit`` (tests, and the no-worker fallback of
+:func:`core.services.ports.fallback_queue`)."""
 from __future__ import annotations
 
 from typing import Any
@@ -56,3 +58,56 @@ class HueyQueue:
 
     def result_count(self) -> int:
         return int(self.huey.result_count())
+
+
+class InlineQueue:
+    """:class:`core.services.ports.JobQueue` that runs each job in this process, now, inside :meth:`submit`
+    (:func:`jobs.tasks.run_inline`: one attempt, the outcome recorded on the run, never raised).
+
+    Nothing ever waits in it: there is nothing to revoke, and its counts are zero. Used by tests, and by the
+    services as the no-worker fallback (:func:`core.services.ports.fallback_queue`) where the caller may wait for
+    the work, e.g. the recompute after an activation while the job queue is down."""
+
+    backend = "inline"
+    immediate = True
+
+    def ping(self) -> None:
+        """Always reachable."""
+
+    def submit(self, kind: str, run_id: int, args: dict[str, Any], message_id: str) -> None:
+        from jobs.tasks import run_inline  # jobs.tasks registers its tasks on the package's Huey: bound at call
+
+        run_inline(kind, run_id, args)
+
+    def revoke(self, message_id: str) -> None:
+        """Nothing waits here (the job ran inside submit)."""
+
+    def restore(self, message_id: str) -> None:
+        """Nothing was revoked."""
+
+    def waiting_ids(self) -> set[str]:
+        return set()
+
+    def pending_count(self) -> int:
+        return 0
+
+    def scheduled_count(self) -> int:
+        return 0
+
+    def result_count(self) -> int:
+        return 0
+
+
+def set_immediate(instance: Huey, immediate: bool, *, storage: Any = None) -> None:
+    """Switch ``instance`` in or out of immediate mode with Huey's public switches; with ``storage``, put that
+    storage back instead of building a new one (tests save and restore the process's queue this way)."""
+    if storage is None:
+        instance.immediate = immediate
+        return
+    use_memory = instance.immediate_use_memory
+    instance.immediate_use_memory = False  # public flag: switching mode then keeps the storage
+    try:
+        instance.immediate = immediate
+    finally:
+        instance.immediate_use_memory = use_memory
+    instance.storage = storage

@@ -1,6 +1,6 @@
 """The Huey tasks: thin wrappers that call the services and keep their task run up to date.
 
-Every task receives its run id and validated parameters (see :func:`core.services.tasks.enqueue`)
+Every task receives its run id and validated parameters (see :func:`core.services.runs.enqueue`)
 and runs with ``context=True``, so the body sees its Huey task: it claims the run, reports progress,
 stores the result, and decides whether a failure may be retried:
 
@@ -12,7 +12,9 @@ stores the result, and decides whether a failure may be retried:
 
 State transitions come from Huey's signals (executing, complete, error, retrying, revoked, expired,
 interrupted), connected at the bottom of this module, so they are written by whichever process runs
-the task.
+the task. The work of each kind is one function in :data:`WORK`, run the same way by a Huey task and by
+:func:`run_inline` (the :class:`jobs.queue.InlineQueue`: in this process, one attempt). The periodic tasks are in
+:mod:`jobs.schedule`.
 
 Only one refresh runs at a time (manual, scheduled, the CLI or demo seeding): a refresh job that finds the
 ``refresh`` lock taken is recorded as ``skipped`` naming the holder. Computes of the same config wait for each
@@ -26,16 +28,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from huey import signals as S
 from huey.api import PeriodicTask, Task
 from huey.exceptions import CancelExecution
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from core.errors import AlreadyRunning
+from core.config import get_settings
+from core.db import unit_of_work
+from core.errors import AlreadyRunning, NotFoundError, one_line
 from core.infra.locks import REFRESH, acting_as
-from core.services import tasks as svc
+from core.schemas.task import TaskState
+from core.services import retention, runs
 from jobs import huey
 from jobs import worker as worker_life
 
@@ -49,7 +55,8 @@ RETRY_BACKOFF = 2.0
 #: Longest a compute job waits for another compute of the same config, seconds (then it is retried).
 COMPUTE_LOCK_WAIT_S = 900.0
 
-_RETRY = {"retries": ATTEMPTS - 1, "retry_delay": RETRY_DELAY_S, "retry_backoff": RETRY_BACKOFF, "context": True}
+#: Huey's options of every retried task (:data:`ATTEMPTS`, :data:`RETRY_DELAY_S`, :data:`RETRY_BACKOFF`).
+RETRY_OPTIONS = {"retries": ATTEMPTS - 1, "retry_delay": RETRY_DELAY_S, "retry_backoff": RETRY_BACKOFF, "context": True}
 
 Report = Callable[[float, str], None]
 
@@ -75,21 +82,32 @@ def _transient(exc: BaseException) -> bool:
     return bool(getattr(exc, "transient", False)) or isinstance(exc, OperationalError) or _write_race(exc)
 
 
-def _run(task: Task, run_id: int, work: Callable[[Report], dict[str, Any] | None], *,
-         has_warnings: bool = False) -> dict[str, Any] | None:
+def _do(run_id: int, work: Callable[[Report], dict[str, Any] | None]) -> dict[str, Any] | None:
+    def report(fraction: float, message: str) -> None:
+        runs.progress(run_id, fraction, message)
+
+    with acting_as(f"run {run_id}"):  # the locks this run takes name it as their holder
+        return work(report)
+
+
+def _keep(run_id: int, result: dict[str, Any] | None, has_warnings: bool) -> None:
+    """Store the result summary; a result with ``warnings`` (refreshes) ends the run succeeded_with_warnings."""
+    if result is not None:
+        runs.store_result(run_id, runs.jsonable(result))
+        if has_warnings and result.get("warnings"):
+            runs.mark_succeeded(run_id, warnings=[str(w) for w in result["warnings"]])
+
+
+def run_body(task: Task, run_id: int, work: Callable[[Report], dict[str, Any] | None], *,
+             has_warnings: bool = False) -> dict[str, Any] | None:
     """Claim the run, do ``work(report)``, store its result; classify a failure as retryable or not.
 
     With ``has_warnings`` (refreshes) a result whose ``warnings`` list is not empty ends the run
-    ``succeeded_with_warnings`` (see :func:`core.services.tasks.mark_succeeded`)."""
-    if not svc.claim(run_id, worker=worker_life.current_worker_id()):
+    ``succeeded_with_warnings`` (see :func:`core.services.runs.mark_succeeded`)."""
+    if not runs.claim(run_id, worker=worker_life.current_worker_id()):
         raise CancelExecution(retry=False)  # cancelled (or reconciled) before it started
-
-    def report(fraction: float, message: str) -> None:
-        svc.progress(run_id, fraction, message)
-
     try:
-        with acting_as(f"run {run_id}"):  # the locks this run takes name it as their holder
-            result = work(report)
+        result = _do(run_id, work)
     except Exception as exc:
         if not _transient(exc):
             task.retries = 0  # permanent: fail now
@@ -98,93 +116,70 @@ def _run(task: Task, run_id: int, work: Callable[[Report], dict[str, Any] | None
             if retry_after:
                 task.retry_delay = max(float(task.retry_delay or 0), float(retry_after))
         raise
-    if result is not None:
-        svc.store_result(run_id, _jsonable(result))
-        if has_warnings and result.get("warnings"):
-            svc.mark_succeeded(run_id, warnings=[str(w) for w in result["warnings"]])
+    _keep(run_id, result, has_warnings)
     return result
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return str(value)
+def refresh_provider(name: str) -> Any:
+    """The provider a refresh job uses: for ``demo``, sized to the stored universe.
+
+    The stored universe may hold the synthetic ``SYNnnnn`` assets of a larger demo seed
+    (``seed-demo --assets 500 --years 10``); the demo provider is built with that many assets and
+    from the first stored date, so a (full) refresh covers everything already stored.
+    """
+    from core.infra.providers.registry import get_provider
+
+    if name != "demo":
+        return get_provider(name)
+    from core.infra.providers.demo import SEED_UNIVERSE_SIZE, DemoProvider
+    from core.models import Asset, Price
+
+    with unit_of_work() as session:
+        synthetic = session.scalars(select(Asset.symbol).where(Asset.symbol.like("SYN%"))).all()
+        first = session.scalar(select(func.min(Price.date)))
+    numbers = [int(s[3:]) for s in synthetic if s[3:].isdigit()]
+    start = min(first, dt.date(2018, 1, 1)) if first else dt.date(2018, 1, 1)
+    return DemoProvider(seed=get_settings().demo_seed, n_assets=SEED_UNIVERSE_SIZE + max(numbers, default=0),
+                        start=start)
 
 
 def _refresh_work(run_id: int, params: dict[str, Any], report: Report) -> dict[str, Any]:
     from core.services.refresh import refresh_prices
 
     try:
-        provider = svc.refresh_provider(params.get("provider", "demo"))
+        provider = refresh_provider(params.get("provider", "demo"))
         return refresh_prices(params.get("provider", "demo"), params.get("symbols"), full=bool(params.get("full")),
-                              provider=provider, progress=report, actor=svc.queued_by(run_id), wait=False)
+                              provider=provider, progress=report, actor=runs.queued_by(run_id), wait=False)
     except AlreadyRunning as exc:
         if exc.lock != REFRESH:
             raise
         reason = f"skipped: another refresh is running (held by {exc.holder or 'an unknown holder'})"
-        svc.mark_skipped(run_id, reason)
+        runs.mark_skipped(run_id, reason)
         return {"skipped": reason}
 
 
-def _compute_work(run_id: int, config_id: int | None, report: Report, actor: str | None) -> dict[str, Any]:
-    from core.errors import NotFoundError
+def _compute_work(run_id: int, params: dict[str, Any], report: Report) -> dict[str, Any]:
     from core.services.compute import compute_config
     from core.services.strategies import active_version
 
+    config_id = params.get("config_id")
     if config_id is None:
         active = active_version()
         if active is None:
             raise NotFoundError("no active strategy config")
         config_id = active.id
-    return compute_config(config_id, progress=report, actor=actor, lock_timeout_s=COMPUTE_LOCK_WAIT_S)
+    return compute_config(config_id, progress=report, actor=runs.queued_by(run_id),
+                          lock_timeout_s=COMPUTE_LOCK_WAIT_S)
 
 
-# --------------------------------------------------------------------------- user-queued tasks
-# Huey ships no type information, so each of its decorators below carries an ignore of untyped-decorator.
-@huey.task(name="refresh", **_RETRY)  # type: ignore[untyped-decorator]
-def refresh(run_id: int, params: dict[str, Any], task: Task | None = None) -> dict[str, Any] | None:
-    """Refresh prices: ``params`` = RefreshParams (provider, symbols, full)."""
-    return _run(task, run_id, lambda report: _refresh_work(run_id, params, report), has_warnings=True)
+def _report_work(run_id: int, params: dict[str, Any], report: Report) -> dict[str, Any]:
+    from core.services.reports import generate_report
+
+    result = generate_report(params["report_id"], progress=report)
+    return result if isinstance(result, dict) else {"report_id": params["report_id"], "result": result}
 
 
-@huey.task(name="compute", **_RETRY)  # type: ignore[untyped-decorator]
-def compute(run_id: int, params: dict[str, Any], task: Task | None = None) -> dict[str, Any] | None:
-    """Backtest a config version and store its results: ``params`` = ComputeParams (config_id)."""
-    return _run(task, run_id, lambda report: _compute_work(run_id, params.get("config_id"), report,
-                                                           svc.queued_by(run_id)))
-
-
-@huey.task(name="report", **_RETRY)  # type: ignore[untyped-decorator]
-def report(run_id: int, params: dict[str, Any], task: Task | None = None) -> dict[str, Any] | None:
-    """Generate a report file: ``params`` = ReportParams (report_id)."""
-
-    def work(progress: Report) -> dict[str, Any] | None:
-        from core.services.reports import generate_report  # lands with the reports work
-
-        result = generate_report(params["report_id"], progress=progress)
-        return result if isinstance(result, dict) else {"report_id": params["report_id"], "result": result}
-
-    return _run(task, run_id, work)
-
-
-# --------------------------------------------------------------------------- periodic tasks
-def _periodic_run(task: Task, kind: str) -> int | None:
-    """The run of this periodic execution; None when another consumer's scheduler already started it."""
-    slot = f"periodic.{kind}.{dt.datetime.now(dt.timezone.utc):%Y%m%d%H%M}"
-    try:
-        free = huey.put_if_empty(slot, 1, 86400)
-    except NotImplementedError:  # SQLite storage has no TTL: a few bytes per run, harmless
-        free = huey.put_if_empty(slot, 1)
-    return svc.open_periodic_run(kind, huey_id=task.id, worker=worker_life.current_worker_id(), slot_free=free)
-
-
-def _scheduled_refresh_work(run_id: int, report: Report) -> dict[str, Any]:
+def _scheduled_refresh_work(run_id: int, params: dict[str, Any], report: Report) -> dict[str, Any]:
     from core.services.universe import refresh_source
 
     provider, symbols = refresh_source()  # the provider settings saved on the Data page
@@ -195,34 +190,70 @@ def _scheduled_refresh_work(run_id: int, report: Report) -> dict[str, Any]:
     return {"refresh": refreshed, "compute": refreshed.get("recompute"), "warnings": refreshed.get("warnings", [])}
 
 
-@huey.periodic_task(svc.cron_validator(svc.periodic_jobs()[0][1]), name="scheduled_refresh", **_RETRY)  # type: ignore[untyped-decorator]
-def scheduled_refresh(task: Task | None = None) -> dict[str, Any] | None:
-    """Weekday evenings (REFRESH_CRON): refresh prices; when they changed, the refresh service queues the
-    recompute of the active config (a compute run of its own, queued by the scheduler)."""
-    run_id = _periodic_run(task, "scheduled_refresh")
-    if run_id is None:
-        return None
-    return _run(task, run_id, lambda report: _scheduled_refresh_work(run_id, report), has_warnings=True)
+def _retention_work(run_id: int, params: dict[str, Any], report: Report) -> dict[str, Any]:
+    return retention.clean_up()
 
 
-@huey.periodic_task(svc.cron_validator(svc.RETENTION_CRON), name="retention", context=True)  # type: ignore[untyped-decorator]
-def retention(task: Task | None = None) -> dict[str, Any] | None:
-    """Nightly: delete runs, reports and heartbeats older than RETENTION_DAYS."""
-    run_id = _periodic_run(task, "retention")
-    if run_id is None:
-        return None
-    return _run(task, run_id, lambda report: svc.clean_up())
+class Work(NamedTuple):
+    """What a job kind does (``run(run_id, params, report)``) and whether its result may carry warnings."""
+
+    run: Callable[[int, dict[str, Any], Report], dict[str, Any] | None]
+    has_warnings: bool = False
+
+
+#: The work of every kind, whoever runs it (a Huey task, a periodic task, :func:`run_inline`).
+WORK: dict[str, Work] = {
+    "refresh": Work(_refresh_work, has_warnings=True),
+    "compute": Work(_compute_work),
+    "report": Work(_report_work),
+    "scheduled_refresh": Work(_scheduled_refresh_work, has_warnings=True),
+    "retention": Work(_retention_work),
+}
+
+
+def _task_body(kind: str) -> Callable[..., dict[str, Any] | None]:
+    work = WORK[kind]
+
+    def body(run_id: int, params: dict[str, Any], task: Task | None = None) -> dict[str, Any] | None:
+        return run_body(task, run_id, lambda report: work.run(run_id, params, report), has_warnings=work.has_warnings)
+
+    body.__name__ = body.__qualname__ = kind
+    body.__doc__ = f"Run a {kind} job: ``params`` as validated by :func:`core.services.runs.validate_params`."
+    return body
+
+
+def run_inline(kind: str, run_id: int, params: dict[str, Any]) -> None:
+    """Run the job of ``run_id`` in this process, now, without a queue (:class:`jobs.queue.InlineQueue`).
+
+    The run moves as with a worker (running, then succeeded / succeeded_with_warnings / failed) in one attempt:
+    a failure is recorded on the run (error and traceback), never raised. A run that is no longer queued is
+    left alone."""
+    work = WORK[kind]
+    if not runs.mark_running(run_id, worker=worker_life.current_worker_id()):
+        return
+    try:
+        result = _do(run_id, lambda report: work.run(run_id, params, report))
+    except Exception as exc:  # noqa: BLE001 - every failure is the run's, as in a worker
+        log.warning("inline %s run %s failed: %s", kind, run_id, one_line(exc))
+        runs.record_error(run_id, exc, will_retry=False)
+        return
+    _keep(run_id, result, work.has_warnings)
+    runs.mark_succeeded(run_id)  # a run already final (with warnings, skipped) is left as it is
+
+
+# --------------------------------------------------------------------------- user-queued tasks
+refresh = huey.task(name="refresh", **RETRY_OPTIONS)(_task_body("refresh"))
+compute = huey.task(name="compute", **RETRY_OPTIONS)(_task_body("compute"))
+report = huey.task(name="report", **RETRY_OPTIONS)(_task_body("report"))
 
 
 def _retry_periodic(run_id: int, params: dict[str, Any], task: Task | None = None) -> dict[str, Any] | None:
-    kind = svc.get_run(run_id).kind
-    if kind == "retention":
-        return _run(task, run_id, lambda report: svc.clean_up())
-    return _run(task, run_id, lambda report: _scheduled_refresh_work(run_id, report), has_warnings=True)
+    work = WORK[runs.get_run(run_id).kind]
+    return run_body(task, run_id, lambda report: work.run(run_id, params, report), has_warnings=work.has_warnings)
 
 
 #: A user retrying a failed periodic run queues it as an ordinary task.
-rerun_periodic = huey.task(name="rerun_periodic", **_RETRY)(_retry_periodic)
+rerun_periodic = huey.task(name="rerun_periodic", **RETRY_OPTIONS)(_retry_periodic)
 
 TASKS = {"refresh": refresh, "compute": compute, "report": report,
          "scheduled_refresh": rerun_periodic, "retention": rerun_periodic}
@@ -237,62 +268,62 @@ def task_for_kind(kind: str) -> Any:
 def _run_id_of(task: Task) -> int | None:
     if not isinstance(task, PeriodicTask) and task.args and isinstance(task.args[0], int):
         return task.args[0]
-    return svc.find_run_id(task.id)
+    return runs.find_run_id(task.id)
 
 
 @huey.signal(S.SIGNAL_EXECUTING)  # type: ignore[untyped-decorator]
 def _on_executing(signal: str, task: Task) -> None:
     if isinstance(task, PeriodicTask):
-        run_id = svc.find_run_id(task.id)  # a retry; a first run is opened by the body
+        run_id = runs.find_run_id(task.id)  # a retry; a first run is opened by the body
         if run_id is None:
             return
     else:
         run_id = _run_id_of(task)
     if run_id is not None:
-        svc.mark_running(run_id, worker=worker_life.current_worker_id())
+        runs.mark_running(run_id, worker=worker_life.current_worker_id())
 
 
 @huey.signal(S.SIGNAL_COMPLETE)  # type: ignore[untyped-decorator]
 def _on_complete(signal: str, task: Task) -> None:
     run_id = _run_id_of(task)
     if run_id is not None:
-        svc.mark_succeeded(run_id)
+        runs.mark_succeeded(run_id)
 
 
 @huey.signal(S.SIGNAL_ERROR)  # type: ignore[untyped-decorator]
 def _on_error(signal: str, task: Task, exc: BaseException | None = None) -> None:
     run_id = _run_id_of(task)
     if run_id is not None and exc is not None:
-        svc.record_error(run_id, exc, will_retry=bool(task.retries), retry_in_s=task.retry_delay)
+        runs.record_error(run_id, exc, will_retry=bool(task.retries), retry_in_s=task.retry_delay)
 
 
 @huey.signal(S.SIGNAL_RETRYING)  # type: ignore[untyped-decorator]
 def _on_retrying(signal: str, task: Task) -> None:
     run_id = _run_id_of(task)
     if run_id is not None:
-        svc.mark_retrying(run_id, task.retry_delay)
+        runs.mark_retrying(run_id, task.retry_delay)
 
 
 @huey.signal(S.SIGNAL_REVOKED)  # type: ignore[untyped-decorator]
 def _on_revoked(signal: str, task: Task) -> None:
     run_id = _run_id_of(task)
     if run_id is not None:
-        svc.mark_cancelled(run_id, "cancelled before it started")
+        runs.mark_cancelled(run_id, "cancelled before it started")
 
 
 @huey.signal(S.SIGNAL_EXPIRED)  # type: ignore[untyped-decorator]
 def _on_expired(signal: str, task: Task) -> None:
     run_id = _run_id_of(task)
     if run_id is not None:
-        svc.mark_failed(run_id, "expired before a worker took it")
+        runs.mark_failed(run_id, "expired before a worker took it")
 
 
 @huey.signal(S.SIGNAL_INTERRUPTED, S.SIGNAL_TIMEOUT)  # type: ignore[untyped-decorator]
 def _on_interrupted(signal: str, task: Task) -> None:
     run_id = _run_id_of(task)
     if run_id is not None:
-        svc.mark_failed(run_id, "interrupted: the worker stopped during the run" if signal == S.SIGNAL_INTERRUPTED
-                        else "timed out", from_states=("running",))
+        runs.mark_failed(run_id, "interrupted: the worker stopped during the run" if signal == S.SIGNAL_INTERRUPTED
+                        else "timed out", from_states=(TaskState.RUNNING,))
 
 
 @huey.on_startup("autoindex_worker_started")  # type: ignore[untyped-decorator]

@@ -2,9 +2,9 @@
 
 Huey calls the ``on_startup`` hook once per worker thread (or per worker process with ``-k process``).
 The first call in a process writes a heartbeat, reconciles runs left behind by dead workers
-(:func:`core.services.tasks.reconcile_interrupted`) and starts one daemon thread that beats every
-:data:`~core.services.tasks.HEARTBEAT_INTERVAL_S` seconds, looks for queued runs whose queue message was lost
-(:class:`core.services.tasks.LostMessageWatch`, every beat) and reconciles interrupted runs again every few
+(:func:`core.services.workers.reconcile_interrupted`) and starts one daemon thread that beats every
+:data:`~core.services.workers.HEARTBEAT_INTERVAL_S` seconds, looks for queued runs whose queue message was lost
+(:class:`core.services.workers.LostMessageWatch`, every beat) and reconciles interrupted runs again every few
 beats, so a worker killed on another host is noticed by the survivors too. Later calls only count the workers.
 
 Queue outages (Redis down, the SQLite queue file unreadable): :class:`QueueOutage` paces every thread of the
@@ -27,7 +27,9 @@ from huey.consumer import Scheduler as HueyScheduler
 from huey.consumer import Worker as HueyWorker
 from huey.consumer import WorkerRecycle
 
+from core.errors import one_line
 from core.models import utcnow
+from core.services import workers as svc
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +46,6 @@ _state: dict[str, Any] = {"threads": 0, "beater": None, "stop": None, "kind": "c
 
 
 # --------------------------------------------------------------------------- queue outages
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else 'no detail'}"[:300]
-
-
 class QueueOutage:
     """Whether the queue answers, shared by every thread of a process; paces retries while it does not.
 
@@ -96,7 +93,7 @@ class QueueOutage:
             self.failures += 1
             self.next_try_at = now + self.delay
             self.log.warning("%s is unreachable (%s, attempt %d): %s; retrying in %.0f s", self.where, doing,
-                             self.failures, _reason(exc), self.delay)
+                             self.failures, one_line(exc), self.delay)
             return self.delay
 
     def succeeded(self) -> None:
@@ -218,9 +215,7 @@ def set_kind(kind: str) -> None:
 
 
 def identity() -> dict[str, Any]:
-    from core.services.tasks import worker_identity
-
-    return worker_identity()
+    return svc.worker_identity()
 
 
 def current_worker_id() -> str:
@@ -229,31 +224,25 @@ def current_worker_id() -> str:
 
 def beat() -> None:
     """Write this process's heartbeat now."""
-    from core.services import tasks as svc
-
     ident = identity()
     svc.heartbeat(ident["worker_id"], hostname=ident["hostname"], pid=ident["pid"],
                   workers=max(1, _state["threads"]), kind=_state["kind"], started_at=_state["started_at"])
 
 
 def _lost_watch() -> Any:
-    from core.services import tasks as svc
-
     if _state["lost_watch"] is None:
         _state["lost_watch"] = svc.LostMessageWatch()
     return _state["lost_watch"]
 
 
 def _beat_forever(stop: threading.Event, huey: Any) -> None:
-    from core.services import tasks as svc
-
     n = 0
     while not stop.wait(svc.HEARTBEAT_INTERVAL_S):
         n += 1
         try:
             beat()
         except Exception as exc:  # noqa: BLE001 - a database hiccup must not kill the heartbeat
-            log.warning("heartbeat failed: %s", _reason(exc))
+            log.warning("heartbeat failed: %s", one_line(exc))
             continue
         if outage.is_down:
             continue  # the queue cannot be read: the consumer threads report it; decide nothing about runs
@@ -262,13 +251,11 @@ def _beat_forever(stop: threading.Event, huey: Any) -> None:
             if n % RECONCILE_EVERY == 0:
                 svc.reconcile_interrupted(current_worker=current_worker_id(), huey=huey)
         except Exception as exc:  # noqa: BLE001
-            log.warning("reconciliation failed: %s", _reason(exc))
+            log.warning("reconciliation failed: %s", one_line(exc))
 
 
 def worker_started(huey: Any) -> None:
     """Huey ``on_startup`` hook (every worker thread calls it)."""
-    from core.services import tasks as svc
-
     with _lock:
         _state["threads"] += 1
         first = _state["beater"] is None
@@ -285,7 +272,7 @@ def worker_started(huey: Any) -> None:
             if marked:
                 log.warning("marked %d interrupted run(s) as failed: %s", len(marked), marked)
     except Exception as exc:  # noqa: BLE001
-        log.warning("worker start-up bookkeeping failed: %s", _reason(exc))
+        log.warning("worker start-up bookkeeping failed: %s", one_line(exc))
     if first:
         _state["beater"].start()
 

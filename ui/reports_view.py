@@ -89,10 +89,10 @@ def _submit(user: UserOut) -> None:
 def _progress(run_id: int | None, user: UserOut) -> tuple[float, str]:
     if run_id is None:
         return 0.0, "waiting"
-    from core.services import tasks
+    from core.services import runs
 
     try:
-        run = tasks.get_run(run_id, user)
+        run = runs.get_run(run_id, user)
     except AutoIndexError:
         return 0.0, "waiting"
     return float(run.progress or 0.0), run.message or run.state

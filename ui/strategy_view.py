@@ -24,7 +24,7 @@ from core.services import strategies
 from ui import auth, cache, charts, forms, state, tables
 from ui.dashboard_view import plot
 from ui.format import metric_value
-from ui.recompute import recompute
+from ui.recompute import recompute_line
 
 FORM = "strategy"
 PREVIEW = "Preview (unsaved)"
@@ -303,10 +303,15 @@ def _on_save() -> None:
     if errors:
         forms.set_errors("strategy_save", errors)
         return
+    recompute: dict[str, Any] | None = None
     try:
-        saved = strategies.save_version(name, params, note=note.strip(), actor=auth.actor(),
-                                        parent_id=st.session_state.get(state.STRATEGY_BASE_ID),
-                                        activate=bool(st.session_state.pop(state.STRATEGY_ACTIVATE_ON_SAVE, False)))
+        if st.session_state.pop(state.STRATEGY_ACTIVATE_ON_SAVE, False):  # the service queues the recompute
+            activation = strategies.save_and_activate(name, params, note=note.strip(), actor=auth.actor(),
+                                                      parent_id=st.session_state.get(state.STRATEGY_BASE_ID))
+            saved, recompute = activation.version, activation.recompute
+        else:
+            saved = strategies.save_version(name, params, note=note.strip(), actor=auth.actor(),
+                                            parent_id=st.session_state.get(state.STRATEGY_BASE_ID))
     except ValidationFailed as exc:
         forms.set_errors("strategy_save", exc.errors)
         return
@@ -315,11 +320,9 @@ def _on_save() -> None:
         return
     forms.clear("strategy_save")
     message = f"Saved {saved.label}."
-    if saved.is_active:
-        try:
-            message += " " + recompute(saved.id, auth.actor())
-        except AutoIndexError as exc:
-            message += f" Computing it failed: {exc}"
+    if recompute is not None:
+        message += " " + recompute_line(recompute)
+        st.session_state[state.SIDEBAR_CONFIG_ID] = saved.id  # the sidebar shows the version just activated
     st.session_state[state.STRATEGY_NOTE] = ""
     st.session_state[state.STRATEGY_BASE_ID] = saved.id
     st.session_state[state.STRATEGY_LOADED_ID] = saved.id
@@ -353,8 +356,9 @@ def _on_activate() -> None:
         forms.set_errors("strategy_activate", {"version": "there is no saved version to activate"})
         return
     try:
-        version = strategies.activate_version(int(config_id), actor=auth.actor())
-        forms.set_notice("strategy_activate", f"{version.label} is now active. " + recompute(version.id, auth.actor()))
+        activation = strategies.activate(int(config_id), actor=auth.actor())
+        version = activation.version
+        forms.set_notice("strategy_activate", f"{version.label} is now active. " + recompute_line(activation.recompute))
         st.session_state[state.SIDEBAR_CONFIG_ID] = version.id
     except AutoIndexError as exc:
         forms.set_errors("strategy_activate", {"version": str(exc)})

@@ -1,6 +1,6 @@
 """The Tasks screen's building blocks: queue forms, the live panel, history, run detail, schedule, workers.
 
-Everything reads and writes through :mod:`core.services.tasks`; analysts see and act on their own runs
+Everything reads and writes through :mod:`core.services.runs` (and the schedule and workers services); analysts see and act on their own runs
 only (the service enforces it), admins on all. Session-state keys of this screen are the ``KEY_*``
 constants below (prefix ``tasks_``).
 """
@@ -12,9 +12,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.schemas.task import TASK_STATES_ALL, RunFilters, TaskRunOut
+from core.schemas.task import WAITING_STATES, RunFilters, TaskRunOut, TaskState
 from core.schemas.user import UserOut
-from core.services import tasks as svc
+from core.services import runs as svc
+from core.services import schedule, workers
+from core.services.workers import HEARTBEAT_STALE_S
 from ui import auth, forms, tables
 from ui.errors import message_for, show_error, shown_errors
 from ui.live import rerun_when_changed
@@ -41,8 +43,9 @@ KEY_LIVE_SIGNATURE = "tasks_live_signature"
 KIND_LABELS = {"refresh": "Refresh prices", "compute": "Recompute index", "report": "Generate report",
                "scheduled_refresh": "Scheduled refresh + recompute", "retention": "Retention clean-up"}
 #: State marks from plain text fonts (DejaVu and every system font have them; emoji need an emoji font).
-STATE_ICONS = {"queued": "○", "running": "●", "succeeded": "✓", "succeeded_with_warnings": "!", "failed": "✗",
-               "retrying": "↻", "cancelled": "■", "skipped": "»"}
+STATE_ICONS = {TaskState.QUEUED: "○", TaskState.RUNNING: "●", TaskState.SUCCEEDED: "✓",
+               TaskState.SUCCEEDED_WITH_WARNINGS: "!", TaskState.FAILED: "✗", TaskState.RETRYING: "↻",
+               TaskState.CANCELLED: "■", TaskState.SKIPPED: "»"}
 
 
 def state_label(state: str) -> str:
@@ -170,13 +173,13 @@ def _filters(user: UserOut) -> RunFilters:
     cols = st.columns(5 if user.is_admin else 4)
     kind = cols[0].selectbox("Kind", [_ANY, *KIND_LABELS], key=KEY_F_KIND,
                              format_func=lambda k: KIND_LABELS.get(k, k))
-    state = cols[1].selectbox("State", [_ANY, *TASK_STATES_ALL], key=KEY_F_STATE, format_func=state_label)
+    state = cols[1].selectbox("State", [_ANY, *TaskState], key=KEY_F_STATE, format_func=state_label)
     since = cols[2].date_input("From", value=None, key=KEY_F_SINCE)
     until = cols[3].date_input("To", value=None, key=KEY_F_UNTIL)
     who = None
     if user.is_admin:
         who = cols[4].selectbox("User", [_ANY, *svc.run_users(user)], key=KEY_F_USER)
-    # state is one of TASK_STATES_ALL (the selectbox's options); RunFilters validates it
+    # state is a TaskState (the selectbox's options); RunFilters validates it
     return RunFilters(kind=None if kind == _ANY else kind, state=None if state == _ANY else state,  # type: ignore[arg-type]
                       user=None if who in (None, _ANY) else who, since=since, until=until)
 
@@ -187,7 +190,7 @@ def runs_frame(runs: list[TaskRunOut]) -> pd.DataFrame:
         "id": r.id, "kind": KIND_LABELS.get(r.kind, r.kind), "state": f"{STATE_ICONS.get(r.state, '•')} {state_label(r.state)}",
         "progress": r.progress, "queued by": r.queued_by, "queued at": r.queued_at,
         "duration (s)": None if r.duration_s is None else round(r.duration_s, 2), "attempts": r.attempts,
-        "message": r.error if r.state == "failed" else r.message,
+        "message": r.error if r.state == TaskState.FAILED else r.message,
     } for r in runs], columns=["id", "kind", "state", "progress", "queued by", "queued at", "duration (s)",
                                "attempts", "message"])
 
@@ -255,13 +258,13 @@ def run_detail(user: UserOut) -> None:
                     f"finished {ts(run.finished_at)}" + (f" · worker `{run.worker}`" if run.worker else ""))
         if run.retry_of_id:
             st.caption(f"Retry of run {run.retry_of_id}")
-        if run.state == "succeeded_with_warnings":
+        if run.state == TaskState.SUCCEEDED_WITH_WARNINGS:
             for warning in (run.result or {}).get("warnings") or [run.message or "see the result"]:
                 st.warning(str(warning))
         elif run.message:
             st.caption(run.message)
         st.json(run.args, expanded=True)
-        if run.error and run.state != "succeeded":
+        if run.error and run.state != TaskState.SUCCEEDED:
             st.error(run.error)
         if run.traceback and user.is_admin:
             with st.expander("Traceback (admins only)"):
@@ -270,9 +273,9 @@ def run_detail(user: UserOut) -> None:
             with st.expander("Result"):
                 st.json(run.result)
         left, right = st.columns(2)
-        if run.state in ("failed", "cancelled"):
+        if run.state in (TaskState.FAILED, TaskState.CANCELLED):
             left.button("Retry", key=f"tasks_retry_{run.id}", type="primary", on_click=_retry, args=(run.id,))
-        if run.state in ("queued", "retrying"):
+        if run.state in WAITING_STATES:
             right.button("Cancel", key=f"tasks_cancel_{run.id}", on_click=_cancel, args=(run.id,))
 
 
@@ -280,21 +283,21 @@ def run_detail(user: UserOut) -> None:
 def schedule_table() -> None:
     with shown_errors():
         frame = pd.DataFrame([{"job": KIND_LABELS.get(e.kind, e.kind), "cron (UTC)": e.cron,
-                               "next run (UTC)": e.next_run_at, "what": e.description} for e in svc.schedule()])
+                               "next run (UTC)": e.next_run_at, "what": e.description} for e in schedule.schedule()])
         tables.show(frame)
 
 
 def workers_table() -> None:
     with shown_errors():
-        workers = svc.workers_status()
-        if not workers:
+        seen = workers.workers_status()
+        if not seen:
             st.warning("No worker has reported yet. With REDIS_URL set, start `huey_consumer jobs.huey -w 2` "
                        "(or `python -m core worker`); otherwise the app runs its own worker.")
             return
-        alive = sum(w.alive for w in workers)
-        st.caption(f"{alive} of {len(workers)} worker process(es) alive "
-                   f"(dead after {svc.HEARTBEAT_STALE_S:.0f} s without a heartbeat)")
+        alive = sum(w.alive for w in seen)
+        st.caption(f"{alive} of {len(seen)} worker process(es) alive "
+                   f"(dead after {HEARTBEAT_STALE_S:.0f} s without a heartbeat)")
         tables.show(pd.DataFrame([{
             "worker": w.worker_id, "alive": "✓ alive" if w.alive else "✗ dead", "kind": w.kind, "threads": w.workers,
             "host": w.hostname, "pid": w.pid, "last heartbeat (s ago)": round(w.age_s, 1), "since": w.started_at,
-        } for w in workers]))
+        } for w in seen]))

@@ -1,11 +1,12 @@
 """Background job schemas: the parameters each job kind accepts, and task runs as they leave the services.
 
 Parameters are validated *before* anything is written or queued (see
-:func:`core.services.tasks.enqueue`); unknown parameters are refused by name.
+:func:`core.services.runs.enqueue`); unknown parameters are refused by name.
 """
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -13,18 +14,31 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from core.models.base import MAX_ID
 from core.schemas.asset import symbol_problem
 
-TaskState = Literal["queued", "running", "succeeded", "succeeded_with_warnings", "failed", "retrying", "cancelled",
-                    "skipped"]
-TASK_STATES_ALL: tuple[str, ...] = ("queued", "running", "succeeded", "succeeded_with_warnings", "failed", "retrying",
-                                    "cancelled", "skipped")
+class TaskState(StrEnum):
+    """The state of a task run (the state machine: :mod:`core.services.runs`). Members compare equal to their
+    values, so stored strings, form values and command-line choices match them."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    #: The work was done but the task reports warnings (a refresh that skipped symbols its provider does not know).
+    SUCCEEDED_WITH_WARNINGS = "succeeded_with_warnings"
+    FAILED = "failed"
+    RETRYING = "retrying"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
 
 #: States a run never leaves.
-FINAL_STATES: tuple[str, ...] = ("succeeded", "succeeded_with_warnings", "failed", "cancelled", "skipped")
+FINAL_STATES: tuple[TaskState, ...] = (TaskState.SUCCEEDED, TaskState.SUCCEEDED_WITH_WARNINGS, TaskState.FAILED,
+                                       TaskState.CANCELLED, TaskState.SKIPPED)
 #: Final states of a run that did its work (with warnings: e.g. a refresh that skipped symbols its provider
 #: does not know; the warnings are in the result summary and the message).
-SUCCEEDED_STATES: tuple[str, ...] = ("succeeded", "succeeded_with_warnings")
+SUCCEEDED_STATES: tuple[TaskState, ...] = (TaskState.SUCCEEDED, TaskState.SUCCEEDED_WITH_WARNINGS)
 #: States whose Huey task is still waiting in the queue or the schedule.
-WAITING_STATES: tuple[str, ...] = ("queued", "retrying")
+WAITING_STATES: tuple[TaskState, ...] = (TaskState.QUEUED, TaskState.RETRYING)
+#: States of a run that is not over: waiting, or running now.
+ACTIVE_STATES: tuple[TaskState, ...] = (TaskState.QUEUED, TaskState.RUNNING, TaskState.RETRYING)
 
 
 class _Params(BaseModel):
@@ -129,7 +143,7 @@ class TaskRunOut(BaseModel):
 
     @property
     def interrupted(self) -> bool:
-        return self.state == "failed" and (self.error or "").startswith("interrupted")
+        return self.state == TaskState.FAILED and (self.error or "").startswith("interrupted")
 
 
 class RunFilters(BaseModel):

@@ -5,7 +5,7 @@ One reading of each fact, shared by both:
 
 * **queue depth**: tasks ready to run (pending) and waiting for their time (scheduled), from the job queue port;
 * **workers**: each heartbeat seen within the last hour, its age, and whether it is alive by the workers rule
-  (:func:`core.services.tasks.workers_status`: a heartbeat younger than 15 s whose pid still runs on this host);
+  (:func:`core.services.workers.workers_status`: a heartbeat younger than 15 s whose pid still runs on this host);
 * **staleness**: business days stale per active asset by the one freshness rule
   (:func:`core.services.freshness.business_days_stale`); the benchmark by the one benchmark rule
   (:func:`core.services.market.benchmark_symbol`);
@@ -72,7 +72,7 @@ def queue_depth() -> QueueDepth:
 
 def workers(now: dt.datetime | None = None) -> list[WorkerFact]:
     """Workers seen within the last hour, newest first (the workers rule decides ``alive``)."""
-    from core.services.tasks import workers_status
+    from core.services.workers import workers_status
 
     return [WorkerFact(worker_id=w.worker_id, hostname=w.hostname, age_s=float(w.age_s), alive=bool(w.alive))
             for w in workers_status(now=now)]

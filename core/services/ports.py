@@ -29,7 +29,7 @@ class JobQueue(Protocol):
 
     @property
     def backend(self) -> str:
-        """``"redis"``, ``"sqlite"`` or ``"memory"`` (immediate mode)."""
+        """``"redis"``, ``"sqlite"``, ``"memory"`` (Huey's immediate mode) or ``"inline"`` (in this process)."""
 
     @property
     def immediate(self) -> bool:
@@ -62,12 +62,22 @@ class JobQueue(Protocol):
 
 _default: Callable[[], JobQueue] | None = None
 _adapter: Callable[[Any], JobQueue] | None = None
+_fallback: Callable[[], JobQueue] | None = None
 
 
-def register_queue(default: Callable[[], JobQueue], adapter: Callable[[Any], JobQueue]) -> None:
-    """Wire the job runner: ``default()`` gives the process's queue, ``adapter(runner)`` wraps a runner object."""
-    global _default, _adapter
-    _default, _adapter = default, adapter
+def register_queue(default: Callable[[], JobQueue], adapter: Callable[[Any], JobQueue],
+                   fallback: Callable[[], JobQueue] | None = None) -> None:
+    """Wire the job runner: ``default()`` gives the process's queue, ``adapter(runner)`` wraps a runner object,
+    ``fallback()`` a queue that runs a job in this process (used when the process's queue is unavailable and
+    the caller may wait for the work, see :func:`fallback_queue`)."""
+    global _default, _adapter, _fallback
+    _default, _adapter, _fallback = default, adapter, fallback
+
+
+def fallback_queue() -> JobQueue | None:
+    """The no-worker fallback: a queue that runs the job in this process inside ``submit`` (``jobs``'
+    InlineQueue); None when none is wired."""
+    return _fallback() if _fallback is not None else None
 
 
 def job_queue(runner: Any = None) -> JobQueue:

@@ -172,7 +172,7 @@ NO_ACTIVE_CONFIG = "no active strategy config"
 def queue_recompute(actor: object = None) -> dict[str, object]:
     """Queue a compute job of the active config after prices changed; return what happened (JSON-ready).
 
-    The job is queued through :func:`core.services.tasks.enqueue` (so it is a run on the Tasks page) by the
+    The job is queued through :func:`core.services.runs.enqueue` (so it is a run on the Tasks page) by the
     same actor, or by the system for the command line, the scheduler and start-up (``None``, ``"cli"``,
     ``"scheduler"``, ``"system"`` or a :class:`~core.services.access.SystemActor`). The workers run it: the
     app's embedded worker (SQLite queue, the default) or ``python -m core worker`` processes (REDIS_URL).
@@ -184,7 +184,7 @@ def queue_recompute(actor: object = None) -> dict[str, object]:
     logged; the callers add it to the run's warnings, and ``python -m core compute`` computes it by hand.
     """
     from core.errors import PermissionDenied
-    from core.services import tasks
+    from core.services import runs
     from core.services.access import RESERVED_USERNAMES, SystemActor
     from core.services.strategies import active_version
 
@@ -195,10 +195,10 @@ def queue_recompute(actor: object = None) -> dict[str, object]:
         if active is None:
             return {"queued": False, "reason": NO_ACTIVE_CONFIG}
         try:
-            run_id = tasks.enqueue("compute", {"config_id": active.id}, user=user)
+            run_id = runs.enqueue("compute", {"config_id": active.id}, user=user)
         except PermissionDenied as exc:  # the user's account changed meanwhile: the index must still follow
             log.warning("recompute queued by the system: %s may no longer queue jobs (%s)", name, exc)
-            run_id = tasks.enqueue("compute", {"config_id": active.id}, user=SystemActor("system"))
+            run_id = runs.enqueue("compute", {"config_id": active.id}, user=SystemActor("system"))
     except AutoIndexError as exc:
         log.warning("prices changed but the recompute was not queued: %s", exc)
         return {"queued": False, "reason": str(exc)[:500]}

@@ -6,7 +6,7 @@ The life of a report::
     generate_report() -> "running" -> "done" (file stored) | "failed" (error kept, job fails too)
     download()        -> (filename, bytes, MIME type), owner or admin only
     delete()          -> row and file gone, owner or admin only
-    cleanup_expired() -> rows and files older than RETENTION_DAYS gone
+    expiry            -> rows and files older than RETENTION_DAYS gone (core.services.retention.cleanup_expired)
 
 Files live where every app replica and worker can reach them: in the ``reports.content`` column by
 default, or under ``REPORTS_DIR`` when it is set (``path`` column; one file per report).
@@ -30,13 +30,14 @@ from sqlalchemy import select, update
 
 from core.config import get_settings
 from core.db import unit_of_work, write_lock
-from core.errors import AutoIndexError, NotFoundError, ValidationFailed
+from core.errors import NotFoundError, ValidationFailed, error_text
 from core.infra import ratelimit
 from core.models import Report, StrategyConfigRow
 from core.models.base import id_in_range, utcnow
 from core.schemas.report import ReportFilters, ReportOut, ReportRequest
-from core.services import analytics, audit, compute
+from core.services import analytics, audit, compute, runs
 from core.services.access import ALL_ROLES, owns, resolve, visible_to
+from core.services.retention import remove_file
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def request_report(report_type: str | None, period: str | None, fmt: str | None,
     """Validate a report request, record it and queue its job (or generate it now with ``inline``).
 
     Returns the report id. Raises ValidationFailed naming the field (nothing written), and
-    :class:`core.services.tasks.QueueUnavailable` when the queue is down (the row is removed again).
+    :class:`core.services.ports.QueueUnavailable` when the queue is down (the row is removed again).
     """
     with unit_of_work() as session:  # checked again below, in the transaction that writes the row
         ratelimit.hit("report", resolve(session, owner, ALL_ROLES, action="requesting reports"))
@@ -164,10 +165,8 @@ def request_report(report_type: str | None, period: str | None, fmt: str | None,
     if inline:
         generate_report(report_id)
         return report_id
-    from core.services import tasks
-
     try:
-        run_id = tasks.enqueue("report", {"report_id": report_id}, user=owner, huey=huey)
+        run_id = runs.enqueue("report", {"report_id": report_id}, user=owner, huey=huey)
     except Exception:
         with unit_of_work() as session:
             session.execute(sql_delete(Report).where(Report.id == report_id))
@@ -286,10 +285,10 @@ def generate_report(report_id: int, progress: Progress | None = None) -> dict[st
                                             progress=progress)
         values = _store(report_id, filename, data)
     except Exception as exc:
-        message = str(exc) if isinstance(exc, AutoIndexError) else f"{type(exc).__name__}: {exc}"
+        message = error_text(exc, limit=ERROR_MAX)
         with unit_of_work() as session:
             session.execute(update(Report).where(Report.id == report_id).values(
-                status="failed", error=message[:ERROR_MAX], finished_at=utcnow()))
+                status="failed", error=message, finished_at=utcnow()))
             session.commit()
         log.warning("report %s failed: %s", report_id, message)
         raise
@@ -374,36 +373,4 @@ def delete(report_id: int, viewer: Any) -> None:
         audit.record(session, by, "report.delete", f"report {report_id}", {"filename": row.filename})
         session.commit()
     if path:
-        _remove(Path(path))
-
-
-def _remove(path: Path) -> bool:
-    try:
-        path.unlink()
-        return True
-    except FileNotFoundError:
-        return False
-    except OSError:
-        log.warning("could not delete %s", path, exc_info=True)
-        return False
-
-
-def cleanup_expired(now: dt.datetime | None = None, retention_days: int | None = None) -> dict[str, int]:
-    """Delete reports (rows and files) created more than ``retention_days`` (default RETENTION_DAYS) ago.
-
-    Reports still queued or running are kept. Returns ``{"reports": n, "files": n}``.
-    """
-    now = now or utcnow()
-    days = retention_days or get_settings().retention_days
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=dt.timezone.utc)
-    cutoff = now - dt.timedelta(days=days)
-    with unit_of_work() as session:
-        rows = session.execute(select(Report.id, Report.path).where(
-            Report.created_at < cutoff, Report.status.in_(("done", "failed")))).all()
-        ids = [r for r, _ in rows]
-        if ids:
-            session.execute(sql_delete(Report).where(Report.id.in_(ids)))
-        session.commit()
-    files = sum(1 for _, p in rows if p and _remove(Path(p)))
-    return {"reports": len(rows), "files": files, "retention_days": days}
+        remove_file(Path(path))

@@ -1,6 +1,8 @@
 """Strategy configs: validated, versioned, one active version app-wide."""
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -14,8 +16,11 @@ from core.models import StrategyConfigRow
 from core.models.base import id_in_range
 from core.schemas.strategy import DEFAULT_CONFIG, StrategyConfig, validate_config
 from core.schemas.strategy_version import ConfigVersionOut
-from core.services import audit
+from core.services import app_settings, audit, runs
 from core.services.access import ADMIN_ONLY, ALL_ROLES, SYSTEM, resolve
+from core.services.ports import QueueUnavailable, fallback_queue
+
+log = logging.getLogger(__name__)
 
 DEFAULT_NAME = "AutoIndex Core"
 NAME_MAX = 100
@@ -98,6 +103,7 @@ def save_version(name: str, params: dict[str, Any] | StrategyConfig, *, note: st
             session.execute(update(StrategyConfigRow).values(is_active=False))
             row.is_active = True
         audit.record(session, principal.username, "config.save", f"{name} v{version}", {"id": row.id, "note": note})
+        app_settings.bump_data_version(session)  # the UI cache key: the version lists and labels change
         try:
             session.commit()
         except IntegrityError:  # another save of the same name took this version number at the same moment
@@ -107,8 +113,8 @@ def save_version(name: str, params: dict[str, Any] | StrategyConfig, *, note: st
 
 
 def activate_version(config_id: int, *, actor: Any = None) -> ConfigVersionOut:
-    """Make ``config_id`` the one active version (admins only, checked on fresh state; callers then queue a
-    recompute). ``actor`` None is the system."""
+    """Make ``config_id`` the one active version (admins only, checked on fresh state). ``actor`` None is the
+    system. This only switches the flag: :func:`activate` also queues the recompute (what the app does)."""
     with unit_of_work() as session:
         _serialise_versions(session)
         principal = resolve(session, actor, ADMIN_ONLY, action="activating a version", lock=True)
@@ -118,8 +124,54 @@ def activate_version(config_id: int, *, actor: Any = None) -> ConfigVersionOut:
         session.execute(update(StrategyConfigRow).values(is_active=False))
         row.is_active = True
         audit.record(session, principal.username, "config.activate", f"{row.name} v{row.version}", {"id": row.id})
+        app_settings.bump_data_version(session)  # the UI cache key: which version is active changes
         session.commit()
         return _out(row)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A version made active and what followed: ``recompute`` as :func:`queue_compute` returns it."""
+
+    version: ConfigVersionOut
+    recompute: dict[str, Any]
+
+
+def queue_compute(config_id: int, *, actor: Any) -> dict[str, Any]:
+    """Queue the compute of ``config_id`` as ``actor`` (a run on the Tasks page); return what happened.
+
+    ``{"queued": True, "run_id": n, "inline": False}`` when a worker will run it. When the job queue is
+    unavailable and the process has a no-worker fallback (:func:`core.services.ports.fallback_queue`), the run
+    is computed here and now: ``inline`` True, with its final ``state``, ``result`` and ``error``. With no
+    fallback: ``{"queued": False, "reason": ...}`` and a warning in the log (``python -m core compute`` computes
+    it by hand). Raises only for the caller's own errors (PermissionDenied, a config that does not exist)."""
+    params = {"config_id": config_id}
+    try:
+        return {"queued": True, "inline": False, "run_id": runs.enqueue("compute", params, user=actor)}
+    except QueueUnavailable as exc:
+        fallback = fallback_queue()
+        if fallback is None:
+            log.warning("config %s activated but its recompute was not queued: %s", config_id, exc)
+            return {"queued": False, "reason": str(exc)}
+        log.warning("%s; computing config %s in this process", exc, config_id)
+    run_id = runs.enqueue("compute", params, user=actor, huey=fallback)
+    run = runs.get_run(run_id, actor)
+    return {"queued": True, "inline": True, "run_id": run_id, "state": str(run.state), "result": run.result,
+            "error": run.error}
+
+
+def activate(config_id: int, *, actor: Any) -> Activation:
+    """Make ``config_id`` the active version and queue its recompute (:func:`queue_compute`): the index everyone
+    sees follows the activation. Admins only, checked on fresh state."""
+    version = activate_version(config_id, actor=actor)
+    return Activation(version, queue_compute(version.id, actor=actor))
+
+
+def save_and_activate(name: str, params: dict[str, Any] | StrategyConfig, *, note: str | None = None,
+                      actor: Any, parent_id: int | None = None) -> Activation:
+    """:func:`save_version` with ``activate`` (admins only), then its recompute queued (:func:`queue_compute`)."""
+    version = save_version(name, params, note=note, actor=actor, parent_id=parent_id, activate=True)
+    return Activation(version, queue_compute(version.id, actor=actor))
 
 
 def ensure_default_config() -> ConfigVersionOut:

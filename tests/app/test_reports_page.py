@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.queue import set_immediate
 from tests.app.conftest import ADMIN, ANALYST, make_app, texts
 
 PAGE = "pages/reports.py"
@@ -14,12 +15,12 @@ PAGE = "pages/reports.py"
 def jobs_queue(app_db):
     import jobs
 
-    saved = jobs.huey.storage, jobs.huey._immediate
+    saved = jobs.huey.storage, jobs.huey.immediate
     jobs.reconfigure()
     jobs.huey.flush()
     yield jobs.huey
     jobs.huey.flush()
-    jobs.huey.storage, jobs.huey._immediate = saved
+    set_immediate(jobs.huey, saved[1], storage=saved[0])
 
 
 def _button(at, label: str):  # type: ignore[no-untyped-def]

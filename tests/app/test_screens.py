@@ -190,7 +190,7 @@ def test_a_saved_version_is_compared_without_activation_with_the_stored_computes
 
 
 def test_strategy_activate_recomputes(app_db) -> None:
-    from core.services import compute, strategies
+    from core.services import strategies
 
     version = strategies.save_version("Activate me", {"equal": 1.0}, note="t")
     at = make_app(ADMIN[0], page="pages/strategy.py")
@@ -199,11 +199,12 @@ def test_strategy_activate_recomputes(app_db) -> None:
     assert not at.exception
     assert strategies.active_version().id == version.id
     assert any("now active" in s.value for s in at.success)
-    # Queued when the task service is importable, computed inline otherwise.
-    from ui.recompute import _task_service
+    # the service queued the recompute of the version it activated (core.services.strategies.activate)
+    from core.services import runs
 
-    if _task_service() is None:
-        assert not compute.stored_index(version.id).empty
+    queued = [r for r in runs.list_runs(kind="compute") if r.args.get("config_id") == version.id]
+    assert len(queued) == 1
+    assert any(f"Recompute queued as task {queued[0].id}" in s.value for s in at.success)
 
 
 def test_analysts_save_versions_but_are_offered_no_activation(app_db) -> None:

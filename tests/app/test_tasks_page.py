@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.queue import set_immediate
 from tests.app.conftest import ADMIN, ANALYST, make_app, texts
 
 PAGE = "pages/tasks.py"
@@ -14,12 +15,12 @@ def jobs_queue(app_db):
     """The project's Huey instance on this module's SQLite queue, emptied."""
     import jobs
 
-    saved = jobs.huey.storage, jobs.huey._immediate
+    saved = jobs.huey.storage, jobs.huey.immediate
     jobs.reconfigure()
     jobs.huey.flush()
     yield jobs.huey
     jobs.huey.flush()
-    jobs.huey.storage, jobs.huey._immediate = saved
+    set_immediate(jobs.huey, saved[1], storage=saved[0])
 
 
 def _button(at, label: str):  # type: ignore[no-untyped-def]
@@ -28,7 +29,7 @@ def _button(at, label: str):  # type: ignore[no-untyped-def]
 
 def test_analyst_is_offered_no_price_refresh_and_the_service_refuses_one(jobs_queue):
     from core.errors import PermissionDenied
-    from core.services import tasks as svc
+    from core.services import runs as svc
 
     at = make_app(ANALYST[0], page=PAGE)
     assert not at.exception
@@ -42,7 +43,7 @@ def test_analyst_is_offered_no_price_refresh_and_the_service_refuses_one(jobs_qu
 
 
 def test_admin_queues_a_refresh_sees_it_live_and_cancels_it(jobs_queue):
-    from core.services import tasks as svc
+    from core.services import runs as svc
 
     at = make_app(ADMIN[0], page=PAGE)
     assert not at.exception
@@ -62,7 +63,7 @@ def test_admin_queues_a_refresh_sees_it_live_and_cancels_it(jobs_queue):
 
 
 def test_bad_symbols_are_refused_with_the_field_named(jobs_queue):
-    from core.services import tasks as svc
+    from core.services import runs as svc
 
     before = svc.count_runs()
     at = make_app(ADMIN[0], page=PAGE)
@@ -74,7 +75,7 @@ def test_bad_symbols_are_refused_with_the_field_named(jobs_queue):
 
 
 def test_analysts_see_only_their_runs_admins_all_with_traceback(jobs_queue):
-    from core.services import tasks as svc
+    from core.services import runs as svc
 
     mine = svc.enqueue("compute", {}, user=ANALYST[0])
     theirs = svc.enqueue("compute", {}, user=ADMIN[0])
@@ -110,7 +111,7 @@ def test_history_filters_schedule_and_workers(jobs_queue):
 def test_a_run_that_succeeded_with_warnings_is_marked_filtered_and_explained(jobs_queue):
     """Issue 12: the new final state, marked with a plain-font '!' (no emoji font needed), in the State filter,
     and the run detail shows each warning."""
-    from core.services import tasks as svc
+    from core.services import runs as svc
 
     run_id = svc.enqueue("refresh", {"provider": "twelvedata", "symbols": "AAPL,NOPE"}, user=ADMIN[0])
     warnings = ["NOPE: skipped, not known to twelvedata (TwelveData error 404: symbol not found)"]

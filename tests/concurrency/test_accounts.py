@@ -337,7 +337,8 @@ def queued_reports(db, monkeypatch):
     for name, role in (("boss", "admin"), ("anna", "analyst"), ("bob", "analyst")):
         users.create_user(name, name.title(), PASSWORD, role=role)
     monkeypatch.setattr(jobs.huey, "storage", MemoryStorage("concurrency"))
-    monkeypatch.setattr(jobs.huey, "_immediate", False)
+    monkeypatch.setattr(jobs.huey, "immediate_use_memory", False)
+    monkeypatch.setattr(jobs.huey, "immediate", False)
     ids = {who: reports.request_report("performance", "MTD", "csv", owner=who, huey=jobs.huey)
            for who in ("boss", "anna")}
     return ids, jobs.huey
@@ -353,29 +354,30 @@ def _report_runs(report_id: int) -> int:
 
 
 def test_an_analyst_cannot_queue_or_read_another_users_report(queued_reports):
-    from core.services import reports, tasks
+    from core.services import reports
+    from core.services import runs as run_service
 
     ids, queue = queued_reports
     before = _report_runs(ids["boss"])
     for who in ("anna", "bob"):
         with pytest.raises(ValidationFailed, match=f"no report with id {ids['boss']}"):
-            tasks.enqueue("report", {"report_id": ids["boss"]}, user=who, huey=queue)
+            run_service.enqueue("report", {"report_id": ids["boss"]}, user=who, huey=queue)
         with pytest.raises(NotFoundError):
             reports.get_report(ids["boss"], who)
     with pytest.raises(ValidationFailed, match="no report with id"):
-        tasks.enqueue("report", {"report_id": ids["anna"]}, user="bob", huey=queue)
+        run_service.enqueue("report", {"report_id": ids["anna"]}, user="bob", huey=queue)
     assert _report_runs(ids["boss"]) == before
 
 
 def test_a_report_is_never_queued_twice_at_once(queued_reports):
-    from core.services import tasks
+    from core.services import runs as run_service
 
     ids, queue = queued_reports
     with pytest.raises(ValidationFailed, match="already queued"):  # its first job is still waiting
-        tasks.enqueue("report", {"report_id": ids["anna"]}, user="anna", huey=queue)
-    first = tasks.list_runs(kind="report", user="anna", viewer="boss")[0]
-    tasks.cancel(first.id, "anna", huey=queue)
-    results = _at_once(4, lambda _i: tasks.enqueue("report", {"report_id": ids["anna"]}, user="anna", huey=queue))
+        run_service.enqueue("report", {"report_id": ids["anna"]}, user="anna", huey=queue)
+    first = run_service.list_runs(kind="report", user="anna", viewer="boss")[0]
+    run_service.cancel(first.id, "anna", huey=queue)
+    results = _at_once(4, lambda _i: run_service.enqueue("report", {"report_id": ids["anna"]}, user="anna", huey=queue))
     assert sum(isinstance(r, int) for r in results) == 1, results
     assert all(isinstance(r, ValidationFailed) for r in results if not isinstance(r, int)), results
     assert _report_runs(ids["anna"]) == 2  # the cancelled one and exactly one new
@@ -437,7 +439,8 @@ def test_saving_and_activating_at_once_leaves_exactly_one_active_version(db):
 
 @pytest.mark.parametrize("name", ["cli", "System", "SCHEDULER"])
 def test_the_systems_names_are_not_accounts(db, name):
-    from core.services import tasks, users
+    from core.services import runs as run_service
+    from core.services import users
     from core.services.access import SessionEnded
 
     users.create_user("boss", "Boss", PASSWORD, role="admin")
@@ -447,7 +450,7 @@ def test_the_systems_names_are_not_accounts(db, name):
     with pytest.raises(ValidationFailed, match="reserved"):
         users.create_user(name, "Mallory", PASSWORD)
     with pytest.raises(SessionEnded, match="reserved"):
-        tasks.list_runs(viewer=name)
+        run_service.list_runs(viewer=name)
 
 
 def test_user_names_that_differ_only_in_case_are_one_account(db):
@@ -556,18 +559,19 @@ def test_an_email_taken_by_another_user_is_a_named_error(db):
 @pytest.mark.parametrize("huge", [2**31, 10**20])
 def test_ids_beyond_the_database_are_not_found(queued_reports, huge):
     from core.errors import NotFoundError
-    from core.services import reports, strategies, tasks
+    from core.services import reports, strategies
+    from core.services import runs as run_service
 
     _, queue = queued_reports
-    for call in (lambda: tasks.get_run(huge, "boss"), lambda: tasks.retry(huge, "boss", huey=queue),
-                 lambda: tasks.cancel(huge, "boss", huey=queue), lambda: reports.get_report(huge, "boss"),
+    for call in (lambda: run_service.get_run(huge, "boss"), lambda: run_service.retry(huge, "boss", huey=queue),
+                 lambda: run_service.cancel(huge, "boss", huey=queue), lambda: reports.get_report(huge, "boss"),
                  lambda: reports.download(huge, "boss"), lambda: reports.delete(huge, "boss"),
                  lambda: strategies.activate_version(huge, actor="boss"), lambda: strategies.get_version(huge)):
         with pytest.raises(NotFoundError):
             call()
     for params, kind in (({"report_id": huge}, "report"), ({"config_id": huge}, "compute")):
         with pytest.raises(ValidationFailed):
-            tasks.enqueue(kind, params, user="boss", huey=queue)
+            run_service.enqueue(kind, params, user="boss", huey=queue)
     with pytest.raises(ValidationFailed):
         reports.request_report("performance", "MTD", "csv", config_id=huge, owner="boss", huey=queue)
 
@@ -575,13 +579,14 @@ def test_ids_beyond_the_database_are_not_found(queued_reports, huge):
 def test_prices_changed_by_a_user_deactivated_meanwhile_are_still_followed_by_a_recompute(queued_reports):
     """Found by attacking issue 12: the refresh of a since-deactivated admin stored prices and then could not
     queue the recompute under that admin, leaving the index stale behind a plain "succeeded"."""
-    from core.services import refresh, tasks, users
+    from core.services import refresh, users
+    from core.services import runs as run_service
 
     users.create_user("admin2", "Admin Two", PASSWORD, role="admin")
     users.update_user("admin2", actor="boss", is_active=False)
     result = refresh.refresh_prices("demo", ["ZZZQ"], actor="admin2", wait=False, today=dt.date(2024, 12, 31))
     assert result["rows_new"] > 0
     assert result["recompute"]["queued"] is True, result["recompute"]
-    run = tasks.get_run(result["recompute"]["run_id"], "boss")
+    run = run_service.get_run(result["recompute"]["run_id"], "boss")
     assert (run.kind, run.queued_by) == ("compute", "system")
     assert not [w for w in result["warnings"] if "not recomputed" in w]

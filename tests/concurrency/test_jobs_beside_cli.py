@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from jobs.queue import set_immediate
 from tests.concurrency.conftest import assert_clean, finish, results_digest, run_at_once, start
 from tests.integration.conftest import JOBS_REDIS_URL, flush_job_keys, jobs_stub, prepare_jobs_env  # noqa: F401
 from tests.integration.jobs_support import Consumers, wait_for
@@ -50,7 +51,7 @@ def queue(request, data_dir, monkeypatch, tmp_path, jobs_stub) -> Iterator[Queue
     prepare_jobs_env(monkeypatch, base_url, database_url=database_url, redis_url=JOBS_REDIS_URL if redis else None)
     config_id = active_version().id  # type: ignore[union-attr]
     compute_config(config_id, actor="setup")
-    saved = jobs.huey.storage, jobs.huey._immediate
+    saved = jobs.huey.storage, jobs.huey.immediate
     jobs.reconfigure()
     logs = tmp_path / "consumers"
     logs.mkdir()
@@ -62,11 +63,11 @@ def queue(request, data_dir, monkeypatch, tmp_path, jobs_stub) -> Iterator[Queue
         controller.reset()
         if redis:
             flush_job_keys(JOBS_REDIS_URL)
-        jobs.huey.storage, jobs.huey._immediate = saved
+        set_immediate(jobs.huey, saved[1], storage=saved[0])
 
 
 def _final(run_ids: list[int], timeout: float = 90) -> list[Any]:
-    from core.services import tasks as svc
+    from core.services import runs as svc
 
     def all_final() -> list[Any] | None:
         runs = [svc.get_run(i) for i in run_ids]
@@ -76,7 +77,7 @@ def _final(run_ids: list[int], timeout: float = 90) -> list[Any]:
 
 
 def test_cli_computes_beside_compute_jobs(queue: Queue):
-    from core.services import tasks as svc
+    from core.services import runs as svc
 
     queue.consumers.start(workers=2)
     run_ids = [svc.enqueue("compute", {"config_id": queue.config_id}) for _ in range(3)]
@@ -92,7 +93,7 @@ def test_cli_refresh_and_refresh_jobs_take_turns(queue: Queue):
     """A refresh job meeting a CLI refresh is skipped naming it; a CLI refresh meeting a refresh job waits for
     it (saying so) and then runs."""
     from core.infra.locks import REFRESH, held_locks
-    from core.services import tasks as svc
+    from core.services import runs as svc
 
     queue.consumers.start(workers=2)
     refresh = ["refresh", "--provider", "twelvedata", "--symbols", "SPY"]

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from jobs.queue import set_immediate
 from tests.conftest import REDIS_BASE
 from tests.integration.conftest import flush_job_keys, jobs_stub, prepare_jobs_env  # noqa: F401  (fixture)
 from tests.integration.jobs_support import Consumers, wait_for
@@ -46,7 +47,7 @@ def fault_env(data_dir, pg_database, monkeypatch, tmp_path, jobs_stub) -> Iterat
     flush_job_keys(FAULTS_REDIS_URL)
     prepare_jobs_env(monkeypatch, base_url, database_url=pg_database, redis_url=FAULTS_REDIS_URL)
     compute_config(None, actor="setup")
-    saved = jobs.huey.storage, jobs.huey._immediate
+    saved = jobs.huey.storage, jobs.huey.immediate
     jobs.reconfigure()
     consumers = Consumers(dict(os.environ), tmp_path, mode="huey_consumer")
     try:
@@ -55,7 +56,7 @@ def fault_env(data_dir, pg_database, monkeypatch, tmp_path, jobs_stub) -> Iterat
         consumers.close()
         controller.reset()
         flush_job_keys(FAULTS_REDIS_URL)
-        jobs.huey.storage, jobs.huey._immediate = saved
+        set_immediate(jobs.huey, saved[1], storage=saved[0])
 
 
 class TableLock:

@@ -19,9 +19,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
 
 def _svc():
-    from core.services import tasks
+    from core.services import runs
 
-    return tasks
+    return runs
 
 
 def _queue_refresh(env: FaultEnv) -> tuple[int, Callable[[], object]]:

@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 import pytest
 from sqlalchemy import update
 
+from jobs.queue import set_immediate
 from tests.faults.conftest import CLOSED_PORT, FAULTS_REDIS_URL
 from tests.integration.conftest import flush_job_keys
 from tests.integration.jobs_support import wait_for
@@ -132,7 +133,7 @@ def queue_env(data_dir, monkeypatch) -> Iterator[dict]:
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     _reset_caches()
     migrate(timeout_s=10)
-    saved = jobs.huey.storage, jobs.huey._immediate
+    saved = jobs.huey.storage, jobs.huey.immediate
     jobs.reconfigure()
     procs: list[subprocess.Popen] = []
 
@@ -154,7 +155,7 @@ def queue_env(data_dir, monkeypatch) -> Iterator[dict]:
                 proc.wait(timeout=10)
         proxy.close()
         flush_job_keys(FAULTS_REDIS_URL)
-        jobs.huey.storage, jobs.huey._immediate = saved
+        set_immediate(jobs.huey, saved[1], storage=saved[0])
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -167,9 +168,9 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _alive(proc: subprocess.Popen) -> bool:
-    from core.services import tasks as svc
+    from core.services import workers as worker_service
 
-    return any(w.pid == proc.pid and w.alive for w in svc.workers_status())
+    return any(w.pid == proc.pid and w.alive for w in worker_service.workers_status())
 
 
 def test_worker_started_with_redis_unreachable_logs_one_line_per_retry(queue_env, tmp_path):
@@ -194,7 +195,7 @@ def test_worker_started_with_redis_unreachable_logs_one_line_per_retry(queue_env
 
 
 def test_worker_rides_out_a_redis_outage_with_one_line_per_retry_round(queue_env, tmp_path):
-    from core.services import tasks as svc
+    from core.services import runs as svc
 
     log = tmp_path / "worker.log"
     proc = queue_env["start_worker"](log)
@@ -224,7 +225,7 @@ def test_worker_rides_out_a_redis_outage_with_one_line_per_retry_round(queue_env
 def test_a_lost_queue_message_is_reconciled_by_the_running_worker(queue_env, tmp_path):
     from core.db import unit_of_work
     from core.models import TaskRun
-    from core.services import tasks as svc
+    from core.services import runs as svc
 
     huey = queue_env["huey"]
     run_id = svc.enqueue("compute", {})
@@ -254,7 +255,7 @@ def _enqueue_cli(*args: str, timeout: float = 60) -> tuple[subprocess.CompletedP
 
 
 def test_enqueue_wait_with_no_worker_says_so_and_the_run_stays_queued(queue_env):
-    from core.services import tasks as svc
+    from core.services import runs as svc
 
     proc, took = _enqueue_cli()
     assert proc.returncode == 1, proc.stderr
@@ -267,10 +268,11 @@ def test_enqueue_wait_with_no_worker_says_so_and_the_run_stays_queued(queue_env)
 
 
 def test_enqueue_wait_timeout_stops_waiting_and_the_run_stays_queued(queue_env):
-    from core.services import tasks as svc
+    from core.services import runs as svc
+    from core.services import workers as worker_service
 
     # A worker alive on another host (its heartbeat is fresh) that never takes the job.
-    svc.heartbeat("elsewhere:1:abc", hostname="elsewhere", pid=1)
+    worker_service.heartbeat("elsewhere:1:abc", hostname="elsewhere", pid=1)
     proc, took = _enqueue_cli("--timeout", "3")
     assert proc.returncode == 1, proc.stderr
     run_id = int(proc.stdout.strip().splitlines()[0])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from jobs.queue import set_immediate
 from tests.faults.conftest import CLOSED_PORT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,10 +120,10 @@ def redis_down_app(tmp_path_factory):
     users.create_user(ANALYST[0], ANALYST[1], ANALYST[2], role="analyst")
     os.environ["REDIS_URL"] = DEAD_REDIS
     _reset_caches()
-    saved_huey = jobs.huey.storage, jobs.huey._immediate
+    saved_huey = jobs.huey.storage, jobs.huey.immediate
     jobs.reconfigure()
     yield data_dir
-    jobs.huey.storage, jobs.huey._immediate = saved_huey
+    set_immediate(jobs.huey, saved_huey[1], storage=saved_huey[0])
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
@@ -165,9 +166,9 @@ def test_every_page_renders_with_redis_down(redis_down_app, _navigation_mode, pa
 
 
 def test_queueing_with_redis_down_shows_queue_unavailable_and_writes_nothing(redis_down_app, _navigation_mode):
-    from core.services import tasks
+    from core.services import runs as run_service
 
-    before = tasks.count_runs()
+    before = run_service.count_runs()
     at = _apptest("pages/tasks.py", "analyst")
     assert not at.exception
     button = next(b for b in at.button if b.label == "Queue recompute")
@@ -175,18 +176,19 @@ def test_queueing_with_redis_down_shows_queue_unavailable_and_writes_nothing(red
     assert not at.exception, [e.value for e in at.exception]
     errors = [e.value for e in at.error]
     assert any(e.startswith("queue unavailable") for e in errors), errors
-    assert tasks.count_runs() == before
+    assert run_service.count_runs() == before
 
 
 def test_services_with_redis_down_raise_queue_unavailable_and_leave_no_rows(redis_down_app):
-    from core.services import reports, tasks
-    from core.services.tasks import QueueUnavailable
+    from core.services import reports
+    from core.services import runs as run_service
+    from core.services.ports import QueueUnavailable
 
-    runs, listed = tasks.count_runs(), len(reports.list_reports(None))
+    runs, listed = run_service.count_runs(), len(reports.list_reports(None))
     with pytest.raises(QueueUnavailable, match="^queue unavailable: "):
-        tasks.enqueue("compute", {}, user="analyst")
+        run_service.enqueue("compute", {}, user="analyst")
     with pytest.raises(QueueUnavailable, match="^queue unavailable: "):
         reports.request_report("performance", "1Y", "csv", owner="analyst")
-    assert tasks.count_runs() == runs and len(reports.list_reports(None)) == listed
+    assert run_service.count_runs() == runs and len(reports.list_reports(None)) == listed
     with pytest.raises(QueueUnavailable):
-        tasks.queue_depth()
+        run_service.queue_depth()

@@ -1,5 +1,5 @@
 """More bad input: report parameters, and odd text at the remaining text fields (asset add, provider settings,
-asset lookups, audit and run filters, task params via tasks.enqueue, invitations). Every call either succeeds
+asset lookups, audit and run filters, task params via run_service.enqueue, invitations). Every call either succeeds
 or raises an AutoIndexError with a message, and a refused input leaves the database unchanged."""
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def memory_queue(monkeypatch):
     import jobs
 
     monkeypatch.setattr(jobs.huey, "storage", MemoryStorage("fuzz"))
-    monkeypatch.setattr(jobs.huey, "_immediate", False)
+    monkeypatch.setattr(jobs.huey, "immediate_use_memory", False)
+    monkeypatch.setattr(jobs.huey, "immediate", False)
     return jobs.huey
 
 
@@ -129,29 +130,29 @@ PARAM_NAMES = st.sampled_from(["provider", "symbols", "full", "config_id", "repo
 @given(kind=KINDS, params=st.one_of(st.none(), st.dictionaries(PARAM_NAMES, st.one_of(JSONISH, ODD_TEXT), max_size=4)),
        user=st.one_of(st.none(), ODD_TEXT))
 def test_task_params_via_enqueue(seeded, memory_queue, count_case, kind, params, user):
-    from core.services import tasks
+    from core.services import runs as run_service
 
-    runs = tasks.count_runs()
+    runs = run_service.count_runs()
     count_case()
     try:
-        run_id = tasks.enqueue(kind, params, user=user, huey=memory_queue)
+        run_id = run_service.enqueue(kind, params, user=user, huey=memory_queue)
     except AutoIndexError as exc:
         assert str(exc).strip()
-        assert tasks.count_runs() == runs, "a refused job leaves no run behind"
+        assert run_service.count_runs() == runs, "a refused job leaves no run behind"
     else:
-        assert tasks.get_run(run_id).state == "queued"
+        assert run_service.get_run(run_id).state == "queued"
 
 
 @FUZZ
 @given(kind=st.one_of(st.none(), ODD_TEXT), state=st.one_of(st.none(), ODD_TEXT), user=st.one_of(st.none(), ODD_TEXT),
        run_id=st.integers(min_value=-2**63, max_value=2**63 - 1))
 def test_run_filters_and_lookups(seeded, count_case, kind, state, user, run_id):
-    from core.services import tasks
+    from core.services import runs as run_service
 
     count_case()
-    for call in (lambda: tasks.list_runs(kind=kind, state=state, user=user),
-                 lambda: tasks.get_run(run_id, user), lambda: tasks.retry(run_id, user),
-                 lambda: tasks.cancel(run_id, user)):
+    for call in (lambda: run_service.list_runs(kind=kind, state=state, user=user),
+                 lambda: run_service.get_run(run_id, user), lambda: run_service.retry(run_id, user),
+                 lambda: run_service.cancel(run_id, user)):
         try:
             call()
         except (AutoIndexError, ValueError) as exc:  # ValueError: RunFilters' pydantic message

@@ -22,9 +22,9 @@ class JobsEnv:
 
 
 def _svc():
-    from core.services import tasks
+    from core.services import runs
 
-    return tasks
+    return runs
 
 
 def test_refresh_goes_queued_running_with_rising_progress_succeeded(jobs_env: JobsEnv):

@@ -79,12 +79,12 @@ class Consumers:
 
     def wait_ready(self, proc: subprocess.Popen, timeout: float = 20.0) -> None:
         """Ready = its heartbeat is in the database (it has also reconciled by then)."""
-        from core.services import tasks as svc
+        from core.services import workers as worker_service
 
         def ready() -> bool:
             if proc.poll() is not None:
                 raise AssertionError(f"consumer exited with {proc.returncode}:\n{self.logs()}")
-            return any(w.pid == proc.pid and w.alive for w in svc.workers_status())
+            return any(w.pid == proc.pid and w.alive for w in worker_service.workers_status())
 
         wait_for(ready, timeout, 0.1, f"consumer pid {proc.pid} to beat")
 
@@ -112,7 +112,7 @@ class Consumers:
 
 def run_history(run_id: int, timeout: float, interval: float = 0.02) -> list[tuple[str, float]]:
     """(state, progress) as observed every ``interval`` seconds until the run is final."""
-    from core.services import tasks as svc
+    from core.services import runs as svc
 
     seen: list[tuple[str, float]] = []
     deadline = time.monotonic() + timeout

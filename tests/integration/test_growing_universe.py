@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import select, text
 
 from core.db import unit_of_work
+from jobs.queue import set_immediate
 from tests.stubs.twelvedata_stub import DEFAULT_API_KEY, STUB_TODAY, start_stub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +50,7 @@ def huey(db):
     try:
         yield instance
     finally:
-        instance._immediate, instance.storage = was, storage
+        set_immediate(instance, was, storage=storage)
 
 
 def _provider(base_url: str):  # type: ignore[no-untyped-def]
@@ -68,7 +69,7 @@ def _requested(controller) -> dict[str, list[tuple[str | None, str | None]]]:  #
 
 
 def _compute_runs() -> list[tuple[str | None, str]]:
-    from core.services import tasks as svc
+    from core.services import runs as svc
 
     return [(r.queued_by, r.state) for r in svc.list_runs(kind="compute", viewer=None)]
 
@@ -123,7 +124,8 @@ def test_fetch_groups_put_each_symbol_on_its_own_start():
 # --------------------------------------------------------------------------- unknown symbols
 def test_unknown_symbol_is_skipped_and_the_job_ends_succeeded_with_warnings(huey, stub, monkeypatch):
     from core.config import reset_settings_cache
-    from core.services import tasks as svc
+    from core.schemas.task import FINAL_STATES
+    from core.services import runs as svc
 
     base_url, controller = stub
     controller.reset()
@@ -139,7 +141,7 @@ def test_unknown_symbol_is_skipped_and_the_job_ends_succeeded_with_warnings(huey
     assert run.message.startswith("succeeded with 1 warning(s): NOPE: skipped")
     assert set(run.result["per_symbol"]) == {"AAPL", "^GSPC"} and run.result["rows_new"] > 0
     assert set(_assets()) == {"AAPL", "^GSPC"}
-    assert run.state in svc.FINAL_STATES
+    assert run.state in FINAL_STATES
     # listed under its own state filter (the Tasks page's "State" filter)
     from core.schemas.task import RunFilters
 
@@ -152,7 +154,7 @@ def test_unknown_symbol_is_skipped_and_the_job_ends_succeeded_with_warnings(huey
 
 # --------------------------------------------------------------------------- ticker forms, any symbol
 def test_every_ticker_form_everywhere_and_the_demo_serves_any_symbol(huey, db):
-    from core.services import tasks as svc
+    from core.services import runs as svc
     from core.services import universe
     from jobs import tasks as job_tasks
 
@@ -164,13 +166,13 @@ def test_every_ticker_form_everywhere_and_the_demo_serves_any_symbol(huey, db):
     names = _assets()
     assert names["BRK.B"] == ("BRK.B (synthetic demo series)", "demo") and names["^GSPC"] == ("S&P 500", "demo")
     # the scheduled refresh with those saved settings: nothing new today, succeeds
-    assert job_tasks._scheduled_refresh_work(0, lambda f, m: None)["refresh"]["rows_new"] == 0
+    assert job_tasks._scheduled_refresh_work(0, {}, lambda f, m: None)["refresh"]["rows_new"] == 0
 
 
 def test_demo_refresh_after_the_universe_grew_three_ways(huey, db, tmp_path):
     """seed-demo --assets 20, an asset added on the Data page, an import with new symbols: every demo refresh
     (the scheduled one included) succeeds, serves each of them, rewrites no stored price, and keeps names."""
-    from core.services import tasks as svc
+    from core.services import runs as svc
     from core.services import universe
     from core.services.bootstrap import seed_demo
     from core.services.refresh import import_price_file
@@ -238,7 +240,7 @@ def test_a_change_queues_exactly_one_recompute_and_no_change_none(huey, db):
 
 def test_cli_import_prints_the_queued_recompute_and_leaves_it_queued_for_a_worker(db, tmp_path):
     """The CLI queues on the configured queue (SQLite file by default); the app's worker runs it later."""
-    from core.services import tasks as svc
+    from core.services import runs as svc
     from core.services.bootstrap import seed_demo
     from core.services.strategies import ensure_default_config
 

@@ -4,6 +4,7 @@ Redis tests use database 12 and a unique key prefix per test, and delete only th
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -74,7 +75,7 @@ def pg_db(data_dir, monkeypatch, request) -> str:  # type: ignore[no-untyped-def
 
 
 def _add_asset(symbol: str, *, benchmark: bool = False, last: dt.date = TODAY, days: int = 30,
-               skip: int = 0) -> None:
+               skip: int = 0, active: bool = True) -> None:
     """An asset with ``days`` business days of prices ending at ``last`` (``skip`` of them left out)."""
     import pandas as pd
 
@@ -83,7 +84,7 @@ def _add_asset(symbol: str, *, benchmark: bool = False, last: dt.date = TODAY, d
 
     dates = pd.bdate_range(end=last, periods=days)
     with unit_of_work() as session:
-        asset = Asset(symbol=symbol, name=symbol, is_benchmark=benchmark, source="demo")
+        asset = Asset(symbol=symbol, name=symbol, is_benchmark=benchmark, source="demo", is_active=active)
         session.add(asset)
         session.flush()
         kept = [d for i, d in enumerate(dates) if not (0 < i <= skip)]
@@ -154,18 +155,17 @@ def test_unmigrated_database_is_an_error(data_dir, memory_huey) -> None:
 
 
 def test_slow_check_times_out_into_an_error_card(sqlite_db, monkeypatch, memory_huey) -> None:
-    def slow(_ctx):  # type: ignore[no-untyped-def]
+    def slow(_ctx, _card):  # type: ignore[no-untyped-def]
         time.sleep(3)
         raise AssertionError("never reached in time")
 
-    checks = tuple((k, t, slow if k == "freshness" else f, n) for k, t, f, n in health.CHECKS)
-    monkeypatch.setattr(health, "CHECKS", checks)
+    monkeypatch.setitem(health.REGISTRY, "freshness", dataclasses.replace(health.REGISTRY["freshness"], run=slow))
     started = time.perf_counter()
     report = _run(huey=memory_huey, timeout_s=0.5)
     assert time.perf_counter() - started < 2
     freshness = report.check("freshness")
     assert freshness.status == "error" and freshness.summary == "did not answer within 0.5 s"
-    assert freshness.rules == health.FRESHNESS_RULES
+    assert freshness.rules == list(health.REGISTRY["freshness"].rules) and freshness.title == "Data freshness"
     assert report.check("database").status == "ok"
 
 
@@ -189,11 +189,10 @@ def test_locked_postgresql_table_is_an_error_card_within_the_timeout(pg_db, memo
 
 
 def test_failing_check_becomes_a_short_error(sqlite_db, monkeypatch, memory_huey) -> None:
-    def broken(_ctx):  # type: ignore[no-untyped-def]
+    def broken(_ctx, _card):  # type: ignore[no-untyped-def]
         raise RuntimeError("boom\nsecond line with detail")
 
-    checks = tuple((k, t, broken if k == "jobs" else f, n) for k, t, f, n in health.CHECKS)
-    monkeypatch.setattr(health, "CHECKS", checks)
+    monkeypatch.setitem(health.REGISTRY, "jobs", dataclasses.replace(health.REGISTRY["jobs"], run=broken))
     report = _run(huey=memory_huey)
     assert report.check("jobs").summary == "check failed: RuntimeError: boom"
 
@@ -227,9 +226,9 @@ def test_no_prices_is_a_warning(sqlite_db, memory_huey) -> None:
 
 # --------------------------------------------------------------------------- workers and jobs
 def test_dead_worker_while_jobs_wait_is_an_alert(db, memory_huey) -> None:
-    from core.services import tasks
+    from core.services import workers as worker_service
 
-    tasks.heartbeat("other-host:123:abc", hostname="other-host", pid=123, workers=4,
+    worker_service.heartbeat("other-host:123:abc", hostname="other-host", pid=123, workers=4,
                     now=NOW - dt.timedelta(minutes=10))
     card = _run(huey=memory_huey, only=("workers",)).check("workers")
     assert card.status == "warning" and card.findings == ["no worker alive"]
@@ -238,7 +237,7 @@ def test_dead_worker_while_jobs_wait_is_an_alert(db, memory_huey) -> None:
     assert card.status == "error"
     assert card.findings[0].startswith("no worker alive while 1 job(s) wait; last heartbeat")
     assert list(card.tables["workers"]["alive"]) == [False]
-    tasks.heartbeat("other-host:123:abc", hostname="other-host", pid=123, workers=4, now=NOW - dt.timedelta(seconds=2))
+    worker_service.heartbeat("other-host:123:abc", hostname="other-host", pid=123, workers=4, now=NOW - dt.timedelta(seconds=2))
     card = _run(huey=memory_huey, only=("workers",)).check("workers")
     assert card.status == "ok"
     assert card.summary == "1 worker(s) alive (4 threads), 1 job(s) waiting"
@@ -425,3 +424,27 @@ def test_cli_exit_codes(sqlite_db, data_dir) -> None:
     assert down.returncode == 1
     assert "[ERROR] Database: database unreachable" in down.stdout
     assert "Traceback" not in down.stdout + down.stderr
+
+
+# --------------------------------------------------------------------------- one rule, one home
+def test_readme_diagnostics_table_is_the_registry() -> None:
+    """Every check's title, what it shows and every rule it applies, registered once, is the README's table."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert health.rules_table() in readme
+    assert [s.key for s in health.registered()] == ["database", "redis", "queue", "workers", "freshness", "jobs",
+                                                     "performance", "cache", "configuration"]
+
+
+def test_freshness_card_takes_the_benchmark_by_the_one_rule_over_active_benchmarks(sqlite_db, memory_huey) -> None:
+    """An inactive ^GSPC is not the benchmark (core.services.market.choose_benchmark over active benchmarks): the
+    card names the active one, as the Dashboard, reports and compute do."""
+    from core.db import unit_of_work
+    from core.services.market import benchmark_symbol
+
+    _add_asset("^GSPC", benchmark=True, last=dt.date(2026, 2, 2), active=False)  # very stale, but inactive
+    _add_asset("^NDX", benchmark=True)
+    _add_asset("AAA")
+    card = _run(huey=memory_huey, only=("freshness",)).check("freshness")
+    with unit_of_work() as session:
+        assert benchmark_symbol(session) == "^NDX"
+    assert card.facts["benchmark"] == "^NDX" and card.status == "ok", card.findings

@@ -7,6 +7,7 @@ import signal
 
 import pytest
 
+from jobs.queue import set_immediate
 from tests.integration.conftest import JOBS_REDIS_URL, prepare_jobs_env
 from tests.integration.jobs_suite import *  # noqa: F401,F403  (the shared tests)
 from tests.integration.jobs_suite import JobsEnv
@@ -22,7 +23,7 @@ def jobs_env(data_dir, monkeypatch, tmp_path, jobs_stub):
     base_url, controller = jobs_stub
     controller.reset()
     prepare_jobs_env(monkeypatch, base_url, database_url=None, redis_url=None)
-    saved = jobs.huey.storage, jobs.huey._immediate
+    saved = jobs.huey.storage, jobs.huey.immediate
     jobs.reconfigure()
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -32,12 +33,12 @@ def jobs_env(data_dir, monkeypatch, tmp_path, jobs_stub):
     finally:
         consumers.close()
         controller.reset()
-        jobs.huey.storage, jobs.huey._immediate = saved
+        set_immediate(jobs.huey, saved[1], storage=saved[0])
 
 
 def test_huey_consumer_on_sqlite_runs_jobs(jobs_env: JobsEnv, tmp_path):
     """`huey_consumer jobs.huey` works on the SQLite queue too (EMBEDDED_WORKER=false deployments)."""
-    from core.services import tasks as svc
+    from core.services import runs as svc
 
     consumers = Consumers(jobs_env.consumers.env, jobs_env.consumers.log_dir, mode="huey_consumer")
     try:
@@ -49,7 +50,8 @@ def test_huey_consumer_on_sqlite_runs_jobs(jobs_env: JobsEnv, tmp_path):
 
 
 def test_embedded_consumer_in_process_starts_once_and_stops(jobs_env: JobsEnv):
-    from core.services import tasks as svc
+    from core.services import runs as svc
+    from core.services import workers as worker_service
     from jobs import embedded
 
     try:
@@ -58,7 +60,7 @@ def test_embedded_consumer_in_process_starts_once_and_stops(jobs_env: JobsEnv):
         assert embedded.ensure_started() is True and embedded._consumer is first  # idempotent
         run_id = svc.enqueue("refresh", {"provider": "demo", "symbols": "SPY"}, user="anna")
         assert run_history(run_id, timeout=30)[-1][0] == "succeeded"
-        assert any(w.kind == "embedded" and w.alive and w.pid == os.getpid() for w in svc.workers_status())
+        assert any(w.kind == "embedded" and w.alive and w.pid == os.getpid() for w in worker_service.workers_status())
     finally:
         embedded.stop()
     assert not embedded.is_running()

@@ -11,8 +11,9 @@ from sqlalchemy import update
 
 from core.db import unit_of_work
 from core.models import TaskRun
-from core.services import tasks as svc
-from core.services.tasks import LOST_ERROR, LostMessageWatch
+from core.services import runs as svc
+from core.services.workers import LOST_ERROR, LostMessageWatch
+from jobs.queue import set_immediate
 from tests.conftest import REDIS_BASE
 
 JOBS_REDIS_URL = os.environ.get("AUTOINDEX_TEST_LOST_REDIS", f"{REDIS_BASE}/10")
@@ -25,7 +26,7 @@ def queue(db, monkeypatch):
     from tests.conftest import _reset_caches
     from tests.integration.conftest import flush_job_keys
 
-    saved = jobs.huey.storage, jobs.huey._immediate
+    saved = jobs.huey.storage, jobs.huey.immediate
     if db.startswith("postgresql"):
         monkeypatch.setenv("REDIS_URL", JOBS_REDIS_URL)
         flush_job_keys(JOBS_REDIS_URL)
@@ -37,7 +38,7 @@ def queue(db, monkeypatch):
         jobs.huey.flush()
         if db.startswith("postgresql"):
             flush_job_keys(JOBS_REDIS_URL)
-        jobs.huey.storage, jobs.huey._immediate = saved
+        set_immediate(jobs.huey, saved[1], storage=saved[0])
 
 
 def _queued_at(run_id: int, when: dt.datetime) -> None:

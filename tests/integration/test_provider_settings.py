@@ -43,5 +43,5 @@ def test_scheduled_refresh_uses_the_saved_symbols(sqlite_db, monkeypatch):
         return {"skipped": "recorded"}
 
     monkeypatch.setattr(job_tasks, "_refresh_work", fake_refresh_work)
-    job_tasks._scheduled_refresh_work(0, lambda f, m: None)
+    job_tasks._scheduled_refresh_work(0, {}, lambda f, m: None)
     assert seen == {"provider": "demo", "symbols": ["AAPL"]}

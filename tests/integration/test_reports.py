@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from core.errors import NotFoundError, ValidationFailed
+from jobs.queue import set_immediate
 
 TYPES = ("performance", "allocation", "risk", "benchmark")
 FORMATS = ("html", "pdf", "xlsx", "csv")
@@ -332,12 +333,12 @@ def immediate_huey(sqlite_db):
     try:
         yield instance
     finally:
-        instance._immediate, instance.storage = was, storage
+        set_immediate(instance, was, storage=storage)
 
 
 def test_queued_report_runs_as_a_task_and_lands_in_reports_dir(immediate_huey, tmp_path, monkeypatch):
     from core.config import reset_settings_cache
-    from core.services import reports, tasks
+    from core.services import reports, retention, runs
 
     monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "files"))
     reset_settings_cache()
@@ -345,14 +346,14 @@ def test_queued_report_runs_as_a_task_and_lands_in_reports_dir(immediate_huey, t
     rid = reports.request_report("benchmark", "QTD", "html", owner=ANNA, huey=immediate_huey)
     out = reports.get_report(rid, ANNA)
     assert out.status == "done" and out.task_run_id is not None
-    run = tasks.get_run(out.task_run_id)
+    run = runs.get_run(out.task_run_id)
     assert run.kind == "report" and run.state == "succeeded" and run.progress == 1.0
     stored = list((tmp_path / "files").iterdir())
     assert len(stored) == 1 and stored[0].stat().st_size == out.size_bytes
     name, data, mime = reports.download(rid, ANNA)
     assert mime == "text/html" and data == stored[0].read_bytes()
     # Retention: nothing is old yet; thirty days later everything is.
-    assert reports.cleanup_expired(retention_days=30)["reports"] == 0
+    assert retention.cleanup_expired(retention_days=30)["reports"] == 0
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=31)
-    assert reports.cleanup_expired(now=later, retention_days=30) == {"reports": 1, "files": 1, "retention_days": 30}
+    assert retention.cleanup_expired(now=later, retention_days=30) == {"reports": 1, "files": 1, "retention_days": 30}
     assert not list((tmp_path / "files").iterdir())

@@ -93,13 +93,15 @@ def other_users_work(app_db, monkeypatch):
     from huey.storage import MemoryStorage
 
     import jobs
-    from core.services import reports, tasks
+    from core.services import reports
+    from core.services import runs as run_service
 
     _ensure_other()
     monkeypatch.setattr(jobs.huey, "storage", MemoryStorage("security"))
-    monkeypatch.setattr(jobs.huey, "_immediate", False)
+    monkeypatch.setattr(jobs.huey, "immediate_use_memory", False)
+    monkeypatch.setattr(jobs.huey, "immediate", False)
     queue = jobs.huey
-    runs = {who: tasks.enqueue("compute", {}, user=who, huey=queue) for who in (OTHER[0], ADMIN[0], ANALYST[0])}
+    runs = {who: run_service.enqueue("compute", {}, user=who, huey=queue) for who in (OTHER[0], ADMIN[0], ANALYST[0])}
     report_ids = {who: reports.request_report("performance", "1Y", "csv", owner=who, huey=queue)
                   for who in (OTHER[0], ADMIN[0], ANALYST[0])}
     return runs, report_ids, queue
@@ -108,25 +110,26 @@ def other_users_work(app_db, monkeypatch):
 def test_analyst_cannot_see_or_act_on_other_users_runs(other_users_work):
     from core.errors import NotFoundError
     from core.schemas.task import RunFilters
-    from core.services import tasks, users
+    from core.services import runs as run_service
+    from core.services import users
 
     runs, _, queue = other_users_work
     analyst = users.get_user(ANALYST[0])
-    visible = tasks.list_runs(viewer=analyst, limit=1000)
+    visible = run_service.list_runs(viewer=analyst, limit=1000)
     assert visible and {r.queued_by for r in visible} == {ANALYST[0]}
-    assert {r.queued_by for r in tasks.list_runs(RunFilters(user=OTHER[0]), viewer=analyst)} == {ANALYST[0]}
-    assert tasks.run_users(analyst) == [ANALYST[0]]
-    assert tasks.count_runs(viewer=analyst) == len(tasks.list_runs(viewer=analyst, limit=1000))
-    assert all(r.queued_by == ANALYST[0] for r in tasks.active_runs(analyst))
+    assert {r.queued_by for r in run_service.list_runs(RunFilters(user=OTHER[0]), viewer=analyst)} == {ANALYST[0]}
+    assert run_service.run_users(analyst) == [ANALYST[0]]
+    assert run_service.count_runs(viewer=analyst) == len(run_service.list_runs(viewer=analyst, limit=1000))
+    assert all(r.queued_by == ANALYST[0] for r in run_service.active_runs(analyst))
     for who in (OTHER[0], ADMIN[0]):
         with pytest.raises(NotFoundError):
-            tasks.get_run(runs[who], analyst)
+            run_service.get_run(runs[who], analyst)
         with pytest.raises(NotFoundError):
-            tasks.cancel(runs[who], analyst, huey=queue)
+            run_service.cancel(runs[who], analyst, huey=queue)
         with pytest.raises(NotFoundError):
-            tasks.retry(runs[who], analyst, huey=queue)
-        assert tasks.get_run(runs[who], None).state == "queued"  # untouched
-    assert tasks.get_run(runs[ANALYST[0]], analyst).queued_by == ANALYST[0]
+            run_service.retry(runs[who], analyst, huey=queue)
+        assert run_service.get_run(runs[who], None).state == "queued"  # untouched
+    assert run_service.get_run(runs[ANALYST[0]], analyst).queued_by == ANALYST[0]
 
 
 def test_analyst_cannot_see_download_or_delete_other_users_reports(other_users_work):

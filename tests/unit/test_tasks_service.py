@@ -14,6 +14,12 @@ import pytest
 from sqlalchemy import func, select
 
 from core.errors import NotFoundError, ProviderError, ValidationFailed
+from core.infra.locks import REFRESH
+from core.services import retention
+from core.services import schedule as schedule_service
+from core.services import workers as worker_service
+from core.services.ports import QueueUnavailable
+from jobs.queue import set_immediate
 
 
 @dataclass
@@ -47,14 +53,14 @@ def huey(sqlite_db):
     try:
         yield instance
     finally:
-        instance._immediate, instance.storage = was, storage
+        set_immediate(instance, was, storage=storage)
 
 
 @pytest.fixture
 def svc():
-    from core.services import tasks
+    from core.services import runs
 
-    return tasks
+    return runs
 
 
 def _utc_in(seconds: float) -> dt.datetime:
@@ -122,19 +128,19 @@ def test_redis_down_is_a_clear_error_and_leaves_no_row(sqlite_db, svc):
     import jobs  # noqa: F401  (registers the tasks)
 
     dead = RedisHuey("autoindex-test-dead", url="redis://127.0.0.1:1/0")
-    with pytest.raises(svc.QueueUnavailable, match=r"^queue unavailable: "):
+    with pytest.raises(QueueUnavailable, match=r"^queue unavailable: "):
         svc.enqueue("refresh", {}, user=ADMIN, huey=dead)
     assert _runs_count() == 0
 
 
 def test_enqueue_failure_after_writing_removes_the_row(huey, svc, monkeypatch):
-    huey._immediate = False  # keep the in-memory storage, but queue instead of running
+    set_immediate(huey, False, storage=huey.storage)  # keep the in-memory storage, but queue instead of running
 
     def refuse(data, priority=None):
         raise ConnectionError("broker went away")
 
     monkeypatch.setattr(huey.storage, "enqueue", refuse)
-    with pytest.raises(svc.QueueUnavailable, match="broker went away"):
+    with pytest.raises(QueueUnavailable, match="broker went away"):
         svc.enqueue("refresh", {}, user=ADMIN)
     assert _runs_count() == 0
     from core.services.audit import list_events
@@ -249,11 +255,11 @@ def _hold_in_a_process(name: str) -> subprocess.Popen:
 
 
 def test_second_refresh_is_skipped_while_one_runs(huey, svc):
-    huey._immediate = False
+    set_immediate(huey, False, storage=huey.storage)
     holder = svc.enqueue("refresh", {}, user=ADMIN)
     assert svc.mark_running(holder, worker="elsewhere")
-    huey._immediate = True
-    elsewhere = _HeldElsewhere(svc.REFRESH_LOCK, f"run {holder}")
+    set_immediate(huey, True, storage=huey.storage)
+    elsewhere = _HeldElsewhere(REFRESH, f"run {holder}")
     run = svc.get_run(svc.enqueue("refresh", {}, user=ADMIN), ADMIN)
     elsewhere.release()
     assert run.state == "skipped"
@@ -267,15 +273,15 @@ def test_a_lock_left_by_a_killed_process_is_free(huey, svc):
     its lock file. While it lives, a refresh job is skipped naming it."""
     from core.infra.locks import held_locks
 
-    victim = _hold_in_a_process(svc.REFRESH_LOCK)
+    victim = _hold_in_a_process(REFRESH)
     skipped = svc.get_run(svc.enqueue("refresh", {"symbols": "SPY"}, user=ADMIN), ADMIN)
     assert skipped.state == "skipped" and f"held by victim on {socket.gethostname()}:{victim.pid}" in skipped.message
-    assert held_locks() == {svc.REFRESH_LOCK: f"victim on {socket.gethostname()}:{victim.pid}"}
-    huey._immediate = False
+    assert held_locks() == {REFRESH: f"victim on {socket.gethostname()}:{victim.pid}"}
+    set_immediate(huey, False, storage=huey.storage)
     dead = svc.enqueue("refresh", {}, user=ADMIN)
     svc.mark_running(dead, worker="gone")
     svc.mark_failed(dead, "interrupted: worker gone stopped")
-    huey._immediate = True
+    set_immediate(huey, True, storage=huey.storage)
     victim.kill()
     victim.wait(10)
     run = svc.get_run(svc.enqueue("refresh", {"symbols": "SPY"}, user=ADMIN), ADMIN)
@@ -285,7 +291,7 @@ def test_a_lock_left_by_a_killed_process_is_free(huey, svc):
 
 # --------------------------------------------------------------------------- cancel and retry
 def test_cancel_a_queued_run_revokes_it(huey, svc):
-    huey._immediate = False
+    set_immediate(huey, False, storage=huey.storage)
     run_id = svc.enqueue("compute", {}, user=ANNA)
     assert svc.get_run(run_id, ANNA).state == "queued"
     with pytest.raises(NotFoundError):
@@ -315,7 +321,7 @@ def test_cancel_a_run_waiting_to_retry(huey, svc, monkeypatch):
 
 
 def test_cancel_a_running_run_is_refused(huey, svc):
-    huey._immediate = False
+    set_immediate(huey, False, storage=huey.storage)
     run_id = svc.enqueue("compute", {}, user=ANNA)
     svc.mark_running(run_id, worker="w")
     with pytest.raises(ValidationFailed, match="is running"):
@@ -369,7 +375,7 @@ def test_list_runs_visibility_filters_and_paging(huey, svc, monkeypatch):
 
 
 def test_progress_is_clamped_and_never_moves_back(huey, svc):
-    huey._immediate = False
+    set_immediate(huey, False, storage=huey.storage)
     run_id = svc.enqueue("refresh", {}, user=ADMIN)
     svc.progress(run_id, 0.5, "ignored: not running yet")
     assert svc.get_run(run_id).progress == 0.0
@@ -385,24 +391,24 @@ def test_progress_is_clamped_and_never_moves_back(huey, svc):
 # --------------------------------------------------------------------------- workers and reconciliation
 def test_heartbeat_and_worker_status(sqlite_db, svc):
     now = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.timezone.utc)
-    svc.heartbeat("far:1:a", hostname="far-host", pid=1, workers=4, now=now - dt.timedelta(seconds=3))
-    svc.heartbeat("far:2:b", hostname="far-host", pid=2, workers=1, now=now - dt.timedelta(seconds=60))
-    svc.heartbeat("far:1:a", hostname="far-host", pid=1, workers=4, now=now - dt.timedelta(seconds=1))
-    status = {w.worker_id: w for w in svc.workers_status(now=now)}
+    worker_service.heartbeat("far:1:a", hostname="far-host", pid=1, workers=4, now=now - dt.timedelta(seconds=3))
+    worker_service.heartbeat("far:2:b", hostname="far-host", pid=2, workers=1, now=now - dt.timedelta(seconds=60))
+    worker_service.heartbeat("far:1:a", hostname="far-host", pid=1, workers=4, now=now - dt.timedelta(seconds=1))
+    status = {w.worker_id: w for w in worker_service.workers_status(now=now)}
     assert status["far:1:a"].alive and status["far:1:a"].workers == 4 and status["far:1:a"].age_s == 1
     assert not status["far:2:b"].alive
     # on this host a vanished pid is dead at once, whatever the heartbeat says
-    svc.heartbeat("here:x", hostname=socket.gethostname(), pid=2**22 + 12345, now=now)
-    svc.heartbeat("here:me", hostname=socket.gethostname(), pid=os.getpid(), now=now)
-    status = {w.worker_id: w for w in svc.workers_status(now=now)}
+    worker_service.heartbeat("here:x", hostname=socket.gethostname(), pid=2**22 + 12345, now=now)
+    worker_service.heartbeat("here:me", hostname=socket.gethostname(), pid=os.getpid(), now=now)
+    status = {w.worker_id: w for w in worker_service.workers_status(now=now)}
     assert not status["here:x"].alive and status["here:me"].alive
 
 
 def test_reconcile_marks_runs_of_dead_workers_interrupted(huey, svc):
     now = dt.datetime.now(dt.timezone.utc)
-    huey._immediate = False
-    svc.heartbeat("live", hostname="far-host", pid=1, now=now)
-    svc.heartbeat("dead", hostname="far-host", pid=2, now=now - dt.timedelta(minutes=5))
+    set_immediate(huey, False, storage=huey.storage)
+    worker_service.heartbeat("live", hostname="far-host", pid=1, now=now)
+    worker_service.heartbeat("dead", hostname="far-host", pid=2, now=now - dt.timedelta(minutes=5))
     on_live = svc.enqueue("compute", {}, user=ANNA)
     on_dead = svc.enqueue("refresh", {}, user=ADMIN)
     waiting_retry = svc.enqueue("compute", {}, user=ANNA)
@@ -419,7 +425,7 @@ def test_reconcile_marks_runs_of_dead_workers_interrupted(huey, svc):
     waiting_task.eta = _utc_in(30)
     huey.add_schedule(waiting_task)
 
-    marked = svc.reconcile_interrupted(now=now, current_worker="me")
+    marked = worker_service.reconcile_interrupted(now=now, current_worker="me")
     assert sorted(marked) == sorted([on_dead, lost_retry])
     run = svc.get_run(on_dead)
     assert run.state == "failed" and run.error.startswith("interrupted") and run.interrupted
@@ -427,20 +433,20 @@ def test_reconcile_marks_runs_of_dead_workers_interrupted(huey, svc):
     assert svc.get_run(waiting_retry).state == "retrying"
     assert svc.get_run(queued).state == "queued"
     # the interrupted run can be retried
-    huey._immediate = True
+    set_immediate(huey, True, storage=huey.storage)
     assert svc.get_run(svc.retry(on_dead, ADMIN)).state == "succeeded"
 
 
 def test_worker_start_reconciles(huey, svc):
     from jobs import worker as worker_life
 
-    huey._immediate = False
+    set_immediate(huey, False, storage=huey.storage)
     run_id = svc.enqueue("refresh", {}, user=ADMIN)
     svc.mark_running(run_id, worker="host:999:gone")
     worker_life.worker_started(huey)
     try:
         assert svc.get_run(run_id).state == "failed"
-        me = {w.worker_id: w for w in svc.workers_status()}[worker_life.current_worker_id()]
+        me = {w.worker_id: w for w in worker_service.workers_status()}[worker_life.current_worker_id()]
         assert me.alive and me.workers >= 1
     finally:
         worker_life.worker_stopped()
@@ -449,16 +455,16 @@ def test_worker_start_reconciles(huey, svc):
 # --------------------------------------------------------------------------- schedule, queue, retention
 def test_schedule_gives_next_run_times(sqlite_db, svc):
     friday_late = dt.datetime(2026, 11, 27, 23, 0, tzinfo=dt.timezone.utc)  # a Friday
-    entries = {e.kind: e for e in svc.schedule(now=friday_late)}
+    entries = {e.kind: e for e in schedule_service.schedule(now=friday_late)}
     assert entries["scheduled_refresh"].cron == "30 22 * * 1-5"
     assert entries["scheduled_refresh"].next_run_at == dt.datetime(2026, 11, 30, 22, 30, tzinfo=dt.timezone.utc)
     assert entries["retention"].next_run_at == dt.datetime(2026, 11, 28, 3, 15, tzinfo=dt.timezone.utc)
-    assert svc.next_run("30 22 * * 1-5", dt.datetime(2026, 11, 30, 22, 0, tzinfo=dt.timezone.utc)) == \
+    assert schedule_service.next_run("30 22 * * 1-5", dt.datetime(2026, 11, 30, 22, 0, tzinfo=dt.timezone.utc)) == \
         dt.datetime(2026, 11, 30, 22, 30, tzinfo=dt.timezone.utc)
 
 
 def test_queue_depth(huey, svc):
-    huey._immediate = False
+    set_immediate(huey, False, storage=huey.storage)
     svc.enqueue("refresh", {}, user=ADMIN)
     svc.enqueue("refresh", {}, user=ADMIN)
     depth = svc.queue_depth()
@@ -486,7 +492,7 @@ def test_clean_up_removes_old_final_runs_and_report_files(huey, svc, tmp_path):
             Report(report_type="performance", period="YTD", format="html", owner="anna", created_at=now),
         ])
         session.commit()
-    summary = svc.clean_up(now=now, retention_days=90)
+    summary = retention.clean_up(now=now, retention_days=90)
     assert summary["runs"] == 2 and summary["reports"] == 1 and summary["files"] == 1
     assert not report_file.exists()
     assert sorted(r.state for r in svc.list_runs(viewer=ADMIN)) == ["running", "succeeded"]
@@ -495,7 +501,7 @@ def test_clean_up_removes_old_final_runs_and_report_files(huey, svc, tmp_path):
 # --------------------------------------------------------------------------- periodic tasks
 def test_scheduled_refresh_refreshes_and_recomputes_once_per_slot(huey, svc):
     _seed()
-    from jobs.tasks import scheduled_refresh
+    from jobs.schedule import scheduled_refresh
 
     huey.execute(scheduled_refresh.task_class())
     huey.execute(scheduled_refresh.task_class())  # a second consumer's scheduler, same minute
