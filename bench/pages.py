@@ -1,11 +1,16 @@
 """Page speed benchmarks (targets from issue 4), printed as one line each.
 
-    python bench/pages.py [--assets 500] [--years 10] [--skip-browser]
+    python bench/pages.py [--assets 500] [--years 10] [--skip-browser] [--steps-only] [--demo]
 
 * Dashboard first render (cold caches) with 500 assets x 10 years in the database: target < 1.5 s (AppTest)
 * Dashboard warm rerun: target < 0.3 s (AppTest)
 * Strategy preview (engine + risk metrics) for 50 assets x 10 years: target < 0.5 s
 * Headless Chromium: navigation to the drawn main dashboard chart: target < 3 s
+* Headless Chromium, per user action (issue 17), measured on the websocket by :mod:`bench.wire`: login -> first
+  chart <= 1.5 s, page switch settled <= 0.5 s, section / range / log toggles <= 0.3 s; for each action the
+  reruns it caused (whole app or fragment), the bytes the browser received and the server's CPU time
+  (``/proc``). Run with ``--steps-only`` for just these (on the big database and, with ``--demo``, on the
+  14-asset demo).
 
 Each figure runs in its own temporary DATA_DIR seeded with ``python -m core seed-demo``.
 """
@@ -39,10 +44,12 @@ def _use_data_dir(path: Path) -> None:
     reset_settings_cache()
 
 
-def seed(path: Path, assets: int, years: float) -> None:
+def seed(path: Path, assets: int | None, years: float | None) -> None:
+    """Seed ``path`` with ``seed-demo`` (None, None: the 14-asset demo universe) and compute the default config."""
     env = {**os.environ, "DATA_DIR": str(path), "LOG_LEVEL": "WARNING"}
     env.pop("DATABASE_URL", None)
-    subprocess.run([sys.executable, "-m", "core", "seed-demo", "--assets", str(assets), "--years", str(years)],
+    sizes = [] if assets is None else ["--assets", str(assets), "--years", str(years)]
+    subprocess.run([sys.executable, "-m", "core", "seed-demo", *sizes],
                    cwd=PROJECT_ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     _use_data_dir(path)
     from core.services import bootstrap, users
@@ -143,16 +150,130 @@ def bench_browser(path: Path) -> None:
         stop_server(process)
 
 
+#: Issue 17 targets per action (seconds, settled in the browser) and server CPU per Dashboard view.
+STEP_TARGETS = {"login -> first chart": 1.5, "page switch": 0.5, "toggle": 0.3, "server CPU per view": 0.3}
+
+
+def _step_target(name: str) -> float | None:
+    if name.startswith("page ") or name.startswith("direct"):
+        return STEP_TARGETS["page switch"]
+    if name.startswith(("section ", "range ", "log scale")):
+        return STEP_TARGETS["toggle"]
+    return None
+
+
+def browser_steps(base_url: str, server_pid: int | None, label: str, *, username: str = ADMIN[0],
+                  password: str = ADMIN[2]) -> list:  # type: ignore[type-arg]
+    """Log in and walk the app as a person does; one :class:`bench.wire.Step` per action, printed as it goes."""
+    from playwright.sync_api import sync_playwright
+
+    from bench.wire import Step, Wire
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    steps: list[Step] = []
+
+    def show(step: Step) -> None:
+        target = _step_target(step.name)
+        verdict = "" if target is None else (" OK" if step.settled_s <= target else f" SLOW (target {target} s)")
+        print(f"  [{label}] {step.line()}{verdict}", flush=True)
+        steps.append(step)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        warm = browser.new_page()  # a person before this one: the server process is warm (imports, start-up)
+        warm.set_default_timeout(60_000)
+        warm.goto(base_url)
+        warm.get_by_label("Username").fill(username)
+        warm.get_by_label("Password", exact=True).fill(password)
+        warm.get_by_role("button", name="Log in").click()
+        warm.locator("[data-testid='stPlotlyChart'] .main-svg").first.wait_for()
+        warm.context.close()
+        context = browser.new_context(viewport={"width": 1440, "height": 900})  # a fresh browser profile
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        wire = Wire(server_pid).attach(page)
+        page.goto(base_url)
+        page.get_by_label("Username").wait_for()
+        wire.settle(page, "open login form", expect_run=False)
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password", exact=True).fill(password)
+        wire.mark()
+        page.get_by_role("button", name="Log in").click()
+        step = wire.settle(page, "login (settled)", min_charts=1)
+        first_chart = step.first_chart_s if step.first_chart_s is not None else float("nan")
+        verdict = "OK" if first_chart <= STEP_TARGETS["login -> first chart"] else "SLOW"
+        print(f"  [{label}] {'login -> first chart':<32} {first_chart:6.2f} s  (target <= "
+              f"{STEP_TARGETS['login -> first chart']} s) {verdict}", flush=True)
+        steps.append(Step("login -> first chart", first_chart, 0, 0, 0, 0, 0.0))
+        show(step)
+
+        def act(name: str, do, charts: int = 0) -> None:  # type: ignore[no-untyped-def]
+            wire.mark()
+            do()
+            show(wire.settle(page, name, min_charts=charts))
+
+        def segment(name: str):  # type: ignore[no-untyped-def]
+            return page.get_by_role("radio", name=name, exact=True)
+
+        for section in ("Allocation", "Risk", "Data freshness", "Performance"):
+            act(f"section {section}", segment(section).click, 0 if section == "Data freshness" else 2)
+        for choice in ("1Y", "Max"):
+            act(f"range {choice}", segment(choice).click)
+        act("log scale on", page.get_by_text("Log scale", exact=True).click)
+        act("log scale off", page.get_by_text("Log scale", exact=True).click)
+        act("page Dashboard -> Strategy", page.get_by_role("link", name="Strategy").click)
+        page.get_by_text("Preview:").first.wait_for()
+        cost = page.get_by_role("spinbutton", name="Trading cost (bps of turnover)")
+        act("strategy field change", lambda: (cost.fill("7.0"), cost.press("Enter")))
+        act("page Strategy -> Data", page.get_by_role("link", name="Data", exact=True).click)
+        act("page Data -> Dashboard", page.get_by_role("link", name="Dashboard").click, 1)
+        act("page Dashboard -> Data", page.get_by_role("link", name="Data", exact=True).click)
+        act("page Data -> Dashboard (again)", page.get_by_role("link", name="Dashboard").click, 1)
+        act("direct load of /data", lambda: page.goto(base_url + "/data"))
+        browser.close()
+    return steps
+
+
+def bench_steps(path: Path, label: str) -> list:  # type: ignore[type-arg]
+    """:func:`browser_steps` against a real server on ``path`` (its own process, so its CPU is measured)."""
+    from tests.e2e.conftest import start_server, stop_server
+
+    process, base_url = start_server(path, {"DEMO_ON_EMPTY": "false"})
+    try:
+        return browser_steps(base_url, process.pid, label)
+    finally:
+        stop_server(process)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--assets", type=int, default=500)
     parser.add_argument("--years", type=float, default=10)
     parser.add_argument("--preview-assets", type=int, default=50)
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--steps-only", action="store_true", help="only the per-action browser figures")
+    parser.add_argument("--demo", action="store_true", help="also the per-action figures on the 14-asset demo")
+    parser.add_argument("--data-dir", type=Path, help="an already seeded DATA_DIR for --steps-only (kept)")
     args = parser.parse_args()
     import logging
 
     logging.basicConfig(level=logging.WARNING)
+    if args.steps_only:
+        with tempfile.TemporaryDirectory(prefix="autoindex-bench-") as tmp:
+            if args.demo:
+                demo = Path(tmp) / "demo"
+                demo.mkdir()
+                seed(demo, None, None)
+                bench_steps(demo, "demo 14")
+            big = args.data_dir
+            if big is None:
+                big = Path(tmp) / "big"
+                big.mkdir()
+                seed(big, args.assets, args.years)
+            else:
+                _use_data_dir(big)
+            bench_steps(big, f"{args.assets}x{args.years:g}y")
+        return 0
     with tempfile.TemporaryDirectory(prefix="autoindex-bench-") as tmp:
         big, small = Path(tmp) / "big", Path(tmp) / "small"
         big.mkdir()
@@ -165,6 +286,7 @@ def main() -> int:
         bench_dashboard(big)
         if not args.skip_browser:
             bench_browser(big)
+            bench_steps(big, f"{args.assets}x{args.years:g}y")
     return 0
 
 

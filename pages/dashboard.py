@@ -1,7 +1,7 @@
 """Dashboard: the selected config version's performance, allocation, risk and data freshness."""
 import streamlit as st
 
-from ui import cache, sidebar, state
+from ui import cache, sidebar
 from ui import dashboard_view as view
 from ui.auth import ALL_ROLES, require_user
 from ui.errors import shown_errors
@@ -24,15 +24,4 @@ with shown_errors():
     st.caption(f"As of {data.as_of} · benchmark {data.benchmark_symbol or 'none'}")
     view.compute_notes(data.warnings)
     view.kpis(data)
-    start, _log = view.main_chart(data)
-    # One section per run (not st.tabs, which would build every chart on every rerun).
-    section = st.segmented_control("Section", view.SECTIONS, key=state.DASH_SECTION, default=view.SECTIONS[0],
-                                   label_visibility="collapsed", wrap=True) or view.SECTIONS[0]
-    if section == "Performance":
-        view.performance(data, start)
-    elif section == "Allocation":
-        view.allocation(data)
-    elif section == "Risk":
-        view.risk(data)
-    else:
-        view.freshness(cache.freshness(token))
+    view.charts_panel(data, token)  # a fragment: range, log scale and section changes rerun only it

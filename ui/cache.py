@@ -1,12 +1,19 @@
-"""The one cache helper: st.cache_data wrappers over service reads.
+"""The one cache helper: the only place in the app that touches ``st.cache_data`` / ``st.cache_resource``.
 
-Every cached read takes a ``token`` argument: :func:`token` combines the database URL with
-:func:`core.services.dashboard.cache_token` (data version, config versions, active config, compute
-times), so a refresh, an import, a compute or a saved version changes the key and the next run reads
-fresh data; nothing is ever stale and nothing needs explicit clearing. Raw data is cached; filtering
-(date range, log scale, selected asset) happens outside the cache in the pages.
+One key: every cached read takes a ``token`` argument, :func:`token`, which is the database URL and the
+**data version** (:func:`core.services.app_settings.data_version`). Every write that changes what a page shows
+(prices, an import, a compute, an asset added or (de)activated, a config version saved or activated) bumps
+the data version in its own transaction, so the next run computes a new key and reads fresh data; nothing is
+ever stale and nothing needs explicit clearing (old entries leave by TTL and ``max_entries``).
+
+Raw data is cached with ``st.cache_data`` (each session gets its own copy); filtering (date range, log scale,
+selected asset) happens outside the cache in the pages. Built Plotly figures are cached with
+``st.cache_resource`` by :func:`figure` (one object shared by every session: ``st.plotly_chart`` only reads
+it), so a rerun that draws the same chart again skips building it.
 """
 from __future__ import annotations
+
+from collections.abc import Callable, Hashable
 
 import pandas as pd
 import streamlit as st
@@ -17,11 +24,36 @@ from core.services import dashboard
 
 TTL_SECONDS = 3600
 MAX_ENTRIES = 64
+#: Built figures kept (per process, every session together).
+MAX_FIGURES = 256
 
 
 def token() -> str:
-    """The current cache key ingredient (one small query)."""
-    return f"{get_settings().effective_database_url}|{dashboard.cache_token()}"
+    """The current cache key: the database URL and its data version (one primary-key read)."""
+    from core.db import unit_of_work
+    from core.services import app_settings
+
+    with unit_of_work() as session:
+        version = app_settings.data_version(session)
+    return f"{get_settings().effective_database_url}|{version}"
+
+
+@st.cache_resource(show_spinner=False, ttl=TTL_SECONDS, max_entries=MAX_FIGURES)
+def _figure(token: str, key: tuple[Hashable, ...], _build: Callable[[], object]) -> object:
+    return _build()
+
+
+def figure(token: str, key: tuple[Hashable, ...], build: Callable[[], object]) -> object:
+    """The figure ``build()`` returns, built once per data version and ``key`` (every argument the figure
+    depends on: config id, chart name, window start, log scale, theme). The returned object is shared: draw
+    it, never change it."""
+    return _figure(token, key, build)
+
+
+def clear() -> None:
+    """Forget every cached read and figure of this process (tests; admins clear nothing: keys follow data)."""
+    st.cache_data.clear()
+    _figure.clear()
 
 
 @st.cache_data(show_spinner=False, ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)

@@ -5,6 +5,12 @@ reports use too.
 Builders take plain pandas objects (fractions for returns and weights) and return ``go.Figure``; they
 never read the database or session state. Trace names are stable (tests look for them).
 
+Screen resolution: a line longer than :data:`SCREEN_POINTS` points is sent downsampled by :func:`for_screen`
+(MinMaxLTTB from the maintained ``tsdownsample`` library): the points kept are real data points, the first and
+the last among them and every local extreme, so a window's start, its end value and each peak and trough read
+exactly as before; only points a screen could not separate are left out (issue 17). SVG lines are kept (not
+``scattergl``): at this size they draw as fast, and WebGL contexts are limited per page.
+
 Layout (:func:`_layout`), the same on every chart so nothing overlaps at any width: the title sits in its
 own row below the strip where Plotly's toolbar (modebar) appears, and the legend sits under the plot.
 No template is set: ``st.plotly_chart`` applies the Streamlit theme (light or dark, as the browser
@@ -45,6 +51,31 @@ MODEBAR_STRIP = 30
 TITLE_ROW = 28
 #: Lighter stand-ins for the fixed colours that are too dark on a dark background.
 DARK_THEME_COLORS = {INDEX_COLOR: "#6fa8dc", "#2f6690": "#7fb2e5", NEUTRAL_COLOR: "#aab3c2"}
+
+
+#: Most points per line sent to the browser: about one per pixel of a full-width chart on a wide screen.
+SCREEN_POINTS = 1000
+
+
+def for_screen(series: pd.Series, n_out: int = SCREEN_POINTS) -> pd.Series:
+    """``series`` as drawn: unchanged up to ``n_out`` points, else ``n_out`` of its points chosen by MinMaxLTTB
+    (tsdownsample) over its dates, which keeps the first and last points and the extremes. Missing values are
+    dropped first (a line does not draw them)."""
+    s = series.dropna()
+    if len(s) <= n_out:
+        return s
+    from tsdownsample import MinMaxLTTBDownsampler
+
+    index = s.index
+    x = index.asi8 if isinstance(index, pd.DatetimeIndex) else np.arange(len(s), dtype=np.int64)
+    keep = MinMaxLTTBDownsampler().downsample(np.ascontiguousarray(x), s.to_numpy(dtype=float), n_out=n_out)
+    return s.iloc[np.sort(keep)]
+
+
+def _line(series: pd.Series, **kwargs) -> go.Scatter:  # type: ignore[no-untyped-def]
+    """A line trace of ``series`` at screen resolution (:func:`for_screen`)."""
+    shown = for_screen(series)
+    return go.Scatter(x=shown.index, y=shown.to_numpy(), **kwargs)
 
 
 def color_for(i: int) -> str:
@@ -128,16 +159,15 @@ def index_vs_benchmark(index: pd.Series, benchmark: pd.Series | None, benchmark_
     if base is not None:
         index = rebased(index, base)
     if len(index):
-        fig.add_trace(go.Scatter(x=index.index, y=index.to_numpy(), name=INDEX_TRACE, mode="lines",
-                                 line={"color": INDEX_COLOR, "width": 2}))
+        fig.add_trace(_line(index, name=INDEX_TRACE, mode="lines", line={"color": INDEX_COLOR, "width": 2}))
     if benchmark is not None and len(benchmark) and len(index):
         b = benchmark.dropna()
         if len(b) and base is not None:
             b = rebased(b, base)
         elif rebase and len(b):
             b = b / b.iloc[0] * float(index.iloc[0])
-        fig.add_trace(go.Scatter(x=b.index, y=b.to_numpy(), name=benchmark_name or "Benchmark", mode="lines",
-                                 line={"color": BENCHMARK_COLOR, "width": 1.5}))
+        fig.add_trace(_line(b, name=benchmark_name or "Benchmark", mode="lines",
+                            line={"color": BENCHMARK_COLOR, "width": 1.5}))
     _layout(fig, "Index vs benchmark", height=420)
     axis_title = "Level" if base is None or not len(index) else \
         f"Rebased to {base:g} on {index.index[0]:%Y-%m-%d}"
@@ -150,12 +180,11 @@ def growth_of(index: pd.Series, benchmark: pd.Series | None, benchmark_name: str
     """What ``amount`` invested at the first shown date would be worth."""
     fig = go.Figure()
     if len(index):
-        fig.add_trace(go.Scatter(x=index.index, y=(index / index.iloc[0] * amount).to_numpy(), name=INDEX_TRACE,
-                                 line={"color": INDEX_COLOR}))
+        fig.add_trace(_line(index / index.iloc[0] * amount, name=INDEX_TRACE, line={"color": INDEX_COLOR}))
     if benchmark is not None and len(benchmark.dropna()):
         b = benchmark.dropna()
-        fig.add_trace(go.Scatter(x=b.index, y=(b / b.iloc[0] * amount).to_numpy(), name=benchmark_name or "Benchmark",
-                                 line={"color": BENCHMARK_COLOR}))
+        fig.add_trace(_line(b / b.iloc[0] * amount, name=benchmark_name or "Benchmark",
+                            line={"color": BENCHMARK_COLOR}))
     _layout(fig, f"Growth of {amount:,.0f}")
     fig.update_yaxes(tickformat=",.0f")
     return fig
@@ -166,11 +195,10 @@ def underwater(drawdown: pd.Series | None, benchmark_drawdown: pd.Series | None 
     """Drawdown from the running peak (fractions, <= 0)."""
     fig = go.Figure()
     if drawdown is not None and len(drawdown):
-        fig.add_trace(go.Scatter(x=drawdown.index, y=drawdown.to_numpy(), name=INDEX_TRACE, fill="tozeroy",
-                                 line={"color": INDEX_COLOR, "width": 1}))
+        fig.add_trace(_line(drawdown, name=INDEX_TRACE, fill="tozeroy", line={"color": INDEX_COLOR, "width": 1}))
     if benchmark_drawdown is not None and len(benchmark_drawdown):
-        fig.add_trace(go.Scatter(x=benchmark_drawdown.index, y=benchmark_drawdown.to_numpy(),
-                                 name=benchmark_name or "Benchmark", line={"color": BENCHMARK_COLOR, "width": 1}))
+        fig.add_trace(_line(benchmark_drawdown, name=benchmark_name or "Benchmark",
+                            line={"color": BENCHMARK_COLOR, "width": 1}))
     return _layout(fig, "Underwater (drawdown)", percent_y=True)
 
 
@@ -226,9 +254,8 @@ def rolling(frame: pd.DataFrame | None, kind: str, windows: tuple[int, ...] = (6
         for i, w in enumerate(windows):
             column = f"{kind}_{w}"
             if column in frame:
-                s = frame[column].dropna()
-                fig.add_trace(go.Scatter(x=s.index, y=s.to_numpy(), name=f"{w} days", mode="lines",
-                                         line={"color": INDEX_COLOR if i == 0 else color_for(i + 2)}))
+                fig.add_trace(_line(frame[column], name=f"{w} days", mode="lines",
+                                    line={"color": INDEX_COLOR if i == 0 else color_for(i + 2)}))
     return _layout(fig, ROLLING_LABELS.get(kind, kind), percent_y=(kind == "vol"))
 
 
@@ -286,19 +313,18 @@ def compare_curves(curves: dict[str, pd.Series], benchmark: pd.Series | None = N
         if start is not None:
             s = s.loc[start:]
         if len(s):
-            fig.add_trace(go.Scatter(x=s.index, y=(s / s.iloc[0] * 100).to_numpy(), name=name, mode="lines",
-                                     line={"color": INDEX_COLOR if i == 0 else color_for(i + 1), "width": 2 if i == 0 else 1.5}))
+            fig.add_trace(_line(s / s.iloc[0] * 100, name=name, mode="lines",
+                                line={"color": INDEX_COLOR if i == 0 else color_for(i + 1), "width": 2 if i == 0 else 1.5}))
     if benchmark is not None and start is not None:
         b = benchmark.dropna().loc[start:]
         if len(b):
-            fig.add_trace(go.Scatter(x=b.index, y=(b / b.iloc[0] * 100).to_numpy(), name=benchmark_name or "Benchmark",
-                                     mode="lines", line={"color": BENCHMARK_COLOR, "width": 1.5, "dash": "dot"}))
+            fig.add_trace(_line(b / b.iloc[0] * 100, name=benchmark_name or "Benchmark",
+                                mode="lines", line={"color": BENCHMARK_COLOR, "width": 1.5, "dash": "dot"}))
     _layout(fig, title, height=420)
     fig.update_yaxes(type="log" if log_scale else "linear")
     return fig
 
 
 def price_chart(prices: pd.Series, symbol: str) -> go.Figure:
-    fig = go.Figure(go.Scatter(x=prices.index, y=prices.to_numpy(), name=symbol, mode="lines",
-                               line={"color": INDEX_COLOR}))
+    fig = go.Figure(_line(prices, name=symbol, mode="lines", line={"color": INDEX_COLOR}))
     return _layout(fig, f"{symbol} daily close")

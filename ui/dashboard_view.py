@@ -1,15 +1,26 @@
-"""The dashboard's sections, drawn from one cached :class:`core.services.dashboard.DashboardData`."""
+"""The dashboard's sections, drawn from one cached :class:`core.services.dashboard.DashboardData`.
+
+Cost per view (issue 17): the charts, the range and log-scale controls and the section selector live in one
+fragment (:func:`charts_panel`), so a range, log-scale, section or allocation-view change reruns only that
+fragment, not the page (no authentication, sidebar, header or KPIs again). Only the chosen section is built
+(lazy sections). Every figure is built once per data version and view (:func:`ui.cache.figure`) and reused by
+every session and rerun; long lines are sent at screen resolution (:func:`ui.charts.for_screen`).
+"""
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Hashable
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
+from core.infra.telemetry import add_bytes, timed
 from core.services.dashboard import KPI_PERIODS, DashboardData
 from core.services.freshness import STALE_HELP
 from core.services.palette import sector_color
-from ui import charts, state, tables
+from ui import cache, charts, state, tables
+from ui.errors import shown_errors
 from ui.format import MISSING, metric_value, number, pct
 
 SECTIONS: tuple[str, ...] = ("Performance", "Allocation", "Risk", "Data freshness")
@@ -27,10 +38,25 @@ def dark_theme() -> bool:
         return False
 
 
-def plot(fig, key: str) -> None:  # type: ignore[no-untyped-def]
-    """Draw ``fig`` with the Streamlit theme (light or dark, as the browser prefers)."""
-    if dark_theme():
+def _themed(build: go.Figure | Callable[[], go.Figure], dark: bool) -> tuple[go.Figure, int]:
+    """The built figure (dark colours swapped in when ``dark``) and the size of its JSON, bytes."""
+    fig = build if isinstance(build, go.Figure) else build()
+    if dark:
         charts.for_dark(fig)
+    return fig, len(fig.to_json())
+
+
+def plot(build: go.Figure | Callable[[], go.Figure], key: str, view: tuple[Hashable, ...] = ()) -> None:
+    """Draw a figure (or the one ``build()`` makes) with the Streamlit theme (light or dark, as the browser prefers).
+
+    With ``view`` (the data version token, the config id and every argument the figure depends on) the figure
+    is built once and reused (:func:`ui.cache.figure`); without it, it is built on every run."""
+    dark = dark_theme()
+    if view:
+        fig, size = cache.figure(str(view[0]), (key, dark, *view[1:]), lambda: _themed(build, dark))  # type: ignore[misc]
+    else:
+        fig, size = _themed(build, dark)
+    add_bytes(size)
     st.plotly_chart(fig, key=key, config=PLOT_CONFIG, width="stretch", theme="streamlit")
 
 
@@ -47,7 +73,11 @@ def kpis(data: DashboardData) -> None:
         column.caption(f"{bench}: {pct(bm)}")
 
 
-def main_chart(data: DashboardData) -> tuple[pd.Timestamp | None, bool]:
+def _view(data: DashboardData, token: str, *parts: Hashable) -> tuple[Hashable, ...]:
+    return (token, data.config_id, *parts)
+
+
+def main_chart(data: DashboardData, token: str = "") -> tuple[pd.Timestamp | None, bool]:
     """Index vs benchmark from the first allocation; a window (1M..5Y, YTD) rebases both to 100 at its
     start, and the caption gives each one's return over it (the analytics' period return)."""
     # Wraps onto two lines on a narrow screen instead of being clipped.
@@ -61,8 +91,9 @@ def main_chart(data: DashboardData) -> tuple[pd.Timestamp | None, bool]:
     assert shown is not None  # clip_range keeps a Series a Series
     shown_bench = charts.clip_range(bench, start)
     windowed = start is not None and shown.index[0] > index.index[0]
-    plot(charts.index_vs_benchmark(shown, shown_bench, data.benchmark_symbol, log_scale=log_scale,
-                                   base=100.0 if windowed else None), key="chart_main")
+    plot(lambda: charts.index_vs_benchmark(shown, shown_bench, data.benchmark_symbol, log_scale=log_scale,
+                                           base=100.0 if windowed else None),
+         "chart_main", _view(data, token, start, log_scale) if token else ())
     if windowed and len(shown) > 1:
         parts = [f"Index {pct(float(shown.iloc[-1]) / float(shown.iloc[0]) - 1.0, signed=True)}"]
         if shown_bench is not None and len(shown_bench.dropna()) > 1:
@@ -76,36 +107,40 @@ def main_chart(data: DashboardData) -> tuple[pd.Timestamp | None, bool]:
     return start, log_scale
 
 
-def performance(data: DashboardData, start: pd.Timestamp | None) -> None:
+def performance(data: DashboardData, start: pd.Timestamp | None, token: str = "") -> None:
+    windowed = _view(data, token, start) if token else ()
     left, right = st.columns(2)
     with left:
-        plot(charts.growth_of(charts.clip_range(data.chart_index, start),
-                              charts.clip_range(data.chart_benchmark, start), data.benchmark_symbol),
-             key="chart_growth")
+        plot(lambda: charts.growth_of(charts.clip_range(data.chart_index, start),
+                                      charts.clip_range(data.chart_benchmark, start), data.benchmark_symbol),
+             "chart_growth", windowed)
     with right:
-        plot(charts.underwater(charts.clip_range(data.drawdown, start)), key="chart_underwater")
-    plot(charts.monthly_heatmap(data.monthly_returns, data.yearly_returns, data.year_labels), key="chart_monthly")
+        plot(lambda: charts.underwater(charts.clip_range(data.drawdown, start)), "chart_underwater", windowed)
+    plot(lambda: charts.monthly_heatmap(data.monthly_returns, data.yearly_returns, data.year_labels),
+         "chart_monthly", _view(data, token) if token else ())
     st.caption("Year = the calendar-year return (the months compounded). Partial years are marked: the first is "
                "measured from the first allocation, the current one to date.")
 
 
-def allocation(data: DashboardData) -> None:
+def allocation(data: DashboardData, token: str = "") -> None:
     if data.allocation_now.empty:
         st.info("No allocation stored for this version yet; compute it from the Strategy or Tasks page.")
         return
     st.caption(f"Weights drifted with prices to {data.as_of} from the last rebalance on {data.last_rebalance}.")
+    same = _view(data, token) if token else ()
     left, right = st.columns(2)
     with left:
-        plot(charts.allocation_bar(data.allocation_now, "symbol", "Allocation now by asset (top 20)"),
-             key="chart_alloc_asset")
+        plot(lambda: charts.allocation_bar(data.allocation_now, "symbol", "Allocation now by asset (top 20)"),
+             "chart_alloc_asset", same)
     with right:
-        plot(charts.allocation_pie(data.allocation_sectors, "sector", "Allocation now by sector",
-                                   color_of=sector_color), key="chart_alloc_sector")
+        plot(lambda: charts.allocation_pie(data.allocation_sectors, "sector", "Allocation now by sector",
+                                           color_of=sector_color), "chart_alloc_sector", same)
     view = st.radio("Allocation over time", ["By sector", "Top holdings"], key=state.DASH_ALLOC_VIEW,
                     horizontal=True)
     history = data.allocation_history_sectors if view == "By sector" else data.allocation_history_assets
-    plot(charts.allocation_area(history, f"Allocation over time ({view.lower()})",
-                                color_of=sector_color if view == "By sector" else None), key="chart_alloc_history")
+    plot(lambda: charts.allocation_area(history, f"Allocation over time ({view.lower()})",
+                                        color_of=sector_color if view == "By sector" else None),
+         "chart_alloc_history", _view(data, token, view) if token else ())
 
 
 def metrics_table(metrics: pd.DataFrame, benchmark_symbol: str | None = None) -> None:
@@ -134,16 +169,17 @@ def metrics_table(metrics: pd.DataFrame, benchmark_symbol: str | None = None) ->
                f"captures compare the index with {bench}, so the benchmark column has none.")
 
 
-def risk(data: DashboardData) -> None:
+def risk(data: DashboardData, token: str = "") -> None:
+    same = _view(data, token) if token else ()
     left, right = st.columns(2)
     with left:
         metrics_table(data.metrics, data.benchmark_symbol)
     with right:
-        plot(charts.correlation_heatmap(data.correlation), key="chart_correlation")
+        plot(lambda: charts.correlation_heatmap(data.correlation), "chart_correlation", same)
     columns = st.columns(3)
     for column, kind in zip(columns, ("vol", "sharpe", "beta")):
         with column:
-            plot(charts.rolling(data.rolling, kind), key=f"chart_rolling_{kind}")
+            plot(lambda kind=kind: charts.rolling(data.rolling, kind), f"chart_rolling_{kind}", same)  # type: ignore[misc]
 
 
 def freshness(frame: pd.DataFrame) -> None:
@@ -171,3 +207,22 @@ def compute_notes(warnings: list[str]) -> None:
         with st.expander(f"Notes from the last compute ({len(routine)})", icon=":material/info:"):
             st.markdown("\n".join(f"- {w}" for w in routine))
 
+
+
+@st.fragment
+def charts_panel(data: DashboardData, token: str) -> None:
+    """Main chart with its range and log-scale controls, the section selector and the chosen section: one
+    fragment, so changing any of them reruns only this (issue 17). Only the chosen section is built."""
+    with timed("page", "Dashboard · charts (fragment)"), shown_errors():
+        start, _log = main_chart(data, token)
+        # One section per run (not st.tabs, which would build every chart on every rerun).
+        section = st.segmented_control("Section", SECTIONS, key=state.DASH_SECTION, default=SECTIONS[0],
+                                       label_visibility="collapsed", wrap=True) or SECTIONS[0]
+        if section == "Performance":
+            performance(data, start, token)
+        elif section == "Allocation":
+            allocation(data, token)
+        elif section == "Risk":
+            risk(data, token)
+        else:
+            freshness(cache.freshness(token))

@@ -1,4 +1,4 @@
-"""Timings the app records about itself: page renders and slow service calls.
+"""Timings the app records about itself: page renders (wall and CPU time, figure bytes) and slow service calls.
 
 Recording never slows a page: :func:`record_timing` only appends to an in-memory buffer (bounded by
 :data:`MAX_BUFFER`; beyond it the oldest timings are dropped). The buffer is written to the ``timings``
@@ -12,6 +12,13 @@ Use::
 
     with timed("page", "Dashboard"):
         page.run()
+
+A ``page`` timing also records, under the same name, the CPU time of the run (kind ``cpu``: the script thread's
+:func:`time.thread_time`, which is what a rerun costs the server) and, when the run drew figures, the bytes of
+figure JSON it sent (kind ``bytes``, added by :func:`add_bytes`; the ``duration_ms`` column then holds bytes).
+A page timed inside another page run of the same thread (a fragment drawn by its page) is part of that run and
+not recorded twice; a fragment rerun on its own is recorded under its own name, so the Diagnostics table shows
+how many runs each page had and how many of them were fragment reruns.
 
     @timed("service", "dashboard.dashboard_data")
     def dashboard_data(...): ...
@@ -37,8 +44,8 @@ from core.infra import metrics
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["page", "service"]
-KINDS: tuple[str, ...] = ("page", "service")
+Kind = Literal["page", "service", "cpu", "bytes"]
+KINDS: tuple[str, ...] = ("page", "service", "cpu", "bytes")
 
 #: Most timings waiting in memory; older ones are dropped first (the database may be down).
 MAX_BUFFER = 5000
@@ -94,14 +101,38 @@ def record_timing(kind: str, name: str, duration_ms: float, *, at: dt.datetime |
         log.debug("could not record a timing", exc_info=True)
 
 
+_run = threading.local()  # the page run in progress on this thread: {"bytes": int}
+
+
+def add_bytes(n: int) -> None:
+    """Count ``n`` bytes of figure JSON sent by the page run in progress on this thread (no-op outside one)."""
+    current = getattr(_run, "page", None)
+    if current is not None:
+        current["bytes"] += int(n)
+
+
 @contextlib.contextmanager
 def timed(kind: str, name: str) -> Iterator[None]:
-    """Time the block (or, as a decorator, each call) and :func:`record_timing` it, also when it raises."""
-    started = time.perf_counter()
+    """Time the block (or, as a decorator, each call) and :func:`record_timing` it, also when it raises.
+
+    For ``page``: also its CPU time (``cpu``) and figure bytes (``bytes``); nested inside another page run of
+    this thread, nothing is recorded (the outer run holds it)."""
+    if kind == "page" and getattr(_run, "page", None) is not None:
+        yield
+        return
+    started, cpu_started = time.perf_counter(), time.thread_time()
+    if kind == "page":
+        _run.page = {"bytes": 0}
     try:
         yield
     finally:
         record_timing(kind, name, (time.perf_counter() - started) * 1000.0)
+        if kind == "page":
+            record_timing("cpu", name, (time.thread_time() - cpu_started) * 1000.0)
+            sent = _run.page["bytes"]
+            _run.page = None
+            if sent:
+                record_timing("bytes", name, float(sent))
 
 
 def _flush_in_background() -> None:
@@ -169,6 +200,7 @@ class TimingStats:
     """Timings over ``days``: per page (count, p50, p95, max ms) and the slowest service calls."""
 
     days: int
+    #: name, count (runs), p50/p95/max wall ms, last_at, cpu_p50_ms, cpu_p95_ms, figure_kib_p50 (per run)
     pages: pd.DataFrame = field(default_factory=pd.DataFrame)
     slowest_services: pd.DataFrame = field(default_factory=pd.DataFrame)
     samples: int = 0
@@ -209,6 +241,11 @@ def timing_stats(days: int = 7, *, now: dt.datetime | None = None, slowest: int 
                                .where(Timing.at >= since).order_by(Timing.at.desc()).limit(STATS_MAX_ROWS)).all()
     frame = pd.DataFrame(rows, columns=["kind", "name", "duration_ms", "at"])
     pages = _summarise(frame[frame["kind"] == "page"]).sort_values("p95_ms", ascending=False, ignore_index=True)
+    cpu = frame[frame["kind"] == "cpu"].groupby("name")["duration_ms"]
+    sent = frame[frame["kind"] == "bytes"].groupby("name")["duration_ms"]
+    pages["cpu_p50_ms"] = pages["name"].map(cpu.quantile(0.50))
+    pages["cpu_p95_ms"] = pages["name"].map(cpu.quantile(0.95))
+    pages["figure_kib_p50"] = pages["name"].map(sent.quantile(0.50) / 1024.0)
     services = _summarise(frame[frame["kind"] == "service"]).sort_values("p95_ms", ascending=False,
                                                                          ignore_index=True).head(slowest)
     return TimingStats(days=days, pages=pages, slowest_services=services, samples=len(frame))

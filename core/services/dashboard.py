@@ -30,7 +30,7 @@ from core.models.base import id_in_range
 from core.quant import periods
 from core.quant.periods import KPI_PERIODS as KPI_PERIODS  # the Dashboard shows these (ui reads them here)
 from core.quant.periods import as_date, kpi_returns
-from core.services import app_settings, compute
+from core.services import compute
 from core.services import prices as price_store
 from core.services.freshness import business_days_stale
 from core.services.market import benchmark_symbol
@@ -41,18 +41,6 @@ TOP_HOLDINGS = 10
 CORRELATION_WINDOW = 252
 OTHER = "Other"
 CASH = "Cash"
-
-
-def cache_token() -> str:
-    """Changes whenever prices, computed results or config versions change (the UI cache key)."""
-    with unit_of_work() as session:
-        version = app_settings.data_version(session)
-        max_id, n, last_computed = session.execute(
-            select(func.max(StrategyConfigRow.id), func.count(StrategyConfigRow.id),
-                   func.max(StrategyConfigRow.computed_at))).one()
-        active = session.scalar(select(StrategyConfigRow.id).where(StrategyConfigRow.is_active.is_(True)))
-        assets = session.execute(select(func.count(Asset.id), func.count(Asset.id).filter(Asset.is_active.is_(True)))).one()
-    return f"{version}:{max_id}:{n}:{active}:{last_computed}:{assets[0]}:{assets[1]}"
 
 
 def demo_data_shown() -> bool:
