@@ -15,7 +15,8 @@ The view (:func:`performance_view`)
     Stored results only (index levels, allocations at each rebalance, turnover and costs, prices of the
     assets held, the benchmark of :func:`core.services.market.benchmark_symbol`); nothing is backtested
     again. Returns are fractions, levels index points, weights fractions of the index level (cash = 1 -
-    sum of weights). Risk metrics use ``rf = 0`` like the stored metrics, so the ``max`` period reproduces
+    sum of weights). Risk metrics use the configured risk-free rate (``market.risk_free`` over the stored index's
+    dates, like the stored metrics: issue 15), so the ``max`` period reproduces
     :func:`core.services.compute.stored_metrics` exactly. Daily weights between rebalances are the stored
     weights drifted with prices (bought and held), as in the engine; contributions follow the engine's
     definition ``contribution_i = sum_t w_{i,t-1} * V_{t-1} * r_{i,t} / V_base`` so that
@@ -56,7 +57,7 @@ from core.quant.periods import (
 )
 from core.services import compute
 from core.services import prices as price_store
-from core.services.market import benchmark_symbol
+from core.services.market import risk_free, stored_version_benchmark
 
 __all__ = [
     "PERIODS", "PERIOD_LABELS", "ROLLING_WINDOWS", "TOP_HOLDINGS", "WORST_N", "STRESS_MONTHS",
@@ -101,6 +102,8 @@ class ViewInputs:
     prices: pd.DataFrame                 # closes of every symbol ever held, on the index dates
     assets: pd.DataFrame                 # index symbol; name, sector, asset_class, source
     sources: list[str]                   # data sources of the constituents and the benchmark
+    risk_free: float = 0.0               # annual rate of Sharpe / Sortino / alpha (market.risk_free, issue 15)
+    risk_free_label: str = ""
 
     @property
     def label(self) -> str:
@@ -130,7 +133,10 @@ def load_view_inputs(config_id: int) -> ViewInputs:
         if row is None:
             raise NotFoundError(f"no strategy config with id {config_id}")
         name, version, params, computed_at = row.name, row.version, dict(row.params or {}), row.computed_at
-        bench_sym = benchmark_symbol(session)
+        # the version's own benchmark (a symbol or a blend) or the default rule: market.version_benchmark
+        bench_levels, bench_sym = stored_version_benchmark(session, params, index.index[-1].date()
+                                                           if len(index) else None)
+        rf = risk_free(session, index.index[0].date(), index.index[-1].date()) if len(index) else risk_free(session)
         symbols = [str(s) for s in allocations.columns]
         asset_rows = session.execute(select(Asset.symbol, Asset.name, Asset.sector, Asset.asset_class, Asset.source,
                                             Asset.is_benchmark, Asset.is_active)).all()
@@ -139,11 +145,9 @@ def load_view_inputs(config_id: int) -> ViewInputs:
         if len(index):
             if symbols:
                 prices = price_store.load_price_matrix(session, symbols, None, index.index[-1].date())
-            if bench_sym:
-                bm = price_store.load_price_matrix(session, [bench_sym], None, index.index[-1].date())
-                if not bm.empty:
-                    # As compute_config does: benchmark closes carried forward onto the index dates.
-                    benchmark = bm[bench_sym].dropna().reindex(index.index).ffill().rename(bench_sym)
+            if bench_levels is not None and len(bench_levels):
+                # As compute_config does: benchmark closes carried forward onto the index dates.
+                benchmark = bench_levels.dropna().reindex(index.index).ffill().rename(bench_sym)
     assets = pd.DataFrame(asset_rows, columns=["symbol", "name", "sector", "asset_class", "source", "is_benchmark",
                                                "is_active"]).set_index("symbol")
     assets["sector"] = assets["sector"].fillna(OTHER)
@@ -156,7 +160,8 @@ def load_view_inputs(config_id: int) -> ViewInputs:
     return ViewInputs(config_id=config_id, config_name=name, config_version=version, params=params,
                       computed_at=computed_at, index=index, benchmark=benchmark, benchmark_symbol=bench_sym,
                       allocations=allocations, rebalances=rebalances, prices=prices,
-                      assets=assets[["name", "sector", "asset_class", "source"]], sources=sources)
+                      assets=assets[["name", "sector", "asset_class", "source"]], sources=sources,
+                      risk_free=rf.rate, risk_free_label=rf.label)
 
 
 # --------------------------------------------------------------------------- the view
@@ -205,6 +210,8 @@ class PerformanceView:
     worst_weeks: pd.DataFrame            # week_ending, index, benchmark
     stress: pd.DataFrame                 # month, benchmark, index, excess (worst benchmark months)
     warnings: list[str] = field(default_factory=list)
+    risk_free: float = 0.0               # the annual rate used by Sharpe, Sortino and alpha (issue 15)
+    risk_free_label: str = ""
 
     @property
     def total_return(self) -> float | None:
@@ -309,6 +316,8 @@ class PeriodSlice:
     benchmark: pd.Series | None
     benchmark_symbol: str | None
     warnings: list[str] = field(default_factory=list)
+    risk_free: float = 0.0
+    risk_free_label: str = ""
 
     @property
     def dates(self) -> pd.DatetimeIndex:
@@ -346,16 +355,18 @@ def period_slice(inputs: ViewInputs, start: dt.date, end: dt.date) -> PeriodSlic
             warnings.append("the benchmark has no price on some dates of the period; they are left out of "
                             "the benchmark-relative metrics")
     return PeriodSlice(full=full, level=level, benchmark_full=inputs.benchmark, benchmark=bench_level,
-                       benchmark_symbol=inputs.benchmark_symbol, warnings=warnings)
+                       benchmark_symbol=inputs.benchmark_symbol, warnings=warnings, risk_free=inputs.risk_free,
+                       risk_free_label=inputs.risk_free_label)
 
 
 def summary_section(cut: PeriodSlice) -> dict[str, Any]:
-    """``metrics`` (:func:`core.quant.risk.risk_metrics` of the period, rf = 0, against the benchmark),
+    """``metrics`` (:func:`core.quant.risk.risk_metrics` of the period at the configured rf, against the benchmark),
     ``benchmark_metrics`` (the benchmark alone) and ``metrics_table`` (both, with labels and formulas)."""
-    metrics = risk.risk_metrics(cut.level, cut.benchmark, rf=0.0)
-    bench_metrics = risk.risk_metrics(cut.benchmark, None, rf=0.0) if cut.benchmark is not None else {}
+    metrics = risk.risk_metrics(cut.level, cut.benchmark, rf=cut.risk_free)
+    bench_metrics = risk.risk_metrics(cut.benchmark, None, rf=cut.risk_free) if cut.benchmark is not None else {}
     return {"metrics": metrics, "benchmark_metrics": bench_metrics,
-            "metrics_table": _metrics_table(metrics, bench_metrics)}
+            "metrics_table": _metrics_table(metrics, bench_metrics),
+            "risk_free": cut.risk_free, "risk_free_label": cut.risk_free_label}
 
 
 def series_section(cut: PeriodSlice) -> dict[str, Any]:
@@ -410,7 +421,7 @@ def rolling_section(cut: PeriodSlice) -> dict[str, Any]:
     """``rolling``: :func:`core.quant.risk.rolling_metrics` and the rolling excess return over
     :data:`ROLLING_WINDOWS`, computed over the full history (a window looks back before the period), then cut."""
     full, bench_full = cut.full, cut.benchmark_full
-    rolling = risk.rolling_metrics(full, bench_full, windows=ROLLING_WINDOWS)
+    rolling = risk.rolling_metrics(full, bench_full, windows=ROLLING_WINDOWS, rf=cut.risk_free)
     if bench_full is not None:
         aligned_b = bench_full.reindex(full.index)
         for w in ROLLING_WINDOWS:

@@ -191,3 +191,27 @@ def risk_free(session: Session, start: dt.date | None = None, end: dt.date | Non
     return RiskFree(rate, "RISK_FREE_RATE", f"risk-free rate {rate * 100:.2f} % a year (RISK_FREE_RATE)")
 
 
+
+
+def stored_version_benchmark(session: Session, params: StrategyConfig | dict[str, Any] | None,
+                             end: dt.date | None = None) -> tuple[pd.Series | None, str | None]:
+    """:func:`version_benchmark` of a stored version from the price store, reading only the symbols it names (the
+    Dashboard and the reports: no constituent prices needed). A blend or symbol without prices is (None, label)."""
+    try:
+        cfg = params if isinstance(params, StrategyConfig) or params is None else StrategyConfig.model_validate(params)
+    except ValueError:
+        cfg = None  # an old stored config: the default rule
+    default = benchmark_symbol(session)
+    named = sorted(set(_named_symbols(cfg)) | ({default} if default else set()))
+    references = price_store.load_price_matrix(session, named, None, end) if named else pd.DataFrame()
+    dividends = price_store.load_dividends(session, named, None, end) \
+        if named and cfg is not None and cfg.basis == "total_return" else None
+    bench = references[default].dropna() if default and default in references.columns else None
+    inputs = MarketInputs(pd.DataFrame(), None, bench, default, [], references=references,
+                          dividends=dividends if dividends is not None and not dividends.empty else None)
+    try:
+        return version_benchmark(inputs, cfg)
+    except ValidationFailed:
+        label = (" / ".join(f"{w * 100:g}% {s}" for s, w in cfg.benchmark_blend.items())
+                 if cfg is not None and cfg.benchmark_blend else (cfg.benchmark if cfg is not None else default))
+        return None, label
