@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.auth import ADMIN_ONLY, ALL_ROLES
+from core.services.access import ADMIN_ONLY, ALL_ROLES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +23,7 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/dashboard.py", "Dashboard", ":material/monitoring:", ALL_ROLES, default=True),
     PageSpec("pages/strategy.py", "Strategy", ":material/tune:", ALL_ROLES),
+    PageSpec("pages/research.py", "Research", ":material/science:", ALL_ROLES),
     PageSpec("pages/reports.py", "Reports", ":material/description:", ALL_ROLES),
     PageSpec("pages/tasks.py", "Tasks", ":material/schedule:", ALL_ROLES),
     PageSpec("pages/data.py", "Data", ":material/database:", ALL_ROLES),

@@ -530,3 +530,62 @@ def test_cli_enqueue_wait_and_list(huey, capsys):
     assert main(["jobs", "list"]) == 0
     listing = capsys.readouterr().out
     assert f"{run_id:>6}  refresh" in listing and "failed" in listing
+
+
+# --------------------------------------------------------------------------- InlineQueue (the no-worker fallback)
+def test_inline_queue_runs_the_job_inside_submit_and_records_it(huey, svc):
+    from core.services.ports import fallback_queue
+    from jobs.queue import InlineQueue
+
+    queue = fallback_queue()
+    assert isinstance(queue, InlineQueue) and queue.backend == "inline" and queue.immediate
+    run_id = svc.enqueue("refresh", {"symbols": "SPY"}, user=ADMIN, huey=queue)
+    run = svc.get_run(run_id, ADMIN)
+    assert run.state == "succeeded" and run.attempts == 1 and run.progress == 1.0 and run.worker
+    assert run.result["rows_new"] > 0 and run.finished_at is not None
+    assert queue.waiting_ids() == set() and queue.pending_count() == queue.scheduled_count() == 0
+    assert huey.pending_count() == 0  # nothing went through Huey
+
+
+def test_inline_queue_records_a_failure_on_the_run_instead_of_raising(huey, svc):
+    from jobs.queue import InlineQueue
+
+    _seed(0.2)
+    run_id = svc.enqueue("compute", {}, user=ANNA, huey=InlineQueue())  # the active config computes
+    assert svc.get_run(run_id, ANNA).state == "succeeded"
+    from core.services import strategies
+
+    version = strategies.save_version("Broken", {"equal": 1.0}, note="t")
+    from core.db import unit_of_work
+    from core.models import StrategyConfigRow
+
+    with unit_of_work() as session:  # a stored config the engine refuses: the job fails, permanently
+        session.get(StrategyConfigRow, version.id).params = {"equal": "not a weight"}
+        session.commit()
+    failed = svc.get_run(svc.enqueue("compute", {"config_id": version.id}, user=ANNA, huey=InlineQueue()), ADMIN)
+    assert failed.state == "failed" and failed.attempts == 1 and failed.error and failed.traceback
+
+
+def test_activation_queues_the_recompute_in_the_service(huey, svc, monkeypatch):
+    """strategies.activate decides the recompute: queued as a run; with the queue down, computed here (InlineQueue);
+    with no fallback either, not queued and the reason says why (nothing raised)."""
+    from core.services import ports, strategies
+
+    _seed(0.2)
+    version = strategies.save_version("Next", {"equal": 1.0}, note="t")
+    activation = strategies.activate(version.id, actor=ADMIN)
+    assert activation.version.is_active and activation.recompute["queued"] and not activation.recompute["inline"]
+    assert svc.get_run(activation.recompute["run_id"], ADMIN).args == {"config_id": version.id}
+
+    def down() -> None:
+        raise ConnectionError("Redis went away")
+
+    from jobs.queue import HueyQueue
+
+    monkeypatch.setattr(HueyQueue, "ping", lambda self: down())
+    inline = strategies.activate(version.id, actor=ADMIN).recompute
+    assert inline["queued"] and inline["inline"] and inline["state"] == "succeeded"
+    assert inline["result"]["config_id"] == version.id
+    monkeypatch.setattr(ports, "_fallback", None)
+    missing = strategies.activate(version.id, actor=ADMIN).recompute
+    assert missing == {"queued": False, "reason": "queue unavailable: ConnectionError: Redis went away"}
