@@ -74,7 +74,7 @@ def backend_name(instance: Huey | None = None) -> str:
     return HueyQueue(instance or huey).backend
 
 
-from core.services.ports import register_queue  # noqa: E402
+from core.services.ports import register_queue  # noqa: E402,I001  (order matters: tasks connect their signals first)
 from jobs import schedule, tasks  # noqa: E402,F401  (register the tasks, periodic tasks and signal handlers)
 from jobs import alert_tasks, observe  # noqa: E402,F401  (after tasks: the alert check; job runs into metrics)
 from jobs import sweep_tasks  # noqa: E402,F401  (after tasks: the sweep parent run and its helper jobs)

@@ -180,7 +180,7 @@ def _filters(user: UserOut) -> RunFilters:
     if user.is_admin:
         who = cols[4].selectbox("User", [_ANY, *svc.run_users(user)], key=KEY_F_USER)
     # state is a TaskState (the selectbox's options); RunFilters validates it
-    return RunFilters(kind=None if kind == _ANY else kind, state=None if state == _ANY else state,  # type: ignore[arg-type]
+    return RunFilters(kind=None if kind == _ANY else kind, state=None if state == _ANY else state,
                       user=None if who in (None, _ANY) else who, since=since, until=until)
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from core.models.base import MAX_ID
 from core.schemas.asset import symbol_problem
 
+
 class TaskState(StrEnum):
     """The state of a task run (the state machine: :mod:`core.services.runs`). Members compare equal to their
     values, so stored strings, form values and command-line choices match them."""
