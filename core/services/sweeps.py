@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from core.db import unit_of_work, write_lock
 from core.errors import AutoIndexError, NotFoundError, ValidationFailed, error_text
+from core.infra import ratelimit
 from core.models import StrategyConfigRow, Sweep, SweepChunk, SweepVariant, TaskRun
 from core.models.base import id_in_range, utcnow
 from core.quant.batch import SharedCleaning, batch_order
@@ -100,6 +101,7 @@ def start(actor: Any, grid: Grid | dict[str, Any], *, config_id: int | None = No
     with unit_of_work() as session:
         write_lock(session)
         principal = resolve(session, actor, ALL_ROLES, action="running sweeps", lock=True)
+        ratelimit.hit("sweep", principal)  # per user (core/infra/ratelimit.py); the system is not limited
         base = _base_version(session, config_id)
         inputs = _market(session)
         if inputs.prices.empty:
