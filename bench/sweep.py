@@ -182,7 +182,7 @@ def side_by_side(bt_sample: int) -> None:
         return
     strategy_rows = configs[:bt_sample]
     t0 = time.perf_counter()
-    for cfg in strategy_rows:  # bt has no momentum mix built in: the equal-weight monthly backtest per variant
+    for _cfg in strategy_rows:  # bt has no momentum mix built in: the equal-weight monthly backtest per variant
         strategy = bt.Strategy("ew", [bt.algos.RunMonthly(run_on_first_date=True, run_on_end_of_period=True),
                                       bt.algos.SelectAll(), bt.algos.WeighEqually(), bt.algos.Rebalance()])
         bt.run(bt.Backtest(strategy, prices, integer_positions=False, initial_capital=100.0, progress_bar=False))

@@ -58,10 +58,11 @@ def start_form(user: UserOut, versions: list[ConfigVersionOut]) -> None:
     if not versions:
         st.info("Save a strategy version first (Strategy page).")
         return
-    labels = {v.id: f"{v.name} v{v.version}" + (" (active)" if v.is_active else "") for v in versions}
+    labels: dict[int, str] = {v.id: f"{v.name} v{v.version}" + (" (active)" if v.is_active else "")
+                              for v in versions}
+    ids = list(labels)
     active = next((v.id for v in versions if v.is_active), versions[0].id)
-    st.selectbox("Start from version", list(labels), format_func=labels.get, key=KEY_BASE,
-                 index=list(labels).index(active))
+    st.selectbox("Start from version", ids, format_func=lambda i: labels[i], key=KEY_BASE, index=ids.index(active))
     st.multiselect("Fields to sweep", [SLEEVE_AXIS, *SWEEPABLE], key=KEY_FIELDS,
                    help="Values: a list (63,126,252), a range (start:stop:step), none for no value; sleeves: a "
                         "simplex step (0.25) or sleeves and a step (equal+momentum:0.1).")

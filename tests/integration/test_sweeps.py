@@ -133,9 +133,8 @@ def test_owner_access_promote_and_cancel_rules(seeded):
 
 
 def test_queued_on_the_inline_queue_gives_the_inline_numbers(seeded):
-    from jobs.queue import InlineQueue
-
     from core.services import runs, sweeps
+    from jobs.queue import InlineQueue
 
     grid = _grid("momentum_lookback=21,63,126", "cost_bps=0,20")
     inline = sweeps.start("ada", grid, chunk_size=2)
@@ -151,11 +150,10 @@ def test_queued_on_the_inline_queue_gives_the_inline_numbers(seeded):
 @pytest.mark.timeout(240)
 def test_redis_workers_one_killed_mid_chunk(data_dir, pg_database, monkeypatch, tmp_path):
     import jobs
-    from jobs.queue import set_immediate
-
     from core.db import unit_of_work
     from core.models import SweepChunk, SweepVariant
     from core.services import runs, sweeps
+    from jobs.queue import set_immediate
     from tests.conftest import _reset_caches, _truncate_pg
     from tests.integration.conftest import flush_job_keys
     from tests.integration.jobs_support import Consumers, wait_for
