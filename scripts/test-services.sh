@@ -2,7 +2,8 @@
 # Sourced by ./test.sh: make sure what the tests need is there, providing it when it is not.
 #
 # * As root, missing Debian packages are installed (chromium for the end-to-end tests, the PostgreSQL and Redis
-#   servers and clients, the DejaVu fonts the PDF reports use); a stopped system PostgreSQL cluster is started.
+#   servers and clients, the DejaVu fonts the PDF reports use, Prometheus for promtool and the scrape test); a stopped
+#   system PostgreSQL cluster is started.
 # * PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 are used when they answer (AUTOINDEX_PG_PORT and
 #   AUTOINDEX_REDIS_PORT name other ports).
 # * Otherwise a throwaway PostgreSQL (initdb, trust auth) and/or Redis (no persistence) start in a temporary
@@ -28,6 +29,7 @@ if [ "$(id -u)" = 0 ]; then
   command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
   dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core)
+  command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # promtool and prometheus (tests/integration/test_promtool.py)
   if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]} (apt)" >&2
     export DEBIAN_FRONTEND=noninteractive
