@@ -114,15 +114,13 @@ def for_dark(fig: go.Figure) -> go.Figure:
 
 
 def range_start(index: pd.DatetimeIndex, choice: str) -> pd.Timestamp | None:
-    """The window start of a range choice (None = everything): YTD is 31 December of the previous year and
-    1M..5Y are the last date minus 1..60 calendar months, as :func:`core.services.analytics.period_bounds`."""
+    """The window start of a range choice (None = everything): :func:`core.quant.periods.base_date` of the last
+    date (YTD: 31 December of the previous year; 1M..5Y: the last date minus 1..60 calendar months)."""
+    from core.quant.periods import base_date
+
     if len(index) == 0 or choice == "Max":
         return None
-    end = index[-1]
-    if choice == "YTD":
-        return pd.Timestamp(end.year - 1, 12, 31)
-    months = {"1M": 1, "3M": 3, "6M": 6, "1Y": 12, "3Y": 36, "5Y": 60}[choice]
-    return end - pd.DateOffset(months=months)
+    return pd.Timestamp(base_date(choice, index[-1].date()))
 
 
 def clip_range(series: pd.Series | None, start: pd.Timestamp | None) -> pd.Series | None:
