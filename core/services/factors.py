@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Integer, cast, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from core.db import unit_of_work
@@ -139,7 +139,7 @@ def list_factor_sets(session: Session) -> list[FactorSet]:
     """Every stored factor set, imported sets first, then by name."""
     rows = session.execute(
         select(FactorValue.factor_set, FactorValue.factor, func.min(FactorValue.date), func.max(FactorValue.date),
-               func.count(), func.max(FactorValue.is_demo))
+               func.count(), func.max(cast(FactorValue.is_demo, Integer)))
         .group_by(FactorValue.factor_set, FactorValue.factor)).all()
     sets: dict[str, dict[str, Any]] = {}
     for name, factor, first, last, count, demo in rows:

@@ -121,6 +121,11 @@ def _levels(inputs: MarketInputs, symbols: list[str], basis: str) -> pd.DataFram
     return have
 
 
+def blend_label(blend: dict[str, float]) -> str:
+    """"60% ^GSPC / 40% IEF": largest weight first, then by symbol (stored JSON may reorder the keys)."""
+    return " / ".join(f"{w * 100:g}% {s}" for s, w in sorted(blend.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def version_benchmark(inputs: MarketInputs, config: StrategyConfig | dict[str, Any] | None
                       ) -> tuple[pd.Series | None, str | None]:
     """THE benchmark of a config version (levels, label): its blend (monthly rebalanced, base 100), its symbol, or
@@ -131,7 +136,7 @@ def version_benchmark(inputs: MarketInputs, config: StrategyConfig | dict[str, A
     if cfg is not None and cfg.benchmark_blend:
         parts = list(cfg.benchmark_blend)
         blend = fixed_weight_blend(_levels(inputs, parts, basis), dict(cfg.benchmark_blend))
-        label = " / ".join(f"{w * 100:g}% {s}" for s, w in cfg.benchmark_blend.items())
+        label = blend_label(cfg.benchmark_blend)
         return (blend.rename(label) if len(blend) else None), label
     if cfg is not None and cfg.benchmark:
         return _levels(inputs, [cfg.benchmark], basis)[cfg.benchmark].dropna().rename(cfg.benchmark), cfg.benchmark
@@ -212,6 +217,6 @@ def stored_version_benchmark(session: Session, params: StrategyConfig | dict[str
     try:
         return version_benchmark(inputs, cfg)
     except ValidationFailed:
-        label = (" / ".join(f"{w * 100:g}% {s}" for s, w in cfg.benchmark_blend.items())
-                 if cfg is not None and cfg.benchmark_blend else (cfg.benchmark if cfg is not None else default))
+        label = (blend_label(cfg.benchmark_blend) if cfg is not None and cfg.benchmark_blend
+                 else (cfg.benchmark if cfg is not None else default))
         return None, label

@@ -354,13 +354,13 @@ class DemoProvider(MarketDataProvider):
 
 
 #: Annual cash yield of the synthetic dividends by asset class (paid quarterly); others pay none.
-DEMO_DIVIDEND_YIELD = {"equity": 0.018, "bond": 0.03}
+DEMO_DIVIDEND_YIELD = {"equity": 0.018, "etf": 0.015, "bond": 0.03}
 
 
 def demo_dividends(dates: np.ndarray, symbols: list[str], closes: np.ndarray, listed: np.ndarray,
                    asset_classes: list[str]) -> pd.DataFrame:
     """Synthetic quarterly dividends (issue 15): on the last business day of Feb, May, Aug and Nov, each equity
-    pays ``close x 1.8 % / 4`` and each bond ``close x 3 % / 4`` per share; index series (``^...``) and other
+    pays ``close x 1.8 % / 4``, each ETF 1.5 % and each bond 3 % a year, per share; index series (``^...``) and other
     classes pay none. ``closes`` is symbols x dates, ``listed`` the same shape (False before a listing).
     Deterministic: a function of the closes only. Long frame [date, symbol, dividend]."""
     day = pd.DatetimeIndex(dates)

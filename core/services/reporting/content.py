@@ -63,7 +63,8 @@ def summary_table(view: PerformanceView, keys: list[str] | None = None, name: st
     cols += [Column("unit", "Unit"), Column("reason", "Note")]
     return Table(name, title, frame.reset_index(drop=True), cols,
                  note="Over the period; benchmark-relative metrics have no benchmark column. "
-                      "n/a: undefined (see note).")
+                      "n/a: undefined (see note). Sharpe, Sortino and alpha use the "
+                      f"{view.risk_free_label or 'risk-free rate 0.00 % a year'}.")
 
 
 def series_table(view: PerformanceView) -> Table:
@@ -433,6 +434,10 @@ def build_document(report_type: str, period: str, view: PerformanceView, *, gene
     if report_type not in _BUILDERS:
         raise ValueError(f"unknown report type {report_type!r}")
     sections = _BUILDERS[report_type](view)
+    if report_type == "risk":  # issue 15: "Monte Carlo", "Stress scenarios", "Factor regression"
+        from core.services.reporting.risk_sections import risk_sections
+
+        sections = sections + risk_sections(view.config_id)
     doc_tables = [b for s in sections for b in s.blocks if isinstance(b, Table) and b.export]
     exports: list[Table] = []
     seen: set[str] = set()
@@ -446,7 +451,9 @@ def build_document(report_type: str, period: str, view: PerformanceView, *, gene
     except Exception as exc:  # noqa: BLE001 - an old stored config must not stop the report
         methodology = [("Configuration", f"could not be described: {exc}")]
     return ReportDocument(
-        report_type=report_type, title=REPORT_TYPES[report_type], config_label=view.config_label, period=period,
+        report_type=report_type, title=REPORT_TYPES[report_type], period=period,
+        config_label=view.config_label + (" · total return" if view.params.get("basis") == "total_return"
+                                          else " · price return"),
         period_label=PERIOD_LABELS.get(period, period), start=view.base_date, end=view.end_date,
         generated_at=generated_at, generated_by=generated_by, sources=view.sources, demo=view.demo,
         benchmark_symbol=view.benchmark_symbol, sections=sections, methodology=methodology,
