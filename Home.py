@@ -40,6 +40,14 @@ def _background_worker(database_url: str) -> bool:
     return True
 
 
+@st.fragment
+def _cookie_writer() -> None:
+    """The re-authentication cookie's browser component (:func:`ui.auth.flush_cookie_action`) in a fragment: when
+    the browser reports the cookie written, only this reruns, not the page just drawn (issue 17: a login cost
+    two or three whole Dashboard runs)."""
+    auth.flush_cookie_action()
+
+
 def _single_page(page, title: str, url_path: str) -> None:  # type: ignore[no-untyped-def]
     """Navigation with one hidden page: logged-out visitors see nothing but this form, whatever the URL."""
     st.navigation([st.Page(page, title=title, url_path=url_path, default=True)], position="hidden").run()
@@ -71,10 +79,11 @@ def main() -> None:
         _single_page(account_view.enrolment_required_screen, "Two-factor authentication", "two-factor")
         return
     user = auth.require_user(auth.ALL_ROLES)
-    auth.flush_cookie_action()
     forbidden = navigation.forbidden_for(user.role, requested_page())
     page = st.navigation(navigation.pages_for(user.role))
     sidebar.draw(user)
+    with st.sidebar:
+        _cookie_writer()
     if forbidden is not None:  # a URL of a page this role may not see: say so, never redirect silently
         st.error(f"You do not have access to this page ({forbidden.title} is for administrators). "
                  "Choose a page in the sidebar.", icon=":material/block:")

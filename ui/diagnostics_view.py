@@ -17,9 +17,10 @@ from core import health
 from core.errors import AutoIndexError
 from core.infra import cache as cache_service
 from core.schemas.user import UserOut
-from core.services import access, audit
+from core.services import access, audit, cache_admin
 from core.services.freshness import STALE_HELP
 from ui import auth, forms
+from ui import cache as ui_cache
 from ui import tables as table_view
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,8 @@ def tables(report: health.HealthReport) -> None:
         st.markdown(f"**Durations by kind over {health.STATS_DAYS} days** (seconds; failure rate of finished runs)")
         _table(report, "jobs", "durations by kind (7 days)", f"No runs in the last {health.STATS_DAYS} days.")
     with tabs[2]:
-        st.markdown(f"**Page render times over {health.STATS_DAYS} days** (ms)")
+        st.markdown(f"**Page render times over {health.STATS_DAYS} days** (ms; one row per page and per fragment: "
+                    "count = runs; cpu = server CPU per run; figure KiB = figure JSON sent per run)")
         _table(report, "performance", "page timings", "No page timings recorded yet.")
         st.markdown("**Slowest service calls** (ms)")
         _table(report, "performance", "slowest service calls", "No slow service calls recorded.")
@@ -127,7 +129,7 @@ def tables(report: health.HealthReport) -> None:
 def _on_clear(namespace: str | None) -> None:
     """Clear one namespace (or all) through the cache service, which checks the admin role and audits."""
     try:
-        deleted = cache_service.clear_cache(namespace, actor=auth.actor())
+        deleted = cache_admin.clear(namespace, actor=auth.actor())
     except AutoIndexError as exc:
         forms.set_errors(NOTICE, {"cache": exc.message})
         return
@@ -150,7 +152,7 @@ def _on_clear_streamlit() -> None:
     except AutoIndexError as exc:
         forms.set_errors(NOTICE, {"cache": exc.message})
         return
-    st.cache_data.clear()
+    ui_cache.clear()  # ui/cache.py: the one place that touches Streamlit's caches
     audit.record_now(who.username, "cache.clear_streamlit", "st.cache_data")
     forms.clear(NOTICE)
     forms.set_notice(NOTICE, "Cleared Streamlit's data caches; every page reads fresh data on its next run.")

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.infra import cache
 from core.models import AppSetting
 from core.models.base import utcnow
 
@@ -32,6 +33,17 @@ def put(session: Session, key: str, value: dict[str, Any], *, by: str | None = N
 def data_version(session: Session) -> int:
     """A counter bumped whenever prices or computed results change (cache key ingredient)."""
     return int(get(session, DATA_VERSION, {"version": 0}).get("version", 0))
+
+
+def current_data_version() -> int:
+    """:func:`data_version` in a transaction of its own (the service cache's key source)."""
+    from core.db import unit_of_work
+
+    with unit_of_work() as session:
+        return data_version(session)
+
+
+cache.set_data_version_source(current_data_version)
 
 
 def bump_data_version(session: Session, *, at: dt.datetime | None = None) -> int:

@@ -197,7 +197,11 @@ def test_no_data_version_computes_uncached(clock) -> None:
 
 
 def test_cached_decorator_keys_on_arguments_and_database(cache, monkeypatch) -> None:
-    monkeypatch.setattr(cache_module, "get_cache", lambda: cache)
+    with cache_module.use_cache(cache):  # injected: no private attribute patched
+        _decorator_keys_on_arguments_and_database(monkeypatch)
+
+
+def _decorator_keys_on_arguments_and_database(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     scope = {"url": "sqlite:///one.db"}
     monkeypatch.setattr(cache_module, "_scope", lambda: scope["url"])
     calls: list[tuple[int, str]] = []
@@ -229,3 +233,49 @@ def test_stored_reads_are_cached() -> None:
                    (compute.stored_allocations, "allocations"), (compute.stored_rebalances, "rebalances")):
         assert fn.namespace == ns  # type: ignore[attr-defined]
         assert list(inspect.signature(fn).parameters) == ["config_id"]
+
+
+def test_injected_cache_is_used_only_inside_the_block(cache) -> None:
+    before = cache_module.get_cache()
+    with cache_module.use_cache(cache) as injected:
+        assert cache_module.get_cache() is injected is cache
+    assert cache_module.get_cache() is before
+
+
+def test_the_data_version_comes_from_the_registered_source(clock, monkeypatch) -> None:
+    """The process-wide cache keys on the registered source (the services register the database counter); with no
+    source the read is computed every time (never served under a key that cannot follow the data)."""
+    monkeypatch.setattr(cache_module, "_version_source", [])
+    cache = Cache(LocalBackend(clock=clock), clock=clock)
+    compute = Counter()
+    cache.get_or_compute("index", "a", compute)
+    cache.get_or_compute("index", "a", compute)
+    assert compute.calls == 2
+    current = {"v": 7}
+    cache_module.set_data_version_source(lambda: current["v"])
+    cache.get_or_compute("index", "a", compute)
+    cache.get_or_compute("index", "a", compute)
+    assert compute.calls == 3
+    current["v"] = 8  # a write bumped the data version: the next read misses
+    cache.get_or_compute("index", "a", compute)
+    assert compute.calls == 4
+
+
+def test_services_register_the_database_data_version() -> None:
+    from core.services import app_settings
+
+    assert cache_module._version_source == [app_settings.current_data_version]
+
+
+def test_the_infrastructure_layer_imports_no_service() -> None:
+    """Issue 13: core.infra.cache is below the services; the audited admin clear lives in core.services."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(cache_module.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | \
+        {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(name.startswith(("core.services", "core.health", "ui", "jobs")) for name in imported), imported
+    from core.services import cache_admin
+
+    assert callable(cache_admin.clear) and not hasattr(cache_module, "clear_cache")
