@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from core.config import get_settings
 from core.db import unit_of_work, write_lock
 from core.errors import NotFoundError, ValidationFailed, error_text, one_line
+from core.infra import ratelimit
 from core.models import AuditEvent, Report, StrategyConfigRow, TaskRun, utcnow
 from core.models.base import id_in_range
 from core.schemas.task import (
@@ -166,7 +167,8 @@ def enqueue(kind: str, params: dict[str, Any] | None = None, *, user: Any = None
     """
     args = validate_params(kind, params)
     with unit_of_work() as session:  # fail fast, before touching the queue; checked again when writing
-        resolve(session, user, KIND_ROLES.get(kind, ALL_ROLES), action=f"queuing {kind} jobs")
+        principal = resolve(session, user, KIND_ROLES.get(kind, ALL_ROLES), action=f"queuing {kind} jobs")
+        ratelimit.hit("job", principal)  # per user (core/infra/ratelimit.py); the system is not limited
     queue = job_queue(huey)
     _ping(queue)
     huey_id = str(uuid.uuid4())

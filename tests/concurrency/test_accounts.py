@@ -23,6 +23,18 @@ from tests.concurrency.conftest import assert_clean, run_at_once
 
 pytestmark = pytest.mark.timeout(300)
 
+
+@pytest.fixture(autouse=True)
+def _no_login_rate_limit(monkeypatch):  # type: ignore[no-untyped-def]
+    """These races are about the lockout and the credential version: the per-user login rate limit (issue 16,
+    tests/concurrency/test_two_factor_races.py) would refuse part of a 40-attempt burst before it got there."""
+    from core.config import reset_settings_cache
+
+    monkeypatch.setenv("RATE_LIMIT_LOGIN_USER", "off")
+    reset_settings_cache()
+    yield
+    reset_settings_cache()
+
 PASSWORD = "a perfectly long password 1"
 WRONG = "not the password at all"
 

@@ -209,3 +209,32 @@ def test_report_requests_are_limited_per_user_in_the_service(db, limits_env):
         reports.request_report("nonsense", "1y", "pdf", owner=None)
     with pytest.raises(ValidationFailed):
         reports.request_report("nonsense", "1y", "pdf", owner=None)
+
+
+def test_jobs_queued_are_limited_per_user_in_the_service(db, limits_env):
+    from core.errors import ValidationFailed
+    from core.services import runs, users
+
+    limits_env(RATE_LIMIT_JOB="1/minute", EMBEDDED_WORKER="false")
+    users.create_user("boss", "Boss", PASSWORD, role="admin")
+    run_id = runs.enqueue("refresh", {"provider": "demo"}, user="boss")
+    assert run_id
+    with pytest.raises(RateLimited, match="too many queued jobs"):
+        runs.enqueue("refresh", {"provider": "demo"}, user="boss")
+    with pytest.raises(ValidationFailed):  # a bad request is refused before it counts
+        runs.enqueue("no-such-kind", {}, user="boss")
+    assert runs.enqueue("refresh", {"provider": "demo"}, user=None)  # the system is not limited
+
+
+def test_sweeps_are_limited_per_user_in_the_service(db, limits_env):
+    from core.errors import AutoIndexError
+    from core.services import sweeps, users
+
+    limits_env(RATE_LIMIT_SWEEP="1/minute")
+    users.create_user("alice", "Alice", PASSWORD)
+    grid = {"axes": [{"name": "top_n", "values": [3, 5]}]}
+    with pytest.raises(AutoIndexError) as first:  # counted, then refused for want of a config and prices
+        sweeps.start("alice", grid)
+    assert not isinstance(first.value, RateLimited)
+    with pytest.raises(RateLimited, match="too many sweeps"):
+        sweeps.start("alice", grid)
