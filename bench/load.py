@@ -1,11 +1,16 @@
 """Load on 127.0.0.1 only, bounded in time: concurrent browser sessions while jobs run, and a Redis queue drill.
 
-    python bench/load.py [--sessions 20] [--browsers 2] [--rounds 3] [--ramp-up 60] [--deadline 240] [--jobs 200] [--skip-browser]
+    python bench/load.py [--sessions 50] [--browsers 1] [--rounds 2] [--ramp-up 60] [--deadline 300] [--jobs 200] [--skip-browser]
 
-Part 1 (browser): a real ``streamlit run Home.py`` (SQLite, embedded worker) on a free port; SESSIONS headless
-Chromium contexts spread over BROWSERS processes each log in and then ROUNDS times open the Strategy page (waiting
-for the backtest preview) and the Dashboard (waiting for its first chart), while a full demo refresh job and a
-report job run. Prints errors, p50/p95/max page times and the final state of both jobs (no job lost).
+Part 1 (browser, issue 17): a real ``streamlit run Home.py`` (SQLite, embedded worker) on a free port, pinned to
+core 0 (``taskset -a -c -p 0``); SESSIONS browser contexts in ONE headless Chromium process pinned to core 1 (this
+process pins itself before Playwright starts, and its children inherit it), so the figures measure the server, not
+the browsers. Sessions arrive evenly over RAMP_UP seconds; each logs in and then ROUNDS times opens the Strategy page
+(its backtest preview), the Dashboard, a range button and a section, while a full demo refresh job and a report
+job run. Every step is timed until settled on the websocket (:mod:`bench.wire`: its last run finished, its charts
+drawn). Prints errors, p50/p95/max settled time per step, reruns, the server's CPU per session (from ``/proc``;
+it includes the two jobs the embedded worker runs), the browser's CPU, and the final state of both jobs (no job
+lost). Target: 0 errors, 0 lost jobs, p95 <= 2 s.
 
 Part 2 (queue): PostgreSQL (a fresh database) + Redis db 10 + two ``huey_consumer`` processes; JOBS compute jobs
 over four config versions are queued at once. Prints how many finished, in which state, attempts, and that the
@@ -48,31 +53,40 @@ def _pct(values: list[float], q: float) -> float:
 
 
 # --------------------------------------------------------------------------- part 1: browsers
-async def _session(browser, base_url: str, username: str, rounds: int, times: dict[str, list[float]],
-                   errors: list[str], delay_s: float = 0.0) -> None:
+STEPS = ("login", "page Strategy", "page Dashboard", "range 1Y", "section Risk")
+
+
+async def _session(browser, base_url: str, username: str, rounds: int, steps: dict[str, list], errors: list[str],
+                   delay_s: float = 0.0) -> None:
+    from bench.wire import Wire
+
     await asyncio.sleep(delay_s)  # ramp-up: sessions arrive one after another, as people do
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     page.set_default_timeout(90_000)
+    wire = Wire().attach(page)
+
+    async def act(name: str, do, charts: int = 0) -> None:  # type: ignore[no-untyped-def]
+        wire.mark()
+        await do()
+        step = await wire.asettle(page, name, timeout_s=90, min_charts=charts)
+        if step.timed_out:
+            errors.append(f"{username}: {name} did not settle within 90 s")
+        steps[name].append(step)
+
     try:
-        started = time.monotonic()
         await page.goto(base_url)
         await page.get_by_label("Username").fill(username)
         await page.get_by_label("Password", exact=True).fill(ANALYST_PASSWORD)
-        await page.get_by_role("button", name="Log in").click()
-        await page.get_by_role("heading", name="Dashboard").first.wait_for()
-        await page.locator("[data-testid='stPlotlyChart']").first.wait_for()
-        times["login+dashboard"].append(time.monotonic() - started)
+        await act("login", page.get_by_role("button", name="Log in").click, 1)
         for _ in range(rounds):
-            started = time.monotonic()
-            await page.get_by_role("link", name="Strategy").click()
+            await act("page Strategy", page.get_by_role("link", name="Strategy").click)
             await page.get_by_text("Preview:").first.wait_for()
-            times["strategy preview"].append(time.monotonic() - started)
-            started = time.monotonic()
-            await page.get_by_role("link", name="Dashboard").click()
-            await page.get_by_role("heading", name="Dashboard").first.wait_for()
-            await page.locator("[data-testid='stPlotlyChart']").first.wait_for()
-            times["dashboard"].append(time.monotonic() - started)
+            await act("page Dashboard", page.get_by_role("link", name="Dashboard").click, 1)
+            await act("range 1Y", page.get_by_role("radio", name="1Y", exact=True).click, 1)
+            await act("section Risk", page.get_by_role("radio", name="Risk", exact=True).click, 2)
+            await page.get_by_role("radio", name="Max", exact=True).click()  # back for the next round
+            await page.get_by_role("radio", name="Performance", exact=True).click()
             if await page.locator("[data-testid='stException']").count():
                 errors.append(f"{username}: an exception box was drawn")
     except Exception as exc:  # noqa: BLE001 - counted and printed
@@ -87,14 +101,14 @@ async def _browsers(base_url: str, sessions: int, n_browsers: int, rounds: int, 
 
     from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
-    times: dict[str, list[float]] = {"login+dashboard": [], "strategy preview": [], "dashboard": []}
+    steps: dict[str, list] = {name: [] for name in STEPS}
     errors: list[str] = []
     async with async_playwright() as pw:
         browsers = [await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
                     for _ in range(n_browsers)]
         try:
             step = ramp_up_s / max(sessions - 1, 1)
-            work = [_session(browsers[i % n_browsers], base_url, f"analyst{i:02d}", rounds, times, errors, i * step)
+            work = [_session(browsers[i % n_browsers], base_url, f"analyst{i:02d}", rounds, steps, errors, i * step)
                     for i in range(sessions)]
             try:
                 await asyncio.wait_for(asyncio.gather(*work), timeout=deadline_s)
@@ -103,7 +117,17 @@ async def _browsers(base_url: str, sessions: int, n_browsers: int, rounds: int, 
         finally:
             for browser in browsers:
                 await browser.close()
-    return times, errors
+    return steps, errors
+
+
+def _pin(pid: int, core: int) -> bool:
+    """Pin every thread of ``pid`` to ``core`` (taskset); False when there is no such core or no taskset."""
+    import subprocess
+
+    if core >= (os.cpu_count() or 1):
+        return False
+    done = subprocess.run(["taskset", "-a", "-c", "-p", str(core), str(pid)], capture_output=True, text=True)
+    return done.returncode == 0
 
 
 def browser_load(sessions: int, n_browsers: int, rounds: int, deadline_s: float, ramp_up_s: float = 0.0) -> bool:
@@ -123,6 +147,13 @@ def browser_load(sessions: int, n_browsers: int, rounds: int, deadline_s: float,
         users.create_user(f"analyst{i:02d}", f"Analyst {i}", ANALYST_PASSWORD, role="analyst")
     print(f"[browser] database seeded and computed in {time.monotonic() - t0:.1f} s ({data_dir})")
     process, base_url = start_server(data_dir, {"EMBEDDED_WORKER": "true"})
+    from bench.wire import server_cpu_s
+
+    pinned = _pin(process.pid, 0)
+    if pinned and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})  # this process, Playwright's driver and Chromium: core 1
+    print(f"[browser] server pid {process.pid} {'pinned to core 0, browser to core 1' if pinned else 'not pinned'}; "
+          f"load average before: {os.getloadavg()[0]:.1f}")
     ok = True
     try:
         import jobs
@@ -136,14 +167,23 @@ def browser_load(sessions: int, n_browsers: int, rounds: int, deadline_s: float,
         print(f"[browser] queued refresh run {refresh_id} and report run {report_run}; "
               f"{sessions} sessions in {n_browsers} browsers, {rounds} rounds each, arriving over {ramp_up_s:.0f} s")
         started = time.monotonic()
-        times, errors = asyncio.run(_browsers(base_url, sessions, n_browsers, rounds, deadline_s, ramp_up_s))
+        cpu0, own0 = server_cpu_s(process.pid), os.times()
+        steps, errors = asyncio.run(_browsers(base_url, sessions, n_browsers, rounds, deadline_s, ramp_up_s))
         took = time.monotonic() - started
-        print(f"[browser] sessions done in {took:.1f} s; errors: {len(errors)}")
+        server_cpu, own = server_cpu_s(process.pid) - cpu0, os.times()
+        browser_cpu = (own.children_user + own.children_system + own.user + own.system) - \
+            (own0.children_user + own0.children_system + own0.user + own0.system)
+        print(f"[browser] sessions done in {took:.1f} s; errors: {len(errors)}; load average {os.getloadavg()[0]:.1f}")
         for e in errors[:20]:
             print(f"  error: {e}")
-        for name, values in times.items():
-            print(f"  {name:17s} n={len(values):3d}  p50={_pct(values, .5):6.2f} s  p95={_pct(values, .95):6.2f} s  "
-                  f"max={max(values, default=float('nan')):6.2f} s")
+        for name, done in steps.items():
+            values = [s.settled_s for s in done if not s.timed_out]
+            runs = sum(s.app_runs for s in done), sum(s.fragment_runs for s in done)
+            print(f"  {name:15s} n={len(values):3d}  p50={_pct(values, .5):6.2f} s  p95={_pct(values, .95):6.2f} s  "
+                  f"max={max(values, default=float('nan')):6.2f} s  runs app={runs[0]} fragment={runs[1]}  "
+                  f"received p50 {_pct([s.bytes_in / 1024 for s in done], .5):.0f} KiB")
+        print(f"  server CPU {server_cpu:.1f} s for {sessions} sessions: {server_cpu / max(sessions, 1):.2f} s per "
+              f"session (the refresh and report jobs included); this process and the browser: {browser_cpu:.1f} s")
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             runs = [run_service.get_run(refresh_id), run_service.get_run(report_run)]
@@ -238,10 +278,10 @@ def queue_drill(n_jobs: int, deadline_s: float) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="AutoIndex load bench (127.0.0.1 only, bounded)")
-    parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--browsers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--deadline", type=float, default=240, help="seconds for each part before it aborts")
+    parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--browsers", type=int, default=1, help="Chromium processes (1: every context in one)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--deadline", type=float, default=300, help="seconds for each part before it aborts")
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--ramp-up", type=float, default=60.0,
                         help="seconds over which the sessions start (0: all log in at the same instant)")

@@ -68,7 +68,8 @@ def for_screen(series: pd.Series, n_out: int = SCREEN_POINTS) -> pd.Series:
 
     index = s.index
     x = index.asi8 if isinstance(index, pd.DatetimeIndex) else np.arange(len(s), dtype=np.int64)
-    keep = MinMaxLTTBDownsampler().downsample(np.ascontiguousarray(x), s.to_numpy(dtype=float), n_out=n_out)
+    downsampler = MinMaxLTTBDownsampler()  # type: ignore[no-untyped-call]  # tsdownsample ships no annotations
+    keep = downsampler.downsample(np.ascontiguousarray(x), s.to_numpy(dtype=float), n_out=n_out)
     return s.iloc[np.sort(keep)]
 
 

@@ -119,3 +119,33 @@ def test_the_risk_table_shows_the_benchmark_beside_the_index(app_db, data) -> No
                 f'<td style="text-align:right">{metric_value(expected[key], unit)}</td>'
         assert cells in table, key
     assert rows.loc["beta", "benchmark"] is None or pd.isna(rows.loc["beta", "benchmark"])
+
+
+def test_long_lines_are_sent_at_screen_resolution_keeping_ends_and_extremes() -> None:
+    """ui.charts.for_screen (tsdownsample's MinMaxLTTB): at most SCREEN_POINTS real points, the first and the last
+    among them, and the series' minimum and maximum; a short series is sent whole."""
+    from ui.charts import SCREEN_POINTS, for_screen
+
+    rng = np.random.default_rng(17)
+    dates = pd.bdate_range("2015-01-01", periods=2600)
+    series = pd.Series(100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, len(dates)))), index=dates)
+    shown = for_screen(series)
+    assert len(shown) <= SCREEN_POINTS < len(series)
+    assert shown.index.is_monotonic_increasing and shown.index.isin(series.index).all()
+    np.testing.assert_array_equal(shown.to_numpy(), series.loc[shown.index].to_numpy())  # real points, unchanged
+    assert shown.index[0] == series.index[0] and shown.index[-1] == series.index[-1]
+    assert series.idxmax() in shown.index and series.idxmin() in shown.index
+    short = series.iloc[:SCREEN_POINTS]
+    pd.testing.assert_series_equal(for_screen(short), short)
+
+
+def test_the_main_chart_draws_real_points_with_the_index_extremes(app_db, data) -> None:
+    at = make_app(ADMIN[0])
+    assert not at.exception
+    trace = plotly_figures(at)["Index vs benchmark"]["data"][0]
+    x = pd.DatetimeIndex(pd.to_datetime(list(trace["x"])))
+    y = _array(trace["y"]).astype(float)
+    chart = data.chart_index
+    np.testing.assert_allclose(y, chart.loc[x].to_numpy(), rtol=1e-12)
+    assert y.max() == pytest.approx(chart.max(), rel=1e-12) and y.min() == pytest.approx(chart.min(), rel=1e-12)
+    assert x[-1] == chart.index[-1] and y[-1] == pytest.approx(chart.iloc[-1], rel=1e-12)
