@@ -179,7 +179,7 @@ def registry() -> CollectorRegistry:
         from prometheus_client import multiprocess
 
         served = CollectorRegistry()
-        multiprocess.MultiProcessCollector(served, path=path)
+        multiprocess.MultiProcessCollector(served, path=path)  # type: ignore[no-untyped-call]  # untyped in prometheus_client
         served.register(_STATE_COLLECTOR)
         return served
     try:

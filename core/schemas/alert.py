@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-RULES = ("refresh_failed", "data_stale", "no_worker", "drawdown")
 RuleName = Literal["refresh_failed", "data_stale", "no_worker", "drawdown"]
+RULES: tuple[RuleName, ...] = ("refresh_failed", "data_stale", "no_worker", "drawdown")
 RULE_TITLES = {"refresh_failed": "A refresh failed", "data_stale": "Data stale beyond N business days",
                "no_worker": "No worker alive", "drawdown": "Active index drawdown beyond the threshold"}
 

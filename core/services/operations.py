@@ -107,7 +107,7 @@ def report_bytes() -> dict[str, int]:
     with unit_of_work() as session:
         rows = session.execute(select(Report.format, func.coalesce(func.sum(Report.size_bytes), 0))
                                .group_by(Report.format)).all()
-    return {str(fmt): int(total) for fmt, total in rows}
+    return {str(fmt): int(total or 0) for fmt, total in rows}
 
 
 def active_drawdown() -> Drawdown | None:
