@@ -22,6 +22,7 @@ from core.services.palette import sector_color
 from ui import cache, charts, state, tables
 from ui.errors import shown_errors
 from ui.format import MISSING, metric_value, number, pct
+from ui.risk_view import comparison_series_for, risk_panels
 
 SECTIONS: tuple[str, ...] = ("Performance", "Allocation", "Risk", "Data freshness")
 #: A short modebar (it sits in the strip charts.MODEBAR_STRIP keeps above every title).
@@ -180,6 +181,7 @@ def risk(data: DashboardData, token: str = "") -> None:
     for column, kind in zip(columns, ("vol", "sharpe", "beta")):
         with column:
             plot(lambda kind=kind: charts.rolling(data.rolling, kind), f"chart_rolling_{kind}", same)  # type: ignore[misc]
+    risk_panels(data, comparison_series_for(data))  # issue 15: comparisons, Monte Carlo, stress, factors
 
 
 def freshness(frame: pd.DataFrame) -> None:

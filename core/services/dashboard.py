@@ -33,7 +33,7 @@ from core.quant.periods import as_date, kpi_returns
 from core.services import compute
 from core.services import prices as price_store
 from core.services.freshness import business_days_stale
-from core.services.market import benchmark_symbol
+from core.services.market import benchmark_symbol, risk_free, stored_version_benchmark
 
 #: Holdings shown one by one in the allocation history and the correlation matrix.
 TOP_HOLDINGS = 10
@@ -75,6 +75,8 @@ class DashboardData:
     first_allocation: dt.date | None = None    # first rebalance date (charts start here)
     yearly_returns: pd.Series | None = None    # calendar-year returns from the first allocation, by year
     year_labels: dict[int, str] = field(default_factory=dict)  # periods.year_labels of the chart dates
+    risk_free_label: str = ""                  # the rate of Sharpe / Sortino / alpha and where it comes from
+    basis: str = "price"                       # price or total_return (chart titles say which)
 
     @property
     def empty(self) -> bool:
@@ -107,15 +109,16 @@ def _config_label(session: Session, config_id: int) -> str:
 METRIC_COLUMNS = ["key", "label", "value", "unit", "formula", "reason", "benchmark", "benchmark_reason"]
 
 
-def _metrics_frame(config_id: int, benchmark: pd.Series | None) -> pd.DataFrame:
+def _metrics_frame(config_id: int, benchmark: pd.Series | None, rf: float = 0.0) -> pd.DataFrame:
     """The stored metrics of the index and, beside them, :func:`core.quant.risk.risk_metrics` of the
-    benchmark alone over the same dates with the same rf (0), as the stored compute does for the index.
+    benchmark alone over the same dates with the same rf (the configured rate), as the stored compute does for
+    the index.
     Metrics relative to a benchmark (beta, alpha, tracking error, ...) have no benchmark value: the reason
     says so."""
     from core.quant.risk import METRIC_DEFINITIONS, risk_metrics
 
     stored = compute.stored_metrics(config_id)
-    bench = risk_metrics(benchmark, None, rf=0.0) if benchmark is not None and len(benchmark.dropna()) > 1 else {}
+    bench = risk_metrics(benchmark, None, rf=rf) if benchmark is not None and len(benchmark.dropna()) > 1 else {}
     bench_missing = bench.get("missing", {}) or {}
     rows = []
     for key, (label, formula, unit) in METRIC_DEFINITIONS.items():
@@ -185,14 +188,16 @@ def _allocation_history(session: Session, config_id: int, top: list[str]) -> tup
     return by_sector, by_asset
 
 
-def _benchmark(session: Session, index: pd.Series) -> tuple[pd.Series | None, str | None]:
-    symbol = benchmark_symbol(session)
-    if symbol is None or index.empty:
+def _benchmark(session: Session, index: pd.Series, params: dict[str, object] | None = None
+               ) -> tuple[pd.Series | None, str | None]:
+    """The version's benchmark (market.stored_version_benchmark: its symbol or blend, else the default rule),
+    rebased to the index's level on their first common date."""
+    if index.empty:
+        return None, benchmark_symbol(session)
+    levels, symbol = stored_version_benchmark(session, params, index.index[-1].date())
+    if levels is None or levels.dropna().empty:
         return None, symbol
-    matrix = price_store.load_price_matrix(session, [symbol], index.index[0].date(), index.index[-1].date())
-    if matrix.empty:
-        return None, symbol
-    raw = matrix[symbol].reindex(index.index).ffill().dropna()
+    raw = levels.reindex(index.index).ffill().dropna()
     if raw.empty:
         return None, symbol
     return raw / raw.iloc[0] * float(index.loc[raw.index[0]]), symbol
@@ -221,7 +226,10 @@ def dashboard_data(config_id: int) -> DashboardData:
     index = compute.stored_index(config_id)
     with unit_of_work() as session:
         label = _config_label(session, config_id)
-        benchmark, bench_symbol = _benchmark(session, index)
+        row = session.get(StrategyConfigRow, config_id)
+        params = dict(row.params or {}) if row is not None else {}
+        benchmark, bench_symbol = _benchmark(session, index, params)
+        rf = risk_free(session, index.index[0].date(), index.index[-1].date()) if len(index) else risk_free(session)
         as_of = index.index[-1].date() if len(index) else None
         allocation_now, last_rebalance = _allocation_now(session, config_id, as_of)
         top = allocation_now["symbol"].head(TOP_HOLDINGS).tolist()
@@ -239,7 +247,8 @@ def dashboard_data(config_id: int) -> DashboardData:
     data = DashboardData(
         config_id=config_id, config_label=label, index=index, benchmark=benchmark, benchmark_symbol=bench_symbol,
         as_of=as_of, level=float(index.iloc[-1]) if len(index) else None, kpis=kpis,
-        metrics=_metrics_frame(config_id, benchmark), allocation_now=allocation_now, allocation_sectors=sectors,
+        metrics=_metrics_frame(config_id, benchmark, rf.rate), allocation_now=allocation_now,
+        allocation_sectors=sectors, risk_free_label=rf.label, basis=str(params.get("basis", "price")),
         allocation_history_sectors=history_sectors, allocation_history_assets=history_assets,
         last_rebalance=last_rebalance, correlation=correlation,
         first_allocation=first_allocation, warnings=compute.stored_warnings(config_id),
@@ -247,7 +256,7 @@ def dashboard_data(config_id: int) -> DashboardData:
     shown, shown_bench = data.chart_index, data.chart_benchmark
     if len(shown) > 2:
         data.drawdown = risk.drawdown_series(shown)
-        data.rolling = risk.rolling_metrics(shown, shown_bench)
+        data.rolling = risk.rolling_metrics(shown, shown_bench, rf=rf.rate)
         data.monthly_returns = periods.monthly_returns(shown)
         data.yearly_returns = periods.yearly_returns(shown)
         data.year_labels = periods.year_labels(shown.index)

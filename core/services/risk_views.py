@@ -171,3 +171,25 @@ def risk_view(config_id: int, *, actor: Any, monte_carlo: MonteCarloParams | Non
     return RiskView(config_id, label, basis, bench_symbol, rf.label, weights, as_of, result, mc, stress,
                     hypothetical, list(shocks), chosen, regression, rolling, notes)
 
+
+
+def comparison_series_of(config_id: int) -> dict[str, pd.Series]:
+    """Levels of the version's comparison series (at most three) on its basis; empty when it names none."""
+    from core.services.market import MarketInputs, comparison_series
+
+    with unit_of_work() as session:
+        row = session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None
+        if row is None:
+            return {}
+        params = dict(row.params or {})
+        named = [str(s) for s in params.get("comparisons") or []]
+        if not named:
+            return {}
+        references = price_store.load_price_matrix(session, named)
+        dividends = price_store.load_dividends(session, named) if params.get("basis") == "total_return" else None
+    inputs = MarketInputs(pd.DataFrame(), None, None, None, [], references=references,
+                          dividends=dividends if dividends is not None and not dividends.empty else None)
+    try:
+        return comparison_series(inputs, params)
+    except (ValidationFailed, ValueError):
+        return {}

@@ -1,0 +1,36 @@
+"""AppTest: the Dashboard's Risk section shows the issue-15 panels (Monte Carlo fan, stress scenarios, factor
+regression on the demo factor set) with the numbers of core.services.risk_views and the rate and basis stated."""
+from __future__ import annotations
+
+import pytest
+
+from tests.app.conftest import ANALYST, make_app, plotly_figures
+from tests.app.test_dashboard_look import _array
+
+
+def _last_median(at) -> float:  # type: ignore[no-untyped-def]
+    fan = plotly_figures(at)["Monte Carlo projection (price return)"]
+    median = [t for t in fan["data"] if t["name"] == "median"][0]
+    return float(_array(median["y"])[-1])
+
+
+def test_risk_section_shows_monte_carlo_stress_and_factors(app_db) -> None:
+    from core.services import strategies
+    from core.services.risk_views import MonteCarloParams, risk_view
+
+    at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Risk").run()
+    assert not at.exception
+    headers = [h.value for h in at.subheader]
+    assert {"Monte Carlo projection", "Stress scenarios", "Factor regression"} <= set(headers)
+    assert any("risk-free rate" in c.value and "Basis: price return" in c.value for c in at.caption)
+    cid = strategies.active_version().id
+    view = risk_view(cid, actor=None, monte_carlo=MonteCarloParams(target=20_000.0))
+    assert _last_median(at) == pytest.approx(float(view.monte_carlo.fan["p50"].iloc[-1]), rel=1e-12)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Probability of a loss"] == f"{view.monte_carlo.prob_loss:.1%}"
+    assert any("demo" in c.value for c in at.caption if "Factor set" in c.value)
+    at.number_input(key="risk15_years").set_value(3).run()
+    assert not at.exception
+    three = risk_view(cid, actor=None, monte_carlo=MonteCarloParams(years=3, target=20_000.0))
+    assert _last_median(at) == pytest.approx(float(three.monte_carlo.fan["p50"].iloc[-1]), rel=1e-12)

@@ -1,0 +1,153 @@
+"""The Dashboard Risk section's issue-15 panels: Monte Carlo projection, stress scenarios (historical and
+hypothetical), factor regression and the comparison series.
+
+Layout only: every number comes from :func:`core.services.risk_views.risk_view` (the risk report shows the same
+data) and :func:`core.services.market` (comparisons); definitions in docs/methodology.md. Session-state keys are
+prefixed ``risk15_``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.quant.montecarlo import METHODS
+from core.quant.stress import Shock
+from core.services.dashboard import DashboardData
+from core.services.risk_views import MonteCarloParams, RiskView, risk_view
+from ui import tables
+from ui.auth import actor
+from ui.errors import shown_errors
+
+KEY = "risk15_"
+_METHOD_LABELS = {"bootstrap": "Block bootstrap", "normal": "Normal", "t": "Student-t"}
+
+
+def _basis(data: DashboardData) -> str:
+    return "total return" if data.basis == "total_return" else "price return"
+
+
+def _fan(view: RiskView, basis: str) -> go.Figure:
+    fan = view.monte_carlo_table()
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=fan["years"], y=fan["p95"], line={"width": 0}, name="p95", showlegend=False))
+    fig.add_trace(go.Scatter(x=fan["years"], y=fan["p5"], fill="tonexty", line={"width": 0}, name="p5-p95",
+                             fillcolor="rgba(31,119,180,0.15)"))
+    fig.add_trace(go.Scatter(x=fan["years"], y=fan["p75"], line={"width": 0}, name="p75", showlegend=False))
+    fig.add_trace(go.Scatter(x=fan["years"], y=fan["p25"], fill="tonexty", line={"width": 0}, name="p25-p75",
+                             fillcolor="rgba(31,119,180,0.35)"))
+    fig.add_trace(go.Scatter(x=fan["years"], y=fan["p50"], name="median", line={"color": "#1f77b4"}))
+    fig.update_layout(title=f"Monte Carlo projection ({basis})", xaxis_title="years", yaxis_title="value",
+                      height=360, margin={"t": 50, "b": 40})
+    return fig
+
+
+def _shocks() -> list[Shock]:
+    frame = st.data_editor(
+        pd.DataFrame({"kind": ["asset_class", "asset_class"], "target": ["equity", "bond"], "shock %": [-30.0, 5.0]}),
+        key=KEY + "shocks", num_rows="dynamic", width="stretch",
+        column_config={"kind": st.column_config.SelectboxColumn("Applies to", options=["asset", "sector",
+                                                                                       "asset_class"]),
+                       "target": st.column_config.TextColumn("Symbol, sector or class"),
+                       "shock %": st.column_config.NumberColumn("Shock %", min_value=-100.0, max_value=1000.0)})
+    out = []
+    for row in frame.dropna().itertuples(index=False):
+        kind, target, shock = str(row[0]), str(row[1]).strip(), float(row[2])
+        if target and kind in ("asset", "sector", "asset_class"):
+            out.append(Shock(kind, target, shock / 100.0))  # type: ignore[arg-type]
+    return out
+
+
+def comparisons(data: DashboardData, series: dict[str, pd.Series]) -> None:
+    """Index, benchmark and the version's comparison series, rebased to 100 at the first common date."""
+    if not series:
+        return
+    lines = {"Index": data.index}
+    if data.benchmark is not None:
+        lines[data.benchmark_symbol or "Benchmark"] = data.benchmark
+    lines.update(series)
+    frame = pd.DataFrame(lines).dropna()
+    if frame.empty:
+        return
+    frame = frame / frame.iloc[0] * 100
+    fig = go.Figure([go.Scatter(x=frame.index, y=frame[c], name=c) for c in frame.columns])
+    fig.update_layout(title=f"Index, benchmark and comparisons ({_basis(data)}, rebased to 100)", height=340,
+                      margin={"t": 50, "b": 30})
+    st.plotly_chart(fig, key=KEY + "comparisons", width="stretch")
+
+
+def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | None = None) -> None:
+    """The Monte Carlo, stress and factor panels of the version ``data`` shows."""
+    basis = _basis(data)
+    st.caption(f"Basis: {basis}. Sharpe, Sortino and alpha use the {data.risk_free_label or 'risk-free rate 0'}.")
+    with shown_errors():
+        comparisons(data, comparison_series or {})
+        st.subheader("Monte Carlo projection")
+        c1, c2, c3, c4, c5 = st.columns(5)
+        years = int(c1.number_input("Years", 1, 30, 10, key=KEY + "years"))
+        method = c2.selectbox("Method", METHODS, format_func=lambda m: _METHOD_LABELS[m], key=KEY + "method")
+        contribution = float(c3.number_input("Yearly contribution (withdrawal < 0)", value=0.0, step=1000.0,
+                                             key=KEY + "contribution"))
+        target = float(c4.number_input("Target value", value=20_000.0, min_value=1.0, step=1000.0, key=KEY + "target"))
+        seed = int(c5.number_input("Seed", 0, 2**31 - 1, 0, key=KEY + "seed"))
+        with st.expander("Hypothetical shocks", icon=":material/bolt:"):
+            shocks = _shocks()
+        newey_west = st.toggle("Newey-West standard errors", key=KEY + "nw")
+        view = risk_view(data.config_id, actor=actor(), shocks=shocks, newey_west=newey_west,
+                         monte_carlo=MonteCarloParams(years=years, method=method, seed=seed,
+                                                      contribution=contribution, target=target))
+        for note in view.notes:
+            st.info(note)
+        if view.monte_carlo is not None:
+            mc = view.monte_carlo
+            left, right = st.columns([3, 1])
+            with left:
+                st.plotly_chart(_fan(view, basis), key=KEY + "fan", width="stretch")
+            with right:
+                dd = mc.drawdown_percentiles()
+                st.metric("Probability of a loss", f"{mc.prob_loss:.1%}")
+                st.metric(f"Probability of reaching {target:,.0f}", f"{(mc.prob_target or 0):.1%}")
+                st.metric("Median max drawdown", f"{dd['p50']:.1%}", help=f"worst 5 %: {dd['p5']:.1%}")
+            hist = go.Figure(go.Histogram(x=mc.max_drawdowns, nbinsx=40))
+            hist.update_layout(title=f"Distribution of the maximum drawdown ({basis})", height=260,
+                               margin={"t": 40, "b": 30}, xaxis_tickformat=".0%")
+            st.plotly_chart(hist, key=KEY + "dd", width="stretch")
+        st.subheader("Stress scenarios")
+        stress = view.stress_table()
+        covered = stress[stress["covered"]]
+        if len(covered):
+            fig = go.Figure([go.Bar(x=covered["scenario"], y=covered["index_return"], name="Index")])
+            if covered["benchmark_return"].notna().any():
+                fig.add_trace(go.Bar(x=covered["scenario"], y=covered["benchmark_return"],
+                                     name=view.benchmark_symbol or "Benchmark"))
+            fig.update_layout(title=f"Stress scenarios on the current weights ({basis})", height=300,
+                              yaxis_tickformat=".0%", margin={"t": 40, "b": 30})
+            st.plotly_chart(fig, key=KEY + "stress", width="stretch")
+        tables.show(stress.assign(covered=stress["covered"].map({True: "yes", False: "not covered"})))
+        if view.hypothetical is not None:
+            total, applied = view.hypothetical
+            st.metric("Index return under the hypothetical shocks", f"{total:.2%}")
+        st.subheader("Factor regression")
+        if view.factor is not None and view.factor_set is not None:
+            reg = view.factor
+            st.caption(f"Factor set {view.factor_set.label}; {reg.nobs} days; R² {reg.r2:.3f}; alpha "
+                       f"{reg.alpha_annual:.2%} a year; " + (f"Newey-West ({reg.hac_lags} lags)" if reg.newey_west
+                                                             else "classical OLS") + " standard errors.")
+            tables.show(view.factor_table())
+            if view.rolling_betas is not None:
+                betas = view.rolling_betas.drop(columns=[c for c in view.rolling_betas.columns
+                                                         if c.startswith("alpha")]).dropna(how="all")
+                if len(betas):
+                    fig = go.Figure([go.Scatter(x=betas.index, y=betas[c], name=c) for c in betas.columns])
+                    fig.update_layout(title=f"Rolling factor betas, 252 days ({basis})", height=300,
+                                      margin={"t": 40, "b": 30})
+                    st.plotly_chart(fig, key=KEY + "betas", width="stretch")
+
+
+def comparison_series_for(data: DashboardData) -> dict[str, Any]:
+    """The comparison series of the version (from the price store), or nothing when it names none."""
+    from core.services.risk_views import comparison_series_of
+
+    return comparison_series_of(data.config_id)
