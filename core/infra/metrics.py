@@ -89,11 +89,16 @@ def count_login(outcome: str) -> None:
 
 def login_outcome(exc: BaseException | None) -> str:
     """The outcome label of a login that raised ``exc`` (None: it succeeded), by the error's class name so that
-    this module needs no service import: an AuthenticationError carrying ``locked_until`` -> locked (refused, or the
+    this module needs no service import: TwoFactorRequired -> second_factor (right password, a code is asked next),
+    RateLimited -> rate_limited, an AuthenticationError carrying ``locked_until`` -> locked (refused, or the
     attempt that locked the account), any other AuthenticationError -> failure, anything else -> error."""
     if exc is None:
         return "success"
     name = type(exc).__name__
+    if name == "TwoFactorRequired":  # the password was right; the login goes on with a code (complete_login)
+        return "second_factor"
+    if name == "RateLimited":
+        return "rate_limited"
     if "Locked" in name or getattr(exc, "locked_until", None) is not None:
         return "locked"
     if "Inactive" in name or "SessionEnded" in name:
@@ -165,6 +170,17 @@ class _StateCollector(Collector):
 
 
 _STATE_COLLECTOR = _StateCollector()
+
+
+def enable_multiprocess(path: str) -> None:
+    """Switch this process to prometheus_client's multiprocess mode with its files in ``path`` (an empty directory),
+    before any job or page was counted: forked children then write their values there and :func:`registry` sums
+    them. Every metric here has labels, so its values are created at the first ``labels()`` call and take the
+    value class chosen now (prometheus_client picks it from ``PROMETHEUS_MULTIPROC_DIR`` when it is imported)."""
+    from prometheus_client import values
+
+    os.environ[MULTIPROC_ENV] = path
+    values.ValueClass = values.get_value_class()
 
 
 def multiprocess_dir() -> str | None:

@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 from core.config import PROJECT_ROOT, get_settings
 from core.db import unit_of_work, write_lock
 from core.errors import AuthenticationError, ConfigurationError, NotFoundError, ValidationFailed
+from core.infra.metrics import counted_logins
 from core.models import User
 from core.models.base import utcnow
 from core.models.user import RecoveryCode
@@ -387,6 +388,7 @@ def _accept(session: Session, user_id: int, token: str | None, last_step: int | 
     return ("recovery", "") if spent == 1 else (None, "wrong code")
 
 
+@counted_logins  # autoindex_logins_total{outcome} (Prometheus)
 def complete_login(challenge: Any, code: str, *, now: dt.datetime | None = None) -> UserOut:
     """The second step of a login: ``challenge`` from :class:`core.services.users.TwoFactorRequired` and a
     TOTP or recovery code (:func:`check_code`, counted toward the lockout). Returns the logged-in user."""

@@ -208,3 +208,14 @@ def test_a_login_challenge_is_refused_when_forged_altered_or_old():
             users.verify_challenge(bad, now)
     with pytest.raises(AuthenticationError, match="5 minutes"):
         users.verify_challenge(good, now + dt.timedelta(minutes=5, seconds=1))
+
+
+def test_the_login_metric_tells_the_second_step_and_rate_limits_apart():
+    from core.infra import metrics
+    from core.infra.ratelimit import RateLimited
+    from core.services import users
+
+    now = at(1_700_000_000)
+    pending = users.LoginChallenge(1, "ada", 0, now, users.LoginChallenge.sign(1, "ada", 0, now))
+    assert metrics.login_outcome(users.TwoFactorRequired(pending)) == "second_factor"
+    assert metrics.login_outcome(RateLimited("login_user", "30 per 1 minute", 12)) == "rate_limited"
