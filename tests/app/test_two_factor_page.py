@@ -150,3 +150,27 @@ def test_admin_2fa_required_forces_an_admin_to_enrol_before_any_page(admin_2fa_r
     assert not at.exception
     assert at.title[0].value.startswith("Dashboard")
     assert [u.username for u in users.list_users(actor="ada2")]
+
+
+def test_a_preview_over_the_rate_limit_says_when_to_retry(app_db, monkeypatch) -> None:
+    import random
+
+    from core.config import reset_settings_cache
+    from core.services import users
+
+    monkeypatch.setenv("RATE_LIMIT_PREVIEW", "1/minute")
+    reset_settings_cache()
+    try:
+        users.create_user("petra", "Petra Preview", PASSWORD)
+        at = make_app("petra", page="pages/strategy.py")
+        refused: list[str] = []
+        for _ in range(3):  # parameters no earlier run cached: each is a new backtest
+            at.number_input(key="strategy_field_cost_bps").set_value(round(random.uniform(1, 999), 3)).run()
+            assert not at.exception
+            refused = [e.value for e in at.error if "too many previews" in e.value]
+            if refused:
+                break
+        assert refused, "the second new preview within a minute is refused"
+        assert "at most 1 per 1 minute" in refused[0] and "try again in" in refused[0]
+    finally:
+        reset_settings_cache()
