@@ -116,20 +116,20 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _metrics_multiprocess_dir() -> None:
     """Forked workers (``-k process``) count job runs in their own processes: prometheus_client's multiprocess mode
-    sums them through files in PROMETHEUS_MULTIPROC_DIR, which must be set before prometheus_client is imported
-    (a fresh temporary directory, removed at exit, unless the operator set one)."""
+    sums them through files in PROMETHEUS_MULTIPROC_DIR (a fresh temporary directory, removed at exit, unless the
+    operator set one)."""
     import atexit
     import os
     import shutil
     import tempfile
 
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return
-    if "prometheus_client" in sys.modules:
-        raise ValidationFailed({"--metrics-port": "set PROMETHEUS_MULTIPROC_DIR to an empty directory for -k process"})
-    path = tempfile.mkdtemp(prefix="autoindex-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    from core.infra import metrics
+
+    path = os.environ.get(metrics.MULTIPROC_ENV)
+    if not path:
+        path = tempfile.mkdtemp(prefix="autoindex-metrics-")
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    metrics.enable_multiprocess(path)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

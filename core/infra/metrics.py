@@ -180,7 +180,7 @@ def enable_multiprocess(path: str) -> None:
     from prometheus_client import values
 
     os.environ[MULTIPROC_ENV] = path
-    values.ValueClass = values.get_value_class()
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]  # untyped in prometheus_client
 
 
 def multiprocess_dir() -> str | None:
