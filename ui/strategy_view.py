@@ -34,6 +34,13 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "Constraints and rebalancing": ("top_n", "max_weight", "min_history", "rebalance", "drift_band", "cost_bps"),
     "Data hygiene": ("min_price", "ffill_limit", "return_clip", "outlier_z", "outlier_window", "base_value"),
 }
+#: Issue 15's fields, in an expander below the four groups: benchmark and basis, caps and exclusions.
+MORE_GROUPS: dict[str, tuple[str, ...]] = {
+    "Benchmark and basis": ("basis", "benchmark", "benchmark_blend", "comparisons"),
+    "Caps, minimums and exclusions": ("sector_caps", "asset_class_caps", "min_weight", "min_holdings", "exclusions"),
+}
+#: Fields typed as text: "SYMBOL=percent, ..." for the weight maps, "A, B" for the lists, "" for none.
+TEXT_FIELDS = ("benchmark", "benchmark_blend", "comparisons", "sector_caps", "asset_class_caps", "exclusions")
 COMPARE_METRICS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "beta",
                    "tracking_error", "information_ratio")
 BENCHMARK = "Benchmark"
@@ -71,7 +78,49 @@ FIELDS: dict[str, FieldUI] = {
     "outlier_z": FieldUI("Outlier threshold (standard deviations)", 1, 0.5, "%.1f"),
     "outlier_window": FieldUI("Outlier window (trading days)"),
     "base_value": FieldUI("Base value (index points)", 1, 1),
+    "basis": FieldUI("Basis"),
+    "benchmark": FieldUI("Benchmark symbol"),
+    "benchmark_blend": FieldUI("Or a blend (SYMBOL=% , ...)"),
+    "comparisons": FieldUI("Comparison symbols (up to 3)"),
+    "sector_caps": FieldUI("Sector caps (Sector=% , ...)"),
+    "asset_class_caps": FieldUI("Asset-class caps (class=% , ...)"),
+    "min_weight": FieldUI("Minimum weight (%)", 100, 0.5),
+    "min_holdings": FieldUI("Minimum holdings"),
+    "exclusions": FieldUI("Exclusions (symbols)"),
 }
+
+
+def to_text(name: str, value: Any) -> str:
+    """A text field's stored value as typed: weight maps in percent (``SPY=60, IEF=40``), lists comma-separated."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={round(float(v) * 100, 8):g}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def from_text(name: str, text: Any) -> Any:
+    """What a text field means as a param; text that does not parse goes through as text, so validation names it
+    beside the field."""
+    raw = "" if text is None else str(text).strip()
+    if name == "benchmark":
+        return raw or None
+    if name in ("comparisons", "exclusions"):
+        return [part.strip().upper() for part in raw.split(",") if part.strip()]
+    if not raw:
+        return None
+    out: dict[str, float] = {}
+    for part in raw.split(","):
+        key, sep, number = part.rpartition("=")
+        try:
+            out[key.strip().upper() if name == "benchmark_blend" else key.strip()] = float(number) / 100.0
+        except ValueError:
+            return raw
+        if not sep:
+            return raw
+    return out
 
 
 def sentences(warnings: list[str]) -> str:
@@ -107,6 +156,9 @@ def load_params(params: dict[str, Any]) -> None:
     for name in StrategyConfig.model_fields:
         base, _optional = _field_kind(name)
         value = full.get(name)
+        if name in TEXT_FIELDS:
+            st.session_state[_key(name)] = to_text(name, value)
+            continue
         try:
             if value is not None and base is float:
                 value = round(float(value) * _scale(name), 10)  # typed in the field's unit (percent for fractions)
@@ -126,6 +178,9 @@ def current_params() -> dict[str, Any]:
     params: dict[str, Any] = {}
     for name in StrategyConfig.model_fields:
         value = st.session_state.get(_key(name))
+        if name in TEXT_FIELDS:
+            params[name] = from_text(name, value)
+            continue
         base, _optional = _field_kind(name)
         if value is not None and base is float and _scale(name) != 1:
             value = round(float(value) / _scale(name), 12)
@@ -166,7 +221,9 @@ def _input(name: str, errors: dict[str, str]) -> None:
     if ui.scale == 100 and help_text:
         help_text += " Typed in percent here."
     key = _key(name)
-    if name == "rebalance":
+    if name in TEXT_FIELDS:
+        st.text_input(ui.label, key=key, help=help_text, placeholder="none")
+    elif name in ("rebalance", "basis"):
         st.selectbox(label, list(typing.get_args(StrategyConfig.model_fields[name].annotation)), key=key,
                      help=help_text)
     elif base is bool:
@@ -187,6 +244,14 @@ def editor(errors: dict[str, str]) -> None:
             st.markdown(f"**{group}**")
             for name in names:
                 _input(name, errors)
+    with st.expander("Benchmark, basis, caps and exclusions", expanded=any(n in errors for g in MORE_GROUPS.values()
+                                                                           for n in g)):
+        more = st.columns(len(MORE_GROUPS))
+        for column, (group, names) in zip(more, MORE_GROUPS.items()):
+            with column:
+                st.markdown(f"**{group}**")
+                for name in names:
+                    _input(name, errors)
     other = {k: v for k, v in errors.items() if k not in StrategyConfig.model_fields}
     for key, message in other.items():
         st.error(f"{key}: {message}")

@@ -220,3 +220,27 @@ def stored_version_benchmark(session: Session, params: StrategyConfig | dict[str
         label = (blend_label(cfg.benchmark_blend) if cfg is not None and cfg.benchmark_blend
                  else (cfg.benchmark if cfg is not None else default))
         return None, label
+
+
+def universe_errors(session: Session, config: StrategyConfig) -> dict[str, str]:
+    """Field -> message for what the stored universe cannot meet (issue 15): caps every sector or class of the active
+    constituents cannot fill, exclusions of unknown symbols or of every constituent
+    (:func:`core.quant.constraints.universe_errors`), and a benchmark, blend part or comparison that is not a
+    stored symbol. Empty when feasible."""
+    from core.quant.constraints import universe_errors as constraint_errors
+
+    rows = session.execute(select(Asset.symbol, Asset.sector, Asset.asset_class, Asset.is_benchmark,
+                                  Asset.is_active)).all()
+    members = [s for s, _sec, _cls, bench, active in rows if active and not bench]
+    errors = constraint_errors(symbols=members, sectors={s: sec for s, sec, *_ in rows},
+                               asset_classes={s: cls for s, _sec, cls, *_ in rows},
+                               sector_caps=config.sector_caps, asset_class_caps=config.asset_class_caps,
+                               exclusions=config.exclusions, max_weight=config.max_weight) if members else {}
+    stored = {s for s, *_ in rows}
+    for field, names in (("benchmark", [config.benchmark] if config.benchmark else []),
+                         ("benchmark_blend", list(config.benchmark_blend or {})),
+                         ("comparisons", list(config.comparisons))):
+        unknown = [n for n in names if n not in stored]
+        if unknown:
+            errors[field] = "not a stored symbol: " + ", ".join(unknown)
+    return errors

@@ -16,7 +16,7 @@ from core.models import StrategyConfigRow
 from core.models.base import id_in_range
 from core.schemas.strategy import DEFAULT_CONFIG, StrategyConfig, validate_config
 from core.schemas.strategy_version import ConfigVersionOut
-from core.services import app_settings, audit, runs
+from core.services import app_settings, audit, market, runs
 from core.services.access import ADMIN_ONLY, ALL_ROLES, SYSTEM, resolve
 from core.services.ports import QueueUnavailable, fallback_queue
 
@@ -94,6 +94,9 @@ def save_version(name: str, params: dict[str, Any] | StrategyConfig, *, note: st
                             action="activating a version" if activate else "saving a version", lock=True)
         if parent_id is not None and (session.get(StrategyConfigRow, parent_id) if id_in_range(parent_id) else None) is None:
             raise ValidationFailed({"parent_id": f"no strategy config with id {parent_id}"})
+        infeasible = market.universe_errors(session, cfg)  # issue 15: caps, exclusions and symbols vs the universe
+        if infeasible:
+            raise ValidationFailed(infeasible)
         version = int(session.scalar(select(func.max(StrategyConfigRow.version)).where(StrategyConfigRow.name == name)) or 0) + 1
         row = StrategyConfigRow(name=name, version=version, params=cfg.model_dump(mode="json"), note=note,
                                 created_by=principal.username, parent_id=parent_id, is_active=False)
@@ -198,4 +201,8 @@ def _ensure_default_config() -> ConfigVersionOut:
 
 def config_errors(params: dict[str, Any]) -> dict[str, str]:
     """Per-field messages for ``params`` (empty when valid): for instant validation in forms."""
-    return validate_config(dict(params))[1]
+    cfg, errors = validate_config(dict(params))
+    if cfg is not None and not errors:
+        with unit_of_work() as session:
+            errors = market.universe_errors(session, cfg)
+    return errors

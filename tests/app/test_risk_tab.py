@@ -34,3 +34,17 @@ def test_risk_section_shows_monte_carlo_stress_and_factors(app_db) -> None:
     assert not at.exception
     three = risk_view(cid, actor=None, monte_carlo=MonteCarloParams(years=3, target=20_000.0))
     assert _last_median(at) == pytest.approx(float(three.monte_carlo.fan["p50"].iloc[-1]), rel=1e-12)
+
+def test_strategy_lab_edits_the_benchmark_blend_and_caps_with_errors_beside_them(app_db) -> None:
+    at = make_app(ANALYST[0], page="pages/strategy.py")
+    at.text_input(key="strategy_field_benchmark_blend").input("^GSPC=60, IEF=50").run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("blend weights must sum to 1" in e for e in errors), errors
+    at.text_input(key="strategy_field_benchmark_blend").input("^GSPC=60, IEF=40").run()
+    at.text_input(key="strategy_field_sector_caps").input("Retail=20").run()
+    errors = [e.value for e in at.error]
+    assert not any("blend" in e for e in errors) and any("Retail" in e for e in errors), errors
+    at.text_input(key="strategy_field_sector_caps").input("Information Technology=25").run()
+    at.selectbox(key="strategy_field_basis").set_value("total_return").run()
+    assert not at.exception and not at.error

@@ -180,3 +180,28 @@ def test_risk_report_sections_in_every_format(sqlite_db, monkeypatch):
     _, csv_zip = build_report_bytes("risk", "max", "csv", cid)
     names = zipfile.ZipFile(io.BytesIO(csv_zip)).namelist()
     assert {"monte_carlo.csv", "stress_scenarios.csv", "factor_regression.csv"} <= set(names)
+
+
+def test_infeasible_caps_unknown_symbols_and_exclusions_are_refused_beside_the_field(db, monkeypatch):
+    from core.db import unit_of_work
+    from core.models import StrategyConfigRow
+    from core.services import strategies
+
+    _setup(monkeypatch)
+    with unit_of_work() as session:
+        before = session.query(StrategyConfigRow).count()
+    classes = {"equity": 0.3, "etf": 0.1, "commodity": 0.1, "bond": 0.1}  # every class capped: 60 % at most
+    cases = [({"asset_class_caps": classes}, "asset_class_caps", "infeasible"),
+             ({"exclusions": ["ZZZZ"]}, "exclusions", "ZZZZ"),
+             ({"benchmark": "NOPE"}, "benchmark", "NOPE"),
+             ({"benchmark_blend": {"^GSPC": 0.5, "NOPE": 0.5}}, "benchmark_blend", "NOPE"),
+             ({"sector_caps": {"Retail": 0.2}}, "sector_caps", "Retail")]
+    for extra, field, words in cases:
+        params = {"equal": 1.0, **extra}
+        assert words in strategies.config_errors(params)[field]
+        with pytest.raises(ValidationFailed) as err:
+            strategies.save_version("Bad", params, actor=ANALYST)
+        assert words in err.value.errors[field]
+    with unit_of_work() as session:
+        assert session.query(StrategyConfigRow).count() == before
+    assert strategies.config_errors({"equal": 1.0, "asset_class_caps": {**classes, "equity": 0.8}}) == {}
