@@ -83,7 +83,7 @@ def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None
                                 + _skipped_text(data.skipped), ",".join(sorted(data.skipped))[:200])
         progress(0.7, f"storing {len(data.prices)} prices")
         summary = prices.ingest(session, prices=data.prices, market_caps=data.market_caps,
-                                assets=_asset_infos(session, data), source=data.source)
+                                assets=_asset_infos(session, data), source=data.source, dividends=data.dividends)
         if summary.changed:
             prices.mark_refreshed(session)
         warnings = [f"{symbol}: skipped, not known to {provider.name} ({reason})"
@@ -118,6 +118,7 @@ def _fetch_groups(provider, groups: dict[dt.date | None, list[str]], today: dt.d
                   progress: Progress) -> ProviderData:
     """One provider call per start date; the answers joined into one ProviderData."""
     price_frames, cap_frames, assets, skipped, generic = [], [], [], {}, set()
+    dividend_frames: list[pd.DataFrame] = []
     source = provider.name
     total = max(1, sum(len(g) for g in groups.values()))
     done = 0
@@ -131,6 +132,8 @@ def _fetch_groups(provider, groups: dict[dt.date | None, list[str]], today: dt.d
         data = provider.fetch(group, start=start, end=today, progress=fetch_progress)
         price_frames.append(data.prices)
         cap_frames.append(data.market_caps)
+        if data.dividends is not None and len(data.dividends):
+            dividend_frames.append(data.dividends)
         assets.extend(data.assets)
         skipped.update(data.skipped)
         generic.update(data.generic)
@@ -139,7 +142,8 @@ def _fetch_groups(provider, groups: dict[dt.date | None, list[str]], today: dt.d
     joined = ProviderData(
         pd.concat(price_frames, ignore_index=True) if price_frames else empty_prices(),
         pd.concat(cap_frames, ignore_index=True) if cap_frames else empty_market_caps(),
-        assets, source, skipped=skipped, generic=frozenset(generic))
+        assets, source, skipped=skipped, generic=frozenset(generic),
+        dividends=pd.concat(dividend_frames, ignore_index=True) if dividend_frames else None)
     return joined
 
 
@@ -234,7 +238,7 @@ def import_price_file(content: bytes, filename: str, *, actor: object = None,
         new_symbols = sorted(set(data.prices["symbol"]) - known)
         assets = [AssetInfo(symbol=s, name=s, asset_class="other", source="file") for s in new_symbols]
         summary = prices.ingest(session, prices=data.prices, market_caps=data.market_caps, assets=assets,
-                                source="file")
+                                source="file", dividends=data.dividends)
         if summary.changed:
             prices.mark_refreshed(session)
         audit.record(session, actor, "data.import", filename,

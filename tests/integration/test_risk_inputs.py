@@ -3,6 +3,7 @@ the stored compute; dividends and the demo factor set; the risk views; factor im
 the risk report's "Monte Carlo", "Stress scenarios" and "Factor regression" sections in every format."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 import math
 import zipfile
@@ -205,3 +206,31 @@ def test_infeasible_caps_unknown_symbols_and_exclusions_are_refused_beside_the_f
     with unit_of_work() as session:
         assert session.query(StrategyConfigRow).count() == before
     assert strategies.config_errors({"equal": 1.0, "asset_class_caps": {**classes, "equity": 0.8}}) == {}
+
+
+def test_imported_dividends_and_a_yield_series_as_the_risk_free_rate(db, monkeypatch):
+    from core.config import reset_settings_cache
+    from core.db import unit_of_work
+    from core.services import market
+    from core.services import prices as price_store
+    from core.services.refresh import import_price_file
+
+    _setup(monkeypatch)
+    csv = (b"date,symbol,close,dividend\n2024-03-01,DIVCO,50,\n2024-03-04,DIVCO,49.5,0.5\n"
+           b"2024-03-05,DIVCO,49.6,0\n2024-03-01,^IRX,5.0,\n2024-03-04,^IRX,5.5,\n")
+    import_price_file(csv, "divs.csv", actor=ADMIN, allow_new_symbols=True)
+    monkeypatch.setenv("RISK_FREE_SYMBOL", "^IRX")
+    reset_settings_cache()
+    with unit_of_work() as session:
+        divs = price_store.load_dividends(session, ["DIVCO"])
+        assert divs["DIVCO"].dropna().to_dict() == {pd.Timestamp("2024-03-04"): 0.5}
+        rf = market.risk_free(session, None, None)
+        assert rf.source == "^IRX" and "^IRX" in rf.label
+        assert rf.rate == pytest.approx(market.yield_to_annual_rate(pd.Series([5.0, 5.5])), rel=1e-12)
+        no_data = market.risk_free(session, dt.date(2000, 1, 1), dt.date(2000, 2, 1))
+        assert no_data.source == "RISK_FREE_RATE" and no_data.rate == RATE  # the series does not reach: the setting
+    # a refused dividend cell refuses the file, and nothing is written
+    with pytest.raises(ImportValidationError):
+        import_price_file(b"date,symbol,close,dividend\n2024-03-06,DIVCO,49,-1\n", "bad.csv", actor=ADMIN)
+    with unit_of_work() as session:
+        assert len(price_store.load_dividends(session, ["DIVCO"]).dropna(how="all")) == 1

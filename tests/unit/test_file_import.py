@@ -148,8 +148,8 @@ def test_missing_and_unknown_columns():
     error = refused("date,symbol,price,volume\n2024-01-02,AAPL,1,2\n")
     assert problems(error) == [
         (1, "close", "missing column 'close'"),
-        (1, "price", "unknown column (expected date, symbol, close and optionally market_cap or shares_outstanding)"),
-        (1, "volume", "unknown column (expected date, symbol, close and optionally market_cap or shares_outstanding)"),
+        (1, "price", "unknown column (expected date, symbol, close and optionally market_cap or shares_outstanding, dividend)"),
+        (1, "volume", "unknown column (expected date, symbol, close and optionally market_cap or shares_outstanding, dividend)"),
     ]
     assert problems(refused("day,AAPL\n2024-01-02,1\n"))[0] == (1, "date", "missing column 'date'")
     assert "missing column 'symbol'" in str(refused("date,close\n2024-01-02,1\n"))
@@ -442,3 +442,14 @@ def test_a_large_workbook_is_read_by_the_capped_child_process(monkeypatch):
     assert "cell holds 150 characters" in str(refused(long_cell, "p.xlsx"))
     assert "not a valid XLSX workbook" in str(refused(rewrite_member(
         content, "xl/worksheets/sheet1.xml", lambda xml: xml[:-40]), "p.xlsx"))
+
+
+def test_a_dividend_column_is_read_blank_and_zero_are_none():
+    from core.infra.providers.files import parse_price_file
+
+    data = parse_price_file(b"date,symbol,close,dividend\n2024-01-02,AAA,10,\n2024-01-03,AAA,10.5,0.2\n"
+                            b"2024-01-04,AAA,10.4,0\n", "d.csv", today=date(2024, 6, 1))
+    assert data.dividends is not None and data.dividends.to_dict("records") == [
+        {"date": datetime(2024, 1, 3), "symbol": "AAA", "dividend": 0.2}]
+    assert problems(refused("date,symbol,close,dividend\n2024-01-02,AAA,10,-1\n")) == [
+        (2, "dividend", "dividend must be greater than zero")]

@@ -2,7 +2,7 @@
 
 Accepted layouts (headers case-insensitive, surrounding spaces ignored):
 
-* **long**: ``date, symbol, close[, market_cap | shares_outstanding]`` -- one row per date
+* **long**: ``date, symbol, close[, market_cap | shares_outstanding][, dividend]`` -- one row per date
   and symbol (``ticker`` is accepted for ``symbol``, ``market cap``/``marketcap`` for
   ``market_cap``, ``shares``/``shares outstanding`` for ``shares_outstanding``). With
   ``shares_outstanding`` the market cap of a row is ``close x shares_outstanding`` (the count
@@ -95,7 +95,7 @@ from core.schemas.asset import AssetInfo, symbol_problem
 MAX_BYTES = 20_000_000
 SOURCE = "file"
 LONG_REQUIRED = ("date", "symbol", "close")
-LONG_OPTIONAL = ("market_cap", "shares_outstanding")
+LONG_OPTIONAL = ("market_cap", "shares_outstanding", "dividend")
 
 #: Earliest accepted price date; the latest is "today" (passed in).
 MIN_DATE = date(1900, 1, 1)
@@ -105,6 +105,8 @@ CLOSE_RANGE = (1e-6, 1e9)
 MARKET_CAP_RANGE = (1e3, 1e14)
 #: Accepted shares outstanding (inclusive): one share to ten trillion.
 SHARES_RANGE = (1.0, 1e13)
+#: Accepted cash dividends per share going ex that day (inclusive); a blank or 0 cell is no dividend (issue 15).
+DIVIDEND_RANGE = (1e-6, 1e6)
 
 MAX_ROWS = 1_048_576                 # Excel's own row limit
 MAX_CELLS = 4_000_000                # data rows x header width
@@ -692,7 +694,8 @@ def _header_problems(header: list[str], raw_header: list[Any], header_row: int,
         for raw, name in zip(raw_header, header):
             if name and name not in LONG_REQUIRED + LONG_OPTIONAL:
                 problems.append(RowProblem(header_row, str(raw), "unknown column (expected date, symbol, close"
-                                                                  " and optionally market_cap or shares_outstanding)",
+                                                                  " and optionally market_cap or shares_outstanding,"
+                                                                  " dividend)",
                                            raw))
         if "market_cap" in seen and "shares_outstanding" in seen:
             problems.append(RowProblem(header_row, "shares_outstanding", "give market caps one way: a market_cap "
@@ -726,6 +729,7 @@ class _Records:
     close: np.ndarray
     market_cap: np.ndarray | None = None
     segments: list[tuple[int, int]] | None = None
+    dividend: np.ndarray | None = None
 
 
 def _long_records(grid: _Grid, header: list[str], found: _Problems, known: set[str] | None) -> _Records:
@@ -740,6 +744,15 @@ def _long_records(grid: _Grid, header: list[str], found: _Problems, known: set[s
                          MARKET_CAP_RANGE, required=False)
     elif "shares_outstanding" in column:
         caps = _caps_from_shares(found, closes, rows, column["shares_outstanding"])
+    dividends = None
+    if "dividend" in column:
+        parsed, div_blank = _parse_numbers(column["dividend"])
+        dividends = parsed.copy()
+        none = div_blank | (dividends == 0)
+        dividends[none] = np.nan
+        usable = _number_problems(found, dividends, none, rows, column["dividend"], "dividend", "dividend",
+                                  DIVIDEND_RANGE, required=False)
+        dividends = np.where(usable, dividends, np.nan)
     codes, uniques = pd.factorize(column["symbol"].str.strip())
     canonical: list[str] = []
     index_of: dict[str, int] = {}
@@ -762,7 +775,7 @@ def _long_records(grid: _Grid, header: list[str], found: _Problems, known: set[s
         found.add_at(np.flatnonzero(codes == u), rows, "symbol", problem, column["symbol"])
     if unknown.any():
         found.add_at(np.flatnonzero(unknown[codes]), rows, "symbol", "unknown symbol", column["symbol"])
-    return _Records(np.arange(len(rows), dtype=np.int32), remap[codes], canonical, closes, caps)
+    return _Records(np.arange(len(rows), dtype=np.int32), remap[codes], canonical, closes, caps, dividend=dividends)
 
 
 def _caps_from_shares(found: _Problems, closes: np.ndarray, rows: np.ndarray, text: pd.Series) -> np.ndarray:
@@ -939,12 +952,17 @@ def parse_price_file(content: bytes, filename: str, *, known_symbols: set[str] |
         market_caps = _long_frame(records, with_cap, days, records.market_cap, "market_cap")
     else:
         market_caps = empty_market_caps()
+    dividends = None
+    if records.dividend is not None:
+        with_div = order[~np.isnan(records.dividend[order])]
+        if len(with_div):
+            dividends = _long_frame(records, with_div, days, records.dividend, "dividend")
     closes, records.close = records.close, np.empty(0)
     prices = _long_frame(records, order, days, closes, "close")
     del closes, records, order
     assets = [AssetInfo(symbol=s, name=s, asset_class="other", source=SOURCE)
               for s in sorted(prices["symbol"].unique().tolist())]
-    return ProviderData(prices, market_caps, assets, SOURCE)
+    return ProviderData(prices, market_caps, assets, SOURCE, dividends=dividends)
 
 
 class FileImportProvider(MarketDataProvider):
@@ -999,7 +1017,11 @@ class FileImportProvider(MarketDataProvider):
             prices = prices[prices["symbol"].isin(wanted)].reset_index(drop=True)
             caps = caps[caps["symbol"].isin(wanted)].reset_index(drop=True)
             assets = [a for a in assets if a.symbol in set(wanted)]
+        dividends = data.dividends
+        if dividends is not None and wanted is not None:
+            dividends = dividends[dividends["symbol"].isin(wanted)].reset_index(drop=True)
         result = ProviderData(filter_dates(prices, start, end), filter_dates(caps, start, end), assets, self.name,
-                              skipped=skipped)
+                              skipped=skipped,
+                              dividends=filter_dates(dividends, start, end) if dividends is not None else None)
         report(progress, 1.0, f"{len(result.prices)} prices read from {self.filename}")
         return result
