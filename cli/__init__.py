@@ -171,9 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
     """The sub-commands that live in their own modules of this package (jobs and worker, report, health)."""
-    from cli import health, jobs, reports, sweep
+    from cli import health, jobs, reports, risk, sweep
 
-    return [jobs.register, reports.register, health.register, sweep.register]
+    return [jobs.register, reports.register, health.register, sweep.register, risk.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

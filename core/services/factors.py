@@ -93,7 +93,7 @@ def parse_factor_csv(content: bytes, filename: str = "factors.csv", *,
             problems.append(RowProblem(row, "value", "not a finite number", frame["value"].iloc[i]))
         elif abs(float(v) * scale) > MAX_DAILY_VALUE:
             problems.append(RowProblem(row, "value", "beyond +-100 % a day: is the file in percent? "
-                                                     "import it with unit=percent", frame["value"].iloc[i]))
+                                                     "import it as percent (--percent)", frame["value"].iloc[i]))
         if len(problems) > 200:
             break
     out = pd.DataFrame({"date": dates, "factor": factors, "value": values * scale})
