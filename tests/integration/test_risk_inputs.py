@@ -234,3 +234,23 @@ def test_imported_dividends_and_a_yield_series_as_the_risk_free_rate(db, monkeyp
         import_price_file(b"date,symbol,close,dividend\n2024-03-06,DIVCO,49,-1\n", "bad.csv", actor=ADMIN)
     with unit_of_work() as session:
         assert len(price_store.load_dividends(session, ["DIVCO"]).dropna(how="all")) == 1
+
+
+def test_the_benchmark_report_shows_the_comparison_series(sqlite_db, monkeypatch):
+    import openpyxl
+
+    from core.quant.risk import risk_metrics
+    from core.services.reports import build_report_bytes
+
+    cid = _setup(monkeypatch, {"equal": 1.0, "comparisons": ["GLD", "TLT"]})
+    _, xlsx = build_report_bytes("benchmark", "1Y", "xlsx", cid)
+    rows = list(openpyxl.load_workbook(io.BytesIO(xlsx))["Comparison series"].iter_rows(values_only=True))
+    assert [r[0] for r in rows[1:]] == ["Index", "^GSPC", "GLD", "TLT"]
+    from core.services import analytics
+
+    inputs = analytics.load_view_inputs(cid)
+    view = analytics.build_performance_view(inputs, *analytics.resolve_period(inputs, "1Y"))
+    index_row = rows[1]
+    assert index_row[1] == pytest.approx(risk_metrics(view.index_level)["total_return"], rel=1e-9)
+    _, html = build_report_bytes("benchmark", "1Y", "html", cid)
+    assert "Comparison series" in html.decode() and "GLD" in html.decode()

@@ -438,6 +438,11 @@ def build_document(report_type: str, period: str, view: PerformanceView, *, gene
         from core.services.reporting.risk_sections import risk_sections
 
         sections = sections + risk_sections(view.config_id)
+    if report_type == "benchmark":  # issue 15: up to three comparison series of the version
+        from core.services.reporting.risk_sections import comparison_section
+
+        extra = comparison_section(view)
+        sections = sections + ([extra] if extra is not None else [])
     doc_tables = [b for s in sections for b in s.blocks if isinstance(b, Table) and b.export]
     exports: list[Table] = []
     seen: set[str] = set()

@@ -112,3 +112,41 @@ def risk_sections(config_id: int) -> list[Section]:
     """The three sections of a config version with the default parameters (the report is already authorised: it
     runs as the system for a request whose owner was checked when it was queued)."""
     return sections_for(risk_view(config_id, actor=SYSTEM))
+
+
+def comparison_section(view: Any) -> Section | None:
+    """The benchmark report's "Comparison series": the version's up to three extra series beside the index and its
+    benchmark over the report's period (rebased to 100), with the same risk metrics at the same rate; None when the
+    version names none."""
+    from core.quant.risk import risk_metrics
+    from core.services.risk_views import comparison_series_of
+
+    series = comparison_series_of(view.config_id)
+    if not series:
+        return None
+    start, end = pd.Timestamp(view.base_date), pd.Timestamp(view.end_date)
+    lines = {"Index": view.index_level}
+    if view.benchmark is not None:
+        lines[view.benchmark_symbol or "Benchmark"] = view.benchmark
+    for name, levels in series.items():
+        lines[name] = levels.reindex(levels.index.union(view.index_level.index)).ffill().reindex(view.index_level.index)
+    frame = pd.DataFrame(lines).loc[start:end].dropna()
+    if len(frame) < 2:
+        return Section("Comparison series", [Paragraph("The comparison series have no prices in this period.")])
+    rebased = frame / frame.iloc[0] * 100.0
+    rows = []
+    for name in frame.columns:
+        m = risk_metrics(frame[name], None, rf=view.risk_free)
+        rows.append({"series": name, "total_return": m.get("total_return"), "cagr": m.get("cagr"),
+                     "volatility": m.get("volatility"), "sharpe": m.get("sharpe"),
+                     "max_drawdown": m.get("max_drawdown")})
+    basis = "total return" if view.params.get("basis") == "total_return" else "price return"
+    return Section("Comparison series", [
+        Chart("comparisons", f"Index, benchmark and comparison series ({basis}, rebased to 100)", "line",
+              x=rebased.index, series={c: rebased[c] for c in rebased.columns}, y_kind="level"),
+        Table("Comparison series", "Index, benchmark and comparison series", pd.DataFrame(rows),
+              [Column("series", "Series"), Column("total_return", "Total return", "pct"),
+               Column("cagr", "CAGR", "pct"), Column("volatility", "Volatility", "pct"),
+               Column("sharpe", "Sharpe", "ratio"), Column("max_drawdown", "Max drawdown", "pct")],
+              note=f"Over the dates all series share; Sharpe at the {view.risk_free_label or 'risk-free rate 0'}."),
+    ])
