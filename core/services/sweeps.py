@@ -35,6 +35,7 @@ import pandas as pd
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from core.config import get_settings
 from core.db import unit_of_work, write_lock
 from core.errors import AutoIndexError, NotFoundError, ValidationFailed, error_text
 from core.infra import ratelimit
@@ -115,6 +116,8 @@ def start(actor: Any, grid: Grid | dict[str, Any], *, config_id: int | None = No
         sweep_id = row.id
         session.add_all(SweepChunk(sweep_id=sweep_id, chunk=c, start=c * size, stop=min(n, (c + 1) * size),
                                    state="queued", attempts=0) for c in range(n_chunks))
+        session.refresh(row, ["created_at"])
+        _adopt(session, row)
         audit.record(session, principal.username, "sweep.start", f"sweep {sweep_id}",
                      {"config_id": base.id, "variants": n, "fields": grid.columns, "queued": queue})
         session.commit()
@@ -162,13 +165,24 @@ def _check_split(dates: pd.DatetimeIndex, split: dt.date | None, wf: WalkForward
 _cache: dict[str, Any] = {}
 
 
-def _market(session: Session) -> MarketInputs:
-    """The market inputs, loaded once per process and data version (a sweep's chunks read the same prices)."""
-    version = app_settings.data_version(session)
-    if _cache.get("version") != version:
+def _market(session: Session, sweep: Sweep | None = None) -> MarketInputs:
+    """The market inputs, loaded once per process for a sweep and data version (its chunks read the same prices).
+
+    The key names the database, its data version and the sweep (id and creation time): a database recreated with
+    the same data version (tests truncate and reseed) is never served another's prices."""
+    key = (get_settings().effective_database_url, app_settings.data_version(session),
+           (sweep.id, str(sweep.created_at)) if sweep is not None else None)
+    if _cache.get("key") != key:
         _cache.clear()
-        _cache.update(version=version, inputs=load_market_inputs(session))
+        _cache.update(key=key, inputs=load_market_inputs(session))
     return cast(MarketInputs, _cache["inputs"])
+
+
+def _adopt(session: Session, sweep: Sweep) -> None:
+    """The inputs :func:`start` just read (same transaction) become the new sweep's."""
+    key = _cache.get("key")
+    if key is not None and key[2] is None:
+        _cache["key"] = (key[0], key[1], (sweep.id, str(sweep.created_at)))
 
 
 def _shared_cleaning(inputs: MarketInputs) -> SharedCleaning:
@@ -305,7 +319,7 @@ def run_chunk(chunk_id: int, token: str) -> int:
         grid = Grid.model_validate(sweep.grid)
         base, lo, hi, split, wf = dict(sweep.base_params), chunk.start, chunk.stop, sweep.split_date, sweep.walk_forward
         sweep_id = chunk.sweep_id
-        inputs = _market(session)
+        inputs = _market(session, sweep)
     windows = ([] if wf is None else
                walk_forward_windows(inputs.prices.index, wf["train_years"], wf["test_months"], wf.get("step_months")))
     rows = _compute_variants(grid, base, range(lo, hi), inputs, split, windows)
