@@ -78,6 +78,15 @@ def valid_ish_config(draw) -> dict:
     if data.get("top_n") is not None and data.get("max_weight") is not None \
             and data["top_n"] * data["max_weight"] < 1:
         data["max_weight"] = None
+    # issue 15's cross-field rules (min weight / holdings against the cap and top_n)
+    if data.get("min_weight") is not None and data.get("max_weight") is not None \
+            and data["min_weight"] > data["max_weight"]:
+        data["min_weight"] = None
+    if data.get("min_holdings") is not None and data.get("top_n") is not None and data["min_holdings"] > data["top_n"]:
+        data["min_holdings"] = None
+    if data.get("min_holdings") is not None and data.get("min_weight") is not None \
+            and data["min_holdings"] * data["min_weight"] > 1:
+        data["min_weight"] = None
     return data
 
 
