@@ -15,7 +15,7 @@ from tests.e2e.test_app_flow import _wait_app, login, wait_signed_in
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 ADMIN = ("admin", "Ada Admin", "correct horse battery staple")
-NAV_TITLES = ["Dashboard", "Strategy", "Reports", "Tasks", "Data", "Diagnostics", "Admin", "Account"]
+NAV_TITLES = ["Dashboard", "Strategy", "Research", "Reports", "Tasks", "Data", "Diagnostics", "Admin", "Account"]
 
 
 @pytest.fixture
