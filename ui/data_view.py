@@ -11,6 +11,7 @@ from core.services.freshness import STALE_HELP, STALE_LABEL
 from ui import auth, cache, charts, forms, state, tables
 from ui.dashboard_view import plot
 from ui.format import MISSING
+from ui.risk_view import factor_import_form
 
 ASSET_CLASSES = ("equity", "etf", "commodity", "bond", "index", "other")
 
@@ -134,7 +135,8 @@ def _on_import() -> None:
 
 
 def import_form(user: UserOut) -> None:
-    st.caption("Columns: date, symbol, close (optional market_cap or shares_outstanding); one row per symbol "
+    st.caption("Columns: date, symbol, close (optional market_cap or shares_outstanding, and dividend: cash per "
+               "share going ex that day, for the total-return basis); one row per symbol "
                "and date. The file is "
                "checked as a whole: one bad row refuses it and nothing is written.")
     forms.notice("import")
@@ -146,6 +148,8 @@ def import_form(user: UserOut) -> None:
     if problems:
         tables.show(pd.DataFrame(problems, columns=["row", "column", "problem", "value"]), hide_index=True,
                      width="stretch")
+    st.divider()
+    factor_import_form()  # issue 15: factor sets for the regression
 
 
 def _on_provider() -> None:

@@ -151,3 +151,48 @@ def comparison_series_for(data: DashboardData) -> dict[str, Any]:
     from core.services.risk_views import comparison_series_of
 
     return comparison_series_of(data.config_id)
+
+
+def _on_import_factors() -> None:
+    from core.errors import AutoIndexError, ImportValidationError
+    from core.services.factors import import_factors
+    from ui import forms
+
+    upload = st.session_state.get(KEY + "factor_file")
+    st.session_state.pop(KEY + "factor_problems", None)
+    if upload is None:
+        forms.set_errors("factors", {"file": "choose a CSV file first"})
+        return
+    try:
+        out = import_factors(upload.getvalue(), upload.name, str(st.session_state.get(KEY + "factor_set") or ""),
+                             actor=actor(), unit="percent" if st.session_state.get(KEY + "factor_percent")
+                             else "fraction")
+    except ImportValidationError as exc:
+        st.session_state[KEY + "factor_problems"] = [p.as_dict() for p in exc.rows]
+        forms.set_errors("factors", {"file": f"refused: {len(exc.rows)} problem(s), nothing was imported"})
+        return
+    except AutoIndexError as exc:
+        forms.set_errors("factors", getattr(exc, "errors", None) or {"file": str(exc)})
+        return
+    forms.clear("factors")
+    forms.set_notice("factors", f"Imported factor set {out['set']}: {out['rows']} values of "
+                                f"{', '.join(map(str, out['factors']))} ({out['first']} .. {out['last']}).")  # type: ignore[call-overload]
+
+
+def factor_import_form() -> None:
+    """Data page (admins): import a factor CSV ``date, factor, value`` as a named set (replaced whole)."""
+    from ui import forms
+
+    st.markdown("**Factor series** (for the factor regression on the Dashboard's Risk section)")
+    st.caption("Columns: date, factor, value: daily factor returns (e.g. Fama-French Mkt-RF, SMB, HML, RF). A factor "
+               "named RF is the daily risk-free rate. One bad row refuses the file and nothing is written.")
+    forms.notice("factors")
+    st.text_input("Factor set name", key=KEY + "factor_set", placeholder="FF3 daily")
+    forms.field_error("factors", "set_name")
+    st.file_uploader("Factor file", type=["csv"], key=KEY + "factor_file")
+    forms.field_error("factors", "file")
+    st.checkbox("Values are in percent (divide by 100)", key=KEY + "factor_percent")
+    st.button("Import factors", key=KEY + "factor_import", on_click=_on_import_factors)
+    problems = st.session_state.get(KEY + "factor_problems")
+    if problems:
+        tables.show(pd.DataFrame(problems, columns=["row", "column", "problem", "value"]))

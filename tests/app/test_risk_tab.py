@@ -48,3 +48,14 @@ def test_strategy_lab_edits_the_benchmark_blend_and_caps_with_errors_beside_them
     at.text_input(key="strategy_field_sector_caps").input("Information Technology=25").run()
     at.selectbox(key="strategy_field_basis").set_value("total_return").run()
     assert not at.exception and not at.error
+
+
+def test_data_page_factor_import_refuses_a_missing_file_beside_the_field(app_db) -> None:
+    from tests.app.conftest import ADMIN
+
+    at = make_app(ADMIN[0], page="pages/data.py")
+    assert not at.exception
+    at.text_input(key="risk15_factor_set").input("FF3").run()
+    next(b for b in at.button if b.label == "Import factors").click().run()
+    assert not at.exception
+    assert any("choose a CSV file first" in e.value for e in at.error)
