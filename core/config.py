@@ -6,6 +6,7 @@ stops start-up with one line naming the variable (see :func:`get_settings`).
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.errors import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: Bounds of a RATE_LIMIT_* setting: actions per window, and the window's length (1 year).
+MAX_RATE_LIMIT_ACTIONS = 1_000_000_000
+MAX_RATE_LIMIT_WINDOW_S = 366 * 86_400
 
 
 class Settings(BaseSettings):
@@ -96,6 +100,12 @@ class Settings(BaseSettings):
             raise ValueError('must look like "30/minute" or "5/second;100/hour" (or "off")') from None
         if any(item.amount < 1 for item in items):
             raise ValueError("each limit must allow at least 1 action")
+        if re.search(r"(?:/|per)\s*0+\s*[a-z]", v.lower()):  # limits reads "5/0 minute" as 5 per 1 minute
+            raise ValueError("a window must be at least 1 unit long (5/minute, 5/2 minutes)")
+        if any(item.amount > MAX_RATE_LIMIT_ACTIONS or item.get_expiry() > MAX_RATE_LIMIT_WINDOW_S for item in items):
+            # Redis refuses such an expiry on every hit, and a limiter that cannot count allows every action
+            raise ValueError(f"each limit must allow at most {MAX_RATE_LIMIT_ACTIONS:,} actions in a window of at most "
+                             "1 year")
         return v.strip()
 
     @field_validator("two_factor_key")

@@ -17,6 +17,7 @@ is no config field, a field swept twice, an empty list, a bad range or simplex s
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -83,6 +84,7 @@ class Grid(BaseModel):
                                                  f"{', '.join(SWEEPABLE)} or {SLEEVE_AXIS}"})
             if not axis.values:
                 raise ValidationFailed({"param": f"{axis.name}: give at least one value"})
+            _check_values(axis)
             for field in axis.fields:
                 if field in seen:
                     raise ValidationFailed({"param": f"{field} is swept twice"
@@ -108,6 +110,37 @@ class Grid(BaseModel):
     def variants(self, start: int = 0, stop: int | None = None) -> Iterable[tuple[int, dict[str, Any]]]:
         for number in range(start, self.count if stop is None else min(stop, self.count)):
             yield number, self.variant(number)
+
+
+def _value_key(value: Any) -> Any:
+    """What makes two values of an axis the same variant (3 and 3.0 are; True and 1 are not)."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (dict, list)):
+        return ("json", json.dumps(value, sort_keys=True, default=str))
+    return ("value", value)
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
+
+
+def _check_values(axis: Axis) -> None:
+    """Every value of ``axis`` is finite and listed once (a grid given to the services as data, not parsed)."""
+    seen: set[Any] = set()
+    for value in axis.values:
+        if not _finite(value):
+            raise ValidationFailed({"param": f"{axis.name}: values must be finite numbers; got {value!r}"})
+        key = _value_key(value)
+        if key in seen:
+            raise ValidationFailed({"param": f"{axis.name}: the value {value!r} is listed twice"})
+        seen.add(key)
 
 
 # --------------------------------------------------------------------------- parsing text (CLI, forms)
@@ -137,13 +170,20 @@ def _range(name: str, text: str) -> list[Any]:
     start, stop, step = parts
     if step <= 0 or stop < start:
         raise ValidationFailed({"param": f"{name}: a range needs start <= stop and a positive step; got {text!r}"})
-    n = int(math.floor((stop - start) / step + 1e-9)) + 1
+    span = (stop - start) / step
+    if not math.isfinite(span) or span >= MAX_VARIANTS:  # 0:1e308:1e-308 counts to inf
+        raise ValidationFailed({"param": f"{name}: the range {text!r} has more than {MAX_VARIANTS:,} values; at most "
+                                         f"{MAX_VARIANTS:,} variants are allowed"})
+    n = int(math.floor(span + 1e-9)) + 1
     if n > MAX_VARIANTS:
         raise ValidationFailed({"param": f"{name}: the range {text!r} has {n:,} values; at most {MAX_VARIANTS:,} "
                                          "variants are allowed"})
     if all(isinstance(p, int) for p in parts):
         return [start + i * step for i in range(n)]
-    return [round(start + i * step, 12) for i in range(n)]
+    values = [round(start + i * step, 12) for i in range(n)]
+    if len(set(values)) != len(values):  # a step below the 12 decimals kept: the same value twice
+        raise ValidationFailed({"param": f"{name}: the step of {text!r} is finer than 12 decimals; values repeat"})
+    return values
 
 
 def simplex(sleeves: Sequence[str], step: float) -> list[dict[str, float]]:

@@ -8,7 +8,9 @@ transaction and checks, each time:
 * the session is still the one the account issued: an :class:`Actor` (or a ``UserOut``) carries the
   ``credential_version`` it was issued under, and a password change or reset, a role change, deactivation
   or logout bumps the stored version, which ends every earlier session (:class:`SessionEnded`);
-* the **stored** role is one of those allowed — never the role an object from an earlier page render says.
+* the **stored** role is one of those allowed — never the role an object from an earlier page render says;
+* with ``ADMIN_2FA=required``, an administrator without two-factor authentication is refused admin-only actions
+  and acts with an analyst's reach (their own rows) in the actions open to every role.
 
 So a widget callback holding objects from a previous run can do no harm: what it passes is only a claim
 to be checked. A plain username string is reloaded the same way but carries no version (tests and
@@ -115,10 +117,14 @@ def resolve(session: Session, actor: Any, roles: tuple[str, ...] = ALL_ROLES, *,
                            "log in again")
     if user.role not in roles:
         raise PermissionDenied(f"{action} is for {' or '.join(roles)} users; you are signed in as {user.role}")
-    if "analyst" not in roles and user.totp_enabled_at is None and get_settings().admin_2fa == "required":
-        raise PermissionDenied(f"{action} needs two-factor authentication (ADMIN_2FA=required); enrol on the "
-                               "Account page first")
-    return Principal(user.username, user.role == "admin", user_id=user.id)
+    is_admin = user.role == "admin"
+    if is_admin and user.totp_enabled_at is None and get_settings().admin_2fa == "required":
+        if "analyst" not in roles:
+            raise PermissionDenied(f"{action} needs two-factor authentication (ADMIN_2FA=required); enrol on the "
+                                   "Account page first")
+        # actions open to every role: only an analyst's reach (their own rows), never an administrator's
+        is_admin = False
+    return Principal(user.username, is_admin, user_id=user.id)
 
 
 def check(actor: Any, roles: tuple[str, ...] = ALL_ROLES, *, action: str = "this action") -> Principal:

@@ -144,23 +144,40 @@ def send_email(config: AlertSettings, subject: str, text: str) -> None:
 SENDERS: dict[str, Sender] = {"webhook": send_webhook, "email": send_email}
 
 
-def _reason(exc: BaseException) -> str:
-    """One line, no URL (a webhook's path is its secret)."""
+def _secrets_of(config: AlertSettings) -> list[str]:
+    """The texts an error message must never carry: the webhook URL and its path and query (the token), and the
+    SMTP password."""
+    from core.config import get_settings
+
+    hidden = [get_settings().alert_smtp_password or ""]
+    if config.webhook_url:
+        parts = urlsplit(config.webhook_url)
+        hidden += [config.webhook_url, parts.path + (f"?{parts.query}" if parts.query else ""), parts.path,
+                   parts.query]
+    return sorted({h for h in hidden if h and h != "/"}, key=len, reverse=True)
+
+
+def _reason(exc: BaseException, hidden: list[str] | None = None) -> str:
+    """One line without a URL or a secret: a webhook's path is its secret, and ``requests`` names it in its errors
+    without a scheme ("Max retries exceeded with url: /services/..."), so every text of ``hidden`` is replaced."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if "://" in text:
         return type(exc).__name__
+    for secret in hidden or ():
+        text = text.replace(secret, "/***" if secret.startswith("/") else "***")
     return f"{type(exc).__name__}: {text}"[:300]
 
 
 def deliver(config: AlertSettings, subject: str, text: str) -> dict[str, str]:
-    """Send to every configured channel; per channel "ok" or the reason it failed (never raises)."""
+    """Send to every configured channel; per channel "ok" or the reason it failed, with no secret in it (never
+    raises)."""
     results: dict[str, str] = {}
     for channel in config.channels:
         try:
             SENDERS[channel](config, subject, text)
             results[channel] = "ok"
         except Exception as exc:  # noqa: BLE001 - one line per channel, the others still get it
-            results[channel] = _reason(exc)
+            results[channel] = _reason(exc, _secrets_of(config))
             log.warning("alert to %s failed: %s", channel, results[channel])
     return results
 

@@ -51,6 +51,7 @@ from core.services import app_settings, audit, runs, strategies, workers
 from core.services.access import ALL_ROLES, Principal, owns, resolve, visible_to
 from core.services.compute import BacktestRun, run_backtest
 from core.services.market import MarketInputs, load_market_inputs
+from core.services.reporting.formula_guard import neutralise_frame
 
 log = logging.getLogger(__name__)
 
@@ -619,11 +620,14 @@ def results(sweep_id: int, viewer: Any) -> pd.DataFrame:
 
 
 def export_table(sweep_id: int, viewer: Any) -> pd.DataFrame:
-    """The CSV/XLSX table (issue 14): one row per variant in variant order; ``deflated_sharpe`` only with a split."""
+    """The CSV/XLSX table (issue 14): one row per variant in variant order; ``deflated_sharpe`` only with a split.
+
+    Text cells (values typed into the grid, variant errors quoting them) are made inert for spreadsheets
+    (:mod:`core.services.reporting.formula_guard`): ``rebalance==HYPERLINK(...)`` is a value a user can sweep."""
     frame = results(sweep_id, viewer).drop(columns=["rank"])
     if not frame.attrs.get("has_split"):
         frame = frame.drop(columns=["deflated_sharpe"])
-    return frame
+    return neutralise_frame(frame)
 
 
 def export_csv(sweep_id: int, viewer: Any) -> bytes:
@@ -653,8 +657,11 @@ def cancel(sweep_id: int, actor: Any, *, huey: Any = None) -> SweepOut:
         run_state = session.scalar(select(TaskRun.state).where(TaskRun.id == run_id)) if run_id else None
     if run_id and run_state in ("queued", "retrying"):
         runs.cancel(run_id, actor, huey=huey)
-    _set_status(sweep_id, "cancelled", ("queued", "running"), finished_at=utcnow(),
-                error=f"cancelled by {principal.username}")
+    if not _set_status(sweep_id, "cancelled", ("queued", "running"), finished_at=utcnow(),
+                       error=f"cancelled by {principal.username}"):
+        # it finished (its last chunk stored) or failed between the read above and here: its run is left alone
+        raise ValidationFailed({"sweep": f"sweep {sweep_id} is {_status(sweep_id)}; only queued or running sweeps "
+                                         "can be cancelled"})
     if run_id and run_state == "running":
         # the runs service cancels only waiting runs; a running sweep stops at its next chunk, decided here
         with unit_of_work() as session:

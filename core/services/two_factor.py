@@ -454,13 +454,17 @@ def _clear(session: Session, user_id: int) -> int:
 def reset(username: str, *, actor: Any) -> None:
     """An administrator removes ``username``'s two-factor authentication (a lost phone): the secret and the
     recovery codes are deleted, every session of that user ends, and the reset is audited. Admins only,
-    checked on fresh state; NotFoundError for an unknown user."""
+    checked on fresh state; NotFoundError for an unknown user. Never one's own (ValidationFailed): that would turn
+    two-factor authentication off without a code, which :func:`disable` requires."""
     with unit_of_work() as session:
         write_lock(session)
         principal = resolve(session, actor, ADMIN_ONLY, action="resetting two-factor authentication", lock=True)
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
             raise NotFoundError(f"no user {username!r}")
+        if principal.user_id == user.id:  # a reset is another's relief; one's own needs a code (disable)
+            raise ValidationFailed({"user": "you cannot reset your own two-factor authentication; turn it off on "
+                                            "the Account page with a current code, or ask another administrator"})
         had = user.totp_enabled_at is not None or user.totp_secret is not None
         _clear(session, user.id)
         audit.record(session, principal.username, "user.2fa.reset", username, {"was_enabled": had})
