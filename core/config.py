@@ -103,7 +103,8 @@ class Settings(BaseSettings):
         if re.search(r"(?:/|per)\s*0+\s*[a-z]", v.lower()):  # limits reads "5/0 minute" as 5 per 1 minute
             raise ValueError("a window must be at least 1 unit long (5/minute, 5/2 minutes)")
         if any(item.amount > MAX_RATE_LIMIT_ACTIONS or item.get_expiry() > MAX_RATE_LIMIT_WINDOW_S for item in items):
-            # Redis refuses such an expiry on every hit, and a limiter that cannot count allows every action
+            # a typo, not a policy: Redis errs on such an expiry and keeps the key for ever (one action, then refusals
+            # saying "try again in 51840000000000001879048192 minutes"); 100000 days is a ban per user
             raise ValueError(f"each limit must allow at most {MAX_RATE_LIMIT_ACTIONS:,} actions in a window of at most "
                              "1 year")
         return v.strip()

@@ -10,7 +10,8 @@ PostgreSQL. Each test is a defect found by attacking the feature, kept so that i
 * an administrator could remove their own second factor through the admin reset, without a code;
 * cancelling a sweep that completed meanwhile marked its run cancelled (and audited a cancel) after it succeeded;
 * rate-limit settings with a zero or an absurd window ("5/0 minute", "5/99999999999 years") were accepted: the
-  first silently became another window, the second is refused by Redis on every hit, which allows every action.
+  first silently became "5 per 1 minute"; with the second Redis errs on the key's expiry and keeps the key for
+  ever (one action, then refusals "try again in 51840000000000001879048192 minutes").
 """
 from __future__ import annotations
 
