@@ -124,6 +124,14 @@ class RateLimiter:
             if not self.strategy.hit(item, action, identity, cost=cost):  # used up meanwhile by another process
                 raise RateLimited(action, _describe(item), self.retry_after(item, action, identity))
 
+    def check(self, action: str, identity: str, *, cost: int = 1) -> None:
+        """Raise :class:`RateLimited` when ``action`` by ``identity`` would be refused now, counting nothing (an
+        action that writes before the step that counts it asks first, so that a refusal leaves no row behind)."""
+        rule = self.rules.get(action)
+        for item in rule.items if rule else ():
+            if not self.strategy.test(item, action, identity, cost=cost):
+                raise RateLimited(action, _describe(item), self.retry_after(item, action, identity))
+
     def retry_after(self, item: RateLimitItem, action: str, identity: str) -> int:
         """Whole seconds until ``item`` allows one more action by ``identity`` (at least 1)."""
         stats = self.strategy.get_window_stats(item, action, identity)
@@ -194,3 +202,18 @@ def hit(action: str, who: Any) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - a limiter that cannot count must not stop the action
         log.warning("rate limit: could not count %s (%s: %s); allowed", action, type(exc).__name__, exc)
+
+
+def check(action: str, who: Any) -> None:
+    """:func:`hit`'s refusal without counting: raise :class:`RateLimited` when ``action`` would be refused now.
+    Storage failures allow (as in :func:`hit`)."""
+    identity = identity_of(who)
+    if identity is None:
+        return
+    try:
+        limiter().check(action, identity)
+    except RateLimited:
+        log.warning("rate limit: %s refused for %s", action, identity)
+        raise
+    except Exception as exc:  # noqa: BLE001 - a limiter that cannot count must not stop the action
+        log.warning("rate limit: could not check %s (%s: %s); allowed", action, type(exc).__name__, exc)

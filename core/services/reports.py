@@ -32,7 +32,7 @@ from core.config import get_settings
 from core.db import unit_of_work, write_lock
 from core.errors import NotFoundError, ValidationFailed, error_text
 from core.infra import ratelimit
-from core.models import Report, StrategyConfigRow
+from core.models import AuditEvent, Report, StrategyConfigRow
 from core.models.base import id_in_range, utcnow
 from core.schemas.report import ReportFilters, ReportOut, ReportRequest
 from core.services import analytics, audit, compute, runs
@@ -142,7 +142,10 @@ def request_report(report_type: str | None, period: str | None, fmt: str | None,
     :class:`core.services.ports.QueueUnavailable` when the queue is down (the row is removed again).
     """
     with unit_of_work() as session:  # checked again below, in the transaction that writes the row
-        ratelimit.hit("report", resolve(session, owner, ALL_ROLES, action="requesting reports"))
+        principal = resolve(session, owner, ALL_ROLES, action="requesting reports")
+        if not inline:  # its job counts as a queued job: refused before the row is written, not after
+            ratelimit.check("job", principal)
+        ratelimit.hit("report", principal)
     request = _validate(report_type, period, fmt, config_id, start, end)
     cid = _resolve_config(request.config_id)
     index = compute.stored_index(cid)
@@ -158,18 +161,23 @@ def request_report(report_type: str | None, period: str | None, fmt: str | None,
         session.add(row)
         session.flush()
         report_id = row.id
-        audit.record(session, username, "report.request", f"report {report_id}",
-                     {"type": request.report_type, "period": request.period, "format": request.format,
-                      "config_id": cid, "start": s.isoformat(), "end": e.isoformat(), "inline": inline})
+        event = AuditEvent(actor=username, action="report.request", target=f"report {report_id}",
+                           detail={"type": request.report_type, "period": request.period, "format": request.format,
+                                   "config_id": cid, "start": s.isoformat(), "end": e.isoformat(), "inline": inline})
+        session.add(event)  # kept to be marked when the queue refuses the job below
+        session.flush()
+        event_id = event.id
         session.commit()
     if inline:
         generate_report(report_id)
         return report_id
     try:
         run_id = runs.enqueue("report", {"report_id": report_id}, user=owner, huey=huey)
-    except Exception:
-        with unit_of_work() as session:
+    except Exception as exc:
+        with unit_of_work() as session:  # no report is left behind when the queue (or a job limit) refuses
             session.execute(sql_delete(Report).where(Report.id == report_id))
+            session.execute(update(AuditEvent).where(AuditEvent.id == event_id)
+                            .values(outcome="error", message=f"not queued: {error_text(exc)}"[:500]))
             session.commit()
         raise
     with unit_of_work() as session:

@@ -39,7 +39,7 @@ from core.config import get_settings
 from core.db import unit_of_work, write_lock
 from core.errors import AutoIndexError, NotFoundError, ValidationFailed, error_text
 from core.infra import ratelimit
-from core.models import StrategyConfigRow, Sweep, SweepChunk, SweepVariant, TaskRun
+from core.models import AuditEvent, StrategyConfigRow, Sweep, SweepChunk, SweepVariant, TaskRun
 from core.models.base import id_in_range, utcnow
 from core.quant.batch import SharedCleaning, batch_order
 from core.quant.overfitting import ReturnStats, deflated_sharpe, return_stats, walk_forward_windows
@@ -103,6 +103,8 @@ def start(actor: Any, grid: Grid | dict[str, Any], *, config_id: int | None = No
     with unit_of_work() as session:
         write_lock(session)
         principal = resolve(session, actor, ALL_ROLES, action="running sweeps", lock=True)
+        if queue:  # the parent run counts as a queued job: refused before anything is written, not after
+            ratelimit.check("job", principal)
         ratelimit.hit("sweep", principal)  # per user (core/infra/ratelimit.py); the system is not limited
         base = _base_version(session, config_id)
         inputs = _market(session)
@@ -119,17 +121,22 @@ def start(actor: Any, grid: Grid | dict[str, Any], *, config_id: int | None = No
                                    state="queued", attempts=0) for c in range(n_chunks))
         session.refresh(row, ["created_at"])
         _adopt(session, row)
-        audit.record(session, principal.username, "sweep.start", f"sweep {sweep_id}",
-                     {"config_id": base.id, "variants": n, "fields": grid.columns, "queued": queue})
+        event = AuditEvent(actor=principal.username, action="sweep.start", target=f"sweep {sweep_id}",
+                           detail={"config_id": base.id, "variants": n, "fields": grid.columns, "queued": queue})
+        session.add(event)  # kept to be marked when the queue refuses the sweep below
+        session.flush()
+        event_id = event.id
         session.commit()
     if not queue:
         drive(sweep_id, worker=workers.worker_identity()["worker_id"], progress=progress)
         return get_sweep(sweep_id, actor)
     try:
         run_id = runs.enqueue("sweep", {"sweep_id": sweep_id}, user=actor, huey=huey)
-    except Exception:
-        with unit_of_work() as session:  # nothing is left behind when the queue refuses
+    except Exception as exc:
+        with unit_of_work() as session:  # no sweep is left behind when the queue (or a job limit) refuses
             session.execute(delete(Sweep).where(Sweep.id == sweep_id))
+            session.execute(update(AuditEvent).where(AuditEvent.id == event_id)
+                            .values(outcome="error", message=f"not queued: {error_text(exc)}"[:500]))
             session.commit()
         raise
     with unit_of_work() as session:

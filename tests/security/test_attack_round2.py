@@ -346,3 +346,85 @@ def test_a_code_of_the_previous_step_is_refused_after_a_later_one_was_used(db):
     earlier = two_factor.code_at(enrolment.secret, two_factor.time_step(now) - 1)  # inside the +-1 window
     with pytest.raises(AuthenticationError, match="already used"):
         two_factor.complete_login(_challenge("alice", now), earlier, now=now)
+
+
+# --------------------------------------------------------------------------- a limited action leaves nothing
+@pytest.fixture
+def job_limit_of_one(monkeypatch):  # type: ignore[no-untyped-def]
+    from core.config import reset_settings_cache
+
+    monkeypatch.setenv("RATE_LIMIT_JOB", "1/minute")
+    monkeypatch.setenv("RATE_LIMIT_SWEEP", "off")
+    monkeypatch.setenv("RATE_LIMIT_REPORT", "off")
+    monkeypatch.setenv("EMBEDDED_WORKER", "false")
+    reset_settings_cache()
+    yield
+    reset_settings_cache()
+
+
+def test_a_sweep_refused_by_the_job_limit_leaves_no_row_and_no_audit_of_a_start(db, job_limit_of_one, monkeypatch):
+    from core.db import unit_of_work
+    from core.infra import ratelimit
+    from core.infra.ratelimit import RateLimited
+    from core.models import Sweep, SweepChunk, TaskRun
+    from core.services import audit, sweeps
+
+    _seed_sweeps()
+    grid = {"axes": [{"name": "top_n", "values": [3, 5]}]}
+    first = sweeps.start("ada", grid, queue=True)
+
+    def rows() -> tuple[list[int], int, int]:
+        with unit_of_work() as session:
+            return ([s.id for s in session.scalars(select(Sweep))],
+                    int(session.scalar(select(func.count(SweepChunk.id)).where(SweepChunk.sweep_id != first.id))),
+                    int(session.scalar(select(func.count(TaskRun.id)))))
+
+    with pytest.raises(RateLimited, match="queued jobs"):
+        sweeps.start("ada", grid, queue=True)
+    assert rows() == ([first.id], 0, 1)
+    assert list(audit.list_events(action="sweep.start")["outcome"]) == ["ok"]  # no start of a sweep that is not
+    # the job's token taken by another request between the check and the queueing: undone, and audited as such
+    monkeypatch.setattr(ratelimit, "check", lambda action, who: None)
+    with pytest.raises(RateLimited, match="queued jobs"):
+        sweeps.start("ada", grid, queue=True)
+    assert rows() == ([first.id], 0, 1)
+    events = audit.list_events(action="sweep.start")
+    assert list(events["outcome"]) == ["error", "ok"]
+    assert events["message"].iloc[0].startswith("not queued: ") and "queued jobs" in events["message"].iloc[0]
+
+
+def test_a_report_refused_by_the_job_limit_leaves_no_row_and_no_audit_of_a_request(db, job_limit_of_one):
+    from core.db import unit_of_work
+    from core.infra.ratelimit import RateLimited
+    from core.models import Report
+    from core.services import audit, compute, reports, strategies
+    from core.services.bootstrap import seed_demo
+
+    seed_demo(n_assets=14, years=1, end=dt.date(2024, 12, 31))
+    compute.compute_config(strategies.ensure_default_config().id)
+    from core.services import users
+
+    users.create_user("ada", "Ada", PASSWORD)
+    first = reports.request_report("performance", "max", "csv", owner="ada")
+    with pytest.raises(RateLimited, match="queued jobs"):
+        reports.request_report("performance", "max", "csv", owner="ada")
+    with unit_of_work() as session:
+        assert [r.id for r in session.scalars(select(Report))] == [first]
+    assert list(audit.list_events(action="report.request")["outcome"]) == ["ok"]
+
+
+def test_an_enrolment_racing_an_admin_reset_or_another_tab_cannot_be_confirmed(db):
+    from core.services import two_factor, users
+    from core.services.access import Actor
+
+    users.create_user("boss", "Boss", PASSWORD, role="admin")
+    users.create_user("alice", "Alice", PASSWORD)
+    tab = Actor("alice", users.get_user("alice").credential_version)
+    first = two_factor.begin_enrolment(tab)
+    second = two_factor.begin_enrolment(tab)  # another tab started again: the first secret is gone
+    with pytest.raises(ValidationFailed):
+        two_factor.confirm_enrolment(tab, _code(first.secret, T0), now=T0)
+    two_factor.reset("alice", actor="boss")  # an admin resets while the second tab shows its QR code
+    with pytest.raises(PermissionDenied):
+        two_factor.confirm_enrolment(tab, _code(second.secret, T0), now=T0)
+    assert not users.get_user("alice").two_factor_enabled
