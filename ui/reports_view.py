@@ -10,10 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import AutoIndexError
+from core.quant.periods import PERIOD_LABELS
 from core.schemas.report import REPORT_FORMATS, REPORT_PERIODS, REPORT_STATUSES, REPORT_TYPES, ReportFilters, ReportOut
 from core.schemas.user import UserOut
 from core.services import reports
-from core.services.analytics import PERIOD_LABELS
 from core.services.reporting.content import REPORT_TYPES as TYPE_LABELS
 from ui import auth, cache, tables
 from ui.errors import show_error, shown_errors

@@ -24,20 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# The period functions live in core.quant.periods (the one period math); risk re-exports them for its callers.
-from core.quant.periods import (
-    DAYS_PER_YEAR,
-    TRAILING_PERIODS,
-    finite_levels,
-    monthly_returns,
-    trailing_returns,
-    yearly_returns,
-)
+# Period and calendar returns live in core.quant.periods (the one period math), not here.
+from core.quant.periods import DAYS_PER_YEAR, finite_levels
 
 __all__ = [
-    "PERIODS_PER_YEAR", "DAYS_PER_YEAR", "METRIC_DEFINITIONS", "TRAILING_PERIODS",
+    "PERIODS_PER_YEAR", "DAYS_PER_YEAR", "METRIC_DEFINITIONS",
     "daily_rf", "risk_metrics", "rolling_metrics", "drawdown_series", "drawdown_table",
-    "monthly_returns", "yearly_returns", "trailing_returns", "correlation_matrix",
+    "correlation_matrix",
 ]
 
 #: Trading periods per year used to annualise daily figures.

@@ -1,7 +1,7 @@
 """Report schemas: what a user may ask for (validated before anything is written) and reports as listed.
 
 Units: dates are calendar dates; ``size_bytes`` bytes. Periods are those of
-:data:`core.services.analytics.PERIODS`; a custom period needs ``start`` and ``end`` (start before end),
+:data:`core.quant.periods.PERIODS`; a custom period needs ``start`` and ``end`` (start before end),
 the other periods take neither. Whether the dates lie inside the data is checked by the service.
 """
 from __future__ import annotations

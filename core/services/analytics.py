@@ -6,10 +6,8 @@ figure in an exported file is the figure on the screen for the same config and p
 Periods
     The period math is :mod:`core.quant.periods` (docs/methodology.md, "Periods"): a period is a *base
     date* and an *end date*; its series is the last stored level on or before the base date followed by
-    every level up to the end, so a period return is ``V_end / V_base - 1``. This module re-exports
-    :func:`~core.quant.periods.period_bounds`, :func:`~core.quant.periods.period_series`,
-    :func:`~core.quant.periods.period_return` and the calendar helpers for its callers, and adds
-    :func:`resolve_period` (the bounds over a version's stored index).
+    every level up to the end, so a period return is ``V_end / V_base - 1``. Callers use that module
+    directly; this one adds :func:`resolve_period` (the bounds over a version's stored index).
 
 The view (:func:`performance_view`)
     Stored results only (index levels, allocations at each rebalance, turnover and costs, prices of the
@@ -44,32 +42,18 @@ from core.errors import NotFoundError, ValidationFailed
 from core.models import Asset, StrategyConfigRow
 from core.models.base import id_in_range
 from core.quant import periods, risk
-from core.quant.periods import (
-    PERIOD_LABELS,
-    PERIODS,
-    YEAR_TOTAL,
-    as_date,
-    monthly_with_year_total,
-    period_bounds,
-    period_return,
-    period_series,
-    year_labels,
-)
+from core.quant.periods import as_date, period_bounds, period_series
 from core.services import compute
 from core.services import prices as price_store
 from core.services.market import risk_free, stored_version_benchmark
 
 __all__ = [
-    "PERIODS", "PERIOD_LABELS", "ROLLING_WINDOWS", "TOP_HOLDINGS", "WORST_N", "STRESS_MONTHS",
-    "ViewInputs", "PerformanceView", "PeriodSlice", "Holdings", "period_bounds", "period_series", "period_return",
+    "ROLLING_WINDOWS", "TOP_HOLDINGS", "WORST_N", "STRESS_MONTHS",
+    "ViewInputs", "PerformanceView", "PeriodSlice", "Holdings",
     "resolve_period", "load_view_inputs", "period_slice", "summary_section", "series_section", "trailing_section",
     "drawdown_section", "calendar_section", "rolling_section", "holdings_section", "trades_section",
     "attribution_section", "benchmark_section", "build_performance_view", "performance_view", "drifted_weights",
-    "YEAR_TOTAL", "year_labels", "monthly_with_year_total",
 ]
-
-#: Kept for core.services.reports, which reads it under this name (the one home is core.quant.periods.as_date).
-_as_date = as_date
 
 #: Rolling windows (trading days) of the rolling volatility / Sharpe / beta / excess return.
 ROLLING_WINDOWS: tuple[int, ...] = (63, 252)
@@ -188,7 +172,7 @@ class PerformanceView:
     metrics: dict[str, Any]              # risk.risk_metrics(index, benchmark) over the period
     benchmark_metrics: dict[str, Any]    # risk.risk_metrics(benchmark) over the period (standalone)
     metrics_table: pd.DataFrame          # key, label, index, benchmark, unit, formula, reason
-    trailing: pd.DataFrame               # rows risk.TRAILING_PERIODS; index, benchmark (as of end_date)
+    trailing: pd.DataFrame               # rows periods.TRAILING_PERIODS; index, benchmark (as of end_date)
     drawdown: pd.Series                  # V / cummax(V) - 1 over the period
     benchmark_drawdown: pd.Series | None
     drawdowns: pd.DataFrame              # risk.drawdown_table, the WORST_N deepest

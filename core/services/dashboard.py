@@ -28,8 +28,7 @@ from core.db import unit_of_work
 from core.models import Allocation, Asset, Price, StrategyConfigRow
 from core.models.base import id_in_range
 from core.quant import periods
-from core.quant.periods import KPI_PERIODS as KPI_PERIODS  # the Dashboard shows these (ui reads them here)
-from core.quant.periods import as_date, kpi_returns
+from core.quant.periods import KPI_PERIODS, as_date, kpi_returns
 from core.services import compute
 from core.services import prices as price_store
 from core.services.freshness import business_days_stale

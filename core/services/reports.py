@@ -34,6 +34,7 @@ from core.errors import NotFoundError, ValidationFailed, error_text
 from core.infra import ratelimit
 from core.models import AuditEvent, Report, StrategyConfigRow
 from core.models.base import id_in_range, utcnow
+from core.quant import periods
 from core.schemas.report import ReportFilters, ReportOut, ReportRequest
 from core.services import analytics, audit, compute, runs
 from core.services.access import ALL_ROLES, owns, resolve, visible_to
@@ -119,7 +120,7 @@ def build_report_bytes(report_type: str, period: str, fmt: str, config_id: int |
     if period == "custom" or start is None or end is None:
         s, e = analytics.resolve_period(inputs, request.period, request.start, request.end)
     else:  # dates resolved when the report was requested
-        s, e = analytics._as_date(start), analytics._as_date(end)
+        s, e = periods.as_date(start), periods.as_date(end)
         assert s is not None and e is not None
     progress(0.2, "computing analytics")
     view = analytics.build_performance_view(inputs, s, e)
@@ -151,8 +152,8 @@ def request_report(report_type: str | None, period: str | None, fmt: str | None,
     index = compute.stored_index(cid)
     if index.empty:
         raise ValidationFailed({"config_id": f"config {cid} has no computed index values yet; compute it first"})
-    s, e = analytics.period_bounds(request.period, index.index[-1], index.index[0], request.start, request.end)
-    if len(analytics.period_series(index, s, e)) < 2:
+    s, e = periods.period_bounds(request.period, index.index[-1], index.index[0], request.start, request.end)
+    if len(periods.period_series(index, s, e)) < 2:
         raise ValidationFailed({"end": f"the period {s} .. {e} holds no trading day after its start"})
     with unit_of_work() as session:
         username = resolve(session, owner, ALL_ROLES, action="requesting reports", lock=True).username

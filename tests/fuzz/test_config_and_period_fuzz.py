@@ -8,7 +8,7 @@ valid config whose backtest is finite with levels within 10^-6..10^6 of the base
 (a domain error naming what is wrong). Nothing else.
 
 Report periods: custom dates far in the past and future, reversed, on the same day, dates as text, garbage,
-through the report request schema (reports._validate) and analytics.period_bounds (also with raw input):
+through the report request schema (reports._validate) and periods.period_bounds (also with raw input):
 either a ValidationFailed naming a field, or a period inside the data.
 
 No database is needed: these are pure functions. The counts print at the end of the run (``count_case``).
@@ -216,7 +216,7 @@ def _period_ok(s: object, e: object, period: str) -> None:
     assert FIRST <= s < e <= AS_OF
     if period != "custom":
         assert e == AS_OF
-    from core.services.analytics import period_series
+    from core.quant.periods import period_series
 
     assert len(period_series(INDEX, s, e)) >= 1
 
@@ -227,7 +227,8 @@ def _period_ok(s: object, e: object, period: str) -> None:
        fmt=st.one_of(st.sampled_from(["html", "pdf", "xlsx", "csv"]), st.text(max_size=6)),
        start=DATEISH, end=DATEISH, same_day=st.booleans(), reverse=st.booleans())
 def test_report_request_periods(count_case, report_type, period, fmt, start, end, same_day, reverse):
-    from core.services import analytics, reports
+    from core.quant import periods
+    from core.services import reports
 
     count_case()
     if same_day:
@@ -241,7 +242,7 @@ def test_report_request_periods(count_case, report_type, period, fmt, start, end
         assert set(exc.errors) <= {"type", "period", "format", "config_id", "start", "end", "report"}, exc.errors
         return
     try:
-        s, e = analytics.period_bounds(request.period, AS_OF, FIRST, request.start, request.end)
+        s, e = periods.period_bounds(request.period, AS_OF, FIRST, request.start, request.end)
     except ValidationFailed as exc:
         assert set(exc.errors) <= {"period", "start", "end"}, exc.errors
         return
@@ -254,12 +255,12 @@ def test_report_request_periods(count_case, report_type, period, fmt, start, end
        span=st.integers(0, 20000))
 def test_period_bounds_with_raw_input(count_case, period, start, end, as_of, span):
     """period_bounds as the dashboard calls it: raw dates, and stored data anywhere in the calendar."""
-    from core.services import analytics
+    from core.quant import periods
 
     count_case()
     first = max(dt.date.min, as_of - dt.timedelta(days=span))
     try:
-        s, e = analytics.period_bounds(period, as_of, first, start, end)
+        s, e = periods.period_bounds(period, as_of, first, start, end)
     except ValidationFailed as exc:
         assert exc.errors and set(exc.errors) <= {"period", "start", "end", "config_id"}, exc.errors
         return

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from core.errors import ValidationFailed
-from core.quant import risk
+from core.quant import periods, risk
 from core.services import analytics as A
 
 D = dt.date
@@ -25,18 +25,18 @@ D = dt.date
     ("max", D(2020, 1, 2)),
 ])
 def test_period_bounds_hand_computed(period, expected):
-    assert A.period_bounds(period, D(2026, 11, 26), D(2020, 1, 2)) == (expected, D(2026, 11, 26))
+    assert periods.period_bounds(period, D(2026, 11, 26), D(2020, 1, 2)) == (expected, D(2026, 11, 26))
 
 
 def test_qtd_in_first_quarter_and_mtd_in_january():
-    assert A.period_bounds("QTD", D(2026, 2, 10), D(2020, 1, 1))[0] == D(2025, 12, 31)
-    assert A.period_bounds("MTD", D(2026, 1, 15), D(2020, 1, 1))[0] == D(2025, 12, 31)
-    assert A.period_bounds("1Y", D(2024, 2, 29), D(2020, 1, 1))[0] == D(2023, 2, 28)  # month arithmetic
+    assert periods.period_bounds("QTD", D(2026, 2, 10), D(2020, 1, 1))[0] == D(2025, 12, 31)
+    assert periods.period_bounds("MTD", D(2026, 1, 15), D(2020, 1, 1))[0] == D(2025, 12, 31)
+    assert periods.period_bounds("1Y", D(2024, 2, 29), D(2020, 1, 1))[0] == D(2023, 2, 28)  # month arithmetic
 
 
 def test_period_reaching_before_the_data_is_refused_naming_period():
     with pytest.raises(ValidationFailed) as err:
-        A.period_bounds("5Y", D(2026, 11, 26), D(2023, 11, 27))
+        periods.period_bounds("5Y", D(2026, 11, 26), D(2023, 11, 27))
     assert set(err.value.errors) == {"period"}
     assert "2023-11-27" in err.value.errors["period"]
 
@@ -52,16 +52,16 @@ def test_period_reaching_before_the_data_is_refused_naming_period():
 ])
 def test_custom_range_validation_names_the_field(start, end, field, words):
     with pytest.raises(ValidationFailed) as err:
-        A.period_bounds("custom", D(2026, 11, 26), D(2020, 1, 2), start, end)
+        periods.period_bounds("custom", D(2026, 11, 26), D(2020, 1, 2), start, end)
     assert field in err.value.errors
     assert words in err.value.errors[field]
 
 
 def test_custom_range_accepts_strings_and_unknown_period_is_refused():
-    assert A.period_bounds("custom", D(2026, 11, 26), D(2020, 1, 2), "2024-01-01", "2024-06-30") == \
+    assert periods.period_bounds("custom", D(2026, 11, 26), D(2020, 1, 2), "2024-01-01", "2024-06-30") == \
         (D(2024, 1, 1), D(2024, 6, 30))
     with pytest.raises(ValidationFailed) as err:
-        A.period_bounds("2W", D(2026, 11, 26), D(2020, 1, 2))
+        periods.period_bounds("2W", D(2026, 11, 26), D(2020, 1, 2))
     assert "period" in err.value.errors
 
 
@@ -74,18 +74,18 @@ def _levels(n: int = 600, seed: int = 3, start: str = "2023-01-02") -> pd.Series
 
 def test_period_series_starts_at_the_last_level_on_or_before_start():
     v = _levels()
-    seg = A.period_series(v, D(2023, 12, 31), D(2024, 3, 31))  # a Sunday: base is Friday 29 Dec
+    seg = periods.period_series(v, D(2023, 12, 31), D(2024, 3, 31))  # a Sunday: base is Friday 29 Dec
     assert seg.index[0] == pd.Timestamp("2023-12-29")
     assert seg.index[-1] == pd.Timestamp("2024-03-29")
-    assert A.period_series(v, D(2022, 1, 1), D(2022, 6, 1)).empty
+    assert periods.period_series(v, D(2022, 1, 1), D(2022, 6, 1)).empty
 
 
-def test_period_returns_equal_the_trailing_returns_of_risk():
+def test_period_returns_equal_the_trailing_returns():
     v = _levels()
-    trailing = risk.trailing_returns(v)
-    assert A.period_return(v, "YTD") == pytest.approx(trailing["YTD"], abs=1e-15)
-    assert A.period_return(v, "1Y") == pytest.approx(trailing["1Y"], abs=1e-15)
-    assert A.period_return(v, "5Y") is None
+    trailing = periods.trailing_returns(v)
+    assert periods.period_return(v, "YTD") == pytest.approx(trailing["YTD"], abs=1e-15)
+    assert periods.period_return(v, "1Y") == pytest.approx(trailing["1Y"], abs=1e-15)
+    assert periods.period_return(v, "5Y") is None
 
 
 # --------------------------------------------------------------------------- drifted weights
@@ -143,7 +143,7 @@ def _inputs(costs: float = 0.0) -> A.ViewInputs:
 def test_view_metrics_are_risk_metrics_of_the_period_slice():
     inputs = _inputs()
     view = A.build_performance_view(inputs, D(2023, 6, 30), D(2024, 3, 29))
-    seg = A.period_series(inputs.index, D(2023, 6, 30), D(2024, 3, 29))
+    seg = periods.period_series(inputs.index, D(2023, 6, 30), D(2024, 3, 29))
     expected = risk.risk_metrics(seg, inputs.benchmark.reindex(seg.index))
     for key in risk.METRIC_DEFINITIONS:
         assert view.metrics[key] == pytest.approx(expected[key], rel=1e-12, abs=1e-15)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.services.analytics import YEAR_TOTAL, monthly_with_year_total, period_return, year_labels
+from core.quant.periods import YEAR_TOTAL, monthly_with_year_total, period_return, year_labels
 from core.services.palette import EXTRA_COLORS, OTHER_COLOR, SECTOR_COLORS, sector_color
 
 

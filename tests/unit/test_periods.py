@@ -229,12 +229,13 @@ def test_the_period_math_has_one_home():
     assert not elsewhere
 
 
-def test_callers_reach_the_same_functions():
+def test_callers_reach_the_period_math_in_its_one_home():
+    """Period and calendar functions are not re-exported by risk, analytics or the dashboard: one name, one home."""
     from core.quant import risk
     from core.services import analytics, dashboard
 
-    assert risk.trailing_returns is P.trailing_returns
-    assert risk.monthly_returns is P.monthly_returns and risk.yearly_returns is P.yearly_returns
-    assert analytics.period_bounds is P.period_bounds and analytics.period_series is P.period_series
-    assert analytics.year_labels is P.year_labels and analytics.PERIODS is P.PERIODS
-    assert dashboard.KPI_PERIODS is P.KPI_PERIODS and dashboard.kpi_returns is P.kpi_returns
+    for name in ("trailing_returns", "monthly_returns", "yearly_returns", "TRAILING_PERIODS"):
+        assert not hasattr(risk, name), f"core.quant.risk.{name}"
+    for name in ("period_return", "year_labels", "PERIODS", "PERIOD_LABELS", "YEAR_TOTAL", "monthly_with_year_total"):
+        assert not hasattr(analytics, name), f"core.services.analytics.{name}"
+    assert dashboard.kpi_returns is P.kpi_returns

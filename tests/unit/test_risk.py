@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from core.quant import risk
+from core.quant import periods, risk
 from core.quant.risk import METRIC_DEFINITIONS, risk_metrics
 
 DATES = pd.bdate_range("2024-01-01", periods=6)  # Mon 1 .. Mon 8 Jan (7 calendar days)
@@ -117,7 +117,7 @@ def test_functions_do_not_modify_inputs():
     risk_metrics(v, b)
     risk.rolling_metrics(v, b, windows=(3,))
     risk.drawdown_table(v)
-    risk.trailing_returns(v)
+    periods.trailing_returns(v)
     pd.testing.assert_series_equal(v, V)
     pd.testing.assert_series_equal(b, BENCH)
 
@@ -164,21 +164,21 @@ def test_drawdown_series_and_table_by_hand():
 def test_monthly_and_yearly_returns_by_hand():
     idx = pd.DatetimeIndex(["2023-12-15", "2023-12-29", "2024-01-15", "2024-01-31", "2024-03-29"])
     v = pd.Series([100, 110, 120, 121, 133.1], idx)
-    monthly = risk.monthly_returns(v)
+    monthly = periods.monthly_returns(v)
     assert list(monthly.columns) == list(range(1, 13))
     assert monthly.loc[2023, 12] == pytest.approx(0.1)
     assert monthly.loc[2024, 1] == pytest.approx(0.1)
     assert math.isnan(monthly.loc[2024, 2])
     assert monthly.loc[2024, 3] == pytest.approx(0.1)
-    yearly = risk.yearly_returns(v)
+    yearly = periods.yearly_returns(v)
     assert yearly[2023] == pytest.approx(0.1) and yearly[2024] == pytest.approx(0.21)
-    assert risk.monthly_returns(pd.Series([], dtype=float)).empty
+    assert periods.monthly_returns(pd.Series([], dtype=float)).empty
 
 
 def test_trailing_returns_by_hand():
     idx = pd.bdate_range("2020-01-01", "2024-06-28")
     v = pd.Series(np.linspace(100, 200, len(idx)), idx)
-    t = risk.trailing_returns(v)
+    t = periods.trailing_returns(v)
     as_of = idx[-1]
     assert t["1M"] == pytest.approx(v.iloc[-1] / v.loc[: as_of - pd.DateOffset(months=1)].iloc[-1] - 1)
     assert t["YTD"] == pytest.approx(v.iloc[-1] / v.loc["2023-12-29"] - 1)
@@ -187,12 +187,12 @@ def test_trailing_returns_by_hand():
     assert t["3Y"] == pytest.approx((v.iloc[-1] / base3.iloc[-1]) ** (365.25 / days) - 1)
     assert t["5Y"] is None and t["10Y"] is None
     assert t["since_inception"] == pytest.approx(2 ** (365.25 / (as_of - idx[0]).days) - 1)
-    short = risk.trailing_returns(v.iloc[:40])
+    short = periods.trailing_returns(v.iloc[:40])
     assert short["since_inception"] == pytest.approx(v.iloc[39] / 100 - 1)  # cumulative under a year
     assert short["1Y"] is None
-    past = risk.trailing_returns(v, as_of=pd.Timestamp("2022-03-31"))
+    past = periods.trailing_returns(v, as_of=pd.Timestamp("2022-03-31"))
     assert past["1M"] == pytest.approx(v.loc["2022-03-31"] / v.loc["2022-02-28"] - 1)
-    assert risk.trailing_returns(pd.Series([], dtype=float))["1M"] is None
+    assert periods.trailing_returns(pd.Series([], dtype=float))["1M"] is None
 
 
 def test_correlation_matrix_matches_numpy():
