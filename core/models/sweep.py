@@ -32,6 +32,10 @@ class Sweep(Base):
     split_date: Mapped[dt.date | None] = mapped_column(Date)
     #: Rolling walk-forward: ``{"train_years": ..., "test_months": ..., "step_months": ...}`` or None.
     walk_forward: Mapped[dict[str, Any] | None]
+    #: The annual risk-free rate of every variant's Sharpe, Sortino and deflated Sharpe, fixed when the sweep starts
+    #: (core.services.market.risk_free: RISK_FREE_RATE or RISK_FREE_SYMBOL's average yield), so that inline and
+    #: queued chunks, and chunks retried after a settings change, give the same numbers.
+    risk_free_rate: Mapped[float] = mapped_column(default=0.0)
     n_variants: Mapped[int]
     n_chunks: Mapped[int]
     status: Mapped[str] = mapped_column(String(16), default="queued")

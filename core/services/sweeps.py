@@ -43,14 +43,14 @@ from core.models import AuditEvent, StrategyConfigRow, Sweep, SweepChunk, SweepV
 from core.models.base import id_in_range, utcnow
 from core.quant.batch import SharedCleaning, batch_order
 from core.quant.overfitting import ReturnStats, deflated_sharpe, return_stats, walk_forward_windows
-from core.quant.risk import finite_or_none, risk_metrics
+from core.quant.risk import daily_rf, finite_or_none, risk_metrics
 from core.schemas.strategy import StrategyConfig, errors_by_field
 from core.schemas.strategy_version import ConfigVersionOut
 from core.schemas.sweep import METRIC_KEYS, Grid, SweepOut, WalkForward
 from core.services import app_settings, audit, runs, strategies, workers
 from core.services.access import ALL_ROLES, Principal, owns, resolve, visible_to
 from core.services.compute import BacktestRun, run_backtest
-from core.services.market import MarketInputs, load_market_inputs
+from core.services.market import MarketInputs, load_market_inputs, risk_free
 from core.services.reporting.formula_guard import neutralise_frame
 
 log = logging.getLogger(__name__)
@@ -111,8 +111,10 @@ def start(actor: Any, grid: Grid | dict[str, Any], *, config_id: int | None = No
         if inputs.prices.empty:
             raise AutoIndexError("no prices stored; refresh or import market data first")
         _check_split(inputs.prices.index, split, wf)
+        rate = risk_free(session).rate
         row = Sweep(owner=principal.username, config_id=base.id, config_label=f"{base.name} v{base.version}",
                     base_params=dict(base.params), grid=grid.model_dump(mode="json"), split_date=split,
+                    risk_free_rate=rate,
                     walk_forward=wf.model_dump() if wf else None, n_variants=n, n_chunks=n_chunks, status="queued")
         session.add(row)
         session.flush()
@@ -202,7 +204,7 @@ def _shared_cleaning(inputs: MarketInputs) -> SharedCleaning:
 
 # --------------------------------------------------------------------------- one variant's metrics
 def _window_metrics(values: pd.Series, run: BacktestRun, lo: pd.Timestamp | None,
-                    hi: pd.Timestamp | None) -> dict[str, float | None]:
+                    hi: pd.Timestamp | None, rf: float = 0.0) -> dict[str, float | None]:
     """The Summary metrics of the levels in ``[lo, hi]``, turnover per year and costs of the rebalances after ``lo``
     (the first allocation counts when the window starts with the index)."""
     v = values
@@ -210,7 +212,7 @@ def _window_metrics(values: pd.Series, run: BacktestRun, lo: pd.Timestamp | None
         v = v[v.index >= lo]
     if hi is not None:
         v = v[v.index <= hi]
-    m = risk_metrics(v)
+    m = risk_metrics(v, rf=rf)
     out: dict[str, float | None] = {k: finite_or_none(m.get(k)) for k in RISK_KEYS}
     reb_t, reb_c = run.result.turnover, run.result.costs
     in_window = np.ones(len(reb_t), dtype=bool)
@@ -225,37 +227,39 @@ def _window_metrics(values: pd.Series, run: BacktestRun, lo: pd.Timestamp | None
 
 
 def variant_metrics(run: BacktestRun, split: dt.date | None = None,
-                    windows: Sequence[Any] = ()) -> dict[str, Any]:
+                    windows: Sequence[Any] = (), rf: float = 0.0) -> dict[str, Any]:
     """The stored metrics of one variant (docs/methodology.md, "Research: parameter sweeps").
 
     No split: the Summary keys over the whole index, ``turnover`` per year and ``costs`` summed (as
     :class:`BacktestRun` gives them). A split date: the same keys prefixed ``is_`` (levels up to the date) and
     ``oos_`` (from the date's level on). Rolling windows: ``is_`` keys are the mean over the training windows,
     ``oos_`` keys those of the test windows' returns stitched together. ``_stats`` keeps what the deflated Sharpe
-    needs of the returns the ranking uses (out-of-sample with a split, else all); ``_windows`` each window's
+    needs of the excess returns (over ``rf``, the sweep's annual risk-free rate) the ranking uses (out-of-sample
+    with a split, else all); ``_windows`` each window's
     in-sample Sharpe and out-of-sample return (the walk-forward selection).
     """
     values = run.values
+    rf_d = daily_rf(rf)
     if split is None and not windows:
         out: dict[str, Any] = {k: finite_or_none(run.metrics.get(k)) for k in RISK_KEYS}
         out["turnover"] = run.turnover_per_year
         out["costs"] = run.total_costs
-        out["_stats"] = return_stats(values.pct_change().to_numpy()[1:]).as_dict()
+        out["_stats"] = return_stats(values.pct_change().to_numpy()[1:] - rf_d).as_dict()
         return out
     out = {}
     if split is not None:
         cut = pd.Timestamp(split)
         is_values = values[values.index <= cut]
         oos_from = is_values.index[-1] if len(is_values) else None
-        ins = _window_metrics(values, run, None, cut)
-        oos = _window_metrics(values, run, oos_from, None)
+        ins = _window_metrics(values, run, None, cut, rf)
+        oos = _window_metrics(values, run, oos_from, None, rf)
         oos_values = values[values.index >= oos_from] if oos_from is not None else values
-        stats = return_stats(oos_values.pct_change().to_numpy()[1:])
+        stats = return_stats(oos_values.pct_change().to_numpy()[1:] - rf_d)
         out.update({f"is_{k}": v for k, v in ins.items()} | {f"oos_{k}": v for k, v in oos.items()})
         out["_stats"] = dict(stats.as_dict())
         return out
-    per_window = [(_window_metrics(values, run, w.train_start, w.train_end),
-                   _window_metrics(values, run, w.train_end, w.test_end)) for w in windows]
+    per_window = [(_window_metrics(values, run, w.train_start, w.train_end, rf),
+                   _window_metrics(values, run, w.train_end, w.test_end, rf)) for w in windows]
     out = {}
     for k in METRIC_KEYS:
         numbers = [float(x) for m, _ in per_window if (x := m[k]) is not None]
@@ -268,7 +272,7 @@ def variant_metrics(run: BacktestRun, split: dt.date | None = None,
     returns = returns[~returns.index.duplicated(keep="first")].dropna()
     stitched = pd.concat([pd.Series([1.0], index=[returns.index[0] - pd.Timedelta(days=1)]),
                           (1.0 + returns).cumprod()]) if len(returns) else pd.Series(dtype=float)
-    m = risk_metrics(stitched)
+    m = risk_metrics(stitched, rf=rf)
     for k in RISK_KEYS:
         out[f"oos_{k}"] = finite_or_none(m.get(k))
     years = sum((w.test_end - w.train_end).days for w in windows) / 365.25
@@ -276,7 +280,7 @@ def variant_metrics(run: BacktestRun, split: dt.date | None = None,
                                for (_, o), w in zip(per_window, windows) if o["turnover"] is not None) / years
                            if years > 0 else None)
     out["oos_costs"] = float(sum(o["costs"] or 0.0 for _, o in per_window))
-    out["_stats"] = return_stats(returns.to_numpy()).as_dict()
+    out["_stats"] = return_stats(returns.to_numpy() - rf_d).as_dict()
     out["_windows"] = [[i["sharpe"], o["total_return"]] for i, o in per_window]
     return out
 
@@ -326,11 +330,12 @@ def run_chunk(chunk_id: int, token: str) -> int:
             return 0
         grid = Grid.model_validate(sweep.grid)
         base, lo, hi, split, wf = dict(sweep.base_params), chunk.start, chunk.stop, sweep.split_date, sweep.walk_forward
+        rf = float(sweep.risk_free_rate)
         sweep_id = chunk.sweep_id
         inputs = _market(session, sweep)
     windows = ([] if wf is None else
                walk_forward_windows(inputs.prices.index, wf["train_years"], wf["test_months"], wf.get("step_months")))
-    rows = _compute_variants(grid, base, range(lo, hi), inputs, split, windows)
+    rows = _compute_variants(grid, base, range(lo, hi), inputs, split, windows, rf)
     with unit_of_work() as session:
         write_lock(session)
         done = session.execute(update(SweepChunk).where(SweepChunk.id == chunk_id, SweepChunk.token == token,
@@ -346,7 +351,7 @@ def run_chunk(chunk_id: int, token: str) -> int:
 
 
 def _compute_variants(grid: Grid, base: dict[str, Any], numbers: range, inputs: MarketInputs,
-                      split: dt.date | None, windows: Sequence[Any]) -> list[dict[str, Any]]:
+                      split: dt.date | None, windows: Sequence[Any], rf: float) -> list[dict[str, Any]]:
     """One row per variant (``variant``, ``params``, ``error``, ``metrics``), sharing the cleaning and signals."""
     shared = _shared_cleaning(inputs)
     for cleaned in shared._by_key.values():  # noqa: SLF001 - the signals memo is per chunk (bounded memory)
@@ -366,8 +371,8 @@ def _compute_variants(grid: Grid, base: dict[str, Any], numbers: range, inputs: 
         cfg = configs[i]
         if cfg is not None:
             try:
-                run = run_backtest(cfg, inputs, cleaned=shared.for_config(cfg))
-                metrics = variant_metrics(run, split, windows)
+                run = run_backtest(cfg, inputs, cleaned=shared.for_config(cfg), rf=rf)
+                metrics = variant_metrics(run, split, windows, rf)
             except AutoIndexError as exc:
                 error = error_text(exc)
         rows[i] = {"variant": numbers[i], "params": overrides[i], "error": error, "metrics": metrics}

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("grid", _json(), nullable=False),
         sa.Column("split_date", sa.Date(), nullable=True),
         sa.Column("walk_forward", _json(), nullable=True),
+        sa.Column("risk_free_rate", sa.Float(), nullable=False, server_default="0"),
         sa.Column("n_variants", sa.Integer(), nullable=False),
         sa.Column("n_chunks", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),

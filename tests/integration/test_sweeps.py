@@ -145,6 +145,40 @@ def test_queued_on_the_inline_queue_gives_the_inline_numbers(seeded):
     assert sweeps.export_csv(inline.id, "ada") == sweeps.export_csv(queued.id, "ada")
 
 
+def test_the_configured_risk_free_rate_is_the_sweeps_and_is_fixed_when_it_starts(seeded, monkeypatch):
+    """Sharpe and Sortino of every variant use RISK_FREE_RATE as the stored compute does (the definition in
+    docs/methodology.md computed here from the variant's levels); a chunk run after the setting changed keeps the
+    sweep's rate."""
+    import numpy as np
+
+    from core.config import reset_settings_cache
+    from core.db import unit_of_work
+    from core.services import sweeps
+    from core.services.compute import run_backtest
+    from core.services.market import load_market_inputs
+    from core.services.strategies import active_version
+
+    monkeypatch.setenv("RISK_FREE_RATE", "0.04")
+    reset_settings_cache()
+    sweep = sweeps.start("ada", _grid("momentum_lookback=21,63"))
+    frame = sweeps.results(sweep.id, "ada")
+    with unit_of_work() as session:
+        inputs = load_market_inputs(session)
+    for row in frame.itertuples():
+        single = run_backtest({**active_version().params, "momentum_lookback": row.momentum_lookback}, inputs)
+        r = single.values.pct_change().dropna().to_numpy() - ((1.04) ** (1 / 252) - 1)
+        assert row.sharpe == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(252), rel=1e-10)
+        assert row.sharpe < single.metrics["sharpe"]  # the rate is not 0: lower than at rf = 0
+    monkeypatch.setenv("RISK_FREE_RATE", "0")
+    reset_settings_cache()
+    again = sweeps.start("ada", _grid("momentum_lookback=21,63"))
+    assert list(sweeps.results(again.id, "ada")["sharpe"]) != list(frame["sharpe"])
+    with unit_of_work() as session:
+        from core.models import Sweep
+
+        assert session.get(Sweep, sweep.id).risk_free_rate == 0.04
+
+
 # --------------------------------------------------------------------------- scaled out, a worker killed
 @pytest.mark.slow
 @pytest.mark.timeout(240)
