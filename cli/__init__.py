@@ -45,6 +45,19 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reset_2fa(args: argparse.Namespace) -> int:
+    """The way back for an administrator who lost both the authenticator and the recovery codes (with
+    ADMIN_2FA=required and no other administrator, nobody else can reset it): whoever runs the server's command line
+    removes the user's two-factor authentication. Audited as ``user.2fa.reset`` by ``cli``."""
+    from core.db import migrate
+    from core.services import two_factor
+
+    migrate()
+    two_factor.reset(args.username, actor=CLI)
+    print(f"two-factor authentication of {args.username} removed; their sessions ended")
+    return 0
+
+
 def cmd_create_user(args: argparse.Namespace) -> int:
     from core.db import migrate
     from core.services import users
@@ -140,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--years", type=float, default=None, help="years of history (default: since 2018-01-01)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: DEMO_SEED)")
     p.set_defaults(func=cmd_seed_demo)
+
+    p = sub.add_parser("reset-2fa", help="remove a user's two-factor authentication (a lost phone; audited)")
+    p.add_argument("username")
+    p.set_defaults(func=cmd_reset_2fa)
 
     p = sub.add_parser("create-user", help="create a user; the password comes from a prompt or stdin")
     p.add_argument("username")

@@ -6,7 +6,9 @@ Every change is authorised here, on the acting user reloaded in the same transac
 Logging in is one step, or two for an account with two-factor authentication: :func:`authenticate` checks the
 password and, for such an account, raises :class:`TwoFactorRequired` carrying a :class:`LoginChallenge`, which
 :func:`core.services.two_factor.complete_login` turns into a login with a TOTP or recovery code. Both steps count
-toward the same lockout, and both are rate limited (:mod:`core.infra.ratelimit`).
+toward the same lockout (5 failures lock the account for 15 minutes); the password step is also rate limited per
+user and per client address (:mod:`core.infra.ratelimit`), while the code step needs a right password first and is
+capped by the lockout alone.
 """
 from __future__ import annotations
 

@@ -254,3 +254,18 @@ def test_admin_2fa_required_refuses_admin_actions_until_enrolled(db, admin_2fa_r
     with pytest.raises(ValidationFailed, match="ADMIN_2FA=required"):
         two_factor.disable("boss", code(enrolment.secret, T0, 1), now=T0)
     assert users.get_user("boss").two_factor_enabled
+
+
+def test_the_lone_admin_who_lost_the_phone_and_the_codes_is_reset_from_the_command_line(db, admin_2fa_required):
+    """With ADMIN_2FA=required and one administrator, nobody in the app can reset their second factor (a self-reset
+    is refused); ``python -m core reset-2fa`` (the server's operator) can, audited as ``cli``."""
+    from cli import main
+
+    enrolled("root", role="admin")
+    with pytest.raises(ValidationFailed):
+        two_factor.reset("root", actor="root")
+    assert main(["reset-2fa", "root"]) == 0
+    assert stored_user("root").totp_secret is None
+    events = audit.list_events(action="user.2fa.reset")
+    assert list(events["actor"]) == ["cli"] and list(events["target"]) == ["root"]
+    assert main(["reset-2fa", "nobody"]) == 2  # an unknown user: one line, exit 2
