@@ -100,6 +100,23 @@ def _layout(fig: go.Figure, title: str | None = None, *, height: int = _HEIGHT, 
     return fig
 
 
+def layout(fig: go.Figure, title: str | None = None, *, height: int = _HEIGHT, percent_y: bool = False) -> go.Figure:
+    """The shared layout (:func:`_layout`: title below the modebar strip, legend under the plot) for figures built
+    outside this module."""
+    return _layout(fig, title, height=height, percent_y=percent_y)
+
+
+def with_basis(fig: go.Figure, basis: str | None) -> go.Figure:
+    """``fig`` with the price basis (:func:`core.schemas.strategy.basis_label`) after its title: every Dashboard
+    chart says whether it shows price or total return (issue 15, item 7)."""
+    from core.schemas.strategy import basis_label
+
+    title = fig.layout.title.text
+    if title:
+        fig.update_layout(title_text=f"{title} · {basis_label(basis)}")
+    return fig
+
+
 def for_dark(fig: go.Figure) -> go.Figure:
     """Swap the fixed colours that would vanish on a dark background (:data:`DARK_THEME_COLORS`)."""
     def swap(trace) -> None:  # type: ignore[no-untyped-def]

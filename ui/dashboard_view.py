@@ -16,7 +16,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.infra.telemetry import add_bytes, timed
-from core.services.dashboard import KPI_PERIODS, DashboardData
+from core.quant.periods import KPI_PERIODS
+from core.services.dashboard import DashboardData
 from core.services.freshness import STALE_HELP
 from core.services.palette import sector_color
 from ui import cache, charts, state, tables
@@ -39,24 +40,30 @@ def dark_theme() -> bool:
         return False
 
 
-def _themed(build: go.Figure | Callable[[], go.Figure], dark: bool) -> tuple[go.Figure, int]:
-    """The built figure (dark colours swapped in when ``dark``) and the size of its JSON, bytes."""
+def _themed(build: go.Figure | Callable[[], go.Figure], dark: bool, basis: str | None = None) -> tuple[go.Figure, int]:
+    """The built figure (its title naming ``basis`` when given, dark colours swapped in when ``dark``) and the size
+    of its JSON, bytes."""
     fig = build if isinstance(build, go.Figure) else build()
+    if basis is not None:
+        charts.with_basis(fig, basis)
     if dark:
         charts.for_dark(fig)
     return fig, len(fig.to_json())
 
 
-def plot(build: go.Figure | Callable[[], go.Figure], key: str, view: tuple[Hashable, ...] = ()) -> None:
+def plot(build: go.Figure | Callable[[], go.Figure], key: str, view: tuple[Hashable, ...] = (), *,
+         basis: str | None = None) -> None:
     """Draw a figure (or the one ``build()`` makes) with the Streamlit theme (light or dark, as the browser prefers).
 
-    With ``view`` (the data version token, the config id and every argument the figure depends on) the figure
-    is built once and reused (:func:`ui.cache.figure`); without it, it is built on every run."""
+    ``basis`` (a version's price basis) is appended to the title (:func:`ui.charts.with_basis`): every Dashboard
+    chart passes it. With ``view`` (the data version token, the config id and every argument the figure depends on)
+    the figure is built once and reused (:func:`ui.cache.figure`); without it, it is built on every run."""
     dark = dark_theme()
     if view:
-        fig, size = cache.figure(str(view[0]), (key, dark, *view[1:]), lambda: _themed(build, dark))  # type: ignore[misc]
+        fig, size = cache.figure(str(view[0]), (key, dark, basis, *view[1:]),
+                                 lambda: _themed(build, dark, basis))  # type: ignore[misc]
     else:
-        fig, size = _themed(build, dark)
+        fig, size = _themed(build, dark, basis)
     add_bytes(size)
     st.plotly_chart(fig, key=key, config=PLOT_CONFIG, width="stretch", theme="streamlit")
 
@@ -94,7 +101,7 @@ def main_chart(data: DashboardData, token: str = "") -> tuple[pd.Timestamp | Non
     windowed = start is not None and shown.index[0] > index.index[0]
     plot(lambda: charts.index_vs_benchmark(shown, shown_bench, data.benchmark_symbol, log_scale=log_scale,
                                            base=100.0 if windowed else None),
-         "chart_main", _view(data, token, start, log_scale) if token else ())
+         "chart_main", _view(data, token, start, log_scale) if token else (), basis=data.basis)
     if windowed and len(shown) > 1:
         parts = [f"Index {pct(float(shown.iloc[-1]) / float(shown.iloc[0]) - 1.0, signed=True)}"]
         if shown_bench is not None and len(shown_bench.dropna()) > 1:
@@ -114,11 +121,12 @@ def performance(data: DashboardData, start: pd.Timestamp | None, token: str = ""
     with left:
         plot(lambda: charts.growth_of(charts.clip_range(data.chart_index, start),
                                       charts.clip_range(data.chart_benchmark, start), data.benchmark_symbol),
-             "chart_growth", windowed)
+             "chart_growth", windowed, basis=data.basis)
     with right:
-        plot(lambda: charts.underwater(charts.clip_range(data.drawdown, start)), "chart_underwater", windowed)
+        plot(lambda: charts.underwater(charts.clip_range(data.drawdown, start)), "chart_underwater", windowed,
+             basis=data.basis)
     plot(lambda: charts.monthly_heatmap(data.monthly_returns, data.yearly_returns, data.year_labels),
-         "chart_monthly", _view(data, token) if token else ())
+         "chart_monthly", _view(data, token) if token else (), basis=data.basis)
     st.caption("Year = the calendar-year return (the months compounded). Partial years are marked: the first is "
                "measured from the first allocation, the current one to date.")
 
@@ -132,16 +140,16 @@ def allocation(data: DashboardData, token: str = "") -> None:
     left, right = st.columns(2)
     with left:
         plot(lambda: charts.allocation_bar(data.allocation_now, "symbol", "Allocation now by asset (top 20)"),
-             "chart_alloc_asset", same)
+             "chart_alloc_asset", same, basis=data.basis)
     with right:
         plot(lambda: charts.allocation_pie(data.allocation_sectors, "sector", "Allocation now by sector",
-                                           color_of=sector_color), "chart_alloc_sector", same)
+                                           color_of=sector_color), "chart_alloc_sector", same, basis=data.basis)
     view = st.radio("Allocation over time", ["By sector", "Top holdings"], key=state.DASH_ALLOC_VIEW,
                     horizontal=True)
     history = data.allocation_history_sectors if view == "By sector" else data.allocation_history_assets
     plot(lambda: charts.allocation_area(history, f"Allocation over time ({view.lower()})",
                                         color_of=sector_color if view == "By sector" else None),
-         "chart_alloc_history", _view(data, token, view) if token else ())
+         "chart_alloc_history", _view(data, token, view) if token else (), basis=data.basis)
 
 
 def metrics_table(metrics: pd.DataFrame, benchmark_symbol: str | None = None) -> None:
@@ -176,11 +184,12 @@ def risk(data: DashboardData, token: str = "") -> None:
     with left:
         metrics_table(data.metrics, data.benchmark_symbol)
     with right:
-        plot(lambda: charts.correlation_heatmap(data.correlation), "chart_correlation", same)
+        plot(lambda: charts.correlation_heatmap(data.correlation), "chart_correlation", same, basis=data.basis)
     columns = st.columns(3)
     for column, kind in zip(columns, ("vol", "sharpe", "beta")):
         with column:
-            plot(lambda kind=kind: charts.rolling(data.rolling, kind), f"chart_rolling_{kind}", same)  # type: ignore[misc]
+            plot(lambda kind=kind: charts.rolling(data.rolling, kind),  # type: ignore[misc]
+                 f"chart_rolling_{kind}", same, basis=data.basis)
     risk_panels(data, comparison_series_for(data))  # issue 15: comparisons, Monte Carlo, stress, factors
 
 

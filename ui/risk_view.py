@@ -15,9 +15,10 @@ import streamlit as st
 
 from core.quant.montecarlo import METHODS
 from core.quant.stress import Shock
+from core.schemas.strategy import basis_label
 from core.services.dashboard import DashboardData
 from core.services.risk_views import MonteCarloParams, RiskView, risk_view
-from ui import tables
+from ui import charts, tables
 from ui.auth import actor
 from ui.errors import shown_errors
 
@@ -26,10 +27,16 @@ _METHOD_LABELS = {"bootstrap": "Block bootstrap", "normal": "Normal", "t": "Stud
 
 
 def _basis(data: DashboardData) -> str:
-    return "total return" if data.basis == "total_return" else "price return"
+    return basis_label(data.basis)
 
 
-def _fan(view: RiskView, basis: str) -> go.Figure:
+def _figure(fig: go.Figure, title: str, basis: str | None, *, height: int, percent_y: bool = False) -> go.Figure:
+    """``fig`` in the Dashboard's shared layout (:func:`ui.charts.layout`: the title under the modebar strip, so
+    the toolbar never covers it at any width), its title naming the price basis (:func:`ui.charts.with_basis`)."""
+    return charts.with_basis(charts.layout(fig, title, height=height, percent_y=percent_y), basis)
+
+
+def _fan(view: RiskView) -> go.Figure:
     fan = view.monte_carlo_table()
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=fan["years"], y=fan["p95"], line={"width": 0}, name="p95", showlegend=False))
@@ -39,8 +46,8 @@ def _fan(view: RiskView, basis: str) -> go.Figure:
     fig.add_trace(go.Scatter(x=fan["years"], y=fan["p25"], fill="tonexty", line={"width": 0}, name="p25-p75",
                              fillcolor="rgba(31,119,180,0.35)"))
     fig.add_trace(go.Scatter(x=fan["years"], y=fan["p50"], name="median", line={"color": "#1f77b4"}))
-    fig.update_layout(title=f"Monte Carlo projection ({basis})", xaxis_title="years", yaxis_title="value",
-                      height=360, margin={"t": 50, "b": 40})
+    _figure(fig, "Monte Carlo projection", view.basis, height=360)
+    fig.update_layout(xaxis_title="years", yaxis_title="value")
     return fig
 
 
@@ -73,8 +80,7 @@ def comparisons(data: DashboardData, series: dict[str, pd.Series]) -> None:
         return
     frame = frame / frame.iloc[0] * 100
     fig = go.Figure([go.Scatter(x=frame.index, y=frame[c], name=c) for c in frame.columns])
-    fig.update_layout(title=f"Index, benchmark and comparisons ({_basis(data)}, rebased to 100)", height=340,
-                      margin={"t": 50, "b": 30})
+    _figure(fig, "Index, benchmark and comparisons (rebased to 100)", data.basis, height=340)
     st.plotly_chart(fig, key=KEY + "comparisons", width="stretch")
 
 
@@ -104,15 +110,15 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
             mc = view.monte_carlo
             left, right = st.columns([3, 1])
             with left:
-                st.plotly_chart(_fan(view, basis), key=KEY + "fan", width="stretch")
+                st.plotly_chart(_fan(view), key=KEY + "fan", width="stretch")
             with right:
                 dd = mc.drawdown_percentiles()
                 st.metric("Probability of a loss", f"{mc.prob_loss:.1%}")
                 st.metric(f"Probability of reaching {target:,.0f}", f"{(mc.prob_target or 0):.1%}")
                 st.metric("Median max drawdown", f"{dd['p50']:.1%}", help=f"worst 5 %: {dd['p5']:.1%}")
             hist = go.Figure(go.Histogram(x=mc.max_drawdowns, nbinsx=40))
-            hist.update_layout(title=f"Distribution of the maximum drawdown ({basis})", height=260,
-                               margin={"t": 40, "b": 30}, xaxis_tickformat=".0%")
+            _figure(hist, "Distribution of the maximum drawdown", data.basis, height=260)
+            hist.update_layout(xaxis_tickformat=".0%", hovermode="closest")
             st.plotly_chart(hist, key=KEY + "dd", width="stretch")
         st.subheader("Stress scenarios")
         stress = view.stress_table()
@@ -122,8 +128,8 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
             if covered["benchmark_return"].notna().any():
                 fig.add_trace(go.Bar(x=covered["scenario"], y=covered["benchmark_return"],
                                      name=view.benchmark_symbol or "Benchmark"))
-            fig.update_layout(title=f"Stress scenarios on the current weights ({basis})", height=300,
-                              yaxis_tickformat=".0%", margin={"t": 40, "b": 30})
+            _figure(fig, "Stress scenarios on the current weights", data.basis, height=300, percent_y=True)
+            fig.update_layout(hovermode="closest")
             st.plotly_chart(fig, key=KEY + "stress", width="stretch")
         tables.show(stress.assign(covered=stress["covered"].map({True: "yes", False: "not covered"})))
         if view.hypothetical is not None:
@@ -141,8 +147,7 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
                                                          if c.startswith("alpha")]).dropna(how="all")
                 if len(betas):
                     fig = go.Figure([go.Scatter(x=betas.index, y=betas[c], name=c) for c in betas.columns])
-                    fig.update_layout(title=f"Rolling factor betas, 252 days ({basis})", height=300,
-                                      margin={"t": 40, "b": 30})
+                    _figure(fig, "Rolling factor betas, 252 days", data.basis, height=300)
                     st.plotly_chart(fig, key=KEY + "betas", width="stretch")
 
 

@@ -43,6 +43,12 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 RebalancePeriod = Literal["daily", "weekly", "monthly", "quarterly", "yearly"]
 PriceBasis = Literal["price", "total_return"]
 
+
+def basis_label(basis: str | None) -> str:
+    """How every chart title and report cover names a version's price basis (issue 15, item 7)."""
+    return "total return" if basis == "total_return" else "price return"
+
+
 #: Most extra comparison series a version shows beside its benchmark (issue 15).
 MAX_COMPARISONS = 3
 #: Most components of a benchmark blend, and of the sector / asset-class caps and exclusions lists.

@@ -37,7 +37,7 @@ def test_a_window_rebases_both_lines_to_100_at_its_start(app_db, data, window: s
     at = make_app(ADMIN[0])
     at.segmented_control(key="dash_range").set_value(window).run()
     assert not at.exception
-    figure = plotly_figures(at)["Index vs benchmark"]
+    figure = plotly_figures(at)["Index vs benchmark · price return"]
     index_y = _array(figure["data"][0]["y"]).astype(float)
     bench_y = _array(figure["data"][1]["y"]).astype(float)
     assert index_y[0] == pytest.approx(100.0) and bench_y[0] == pytest.approx(100.0)
@@ -57,7 +57,7 @@ def test_charts_start_at_the_first_allocation(app_db, data) -> None:
     assert data.index.index[0] == first  # the stored index itself starts at the first allocation (compute.run_backtest)
     at = make_app(ANALYST[0])
     figures = plotly_figures(at)
-    x = figures["Index vs benchmark"]["data"][0]["x"]
+    x = figures["Index vs benchmark · price return"]["data"][0]["x"]
     assert pd.Timestamp(x[0]) == first
     assert data.drawdown.index[0] == first and data.rolling.index[0] == first
     # rolling figures exist only once a full window of real returns does (none are diluted by the flat stretch)
@@ -69,7 +69,7 @@ def test_heatmap_year_column_is_the_yearly_return_and_partial_years_are_marked(a
     from core.services.analytics import year_labels
 
     at = make_app(ADMIN[0])
-    figure = plotly_figures(at)["Monthly returns"]
+    figure = plotly_figures(at)["Monthly returns · price return"]
     heat = figure["data"][0]
     assert list(heat["x"])[-1] == "Year"
     z = _array(heat["z"]).astype(float) if isinstance(heat["z"], dict) else \
@@ -92,9 +92,10 @@ def test_one_colour_per_sector_in_the_donut_and_the_area(app_db, data) -> None:
     at = make_app(ADMIN[0])
     at.segmented_control(key="dash_section").set_value("Allocation").run()
     figures = plotly_figures(at)
-    pie = figures["Allocation now by sector"]["data"][0]
+    pie = figures["Allocation now by sector · price return"]["data"][0]
     pie_colors = dict(zip(pie["labels"], pie["marker"]["colors"]))
-    area_colors = {t["name"]: t["line"]["color"] for t in figures["Allocation over time (by sector)"]["data"]}
+    area = figures["Allocation over time (by sector) · price return"]
+    area_colors = {t["name"]: t["line"]["color"] for t in area["data"]}
     assert pie_colors and area_colors
     for sector, color in {**pie_colors, **area_colors}.items():
         assert color == sector_color(sector), sector
@@ -142,7 +143,7 @@ def test_long_lines_are_sent_at_screen_resolution_keeping_ends_and_extremes() ->
 def test_the_main_chart_draws_real_points_with_the_index_extremes(app_db, data) -> None:
     at = make_app(ADMIN[0])
     assert not at.exception
-    trace = plotly_figures(at)["Index vs benchmark"]["data"][0]
+    trace = plotly_figures(at)["Index vs benchmark · price return"]["data"][0]
     x = pd.DatetimeIndex(pd.to_datetime(list(trace["x"])))
     y = _array(trace["y"]).astype(float)
     chart = data.chart_index

@@ -9,7 +9,7 @@ from tests.app.test_dashboard_look import _array
 
 
 def _last_median(at) -> float:  # type: ignore[no-untyped-def]
-    fan = plotly_figures(at)["Monte Carlo projection (price return)"]
+    fan = plotly_figures(at)["Monte Carlo projection · price return"]
     median = [t for t in fan["data"] if t["name"] == "median"][0]
     return float(_array(median["y"])[-1])
 

@@ -58,17 +58,17 @@ def test_dashboard_charts_carry_expected_traces(app_db, dashboard_service) -> No
     at = make_app(ADMIN[0])
     figures = _all_sections(at)
     bench = dashboard_service.benchmark_symbol
-    assert trace_names(figures["Index vs benchmark"]) == ["Index", bench]
-    assert _last_y(figures["Index vs benchmark"]["data"][0]) == pytest.approx(dashboard_service.level)
-    assert trace_names(figures["Growth of 10,000"]) == ["Index", bench]
-    assert trace_names(figures["Underwater (drawdown)"]) == ["Index"]
-    assert trace_names(figures["Monthly returns"]) == ["Monthly returns"]
-    assert trace_names(figures["Correlation of daily returns (last year)"]) == ["Correlation"]
+    assert trace_names(figures["Index vs benchmark · price return"]) == ["Index", bench]
+    assert _last_y(figures["Index vs benchmark · price return"]["data"][0]) == pytest.approx(dashboard_service.level)
+    assert trace_names(figures["Growth of 10,000 · price return"]) == ["Index", bench]
+    assert trace_names(figures["Underwater (drawdown) · price return"]) == ["Index"]
+    assert trace_names(figures["Monthly returns · price return"]) == ["Monthly returns"]
+    assert trace_names(figures["Correlation of daily returns (last year) · price return"]) == ["Correlation"]
     for title in ("Rolling volatility", "Rolling Sharpe", "Rolling beta"):
-        assert trace_names(figures[title]) == ["63 days", "252 days"]
-    sectors = trace_names(figures["Allocation over time (by sector)"])
+        assert trace_names(figures[f"{title} · price return"]) == ["63 days", "252 days"]
+    sectors = trace_names(figures["Allocation over time (by sector) · price return"])
     assert sectors == [str(c) for c in dashboard_service.allocation_history_sectors.columns]
-    pie = figures["Allocation now by sector"]["data"][0]
+    pie = figures["Allocation now by sector · price return"]["data"][0]
     assert list(pie["labels"]) == dashboard_service.allocation_sectors["sector"].tolist()
 
 
@@ -89,7 +89,7 @@ def test_dashboard_metrics_table_has_definitions_on_hover(app_db, dashboard_serv
 def test_dashboard_range_and_log_scale(app_db) -> None:
     at = make_app(ADMIN[0])
     at.toggle(key="dash_log_scale").set_value(True).run()
-    assert plotly_figures(at)["Index vs benchmark"]["layout"]["yaxis"]["type"] == "log"
+    assert plotly_figures(at)["Index vs benchmark · price return"]["layout"]["yaxis"]["type"] == "log"
 
 
 def test_dashboard_is_fresh_after_a_new_version_is_computed(app_db) -> None:
@@ -305,6 +305,9 @@ def test_admin_registration_mode_and_audit_filter(app_db) -> None:
     at = next(b for b in at.button if b.label == "Invite").click().run()
     assert any(e.value.startswith("Invite email:") for e in at.error)
     at.text_input(key="admin_audit_action").input("settings.registration").run()
-    audit_frame = at.dataframe[-1].value
+    # The audit table is the one in the "Audit log" tab (the Alerts tab after it has tables of its own).
+    audit_tab = next(t for t in at.tabs if t.label == "Audit log")
+    assert len(audit_tab.dataframe) == 1
+    audit_frame = audit_tab.dataframe[0].value
     assert len(audit_frame) >= 1 and set(audit_frame["Action"]) == {"settings.registration"}
     users.set_registration_mode("closed", actor=None)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from core.quant.periods import PERIOD_LABELS, TRAILING_PERIODS, YEAR_TOTAL, year_labels
 from core.quant.risk import METRIC_DEFINITIONS
-from core.schemas.strategy import describe_config
+from core.schemas.strategy import basis_label, describe_config
 from core.services.analytics import PerformanceView
 from core.services.palette import sector_color
 from core.services.reporting.document import (  # noqa: F401  (re-exported: the format modules' model)
@@ -443,6 +443,11 @@ def build_document(report_type: str, period: str, view: PerformanceView, *, gene
 
         extra = comparison_section(view)
         sections = sections + ([extra] if extra is not None else [])
+    basis = basis_label(view.params.get("basis"))
+    for section in sections:  # issue 15, item 7: the basis on every chart title (and on the cover, below)
+        for block in section.blocks:
+            if isinstance(block, Chart):
+                block.title = f"{block.title} · {basis}"
     doc_tables = [b for s in sections for b in s.blocks if isinstance(b, Table) and b.export]
     exports: list[Table] = []
     seen: set[str] = set()
@@ -457,8 +462,7 @@ def build_document(report_type: str, period: str, view: PerformanceView, *, gene
         methodology = [("Configuration", f"could not be described: {exc}")]
     return ReportDocument(
         report_type=report_type, title=REPORT_TYPES[report_type], period=period,
-        config_label=view.config_label + (" · total return" if view.params.get("basis") == "total_return"
-                                          else " · price return"),
+        config_label=f"{view.config_label} · {basis}",
         period_label=PERIOD_LABELS.get(period, period), start=view.base_date, end=view.end_date,
         generated_at=generated_at, generated_by=generated_by, sources=view.sources, demo=view.demo,
         benchmark_symbol=view.benchmark_symbol, sections=sections, methodology=methodology,

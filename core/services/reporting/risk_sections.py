@@ -1,6 +1,7 @@
 """The risk report's sections "Monte Carlo", "Stress scenarios" and "Factor regression" (issue 15).
 
 Built from :func:`core.services.risk_views.risk_view` (the numbers of the Dashboard's Risk tab), as document blocks
+(chart titles get the price basis in :func:`core.services.reporting.content.build_document`, like every report chart)
 that every format renders: HTML and PDF draw the paragraphs, charts and tables; XLSX writes each table as a sheet
 of exactly the section's name ("Monte Carlo": one row per horizon step with ``p5 .. p95``; "Stress scenarios":
 ``scenario, start, end, index_return, benchmark_return, covered``; "Factor regression": ``factor, beta, t_stat``
@@ -21,10 +22,6 @@ __all__ = ["SECTION_NAMES", "risk_sections", "sections_for"]
 SECTION_NAMES = ("Monte Carlo", "Stress scenarios", "Factor regression")
 
 
-def _basis(view: RiskView) -> str:
-    return "total return" if view.basis == "total_return" else "price return"
-
-
 def _monte_carlo(view: RiskView) -> Section:
     mc, p = view.monte_carlo, view.monte_carlo_params
     if mc is None:
@@ -41,7 +38,7 @@ def _monte_carlo(view: RiskView) -> Section:
     if mc.prob_target is not None and p.target is not None:
         items.append((f"Probability of reaching {p.target:,.0f}", fmt(mc.prob_target, "pct")))
     fan = view.monte_carlo_table()
-    chart = Chart("monte_carlo", f"Monte Carlo fan ({_basis(view)}): percentiles of the value", "line",
+    chart = Chart("monte_carlo", "Monte Carlo fan: percentiles of the value", "line",
                   x=fan["years"], series={f"p{q}": fan[f"p{q}"] for q in (5, 25, 50, 75, 95)}, y_kind="level")
     table = Table("Monte Carlo", "Percentiles of the projected value by horizon step", fan,
                   [Column("step", "step", "int"), Column("years", "years", "ratio")]
@@ -62,7 +59,7 @@ def _stress(view: RiskView) -> Section:
         series = {"Index": covered["index_return"].to_numpy()}
         if covered["benchmark_return"].notna().any():
             series[view.benchmark_symbol or "Benchmark"] = covered["benchmark_return"].to_numpy()
-        blocks.append(Chart("stress", f"Stress scenarios ({_basis(view)})", "bar", x=list(covered["scenario"]),
+        blocks.append(Chart("stress", "Stress scenarios", "bar", x=list(covered["scenario"]),
                             series=series, y_kind="pct"))
     frame = frame.assign(covered=frame["covered"].map({True: "yes", False: "not covered"}))
     blocks.append(Table("Stress scenarios", "Stress scenarios", frame,
@@ -98,7 +95,7 @@ def _factors(view: RiskView) -> Section:
     ]
     if view.rolling_betas is not None and view.rolling_betas.notna().any().any():
         betas = view.rolling_betas.drop(columns=[c for c in view.rolling_betas.columns if c.startswith("alpha")])
-        blocks.append(Chart("rolling_factor_betas", f"Rolling factor betas (252 days, {_basis(view)})", "line",
+        blocks.append(Chart("rolling_factor_betas", "Rolling factor betas (252 days)", "line",
                             x=betas.index, series={c: betas[c] for c in betas.columns}, y_kind="ratio"))
     return Section("Factor regression", blocks)
 
@@ -140,9 +137,8 @@ def comparison_section(view: Any) -> Section | None:
         rows.append({"series": name, "total_return": m.get("total_return"), "cagr": m.get("cagr"),
                      "volatility": m.get("volatility"), "sharpe": m.get("sharpe"),
                      "max_drawdown": m.get("max_drawdown")})
-    basis = "total return" if view.params.get("basis") == "total_return" else "price return"
     return Section("Comparison series", [
-        Chart("comparisons", f"Index, benchmark and comparison series ({basis}, rebased to 100)", "line",
+        Chart("comparisons", "Index, benchmark and comparison series (rebased to 100)", "line",
               x=rebased.index, series={c: rebased[c] for c in rebased.columns}, y_kind="level"),
         Table("Comparison series", "Index, benchmark and comparison series", pd.DataFrame(rows),
               [Column("series", "Series"), Column("total_return", "Total return", "pct"),
