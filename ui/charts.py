@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.services.analytics import YEAR_TOTAL
+from core.quant.periods import YEAR_TOTAL
 from core.services.palette import OTHER_COLOR, sector_color
 
 INDEX_COLOR = "#1f4e79"
@@ -143,9 +143,9 @@ def range_start(index: pd.DatetimeIndex, choice: str) -> pd.Timestamp | None:
 
 def clip_range(series: pd.Series | None, start: pd.Timestamp | None) -> pd.Series | None:
     """``series`` from its base for a window starting at ``start``: the last value on or before ``start``
-    and everything after (:func:`core.services.analytics.period_series`); the whole series when ``start``
+    and everything after (:func:`core.quant.periods.period_series`); the whole series when ``start``
     is None or before its first value."""
-    from core.services.analytics import period_series
+    from core.quant.periods import period_series
 
     if series is None or start is None or series.empty:
         return series
@@ -281,7 +281,7 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 def monthly_heatmap(monthly: pd.DataFrame | None, yearly: pd.Series | None = None,
                     year_labels: dict[int, str] | None = None) -> go.Figure:
     """Calendar-month returns (rows = years, columns = months 1..12) as a red/green heatmap, plus a
-    :data:`~core.services.analytics.YEAR_TOTAL` column holding ``yearly`` (the yearly returns, equal to the
+    :data:`~core.quant.periods.YEAR_TOTAL` column holding ``yearly`` (the yearly returns, equal to the
     compounded months) when given. Rows are labelled by ``year_labels`` (partial years marked). The colour
     range is set by the months; a year total beyond it shows the range's end colour."""
     fig = go.Figure()

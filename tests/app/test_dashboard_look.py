@@ -32,7 +32,7 @@ def data(app_db):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("window", ["1Y", "3Y", "YTD"])
 def test_a_window_rebases_both_lines_to_100_at_its_start(app_db, data, window: str) -> None:
-    from core.services.analytics import period_return
+    from core.quant.periods import period_return
 
     at = make_app(ADMIN[0])
     at.segmented_control(key="dash_range").set_value(window).run()
@@ -65,8 +65,8 @@ def test_charts_start_at_the_first_allocation(app_db, data) -> None:
 
 
 def test_heatmap_year_column_is_the_yearly_return_and_partial_years_are_marked(app_db, data) -> None:
-    from core.quant import risk
-    from core.services.analytics import year_labels
+    from core.quant import periods
+    from core.quant.periods import year_labels
 
     at = make_app(ADMIN[0])
     figure = plotly_figures(at)["Monthly returns · price return"]
@@ -75,7 +75,7 @@ def test_heatmap_year_column_is_the_yearly_return_and_partial_years_are_marked(a
     z = _array(heat["z"]).astype(float) if isinstance(heat["z"], dict) else \
         np.asarray([[np.nan if v is None else float(v) for v in row] for row in heat["z"]])
     shown = data.index.loc[pd.Timestamp(data.first_allocation):]
-    yearly = risk.yearly_returns(shown)
+    yearly = periods.yearly_returns(shown)
     np.testing.assert_allclose(z[:, -1], yearly.to_numpy(), rtol=1e-12)
     compounded = np.nanprod(1.0 + z[:, :12], axis=1) - 1.0
     np.testing.assert_allclose(compounded, yearly.to_numpy(), rtol=1e-9)
