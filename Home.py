@@ -2,6 +2,7 @@
 
 Run with ``streamlit run Home.py``. Pages live in pages/ and each calls ``ui.auth.require_user`` first.
 """
+
 from __future__ import annotations
 
 import logging
@@ -85,8 +86,11 @@ def main() -> None:
     with st.sidebar:
         _cookie_writer()
     if forbidden is not None:  # a URL of a page this role may not see: say so, never redirect silently
-        st.error(f"You do not have access to this page ({forbidden.title} is for administrators). "
-                 "Choose a page in the sidebar.", icon=":material/block:")
+        st.error(
+            f"You do not have access to this page ({forbidden.title} is for administrators). "
+            "Choose a page in the sidebar.",
+            icon=":material/block:",
+        )
         return
     with timed("page", page.title):  # p50/p95 per page on the Diagnostics page
         page.run()

@@ -8,6 +8,7 @@ answers through the local package mirror, which knows none of the pinned package
 PyPI and could not be audited" for every one), and OSV (api.osv.dev) does not resolve. A test would only ever
 skip. Run this where the internet is reachable; exit status 0 = clean, 1 = findings, 2 = could not audit.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,17 @@ def main() -> int:
     if not Path(exe).exists():
         print("pip-audit is not installed: pip install pip-audit==2.10.1")
         return 2
-    cmd = [exe, "-r", args.requirement, "--vulnerability-service", args.service, "--format", "json", "--progress-spinner",
-           "off"]
+    cmd = [
+        exe,
+        "-r",
+        args.requirement,
+        "--vulnerability-service",
+        args.service,
+        "--format",
+        "json",
+        "--progress-spinner",
+        "off",
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -45,10 +55,15 @@ def main() -> int:
     deps = report.get("dependencies", [])
     skipped = [d for d in deps if d.get("skip_reason")]
     audited = [d for d in deps if not d.get("skip_reason")]
-    findings = [(d["name"], d["version"], v["id"], ",".join(v.get("fix_versions") or []) or "no fix")
-                for d in audited for v in d.get("vulns", [])]
-    print(f"pip-audit ({args.service}) of {args.requirement}: {len(deps)} packages, {len(audited)} audited, "
-          f"{len(skipped)} could not be audited, {len(findings)} finding(s)")
+    findings = [
+        (d["name"], d["version"], v["id"], ",".join(v.get("fix_versions") or []) or "no fix")
+        for d in audited
+        for v in d.get("vulns", [])
+    ]
+    print(
+        f"pip-audit ({args.service}) of {args.requirement}: {len(deps)} packages, {len(audited)} audited, "
+        f"{len(skipped)} could not be audited, {len(findings)} finding(s)"
+    )
     for name, version, vuln, fix in findings:
         print(f"  {name}=={version}: {vuln} (fixed in {fix})")
     for d in skipped[:10]:
@@ -57,8 +72,10 @@ def main() -> int:
         print(f"  ... and {len(skipped) - 10} more not audited")
     if skipped:
         fallback_findings, checked = _latest_release_check(skipped)
-        print(f"fallback: {checked} of {len(skipped)} not-audited pins are their project's latest release; the "
-              f"project JSON's 'vulnerabilities' list for that release gives {len(fallback_findings)} finding(s)")
+        print(
+            f"fallback: {checked} of {len(skipped)} not-audited pins are their project's latest release; the "
+            f"project JSON's 'vulnerabilities' list for that release gives {len(fallback_findings)} finding(s)"
+        )
         for line in fallback_findings:
             print(f"  {line}")
         findings.extend(fallback_findings)
@@ -94,7 +111,9 @@ def _latest_release_check(skipped: list[dict]) -> tuple[list[str], int]:
             continue
         checked += 1
         for vuln in data["vulnerabilities"] or []:
-            findings.append(f"{name}=={version}: {vuln.get('id')} (fixed in {','.join(vuln.get('fixed_in') or []) or 'no fix'})")
+            findings.append(
+                f"{name}=={version}: {vuln.get('id')} (fixed in {','.join(vuln.get('fixed_in') or []) or 'no fix'})"
+            )
     return findings, checked
 
 

@@ -14,6 +14,7 @@ and then what the pages feel: a Dashboard build (``dashboard.dashboard_data``) a
 every rerun after the first of a data version, so the layer can only speed up that first build, a report job, or
 another replica's first build.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,8 +69,13 @@ def main() -> int:
             data_dir = Path(tmp)
             env = {**os.environ, "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"}
             env.pop("DATABASE_URL", None)
-            subprocess.run([sys.executable, "-m", "core", "seed-demo", "--assets", str(args.assets), "--years",
-                            str(args.years)], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "core", "seed-demo", "--assets", str(args.assets), "--years", str(args.years)],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         _use(data_dir, None)
         from core.services import bootstrap
 
@@ -85,8 +91,10 @@ def run(redis_url: str | None, repeat: int) -> int:
     config_id = strategies.ensure_default_config().id
     with unit_of_work() as session:
         version = app_settings.data_version(session)
-    reads = {name: getattr(compute, name) for name in
-             ("stored_index", "stored_metrics", "stored_allocations", "stored_rebalances")}
+    reads = {
+        name: getattr(compute, name)
+        for name in ("stored_index", "stored_metrics", "stored_allocations", "stored_rebalances")
+    }
     backends: dict[str, layer.Cache] = {"in-process": layer.build_cache(None, prefix="bench-cache")}
     if redis_url:
         shared = layer.build_cache(redis_url, prefix="bench-cache")
@@ -133,8 +141,10 @@ def run(redis_url: str | None, repeat: int) -> int:
 
     levels = compute.stored_index.uncached(config_id)  # type: ignore[attr-defined]
     first, last = levels.index[0].date(), levels.index[-1].date()
-    builds = {"dashboard_data": lambda: dashboard.dashboard_data(config_id),
-              "performance_view": lambda: analytics.performance_view(config_id, first, last)}
+    builds = {
+        "dashboard_data": lambda: dashboard.dashboard_data(config_id),
+        "performance_view": lambda: analytics.performance_view(config_id, first, last),
+    }
     print(f"\n{'build':<20}{'no layer':>10}" + "".join(f"{name + ' miss':>16}{name + ' hit':>16}" for name in backends))
     for name, what in builds.items():
         try:

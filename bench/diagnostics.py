@@ -25,6 +25,7 @@ PostgreSQL     570 ms                390 ms             2.1 s wall (checks 0.66 
 Target: page render < 1 s on both. The CLI's wall time is mostly Python start-up and imports
 (pandas, SQLAlchemy, Huey: about 0.75 s of imports).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,14 @@ def _reset() -> None:
 
 def _seed(env: dict[str, str], assets: int, years: float) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "core", "seed-demo", "--assets", str(assets), "--years", str(years)],
-                   cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-m", "core", "seed-demo", "--assets", str(assets), "--years", str(years)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return time.perf_counter() - t0
 
 
@@ -79,11 +86,22 @@ def _task_runs(n: int) -> None:
         queued = now - dt.timedelta(minutes=rng.uniform(5, 30 * 24 * 60))
         duration = rng.lognormvariate(1.5, 0.8) if state in ("succeeded", "failed") else None
         started = queued + dt.timedelta(seconds=rng.uniform(0, 3)) if duration is not None else None
-        rows.append({"kind": kind, "args": {}, "state": state, "progress": 1.0 if state == "succeeded" else 0.5,
-                     "attempts": 1, "queued_by": "bench", "queued_at": queued, "started_at": started,
-                     "finished_at": started + dt.timedelta(seconds=duration) if started else None,
-                     "duration_s": duration, "error": "ProviderError: bench" if state == "failed" else None,
-                     "huey_id": uuid.uuid4().hex})
+        rows.append(
+            {
+                "kind": kind,
+                "args": {},
+                "state": state,
+                "progress": 1.0 if state == "succeeded" else 0.5,
+                "attempts": 1,
+                "queued_by": "bench",
+                "queued_at": queued,
+                "started_at": started,
+                "finished_at": started + dt.timedelta(seconds=duration) if started else None,
+                "duration_s": duration,
+                "error": "ProviderError: bench" if state == "failed" else None,
+                "huey_id": uuid.uuid4().hex,
+            }
+        )
     with unit_of_work() as session:
         session.execute(insert(TaskRun), rows)
         session.commit()
@@ -96,8 +114,9 @@ def _counts() -> tuple[int, int]:
     from core.models import Price, TaskRun
 
     with unit_of_work() as session:
-        return int(session.scalar(select(func.count()).select_from(Price))), \
-            int(session.scalar(select(func.count()).select_from(TaskRun)))
+        return int(session.scalar(select(func.count()).select_from(Price))), int(
+            session.scalar(select(func.count()).select_from(TaskRun))
+        )
 
 
 def _page_times(repeat: int) -> tuple[list[float], float]:
@@ -142,16 +161,20 @@ def _bench(label: str, env: dict[str, str], args: argparse.Namespace) -> None:
     _task_runs(args.runs)
     users.create_user(*ADMIN, role="admin")
     prices, runs = _counts()
-    print(f"data: {prices:,} prices ({args.assets} demo assets, {args.years:g} years; seeded in {seed_s:.0f} s), "
-          f"{runs:,} task runs")
+    print(
+        f"data: {prices:,} prices ({args.assets} demo assets, {args.years:g} years; seeded in {seed_s:.0f} s), "
+        f"{runs:,} task runs"
+    )
 
     times, start_up = _page_times(args.repeat)
     first, warm = times[0], times[1:]
     median = statistics.median(warm)
-    print(f"Diagnostics page render (AppTest, Home.py + page): median {median * 1000:.0f} ms, "
-          f"min {min(warm) * 1000:.0f} ms, max {max(warm) * 1000:.0f} ms over {len(warm)} runs "
-          f"(first switch {first * 1000:.0f} ms; app start-up {start_up:.1f} s) -> target < {TARGET_S:.0f} s: "
-          f"{'PASS' if median < TARGET_S else 'FAIL'}")
+    print(
+        f"Diagnostics page render (AppTest, Home.py + page): median {median * 1000:.0f} ms, "
+        f"min {min(warm) * 1000:.0f} ms, max {max(warm) * 1000:.0f} ms over {len(warm)} runs "
+        f"(first switch {first * 1000:.0f} ms; app start-up {start_up:.1f} s) -> target < {TARGET_S:.0f} s: "
+        f"{'PASS' if median < TARGET_S else 'FAIL'}"
+    )
 
     checks = []
     report = None
@@ -161,18 +184,23 @@ def _bench(label: str, env: dict[str, str], args: argparse.Namespace) -> None:
         checks.append(time.perf_counter() - t0)
     assert report is not None
     slowest = sorted(report.checks, key=lambda c: -c.duration_ms)[:3]
-    print(f"health.run_checks(): median {statistics.median(checks) * 1000:.0f} ms; status {report.status}; "
-          "slowest checks: " + ", ".join(f"{c.key} {c.duration_ms:.0f} ms" for c in slowest))
+    print(
+        f"health.run_checks(): median {statistics.median(checks) * 1000:.0f} ms; status {report.status}; "
+        "slowest checks: " + ", ".join(f"{c.key} {c.duration_ms:.0f} ms" for c in slowest)
+    )
 
     t0 = time.perf_counter()
-    cli = subprocess.run([sys.executable, "-m", "core", "health", "--json"], cwd=ROOT, env={**os.environ},
-                         capture_output=True, text=True)
+    cli = subprocess.run(
+        [sys.executable, "-m", "core", "health", "--json"], cwd=ROOT, env={**os.environ}, capture_output=True, text=True
+    )
     wall = time.perf_counter() - t0
     import json
 
     reported = json.loads(cli.stdout)["duration_ms"] if cli.stdout.strip().startswith("{") else float("nan")
-    print(f"python -m core health: {wall:.2f} s wall in a fresh process (checks {reported:.0f} ms), "
-          f"exit code {cli.returncode}")
+    print(
+        f"python -m core health: {wall:.2f} s wall in a fresh process (checks {reported:.0f} ms), "
+        f"exit code {cli.returncode}"
+    )
 
 
 def main() -> None:
@@ -181,7 +209,9 @@ def main() -> None:
     parser.add_argument("--years", type=float, default=10)
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--pg", default=None, help="PostgreSQL admin URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--pg", default=None, help="PostgreSQL admin URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
     args = parser.parse_args()
     base = {"DEMO_ON_EMPTY": "false", "EMBEDDED_WORKER": "false", "LOG_LEVEL": "WARNING"}
     os.environ.pop("REDIS_URL", None)
@@ -194,8 +224,11 @@ def main() -> None:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         try:
             url = args.pg.rsplit("/", 1)[0] + "/" + name
-            _bench("PostgreSQL", {**base, "DATA_DIR": tempfile.mkdtemp(prefix="autoindex-bench-"),
-                                  "DATABASE_URL": url}, args)
+            _bench(
+                "PostgreSQL",
+                {**base, "DATA_DIR": tempfile.mkdtemp(prefix="autoindex-bench-"), "DATABASE_URL": url},
+                args,
+            )
         finally:
             _reset()
             with admin.connect() as conn:

@@ -10,6 +10,7 @@ Measures, in one run and on the same rows:
 3. Loading the full price matrix vs a plain pandas read_sql + pivot; target ratio <= 1.5.
 4. Re-running the refresh with nothing changed vs the first ingest; target < 10 %.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,7 +77,9 @@ def _baseline_load(url: str) -> tuple[float, pd.DataFrame]:
     engine = create_engine(url)
     t0 = time.perf_counter()
     with engine.connect() as conn:
-        frame = pd.read_sql(text("SELECT a.symbol, p.date, p.close FROM prices p JOIN assets a ON a.id = p.asset_id"), conn)
+        frame = pd.read_sql(
+            text("SELECT a.symbol, p.date, p.close FROM prices p JOIN assets a ON a.id = p.asset_id"), conn
+        )
     pivot = frame.pivot(index="date", columns="symbol", values="close")
     elapsed = time.perf_counter() - t0
     engine.dispose()
@@ -95,8 +98,10 @@ def bench_sqlite(data, rows: list[tuple]) -> dict[str, float]:  # type: ignore[n
     conn.execute("CREATE TABLE assets (id INTEGER PRIMARY KEY)")
     conn.executemany("INSERT INTO assets (id) VALUES (?)", [(i,) for i in sorted({r[0] for r in rows})])
     conn.commit()
-    conn.execute("CREATE TABLE prices (asset_id INTEGER NOT NULL REFERENCES assets (id) ON DELETE CASCADE, "
-                 "date DATE NOT NULL, close FLOAT NOT NULL, PRIMARY KEY (asset_id, date))")
+    conn.execute(
+        "CREATE TABLE prices (asset_id INTEGER NOT NULL REFERENCES assets (id) ON DELETE CASCADE, "
+        "date DATE NOT NULL, close FLOAT NOT NULL, PRIMARY KEY (asset_id, date))"
+    )
     conn.execute("CREATE INDEX ix_prices_date ON prices (date)")
     t0 = time.perf_counter()
     conn.executemany("INSERT INTO prices (asset_id, date, close) VALUES (?, ?, ?)", rows)
@@ -105,8 +110,14 @@ def bench_sqlite(data, rows: list[tuple]) -> dict[str, float]:  # type: ignore[n
     conn.close()
     base_load, pivot = _baseline_load(f"sqlite:///{tmp}/bench.db")
     assert matrix.shape == pivot.shape, (matrix.shape, pivot.shape)
-    return {"ours": first, "plain": plain, "rerun": rerun, "load": load, "base_load": base_load,
-            "incremental": incremental}
+    return {
+        "ours": first,
+        "plain": plain,
+        "rerun": rerun,
+        "load": load,
+        "base_load": base_load,
+        "incremental": incremental,
+    }
 
 
 def bench_postgres(data, rows: list[tuple], admin_url: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -125,9 +136,11 @@ def bench_postgres(data, rows: list[tuple], admin_url: str) -> dict[str, float]:
             # equivalent table: same keys, index and foreign key as ours (the FK check costs per row)
             conn.execute("CREATE TABLE plain_assets (id integer PRIMARY KEY)")
             conn.execute(f"INSERT INTO plain_assets (id) SELECT generate_series(1, {len({r[0] for r in rows})})")
-            conn.execute("CREATE TABLE plain_prices (asset_id integer NOT NULL REFERENCES plain_assets (id) "
-                         "ON DELETE CASCADE, date date NOT NULL, close double precision NOT NULL, "
-                         "PRIMARY KEY (asset_id, date))")
+            conn.execute(
+                "CREATE TABLE plain_prices (asset_id integer NOT NULL REFERENCES plain_assets (id) "
+                "ON DELETE CASCADE, date date NOT NULL, close double precision NOT NULL, "
+                "PRIMARY KEY (asset_id, date))"
+            )
             conn.execute("CREATE INDEX ix_plain_prices_date ON plain_prices (date)")
             conn.commit()
             t0 = time.perf_counter()  # serialising the rows to COPY's CSV is part of a plain COPY's work
@@ -142,8 +155,14 @@ def bench_postgres(data, rows: list[tuple], admin_url: str) -> dict[str, float]:
             plain = time.perf_counter() - t0
         base_load, pivot = _baseline_load(url)
         assert matrix.shape == pivot.shape
-        return {"ours": first, "plain": plain, "rerun": rerun, "load": load, "base_load": base_load,
-            "incremental": incremental}
+        return {
+            "ours": first,
+            "plain": plain,
+            "rerun": rerun,
+            "load": load,
+            "base_load": base_load,
+            "incremental": incremental,
+        }
     finally:
         from core.db import reset_engine_cache
 
@@ -170,9 +189,13 @@ def main() -> None:
     data = DemoProvider(seed=7, n_assets=args.assets, start=start, end=end, today=end).fetch(None, start=start, end=end)
     gen = time.perf_counter() - t0
     ids = {a.symbol: i + 1 for i, a in enumerate(sorted(data.assets, key=lambda a: a.symbol))}
-    rows = list(zip(data.prices["symbol"].map(ids).tolist(),
-                    pd.to_datetime(data.prices["date"]).dt.strftime("%Y-%m-%d").tolist(),
-                    data.prices["close"].astype(float).tolist()))
+    rows = list(
+        zip(
+            data.prices["symbol"].map(ids).tolist(),
+            pd.to_datetime(data.prices["date"]).dt.strftime("%Y-%m-%d").tolist(),
+            data.prices["close"].astype(float).tolist(),
+        )
+    )
     print(f"data: {len(data.assets)} assets, {len(rows):,} price rows (generated in {gen:.2f} s)")
 
     results = {"SQLite": bench_sqlite(data, rows)}
@@ -181,14 +204,22 @@ def main() -> None:
     baseline_name = {"SQLite": "plain executemany", "PostgreSQL": "plain COPY"}
     for name, r in results.items():
         print(f"\n{name}")
-        print(f"  ingest (ours)           {r['ours']:7.2f} s   vs {baseline_name[name]} {r['plain']:.2f} s   "
-              f"ratio {r['ours'] / r['plain']:.2f} (target <= 1.5)")
-        print(f"  refresh re-run, nothing changed (incremental, the default)"
-              f" {r['incremental']:5.2f} s = {100 * r['incremental'] / r['ours']:.1f} % of first ingest (target < 10 %)")
-        print(f"  full re-ingest of every row, nothing changed {r['rerun']:5.2f} s = "
-              f"{100 * r['rerun'] / r['ours']:.1f} % of first ingest (compares all 1.3 M stored rows)")
-        print(f"  load price matrix       {r['load']:7.2f} s   vs read_sql+pivot {r['base_load']:.2f} s   "
-              f"ratio {r['load'] / r['base_load']:.2f} (target <= 1.5)")
+        print(
+            f"  ingest (ours)           {r['ours']:7.2f} s   vs {baseline_name[name]} {r['plain']:.2f} s   "
+            f"ratio {r['ours'] / r['plain']:.2f} (target <= 1.5)"
+        )
+        print(
+            f"  refresh re-run, nothing changed (incremental, the default)"
+            f" {r['incremental']:5.2f} s = {100 * r['incremental'] / r['ours']:.1f} % of first ingest (target < 10 %)"
+        )
+        print(
+            f"  full re-ingest of every row, nothing changed {r['rerun']:5.2f} s = "
+            f"{100 * r['rerun'] / r['ours']:.1f} % of first ingest (compares all 1.3 M stored rows)"
+        )
+        print(
+            f"  load price matrix       {r['load']:7.2f} s   vs read_sql+pivot {r['base_load']:.2f} s   "
+            f"ratio {r['load'] / r['base_load']:.2f} (target <= 1.5)"
+        )
 
 
 if __name__ == "__main__":

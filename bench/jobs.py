@@ -11,6 +11,7 @@
 Uses a temporary DATA_DIR (SQLite database unless --database-url) and one ``huey_consumer jobs.huey -w 2``
 subprocess, killed at the end. Only this project's keys in the Redis database are touched.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,9 +79,25 @@ def main() -> int:
     seed_demo(n_assets=500, years=0.02, end=today - dt.timedelta(days=int(365.25 * 10)))
 
     log = open(Path(data_dir) / "consumer.log", "wb")
-    consumer = subprocess.Popen([str(Path(sys.executable).with_name("huey_consumer")), "jobs.huey", "-w", "2",
-                                 "-k", "thread", "-d", "0.05", "-m", "0.5"], cwd=ROOT, env=dict(os.environ),
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    consumer = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("huey_consumer")),
+            "jobs.huey",
+            "-w",
+            "2",
+            "-k",
+            "thread",
+            "-d",
+            "0.05",
+            "-m",
+            "0.5",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         _wait(lambda: any(w.pid == consumer.pid and w.alive for w in workers_status()), 30, 0.1)
         # warm-up: imports, connections
@@ -103,8 +120,11 @@ def main() -> int:
         end_to_end = time.monotonic() - t0
         if final.state != "succeeded":
             raise SystemExit(f"the 500-asset refresh ended {final.state}: {final.error}")
-        rows = (final.result or {}).get("rows_new", 0) + (final.result or {}).get("rows_updated", 0) + \
-            (final.result or {}).get("rows_unchanged", 0)
+        rows = (
+            (final.result or {}).get("rows_new", 0)
+            + (final.result or {}).get("rows_updated", 0)
+            + (final.result or {}).get("rows_unchanged", 0)
+        )
     finally:
         consumer.kill()
         consumer.wait(timeout=10)
@@ -113,12 +133,18 @@ def main() -> int:
 
     db = "PostgreSQL" if args.database_url else "SQLite"
     print(f"job queue bench (RedisHuey {args.redis}, {db} database, 1 consumer x 2 threads)")
-    print(f"  enqueue-to-start      median {median:7.1f} ms   p90 {p90:7.1f} ms   (n={len(delays)}; "
-          f"target < {TARGETS['enqueue_to_start_ms']:.0f} ms)  {'OK' if median < TARGETS['enqueue_to_start_ms'] else 'MISS'}")
-    print(f"  progress visible      {progress_s:7.2f} s   (target < {TARGETS['progress_visible_s']:.0f} s)  "
-          f"{'OK' if progress_s < TARGETS['progress_visible_s'] else 'MISS'}")
-    print(f"  demo refresh 500x10y  {end_to_end:7.2f} s   ({rows} prices; run duration {final.duration_s:.2f} s; "
-          f"target < {TARGETS['refresh_500x10y_s']:.0f} s)  {'OK' if end_to_end < TARGETS['refresh_500x10y_s'] else 'MISS'}")
+    print(
+        f"  enqueue-to-start      median {median:7.1f} ms   p90 {p90:7.1f} ms   (n={len(delays)}; "
+        f"target < {TARGETS['enqueue_to_start_ms']:.0f} ms)  {'OK' if median < TARGETS['enqueue_to_start_ms'] else 'MISS'}"
+    )
+    print(
+        f"  progress visible      {progress_s:7.2f} s   (target < {TARGETS['progress_visible_s']:.0f} s)  "
+        f"{'OK' if progress_s < TARGETS['progress_visible_s'] else 'MISS'}"
+    )
+    print(
+        f"  demo refresh 500x10y  {end_to_end:7.2f} s   ({rows} prices; run duration {final.duration_s:.2f} s; "
+        f"target < {TARGETS['refresh_500x10y_s']:.0f} s)  {'OK' if end_to_end < TARGETS['refresh_500x10y_s'] else 'MISS'}"
+    )
     return 0
 
 

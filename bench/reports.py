@@ -12,6 +12,7 @@ computed first (not timed). "cold" is the first report of the process (imports, 
 "warm" is the best wall time of the following ``--repeat`` runs and "cpu" their best process CPU time
 (the verdict uses warm wall time; on a shared, loaded machine compare the CPU column too).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,10 @@ def _prepare(assets: int, years: float) -> int:
     seed_demo(n_assets=assets, years=years)
     cfg = strategies.ensure_default_config()
     summary = compute.compute_config(cfg.id)
-    print(f"data: {assets} assets x {years:g} years ({summary['dates']} days, {summary['rebalances']} rebalances), "
-          f"seeded and computed in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"data: {assets} assets x {years:g} years ({summary['dates']} days, {summary['rebalances']} rebalances), "
+        f"seeded and computed in {time.perf_counter() - t0:.1f} s"
+    )
     return cfg.id
 
 
@@ -85,8 +88,10 @@ def _quantstats(config_id: int) -> str:
             finally:
                 sys.stdout = stdout
     except Exception as exc:  # noqa: BLE001
-        return (f"failed after {time.perf_counter() - t0:.2f} s with pandas "
-                f"{__import__('pandas').__version__}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+        return (
+            f"failed after {time.perf_counter() - t0:.2f} s with pandas "
+            f"{__import__('pandas').__version__}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+        )
     return f"{time.perf_counter() - t0:.2f} s (quantstats {qs.__version__}, {os.path.getsize(out) / 1e6:.1f} MB)"
 
 
@@ -114,7 +119,9 @@ def main() -> None:
         target = TARGETS_S.get(fmt)
         verdict = "-" if target is None else ("ok" if warm < target else "SLOW")
         ok &= verdict != "SLOW"
-        print(f"{fmt:<6} {cold:8.2f} {warm:8.2f} {cpu:7.2f} {target if target else '-':>9} {size / 1e6:9.2f}M  {verdict}")
+        print(
+            f"{fmt:<6} {cold:8.2f} {warm:8.2f} {cpu:7.2f} {target if target else '-':>9} {size / 1e6:9.2f}M  {verdict}"
+        )
     print(f"quantstats.reports.html, same index and benchmark returns: {_quantstats(config_id)}")
     print("all targets met" if ok else "TARGET MISSED")
 

@@ -14,6 +14,7 @@ Run from the repository root:  python bench/sweep.py [--data-dir DIR] [--workers
 Targets (issue 14, on this 2-core machine): the 1,000-variant grid in <= 60 s with 2 workers; >= 10x vectorbt's
 throughput on the shared grid. The machine is shared: the 1-minute load average is printed beside each figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-GRID = ["momentum_lookback=21,63,126,189,252", "max_weight=none,0.02,0.05,0.1,0.2", "rebalance=monthly,quarterly",
-        "sleeves=0.333333333333"]
+GRID = [
+    "momentum_lookback=21,63,126,189,252",
+    "max_weight=none,0.02,0.05,0.1,0.2",
+    "rebalance=monthly,quarterly",
+    "sleeves=0.333333333333",
+]
 SHARED_GRID = ["momentum_lookback=21,42,63,126,189,252", "sleeves=equal+momentum:0.25"]
 
 
@@ -63,8 +68,10 @@ def inline_sweep() -> float:
     sweep = sweeps.start(None, grid)
     elapsed = time.perf_counter() - t0
     assert sweep.status == "succeeded", sweep.error
-    print(f"inline: {grid.count:,} variants in {elapsed:.1f} s = {grid.count / elapsed:.1f} variants/s "
-          f"({sweep.summary.get('errors', 0) if sweep.summary else 0} errors; {load()})")
+    print(
+        f"inline: {grid.count:,} variants in {elapsed:.1f} s = {grid.count / elapsed:.1f} variants/s "
+        f"({sweep.summary.get('errors', 0) if sweep.summary else 0} errors; {load()})"
+    )
     return elapsed
 
 
@@ -77,8 +84,16 @@ def redis_sweep(n_workers: int, env: dict[str, str], log_dir: Path) -> float:
     try:
         for i in range(n_workers):
             log = open(log_dir / f"worker-{n_workers}-{i}.log", "wb")
-            procs.append(subprocess.Popen([consumer, "jobs.huey", "-w", "1", "-k", "thread", "-d", "0.05"], cwd=ROOT,
-                                          env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [consumer, "jobs.huey", "-w", "1", "-k", "thread", "-d", "0.05"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
             log.close()
         pids = {p.pid for p in procs}
         deadline = time.monotonic() + 60
@@ -94,9 +109,11 @@ def redis_sweep(n_workers: int, env: dict[str, str], log_dir: Path) -> float:
             sweep = sweeps.get_sweep(sweep.id, None)
         elapsed = time.perf_counter() - t0
         assert sweep.status == "succeeded", sweep.error
-        print(f"redis, {n_workers} worker(s): {grid.count:,} variants in {elapsed:.1f} s = "
-              f"{grid.count / elapsed:.1f} variants/s ({sweep.n_chunks} chunks; {load()})"
-              + ("  target <= 60 s" if n_workers == 2 else ""))
+        print(
+            f"redis, {n_workers} worker(s): {grid.count:,} variants in {elapsed:.1f} s = "
+            f"{grid.count / elapsed:.1f} variants/s ({sweep.n_chunks} chunks; {load()})"
+            + ("  target <= 60 s" if n_workers == 2 else "")
+        )
         return elapsed
     finally:
         for p in procs:
@@ -146,15 +163,18 @@ def side_by_side(bt_sample: int) -> None:
 
     prices, _ = synthetic(2520, 500)
     grid = parse_grid(SHARED_GRID)
-    configs = [{"min_history": 1, "rebalance": "monthly", "return_clip": None, **grid.variant(i)}
-               for i in range(grid.count)]
+    configs = [
+        {"min_history": 1, "rebalance": "monthly", "return_clip": None, **grid.variant(i)} for i in range(grid.count)
+    ]
     t0 = time.perf_counter()
     results = batch_backtest(prices, configs)
     sharpes = [risk_metrics(r.values)["sharpe"] for r in results if not isinstance(r, Exception)]
     ours = time.perf_counter() - t0
     assert len(sharpes) == grid.count
-    print(f"shared grid ({grid.count} variants: equal/momentum mixes x lookbacks, monthly, 500x2520): "
-          f"batched engine {grid.count / ours:.1f} variants/s ({load()})")
+    print(
+        f"shared grid ({grid.count} variants: equal/momentum mixes x lookbacks, monthly, 500x2520): "
+        f"batched engine {grid.count / ours:.1f} variants/s ({load()})"
+    )
     try:
         import vectorbt as vbt
     except ImportError:
@@ -164,20 +184,40 @@ def side_by_side(bt_sample: int) -> None:
         closes = prices.to_numpy()
         rows = np.flatnonzero(rebalance_schedule(prices.index, "monthly"))
         warm = pd.DataFrame(momentum_targets(closes, rows, 21, 0.5), index=prices.index, columns=prices.columns)
-        vbt.Portfolio.from_orders(prices, size=warm, size_type="targetpercent", group_by=True, cash_sharing=True,
-                                  call_seq="auto", init_cash=100.0, freq="1D").sharpe_ratio()  # numba compiles once
+        vbt.Portfolio.from_orders(
+            prices,
+            size=warm,
+            size_type="targetpercent",
+            group_by=True,
+            cash_sharing=True,
+            call_seq="auto",
+            init_cash=100.0,
+            freq="1D",
+        ).sharpe_ratio()  # numba compiles once
         t0 = time.perf_counter()
         for cfg in configs:
-            targets = pd.DataFrame(momentum_targets(closes, rows, int(cfg["momentum_lookback"]),
-                                                    float(cfg["momentum"])), index=prices.index,
-                                   columns=prices.columns)
-            pf = vbt.Portfolio.from_orders(prices, size=targets, size_type="targetpercent", group_by=True,
-                                           cash_sharing=True, call_seq="auto", init_cash=100.0, freq="1D")
+            targets = pd.DataFrame(
+                momentum_targets(closes, rows, int(cfg["momentum_lookback"]), float(cfg["momentum"])),
+                index=prices.index,
+                columns=prices.columns,
+            )
+            pf = vbt.Portfolio.from_orders(
+                prices,
+                size=targets,
+                size_type="targetpercent",
+                group_by=True,
+                cash_sharing=True,
+                call_seq="auto",
+                init_cash=100.0,
+                freq="1D",
+            )
             pf.sharpe_ratio()
         vbt_time = time.perf_counter() - t0
         vbt_rate = grid.count / vbt_time
-        print(f"  vectorbt {vbt.__version__}: {vbt_rate:.2f} variants/s -> batched engine "
-              f"{grid.count / ours / vbt_rate:.1f}x vectorbt's throughput (target >= 10x; {load()})")
+        print(
+            f"  vectorbt {vbt.__version__}: {vbt_rate:.2f} variants/s -> batched engine "
+            f"{grid.count / ours / vbt_rate:.1f}x vectorbt's throughput (target >= 10x; {load()})"
+        )
     try:
         import bt
     except ImportError:
@@ -186,12 +226,21 @@ def side_by_side(bt_sample: int) -> None:
     strategy_rows = configs[:bt_sample]
     t0 = time.perf_counter()
     for _cfg in strategy_rows:  # bt has no momentum mix built in: the equal-weight monthly backtest per variant
-        strategy = bt.Strategy("ew", [bt.algos.RunMonthly(run_on_first_date=True, run_on_end_of_period=True),
-                                      bt.algos.SelectAll(), bt.algos.WeighEqually(), bt.algos.Rebalance()])
+        strategy = bt.Strategy(
+            "ew",
+            [
+                bt.algos.RunMonthly(run_on_first_date=True, run_on_end_of_period=True),
+                bt.algos.SelectAll(),
+                bt.algos.WeighEqually(),
+                bt.algos.Rebalance(),
+            ],
+        )
         bt.run(bt.Backtest(strategy, prices, integer_positions=False, initial_capital=100.0, progress_bar=False))
     bt_rate = len(strategy_rows) / (time.perf_counter() - t0)
-    print(f"  bt {bt.__version__} loop ({len(strategy_rows)} equal-weight monthly backtests): {bt_rate:.3f} "
-          f"variants/s -> batched engine {grid.count / ours / bt_rate:.0f}x ({load()})")
+    print(
+        f"  bt {bt.__version__} loop ({len(strategy_rows)} equal-weight monthly backtests): {bt_rate:.3f} "
+        f"variants/s -> batched engine {grid.count / ours / bt_rate:.0f}x ({load()})"
+    )
 
 
 def main() -> None:

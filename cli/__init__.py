@@ -3,6 +3,7 @@
 Entry point only: it parses arguments, calls services and turns domain errors into one line on stderr
 with exit code 2 (1 for unexpected failures).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,10 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
     migrate()
     summary = seed_demo(n_assets=args.assets, years=args.years, seed=args.seed)
-    print(f"demo data: {summary['rows_new']} new prices, {summary['rows_updated']} updated, "
-          f"{summary['assets_created']} new assets, {summary['caps_new']} new market caps")
+    print(
+        f"demo data: {summary['rows_new']} new prices, {summary['rows_updated']} updated, "
+        f"{summary['assets_created']} new assets, {summary['caps_new']} new market caps"
+    )
     return 0
 
 
@@ -70,8 +73,9 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         if getpass.getpass("Repeat password: ") != password:
             print("error: passwords do not match", file=sys.stderr)
             return 2
-    user = users.create_user(args.username, args.name or args.username, password, role=args.role,
-                             email=args.email, actor=CLI)
+    user = users.create_user(
+        args.username, args.name or args.username, password, role=args.role, email=args.email, actor=CLI
+    )
     print(f"created {user.role} {user.username}")
     return 0
 
@@ -83,10 +87,13 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
     migrate()
     symbols = normalise_symbols([s for s in args.symbols.split(",") if s.strip()]) if args.symbols else None
-    summary = refresh_prices(args.provider, symbols, full=args.full, actor="cli",
-                             progress=lambda f, m: log.info("%3.0f%% %s", 100 * f, m))
-    print(f"refresh from {args.provider}: {summary['rows_new']} new, {summary['rows_updated']} updated, "
-          f"{summary['rows_unchanged']} unchanged prices; {summary['gaps']} business-day gaps")
+    summary = refresh_prices(
+        args.provider, symbols, full=args.full, actor="cli", progress=lambda f, m: log.info("%3.0f%% %s", 100 * f, m)
+    )
+    print(
+        f"refresh from {args.provider}: {summary['rows_new']} new, {summary['rows_updated']} updated, "
+        f"{summary['rows_unchanged']} unchanged prices; {summary['gaps']} business-day gaps"
+    )
     warnings = summary.get("warnings")
     for warning in warnings if isinstance(warnings, list) else []:
         print(f"warning: {warning}")
@@ -100,8 +107,10 @@ def _print_recompute(summary: dict[str, object]) -> None:
     if not isinstance(recompute, dict):
         print("prices unchanged: no recompute queued")
     elif recompute.get("queued"):
-        print(f"recompute of {recompute['config']} queued as run {recompute['run_id']} "
-              "(the app's worker or `python -m core worker` runs it)")
+        print(
+            f"recompute of {recompute['config']} queued as run {recompute['run_id']} "
+            "(the app's worker or `python -m core worker` runs it)"
+        )
     else:
         print(f"recompute not queued: {recompute.get('reason')} (run `python -m core compute`)")
 
@@ -116,8 +125,10 @@ def cmd_import_prices(args: argparse.Namespace) -> int:
         print(f"error: {path}: no such file", file=sys.stderr)
         return 2
     summary = import_price_file(path.read_bytes(), path.name, actor=CLI, allow_new_symbols=args.allow_new_symbols)
-    print(f"imported {path.name}: {summary['rows_new']} new, {summary['rows_updated']} updated, "
-          f"{summary['rows_unchanged']} unchanged prices")
+    print(
+        f"imported {path.name}: {summary['rows_new']} new, {summary['rows_updated']} updated, "
+        f"{summary['rows_unchanged']} unchanged prices"
+    )
     _print_recompute(summary)
     return 0
 
@@ -131,8 +142,10 @@ def cmd_compute(args: argparse.Namespace) -> int:
     if args.config is None:
         ensure_default_config()
     summary = compute_config(args.config, actor="cli")
-    print(f"computed config {summary['config_id']}: {summary['dates']} dates {summary['start']}..{summary['end']}, "
-          f"final level {summary['final_level']:.2f}, {summary['rebalances']} rebalances")
+    print(
+        f"computed config {summary['config_id']}: {summary['dates']} dates {summary['start']}..{summary['end']}, "
+        f"final level {summary['final_level']:.2f}, {summary['rebalances']} rebalances"
+    )
     warnings = summary["warnings"]
     for warning in warnings if isinstance(warnings, list) else []:
         print(f"warning: {warning}")

@@ -6,6 +6,7 @@ the database accepts writes with a no-op write in a transaction it rolls back (a
 directory, ``PRAGMA query_only``, a read-only PostgreSQL transaction or hot standby is an ERROR). A failing
 check is printed as an error line, never a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,10 @@ _MARK = {"ok": "OK", "warning": "WARN", "error": "ERROR", "info": "INFO"}
 
 def print_report(report: Any, out: TextIO = sys.stdout, *, verbose: bool = False) -> None:
     """The report as text: the overall status, then one block per check with its rules and findings."""
-    print(f"AutoIndex health: {report.status.upper()} ({report.duration_ms:.0f} ms, {report.at:%Y-%m-%d %H:%M:%S} UTC)",
-          file=out)
+    print(
+        f"AutoIndex health: {report.status.upper()} ({report.duration_ms:.0f} ms, {report.at:%Y-%m-%d %H:%M:%S} UTC)",
+        file=out,
+    )
     for check in report.checks:
         print(f"[{_MARK.get(check.status, check.status):>5}] {check.title}: {check.summary}", file=out)
         for finding in check.findings:
@@ -45,8 +48,9 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("health", help="check the database, Redis, queue, workers, data and jobs; "
-                                             "exit 1 on error")
+    p = subparsers.add_parser(
+        "health", help="check the database, Redis, queue, workers, data and jobs; exit 1 on error"
+    )
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds each check may take (default 5)")
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")

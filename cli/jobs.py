@@ -12,11 +12,13 @@
   poll, both before it starts and while it runs (:mod:`jobs.worker`). With ``--metrics-port`` (or ``METRICS_PORT``)
   it serves Prometheus metrics (:mod:`core.infra.metrics`).
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from typing import TextIO
 
 from core.errors import ValidationFailed
 from core.services.access import CLI
@@ -42,8 +44,13 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
-def follow(run_id: int, *, timeout_s: float | None = None, out=None,  # type: ignore[no-untyped-def]
-           require_worker: bool = False) -> str:
+def follow(
+    run_id: int,
+    *,
+    timeout_s: float | None = None,
+    out: TextIO | None = None,
+    require_worker: bool = False,
+) -> str:
     """Poll a run until it reaches a final state (or ``timeout_s``); print changes to ``out`` (default: the
     current sys.stderr); return the state.
 
@@ -75,8 +82,11 @@ def follow(run_id: int, *, timeout_s: float | None = None, out=None,  # type: ig
                 print(f"error: {NO_WORKER} (run {run_id} stays {run.state})", file=out)
                 return run.state
         if deadline is not None and time.monotonic() > deadline:
-            print(f"error: run {run_id} is still {run.state} after {timeout_s:g} s: stopped waiting "
-                  f"(the run stays {run.state})", file=out)
+            print(
+                f"error: run {run_id} is still {run.state} after {timeout_s:g} s: stopped waiting "
+                f"(the run stays {run.state})",
+                file=out,
+            )
             return run.state
         time.sleep(POLL_S)
 
@@ -86,8 +96,9 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     from core.services import runs
 
     migrate()
-    run_id = runs.enqueue(args.kind, _parse_params(args.param),
-                          user=CLI if args.user in (None, CLI.name) else args.user)
+    run_id = runs.enqueue(
+        args.kind, _parse_params(args.param), user=CLI if args.user in (None, CLI.name) else args.user
+    )
     print(run_id)
     sys.stdout.flush()
     if not args.wait:
@@ -109,8 +120,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     listed = runs.list_runs(kind=args.kind, state=args.state, user=args.user, limit=args.limit)
     print(f"{'id':>6}  {'kind':<17} {'state':<23} {'progress':>8}  {'queued at (UTC)':<19}  {'by':<12} message")
     for r in listed:
-        print(f"{r.id:>6}  {r.kind:<17} {r.state:<23} {100 * r.progress:7.0f}%  {r.queued_at:%Y-%m-%d %H:%M:%S}  "
-              f"{(r.queued_by or '-'):<12} {(r.error if r.state == TaskState.FAILED else r.message) or ''}")
+        print(
+            f"{r.id:>6}  {r.kind:<17} {r.state:<23} {100 * r.progress:7.0f}%  {r.queued_at:%Y-%m-%d %H:%M:%S}  "
+            f"{(r.queued_by or '-'):<12} {(r.error if r.state == TaskState.FAILED else r.message) or ''}"
+        )
     return 0
 
 
@@ -154,13 +167,21 @@ def cmd_worker(args: argparse.Namespace) -> int:
         try:
             served = serve_metrics(metrics_port)
         except OSError as exc:
-            raise ValidationFailed({"--metrics-port": f"cannot listen on {metrics_port}: {exc.strerror or exc}"}) \
-                from None
+            raise ValidationFailed(
+                {"--metrics-port": f"cannot listen on {metrics_port}: {exc.strerror or exc}"}
+            ) from None
         print(f"metrics at http://{get_settings().metrics_host}:{served}/metrics", file=sys.stderr)
     if not wait_for_queue(huey):  # one line per failed try, backing off: never a traceback per poll
         return 1
-    consumer = Consumer(huey, workers=args.workers, worker_type=args.worker_type, periodic=not args.no_periodic,
-                        initial_delay=0.05, backoff=1.5, max_delay=2.0)
+    consumer = Consumer(
+        huey,
+        workers=args.workers,
+        worker_type=args.worker_type,
+        periodic=not args.no_periodic,
+        initial_delay=0.05,
+        backoff=1.5,
+        max_delay=2.0,
+    )
     consumer.run()
     return 0
 
@@ -174,12 +195,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = jobs_sub.add_parser("enqueue", help="queue a job and print its run id")
     p.add_argument("kind", choices=ALL_KINDS)
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="a job parameter, repeatable (refresh: provider, symbols=A,B, full=true; compute: config_id; "
-                        "report: report_id)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a job parameter, repeatable (refresh: provider, symbols=A,B, full=true; compute: config_id; "
+        "report: report_id)",
+    )
     p.add_argument("--wait", action="store_true", help="follow the run; exit 0 only if it succeeded")
-    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help="with --wait: stop waiting after this many seconds (exit 1; the run stays queued)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --wait: stop waiting after this many seconds (exit 1; the run stays queued)",
+    )
     p.add_argument("--user", default="cli", help="recorded as the user who queued it (default: cli)")
     p.set_defaults(func=cmd_enqueue)
 
@@ -193,9 +224,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser("worker", help="run a job consumer (same as: huey_consumer jobs.huey)")
     p.add_argument("-w", "--workers", type=int, default=2, help="worker threads or processes (default 2)")
     p.add_argument("-k", "--worker-type", choices=["thread", "process", "greenlet"], default="thread")
-    p.add_argument("-n", "--no-periodic", action="store_true",
-                   help="do not run the periodic scheduler (when another consumer does)")
-    p.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
-                   help="serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (default: METRICS_PORT, "
-                        "unset = off; 0 = a free port)")
+    p.add_argument(
+        "-n",
+        "--no-periodic",
+        action="store_true",
+        help="do not run the periodic scheduler (when another consumer does)",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (default: METRICS_PORT, "
+        "unset = off; 0 = a free port)",
+    )
     p.set_defaults(func=cmd_worker)

@@ -10,6 +10,7 @@ written to the database; errors print one line naming the bad option (exit code 
 file in an existing directory (not a directory); the file appears whole or not at all (written to a hidden
 ``.part`` file beside it and renamed; the temporary file is removed on any failure).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no login name in some containers
         user = "cli"
-    filename, data = build_report_bytes(args.type, args.period, args.format, args.config, args.start, args.end,
-                                        generated_by=f"{user} (command line)")
+    filename, data = build_report_bytes(
+        args.type, args.period, args.format, args.config, args.start, args.end, generated_by=f"{user} (command line)"
+    )
     write_file_atomically(out, data)  # a hidden .part file renamed into place; removed on any failure
     print(f"wrote {out} ({len(data):,} bytes; {filename})")
     return 0

@@ -10,6 +10,7 @@ French publishes them) and replaces the named factor set. ``risk`` prints the Mo
 scenarios and the factor regression of a config version (default: the active one): the Dashboard's Risk tab and the
 risk report's numbers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,10 +32,13 @@ def cmd_import_factors(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"error: {path}: no such file", file=sys.stderr)
         return 2
-    out = import_factors(path.read_bytes(), path.name, args.set, actor=CLI,
-                         unit="percent" if args.percent else "fraction")
-    print(f"imported factor set {out['set']!r}: {out['rows']} values of {', '.join(map(str, out['factors']))} "  # type: ignore[call-overload]
-          f"from {out['first']} to {out['last']}")
+    out = import_factors(
+        path.read_bytes(), path.name, args.set, actor=CLI, unit="percent" if args.percent else "fraction"
+    )
+    print(
+        f"imported factor set {out['set']!r}: {out['rows']} values of {', '.join(map(str, out['factors']))} "  # type: ignore[call-overload]
+        f"from {out['first']} to {out['last']}"
+    )
     return 0
 
 
@@ -55,25 +59,59 @@ def cmd_risk(args: argparse.Namespace) -> int:
             print("error: no active strategy config", file=sys.stderr)
             return 2
         config_id = active.id
-    view = risk_view(config_id, actor=CLI, factor_set=args.factor_set, newey_west=args.newey_west,
-                     monte_carlo=MonteCarloParams(years=args.years, method=args.method, n_paths=args.paths,
-                                                  seed=args.seed, contribution=args.contribution,
-                                                  target=args.target))
+    view = risk_view(
+        config_id,
+        actor=CLI,
+        factor_set=args.factor_set,
+        newey_west=args.newey_west,
+        monte_carlo=MonteCarloParams(
+            years=args.years,
+            method=args.method,
+            n_paths=args.paths,
+            seed=args.seed,
+            contribution=args.contribution,
+            target=args.target,
+        ),
+    )
     mc = view.monte_carlo
     summary: dict[str, Any] = {
-        "config": view.label, "basis": view.basis, "risk_free": view.risk_free_label,
-        "monte_carlo": None if mc is None else {
-            "method": mc.method, "years": mc.years, "paths": mc.n_paths, "seed": mc.seed,
+        "config": view.label,
+        "basis": view.basis,
+        "risk_free": view.risk_free_label,
+        "monte_carlo": None
+        if mc is None
+        else {
+            "method": mc.method,
+            "years": mc.years,
+            "paths": mc.n_paths,
+            "seed": mc.seed,
             "terminal": {k: _num(float(v)) for k, v in mc.fan.iloc[-1].items() if k != "years"},
-            "prob_loss": _num(mc.prob_loss), "prob_target": _num(mc.prob_target),
-            "max_drawdown": mc.drawdown_percentiles()},
-        "stress": [{**r.row(), "start": str(r.start), "end": str(r.end), "index_return": _num(r.index_return),
-                    "benchmark_return": _num(r.benchmark_return)} for r in view.stress],
-        "factor_regression": None if view.factor is None else {
-            "factor_set": view.factor_set.label if view.factor_set else None, "r2": _num(view.factor.r2),
-            "nobs": view.factor.nobs, "newey_west": view.factor.newey_west,
-            "rows": [{"factor": f, "beta": _num(b), "t_stat": _num(t)}
-                     for f, b, t in view.factor.table[["factor", "beta", "t_stat"]].itertuples(index=False)]},
+            "prob_loss": _num(mc.prob_loss),
+            "prob_target": _num(mc.prob_target),
+            "max_drawdown": mc.drawdown_percentiles(),
+        },
+        "stress": [
+            {
+                **r.row(),
+                "start": str(r.start),
+                "end": str(r.end),
+                "index_return": _num(r.index_return),
+                "benchmark_return": _num(r.benchmark_return),
+            }
+            for r in view.stress
+        ],
+        "factor_regression": None
+        if view.factor is None
+        else {
+            "factor_set": view.factor_set.label if view.factor_set else None,
+            "r2": _num(view.factor.r2),
+            "nobs": view.factor.nobs,
+            "newey_west": view.factor.newey_west,
+            "rows": [
+                {"factor": f, "beta": _num(b), "t_stat": _num(t)}
+                for f, b, t in view.factor.table[["factor", "beta", "t_stat"]].itertuples(index=False)
+            ],
+        },
         "notes": view.notes,
     }
     if args.json:
@@ -82,15 +120,19 @@ def cmd_risk(args: argparse.Namespace) -> int:
     print(f"{view.label} ({view.basis}); {view.risk_free_label}")
     if mc is not None:
         t = summary["monte_carlo"]["terminal"]
-        print(f"Monte Carlo ({mc.method}, {mc.n_paths} paths, {mc.years} y, seed {mc.seed}): terminal p5 {t['p5']:,.0f} "
-              f"p50 {t['p50']:,.0f} p95 {t['p95']:,.0f}; P(loss) {mc.prob_loss:.1%}; median max drawdown "
-              f"{mc.drawdown_percentiles()['p50']:.1%}")
+        print(
+            f"Monte Carlo ({mc.method}, {mc.n_paths} paths, {mc.years} y, seed {mc.seed}): terminal p5 {t['p5']:,.0f} "
+            f"p50 {t['p50']:,.0f} p95 {t['p95']:,.0f}; P(loss) {mc.prob_loss:.1%}; median max drawdown "
+            f"{mc.drawdown_percentiles()['p50']:.1%}"
+        )
     for r in view.stress:
         shown = f"{r.index_return:+.1%} (benchmark {r.benchmark_return:+.1%})" if r.covered else "not covered"
         print(f"  {r.scenario:28s} {r.start} .. {r.end}: {shown}")
     if view.factor is not None:
-        print(f"Factor regression on {summary['factor_regression']['factor_set']}: R² {view.factor.r2:.3f}, "
-              f"{view.factor.nobs} days")
+        print(
+            f"Factor regression on {summary['factor_regression']['factor_set']}: R² {view.factor.r2:.3f}, "
+            f"{view.factor.nobs} days"
+        )
         for row in summary["factor_regression"]["rows"]:
             print(f"  {row['factor']:14s} beta {row['beta']:+.4f}  t {row['t_stat']:+.2f}")
     for note in view.notes:

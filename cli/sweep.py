@@ -11,6 +11,7 @@ process; with ``--queue`` they fan out over the workers (``--wait`` writes the s
 The CSV: ``variant``, one column per swept field, ``error``, the metrics (``is_``/``oos_`` with ``--split`` or
 ``--walk-forward``, plus ``deflated_sharpe``). Errors print one line naming the bad option (exit code 2).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"{100 * fraction:3.0f}% {message}", file=sys.stderr)
 
     started = time.perf_counter()
-    sweep = sweeps.start(CLI, grid, config_id=args.config, split=args.split, walk_forward=args.walk_forward,
-                         queue=args.queue, chunk_size=args.chunk_size, progress=progress)
+    sweep = sweeps.start(
+        CLI,
+        grid,
+        config_id=args.config,
+        split=args.split,
+        walk_forward=args.walk_forward,
+        queue=args.queue,
+        chunk_size=args.chunk_size,
+        progress=progress,
+    )
     if args.queue:
         print(f"sweep {sweep.id} queued as run {sweep.task_run_id} ({sweep.n_chunks} chunks)", file=sys.stderr)
         if not args.wait:
@@ -85,25 +94,44 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     write_file_atomically(out, data)
     elapsed = time.perf_counter() - started
     summary = sweep.summary or {}
-    print(f"wrote {out}: {sweep.n_variants:,} variants ({summary.get('errors', 0)} with an error) in {elapsed:.1f} s "
-          f"({sweep.n_variants / elapsed:.1f} variants/s); sweep {sweep.id}")
+    print(
+        f"wrote {out}: {sweep.n_variants:,} variants ({summary.get('errors', 0)} with an error) in {elapsed:.1f} s "
+        f"({sweep.n_variants / elapsed:.1f} variants/s); sweep {sweep.id}"
+    )
     if summary.get("best_variant") is not None:
-        print(f"best by {summary['ranked_by']}: variant {summary['best_variant']} "
-              f"(Sharpe {summary['best_sharpe']:.3f}, deflated Sharpe {summary.get('best_deflated_sharpe') or 0:.3f})")
+        print(
+            f"best by {summary['ranked_by']}: variant {summary['best_variant']} "
+            f"(Sharpe {summary['best_sharpe']:.3f}, deflated Sharpe {summary.get('best_deflated_sharpe') or 0:.3f})"
+        )
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``sweep`` to ``python -m core``."""
     p = subparsers.add_parser("sweep", help="sweep config fields over a grid; one CSV row per variant")
-    p.add_argument("--param", action="append", required=True, metavar="NAME=V1,V2,...",
-                   help="a swept field: NAME=V1,V2 | NAME=start:stop:step | sleeves=STEP | sleeves=a+b:STEP "
-                        "(repeat for a grid; at most 10,000 variants)")
+    p.add_argument(
+        "--param",
+        action="append",
+        required=True,
+        metavar="NAME=V1,V2,...",
+        help="a swept field: NAME=V1,V2 | NAME=start:stop:step | sleeves=STEP | sleeves=a+b:STEP "
+        "(repeat for a grid; at most 10,000 variants)",
+    )
     p.add_argument("--config", type=int, default=None, help="base version id (default: the active one)")
-    p.add_argument("--split", type=_date, default=None, metavar="YYYY-MM-DD",
-                   help="in-sample up to this date, out-of-sample after it (metrics is_/oos_, deflated_sharpe)")
-    p.add_argument("--walk-forward", type=_walk_forward, default=None, metavar="TRAIN_Y:TEST_M[:STEP_M]",
-                   help="rolling windows instead of --split: train years, test months, step months")
+    p.add_argument(
+        "--split",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="in-sample up to this date, out-of-sample after it (metrics is_/oos_, deflated_sharpe)",
+    )
+    p.add_argument(
+        "--walk-forward",
+        type=_walk_forward,
+        default=None,
+        metavar="TRAIN_Y:TEST_M[:STEP_M]",
+        help="rolling windows instead of --split: train years, test months, step months",
+    )
     p.add_argument("--queue", action="store_true", help="fan the chunks out over the job workers")
     p.add_argument("--wait", action="store_true", help="with --queue: wait for every chunk, then write --out")
     p.add_argument("--chunk-size", type=int, default=None, help="variants per chunk (default: about 32 chunks)")

@@ -3,6 +3,7 @@
 Every variable is documented in the README's configuration table. A bad value
 stops start-up with one line naming the variable (see :func:`get_settings`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,29 +28,51 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     data_dir: Path = Field(default=PROJECT_ROOT / "data", description="Where SQLite, the queue, keys and reports live")
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<DATA_DIR>/autoindex.db")
-    redis_url: str | None = Field(default=None, description="redis://host:port/db; enables RedisHuey and the shared cache")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///<DATA_DIR>/autoindex.db"
+    )
+    redis_url: str | None = Field(
+        default=None, description="redis://host:port/db; enables RedisHuey and the shared cache"
+    )
     twelvedata_api_key: str | None = Field(default=None, description="TwelveData API key (secret)")
     twelvedata_base_url: str = "https://api.twelvedata.com"
     twelvedata_credits_per_minute: int = Field(default=8, ge=1, le=10_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    db_connect_timeout_s: float = Field(default=30.0, ge=0, le=600, description="Total time to retry the database at start-up")
+    db_connect_timeout_s: float = Field(
+        default=30.0, ge=0, le=600, description="Total time to retry the database at start-up"
+    )
     demo_seed: int = 42
     demo_on_empty: bool = Field(default=True, description="Seed the demo universe when the database has no prices")
-    embedded_worker: bool = Field(default=True, description="Run a Huey consumer thread inside the app when REDIS_URL is unset")
-    refresh_cron: str = Field(default="30 22 * * 1-5", description="minute hour day month weekday (UTC) of the periodic refresh")
+    embedded_worker: bool = Field(
+        default=True, description="Run a Huey consumer thread inside the app when REDIS_URL is unset"
+    )
+    refresh_cron: str = Field(
+        default="30 22 * * 1-5", description="minute hour day month weekday (UTC) of the periodic refresh"
+    )
     retention_days: int = Field(default=90, ge=1, le=3650)
-    reports_dir: Path | None = Field(default=None, description="Directory for report files; default: stored in the database")
+    reports_dir: Path | None = Field(
+        default=None, description="Directory for report files; default: stored in the database"
+    )
     cookie_key: str | None = Field(default=None, description="Secret that signs the re-authentication cookie")
     import_max_bytes: int = Field(default=20_000_000, ge=1_000)
-    risk_free_rate: float = Field(default=0.0, ge=-0.05, le=0.5, allow_inf_nan=False,
-                                  description="Annual risk-free rate (decimal, 0.04 = 4 %) used by Sharpe, Sortino, alpha")
-    risk_free_symbol: str | None = Field(default=None, max_length=32,
-                                         description="Stored symbol whose closes are an annual yield in percent "
-                                                     "(e.g. ^IRX 5.25 = 5.25 %); overrides RISK_FREE_RATE where it has data")
+    risk_free_rate: float = Field(
+        default=0.0,
+        ge=-0.05,
+        le=0.5,
+        allow_inf_nan=False,
+        description="Annual risk-free rate (decimal, 0.04 = 4 %) used by Sharpe, Sortino, alpha",
+    )
+    risk_free_symbol: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Stored symbol whose closes are an annual yield in percent "
+        "(e.g. ^IRX 5.25 = 5.25 %); overrides RISK_FREE_RATE where it has data",
+    )
     admin_2fa: Literal["optional", "required"] = Field(
-        default="optional", description="'required': an administrator must enrol in TOTP two-factor authentication "
-        "before reaching any page or acting as an administrator")
+        default="optional",
+        description="'required': an administrator must enrol in TOTP two-factor authentication "
+        "before reaching any page or acting as an administrator",
+    )
     two_factor_key: str | None = Field(default=None, description="Secret (32+ characters) encrypting TOTP secrets")
     # Rate limits per user (``limits`` notation: "30/minute", "5/second;100/hour"; "off" disables one).
     rate_limit_preview: str | None = Field(default="60/minute", description="Strategy previews per user")
@@ -71,9 +94,9 @@ class Settings(BaseSettings):
         if not v.startswith(("sqlite", "postgresql", "postgres")):
             raise ValueError("must start with sqlite:// or postgresql://")
         if v.startswith("postgres://"):
-            v = "postgresql://" + v[len("postgres://"):]
+            v = "postgresql://" + v[len("postgres://") :]
         if v.startswith("postgresql://"):
-            v = "postgresql+psycopg://" + v[len("postgresql://"):]
+            v = "postgresql+psycopg://" + v[len("postgresql://") :]
         return v
 
     @field_validator("redis_url")
@@ -85,8 +108,14 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return v
 
-    @field_validator("rate_limit_preview", "rate_limit_report", "rate_limit_job", "rate_limit_sweep",
-                     "rate_limit_login_user", "rate_limit_login_address")
+    @field_validator(
+        "rate_limit_preview",
+        "rate_limit_report",
+        "rate_limit_job",
+        "rate_limit_sweep",
+        "rate_limit_login_user",
+        "rate_limit_login_address",
+    )
     @classmethod
     def _check_rate_limit(cls, v: str | None) -> str | None:
         """``None`` (from "off", "none", "0" or "") disables the limit; anything else must parse as limits."""
@@ -105,8 +134,9 @@ class Settings(BaseSettings):
         if any(item.amount > MAX_RATE_LIMIT_ACTIONS or item.get_expiry() > MAX_RATE_LIMIT_WINDOW_S for item in items):
             # a typo, not a policy: Redis errs on such an expiry and keeps the key for ever (one action, then refusals
             # saying "try again in 51840000000000001879048192 minutes"); 100000 days is a ban per user
-            raise ValueError(f"each limit must allow at most {MAX_RATE_LIMIT_ACTIONS:,} actions in a window of at most "
-                             "1 year")
+            raise ValueError(
+                f"each limit must allow at most {MAX_RATE_LIMIT_ACTIONS:,} actions in a window of at most 1 year"
+            )
         return v.strip()
 
     @field_validator("two_factor_key")

@@ -8,6 +8,7 @@ Services own their transaction::
 
 Anything not committed is rolled back when the block ends.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -46,8 +47,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
-                               connect_args={"connect_timeout": 5})
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args={"connect_timeout": 5}
+        )
     return engine
 
 
@@ -119,8 +121,11 @@ def write_refused(exc: DBAPIError) -> DatabaseReadOnlyError | None:
     PostgreSQL SQLSTATE 25006: ``default_transaction_read_only``, a hot standby); None otherwise."""
     orig = exc.orig
     code = getattr(orig, "sqlite_errorcode", None)
-    if not ((isinstance(code, int) and code & 0xFF == 8) or getattr(orig, "sqlstate", None) == "25006"
-            or "readonly database" in str(orig)):
+    if not (
+        (isinstance(code, int) and code & 0xFF == 8)
+        or getattr(orig, "sqlstate", None) == "25006"
+        or "readonly database" in str(orig)
+    ):
         return None
     reason = (str(orig).strip().splitlines() or [""])[0] or type(orig).__name__
     return DatabaseReadOnlyError(redact_url(str(get_engine().url)), reason)
@@ -149,8 +154,9 @@ def reset_engine_cache() -> None:
     _engine_for.cache_clear()
 
 
-def wait_for_database(engine: Engine | None = None, *, timeout_s: float | None = None,
-                      sleep: Callable[[float], None] = time.sleep) -> int:
+def wait_for_database(
+    engine: Engine | None = None, *, timeout_s: float | None = None, sleep: Callable[[float], None] = time.sleep
+) -> int:
     """Connect with exponential backoff for at most ``timeout_s`` seconds; return attempts used.
 
     Raises DatabaseUnavailableError with the (password-redacted) URL and the last reason.

@@ -4,6 +4,7 @@ One root, :class:`AutoIndexError`; every subclass keeps its details as fields so
 that entry points (pages, jobs, CLI) can turn them into one readable line while
 logs keep the detail.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,9 +39,7 @@ class DatabaseUnavailableError(AutoIndexError):
     transient = True
 
     def __init__(self, url_redacted: str, attempts: int, reason: str) -> None:
-        super().__init__(
-            f"database {url_redacted} unreachable after {attempts} attempts: {reason}"
-        )
+        super().__init__(f"database {url_redacted} unreachable after {attempts} attempts: {reason}")
         self.url = url_redacted
         self.attempts = attempts
         self.reason = reason
@@ -60,8 +59,15 @@ class DatabaseReadOnlyError(AutoIndexError):
 class ProviderError(AutoIndexError):
     """A market-data provider failed; ``symbol`` names the instrument when known."""
 
-    def __init__(self, message: str, symbol: str | None = None, *, transient: bool = False,
-                 status: int | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        symbol: str | None = None,
+        *,
+        transient: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         prefix = f"{symbol}: " if symbol else ""
         super().__init__(prefix + message)
         self.symbol = symbol
@@ -80,8 +86,12 @@ class RowProblem:
     value: Any = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "problem": self.problem,
-                "value": None if self.value is None else str(self.value)[:80]}
+        return {
+            "row": self.row,
+            "column": self.column,
+            "problem": self.problem,
+            "value": None if self.value is None else str(self.value)[:80],
+        }
 
 
 class ImportValidationError(AutoIndexError):
@@ -93,8 +103,7 @@ class ImportValidationError(AutoIndexError):
         self.rows = rows
         self.source = source
         listed = "; ".join(
-            (f"row {p.row}: " if p.row is not None else "") +
-            (f"{p.column}: " if p.column else "") + p.problem
+            (f"row {p.row}: " if p.row is not None else "") + (f"{p.column}: " if p.column else "") + p.problem
             for p in rows[: self.MAX_LISTED]
         )
         more = len(rows) - self.MAX_LISTED

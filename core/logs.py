@@ -1,4 +1,5 @@
 """Logging set-up with a filter that masks secret values wherever they would appear."""
+
 from __future__ import annotations
 
 import logging

@@ -12,6 +12,7 @@ in-memory storage (:func:`jobs.queue.set_immediate` puts a saved mode and storag
 
 The tasks are imported at the bottom so that ``huey_consumer jobs.huey`` registers them.
 """
+
 from __future__ import annotations
 
 from huey import Huey, RedisHuey, SqliteHuey
@@ -49,9 +50,15 @@ def build_huey() -> Huey:
 
         # A refused or unreachable server fails within seconds instead of hanging a page.
         pool = ConnectionPool.from_url(settings.redis_url, socket_connect_timeout=3, health_check_interval=30)
-        return ProjectRedisHuey(QUEUE_NAME, connection_pool=pool, results=True, utc=True,
-                         # dequeue blocks on BRPOP, so a warm consumer starts a job within milliseconds
-                         blocking=True, read_timeout=1)
+        return ProjectRedisHuey(
+            QUEUE_NAME,
+            connection_pool=pool,
+            results=True,
+            utc=True,
+            # dequeue blocks on BRPOP, so a warm consumer starts a job within milliseconds
+            blocking=True,
+            read_timeout=1,
+        )
     return ProjectSqliteHuey(QUEUE_NAME, filename=str(settings.data_dir / "queue.db"), results=True, utc=True)
 
 

@@ -5,6 +5,7 @@ It records no task run (an evaluation every few minutes would bury the Tasks his
 and a failure is logged. Huey's periodic tasks tick once a minute: the validator fires on the minutes that are a
 multiple of the interval (rounded to whole minutes, at least 1).
 """
+
 from __future__ import annotations
 
 import datetime as dt

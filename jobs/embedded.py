@@ -11,6 +11,7 @@ With ``REDIS_URL`` set the app never runs jobs itself: start ``huey_consumer job
 
 Run ``python -m jobs.embedded`` to host the embedded consumer in a process of its own (tests do).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -62,14 +63,25 @@ def ensure_started() -> bool:
         if huey.immediate:
             return False
         worker_life.set_kind("embedded")
-        consumer = EmbeddedConsumer(huey, workers=WORKERS, worker_type="thread", periodic=True,
-                                    initial_delay=0.05, backoff=1.5, max_delay=1.0, check_worker_health=False,
-                                    shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        consumer = EmbeddedConsumer(
+            huey,
+            workers=WORKERS,
+            worker_type="thread",
+            periodic=True,
+            initial_delay=0.05,
+            backoff=1.5,
+            max_delay=1.0,
+            check_worker_health=False,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        )
         consumer.start()
         _consumer = consumer
         atexit.register(stop)
-        log.info("embedded job consumer started (%d worker threads, queue %s)", WORKERS,
-                 getattr(huey.storage, "filename", "?"))
+        log.info(
+            "embedded job consumer started (%d worker threads, queue %s)",
+            WORKERS,
+            getattr(huey.storage, "filename", "?"),
+        )
         return True
 
 

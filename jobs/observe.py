@@ -5,6 +5,7 @@ whose receivers write the run's final state. So when a run ends (complete; an er
 interrupted, timed out, revoked or expired) the receiver below reads the run row — the one truth of its kind, final
 state and duration — and observes it once. A retry in between is not an end and is not observed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,8 +39,9 @@ def observe_end(run_id: int) -> bool:
     if run_id in _observed:
         return False
     with unit_of_work() as session:
-        row = session.execute(select(TaskRun.kind, TaskRun.state, TaskRun.duration_s)
-                              .where(TaskRun.id == run_id)).first()
+        row = session.execute(
+            select(TaskRun.kind, TaskRun.state, TaskRun.duration_s).where(TaskRun.id == run_id)
+        ).first()
     if row is None or row.state not in FINAL_STATES:
         return False
     _observed.append(run_id)
@@ -47,8 +49,14 @@ def observe_end(run_id: int) -> bool:
     return True
 
 
-@huey.signal(S.SIGNAL_COMPLETE, S.SIGNAL_ERROR, S.SIGNAL_INTERRUPTED, S.SIGNAL_TIMEOUT, S.SIGNAL_REVOKED,  # type: ignore[untyped-decorator]
-             S.SIGNAL_EXPIRED)
+@huey.signal(
+    S.SIGNAL_COMPLETE,
+    S.SIGNAL_ERROR,
+    S.SIGNAL_INTERRUPTED,
+    S.SIGNAL_TIMEOUT,
+    S.SIGNAL_REVOKED,  # type: ignore[untyped-decorator]
+    S.SIGNAL_EXPIRED,
+)
 def _on_end(signal: str, task: Task, *args: Any) -> None:
     if signal == S.SIGNAL_ERROR and task.retries:
         return  # it will be retried: not the end of the run

@@ -1,6 +1,7 @@
 """The job queue port (:class:`core.services.ports.JobQueue`): :class:`HueyQueue` over Huey's public API, and
 :class:`InlineQueue`, which runs each job in this process inside ``submit`` (tests, and the no-worker fallback of
 :func:`core.services.ports.fallback_queue`)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -10,6 +10,7 @@ period's slot (Huey's public ``put_if_empty``) opens the run; the others record 
 never queued by a user, so its run is opened when it first executes (:func:`core.services.runs.open_periodic_run`);
 a user retrying a failed periodic run queues :data:`jobs.tasks.rerun_periodic`.
 """
+
 from __future__ import annotations
 
 import datetime as dt

@@ -10,6 +10,7 @@
 Registered on the package's Huey when ``jobs`` is imported (one import line in ``jobs/__init__``); the ``sweep`` kind
 joins :data:`jobs.tasks.TASKS` and :data:`jobs.tasks.WORK` so retries and the inline queue find it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,8 +55,13 @@ def _sweep_work(run_id: int, params: dict[str, Any], report: job_tasks.Report) -
 
 def _sweep_body(run_id: int, params: dict[str, Any], task: Task | None = None) -> dict[str, Any] | None:
     sweep_id = int(params["sweep_id"])
-    return job_tasks.run_body(task, run_id, lambda report: sweeps.drive(
-        sweep_id, worker=worker_life.current_worker_id(), progress=report, fan_out=_fan_out(sweep_id)))
+    return job_tasks.run_body(
+        task,
+        run_id,
+        lambda report: sweeps.drive(
+            sweep_id, worker=worker_life.current_worker_id(), progress=report, fan_out=_fan_out(sweep_id)
+        ),
+    )
 
 
 #: The parent run of a sweep (retried like other jobs when a transient error stops it: chunks already stored stay).

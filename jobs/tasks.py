@@ -23,6 +23,7 @@ the CLI and the app share them with the jobs; a job's locks name it as holder (`
 A write race that still reaches the database (a unique violation, a serialization failure or deadlock, SQLite
 "database is locked") is transient: the job is retried, never failed for it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -98,8 +99,9 @@ def _keep(run_id: int, result: dict[str, Any] | None, has_warnings: bool) -> Non
             runs.mark_succeeded(run_id, warnings=[str(w) for w in result["warnings"]])
 
 
-def run_body(task: Task, run_id: int, work: Callable[[Report], dict[str, Any] | None], *,
-             has_warnings: bool = False) -> dict[str, Any] | None:
+def run_body(
+    task: Task, run_id: int, work: Callable[[Report], dict[str, Any] | None], *, has_warnings: bool = False
+) -> dict[str, Any] | None:
     """Claim the run, do ``work(report)``, store its result; classify a failure as retryable or not.
 
     With ``has_warnings`` (refreshes) a result whose ``warnings`` list is not empty ends the run
@@ -139,8 +141,9 @@ def refresh_provider(name: str) -> Any:
         first = session.scalar(select(func.min(Price.date)))
     numbers = [int(s[3:]) for s in synthetic if s[3:].isdigit()]
     start = min(first, dt.date(2018, 1, 1)) if first else dt.date(2018, 1, 1)
-    return DemoProvider(seed=get_settings().demo_seed, n_assets=SEED_UNIVERSE_SIZE + max(numbers, default=0),
-                        start=start)
+    return DemoProvider(
+        seed=get_settings().demo_seed, n_assets=SEED_UNIVERSE_SIZE + max(numbers, default=0), start=start
+    )
 
 
 def _refresh_work(run_id: int, params: dict[str, Any], report: Report) -> dict[str, Any]:
@@ -148,8 +151,15 @@ def _refresh_work(run_id: int, params: dict[str, Any], report: Report) -> dict[s
 
     try:
         provider = refresh_provider(params.get("provider", "demo"))
-        return refresh_prices(params.get("provider", "demo"), params.get("symbols"), full=bool(params.get("full")),
-                              provider=provider, progress=report, actor=runs.queued_by(run_id), wait=False)
+        return refresh_prices(
+            params.get("provider", "demo"),
+            params.get("symbols"),
+            full=bool(params.get("full")),
+            provider=provider,
+            progress=report,
+            actor=runs.queued_by(run_id),
+            wait=False,
+        )
     except AlreadyRunning as exc:
         if exc.lock != REFRESH:
             raise
@@ -168,8 +178,7 @@ def _compute_work(run_id: int, params: dict[str, Any], report: Report) -> dict[s
         if active is None:
             raise NotFoundError("no active strategy config")
         config_id = active.id
-    return compute_config(config_id, progress=report, actor=runs.queued_by(run_id),
-                          lock_timeout_s=COMPUTE_LOCK_WAIT_S)
+    return compute_config(config_id, progress=report, actor=runs.queued_by(run_id), lock_timeout_s=COMPUTE_LOCK_WAIT_S)
 
 
 def _report_work(run_id: int, params: dict[str, Any], report: Report) -> dict[str, Any]:
@@ -255,8 +264,13 @@ def _retry_periodic(run_id: int, params: dict[str, Any], task: Task | None = Non
 #: A user retrying a failed periodic run queues it as an ordinary task.
 rerun_periodic = huey.task(name="rerun_periodic", **RETRY_OPTIONS)(_retry_periodic)
 
-TASKS = {"refresh": refresh, "compute": compute, "report": report,
-         "scheduled_refresh": rerun_periodic, "retention": rerun_periodic}
+TASKS = {
+    "refresh": refresh,
+    "compute": compute,
+    "report": report,
+    "scheduled_refresh": rerun_periodic,
+    "retention": rerun_periodic,
+}
 
 
 def task_for_kind(kind: str) -> Any:
@@ -322,8 +336,11 @@ def _on_expired(signal: str, task: Task) -> None:
 def _on_interrupted(signal: str, task: Task) -> None:
     run_id = _run_id_of(task)
     if run_id is not None:
-        runs.mark_failed(run_id, "interrupted: the worker stopped during the run" if signal == S.SIGNAL_INTERRUPTED
-                        else "timed out", from_states=(TaskState.RUNNING,))
+        runs.mark_failed(
+            run_id,
+            "interrupted: the worker stopped during the run" if signal == S.SIGNAL_INTERRUPTED else "timed out",
+            from_states=(TaskState.RUNNING,),
+        )
 
 
 @huey.on_startup("autoindex_worker_started")  # type: ignore[untyped-decorator]

@@ -14,6 +14,7 @@ never a traceback per poll; the first success logs "reachable again". ``python -
 same way before it starts its consumer, and runs :class:`Consumer` (Huey's consumer with a worker and a
 scheduler that report through the outage instead of logging a traceback on every poll).
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,8 +42,14 @@ OUTAGE_BACKOFF = 2.0
 OUTAGE_MAX_DELAY_S = 30.0
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {"threads": 0, "beater": None, "stop": None, "kind": "consumer", "started_at": None,
-                          "lost_watch": None}
+_state: dict[str, Any] = {
+    "threads": 0,
+    "beater": None,
+    "stop": None,
+    "kind": "consumer",
+    "started_at": None,
+    "lost_watch": None,
+}
 
 
 # --------------------------------------------------------------------------- queue outages
@@ -55,9 +62,16 @@ class QueueOutage:
     line). ``clock`` is injectable so tests control time.
     """
 
-    def __init__(self, *, first_delay_s: float = OUTAGE_FIRST_DELAY_S, backoff: float = OUTAGE_BACKOFF,
-                 max_delay_s: float = OUTAGE_MAX_DELAY_S, clock: Callable[[], float] = time.monotonic,
-                 logger: logging.Logger = log, where: str = "the job queue") -> None:
+    def __init__(
+        self,
+        *,
+        first_delay_s: float = OUTAGE_FIRST_DELAY_S,
+        backoff: float = OUTAGE_BACKOFF,
+        max_delay_s: float = OUTAGE_MAX_DELAY_S,
+        clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger = log,
+        where: str = "the job queue",
+    ) -> None:
         self.first_delay_s, self.backoff, self.max_delay_s = first_delay_s, backoff, max_delay_s
         self.clock = clock
         self.log = logger
@@ -92,8 +106,14 @@ class QueueOutage:
                 self.delay = min(self.delay * self.backoff, self.max_delay_s)
             self.failures += 1
             self.next_try_at = now + self.delay
-            self.log.warning("%s is unreachable (%s, attempt %d): %s; retrying in %.0f s", self.where, doing,
-                             self.failures, one_line(exc), self.delay)
+            self.log.warning(
+                "%s is unreachable (%s, attempt %d): %s; retrying in %.0f s",
+                self.where,
+                doing,
+                self.failures,
+                one_line(exc),
+                self.delay,
+            )
             return self.delay
 
     def succeeded(self) -> None:
@@ -122,8 +142,13 @@ def probe_queue(huey: Any) -> None:
         huey.pending_count()
 
 
-def wait_for_queue(huey: Any, *, stop: threading.Event | None = None, tracker: QueueOutage | None = None,
-                   sleep: Callable[[float], Any] | None = None) -> bool:
+def wait_for_queue(
+    huey: Any,
+    *,
+    stop: threading.Event | None = None,
+    tracker: QueueOutage | None = None,
+    sleep: Callable[[float], Any] | None = None,
+) -> bool:
     """Block until the queue answers, one log line per failed try (exponential backoff); False if stopped."""
     tracker = tracker or outage
     stop = stop or threading.Event()
@@ -225,8 +250,14 @@ def current_worker_id() -> str:
 def beat() -> None:
     """Write this process's heartbeat now."""
     ident = identity()
-    svc.heartbeat(ident["worker_id"], hostname=ident["hostname"], pid=ident["pid"],
-                  workers=max(1, _state["threads"]), kind=_state["kind"], started_at=_state["started_at"])
+    svc.heartbeat(
+        ident["worker_id"],
+        hostname=ident["hostname"],
+        pid=ident["pid"],
+        workers=max(1, _state["threads"]),
+        kind=_state["kind"],
+        started_at=_state["started_at"],
+    )
 
 
 def _lost_watch() -> Any:
@@ -263,8 +294,9 @@ def worker_started(huey: Any) -> None:
             _state["started_at"] = utcnow()
             stop = threading.Event()
             _state["stop"] = stop
-            _state["beater"] = threading.Thread(target=_beat_forever, args=(stop, huey), name="autoindex-heartbeat",
-                                                daemon=True)
+            _state["beater"] = threading.Thread(
+                target=_beat_forever, args=(stop, huey), name="autoindex-heartbeat", daemon=True
+            )
     try:
         beat()
         if first:

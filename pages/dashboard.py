@@ -25,3 +25,4 @@ with shown_errors():
     view.compute_notes(data.warnings)
     view.kpis(data)
     view.charts_panel(data, token)  # a fragment: range, log scale and section changes rerun only it
+    cache.prewarm_market_inputs(token)  # the Strategy lab's inputs, loaded ahead in the background once per data version

@@ -3,6 +3,7 @@
 Tests that concern the database take ``db`` (parametrised over both dialects) or ``sqlite_db``.
 PostgreSQL runs on 127.0.0.1:5432 (see .ci/run); a missing server is a failure, never a skip.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,14 @@ from sqlalchemy import create_engine, text
 import jobs  # noqa: F401  (wires the job queue into the services, as every entry point does)
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PG_ADMIN_URL = os.environ.get("AUTOINDEX_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 #: The Redis server the tests use (./test.sh points it at a throwaway instance when none runs on 6379); each suite
 #: takes a database number of its own below it, overridable one by one.
@@ -54,8 +61,12 @@ def pg_database() -> Iterator[str]:
 def _truncate_pg(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
-        tables = [r[0] for r in conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"))]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'")
+            )
+        ]
         if tables:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
     engine.dispose()

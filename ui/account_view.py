@@ -5,6 +5,7 @@ The rules live in :mod:`core.services.two_factor`; this module only draws and tr
 ``ADMIN_2FA=required`` Home.py draws :func:`enrolment_required_screen` instead of any page for an administrator
 who has not enrolled yet.
 """
+
 from __future__ import annotations
 
 import streamlit as st
@@ -56,7 +57,8 @@ def _on_manage(action: str) -> None:
             message = "Two-factor authentication is off. Your other sessions were logged out."
         else:
             st.session_state[state.ACCOUNT_RECOVERY_CODES] = two_factor.regenerate_recovery_codes(
-                auth.acting_or_fail(), code)
+                auth.acting_or_fail(), code
+            )
             message = "New recovery codes issued; the old ones no longer work."
     except ValidationFailed as exc:
         forms.set_errors("two_factor_manage", exc.errors)
@@ -73,23 +75,39 @@ def _on_saved_codes() -> None:
 
 
 def _recovery_codes(codes: list[str]) -> None:
-    st.warning("Your recovery codes, shown **once**. Each logs you in once if you lose your phone. Keep them "
-               "somewhere safe (a password manager), not on the phone.", icon=":material/key:")
+    st.warning(
+        "Your recovery codes, shown **once**. Each logs you in once if you lose your phone. Keep them "
+        "somewhere safe (a password manager), not on the phone.",
+        icon=":material/key:",
+    )
     st.code("\n".join(codes), language=None)
-    st.download_button("Download the codes", "\n".join(codes) + "\n", file_name="autoindex-recovery-codes.txt",
-                       mime="text/plain", key="two_factor_codes_download")
+    st.download_button(
+        "Download the codes",
+        "\n".join(codes) + "\n",
+        file_name="autoindex-recovery-codes.txt",
+        mime="text/plain",
+        key="two_factor_codes_download",
+    )
     st.button("I have saved them", key="two_factor_codes_saved", on_click=_on_saved_codes, type="primary")
 
 
 def _enrolment(enrolment: two_factor.Enrolment) -> None:
-    st.markdown("1. Scan this QR code with an authenticator app (Google Authenticator, Microsoft "
-                "Authenticator, 1Password, Aegis, ...), or type the secret in.\n"
-                "2. Enter the 6-digit code the app shows to confirm.")
+    st.markdown(
+        "1. Scan this QR code with an authenticator app (Google Authenticator, Microsoft "
+        "Authenticator, 1Password, Aegis, ...), or type the secret in.\n"
+        "2. Enter the 6-digit code the app shows to confirm."
+    )
     st.image(enrolment.qr_svg, width=220, caption="otpauth QR code")
     st.code(enrolment.secret, language=None)
     with st.form("two_factor_confirm"):
-        forms.text_field("two_factor", "code", "Code from the app", key=state.ACCOUNT_CONFIRM_CODE,
-                         autocomplete="one-time-code", max_chars=10)
+        forms.text_field(
+            "two_factor",
+            "code",
+            "Code from the app",
+            key=state.ACCOUNT_CONFIRM_CODE,
+            autocomplete="one-time-code",
+            max_chars=10,
+        )
         st.form_submit_button("Confirm and turn on", type="primary", on_click=_on_confirm)
     st.button("Start again with a new secret", key="two_factor_restart", on_click=_on_begin)
 
@@ -105,27 +123,36 @@ def two_factor_section(user: UserOut) -> None:
     status = two_factor.status(auth.acting_or_fail())
     if status.enabled:
         assert status.enabled_at is not None
-        st.success(f"On since {status.enabled_at:%Y-%m-%d %H:%M} UTC · {status.recovery_codes_left} recovery "
-                   "code(s) left.", icon=":material/verified_user:")
+        st.success(
+            f"On since {status.enabled_at:%Y-%m-%d %H:%M} UTC · {status.recovery_codes_left} recovery code(s) left.",
+            icon=":material/verified_user:",
+        )
         with st.form("two_factor_manage"):
-            forms.text_field("two_factor_manage", "code", "Current code (or a recovery code)",
-                             key=state.ACCOUNT_MANAGE_CODE, autocomplete="one-time-code")
+            forms.text_field(
+                "two_factor_manage",
+                "code",
+                "Current code (or a recovery code)",
+                key=state.ACCOUNT_MANAGE_CODE,
+                autocomplete="one-time-code",
+            )
             left, right = st.columns(2)
             with left:
                 st.form_submit_button("New recovery codes", on_click=_on_manage, args=("codes",))
             with right:
-                st.form_submit_button("Turn off", on_click=_on_manage, args=("disable",),
-                                      disabled=status.required)
+                st.form_submit_button("Turn off", on_click=_on_manage, args=("disable",), disabled=status.required)
         if status.required:
-            st.caption("Administrators cannot turn it off here (ADMIN_2FA=required); another administrator "
-                       "can reset it.")
+            st.caption(
+                "Administrators cannot turn it off here (ADMIN_2FA=required); another administrator can reset it."
+            )
         return
     enrolment = st.session_state.get(state.ACCOUNT_ENROLMENT)
     if isinstance(enrolment, two_factor.Enrolment):
         _enrolment(enrolment)
         return
-    st.write("Protect your account with a code from an authenticator app on your phone, asked after the "
-             "password at every login.")
+    st.write(
+        "Protect your account with a code from an authenticator app on your phone, asked after the "
+        "password at every login."
+    )
     forms.field_error("two_factor", "code")
     st.button("Set up two-factor authentication", key="two_factor_begin", on_click=_on_begin, type="primary")
 
@@ -135,8 +162,11 @@ def gate_needed(user: UserOut) -> bool:
     while ``ADMIN_2FA=required``, or has just enrolled there and is reading the recovery codes."""
     if two_factor.required_for(user):
         return True
-    return (get_settings().admin_2fa == "required" and user.is_admin
-            and bool(st.session_state.get(state.ACCOUNT_RECOVERY_CODES)))
+    return (
+        get_settings().admin_2fa == "required"
+        and user.is_admin
+        and bool(st.session_state.get(state.ACCOUNT_RECOVERY_CODES))
+    )
 
 
 def enrolment_required_screen() -> None:
@@ -144,8 +174,11 @@ def enrolment_required_screen() -> None:
     auth.flush_cookie_action()
     user = auth.current_user()
     st.title("Set up two-factor authentication")
-    st.info("This deployment requires administrators to use two-factor authentication (ADMIN_2FA=required). "
-            "Set it up to continue.", icon=":material/lock:")
+    st.info(
+        "This deployment requires administrators to use two-factor authentication (ADMIN_2FA=required). "
+        "Set it up to continue.",
+        icon=":material/lock:",
+    )
     if user is not None:
         two_factor_section(user)
     auth.logout_button()

@@ -38,6 +38,7 @@ How it fits together
 Audit: ``users.authenticate`` records ``auth.login`` (ok / failed) and ``auth.lockout``; this module
 records ``auth.logout`` and ``auth.resume`` (a login restored from the cookie).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -67,6 +68,7 @@ _COOKIE_VERSION_CLAIM = "cv"
 
 
 # --- the re-authentication cookie (streamlit-authenticator) ------------------------------------
+
 
 def _cookie_key() -> str:
     from core.services.bootstrap import cookie_key
@@ -105,8 +107,11 @@ def _cookie_token(username: str, version: int, expires: dt.datetime) -> str:
     credential version, so the cookie ends with the sessions it was issued beside."""
     import jwt
 
-    return jwt.encode({"username": username, "exp_date": expires.timestamp(), _COOKIE_VERSION_CLAIM: version},
-                      _cookie_key(), algorithm="HS256")
+    return jwt.encode(
+        {"username": username, "exp_date": expires.timestamp(), _COOKIE_VERSION_CLAIM: version},
+        _cookie_key(),
+        algorithm="HS256",
+    )
 
 
 def flush_cookie_action() -> None:
@@ -163,6 +168,7 @@ def _seen_version(token: str) -> int | None:
 
 # --- who is logged in -------------------------------------------------------------------------
 
+
 def _usable(user: UserOut) -> bool:
     return user.is_active and not (user.locked_until and user.locked_until > utcnow())
 
@@ -194,8 +200,10 @@ def current_user() -> UserOut | None:
     if not isinstance(version, int) or version != user.credential_version:
         if resumed:  # an old cookie: just not logged in
             return None
-        _end_session("Your session ended because your account changed (password, role or status) or you "
-                     "logged out elsewhere. Please log in again.")
+        _end_session(
+            "Your session ended because your account changed (password, role or status) or you "
+            "logged out elsewhere. Please log in again."
+        )
         return None
     if not _usable(user):
         _end_session("Your account is not active. Ask an administrator.")
@@ -251,17 +259,23 @@ def require_user(roles: tuple[str, ...] = ALL_ROLES) -> UserOut:
         login_screen()
         st.stop()
     if user.role not in roles:
-        st.error(f"Access denied: this page is for {' or '.join(roles)} users; you are signed in as "
-                 f"{user.role}.", icon=":material/block:")
+        st.error(
+            f"Access denied: this page is for {' or '.join(roles)} users; you are signed in as {user.role}.",
+            icon=":material/block:",
+        )
         st.stop()
     if two_factor.required_for(user):  # Home.py draws the enrolment; no page is reachable before it is done
-        st.warning("Administrators must set up two-factor authentication first (ADMIN_2FA=required). Open the "
-                   "app's home page to do it.", icon=":material/lock:")
+        st.warning(
+            "Administrators must set up two-factor authentication first (ADMIN_2FA=required). Open the "
+            "app's home page to do it.",
+            icon=":material/lock:",
+        )
         st.stop()
     return user
 
 
 # --- login ------------------------------------------------------------------------------------
+
 
 def _client_address() -> str | None:
     """The browser's address as Streamlit sees it (None where it is not exposed: bare runs, AppTest)."""
@@ -364,17 +378,21 @@ def login_screen() -> None:
             with st.expander("Create an account" + (" (invited emails only)" if mode == "invite" else "")):
                 registration_form()
         else:
-            st.caption("Accounts are created by an administrator. Forgot your password? Ask an administrator "
-                       "to reset it.")
+            st.caption(
+                "Accounts are created by an administrator. Forgot your password? Ask an administrator to reset it."
+            )
 
 
 def _code_form() -> None:
     """The second step of a login with two-factor authentication."""
     with st.form("two_factor_login"):
         st.subheader("Two-factor authentication")
-        st.text_input("Authentication code", key=state.LOGIN_CODE, autocomplete="one-time-code",
-                      help="The 6-digit code your authenticator app shows now, or one of your recovery codes "
-                           "(each works once).")
+        st.text_input(
+            "Authentication code",
+            key=state.LOGIN_CODE,
+            autocomplete="one-time-code",
+            help="The 6-digit code your authenticator app shows now, or one of your recovery codes (each works once).",
+        )
         message = st.session_state.get(state.LOGIN_MESSAGE)
         if message:
             st.error(message, icon=":material/lock:")
@@ -383,6 +401,7 @@ def _code_form() -> None:
 
 
 # --- logout -----------------------------------------------------------------------------------
+
 
 def _on_logout() -> None:
     username = st.session_state.get(state.AUTH_USERNAME)
@@ -403,8 +422,7 @@ def _on_logout() -> None:
 
 
 def logout_button() -> None:
-    st.button("Log out", key="logout_button", on_click=_on_logout, icon=":material/logout:",
-              width="stretch")
+    st.button("Log out", key="logout_button", on_click=_on_logout, icon=":material/logout:", width="stretch")
 
 
 # --- registration -----------------------------------------------------------------------------
@@ -413,12 +431,23 @@ REGISTER_FIELDS = ("username", "name", "email", "password", "password2")
 
 
 def _on_register() -> None:
-    values = {f: (st.session_state.get(k) or "") for f, k in zip(REGISTER_FIELDS, (
-        state.REGISTER_USERNAME, state.REGISTER_NAME, state.REGISTER_EMAIL, state.REGISTER_PASSWORD,
-        state.REGISTER_PASSWORD2))}
+    values = {
+        f: (st.session_state.get(k) or "")
+        for f, k in zip(
+            REGISTER_FIELDS,
+            (
+                state.REGISTER_USERNAME,
+                state.REGISTER_NAME,
+                state.REGISTER_EMAIL,
+                state.REGISTER_PASSWORD,
+                state.REGISTER_PASSWORD2,
+            ),
+        )
+    }
     # every problem at once: the account's fields as the service checks them, plus the repetition
-    errors = users.validate_new_user(values["username"].strip(), values["name"], values["password"],
-                                     values["email"].strip() or None, "analyst")
+    errors = users.validate_new_user(
+        values["username"].strip(), values["name"], values["password"], values["email"].strip() or None, "analyst"
+    )
     if values["password"] != values["password2"]:
         errors["password2"] = "does not match the password"
     if not values["email"].strip():
@@ -442,14 +471,16 @@ def registration_form() -> None:
         forms.text_field("register", "username", "Username", key=state.REGISTER_USERNAME)
         forms.text_field("register", "name", "Name", key=state.REGISTER_NAME)
         forms.text_field("register", "email", "Email", key=state.REGISTER_EMAIL)
-        forms.text_field("register", "password", "Password", type="password", key=state.REGISTER_PASSWORD,
-                         help=forms.password_help())
+        forms.text_field(
+            "register", "password", "Password", type="password", key=state.REGISTER_PASSWORD, help=forms.password_help()
+        )
         forms.text_field("register", "password2", "Repeat password", type="password", key=state.REGISTER_PASSWORD2)
         forms.other_errors("register", REGISTER_FIELDS)
         st.form_submit_button("Create account", on_click=_on_register)
 
 
 # --- password change (any logged-in user) -----------------------------------------------------
+
 
 def _on_change_password() -> None:
     username = st.session_state.get(state.AUTH_USERNAME)
@@ -479,7 +510,9 @@ def _on_change_password() -> None:
 def change_password_form() -> None:
     forms.notice("password")
     with st.form("password", clear_on_submit=False):
-        forms.text_field("password", "current_password", "Current password", type="password", key=state.PASSWORD_CURRENT)
+        forms.text_field(
+            "password", "current_password", "Current password", type="password", key=state.PASSWORD_CURRENT
+        )
         forms.text_field("password", "password", "New password", type="password", key=state.PASSWORD_NEW)
         forms.text_field("password", "password2", "Repeat new password", type="password", key=state.PASSWORD_NEW2)
         st.form_submit_button("Change password", on_click=_on_change_password)

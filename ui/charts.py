@@ -16,6 +16,7 @@ own row below the strip where Plotly's toolbar (modebar) appears, and the legend
 No template is set: ``st.plotly_chart`` applies the Streamlit theme (light or dark, as the browser
 prefers); :func:`for_dark` lightens the few fixed dark colours when the dark theme is on.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -34,8 +35,19 @@ NEGATIVE_COLOR = "#c62828"
 NEUTRAL_COLOR = "#8a94a6"
 #: Categories (assets, sectors, compared versions) in this order; index and benchmark colours come first.
 CATEGORY_COLORS: tuple[str, ...] = (
-    "#1f4e79", "#e07b39", "#3a9d8f", "#8e5ea2", "#c9a227", "#5b8cc9", "#d1495b", "#66a182",
-    "#7d6b5d", "#b5838d", "#2f6690", "#9c6644", "#6c757d",
+    "#1f4e79",
+    "#e07b39",
+    "#3a9d8f",
+    "#8e5ea2",
+    "#c9a227",
+    "#5b8cc9",
+    "#d1495b",
+    "#66a182",
+    "#7d6b5d",
+    "#b5838d",
+    "#2f6690",
+    "#9c6644",
+    "#6c757d",
 )
 DIVERGING_SCALE = [[0.0, NEGATIVE_COLOR], [0.5, "#f7f7f7"], [1.0, POSITIVE_COLOR]]
 CORRELATION_SCALE = [[0.0, "#2166ac"], [0.5, "#f7f7f7"], [1.0, "#b2182b"]]
@@ -87,13 +99,32 @@ def _layout(fig: go.Figure, title: str | None = None, *, height: int = _HEIGHT, 
     top = MODEBAR_STRIP + TITLE_ROW if title else MODEBAR_STRIP
     fig.update_layout(
         # The title's top edge just below the modebar strip (pad: pixels from the container's top).
-        title={"text": title, "x": 0, "xanchor": "left", "xref": "container", "pad": {"l": 10, "t": MODEBAR_STRIP + 4},
-               "y": 1, "yref": "container", "yanchor": "top", "font": {"size": 15}} if title else None,
-        height=height, margin={"l": 10, "r": 10, "t": top, "b": 10},
+        title={
+            "text": title,
+            "x": 0,
+            "xanchor": "left",
+            "xref": "container",
+            "pad": {"l": 10, "t": MODEBAR_STRIP + 4},
+            "y": 1,
+            "yref": "container",
+            "yanchor": "top",
+            "font": {"size": 15},
+        }
+        if title
+        else None,
+        height=height,
+        margin={"l": 10, "r": 10, "t": top, "b": 10},
         hovermode="x unified",
         # Under the plot (the bottom margin grows to hold it): never on the title, whatever its length.
-        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 0, "yanchor": "bottom", "yref": "container",
-                "font": {"size": 11}},
+        legend={
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "y": 0,
+            "yanchor": "bottom",
+            "yref": "container",
+            "font": {"size": 11},
+        },
     )
     if percent_y:
         fig.update_yaxes(tickformat=".0%")
@@ -119,6 +150,7 @@ def with_basis(fig: go.Figure, basis: str | None) -> go.Figure:
 
 def for_dark(fig: go.Figure) -> go.Figure:
     """Swap the fixed colours that would vanish on a dark background (:data:`DARK_THEME_COLORS`)."""
+
     def swap(trace) -> None:  # type: ignore[no-untyped-def]
         line = getattr(trace, "line", None)
         if line is not None and line.color in DARK_THEME_COLORS:
@@ -163,8 +195,15 @@ def rebased(series: pd.Series | None, base: float = 100.0) -> pd.Series | None:
     return s / float(s.iloc[0]) * base
 
 
-def index_vs_benchmark(index: pd.Series, benchmark: pd.Series | None, benchmark_name: str | None = None, *,
-                       log_scale: bool = False, rebase: bool = True, base: float | None = None) -> go.Figure:
+def index_vs_benchmark(
+    index: pd.Series,
+    benchmark: pd.Series | None,
+    benchmark_name: str | None = None,
+    *,
+    log_scale: bool = False,
+    rebase: bool = True,
+    base: float | None = None,
+) -> go.Figure:
     """Index and benchmark levels.
 
     With ``base`` (a window), both lines are rebased to ``base`` at the window's first date, so the last
@@ -182,62 +221,81 @@ def index_vs_benchmark(index: pd.Series, benchmark: pd.Series | None, benchmark_
             b = rebased(b, base)
         elif rebase and len(b):
             b = b / b.iloc[0] * float(index.iloc[0])
-        fig.add_trace(_line(b, name=benchmark_name or "Benchmark", mode="lines",
-                            line={"color": BENCHMARK_COLOR, "width": 1.5}))
+        fig.add_trace(
+            _line(b, name=benchmark_name or "Benchmark", mode="lines", line={"color": BENCHMARK_COLOR, "width": 1.5})
+        )
     _layout(fig, "Index vs benchmark", height=420)
-    axis_title = "Level" if base is None or not len(index) else \
-        f"Rebased to {base:g} on {index.index[0]:%Y-%m-%d}"
+    axis_title = "Level" if base is None or not len(index) else f"Rebased to {base:g} on {index.index[0]:%Y-%m-%d}"
     fig.update_yaxes(type="log" if log_scale else "linear", title=axis_title)
     return fig
 
 
-def growth_of(index: pd.Series, benchmark: pd.Series | None, benchmark_name: str | None = None,
-              amount: float = GROWTH) -> go.Figure:
+def growth_of(
+    index: pd.Series, benchmark: pd.Series | None, benchmark_name: str | None = None, amount: float = GROWTH
+) -> go.Figure:
     """What ``amount`` invested at the first shown date would be worth."""
     fig = go.Figure()
     if len(index):
         fig.add_trace(_line(index / index.iloc[0] * amount, name=INDEX_TRACE, line={"color": INDEX_COLOR}))
     if benchmark is not None and len(benchmark.dropna()):
         b = benchmark.dropna()
-        fig.add_trace(_line(b / b.iloc[0] * amount, name=benchmark_name or "Benchmark",
-                            line={"color": BENCHMARK_COLOR}))
+        fig.add_trace(
+            _line(b / b.iloc[0] * amount, name=benchmark_name or "Benchmark", line={"color": BENCHMARK_COLOR})
+        )
     _layout(fig, f"Growth of {amount:,.0f}")
     fig.update_yaxes(tickformat=",.0f")
     return fig
 
 
-def underwater(drawdown: pd.Series | None, benchmark_drawdown: pd.Series | None = None,
-               benchmark_name: str | None = None) -> go.Figure:
+def underwater(
+    drawdown: pd.Series | None, benchmark_drawdown: pd.Series | None = None, benchmark_name: str | None = None
+) -> go.Figure:
     """Drawdown from the running peak (fractions, <= 0)."""
     fig = go.Figure()
     if drawdown is not None and len(drawdown):
         fig.add_trace(_line(drawdown, name=INDEX_TRACE, fill="tozeroy", line={"color": INDEX_COLOR, "width": 1}))
     if benchmark_drawdown is not None and len(benchmark_drawdown):
-        fig.add_trace(_line(benchmark_drawdown, name=benchmark_name or "Benchmark",
-                            line={"color": BENCHMARK_COLOR, "width": 1}))
+        fig.add_trace(
+            _line(benchmark_drawdown, name=benchmark_name or "Benchmark", line={"color": BENCHMARK_COLOR, "width": 1})
+        )
     return _layout(fig, "Underwater (drawdown)", percent_y=True)
 
 
 def allocation_bar(frame: pd.DataFrame, label: str, title: str, top: int = 20) -> go.Figure:
     """Horizontal bars of ``frame[label]`` by ``frame['weight']`` (largest first, at most ``top``)."""
     shown = frame.nlargest(top, "weight") if len(frame) else frame
-    fig = go.Figure(go.Bar(x=shown["weight"].to_numpy() if len(shown) else [],
-                           y=shown[label].astype(str).to_numpy() if len(shown) else [],
-                           orientation="h", name=title, marker={"color": INDEX_COLOR}))
+    fig = go.Figure(
+        go.Bar(
+            x=shown["weight"].to_numpy() if len(shown) else [],
+            y=shown[label].astype(str).to_numpy() if len(shown) else [],
+            orientation="h",
+            name=title,
+            marker={"color": INDEX_COLOR},
+        )
+    )
     _layout(fig, title, height=max(260, 22 * len(shown) + 80))
     fig.update_xaxes(tickformat=".1%")
     fig.update_yaxes(autorange="reversed")
     return fig
 
 
-def allocation_pie(frame: pd.DataFrame, label: str, title: str,
-                   color_of: Callable[[str], str] | None = None) -> go.Figure:
+def allocation_pie(
+    frame: pd.DataFrame, label: str, title: str, color_of: Callable[[str], str] | None = None
+) -> go.Figure:
     """A donut of ``frame['weight']`` by ``frame[label]``; ``color_of`` names each slice's colour
     (:func:`core.services.palette.sector_color` for sectors), else the category palette in order."""
     labels = frame[label].astype(str).tolist() if len(frame) else []
     colors = [color_of(name) for name in labels] if color_of else [color_for(i + 2) for i in range(len(labels))]
-    fig = go.Figure(go.Pie(labels=labels, values=frame["weight"].to_numpy() if len(frame) else [], hole=0.45,
-                           name=title, sort=False, marker={"colors": colors}))
+    fig = go.Figure(
+        go.Pie(
+            labels=labels,
+            values=frame["weight"].to_numpy() if len(frame) else [],
+            hole=0.45,
+            name=title,
+            sort=False,
+            marker={"colors": colors},
+        )
+    )
     return _layout(fig, title)
 
 
@@ -248,8 +306,17 @@ def allocation_area(history: pd.DataFrame, title: str, color_of: Callable[[str],
     for i, column in enumerate(history.columns):
         name = str(column)
         color = OTHER_COLOR if name == "Other" else (color_of(name) if color_of else color_for(i + 2))
-        fig.add_trace(go.Scatter(x=history.index, y=history[column].to_numpy(), name=name, stackgroup="w",
-                                 mode="lines", line={"width": 0.5, "color": color}, fillcolor=color))
+        fig.add_trace(
+            go.Scatter(
+                x=history.index,
+                y=history[column].to_numpy(),
+                name=name,
+                stackgroup="w",
+                mode="lines",
+                line={"width": 0.5, "color": color},
+                fillcolor=color,
+            )
+        )
     _layout(fig, title, height=440, percent_y=True)
     fig.update_layout(hovermode="x")
     return fig
@@ -270,16 +337,23 @@ def rolling(frame: pd.DataFrame | None, kind: str, windows: tuple[int, ...] = (6
         for i, w in enumerate(windows):
             column = f"{kind}_{w}"
             if column in frame:
-                fig.add_trace(_line(frame[column], name=f"{w} days", mode="lines",
-                                    line={"color": INDEX_COLOR if i == 0 else color_for(i + 2)}))
+                fig.add_trace(
+                    _line(
+                        frame[column],
+                        name=f"{w} days",
+                        mode="lines",
+                        line={"color": INDEX_COLOR if i == 0 else color_for(i + 2)},
+                    )
+                )
     return _layout(fig, ROLLING_LABELS.get(kind, kind), percent_y=(kind == "vol"))
 
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def monthly_heatmap(monthly: pd.DataFrame | None, yearly: pd.Series | None = None,
-                    year_labels: dict[int, str] | None = None) -> go.Figure:
+def monthly_heatmap(
+    monthly: pd.DataFrame | None, yearly: pd.Series | None = None, year_labels: dict[int, str] | None = None
+) -> go.Figure:
     """Calendar-month returns (rows = years, columns = months 1..12) as a red/green heatmap, plus a
     :data:`~core.quant.periods.YEAR_TOTAL` column holding ``yearly`` (the yearly returns, equal to the
     compounded months) when given. Rows are labelled by ``year_labels`` (partial years marked). The colour
@@ -294,10 +368,23 @@ def monthly_heatmap(monthly: pd.DataFrame | None, yearly: pd.Series | None = Non
             columns.append(YEAR_TOTAL)
         text = np.where(np.isnan(z), "", np.char.mod("%.1f%%", np.nan_to_num(z) * 100))
         labels = year_labels or {}
-        fig.add_trace(go.Heatmap(z=z, x=columns, y=[labels.get(int(y), str(y)) for y in monthly.index], text=text,
-                                 texttemplate="%{text}", colorscale=DIVERGING_SCALE, zmin=-limit, zmax=limit,
-                                 name="Monthly returns", hovertemplate="%{y} %{x}: %{text}<extra></extra>",
-                                 showscale=False, xgap=1, ygap=1))
+        fig.add_trace(
+            go.Heatmap(
+                z=z,
+                x=columns,
+                y=[labels.get(int(y), str(y)) for y in monthly.index],
+                text=text,
+                texttemplate="%{text}",
+                colorscale=DIVERGING_SCALE,
+                zmin=-limit,
+                zmax=limit,
+                name="Monthly returns",
+                hovertemplate="%{y} %{x}: %{text}<extra></extra>",
+                showscale=False,
+                xgap=1,
+                ygap=1,
+            )
+        )
     _layout(fig, "Monthly returns", height=max(260, 30 * (len(monthly) if monthly is not None else 0) + 100))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_layout(hovermode="closest")
@@ -309,17 +396,33 @@ def correlation_heatmap(matrix: pd.DataFrame | None) -> go.Figure:
     if matrix is not None and len(matrix):
         z = matrix.to_numpy(dtype=float)
         labels = [str(c) for c in matrix.columns]
-        fig.add_trace(go.Heatmap(z=z, x=labels, y=labels, zmin=-1, zmax=1, colorscale=CORRELATION_SCALE,
-                                 text=np.where(np.isnan(z), "", np.char.mod("%.2f", np.nan_to_num(z))),
-                                 texttemplate="%{text}", name="Correlation"))
+        fig.add_trace(
+            go.Heatmap(
+                z=z,
+                x=labels,
+                y=labels,
+                zmin=-1,
+                zmax=1,
+                colorscale=CORRELATION_SCALE,
+                text=np.where(np.isnan(z), "", np.char.mod("%.2f", np.nan_to_num(z))),
+                texttemplate="%{text}",
+                name="Correlation",
+            )
+        )
     _layout(fig, "Correlation of daily returns (last year)", height=460)
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(hovermode="closest")
     return fig
 
 
-def compare_curves(curves: dict[str, pd.Series], benchmark: pd.Series | None = None,
-                   benchmark_name: str | None = None, *, log_scale: bool = False, title: str = "Index levels") -> go.Figure:
+def compare_curves(
+    curves: dict[str, pd.Series],
+    benchmark: pd.Series | None = None,
+    benchmark_name: str | None = None,
+    *,
+    log_scale: bool = False,
+    title: str = "Index levels",
+) -> go.Figure:
     """Several index curves (e.g. versions or a preview) on one chart, rebased to 100 at their common start."""
     fig = go.Figure()
     starts = [s.dropna().index[0] for s in curves.values() if len(s.dropna())]
@@ -329,13 +432,25 @@ def compare_curves(curves: dict[str, pd.Series], benchmark: pd.Series | None = N
         if start is not None:
             s = s.loc[start:]
         if len(s):
-            fig.add_trace(_line(s / s.iloc[0] * 100, name=name, mode="lines",
-                                line={"color": INDEX_COLOR if i == 0 else color_for(i + 1), "width": 2 if i == 0 else 1.5}))
+            fig.add_trace(
+                _line(
+                    s / s.iloc[0] * 100,
+                    name=name,
+                    mode="lines",
+                    line={"color": INDEX_COLOR if i == 0 else color_for(i + 1), "width": 2 if i == 0 else 1.5},
+                )
+            )
     if benchmark is not None and start is not None:
         b = benchmark.dropna().loc[start:]
         if len(b):
-            fig.add_trace(_line(b / b.iloc[0] * 100, name=benchmark_name or "Benchmark",
-                                mode="lines", line={"color": BENCHMARK_COLOR, "width": 1.5, "dash": "dot"}))
+            fig.add_trace(
+                _line(
+                    b / b.iloc[0] * 100,
+                    name=benchmark_name or "Benchmark",
+                    mode="lines",
+                    line={"color": BENCHMARK_COLOR, "width": 1.5, "dash": "dot"},
+                )
+            )
     _layout(fig, title, height=420)
     fig.update_yaxes(type="log" if log_scale else "linear")
     return fig

@@ -5,6 +5,7 @@ Everything shown comes from :func:`core.health.run_checks` (the same checks as
 ``python -m core health``); a check that fails or times out arrives as an error card, so nothing here
 can raise a traceback onto the page.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,8 +31,12 @@ DIAG_NAMESPACE = "diag_namespace"
 #: Form name of the cache actions' success / error notices.
 NOTICE = "diagnostics_cache"
 
-_ICON = {"ok": ":material/check_circle:", "warning": ":material/warning:", "error": ":material/error:",
-         "info": ":material/info:"}
+_ICON = {
+    "ok": ":material/check_circle:",
+    "warning": ":material/warning:",
+    "error": ":material/error:",
+    "info": ":material/info:",
+}
 _COLOR = {"ok": "green", "warning": "orange", "error": "red", "info": "gray"}
 _LABEL = {"ok": "OK", "warning": "Warning", "error": "Error", "info": "Not applicable"}
 
@@ -43,12 +48,15 @@ def _badge(status: str) -> str:
 def status_header(report: health.HealthReport) -> None:
     """The overall status line, with the failing checks named."""
     failing = [c.title for c in report.checks if c.status in ("warning", "error")]
-    text = (f"Overall status: **{report.status.upper()}**"
-            + (f" — attention: {', '.join(failing)}" if failing else " — every check passed")
-            + f"  \nChecked {report.at:%Y-%m-%d %H:%M:%S} UTC in {report.duration_ms:.0f} ms; "
-              "the rules behind each status are written on its card.")
+    text = (
+        f"Overall status: **{report.status.upper()}**"
+        + (f" — attention: {', '.join(failing)}" if failing else " — every check passed")
+        + f"  \nChecked {report.at:%Y-%m-%d %H:%M:%S} UTC in {report.duration_ms:.0f} ms; "
+        "the rules behind each status are written on its card."
+    )
     {"ok": st.success, "warning": st.warning, "error": st.error}.get(report.status, st.info)(
-        text, icon=_ICON.get(report.status))
+        text, icon=_ICON.get(report.status)
+    )
 
 
 def _fact_text(value: Any) -> str:
@@ -73,9 +81,11 @@ def card(check: health.Check) -> None:
             st.caption("Rules: " + "; ".join(check.rules) + ".")
         if check.facts:
             with st.expander("Details"):
-                table_view.show(pd.DataFrame({"fact": list(check.facts),
-                                           "value": [_fact_text(v) for v in check.facts.values()]}),
-                             hide_index=True, width="stretch")
+                table_view.show(
+                    pd.DataFrame({"fact": list(check.facts), "value": [_fact_text(v) for v in check.facts.values()]}),
+                    hide_index=True,
+                    width="stretch",
+                )
         st.caption(f"checked in {check.duration_ms:.0f} ms")
 
 
@@ -101,8 +111,9 @@ def tables(report: health.HealthReport) -> None:
     """The detail tables, one tab each."""
     tabs = st.tabs(["Data freshness", "Jobs", "Page timings", "Workers", "Row counts", "Configuration"])
     with tabs[0]:
-        st.caption(f"Benchmark first. {STALE_HELP} Gaps = business days between the first and last price "
-                   "with no price.")
+        st.caption(
+            f"Benchmark first. {STALE_HELP} Gaps = business days between the first and last price with no price."
+        )
         _table(report, "freshness", "freshness", "No assets stored.")
     with tabs[1]:
         st.markdown("**Last refresh and compute**")
@@ -110,8 +121,10 @@ def tables(report: health.HealthReport) -> None:
         st.markdown(f"**Durations by kind over {health.STATS_DAYS} days** (seconds; failure rate of finished runs)")
         _table(report, "jobs", "durations by kind (7 days)", f"No runs in the last {health.STATS_DAYS} days.")
     with tabs[2]:
-        st.markdown(f"**Page render times over {health.STATS_DAYS} days** (ms; one row per page and per fragment: "
-                    "count = runs; cpu = server CPU per run; figure KiB = figure JSON sent per run)")
+        st.markdown(
+            f"**Page render times over {health.STATS_DAYS} days** (ms; one row per page and per fragment: "
+            "count = runs; cpu = server CPU per run; figure KiB = figure JSON sent per run)"
+        )
         _table(report, "performance", "page timings", "No page timings recorded yet.")
         st.markdown("**Slowest service calls** (ms)")
         _table(report, "performance", "slowest service calls", "No slow service calls recorded.")
@@ -134,8 +147,12 @@ def _on_clear(namespace: str | None) -> None:
         forms.set_errors(NOTICE, {"cache": exc.message})
         return
     forms.clear(NOTICE)
-    forms.set_notice(NOTICE, f"Cleared namespace {namespace}: {deleted} key(s) deleted." if namespace
-                     else f"Cleared every cache namespace: {deleted} key(s) deleted.")
+    forms.set_notice(
+        NOTICE,
+        f"Cleared namespace {namespace}: {deleted} key(s) deleted."
+        if namespace
+        else f"Cleared every cache namespace: {deleted} key(s) deleted.",
+    )
 
 
 def _on_clear_namespace() -> None:
@@ -169,10 +186,11 @@ def cache_panel(report: health.HealthReport, user: UserOut) -> None:
         check = None
     frame = check.tables.get("namespaces") if check is not None else None
     if check is not None and frame is not None and not frame.empty:
-        st.caption(f"Backend: {check.facts.get('backend')}. Keys count every data version still within its TTL; "
-                   "a refresh or compute bumps the data version, so older entries are never read again.")
-        table_view.show(frame,
-                     column_config={"hit_rate": st.column_config.NumberColumn("hit rate", format="percent")})
+        st.caption(
+            f"Backend: {check.facts.get('backend')}. Keys count every data version still within its TTL; "
+            "a refresh or compute bumps the data version, so older entries are never read again."
+        )
+        table_view.show(frame, column_config={"hit_rate": st.column_config.NumberColumn("hit rate", format="percent")})
         namespaces = list(frame["namespace"])
     else:
         st.caption(check.summary if check is not None else "Cache statistics unavailable.")
@@ -183,11 +201,12 @@ def cache_panel(report: health.HealthReport, user: UserOut) -> None:
         st.button("Clear namespace", key="diag_clear_namespace", on_click=_on_clear_namespace, icon=":material/delete:")
     with middle:
         st.caption("Every namespace of the AutoIndex cache (shared by all app replicas and workers with Redis).")
-        st.button("Clear all namespaces", key="diag_clear_all", on_click=_on_clear_all,
-                  icon=":material/delete_sweep:")
+        st.button("Clear all namespaces", key="diag_clear_all", on_click=_on_clear_all, icon=":material/delete_sweep:")
     with right:
         st.caption("Streamlit's st.cache_data of this app process.")
-        st.button("Clear Streamlit caches", key="diag_clear_streamlit", on_click=_on_clear_streamlit, icon=":material/cached:")
+        st.button(
+            "Clear Streamlit caches", key="diag_clear_streamlit", on_click=_on_clear_streamlit, icon=":material/cached:"
+        )
 
 
 def draw(user: UserOut) -> None:

@@ -14,6 +14,7 @@ started by the legacy router, it switches the process to ``st.navigation`` mode,
 Streamlit has no public switch for this mode; the class attribute is read and written here only, and the
 tests pin the behaviour (tests/e2e/test_deep_links.py).
 """
+
 from __future__ import annotations
 
 import streamlit as st

@@ -1,4 +1,5 @@
 """Turning errors into one readable line for the screen (details go to the log, never a traceback)."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """Number formatting shared by every screen (fractions shown as percent, missing as an em dash)."""
+
 from __future__ import annotations
 
 import math

@@ -3,6 +3,7 @@
 A form's submit callback stores ``{field: message}`` under the form's name; the page draws each input
 followed by :func:`field_error`, so the message appears beside the field in the same run.
 """
+
 from __future__ import annotations
 
 import time

@@ -8,6 +8,7 @@ reruns once and every view on it shows the same state. Something new appearing d
 run that queued it already shows it, and the rerun would swallow that run's success line), and progress alone
 does not either: the live panel shows it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping

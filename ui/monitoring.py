@@ -10,6 +10,7 @@ periodic alert check. On every run it notes the session and whether it is signed
 ``Runtime.is_active_session``, its public API), split into ``signed_in`` and ``anonymous`` by the session's state
 at its latest run; a closed tab leaves the count at the next scrape.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,11 @@ def _session_families() -> Iterator[Metric]:
                 del _sessions[session_id]
         signed_in = sum(1 for flag in _sessions.values() if flag)
         anonymous = len(_sessions) - signed_in
-    gauge = GaugeMetricFamily("autoindex_active_sessions", "Browser sessions connected to this app process, "
-                              "signed in or not (at their latest run).", labels=["state"])
+    gauge = GaugeMetricFamily(
+        "autoindex_active_sessions",
+        "Browser sessions connected to this app process, signed in or not (at their latest run).",
+        labels=["state"],
+    )
     gauge.add_metric(["signed_in"], signed_in)
     gauge.add_metric(["anonymous"], anonymous)
     yield gauge

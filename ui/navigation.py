@@ -1,4 +1,5 @@
 """The app's pages and which roles see them (st.navigation is built from this table only)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,9 +48,17 @@ def url_path_of(spec: PageSpec) -> str:
 
 def pages_for(role: str) -> list[st.Page]:
     """st.Page objects for the pages ``role`` may see (an unlisted page cannot be reached by URL)."""
-    return [st.Page(str(PROJECT_ROOT / spec.path), title=spec.title, icon=spec.icon, default=spec.default,
-                    url_path=url_path_of(spec))
-            for spec in PAGES if role in spec.roles]
+    return [
+        st.Page(
+            str(PROJECT_ROOT / spec.path),
+            title=spec.title,
+            icon=spec.icon,
+            default=spec.default,
+            url_path=url_path_of(spec),
+        )
+        for spec in PAGES
+        if role in spec.roles
+    ]
 
 
 def forbidden_for(role: str, url_path: str | None) -> PageSpec | None:

@@ -1,6 +1,7 @@
 """What followed an activation, as one line for the user. The service decides and queues
 (:func:`core.services.strategies.activate`, :func:`~core.services.strategies.save_and_activate`); this only words
 its answer."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,6 +17,8 @@ def recompute_line(recompute: dict[str, Any]) -> str:
         return f"Recompute queued as task {recompute['run_id']}; follow it on the Tasks page."
     result = recompute.get("result") or {}
     if recompute.get("state") in SUCCEEDED_STATES and "final_level" in result:
-        return (f"The job queue is unavailable, so it was computed here (run {recompute['run_id']}): "
-                f"{result['dates']} dates to {result['end']}, final level {float(result['final_level']):.2f}.")
+        return (
+            f"The job queue is unavailable, so it was computed here (run {recompute['run_id']}): "
+            f"{result['dates']} dates to {result['end']}, final level {float(result['final_level']):.2f}."
+        )
     return f"Computing it failed (run {recompute['run_id']}): {recompute.get('error') or recompute.get('state')}"

@@ -4,6 +4,7 @@ filters, and download / delete of one report. Layout only: every action calls :m
 Widget keys are the ``KEY_*`` constants below (all prefixed ``reports_``) so they cannot collide with
 another screen's keys.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -54,8 +55,13 @@ def request_form(user: UserOut) -> None:
     with st.form("reports_request", border=False):
         c1, c2, c3 = st.columns(3)
         c1.selectbox("Report", REPORT_TYPES, key=KEY_TYPE, format_func=lambda t: TYPE_LABELS[t])
-        c2.selectbox("Period", REPORT_PERIODS, key=KEY_PERIOD, index=REPORT_PERIODS.index("YTD"),
-                     format_func=lambda p: f"{p} — {PERIOD_LABELS[p]}" if p != "custom" else "Custom range")
+        c2.selectbox(
+            "Period",
+            REPORT_PERIODS,
+            key=KEY_PERIOD,
+            index=REPORT_PERIODS.index("YTD"),
+            format_func=lambda p: f"{p} — {PERIOD_LABELS[p]}" if p != "custom" else "Custom range",
+        )
         c3.selectbox("Format", REPORT_FORMATS, key=KEY_FORMAT, format_func=lambda f: FORMAT_LABELS[f])
         d1, d2, d3 = st.columns(3)
         d1.date_input("Custom start", value=None, key=KEY_START, help="Only used with the custom period.")
@@ -74,10 +80,14 @@ def _submit(user: UserOut) -> None:
     custom = period == "custom"
     try:
         report_id = reports.request_report(
-            st.session_state.get(KEY_TYPE), period, st.session_state.get(KEY_FORMAT),
+            st.session_state.get(KEY_TYPE),
+            period,
+            st.session_state.get(KEY_FORMAT),
             config_id=st.session_state.get(KEY_CONFIG),
             start=st.session_state.get(KEY_START) if custom else None,
-            end=st.session_state.get(KEY_END) if custom else None, owner=auth.actor())
+            end=st.session_state.get(KEY_END) if custom else None,
+            owner=auth.actor(),
+        )
     except Exception as exc:  # noqa: BLE001 - one readable line, never a traceback
         show_error(exc)
         return
@@ -110,31 +120,51 @@ def pending_panel(user: UserOut) -> None:
             return
         for r in pending:
             fraction, message = _progress(r.task_run_id, user)
-            st.progress(min(max(fraction, 0.0), 1.0),
-                        text=f"#{r.id} {TYPE_LABELS.get(r.report_type, r.report_type)} · {r.period} · "
-                             f"{r.format.upper()} — {r.status}: {message}")
+            st.progress(
+                min(max(fraction, 0.0), 1.0),
+                text=f"#{r.id} {TYPE_LABELS.get(r.report_type, r.report_type)} · {r.period} · "
+                f"{r.format.upper()} — {r.status}: {message}",
+            )
 
 
 # --------------------------------------------------------------------------- history
 def _filters(user: UserOut) -> ReportFilters:
     cols = st.columns(4 if user.is_admin else 3)
-    rtype = cols[0].selectbox("Type", [_ANY, *REPORT_TYPES], key=KEY_F_TYPE,
-                              format_func=lambda t: TYPE_LABELS.get(t, t))
+    rtype = cols[0].selectbox(
+        "Type", [_ANY, *REPORT_TYPES], key=KEY_F_TYPE, format_func=lambda t: TYPE_LABELS.get(t, t)
+    )
     fmt = cols[1].selectbox("Format", [_ANY, *REPORT_FORMATS], key=KEY_F_FORMAT)
     status = cols[2].selectbox("Status", [_ANY, *REPORT_STATUSES], key=KEY_F_STATUS)
     owner = cols[3].text_input("Owner", key=KEY_F_OWNER).strip() if user.is_admin else ""
     # each value is one of the selectbox's options (REPORT_TYPES, ...); ReportFilters validates them
-    return ReportFilters(report_type=None if rtype == _ANY else rtype, format=None if fmt == _ANY else fmt,  # type: ignore[arg-type]
-                         status=None if status == _ANY else status, owner=owner or None)  # type: ignore[arg-type]
+    return ReportFilters(
+        report_type=None if rtype == _ANY else rtype,  # type: ignore[arg-type]
+        format=None if fmt == _ANY else fmt,  # type: ignore[arg-type]
+        status=None if status == _ANY else status,  # type: ignore[arg-type]
+        owner=owner or None,
+    )
 
 
 def _frame(rows: list[ReportOut]) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "id": r.id, "created": r.created_at, "owner": r.owner, "report": TYPE_LABELS.get(r.report_type, r.report_type),
-        "period": r.period, "from": r.start, "to": r.end, "format": r.format.upper(), "status": r.status,
-        "file": r.filename, "size (kB)": round(r.size_bytes / 1024, 1) if r.size_bytes else None,
-        "error": r.error,
-    } for r in rows])
+    return pd.DataFrame(
+        [
+            {
+                "id": r.id,
+                "created": r.created_at,
+                "owner": r.owner,
+                "report": TYPE_LABELS.get(r.report_type, r.report_type),
+                "period": r.period,
+                "from": r.start,
+                "to": r.end,
+                "format": r.format.upper(),
+                "status": r.status,
+                "file": r.filename,
+                "size (kB)": round(r.size_bytes / 1024, 1) if r.size_bytes else None,
+                "error": r.error,
+            }
+            for r in rows
+        ]
+    )
 
 
 def history(user: UserOut) -> None:
@@ -143,8 +173,11 @@ def history(user: UserOut) -> None:
     with shown_errors():
         rows = reports.list_reports(user, filters)
         if not rows:
-            st.caption("No reports match." if any(v for v in filters.model_dump(exclude={"limit"}).values())
-                       else "You have no reports yet.")
+            st.caption(
+                "No reports match."
+                if any(v for v in filters.model_dump(exclude={"limit"}).values())
+                else "You have no reports yet."
+            )
             return
         frame = _frame(rows)
         if not user.is_admin:
@@ -154,9 +187,15 @@ def history(user: UserOut) -> None:
         if st.session_state.get(KEY_SELECTED) not in ids:
             st.session_state[KEY_SELECTED] = ids[0]
         by_id = {r.id: r for r in rows}
-        st.selectbox("Report", ids, key=KEY_SELECTED,
-                     format_func=lambda i: f"#{i} · {TYPE_LABELS.get(by_id[i].report_type)} · {by_id[i].period} · "
-                                           f"{by_id[i].format.upper()} · {by_id[i].status}")
+        st.selectbox(
+            "Report",
+            ids,
+            key=KEY_SELECTED,
+            format_func=lambda i: (
+                f"#{i} · {TYPE_LABELS.get(by_id[i].report_type)} · {by_id[i].period} · "
+                f"{by_id[i].format.upper()} · {by_id[i].status}"
+            ),
+        )
         _actions(user, by_id[st.session_state[KEY_SELECTED]])
 
 
@@ -169,16 +208,23 @@ def _actions(user: UserOut, report) -> None:  # type: ignore[no-untyped-def]
             except AutoIndexError as exc:
                 show_error(exc)
             else:
-                st.download_button(f"Download {filename}", data=data, file_name=filename, mime=mime,
-                                   key=f"reports_download_{report.id}", icon=":material/download:")
+                st.download_button(
+                    f"Download {filename}",
+                    data=data,
+                    file_name=filename,
+                    mime=mime,
+                    key=f"reports_download_{report.id}",
+                    icon=":material/download:",
+                )
         elif report.status == "failed":
             st.error(f"Report {report.id} failed: {report.error or 'no detail'}")
         else:
             st.caption(f"Report {report.id} is {report.status}.")
     with right:
         confirm = st.checkbox("Confirm delete", key=f"{KEY_CONFIRM_DELETE}_{report.id}")
-        if st.button("Delete report", key=f"reports_delete_{report.id}", disabled=not confirm,
-                     icon=":material/delete:"):
+        if st.button(
+            "Delete report", key=f"reports_delete_{report.id}", disabled=not confirm, icon=":material/delete:"
+        ):
             try:
                 reports.delete(report.id, auth.actor())
             except Exception as exc:  # noqa: BLE001

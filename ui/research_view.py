@@ -3,6 +3,7 @@
 Layout only: every action calls :mod:`core.services.sweeps` (which checks the user again on fresh state). Widget keys
 are the ``KEY_*`` constants below (all prefixed ``research_``).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,9 +36,17 @@ KEY_PROMOTE_NAME = "research_promote_name"
 KEY_NOTICE = "research_notice"
 
 #: Example values shown for a field when it is chosen.
-EXAMPLES = {"momentum_lookback": "63,126,252", "risk_parity_lookback": "21:126:21", "top_n": "none,10,20",
-            "max_weight": "none,0.05,0.1", "drift_band": "none,0.02", "cost_bps": "0,10,25",
-            "rebalance": "monthly,quarterly", "momentum_threshold": "0,0.05", SLEEVE_AXIS: "0.25"}
+EXAMPLES = {
+    "momentum_lookback": "63,126,252",
+    "risk_parity_lookback": "21:126:21",
+    "top_n": "none,10,20",
+    "max_weight": "none,0.05,0.1",
+    "drift_band": "none,0.02",
+    "cost_bps": "0,10,25",
+    "rebalance": "monthly,quarterly",
+    "momentum_threshold": "0,0.05",
+    SLEEVE_AXIS: "0.25",
+}
 _SPLITS = ("No split", "Split date", "Rolling windows")
 
 
@@ -58,14 +67,17 @@ def start_form(user: UserOut, versions: list[ConfigVersionOut]) -> None:
     if not versions:
         st.info("Save a strategy version first (Strategy page).")
         return
-    labels: dict[int, str] = {v.id: f"{v.name} v{v.version}" + (" (active)" if v.is_active else "")
-                              for v in versions}
+    labels: dict[int, str] = {v.id: f"{v.name} v{v.version}" + (" (active)" if v.is_active else "") for v in versions}
     ids = list(labels)
     active = next((v.id for v in versions if v.is_active), versions[0].id)
     st.selectbox("Start from version", ids, format_func=lambda i: labels[i], key=KEY_BASE, index=ids.index(active))
-    st.multiselect("Fields to sweep", [SLEEVE_AXIS, *SWEEPABLE], key=KEY_FIELDS,
-                   help="Values: a list (63,126,252), a range (start:stop:step), none for no value; sleeves: a "
-                        "simplex step (0.25) or sleeves and a step (equal+momentum:0.1).")
+    st.multiselect(
+        "Fields to sweep",
+        [SLEEVE_AXIS, *SWEEPABLE],
+        key=KEY_FIELDS,
+        help="Values: a list (63,126,252), a range (start:stop:step), none for no value; sleeves: a "
+        "simplex step (0.25) or sleeves and a step (equal+momentum:0.1).",
+    )
     for field in st.session_state.get(KEY_FIELDS) or []:
         st.text_input(f"{field} values", value=EXAMPLES.get(field, ""), key=KEY_VALUES + field)
     mode = st.radio("Out-of-sample check", _SPLITS, horizontal=True, key=KEY_SPLIT_MODE)
@@ -90,8 +102,14 @@ def start_form(user: UserOut, versions: list[ConfigVersionOut]) -> None:
     st.markdown(f"**{grid.count:,} variants** (at most {MAX_VARIANTS:,}) over {', '.join(grid.columns)}")
     if st.button("Run sweep on the workers", type="primary"):
         try:
-            sweep = sweeps.start(auth.actor(), grid, config_id=st.session_state.get(KEY_BASE), split=split,
-                                 walk_forward=walk_forward, queue=True)
+            sweep = sweeps.start(
+                auth.actor(),
+                grid,
+                config_id=st.session_state.get(KEY_BASE),
+                split=split,
+                walk_forward=walk_forward,
+                queue=True,
+            )
         except AutoIndexError as exc:
             show_error(exc)
             return
@@ -108,21 +126,39 @@ def history(user: UserOut) -> SweepOut | None:
     if not items:
         st.caption("No sweeps yet.")
         return None
-    table = pd.DataFrame([{"sweep": s.id, "version": s.config_label, "variants": s.n_variants,
-                           "status": s.status, "stored": f"{s.progress:.0%}", "owner": s.owner,
-                           "created": s.created_at} for s in items])
+    table = pd.DataFrame(
+        [
+            {
+                "sweep": s.id,
+                "version": s.config_label,
+                "variants": s.n_variants,
+                "status": s.status,
+                "stored": f"{s.progress:.0%}",
+                "owner": s.owner,
+                "created": s.created_at,
+            }
+            for s in items
+        ]
+    )
     st.dataframe(table, hide_index=True, width="stretch")
     ids = [s.id for s in items]
     if st.session_state.get(KEY_SELECTED) not in ids:
         st.session_state[KEY_SELECTED] = ids[0]
-    chosen = st.selectbox("Sweep", ids, key=KEY_SELECTED,
-                          format_func=lambda i: next(f"{s.id}: {s.config_label}, {s.n_variants} variants, {s.status}"
-                                                     for s in items if s.id == i))
+    chosen = st.selectbox(
+        "Sweep",
+        ids,
+        key=KEY_SELECTED,
+        format_func=lambda i: next(
+            f"{s.id}: {s.config_label}, {s.n_variants} variants, {s.status}" for s in items if s.id == i
+        ),
+    )
     return next(s for s in items if s.id == chosen)
 
 
 def progress(sweep: SweepOut) -> None:
-    st.progress(sweep.progress, text=f"{sweep.done_variants:,} of {sweep.n_variants:,} variants stored ({sweep.status})")
+    st.progress(
+        sweep.progress, text=f"{sweep.done_variants:,} of {sweep.n_variants:,} variants stored ({sweep.status})"
+    )
     if st.button("Cancel sweep"):
         try:
             sweeps.cancel(sweep.id, auth.actor())
@@ -147,30 +183,62 @@ def _heatmap(frame: pd.DataFrame, columns: list[str], metrics: list[str]) -> Non
         fixed = st.selectbox(f"{field} fixed at", values, key=KEY_FIX + field)
         view = view[view[field].astype(str) == fixed]
     pivot = view.pivot_table(index=view[y].astype(str), columns=view[x].astype(str), values=metric, aggfunc="first")
-    fig = go.Figure(go.Heatmap(z=pivot.to_numpy(), x=list(pivot.columns), y=list(pivot.index),
-                               colorscale="RdYlGn", colorbar={"title": metric}))
+    fig = go.Figure(
+        go.Heatmap(
+            z=pivot.to_numpy(),
+            x=list(pivot.columns),
+            y=list(pivot.index),
+            colorscale="RdYlGn",
+            colorbar={"title": metric},
+        )
+    )
     fig.update_layout(height=380, margin={"l": 40, "r": 10, "t": 30, "b": 40}, xaxis_title=x, yaxis_title=y)
     st.plotly_chart(fig, width="stretch")
 
 
 def _scatter(frame: pd.DataFrame, prefix: str, active: ConfigVersionOut | None) -> None:
     vol, cagr, sharpe = f"{prefix}volatility", f"{prefix}cagr", f"{prefix}sharpe"
-    fig = go.Figure(go.Scatter(x=frame[vol], y=frame[cagr], mode="markers", text=frame["variant"],
-                               marker={"color": frame[sharpe], "colorscale": "Viridis", "showscale": True,
-                                       "colorbar": {"title": "Sharpe"}},
-                               hovertemplate="variant %{text}<br>vol %{x:.2%}<br>CAGR %{y:.2%}<extra></extra>",
-                               name="variants"))
+    fig = go.Figure(
+        go.Scatter(
+            x=frame[vol],
+            y=frame[cagr],
+            mode="markers",
+            text=frame["variant"],
+            marker={
+                "color": frame[sharpe],
+                "colorscale": "Viridis",
+                "showscale": True,
+                "colorbar": {"title": "Sharpe"},
+            },
+            hovertemplate="variant %{text}<br>vol %{x:.2%}<br>CAGR %{y:.2%}<extra></extra>",
+            name="variants",
+        )
+    )
     if active is not None:
         stored = compute.stored_metrics(active.id)
         a_vol, a_cagr = (stored.get("volatility") or (None,))[0], (stored.get("cagr") or (None,))[0]
         if a_vol is not None and a_cagr is not None:
-            fig.add_trace(go.Scatter(x=[a_vol], y=[a_cagr], mode="markers+text", text=["active"],
-                                     textposition="top center", name=f"active: {active.name} v{active.version}",
-                                     marker={"symbol": "star", "size": 16, "color": "crimson"}))
+            fig.add_trace(
+                go.Scatter(
+                    x=[a_vol],
+                    y=[a_cagr],
+                    mode="markers+text",
+                    text=["active"],
+                    textposition="top center",
+                    name=f"active: {active.name} v{active.version}",
+                    marker={"symbol": "star", "size": 16, "color": "crimson"},
+                )
+            )
         else:
             st.caption("The active version has no stored metrics yet (compute it to mark it here).")
-    fig.update_layout(height=380, xaxis_title="Volatility", yaxis_title="CAGR", xaxis_tickformat=".0%",
-                      yaxis_tickformat=".0%", margin={"l": 40, "r": 10, "t": 30, "b": 40})
+    fig.update_layout(
+        height=380,
+        xaxis_title="Volatility",
+        yaxis_title="CAGR",
+        xaxis_tickformat=".0%",
+        yaxis_tickformat=".0%",
+        margin={"l": 40, "r": 10, "t": 30, "b": 40},
+    )
     st.plotly_chart(fig, width="stretch")
 
 
@@ -179,12 +247,16 @@ def results(user: UserOut, sweep: SweepOut, active: ConfigVersionOut | None) -> 
     frame = sweeps.results(sweep.id, auth.actor())
     summary = sweep.summary or {}
     if summary.get("best_variant") is not None:
-        st.markdown(f"Best by `{summary['ranked_by']}`: **variant {summary['best_variant']}** (Sharpe "
-                    f"{summary['best_sharpe']:.2f}, deflated Sharpe {summary.get('best_deflated_sharpe') or 0:.2f} "
-                    f"given {summary['n_trials']} variants tried); {summary.get('errors', 0)} variant(s) refused.")
+        st.markdown(
+            f"Best by `{summary['ranked_by']}`: **variant {summary['best_variant']}** (Sharpe "
+            f"{summary['best_sharpe']:.2f}, deflated Sharpe {summary.get('best_deflated_sharpe') or 0:.2f} "
+            f"given {summary['n_trials']} variants tried); {summary.get('errors', 0)} variant(s) refused."
+        )
     if summary.get("walk_forward"):
-        st.caption(f"Walk-forward selection (best in-sample Sharpe per window): out-of-sample return "
-                   f"{summary['walk_forward']['oos_total_return']:.2%}.")
+        st.caption(
+            f"Walk-forward selection (best in-sample Sharpe per window): out-of-sample return "
+            f"{summary['walk_forward']['oos_total_return']:.2%}."
+        )
     columns = sweep.columns
     prefix = "oos_" if sweep.has_split else ""
     metrics = [c for c in frame.columns if c not in ("variant", "rank", "error", *columns)]
@@ -197,16 +269,30 @@ def results(user: UserOut, sweep: SweepOut, active: ConfigVersionOut | None) -> 
         _scatter(ok, prefix, active)
     if sweep.has_split:
         with tabs[2]:
-            fig = go.Figure(go.Scatter(x=ok["is_sharpe"], y=ok["oos_sharpe"], mode="markers", text=ok["variant"],
-                                       hovertemplate="variant %{text}<br>IS %{x:.2f}<br>OOS %{y:.2f}<extra></extra>"))
-            fig.update_layout(height=380, xaxis_title="In-sample Sharpe", yaxis_title="Out-of-sample Sharpe",
-                              margin={"l": 40, "r": 10, "t": 30, "b": 40})
+            fig = go.Figure(
+                go.Scatter(
+                    x=ok["is_sharpe"],
+                    y=ok["oos_sharpe"],
+                    mode="markers",
+                    text=ok["variant"],
+                    hovertemplate="variant %{text}<br>IS %{x:.2f}<br>OOS %{y:.2f}<extra></extra>",
+                )
+            )
+            fig.update_layout(
+                height=380,
+                xaxis_title="In-sample Sharpe",
+                yaxis_title="Out-of-sample Sharpe",
+                margin={"l": 40, "r": 10, "t": 30, "b": 40},
+            )
             st.plotly_chart(fig, width="stretch")
     c1, c2 = st.columns(2)
-    c1.download_button("Download CSV", sweeps.export_csv(sweep.id, auth.actor()), f"sweep-{sweep.id}.csv",
-                       "text/csv")
-    c2.download_button("Download XLSX", sweeps.export_xlsx(sweep.id, auth.actor()), f"sweep-{sweep.id}.xlsx",
-                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    c1.download_button("Download CSV", sweeps.export_csv(sweep.id, auth.actor()), f"sweep-{sweep.id}.csv", "text/csv")
+    c2.download_button(
+        "Download XLSX",
+        sweeps.export_xlsx(sweep.id, auth.actor()),
+        f"sweep-{sweep.id}.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
     _promote_form(sweep, ok)
 
 

@@ -5,6 +5,7 @@ Layout only: every number comes from :func:`core.services.risk_views.risk_view` 
 data) and :func:`core.services.market` (comparisons); definitions in docs/methodology.md. Session-state keys are
 prefixed ``risk15_``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -40,11 +41,27 @@ def _fan(view: RiskView) -> go.Figure:
     fan = view.monte_carlo_table()
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=fan["years"], y=fan["p95"], line={"width": 0}, name="p95", showlegend=False))
-    fig.add_trace(go.Scatter(x=fan["years"], y=fan["p5"], fill="tonexty", line={"width": 0}, name="p5-p95",
-                             fillcolor="rgba(31,119,180,0.15)"))
+    fig.add_trace(
+        go.Scatter(
+            x=fan["years"],
+            y=fan["p5"],
+            fill="tonexty",
+            line={"width": 0},
+            name="p5-p95",
+            fillcolor="rgba(31,119,180,0.15)",
+        )
+    )
     fig.add_trace(go.Scatter(x=fan["years"], y=fan["p75"], line={"width": 0}, name="p75", showlegend=False))
-    fig.add_trace(go.Scatter(x=fan["years"], y=fan["p25"], fill="tonexty", line={"width": 0}, name="p25-p75",
-                             fillcolor="rgba(31,119,180,0.35)"))
+    fig.add_trace(
+        go.Scatter(
+            x=fan["years"],
+            y=fan["p25"],
+            fill="tonexty",
+            line={"width": 0},
+            name="p25-p75",
+            fillcolor="rgba(31,119,180,0.35)",
+        )
+    )
     fig.add_trace(go.Scatter(x=fan["years"], y=fan["p50"], name="median", line={"color": "#1f77b4"}))
     _figure(fig, "Monte Carlo projection", view.basis, height=360)
     fig.update_layout(xaxis_title="years", yaxis_title="value")
@@ -54,11 +71,15 @@ def _fan(view: RiskView) -> go.Figure:
 def _shocks() -> list[Shock]:
     frame = st.data_editor(
         pd.DataFrame({"kind": ["asset_class", "asset_class"], "target": ["equity", "bond"], "shock %": [-30.0, 5.0]}),
-        key=KEY + "shocks", num_rows="dynamic", width="stretch",
-        column_config={"kind": st.column_config.SelectboxColumn("Applies to", options=["asset", "sector",
-                                                                                       "asset_class"]),
-                       "target": st.column_config.TextColumn("Symbol, sector or class"),
-                       "shock %": st.column_config.NumberColumn("Shock %", min_value=-100.0, max_value=1000.0)})
+        key=KEY + "shocks",
+        num_rows="dynamic",
+        width="stretch",
+        column_config={
+            "kind": st.column_config.SelectboxColumn("Applies to", options=["asset", "sector", "asset_class"]),
+            "target": st.column_config.TextColumn("Symbol, sector or class"),
+            "shock %": st.column_config.NumberColumn("Shock %", min_value=-100.0, max_value=1000.0),
+        },
+    )
     out = []
     for row in frame.dropna().itertuples(index=False):
         kind, target, shock = str(row[0]), str(row[1]).strip(), float(row[2])
@@ -94,16 +115,23 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
         c1, c2, c3, c4, c5 = st.columns(5)
         years = int(c1.number_input("Years", 1, 30, 10, key=KEY + "years"))
         method = c2.selectbox("Method", METHODS, format_func=lambda m: _METHOD_LABELS[m], key=KEY + "method")
-        contribution = float(c3.number_input("Yearly contribution (withdrawal < 0)", value=0.0, step=1000.0,
-                                             key=KEY + "contribution"))
+        contribution = float(
+            c3.number_input("Yearly contribution (withdrawal < 0)", value=0.0, step=1000.0, key=KEY + "contribution")
+        )
         target = float(c4.number_input("Target value", value=20_000.0, min_value=1.0, step=1000.0, key=KEY + "target"))
         seed = int(c5.number_input("Seed", 0, 2**31 - 1, 0, key=KEY + "seed"))
         with st.expander("Hypothetical shocks", icon=":material/bolt:"):
             shocks = _shocks()
         newey_west = st.toggle("Newey-West standard errors", key=KEY + "nw")
-        view = risk_view(data.config_id, actor=actor(), shocks=shocks, newey_west=newey_west,
-                         monte_carlo=MonteCarloParams(years=years, method=method, seed=seed,
-                                                      contribution=contribution, target=target))
+        view = risk_view(
+            data.config_id,
+            actor=actor(),
+            shocks=shocks,
+            newey_west=newey_west,
+            monte_carlo=MonteCarloParams(
+                years=years, method=method, seed=seed, contribution=contribution, target=target
+            ),
+        )
         for note in view.notes:
             st.info(note)
         if view.monte_carlo is not None:
@@ -126,8 +154,11 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
         if len(covered):
             fig = go.Figure([go.Bar(x=covered["scenario"], y=covered["index_return"], name="Index")])
             if covered["benchmark_return"].notna().any():
-                fig.add_trace(go.Bar(x=covered["scenario"], y=covered["benchmark_return"],
-                                     name=view.benchmark_symbol or "Benchmark"))
+                fig.add_trace(
+                    go.Bar(
+                        x=covered["scenario"], y=covered["benchmark_return"], name=view.benchmark_symbol or "Benchmark"
+                    )
+                )
             _figure(fig, "Stress scenarios on the current weights", data.basis, height=300, percent_y=True)
             fig.update_layout(hovermode="closest")
             st.plotly_chart(fig, key=KEY + "stress", width="stretch")
@@ -138,13 +169,17 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
         st.subheader("Factor regression")
         if view.factor is not None and view.factor_set is not None:
             reg = view.factor
-            st.caption(f"Factor set {view.factor_set.label}; {reg.nobs} days; R² {reg.r2:.3f}; alpha "
-                       f"{reg.alpha_annual:.2%} a year; " + (f"Newey-West ({reg.hac_lags} lags)" if reg.newey_west
-                                                             else "classical OLS") + " standard errors.")
+            st.caption(
+                f"Factor set {view.factor_set.label}; {reg.nobs} days; R² {reg.r2:.3f}; alpha "
+                f"{reg.alpha_annual:.2%} a year; "
+                + (f"Newey-West ({reg.hac_lags} lags)" if reg.newey_west else "classical OLS")
+                + " standard errors."
+            )
             tables.show(view.factor_table())
             if view.rolling_betas is not None:
-                betas = view.rolling_betas.drop(columns=[c for c in view.rolling_betas.columns
-                                                         if c.startswith("alpha")]).dropna(how="all")
+                betas = view.rolling_betas.drop(
+                    columns=[c for c in view.rolling_betas.columns if c.startswith("alpha")]
+                ).dropna(how="all")
                 if len(betas):
                     fig = go.Figure([go.Scatter(x=betas.index, y=betas[c], name=c) for c in betas.columns])
                     _figure(fig, "Rolling factor betas, 252 days", data.basis, height=300)
@@ -169,9 +204,13 @@ def _on_import_factors() -> None:
         forms.set_errors("factors", {"file": "choose a CSV file first"})
         return
     try:
-        out = import_factors(upload.getvalue(), upload.name, str(st.session_state.get(KEY + "factor_set") or ""),
-                             actor=actor(), unit="percent" if st.session_state.get(KEY + "factor_percent")
-                             else "fraction")
+        out = import_factors(
+            upload.getvalue(),
+            upload.name,
+            str(st.session_state.get(KEY + "factor_set") or ""),
+            actor=actor(),
+            unit="percent" if st.session_state.get(KEY + "factor_percent") else "fraction",
+        )
     except ImportValidationError as exc:
         st.session_state[KEY + "factor_problems"] = [p.as_dict() for p in exc.rows]
         forms.set_errors("factors", {"file": f"refused: {len(exc.rows)} problem(s), nothing was imported"})
@@ -180,8 +219,11 @@ def _on_import_factors() -> None:
         forms.set_errors("factors", getattr(exc, "errors", None) or {"file": str(exc)})
         return
     forms.clear("factors")
-    forms.set_notice("factors", f"Imported factor set {out['set']}: {out['rows']} values of "
-                                f"{', '.join(map(str, out['factors']))} ({out['first']} .. {out['last']}).")  # type: ignore[call-overload]
+    forms.set_notice(
+        "factors",
+        f"Imported factor set {out['set']}: {out['rows']} values of "
+        f"{', '.join(map(str, out['factors']))} ({out['first']} .. {out['last']}).",  # type: ignore[call-overload]
+    )
 
 
 def factor_import_form() -> None:
@@ -189,8 +231,10 @@ def factor_import_form() -> None:
     from ui import forms
 
     st.markdown("**Factor series** (for the factor regression on the Dashboard's Risk section)")
-    st.caption("Columns: date, factor, value: daily factor returns (e.g. Fama-French Mkt-RF, SMB, HML, RF). A factor "
-               "named RF is the daily risk-free rate. One bad row refuses the file and nothing is written.")
+    st.caption(
+        "Columns: date, factor, value: daily factor returns (e.g. Fama-French Mkt-RF, SMB, HML, RF). A factor "
+        "named RF is the daily risk-free rate. One bad row refuses the file and nothing is written."
+    )
     forms.notice("factors")
     st.text_input("Factor set name", key=KEY + "factor_set", placeholder="FF3 daily")
     forms.field_error("factors", "set_name")

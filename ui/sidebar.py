@@ -1,4 +1,5 @@
 """The shared sidebar drawn by Home.py on every page: user, logout, config version, demo badge."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -26,8 +27,13 @@ def config_selector(token: str) -> None:
     if st.session_state.get(state.SIDEBAR_CONFIG_ID) not in ids:
         active = next((v.id for v in versions if v.is_active), ids[0])
         st.session_state[state.SIDEBAR_CONFIG_ID] = active
-    st.selectbox("Config version shown", ids, key=state.SIDEBAR_CONFIG_ID, format_func=lambda i: labels[i],
-                 help="The strategy config version whose results the dashboard shows.")
+    st.selectbox(
+        "Config version shown",
+        ids,
+        key=state.SIDEBAR_CONFIG_ID,
+        format_func=lambda i: labels[i],
+        help="The strategy config version whose results the dashboard shows.",
+    )
 
 
 def selected_config_id() -> int | None:

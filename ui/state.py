@@ -3,6 +3,7 @@
 Pages and helpers import the constants from here instead of spelling strings, so two
 screens can never collide on a key or silently read a different one.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,6 +4,7 @@ readable UTC timestamps and yes/no for flags, whatever frame a service returned.
 Services return frames with code names (``created_by``, ``ttl_s``, tz-aware timestamps, ``None``); people
 read "Created by", "TTL (s)", "2026-11-29 08:15" under a "(UTC)" header, and an empty cell.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,8 +18,21 @@ from core.services.freshness import STALE_LABEL
 #: Trailing name parts that are units: shown in parentheses ("ttl_s" -> "TTL (s)").
 UNITS = {"s": "s", "ms": "ms", "kb": "kB", "mb": "MB", "bytes": "bytes", "pct": "%", "bps": "bps", "days": "days"}
 #: Name parts written in capitals.
-ACRONYMS = {"id": "ID", "pid": "PID", "ttl": "TTL", "url": "URL", "utc": "UTC", "api": "API", "cagr": "CAGR",
-            "var": "VaR", "cvar": "CVaR", "p50": "p50", "p95": "p95", "xlsx": "XLSX", "csv": "CSV"}
+ACRONYMS = {
+    "id": "ID",
+    "pid": "PID",
+    "ttl": "TTL",
+    "url": "URL",
+    "utc": "UTC",
+    "api": "API",
+    "cagr": "CAGR",
+    "var": "VaR",
+    "cvar": "CVaR",
+    "p50": "p50",
+    "p95": "p95",
+    "xlsx": "XLSX",
+    "csv": "CSV",
+}
 DATETIME_FORMAT = "%Y-%m-%d %H:%M"
 #: Names whose header is one wording on every screen, defined beside its rule.
 FIXED_HEADERS = {"stale_days": STALE_LABEL}
@@ -60,8 +74,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def prepare(frame: pd.DataFrame, configured: frozenset[Any] = frozenset()
-            ) -> tuple[pd.DataFrame, dict[Any, Any]]:
+def prepare(frame: pd.DataFrame, configured: frozenset[Any] = frozenset()) -> tuple[pd.DataFrame, dict[Any, Any]]:
     """The frame as people read it, and old -> new names.
 
     Missing numbers become empty cells too, except in ``configured`` columns (a progress bar or a percent
@@ -100,8 +113,9 @@ def prepare(frame: pd.DataFrame, configured: frozenset[Any] = frozenset()
     return out, renamed
 
 
-def show(frame: pd.DataFrame, *, column_config: dict[str, Any] | None = None, hide_index: bool = True,
-         **kwargs: Any) -> None:
+def show(
+    frame: pd.DataFrame, *, column_config: dict[str, Any] | None = None, hide_index: bool = True, **kwargs: Any
+) -> None:
     """``st.dataframe`` of :func:`prepare`\\ d ``frame``; ``column_config`` may use the frame's own names."""
     shown, renamed = prepare(frame, frozenset(column_config or ()))
     config = {renamed.get(key, key): value for key, value in (column_config or {}).items()}

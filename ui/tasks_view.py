@@ -4,6 +4,7 @@ Everything reads and writes through :mod:`core.services.runs` (and the schedule 
 only (the service enforces it), admins on all. Session-state keys of this screen are the ``KEY_*``
 constants below (prefix ``tasks_``).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -40,17 +41,31 @@ KEY_PAGE = "tasks_page"
 KEY_SELECTED = "tasks_selected_run"
 KEY_LIVE_SIGNATURE = "tasks_live_signature"
 
-KIND_LABELS = {"refresh": "Refresh prices", "compute": "Recompute index", "report": "Generate report",
-               "scheduled_refresh": "Scheduled refresh + recompute", "retention": "Retention clean-up"}
+KIND_LABELS = {
+    "refresh": "Refresh prices",
+    "compute": "Recompute index",
+    "report": "Generate report",
+    "scheduled_refresh": "Scheduled refresh + recompute",
+    "retention": "Retention clean-up",
+}
 #: State marks from plain text fonts (DejaVu and every system font have them; emoji need an emoji font).
-STATE_ICONS = {TaskState.QUEUED: "○", TaskState.RUNNING: "●", TaskState.SUCCEEDED: "✓",
-               TaskState.SUCCEEDED_WITH_WARNINGS: "!", TaskState.FAILED: "✗", TaskState.RETRYING: "↻",
-               TaskState.CANCELLED: "■", TaskState.SKIPPED: "»"}
+STATE_ICONS = {
+    TaskState.QUEUED: "○",
+    TaskState.RUNNING: "●",
+    TaskState.SUCCEEDED: "✓",
+    TaskState.SUCCEEDED_WITH_WARNINGS: "!",
+    TaskState.FAILED: "✗",
+    TaskState.RETRYING: "↻",
+    TaskState.CANCELLED: "■",
+    TaskState.SKIPPED: "»",
+}
 
 
 def state_label(state: str) -> str:
     """A run state as people read it: ``succeeded_with_warnings`` -> "succeeded with warnings"."""
     return state.replace("_", " ")
+
+
 _ANY = "(any)"
 
 
@@ -98,14 +113,24 @@ def queue_forms(user: UserOut) -> None:
 
 def _refresh_form(user: UserOut) -> None:
     with st.form("tasks_refresh_form", border=False):
-        st.selectbox("Provider", ["demo", "twelvedata"], key=KEY_REFRESH_PROVIDER,
-                     help="demo: synthetic data; twelvedata needs TWELVEDATA_API_KEY")
+        st.selectbox(
+            "Provider",
+            ["demo", "twelvedata"],
+            key=KEY_REFRESH_PROVIDER,
+            help="demo: synthetic data; twelvedata needs TWELVEDATA_API_KEY",
+        )
         st.text_input("Symbols", key=KEY_REFRESH_SYMBOLS, placeholder="all (or e.g. AAPL, MSFT)")
         st.checkbox("Full history (not only new dates)", key=KEY_REFRESH_FULL)
         if st.form_submit_button("Queue refresh", type="primary"):
-            _queue("refresh", {"provider": st.session_state[KEY_REFRESH_PROVIDER],
-                               "symbols": st.session_state[KEY_REFRESH_SYMBOLS] or None,
-                               "full": st.session_state[KEY_REFRESH_FULL]}, user)
+            _queue(
+                "refresh",
+                {
+                    "provider": st.session_state[KEY_REFRESH_PROVIDER],
+                    "symbols": st.session_state[KEY_REFRESH_SYMBOLS] or None,
+                    "full": st.session_state[KEY_REFRESH_FULL],
+                },
+                user,
+            )
 
 
 def _compute_form(user: UserOut) -> None:
@@ -114,16 +139,19 @@ def _compute_form(user: UserOut) -> None:
     with st.form("tasks_compute_form", border=False):
         versions = {v.id: v.label for v in list_versions()}
         options: list[int | None] = [None, *versions]
-        st.selectbox("Config version", options, key=KEY_COMPUTE_CONFIG,
-                     format_func=lambda i: "the active version" if i is None else versions[i])
+        st.selectbox(
+            "Config version",
+            options,
+            key=KEY_COMPUTE_CONFIG,
+            format_func=lambda i: "the active version" if i is None else versions[i],
+        )
         if st.form_submit_button("Queue recompute", type="primary"):
             _queue("compute", {"config_id": st.session_state[KEY_COMPUTE_CONFIG]}, user)
 
 
 def _report_label(report: Any) -> str:
     owner = f" · {report.owner}" if report.owner else ""
-    return (f"#{report.id} · {report.report_type} · {report.period} · {report.format.upper()} · "
-            f"{report.status}{owner}")
+    return f"#{report.id} · {report.report_type} · {report.period} · {report.format.upper()} · {report.status}{owner}"
 
 
 def _report_form(user: UserOut) -> None:
@@ -133,8 +161,14 @@ def _report_form(user: UserOut) -> None:
     with shown_errors():
         choices = {r.id: r for r in reports.list_reports(auth.actor(), {"limit": 200})}
     with st.form("tasks_report_form", border=False):
-        st.selectbox("Report", list(choices), key=KEY_REPORT_ID, index=None, placeholder="Choose a report",
-                     format_func=lambda i: _report_label(choices[i]) if i in choices else f"#{i}")
+        st.selectbox(
+            "Report",
+            list(choices),
+            key=KEY_REPORT_ID,
+            index=None,
+            placeholder="Choose a report",
+            format_func=lambda i: _report_label(choices[i]) if i in choices else f"#{i}",
+        )
         if st.form_submit_button("Queue report"):
             chosen = st.session_state.get(KEY_REPORT_ID)
             if chosen is None:
@@ -155,8 +189,10 @@ def _live(user: UserOut) -> None:
                 label += f" · {run.queued_by}"
             st.progress(min(max(run.progress, 0.0), 1.0), text=f"{label} — {run.message or ''}")
         depth = svc.queue_depth()
-        st.caption(f"Queue ({depth.backend}): {depth.pending} waiting, {depth.scheduled} scheduled · "
-                   f"updated {dt.datetime.now(dt.timezone.utc):%H:%M:%S} UTC")
+        st.caption(
+            f"Queue ({depth.backend}): {depth.pending} waiting, {depth.scheduled} scheduled · "
+            f"updated {dt.datetime.now(dt.timezone.utc):%H:%M:%S} UTC"
+        )
         # a run that ends (or changes state) redraws the history and the run detail too
         seen: dict[object, object] = {r.id: r.state for r in active}
         rerun_when_changed(KEY_LIVE_SIGNATURE, seen)
@@ -171,8 +207,7 @@ def live_panel(user: UserOut) -> None:
 # --------------------------------------------------------------------------- history
 def _filters(user: UserOut) -> RunFilters:
     cols = st.columns(5 if user.is_admin else 4)
-    kind = cols[0].selectbox("Kind", [_ANY, *KIND_LABELS], key=KEY_F_KIND,
-                             format_func=lambda k: KIND_LABELS.get(k, k))
+    kind = cols[0].selectbox("Kind", [_ANY, *KIND_LABELS], key=KEY_F_KIND, format_func=lambda k: KIND_LABELS.get(k, k))
     state = cols[1].selectbox("State", [_ANY, *TaskState], key=KEY_F_STATE, format_func=state_label)
     since = cols[2].date_input("From", value=None, key=KEY_F_SINCE)
     until = cols[3].date_input("To", value=None, key=KEY_F_UNTIL)
@@ -180,19 +215,34 @@ def _filters(user: UserOut) -> RunFilters:
     if user.is_admin:
         who = cols[4].selectbox("User", [_ANY, *svc.run_users(user)], key=KEY_F_USER)
     # state is a TaskState (the selectbox's options); RunFilters validates it
-    return RunFilters(kind=None if kind == _ANY else kind, state=None if state == _ANY else state,
-                      user=None if who in (None, _ANY) else who, since=since, until=until)
+    return RunFilters(
+        kind=None if kind == _ANY else kind,
+        state=None if state == _ANY else state,
+        user=None if who in (None, _ANY) else who,
+        since=since,
+        until=until,
+    )
 
 
 def runs_frame(runs: list[TaskRunOut]) -> pd.DataFrame:
     """The history table: one row per run."""
-    return pd.DataFrame([{
-        "id": r.id, "kind": KIND_LABELS.get(r.kind, r.kind), "state": f"{STATE_ICONS.get(r.state, '•')} {state_label(r.state)}",
-        "progress": r.progress, "queued by": r.queued_by, "queued at": r.queued_at,
-        "duration (s)": None if r.duration_s is None else round(r.duration_s, 2), "attempts": r.attempts,
-        "message": r.error if r.state == TaskState.FAILED else r.message,
-    } for r in runs], columns=["id", "kind", "state", "progress", "queued by", "queued at", "duration (s)",
-                               "attempts", "message"])
+    return pd.DataFrame(
+        [
+            {
+                "id": r.id,
+                "kind": KIND_LABELS.get(r.kind, r.kind),
+                "state": f"{STATE_ICONS.get(r.state, '•')} {state_label(r.state)}",
+                "progress": r.progress,
+                "queued by": r.queued_by,
+                "queued at": r.queued_at,
+                "duration (s)": None if r.duration_s is None else round(r.duration_s, 2),
+                "attempts": r.attempts,
+                "message": r.error if r.state == TaskState.FAILED else r.message,
+            }
+            for r in runs
+        ],
+        columns=["id", "kind", "state", "progress", "queued by", "queued at", "duration (s)", "attempts", "message"],
+    )
 
 
 def history(user: UserOut) -> None:
@@ -200,22 +250,33 @@ def history(user: UserOut) -> None:
     filters = _filters(user)
     total = svc.count_runs(filters, viewer=user)
     pages = max(1, -(-total // PAGE_SIZE))
-    page = st.number_input(f"Page (of {pages}; {total} runs)", min_value=1, max_value=pages, step=1, key=KEY_PAGE) \
-        if pages > 1 else 1
+    page = (
+        st.number_input(f"Page (of {pages}; {total} runs)", min_value=1, max_value=pages, step=1, key=KEY_PAGE)
+        if pages > 1
+        else 1
+    )
     runs = svc.list_runs(filters, limit=PAGE_SIZE, offset=(int(page) - 1) * PAGE_SIZE, viewer=user)
     if not runs:
         st.info("No runs match these filters.")
         return
-    tables.show(runs_frame(runs),
-                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0,
-                                                                            max_value=1.0, format="percent")})
+    tables.show(
+        runs_frame(runs),
+        column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent")
+        },
+    )
     ids = [r.id for r in runs]
     selected = st.session_state.get(KEY_SELECTED)
     if selected not in ids:
         st.session_state[KEY_SELECTED] = ids[0]
-    st.selectbox("Run", ids, key=KEY_SELECTED,
-                 format_func=lambda i: next(f"run {r.id} · {KIND_LABELS.get(r.kind, r.kind)} · {state_label(r.state)}"
-                                            for r in runs if r.id == i))
+    st.selectbox(
+        "Run",
+        ids,
+        key=KEY_SELECTED,
+        format_func=lambda i: next(
+            f"run {r.id} · {KIND_LABELS.get(r.kind, r.kind)} · {state_label(r.state)}" for r in runs if r.id == i
+        ),
+    )
 
 
 def _retry(run_id: int) -> None:
@@ -254,8 +315,10 @@ def run_detail(user: UserOut) -> None:
         def ts(value: dt.datetime | None) -> str:
             return "—" if value is None else f"{value:%Y-%m-%d %H:%M:%S} UTC"
 
-        st.markdown(f"Queued by **{run.queued_by or '—'}** at {ts(run.queued_at)} · started {ts(run.started_at)} · "
-                    f"finished {ts(run.finished_at)}" + (f" · worker `{run.worker}`" if run.worker else ""))
+        st.markdown(
+            f"Queued by **{run.queued_by or '—'}** at {ts(run.queued_at)} · started {ts(run.started_at)} · "
+            f"finished {ts(run.finished_at)}" + (f" · worker `{run.worker}`" if run.worker else "")
+        )
         if run.retry_of_id:
             st.caption(f"Retry of run {run.retry_of_id}")
         if run.state == TaskState.SUCCEEDED_WITH_WARNINGS:
@@ -282,8 +345,17 @@ def run_detail(user: UserOut) -> None:
 # --------------------------------------------------------------------------- schedule and workers
 def schedule_table() -> None:
     with shown_errors():
-        frame = pd.DataFrame([{"job": KIND_LABELS.get(e.kind, e.kind), "cron (UTC)": e.cron,
-                               "next run (UTC)": e.next_run_at, "what": e.description} for e in schedule.schedule()])
+        frame = pd.DataFrame(
+            [
+                {
+                    "job": KIND_LABELS.get(e.kind, e.kind),
+                    "cron (UTC)": e.cron,
+                    "next run (UTC)": e.next_run_at,
+                    "what": e.description,
+                }
+                for e in schedule.schedule()
+            ]
+        )
         tables.show(frame)
 
 
@@ -291,13 +363,30 @@ def workers_table() -> None:
     with shown_errors():
         seen = workers.workers_status()
         if not seen:
-            st.warning("No worker has reported yet. With REDIS_URL set, start `huey_consumer jobs.huey -w 2` "
-                       "(or `python -m core worker`); otherwise the app runs its own worker.")
+            st.warning(
+                "No worker has reported yet. With REDIS_URL set, start `huey_consumer jobs.huey -w 2` "
+                "(or `python -m core worker`); otherwise the app runs its own worker."
+            )
             return
         alive = sum(w.alive for w in seen)
-        st.caption(f"{alive} of {len(seen)} worker process(es) alive "
-                   f"(dead after {HEARTBEAT_STALE_S:.0f} s without a heartbeat)")
-        tables.show(pd.DataFrame([{
-            "worker": w.worker_id, "alive": "✓ alive" if w.alive else "✗ dead", "kind": w.kind, "threads": w.workers,
-            "host": w.hostname, "pid": w.pid, "last heartbeat (s ago)": round(w.age_s, 1), "since": w.started_at,
-        } for w in seen]))
+        st.caption(
+            f"{alive} of {len(seen)} worker process(es) alive "
+            f"(dead after {HEARTBEAT_STALE_S:.0f} s without a heartbeat)"
+        )
+        tables.show(
+            pd.DataFrame(
+                [
+                    {
+                        "worker": w.worker_id,
+                        "alive": "✓ alive" if w.alive else "✗ dead",
+                        "kind": w.kind,
+                        "threads": w.workers,
+                        "host": w.hostname,
+                        "pid": w.pid,
+                        "last heartbeat (s ago)": round(w.age_s, 1),
+                        "since": w.started_at,
+                    }
+                    for w in seen
+                ]
+            )
+        )

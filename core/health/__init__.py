@@ -14,6 +14,7 @@ takes well under a second with 1.26 M prices and 10,000 task runs (see bench/dia
 
 Times are UTC; ``now`` and ``today`` are passed in so that tests control the clock.
 """
+
 from __future__ import annotations
 
 # each check module registers itself when imported
@@ -37,6 +38,30 @@ from core.health.base import (
 from core.health.database import write_probe
 from core.health.runner import run_checks
 
-__all__ = ["CHECK_TIMEOUT_S", "ERROR", "INFO", "OK", "REGISTRY", "STATS_DAYS", "WARNING", "Check", "CheckSpec",
-           "Context", "HealthReport", "cache", "configuration", "database", "freshness", "jobs", "overall",
-           "performance", "queue", "redis_server", "registered", "rules_table", "run_checks", "workers", "write_probe"]
+__all__ = [
+    "CHECK_TIMEOUT_S",
+    "ERROR",
+    "INFO",
+    "OK",
+    "REGISTRY",
+    "STATS_DAYS",
+    "WARNING",
+    "Check",
+    "CheckSpec",
+    "Context",
+    "HealthReport",
+    "cache",
+    "configuration",
+    "database",
+    "freshness",
+    "jobs",
+    "overall",
+    "performance",
+    "queue",
+    "redis_server",
+    "registered",
+    "rules_table",
+    "run_checks",
+    "workers",
+    "write_probe",
+]

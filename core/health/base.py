@@ -5,6 +5,7 @@ title, what it shows and its rules ONCE; the runner (:mod:`core.health.runner`) 
 registration, so an error card (timeout, failure, database down) carries the same title and rules as a normal one,
 and the README's Diagnostics table is generated from the same registry (:func:`rules_table`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -48,10 +49,17 @@ class Check:
             self.status = status
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "title": self.title, "status": self.status, "summary": self.summary,
-                "rules": self.rules, "findings": self.findings, "facts": jsonable(self.facts),
-                "tables": {name: records(frame) for name, frame in self.tables.items()},
-                "duration_ms": round(self.duration_ms, 1)}
+        return {
+            "key": self.key,
+            "title": self.title,
+            "status": self.status,
+            "summary": self.summary,
+            "rules": self.rules,
+            "findings": self.findings,
+            "facts": jsonable(self.facts),
+            "tables": {name: records(frame) for name, frame in self.tables.items()},
+            "duration_ms": round(self.duration_ms, 1),
+        }
 
 
 @dataclass
@@ -70,8 +78,12 @@ class HealthReport:
         raise KeyError(key)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "at": self.at.isoformat(), "duration_ms": round(self.duration_ms, 1),
-                "checks": [c.as_dict() for c in self.checks]}
+        return {
+            "status": self.status,
+            "at": self.at.isoformat(),
+            "duration_ms": round(self.duration_ms, 1),
+            "checks": [c.as_dict() for c in self.checks],
+        }
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -131,8 +143,9 @@ class CheckSpec:
 REGISTRY: dict[str, CheckSpec] = {}
 
 
-def register(key: str, title: str, *, shows: str, rules: list[str] | tuple[str, ...], needs_database: bool,
-             order: int) -> Callable[[Callable[[Context, Check], None]], Callable[[Context, Check], None]]:
+def register(
+    key: str, title: str, *, shows: str, rules: list[str] | tuple[str, ...], needs_database: bool, order: int
+) -> Callable[[Callable[[Context, Check], None]], Callable[[Context, Check], None]]:
     """Register the decorated ``run(ctx, card)`` as the check ``key`` (shown at position ``order``): it fills the
     card it is given (status, summary, findings, facts, tables)."""
 

@@ -1,4 +1,5 @@
 """The cache card: backend, keys, hits and misses per namespace."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -10,9 +11,14 @@ CACHE_RULES = [
 ]
 
 
-@register("cache", "Cache",
-          shows="backend, keys, hits and misses per namespace",
-          rules=CACHE_RULES, needs_database=False, order=80)
+@register(
+    "cache",
+    "Cache",
+    shows="backend, keys, hits and misses per namespace",
+    rules=CACHE_RULES,
+    needs_database=False,
+    order=80,
+)
 def check_cache(ctx: Context, check: Check) -> None:
     from core.infra.cache import CacheUnavailable, get_cache
 
@@ -24,8 +30,9 @@ def check_cache(ctx: Context, check: Check) -> None:
         check.raise_to(WARNING, exc.reason)
         check.summary = f"{cache.backend_name} cache unavailable; values are computed on every read ({exc.reason})"
         return
-    frame = pd.DataFrame([s.as_dict() for s in stats],
-                         columns=["namespace", "ttl_s", "keys", "hits", "misses", "hit_rate"])
+    frame = pd.DataFrame(
+        [s.as_dict() for s in stats], columns=["namespace", "ttl_s", "keys", "hits", "misses", "hit_rate"]
+    )
     check.tables["namespaces"] = frame
     hits, misses = int(frame["hits"].sum()), int(frame["misses"].sum())
     check.facts.update({"keys": int(frame["keys"].sum()), "hits": hits, "misses": misses})

@@ -1,4 +1,5 @@
 """The configuration card: every setting (secrets redacted) and the versions of the app and its key dependencies."""
+
 from __future__ import annotations
 
 import functools
@@ -11,8 +12,18 @@ from core.config import PROJECT_ROOT, get_settings
 from core.health.base import INFO, Check, Context, register
 
 #: Distributions whose versions the configuration card lists.
-KEY_PACKAGES = ("streamlit", "sqlalchemy", "alembic", "pandas", "numpy", "pydantic", "huey", "redis", "psycopg",
-                "plotly")
+KEY_PACKAGES = (
+    "streamlit",
+    "sqlalchemy",
+    "alembic",
+    "pandas",
+    "numpy",
+    "pydantic",
+    "huey",
+    "redis",
+    "psycopg",
+    "plotly",
+)
 
 
 CONFIGURATION_RULES = ["informational: every secret is shown only as set / not set, URLs without passwords"]
@@ -50,18 +61,29 @@ def versions() -> dict[str, str]:
     return out
 
 
-@register("configuration", "Configuration",
-          shows="every setting with secrets redacted; app, Python and key dependency versions",
-          rules=CONFIGURATION_RULES, needs_database=False, order=90)
+@register(
+    "configuration",
+    "Configuration",
+    shows="every setting with secrets redacted; app, Python and key dependency versions",
+    rules=CONFIGURATION_RULES,
+    needs_database=False,
+    order=90,
+)
 def check_configuration(ctx: Context, check: Check) -> None:
     check.status = INFO
     settings = get_settings()
     redacted = settings.redacted()
     check.tables["settings"] = pd.DataFrame(sorted(redacted.items()), columns=["setting", "value"])
     check.tables["versions"] = pd.DataFrame(list(versions().items()), columns=["component", "version"])
-    check.facts.update({"database": "sqlite" if settings.is_sqlite else "postgresql",
-                        "queue": "redis" if settings.redis_url else "sqlite",
-                        "cache": "redis" if settings.redis_url else "in-process"})
-    check.summary = (f"{check.facts['database']} database, {check.facts['queue']} queue, {check.facts['cache']} "
-                     f"cache; Python {platform.python_version()}")
+    check.facts.update(
+        {
+            "database": "sqlite" if settings.is_sqlite else "postgresql",
+            "queue": "redis" if settings.redis_url else "sqlite",
+            "cache": "redis" if settings.redis_url else "in-process",
+        }
+    )
+    check.summary = (
+        f"{check.facts['database']} database, {check.facts['queue']} queue, {check.facts['cache']} "
+        f"cache; Python {platform.python_version()}"
+    )
     return

@@ -1,4 +1,5 @@
 """The database card: reachable, writable, at the newest migration, and quick."""
+
 from __future__ import annotations
 
 import contextlib
@@ -53,7 +54,8 @@ def _row_counts(session: Any) -> pd.DataFrame:
     sql = "SELECT " + ", ".join(f'(SELECT COUNT(*) FROM "{t}") AS "{t}"' for t in tables)
     counts = session.execute(text(sql)).one()
     return pd.DataFrame({"table": tables, "rows": [int(c) for c in counts]}).sort_values(
-        "rows", ascending=False, ignore_index=True)
+        "rows", ascending=False, ignore_index=True
+    )
 
 
 #: A no-op write: it matches no row, yet the database must open a write transaction to run it, so a
@@ -89,8 +91,11 @@ def write_probe(timeout_s: float = CHECK_TIMEOUT_S) -> str | None:
                 conn.execute(text("SET LOCAL lock_timeout = 1000"))
                 if str(conn.execute(text("SHOW transaction_read_only")).scalar()).lower() == "on":
                     in_recovery = bool(conn.execute(text("SELECT pg_is_in_recovery()")).scalar())
-                    return ("the server is a hot standby (read-only replica)" if in_recovery else
-                            "transactions are read-only (default_transaction_read_only = on)")
+                    return (
+                        "the server is a hot standby (read-only replica)"
+                        if in_recovery
+                        else "transactions are read-only (default_transaction_read_only = on)"
+                    )
             elif dialect == "sqlite":
                 busy_ms = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
                 if conn.exec_driver_sql("PRAGMA query_only").scalar():
@@ -112,9 +117,14 @@ def write_probe(timeout_s: float = CHECK_TIMEOUT_S) -> str | None:
                     conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(busy_ms)}")
 
 
-@register("database", "Database",
-          shows="dialect, reachable, writable, round-trip latency, size, row counts per table, migrations at head",
-          rules=DATABASE_RULES, needs_database=True, order=10)
+@register(
+    "database",
+    "Database",
+    shows="dialect, reachable, writable, round-trip latency, size, row counts per table, migrations at head",
+    rules=DATABASE_RULES,
+    needs_database=True,
+    order=10,
+)
 def check_database(ctx: Context, check: Check) -> None:
     from core.db import get_engine, migration_status
 
@@ -138,16 +148,23 @@ def check_database(ctx: Context, check: Check) -> None:
     if refused is not None:
         check.raise_to(ERROR, f"read-only: writes are refused ({refused})")
     migrations = migration_status()
-    check.facts.update({"migration_current": migrations["current"], "migration_head": migrations["head"],
-                        "at_head": migrations["at_head"]})
+    check.facts.update(
+        {
+            "migration_current": migrations["current"],
+            "migration_head": migrations["head"],
+            "at_head": migrations["at_head"],
+        }
+    )
     if not migrations["at_head"]:
         current = migrations["current"] or "no revision (never migrated)"
         check.raise_to(ERROR, f"schema at {current}, newest migration is {migrations['head']}")
     if latency > DB_LATENCY_WARN_MS:
         check.raise_to(WARNING, f"round trip {latency:.0f} ms")
-    check.summary = (f"{dialect}, reachable, {'writable' if refused is None else 'READ-ONLY'}, "
-                     f"{latency:.1f} ms round trip, {_human_bytes(check.facts['size_bytes'])}, "
-                     f"migrations {'at head' if migrations['at_head'] else 'behind'}")
+    check.summary = (
+        f"{dialect}, reachable, {'writable' if refused is None else 'READ-ONLY'}, "
+        f"{latency:.1f} ms round trip, {_human_bytes(check.facts['size_bytes'])}, "
+        f"migrations {'at head' if migrations['at_head'] else 'behind'}"
+    )
     return
 
 

@@ -1,4 +1,5 @@
 """The jobs card: the last refresh and compute, and run statistics by kind over :data:`STATS_DAYS` days."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,19 +28,35 @@ JOB_RULES = [
 
 
 def _last_run(session: Any, kinds: tuple[str, ...]) -> dict[str, Any] | None:
-    row = session.execute(select(TaskRun.id, TaskRun.kind, TaskRun.state, TaskRun.queued_at, TaskRun.started_at,
-                                 TaskRun.finished_at, TaskRun.duration_s, TaskRun.error)
-                          .where(TaskRun.kind.in_(kinds)).order_by(TaskRun.queued_at.desc(), TaskRun.id.desc())
-                          .limit(1)).first()
+    row = session.execute(
+        select(
+            TaskRun.id,
+            TaskRun.kind,
+            TaskRun.state,
+            TaskRun.queued_at,
+            TaskRun.started_at,
+            TaskRun.finished_at,
+            TaskRun.duration_s,
+            TaskRun.error,
+        )
+        .where(TaskRun.kind.in_(kinds))
+        .order_by(TaskRun.queued_at.desc(), TaskRun.id.desc())
+        .limit(1)
+    ).first()
     return dict(row._mapping) if row is not None else None
 
 
 def job_statistics(session: Any, since: dt.datetime) -> pd.DataFrame:
     """Per kind over runs queued since ``since``: runs, succeeded, failed, failure rate (of finished
     succeeded + failed runs), p50 / p95 / max duration of finished runs in seconds."""
-    counts = pd.DataFrame(session.execute(
-        select(TaskRun.kind, TaskRun.state, func.count()).where(TaskRun.queued_at >= since)
-        .group_by(TaskRun.kind, TaskRun.state)).all(), columns=["kind", "state", "n"])
+    counts = pd.DataFrame(
+        session.execute(
+            select(TaskRun.kind, TaskRun.state, func.count())
+            .where(TaskRun.queued_at >= since)
+            .group_by(TaskRun.kind, TaskRun.state)
+        ).all(),
+        columns=["kind", "state", "n"],
+    )
     columns = ["kind", "runs", "succeeded", "failed", "failure_rate", "p50_s", "p95_s", "max_s"]
     if counts.empty:
         return pd.DataFrame(columns=columns)
@@ -51,10 +68,19 @@ def job_statistics(session: Any, since: dt.datetime) -> pd.DataFrame:
     out["failed"] = table[TaskState.FAILED] if TaskState.FAILED in table else 0
     finished = out["succeeded"] + out["failed"]
     out["failure_rate"] = (out["failed"] / finished.where(finished > 0)).astype(float)
-    durations = pd.DataFrame(session.execute(
-        select(TaskRun.kind, TaskRun.duration_s).where(TaskRun.queued_at >= since, TaskRun.duration_s.is_not(None),
-                                                        TaskRun.state.in_((*SUCCEEDED_STATES, TaskState.FAILED)))
-        .order_by(TaskRun.queued_at.desc()).limit(JOB_DURATION_ROWS)).all(), columns=["kind", "duration_s"])
+    durations = pd.DataFrame(
+        session.execute(
+            select(TaskRun.kind, TaskRun.duration_s)
+            .where(
+                TaskRun.queued_at >= since,
+                TaskRun.duration_s.is_not(None),
+                TaskRun.state.in_((*SUCCEEDED_STATES, TaskState.FAILED)),
+            )
+            .order_by(TaskRun.queued_at.desc())
+            .limit(JOB_DURATION_ROWS)
+        ).all(),
+        columns=["kind", "duration_s"],
+    )
     grouped = durations.groupby("kind")["duration_s"]
     out["p50_s"] = grouped.quantile(0.5)
     out["p95_s"] = grouped.quantile(0.95)
@@ -62,9 +88,14 @@ def job_statistics(session: Any, since: dt.datetime) -> pd.DataFrame:
     return out.reset_index()[columns]
 
 
-@register("jobs", "Jobs",
-          shows="last refresh and compute (when, how long, outcome), runs, failures and p50/p95/max duration by kind over 7 days, the data version",
-          rules=JOB_RULES, needs_database=True, order=60)
+@register(
+    "jobs",
+    "Jobs",
+    shows="last refresh and compute (when, how long, outcome), runs, failures and p50/p95/max duration by kind over 7 days, the data version",
+    rules=JOB_RULES,
+    needs_database=True,
+    order=60,
+)
 def check_jobs(ctx: Context, check: Check) -> None:
     since = ctx.now - dt.timedelta(days=STATS_DAYS)
     with read_session(ctx) as session:
@@ -75,7 +106,8 @@ def check_jobs(ctx: Context, check: Check) -> None:
     check.tables["durations by kind (7 days)"] = stats
     check.tables["last runs"] = pd.DataFrame(
         [{"job": label, **(run or {})} for label, run in (("refresh", last_refresh), ("compute", last_compute))],
-        columns=["job", "id", "kind", "state", "queued_at", "started_at", "finished_at", "duration_s", "error"])
+        columns=["job", "id", "kind", "state", "queued_at", "started_at", "finished_at", "duration_s", "error"],
+    )
     check.facts.update({"data_version": version.get("version", 0), "data_version_at": version.get("at")})
     parts = []
     for label, run in (("refresh", last_refresh), ("compute", last_compute)):

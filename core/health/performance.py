@@ -1,4 +1,5 @@
 """The app performance card: page render times and the slowest service calls (:mod:`core.infra.telemetry`)."""
+
 from __future__ import annotations
 
 from core.health.base import INFO, STATS_DAYS, WARNING, Check, Context, register
@@ -7,13 +8,19 @@ from core.health.base import INFO, STATS_DAYS, WARNING, Check, Context, register
 PAGE_P95_WARN_MS = 2000.0
 
 
-PERFORMANCE_RULES = [f"warning if a page's p95 render time is above {PAGE_P95_WARN_MS / 1000:.0f} s "
-                     f"(over {STATS_DAYS} days)"]
+PERFORMANCE_RULES = [
+    f"warning if a page's p95 render time is above {PAGE_P95_WARN_MS / 1000:.0f} s (over {STATS_DAYS} days)"
+]
 
 
-@register("performance", "App performance",
-          shows="page render p50/p95 per page (recorded by Home.py), slowest service calls",
-          rules=PERFORMANCE_RULES, needs_database=True, order=70)
+@register(
+    "performance",
+    "App performance",
+    shows="page render p50/p95 per page (recorded by Home.py), slowest service calls",
+    rules=PERFORMANCE_RULES,
+    needs_database=True,
+    order=70,
+)
 def check_performance(ctx: Context, check: Check) -> None:
     from core.infra import telemetry
 
@@ -29,6 +36,7 @@ def check_performance(ctx: Context, check: Check) -> None:
     for _, row in slow.iterrows():
         check.raise_to(WARNING, f"{row['name']}: p95 {row['p95_ms'] / 1000:.1f} s")
     top = stats.pages.iloc[0]
-    check.summary = (f"{len(stats.pages)} page(s) timed, {stats.samples} samples; slowest p95: {top['name']} "
-                     f"{top['p95_ms']:.0f} ms")
+    check.summary = (
+        f"{len(stats.pages)} page(s) timed, {stats.samples} samples; slowest p95: {top['name']} {top['p95_ms']:.0f} ms"
+    )
     return

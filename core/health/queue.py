@@ -1,4 +1,5 @@
 """The job queue card: pending, scheduled, results, locks held."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,13 +29,23 @@ def queue_facts(queue: JobQueue) -> dict[str, Any]:
     from core.infra.locks import held_locks
 
     held = sorted(held_locks())
-    return {"backend": queue.backend, "pending": queue.pending_count(), "scheduled": queue.scheduled_count(),
-            "results": queue.result_count(), "locks_held": held}
+    return {
+        "backend": queue.backend,
+        "pending": queue.pending_count(),
+        "scheduled": queue.scheduled_count(),
+        "results": queue.result_count(),
+        "locks_held": held,
+    }
 
 
-@register("queue", "Job queue",
-          shows="backend, pending, scheduled, results, locks held",
-          rules=QUEUE_RULES, needs_database=False, order=30)
+@register(
+    "queue",
+    "Job queue",
+    shows="backend, pending, scheduled, results, locks held",
+    rules=QUEUE_RULES,
+    needs_database=False,
+    order=30,
+)
 def check_queue(ctx: Context, check: Check) -> None:
     try:
         facts = queue_facts(_huey(ctx))
@@ -46,6 +57,8 @@ def check_queue(ctx: Context, check: Check) -> None:
     if facts["pending"] > QUEUE_PENDING_WARN:
         check.raise_to(WARNING, f"{facts['pending']} tasks pending")
     locks = ", ".join(facts["locks_held"]) or "none"
-    check.summary = (f"{facts['backend']}: {facts['pending']} pending, {facts['scheduled']} scheduled, "
-                     f"{facts['results']} results, locks held: {locks}")
+    check.summary = (
+        f"{facts['backend']}: {facts['pending']} pending, {facts['scheduled']} scheduled, "
+        f"{facts['results']} results, locks held: {locks}"
+    )
     return

@@ -1,4 +1,5 @@
 """The Redis card (when ``REDIS_URL`` is set): reachable, version, memory."""
+
 from __future__ import annotations
 
 import contextlib
@@ -19,9 +20,14 @@ REDIS_RULES = [
 ]
 
 
-@register("redis", "Redis",
-          shows="reachable, version, round trip, memory, keys (when `REDIS_URL` is set)",
-          rules=REDIS_RULES, needs_database=False, order=20)
+@register(
+    "redis",
+    "Redis",
+    shows="reachable, version, round trip, memory, keys (when `REDIS_URL` is set)",
+    rules=REDIS_RULES,
+    needs_database=False,
+    order=20,
+)
 def check_redis(ctx: Context, check: Check) -> None:
     url = get_settings().redis_url
     if not url:
@@ -48,11 +54,19 @@ def check_redis(ctx: Context, check: Check) -> None:
             client.close()
     used = int(memory.get("used_memory") or 0)
     maxmemory = int(memory.get("maxmemory") or 0)
-    check.facts.update({"version": server.get("redis_version"), "round_trip_ms": round(latency, 2),
-                        "used_memory": memory.get("used_memory_human"), "maxmemory": maxmemory or None,
-                        "keys": keyspace_keys})
+    check.facts.update(
+        {
+            "version": server.get("redis_version"),
+            "round_trip_ms": round(latency, 2),
+            "used_memory": memory.get("used_memory_human"),
+            "maxmemory": maxmemory or None,
+            "keys": keyspace_keys,
+        }
+    )
     if maxmemory and used > REDIS_MEMORY_WARN * maxmemory:
         check.raise_to(WARNING, f"used memory {used / maxmemory:.0%} of maxmemory")
-    check.summary = (f"Redis {server.get('redis_version')}, {latency:.1f} ms round trip, "
-                     f"{memory.get('used_memory_human')} used, {keyspace_keys} keys")
+    check.summary = (
+        f"Redis {server.get('redis_version')}, {latency:.1f} ms round trip, "
+        f"{memory.get('used_memory_human')} used, {keyspace_keys} keys"
+    )
     return

@@ -1,4 +1,5 @@
 """Running the registered checks side by side, each bounded in time, into one :class:`HealthReport`."""
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -46,8 +47,15 @@ def _run_one(spec: CheckSpec, ctx: Context) -> Check:
     return check
 
 
-def run_checks(*, now: dt.datetime | None = None, today: dt.date | None = None, timeout_s: float = CHECK_TIMEOUT_S,
-               only: tuple[str, ...] | None = None, huey: Any = None, cache: Any = None) -> HealthReport:
+def run_checks(
+    *,
+    now: dt.datetime | None = None,
+    today: dt.date | None = None,
+    timeout_s: float = CHECK_TIMEOUT_S,
+    only: tuple[str, ...] | None = None,
+    huey: Any = None,
+    cache: Any = None,
+) -> HealthReport:
     """Run every registered check (or those named in ``only``) in parallel; never raises.
 
     First one quick ``SELECT 1`` (bounded by ``timeout_s``): when the database does not answer, the
@@ -58,8 +66,9 @@ def run_checks(*, now: dt.datetime | None = None, today: dt.date | None = None, 
     now = now or dt.datetime.now(dt.timezone.utc)
     ctx = Context(now=now, today=today or now.date(), timeout_s=timeout_s, huey=huey, cache=cache)
     selected = [spec for spec in registered() if only is None or spec.key in only]
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(selected)),
-                                                 thread_name_prefix="autoindex-health")
+    pool = concurrent.futures.ThreadPoolExecutor(
+        max_workers=max(1, len(selected)), thread_name_prefix="autoindex-health"
+    )
     results: dict[str, Check] = {}
     try:
         db_reason: str | None = None
@@ -95,5 +104,6 @@ def run_checks(*, now: dt.datetime | None = None, today: dt.date | None = None, 
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     checks = [results[spec.key] for spec in selected]
-    return HealthReport(status=overall(checks), checks=checks, at=now,
-                        duration_ms=(time.perf_counter() - started) * 1000)
+    return HealthReport(
+        status=overall(checks), checks=checks, at=now, duration_ms=(time.perf_counter() - started) * 1000
+    )

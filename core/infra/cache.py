@@ -39,6 +39,7 @@ Use it on service read functions::
 Arguments must have a stable ``repr`` (ints, strings, dates, tuples); the namespace and the function's
 qualified name are part of the key, so two functions can share a namespace.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -113,8 +114,14 @@ class NamespaceStats:
         return self.hits / total if total else None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"namespace": self.namespace, "ttl_s": self.ttl_s, "keys": self.keys, "hits": self.hits,
-                "misses": self.misses, "hit_rate": self.hit_rate}
+        return {
+            "namespace": self.namespace,
+            "ttl_s": self.ttl_s,
+            "keys": self.keys,
+            "hits": self.hits,
+            "misses": self.misses,
+            "hit_rate": self.hit_rate,
+        }
 
 
 def check_namespace(namespace: str) -> str:
@@ -132,7 +139,7 @@ def _reason(exc: BaseException) -> str:
 def _group(keys: Iterable[str], cache_prefix: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for key in keys:
-        namespace = key[len(cache_prefix):].split(":", 1)[0]
+        namespace = key[len(cache_prefix) :].split(":", 1)[0]
         counts[namespace] = counts.get(namespace, 0) + 1
     return counts
 
@@ -270,8 +277,11 @@ class RedisBackend(CacheBackend):
 
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         self.client = client or redis.Redis.from_url(
-            url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S, socket_timeout=REDIS_SOCKET_TIMEOUT_S,
-            health_check_interval=30)
+            url,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+            socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+            health_check_interval=30,
+        )
         self.stats_prefix = f"{prefix}:cachestats:"
 
     def _call(self, fn: Callable[[], R]) -> R:
@@ -309,8 +319,10 @@ class RedisBackend(CacheBackend):
 
     def known_namespaces(self) -> builtins.set[str]:  # builtins: set here is the method
         def scan() -> set[str]:
-            return {k.decode()[len(self.stats_prefix):]
-                    for k in self.client.scan_iter(match=self.stats_prefix + "*", count=SCAN_BATCH)}
+            return {
+                k.decode()[len(self.stats_prefix) :]
+                for k in self.client.scan_iter(match=self.stats_prefix + "*", count=SCAN_BATCH)
+            }
 
         return self._call(scan)
 
@@ -318,8 +330,11 @@ class RedisBackend(CacheBackend):
         return self._call(lambda: sum(1 for _ in self.client.scan_iter(match=pattern_prefix + "*", count=SCAN_BATCH)))
 
     def count_by_namespace(self, cache_prefix: str) -> dict[str, int]:
-        return self._call(lambda: _group((k.decode() for k in self.client.scan_iter(
-            match=cache_prefix + "*", count=SCAN_BATCH)), cache_prefix))
+        return self._call(
+            lambda: _group(
+                (k.decode() for k in self.client.scan_iter(match=cache_prefix + "*", count=SCAN_BATCH)), cache_prefix
+            )
+        )
 
     def delete_prefix(self, pattern_prefix: str) -> int:
         def delete() -> int:
@@ -339,9 +354,13 @@ class RedisBackend(CacheBackend):
         def read() -> dict[str, Any]:
             server = self.client.info("server")
             memory = self.client.info("memory")
-            return {"backend": self.name, "version": server.get("redis_version"),
-                    "used_memory": memory.get("used_memory"), "used_memory_human": memory.get("used_memory_human"),
-                    "maxmemory": memory.get("maxmemory") or None}
+            return {
+                "backend": self.name,
+                "version": server.get("redis_version"),
+                "used_memory": memory.get("used_memory"),
+                "used_memory_human": memory.get("used_memory_human"),
+                "maxmemory": memory.get("maxmemory") or None,
+            }
 
         return self._call(read)
 
@@ -373,9 +392,14 @@ class Cache:
         clock: monotonic seconds, for the Redis back-off.
     """
 
-    def __init__(self, backend: CacheBackend, *, prefix: str = KEY_PREFIX,
-                 data_version: Callable[[], int] = _data_version,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        backend: CacheBackend,
+        *,
+        prefix: str = KEY_PREFIX,
+        data_version: Callable[[], int] = _data_version,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.backend = backend
         self.prefix = prefix
         self._data_version = data_version
@@ -405,14 +429,25 @@ class Cache:
 
     def _failed(self, exc: CacheUnavailable) -> None:
         if self.available():
-            log.warning("%s cache unavailable, computing without it for %.0f s: %s", self.backend.name,
-                        RETRY_AFTER_S, exc.reason)
+            log.warning(
+                "%s cache unavailable, computing without it for %.0f s: %s",
+                self.backend.name,
+                RETRY_AFTER_S,
+                exc.reason,
+            )
         self._down_until = self._clock() + RETRY_AFTER_S
         self._last_error = exc.reason
 
     # ---- reading
-    def get_or_compute(self, namespace: str, key: str, compute: Callable[[], R], *, ttl_s: int | None = None,
-                       version: int | None = None) -> R:
+    def get_or_compute(
+        self,
+        namespace: str,
+        key: str,
+        compute: Callable[[], R],
+        *,
+        ttl_s: int | None = None,
+        version: int | None = None,
+    ) -> R:
         """The cached value of ``key`` in ``namespace`` at the current data version, computing it on a miss.
 
         Backend failures fall back to ``compute()``; errors raised by ``compute`` propagate unchanged.
@@ -468,8 +503,12 @@ class Cache:
             keys = self.backend.count_by_namespace(f"{self.prefix}:cache:")
             names = sorted(set(self.namespaces()) | set(keys))
             counters = self.backend.read_stats(names)
-            out = [NamespaceStats(ns, NAMESPACES.get(ns, DEFAULT_TTL_S), keys.get(ns, 0),
-                                  counters[ns]["hits"], counters[ns]["misses"]) for ns in names]
+            out = [
+                NamespaceStats(
+                    ns, NAMESPACES.get(ns, DEFAULT_TTL_S), keys.get(ns, 0), counters[ns]["hits"], counters[ns]["misses"]
+                )
+                for ns in names
+            ]
         except CacheUnavailable as exc:
             self._failed(exc)
             raise

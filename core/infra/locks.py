@@ -34,6 +34,7 @@ thread: code holding ``seed`` may call code that takes ``seed`` again.
 A holder is described as ``"<label> on <host>:<pid>"``; the label is the one set by :func:`acting_as` (jobs set
 ``run <id>``), else the ``holder`` passed to :func:`hold` (services pass their actor: ``cli``, ``system``).
 """
+
 from __future__ import annotations
 
 import abc
@@ -150,8 +151,9 @@ class PostgresAdvisoryLocks(LockBackend):
         self.key = url
         self.url = url
         # NullPool: closing the connection really ends the session, which frees its advisory locks.
-        self.engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
-                                    connect_args={"connect_timeout": 5})
+        self.engine = create_engine(
+            url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+        )
 
     def _connect(self) -> Any:
         from sqlalchemy.exc import OperationalError
@@ -217,15 +219,16 @@ class PostgresAdvisoryLocks(LockBackend):
 
         key = advisory_key(name)
         with self._connect() as conn:
-            row = conn.execute(text(self._HOLDERS_SQL + " AND l.classid = CAST(:hi AS oid) "
-                                    "AND l.objid = CAST(:lo AS oid) LIMIT 1"),
-                               {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF}).first()
+            row = conn.execute(
+                text(self._HOLDERS_SQL + " AND l.classid = CAST(:hi AS oid) AND l.objid = CAST(:lo AS oid) LIMIT 1"),
+                {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF},
+            ).first()
         if row is None:
             return None
         app, pid = row
         prefix = f"{_PREFIX}{name} "
         if app and app.startswith(prefix):
-            holder: str = app[len(prefix):]
+            holder: str = app[len(prefix) :]
             return holder
         return f"database session {pid}"
 
@@ -233,11 +236,10 @@ class PostgresAdvisoryLocks(LockBackend):
         from sqlalchemy import text
 
         with self._connect() as conn:
-            rows = conn.execute(text(self._HOLDERS_SQL + " AND a.application_name LIKE :p"),
-                                {"p": _PREFIX + "%"}).all()
+            rows = conn.execute(text(self._HOLDERS_SQL + " AND a.application_name LIKE :p"), {"p": _PREFIX + "%"}).all()
         out: dict[str, str] = {}
         for app, _pid in rows:
-            name, _, who = app[len(_PREFIX):].partition(" ")
+            name, _, who = app[len(_PREFIX) :].partition(" ")
             out[name] = who
         return out
 
@@ -366,8 +368,15 @@ def _depths() -> dict[tuple[str, str], int]:
 
 
 @contextlib.contextmanager
-def hold(name: str, *, wait: bool = True, timeout_s: float | None = 600.0, holder: Any = None,
-         on_wait: Callable[[str | None], None] | None = None, locks: LockBackend | None = None) -> Iterator[str]:
+def hold(
+    name: str,
+    *,
+    wait: bool = True,
+    timeout_s: float | None = 600.0,
+    holder: Any = None,
+    on_wait: Callable[[str | None], None] | None = None,
+    locks: LockBackend | None = None,
+) -> Iterator[str]:
     """Hold lock ``name`` for the block; yields this holder's description.
 
     Args:

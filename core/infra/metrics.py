@@ -18,6 +18,7 @@ Every name starts with ``autoindex_``; the README ("Metrics and alerts") documen
 With ``METRICS_PORT`` set (or ``python -m core worker --metrics-port``), :func:`serve` starts prometheus_client's
 HTTP server once per process: the Prometheus text format at ``http://METRICS_HOST:PORT/metrics``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -47,13 +48,21 @@ JOB_DURATION = Histogram(
     "autoindex_job_duration_seconds",
     "Background job runs by kind and final state, with their duration from start to end (seconds); "
     "_count is the number of runs.",
-    ["kind", "state"], buckets=JOB_BUCKETS)
+    ["kind", "state"],
+    buckets=JOB_BUCKETS,
+)
 PAGE_RENDER = Histogram(
-    "autoindex_page_render_seconds", "Time to render a page of the app, per page (seconds).",
-    ["page"], buckets=PAGE_BUCKETS)
+    "autoindex_page_render_seconds",
+    "Time to render a page of the app, per page (seconds).",
+    ["page"],
+    buckets=PAGE_BUCKETS,
+)
 LOGINS = Counter(
-    "autoindex_logins", "Login attempts by outcome: success, failure (wrong name or password), locked (refused "
-    "because the account is locked), inactive, error.", ["outcome"])
+    "autoindex_logins",
+    "Login attempts by outcome: success, failure (wrong name or password), locked (refused "
+    "because the account is locked), inactive, error.",
+    ["outcome"],
+)
 
 #: Final states a job histogram sample may carry (the run states that end a run).
 FINAL_STATES = ("succeeded", "succeeded_with_warnings", "failed", "cancelled", "skipped")
@@ -70,7 +79,8 @@ def observe_job(kind: str, state: str, duration_s: float | None) -> None:
     """One finished job run of ``kind`` ending in ``state`` after ``duration_s`` seconds (None: not started, 0)."""
     try:
         JOB_DURATION.labels(kind=str(kind)[:32], state=state if state in FINAL_STATES else "failed").observe(
-            max(0.0, float(duration_s or 0.0)))
+            max(0.0, float(duration_s or 0.0))
+        )
     except Exception:  # noqa: BLE001 - a metric must never break what it measures
         log.debug("could not observe a job run", exc_info=True)
 
@@ -147,10 +157,16 @@ class _StateCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import GaugeMetricFamily
 
-        ok = GaugeMetricFamily("autoindex_state_read_ok", "1 when the reader of shared state (database, queue, "
-                               "sessions) answered at this scrape, 0 when it failed.", labels=["reader"])
-        took = GaugeMetricFamily("autoindex_state_read_seconds", "Time the reader of shared state took at this "
-                                 "scrape (seconds).", labels=["reader"])
+        ok = GaugeMetricFamily(
+            "autoindex_state_read_ok",
+            "1 when the reader of shared state (database, queue, sessions) answered at this scrape, 0 when it failed.",
+            labels=["reader"],
+        )
+        took = GaugeMetricFamily(
+            "autoindex_state_read_seconds",
+            "Time the reader of shared state took at this scrape (seconds).",
+            labels=["reader"],
+        )
         for name, reader in list(_state_readers.items()):
             started = time.perf_counter()
             try:

@@ -30,6 +30,7 @@ lockout of accounts lives in the database and does not depend on this).
 The ``limits`` library reads the clock itself (``time.time``); tests use short windows instead of an injected
 clock.
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,8 +53,12 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "autoindex:ratelimit"
 #: Words used in messages, per action.
 ACTION_NOUNS = {
-    "preview": "previews", "report": "report requests", "job": "queued jobs", "sweep": "sweeps",
-    "login_user": "login attempts for this user", "login_address": "login attempts from this address",
+    "preview": "previews",
+    "report": "report requests",
+    "job": "queued jobs",
+    "sweep": "sweeps",
+    "login_user": "login attempts for this user",
+    "login_address": "login attempts from this address",
 }
 SETTING_OF = {action: f"rate_limit_{action}" for action in ACTION_NOUNS}
 
@@ -156,8 +161,9 @@ def build(settings: Settings) -> RateLimiter:
     rules = {action: getattr(settings, field) for action, field in SETTING_OF.items()}
     storage: Storage
     if settings.redis_url:
-        storage = RedisStorage(settings.redis_url, key_prefix=KEY_PREFIX, socket_timeout=2.0,
-                               socket_connect_timeout=2.0)
+        storage = RedisStorage(
+            settings.redis_url, key_prefix=KEY_PREFIX, socket_timeout=2.0, socket_connect_timeout=2.0
+        )
     else:
         storage = MemoryStorage()
     return RateLimiter(storage, rules)

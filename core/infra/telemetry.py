@@ -25,6 +25,7 @@ how many runs each page had and how many of them were fragment reruns.
 
 Durations are milliseconds; times are UTC.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -213,13 +214,15 @@ def _summarise(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=_COLUMNS)
     grouped = frame.groupby("name")["duration_ms"]
-    out = pd.DataFrame({
-        "count": grouped.size(),
-        "p50_ms": grouped.quantile(0.50),
-        "p95_ms": grouped.quantile(0.95),
-        "max_ms": grouped.max(),
-        "last_at": frame.groupby("name")["at"].max(),
-    }).reset_index()
+    out = pd.DataFrame(
+        {
+            "count": grouped.size(),
+            "p50_ms": grouped.quantile(0.50),
+            "p95_ms": grouped.quantile(0.95),
+            "max_ms": grouped.max(),
+            "last_at": frame.groupby("name")["at"].max(),
+        }
+    ).reset_index()
     return out[_COLUMNS]
 
 
@@ -237,8 +240,12 @@ def timing_stats(days: int = 7, *, now: dt.datetime | None = None, slowest: int 
     flush(now=now)  # this process's buffered timings (and a background write in progress) first
     since = (now or _utcnow()) - dt.timedelta(days=days)
     with unit_of_work() as session:
-        rows = session.execute(select(Timing.kind, Timing.name, Timing.duration_ms, Timing.at)
-                               .where(Timing.at >= since).order_by(Timing.at.desc()).limit(STATS_MAX_ROWS)).all()
+        rows = session.execute(
+            select(Timing.kind, Timing.name, Timing.duration_ms, Timing.at)
+            .where(Timing.at >= since)
+            .order_by(Timing.at.desc())
+            .limit(STATS_MAX_ROWS)
+        ).all()
     frame = pd.DataFrame(rows, columns=["kind", "name", "duration_ms", "at"])
     pages = _summarise(frame[frame["kind"] == "page"]).sort_values("p95_ms", ascending=False, ignore_index=True)
     cpu = frame[frame["kind"] == "cpu"].groupby("name")["duration_ms"]
@@ -246,6 +253,9 @@ def timing_stats(days: int = 7, *, now: dt.datetime | None = None, slowest: int 
     pages["cpu_p50_ms"] = pages["name"].map(cpu.quantile(0.50))
     pages["cpu_p95_ms"] = pages["name"].map(cpu.quantile(0.95))
     pages["figure_kib_p50"] = pages["name"].map(sent.quantile(0.50) / 1024.0)
-    services = _summarise(frame[frame["kind"] == "service"]).sort_values("p95_ms", ascending=False,
-                                                                         ignore_index=True).head(slowest)
+    services = (
+        _summarise(frame[frame["kind"] == "service"])
+        .sort_values("p95_ms", ascending=False, ignore_index=True)
+        .head(slowest)
+    )
     return TimingStats(days=days, pages=pages, slowest_services=services, samples=len(frame))

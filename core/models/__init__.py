@@ -1,4 +1,5 @@
 """Every model module, imported so that Base.metadata knows all tables (Alembic env.py relies on it)."""
+
 from core.models.alert import AlertNotification
 from core.models.app_setting import AppSetting
 from core.models.asset import Asset, MarketCap, Price
@@ -14,10 +15,28 @@ from core.models.telemetry import Timing
 from core.models.user import Invitation, User
 
 __all__ = [
-    "AlertNotification", "AppSetting", "Asset", "MarketCap", "Price", "AuditEvent", "Base", "utcnow", "Allocation",
-    "Dividend", "FactorValue",
+    "AlertNotification",
+    "AppSetting",
+    "Asset",
+    "MarketCap",
+    "Price",
+    "AuditEvent",
+    "Base",
+    "utcnow",
+    "Allocation",
+    "Dividend",
+    "FactorValue",
     "IndexValue",
-    "Rebalance", "RiskMetric", "Report", "StrategyConfigRow", "Sweep", "SweepChunk", "SweepVariant", "TaskRun",
-    "WorkerHeartbeat", "Timing",
-    "Invitation", "User",
+    "Rebalance",
+    "RiskMetric",
+    "Report",
+    "StrategyConfigRow",
+    "Sweep",
+    "SweepChunk",
+    "SweepVariant",
+    "TaskRun",
+    "WorkerHeartbeat",
+    "Timing",
+    "Invitation",
+    "User",
 ]

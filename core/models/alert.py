@@ -1,4 +1,5 @@
 """Alert notifications sent by the app itself (one row per alert key: the de-duplication)."""
+
 from __future__ import annotations
 
 import datetime as dt

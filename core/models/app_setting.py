@@ -1,4 +1,5 @@
 """Settings changed at run time from the app (registration mode, provider choice)."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """Assets, daily prices and market caps."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """Audit trail: who did what to what, when."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """Declarative base, shared column types and the constraint naming convention."""
+
 from __future__ import annotations
 
 import datetime as dt

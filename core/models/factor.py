@@ -1,4 +1,5 @@
 """Risk inputs of issue 15: dividends per asset and date, and imported factor series."""
+
 from __future__ import annotations
 
 import datetime as dt

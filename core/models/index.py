@@ -1,4 +1,5 @@
 """Computed results of a config version: index values, allocations, rebalances, metrics."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """Generated report files and their metadata."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """Versioned strategy configurations."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,8 +18,13 @@ class StrategyConfigRow(Base):
     __table_args__ = (
         UniqueConstraint("name", "version", name="name_version"),
         # at most one active version, whatever the concurrency (a partial unique index on both databases)
-        Index("uq_strategy_configs_one_active", "is_active", unique=True, sqlite_where=text("is_active"),
-              postgresql_where=text("is_active")),
+        Index(
+            "uq_strategy_configs_one_active",
+            "is_active",
+            unique=True,
+            sqlite_where=text("is_active"),
+            postgresql_where=text("is_active"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,5 +1,6 @@
 """Parameter sweeps: the sweep (a grid over a saved version), its chunks (units of work for the workers) and its
 variants (one row per grid point: parameters, error, metrics). See :mod:`core.services.sweeps`."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -51,8 +52,7 @@ class SweepChunk(Base):
     """Variants ``[start, stop)`` of a sweep: claimed by one worker at a time (``token``), stored at once."""
 
     __tablename__ = "sweep_chunks"
-    __table_args__ = (UniqueConstraint("sweep_id", "chunk"),
-                      Index("ix_sweep_chunks_sweep_state", "sweep_id", "state"))
+    __table_args__ = (UniqueConstraint("sweep_id", "chunk"), Index("ix_sweep_chunks_sweep_state", "sweep_id", "state"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"))

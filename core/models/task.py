@@ -1,4 +1,5 @@
 """Background job runs and worker heartbeats."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,8 +10,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, utcnow
 
-TASK_STATES = ("queued", "running", "succeeded", "succeeded_with_warnings", "failed", "retrying", "cancelled",
-               "skipped")
+TASK_STATES = (
+    "queued",
+    "running",
+    "succeeded",
+    "succeeded_with_warnings",
+    "failed",
+    "retrying",
+    "cancelled",
+    "skipped",
+)
 
 
 class TaskRun(Base):

@@ -1,4 +1,5 @@
 """Timings the app records about itself (page renders, slow service calls)."""
+
 from __future__ import annotations
 
 import datetime as dt

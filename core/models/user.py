@@ -1,4 +1,5 @@
 """Users, roles, pre-authorised (invited) emails and two-factor recovery codes."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -17,6 +17,7 @@ Memory: one cleaned set is ``~4`` float arrays of ``dates x assets`` (about 40 M
 memoised signals; :class:`SharedCleaning` keeps at most :data:`MAX_CLEANED` sets, and :func:`batch_order`
 groups configs by hygiene fields so that a chunk rarely needs more than one.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -69,15 +70,17 @@ def batch_order(configs: Sequence[StrategyConfig | None]) -> list[int]:
     return valid + [i for i, c in enumerate(configs) if c is None]
 
 
-def batch_backtest(prices: pd.DataFrame, configs: Sequence[StrategyConfig | dict[str, Any]],
-                   market_caps: pd.DataFrame | None = None) -> list[BacktestResult | Exception]:
+def batch_backtest(
+    prices: pd.DataFrame, configs: Sequence[StrategyConfig | dict[str, Any]], market_caps: pd.DataFrame | None = None
+) -> list[BacktestResult | Exception]:
     """Backtest every config on ``prices``; item ``i`` is ``backtest(prices, configs[i], market_caps)`` or the
     exception it raised (an invalid config's pydantic ``ValidationError``, a :class:`DegenerateResultError`)."""
     return [result for _, result in iter_batch(prices, configs, market_caps)]
 
 
-def iter_batch(prices: pd.DataFrame, configs: Sequence[StrategyConfig | dict[str, Any]],
-               market_caps: pd.DataFrame | None = None) -> Iterator[tuple[int, BacktestResult | Exception]]:
+def iter_batch(
+    prices: pd.DataFrame, configs: Sequence[StrategyConfig | dict[str, Any]], market_caps: pd.DataFrame | None = None
+) -> Iterator[tuple[int, BacktestResult | Exception]]:
     """Like :func:`batch_backtest`, yielding ``(position, result)`` in the shared-work order, then re-sorted."""
     parsed: list[StrategyConfig | None] = []
     errors: dict[int, Exception] = {}

@@ -25,6 +25,7 @@ Feasibility (:func:`universe_errors`): a config whose caps cannot be met by the 
 present is capped and the caps add up to less than 1; likewise asset classes), whose exclusions name unknown
 symbols or leave no constituent, is refused with the message beside the field.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -37,13 +38,15 @@ __all__ = ["CAP_TOLERANCE", "apply_caps", "apply_min_weight", "group_codes", "un
 CAP_TOLERANCE = 1e-12
 
 
-def group_codes(symbols: Sequence[str], labels: Mapping[str, str | None],
-                caps: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+def group_codes(
+    symbols: Sequence[str], labels: Mapping[str, str | None], caps: Mapping[str, float]
+) -> tuple[np.ndarray, np.ndarray]:
     """Per asset the index of its capped group (-1: none) and the caps by group index."""
     names = sorted(caps)
     position = {name: i for i, name in enumerate(names)}
-    codes = np.array([position.get(str(labels.get(s)), -1) if labels.get(s) is not None else -1 for s in symbols],
-                     dtype=np.int64)
+    codes = np.array(
+        [position.get(str(labels.get(s)), -1) if labels.get(s) is not None else -1 for s in symbols], dtype=np.int64
+    )
     return codes, np.array([float(caps[n]) for n in names], dtype=np.float64)
 
 
@@ -70,8 +73,9 @@ def apply_min_weight(w: np.ndarray, min_weight: float, min_holdings: int = 1) ->
     return out
 
 
-def apply_caps(w: np.ndarray, max_weight: float | None = None,
-               groups: Sequence[tuple[np.ndarray, np.ndarray]] = ()) -> np.ndarray:
+def apply_caps(
+    w: np.ndarray, max_weight: float | None = None, groups: Sequence[tuple[np.ndarray, np.ndarray]] = ()
+) -> np.ndarray:
     """Cap assets at ``max_weight`` and groups at their caps, redistributing within the feasible set.
 
     ``groups``: pairs ``(codes, caps)`` from :func:`group_codes` (sectors, asset classes). Returns the capped
@@ -113,10 +117,16 @@ def apply_caps(w: np.ndarray, max_weight: float | None = None,
     return out
 
 
-def universe_errors(*, symbols: Sequence[str], sectors: Mapping[str, str | None],
-                    asset_classes: Mapping[str, str | None], sector_caps: Mapping[str, float] | None,
-                    asset_class_caps: Mapping[str, float] | None, exclusions: Sequence[str],
-                    max_weight: float | None = None) -> dict[str, str]:
+def universe_errors(
+    *,
+    symbols: Sequence[str],
+    sectors: Mapping[str, str | None],
+    asset_classes: Mapping[str, str | None],
+    sector_caps: Mapping[str, float] | None,
+    asset_class_caps: Mapping[str, float] | None,
+    exclusions: Sequence[str],
+    max_weight: float | None = None,
+) -> dict[str, str]:
     """Field -> message for constraints the universe ``symbols`` cannot meet (empty when feasible)."""
     errors: dict[str, str] = {}
     known = set(symbols)
@@ -126,8 +136,10 @@ def universe_errors(*, symbols: Sequence[str], sectors: Mapping[str, str | None]
     members = [s for s in symbols if s not in set(exclusions)]
     if symbols and not members:
         errors["exclusions"] = "excludes every constituent: the index could not hold anything"
-    for field, labels, caps, what in (("sector_caps", sectors, sector_caps, "sector"),
-                                      ("asset_class_caps", asset_classes, asset_class_caps, "asset class")):
+    for field, labels, caps, what in (
+        ("sector_caps", sectors, sector_caps, "sector"),
+        ("asset_class_caps", asset_classes, asset_class_caps, "asset class"),
+    ):
         if not caps or not members:
             continue
         present = {labels.get(s) for s in members}
@@ -135,11 +147,16 @@ def universe_errors(*, symbols: Sequence[str], sectors: Mapping[str, str | None]
         room = sum(float(caps[p]) for p in present if p is not None and p in caps)
         if max_weight is not None:
             # each capped group holds at most its cap and at most max_weight per member
-            room = sum(min(float(caps[p]), max_weight * sum(1 for s in members if labels.get(s) == p))
-                       for p in present if p is not None and p in caps)
+            room = sum(
+                min(float(caps[p]), max_weight * sum(1 for s in members if labels.get(s) == p))
+                for p in present
+                if p is not None and p in caps
+            )
         if not uncapped and room < 1 - 1e-9:
-            errors[field] = (f"infeasible: every {what} in the universe is capped and the caps allow only "
-                             f"{room:.4g} of the index (need 1)")
+            errors[field] = (
+                f"infeasible: every {what} in the universe is capped and the caps allow only "
+                f"{room:.4g} of the index (need 1)"
+            )
         absent = sorted(set(caps) - {p for p in present if p is not None})
         if absent and field not in errors:
             errors[field] = f"no constituent in {what}(s): " + ", ".join(absent[:10])

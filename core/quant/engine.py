@@ -112,6 +112,7 @@ and the stored compute both get it)
     * An index that held assets yet never moved (a flat index, e.g. every return treated as
       an outlier) is returned with a warning in ``BacktestResult.warnings``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -124,9 +125,20 @@ from core.errors import ValidationFailed
 from core.quant.constraints import apply_caps, apply_min_weight, group_codes
 from core.schemas.strategy import StrategyConfig
 
-__all__ = ["HYGIENE_FIELDS", "BacktestInputError", "BacktestResult", "CleanedPrices", "DegenerateResultError",
-           "backtest", "check_result", "clean_prices", "hygiene_key", "rebalance_schedule",
-           "fixed_weight_blend", "total_return_prices"]
+__all__ = [
+    "HYGIENE_FIELDS",
+    "BacktestInputError",
+    "BacktestResult",
+    "CleanedPrices",
+    "DegenerateResultError",
+    "backtest",
+    "check_result",
+    "clean_prices",
+    "hygiene_key",
+    "rebalance_schedule",
+    "fixed_weight_blend",
+    "total_return_prices",
+]
 
 _PERIOD_CODES = {"weekly": "W", "monthly": "M", "quarterly": "Q", "yearly": "Y"}
 
@@ -191,7 +203,7 @@ def total_return_prices(closes: pd.DataFrame, dividends: pd.DataFrame | None) ->
     cum_div = np.cumsum(per_row, axis=0)
     for j in range(closes.shape[1]):
         obs = np.flatnonzero(np.isfinite(price[:, j]))
-        if obs.size < 2 or not per_row[obs[0] + 1:, j].any():
+        if obs.size < 2 or not per_row[obs[0] + 1 :, j].any():
             continue
         p = price[obs, j]
         credited = np.diff(cum_div[obs, j])  # dividends after the previous close, up to this one
@@ -203,8 +215,9 @@ def total_return_prices(closes: pd.DataFrame, dividends: pd.DataFrame | None) ->
     return out
 
 
-def fixed_weight_blend(levels: pd.DataFrame, weights: dict[str, float], *, period: str = "monthly",
-                       base_value: float = 100.0) -> pd.Series:
+def fixed_weight_blend(
+    levels: pd.DataFrame, weights: dict[str, float], *, period: str = "monthly", base_value: float = 100.0
+) -> pd.Series:
     """A fixed-weight blend of level series rebalanced at the close of each ``period`` (docs/methodology.md
     "Benchmark"): from the first date where every component has a level (later gaps carried forward), holdings are
     reset to ``weights`` at every row :func:`rebalance_schedule` marks and drift with prices in between:
@@ -249,8 +262,10 @@ def _first_bad(mask: np.ndarray, dates: pd.DatetimeIndex) -> Any:
 
 def _cause(cfg: StrategyConfig) -> str:
     if cfg.return_clip is None:
-        return ("a price in the data looks like a bad tick and return_clip is off: set return_clip "
-                "(e.g. 0.5) or fix the prices")
+        return (
+            "a price in the data looks like a bad tick and return_clip is off: set return_clip "
+            "(e.g. 0.5) or fix the prices"
+        )
     return "check the prices for bad ticks and the config for extreme parameters"
 
 
@@ -272,18 +287,23 @@ def check_result(result: BacktestResult, cfg: StrategyConfig) -> BacktestResult:
         day = _first_bad(~finite, dates)
         raise DegenerateResultError(
             {"index": f"the index level is not a finite number from {day} (overflow): {_cause(cfg)}"},
-            date=day, value=float(values[~finite][0]))
+            date=day,
+            value=float(values[~finite][0]),
+        )
     ratio = values / base
     high, low = ratio > LEVEL_RATIO_MAX, ratio < LEVEL_RATIO_MIN
     if high.any() or low.any():
         bad = high | low
         day = _first_bad(bad, dates)
         value = float(values[bad][0])
-        what = (f"reached {value:.3g}, more than {LEVEL_RATIO_MAX:g} times its base value {base:g}" if high.any()
-                and (not low.any() or np.argmax(high) <= np.argmax(low)) else
-                f"fell to {value:.3g}, less than {LEVEL_RATIO_MIN:g} of its base value {base:g}")
-        raise DegenerateResultError({"index": f"the index level {what} on {day}; no real index does that: "
-                                              f"{_cause(cfg)}"}, date=day, value=value)
+        what = (
+            f"reached {value:.3g}, more than {LEVEL_RATIO_MAX:g} times its base value {base:g}"
+            if high.any() and (not low.any() or np.argmax(high) <= np.argmax(low))
+            else f"fell to {value:.3g}, less than {LEVEL_RATIO_MIN:g} of its base value {base:g}"
+        )
+        raise DegenerateResultError(
+            {"index": f"the index level {what} on {day}; no real index does that: {_cause(cfg)}"}, date=day, value=value
+        )
     weights = result.weights.to_numpy(dtype=np.float64)
     if weights.size:
         row_sums = weights.sum(axis=1)  # one pass: NaN/inf anywhere in a row shows in its sum
@@ -291,10 +311,14 @@ def check_result(result: BacktestResult, cfg: StrategyConfig) -> BacktestResult:
         bad_rows |= weights.min(axis=1) < -WEIGHT_TOLERANCE
         if bad_rows.any():
             day = _first_bad(bad_rows, dates)
-            raise DegenerateResultError({"weights": f"the weights on {day} are not fractions between 0 and 1 "
-                                                    f"summing to at most 1: {_cause(cfg)}"}, date=day)
-    for name, series in (("turnover", result.turnover), ("costs", result.costs),
-                         ("contribution", result.contribution)):
+            raise DegenerateResultError(
+                {
+                    "weights": f"the weights on {day} are not fractions between 0 and 1 "
+                    f"summing to at most 1: {_cause(cfg)}"
+                },
+                date=day,
+            )
+    for name, series in (("turnover", result.turnover), ("costs", result.costs), ("contribution", result.contribution)):
         numbers = series.to_numpy(dtype=np.float64)
         if numbers.size and not np.isfinite(numbers).all():
             raise DegenerateResultError({name: f"the {name} is not a finite number: {_cause(cfg)}"})
@@ -305,7 +329,8 @@ def check_result(result: BacktestResult, cfg: StrategyConfig) -> BacktestResult:
         if invested.any() and held.size > 2 and float(held.max() - held.min()) <= 1e-12 * base:
             result.warnings.append(
                 f"the index held assets from {dates[start].date()} but its level never moved from {held[0]:g} "
-                "(a flat index): check return_clip, outlier_z and the prices; its risk metrics mean nothing")
+                "(a flat index): check return_clip, outlier_z and the prices; its risk metrics mean nothing"
+            )
     return result
 
 
@@ -387,8 +412,14 @@ def _clean(prices: pd.DataFrame, cfg: StrategyConfig) -> tuple[np.ndarray, np.nd
 
 
 #: The config fields that decide the cleaned returns and eligibility (data hygiene, module docstring).
-HYGIENE_FIELDS: tuple[str, ...] = ("min_price", "min_history", "ffill_limit", "return_clip", "outlier_z",
-                                   "outlier_window")
+HYGIENE_FIELDS: tuple[str, ...] = (
+    "min_price",
+    "min_history",
+    "ffill_limit",
+    "return_clip",
+    "outlier_z",
+    "outlier_window",
+)
 
 
 def hygiene_key(cfg: StrategyConfig) -> tuple[Any, ...]:
@@ -436,8 +467,9 @@ def clean_prices(prices: pd.DataFrame, config: StrategyConfig) -> CleanedPrices:
     """Apply the data hygiene of ``config`` to ``prices`` once (see :class:`CleanedPrices`)."""
     if prices.shape[0] == 0 or prices.shape[1] == 0:  # nothing to clean: backtest returns an empty index
         none = np.zeros(prices.shape, dtype=bool)
-        return CleanedPrices(hygiene_key(config), prices.shape, np.zeros(prices.shape), none, none,
-                             np.zeros(prices.shape[1], dtype=int))
+        return CleanedPrices(
+            hygiene_key(config), prices.shape, np.zeros(prices.shape), none, none, np.zeros(prices.shape[1], dtype=int)
+        )
     r0, rvalid, pvalid, eligible_from = _clean(prices, config)
     return CleanedPrices(hygiene_key(config), prices.shape, r0, rvalid, pvalid, eligible_from)
 
@@ -458,17 +490,22 @@ def _missing_caps(caps: np.ndarray | None, symbols: pd.Index, cfg: StrategyConfi
     """``(no caps at all, warnings)``: warnings naming the market-cap sleeve when no constituent has a positive cap (``caps`` None counts as
     none), or the constituents that never have one (they are left out of that sleeve only)."""
     with np.errstate(invalid="ignore"):
-        has_cap = np.asarray((caps > 0).any(axis=0)) if caps is not None and caps.size else np.zeros(len(symbols), dtype=bool)
+        has_cap = (
+            np.asarray((caps > 0).any(axis=0)) if caps is not None and caps.size else np.zeros(len(symbols), dtype=bool)
+        )
     if not has_cap.any():
-        return True, [f"no market caps: the market_cap sleeve (weight {cfg.market_cap:g}) was left out on every date "
-                "and the other sleeves were scaled up to fill it (import market caps or shares outstanding "
-                "to use it)"]
+        return True, [
+            f"no market caps: the market_cap sleeve (weight {cfg.market_cap:g}) was left out on every date "
+            "and the other sleeves were scaled up to fill it (import market caps or shares outstanding "
+            "to use it)"
+        ]
     missing = [str(s) for s, ok in zip(symbols, has_cap) if not ok]
     if not missing:
         return False, []
     shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-    return False, [f"no market caps for {shown}: left out of the market_cap sleeve (they keep their weight "
-                   "in the other sleeves)"]
+    return False, [
+        f"no market caps for {shown}: left out of the market_cap sleeve (they keep their weight in the other sleeves)"
+    ]
 
 
 def _apply_cap(w: np.ndarray, cap: float) -> np.ndarray:
@@ -494,14 +531,19 @@ def _apply_cap(w: np.ndarray, cap: float) -> np.ndarray:
 class _Targets:
     """Target weights at a row, from the cleaned data (closes over trailing statistics only)."""
 
-    def __init__(self, cfg: StrategyConfig, cleaned: CleanedPrices, caps: np.ndarray | None,
-                 caps_id: int | None = None, symbols: pd.Index | None = None,
-                 asset_info: pd.DataFrame | None = None) -> None:
+    def __init__(
+        self,
+        cfg: StrategyConfig,
+        cleaned: CleanedPrices,
+        caps: np.ndarray | None,
+        caps_id: int | None = None,
+        symbols: pd.Index | None = None,
+        asset_info: pd.DataFrame | None = None,
+    ) -> None:
         self.cfg = cfg
         names = [str(s) for s in symbols] if symbols is not None else []
         # issue 15 constraints (core.quant.constraints): exclusions, group caps, minimum weight and holdings
-        self.included = ~np.isin(np.array(names, dtype=object), list(cfg.exclusions)) if cfg.exclusions \
-            else None
+        self.included = ~np.isin(np.array(names, dtype=object), list(cfg.exclusions)) if cfg.exclusions else None
         self.groups: list[tuple[np.ndarray, np.ndarray]] = []
         for column, group_caps in (("sector", cfg.sector_caps), ("asset_class", cfg.asset_class_caps)):
             if group_caps:
@@ -533,8 +575,10 @@ class _Targets:
         key = ("momentum", lb, k)
         signal = self.memo.get(key)
         if signal is None:  # one lookback's signal at one row, shared by every config with that lookback
-            signal = self.memo[key] = ((self.invalid_cum[k] - self.invalid_cum[k - lb]) == 0,
-                                       self.growth[k] / self.growth[k - lb] - 1.0)
+            signal = self.memo[key] = (
+                (self.invalid_cum[k] - self.invalid_cum[k - lb]) == 0,
+                self.growth[k] / self.growth[k - lb] - 1.0,
+            )
         full, mom = signal
         score = np.where(elig & full, mom - self.cfg.momentum_threshold, 0.0)
         score[score < 0] = 0.0
@@ -557,7 +601,7 @@ class _Targets:
         ok = elig & (n >= 2)
         if not ok.any():
             return None
-        window = self.r0[lo:k + 1]  # invalid returns are stored as 0, so plain sums are sums over valid ones
+        window = self.r0[lo : k + 1]  # invalid returns are stored as 0, so plain sums are sums over valid ones
         s1 = window.sum(axis=0)
         s2 = np.einsum("ij,ij->j", window, window)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -656,9 +700,14 @@ class _Targets:
 
 # Overflow and 0/0 in the arithmetic are not warnings to print: check_result refuses such results.
 @np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
-def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
-             market_caps: pd.DataFrame | None = None, *, cleaned: CleanedPrices | None = None,
-             asset_info: pd.DataFrame | None = None) -> BacktestResult:
+def backtest(
+    prices: pd.DataFrame,
+    config: StrategyConfig | dict[str, Any],
+    market_caps: pd.DataFrame | None = None,
+    *,
+    cleaned: CleanedPrices | None = None,
+    asset_info: pd.DataFrame | None = None,
+) -> BacktestResult:
     """Backtest the methodology ``config`` on ``prices``.
 
     Args:
@@ -704,8 +753,9 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
 
     def raw_result() -> BacktestResult:
         rdates = dates[rebal_rows] if rebal_rows else dates[:0]
-        target_frame = pd.DataFrame(np.vstack(targets) if targets else np.zeros((0, n_assets)),
-                                    index=rdates, columns=symbols)
+        target_frame = pd.DataFrame(
+            np.vstack(targets) if targets else np.zeros((0, n_assets)), index=rdates, columns=symbols
+        )
         weight_frame = pd.DataFrame(weights, index=dates, columns=symbols, copy=False)
         return BacktestResult(
             values=pd.Series(values, index=dates, name="index"),
@@ -758,20 +808,29 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
             break
     if start < 0:
         if first_candidate >= t_rows:
-            warnings.append("no asset was ever eligible (check min_history and the data): "
-                            "the index stays flat at its base value")
+            warnings.append(
+                "no asset was ever eligible (check min_history and the data): the index stays flat at its base value"
+            )
         else:  # assets were eligible but every sleeve came out empty (e.g. no momentum above the threshold)
-            empty = ", ".join(f"{s} ({p})" for s, p in (("momentum", f"momentum_threshold {cfg.momentum_threshold:g}"),
-                                                        ("market_cap", "market caps"),
-                                                        ("risk_parity", "volatility"))
-                              if getattr(cfg, s) > 0)
-            warnings.append("the index never invested: every sleeve was empty on every date"
-                            + (f" (check {empty})" if empty else "")
-                            + "; the index stays flat at its base value")
+            empty = ", ".join(
+                f"{s} ({p})"
+                for s, p in (
+                    ("momentum", f"momentum_threshold {cfg.momentum_threshold:g}"),
+                    ("market_cap", "market caps"),
+                    ("risk_parity", "volatility"),
+                )
+                if getattr(cfg, s) > 0
+            )
+            warnings.append(
+                "the index never invested: every sleeve was empty on every date"
+                + (f" (check {empty})" if empty else "")
+                + "; the index stays flat at its base value"
+            )
         return result()
 
-    def rebalance(k: int, pre_weights: np.ndarray, pre_value: float,
-                  tgt: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, float]:
+    def rebalance(
+        k: int, pre_weights: np.ndarray, pre_value: float, tgt: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, float]:
         if tgt is None and target_at.short_of_holdings:
             kept_dates.append(k)
             tgt = pre_weights.copy()  # fewer than min_holdings: keep the holdings, no trade, no cost
@@ -812,8 +871,7 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
         held = growth
         held *= holdings
         seg_values = held.sum(axis=1) + cash
-        seg_weights = held / seg_values[:, None] if all_alive else \
-            np.where(alive, held, 0.0) / seg_values[:, None]
+        seg_weights = held / seg_values[:, None] if all_alive else np.where(alive, held, 0.0) / seg_values[:, None]
         if band is not None:
             breach = np.flatnonzero(np.abs(seg_weights - target).max(axis=1) > band)
             if breach.size and cur + 1 + int(breach[0]) < nxt + (0 if is_rebalance else 1):
@@ -826,27 +884,39 @@ def backtest(prices: pd.DataFrame, config: StrategyConfig | dict[str, Any],
         contribution += held[-1] - holdings
         cur = nxt
         if is_rebalance:
-            target, holdings, cash = rebalance(cur, seg_weights[-1], float(seg_values[-1]),
-                                               target_at.at(cur))
+            target, holdings, cash = rebalance(cur, seg_weights[-1], float(seg_values[-1]), target_at.at(cur))
         else:
             break
 
     for sleeve, count in target_at.empty_sleeve_dates.items():
         if count and not (sleeve == "market_cap" and no_caps):  # already said once, without a count
-            warnings.append(f"the {sleeve} sleeve had no eligible asset on {count} rebalance date(s); "
-                            "its weight was spread over the other sleeves")
+            warnings.append(
+                f"the {sleeve} sleeve had no eligible asset on {count} rebalance date(s); "
+                "its weight was spread over the other sleeves"
+            )
     if target_at.cap_shortfall_dates:
-        what = " and ".join(name for name, on in ((f"max_weight {cfg.max_weight or 0:g}", cfg.max_weight is not None),
-                                                  ("sector_caps", bool(cfg.sector_caps)),
-                                                  ("asset_class_caps", bool(cfg.asset_class_caps))) if on)
-        warnings.append(f"{what} could not be met on "
-                        f"{target_at.cap_shortfall_dates} rebalance date(s) (too few assets): "
-                        "every holding was capped and the rest held in cash")
+        what = " and ".join(
+            name
+            for name, on in (
+                (f"max_weight {cfg.max_weight or 0:g}", cfg.max_weight is not None),
+                ("sector_caps", bool(cfg.sector_caps)),
+                ("asset_class_caps", bool(cfg.asset_class_caps)),
+            )
+            if on
+        )
+        warnings.append(
+            f"{what} could not be met on "
+            f"{target_at.cap_shortfall_dates} rebalance date(s) (too few assets): "
+            "every holding was capped and the rest held in cash"
+        )
     if kept_dates:
-        warnings.append(f"fewer than min_holdings ({cfg.min_holdings}) assets in the target on {len(kept_dates)} "
-                        f"rebalance date(s) (first {dates[kept_dates[0]].date()}): the holdings were kept")
+        warnings.append(
+            f"fewer than min_holdings ({cfg.min_holdings}) assets in the target on {len(kept_dates)} "
+            f"rebalance date(s) (first {dates[kept_dates[0]].date()}): the holdings were kept"
+        )
     if no_eligible_dates:
         first = dates[no_eligible_dates[0]].date()
-        warnings.append(f"no eligible asset on {len(no_eligible_dates)} rebalance date(s) "
-                        f"(first {first}): the index held cash")
+        warnings.append(
+            f"no eligible asset on {len(no_eligible_dates)} rebalance date(s) (first {first}): the index held cash"
+        )
     return result()

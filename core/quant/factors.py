@@ -23,6 +23,7 @@ Rolling betas (:func:`rolling_betas`)
 
 Too few observations (``n <= k``) or a singular ``X'X`` give NaN results, never an exception.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ALPHA", "FactorRegression", "OLSResult", "default_hac_lags", "factor_regression", "ols",
-           "rolling_betas"]
+__all__ = ["ALPHA", "FactorRegression", "OLSResult", "default_hac_lags", "factor_regression", "ols", "rolling_betas"]
 
 #: Name of the intercept row in the regression table.
 ALPHA = "alpha (daily)"
@@ -121,8 +121,9 @@ class FactorRegression:
     end: pd.Timestamp | None
 
 
-def _aligned(index_returns: pd.Series, factors: pd.DataFrame, rf_daily: float | pd.Series
-             ) -> tuple[pd.Series, pd.DataFrame]:
+def _aligned(
+    index_returns: pd.Series, factors: pd.DataFrame, rf_daily: float | pd.Series
+) -> tuple[pd.Series, pd.DataFrame]:
     frame = factors.copy()
     rf: Any = rf_daily
     if "RF" in frame.columns:
@@ -134,8 +135,14 @@ def _aligned(index_returns: pd.Series, factors: pd.DataFrame, rf_daily: float | 
     return y, joined
 
 
-def factor_regression(index_returns: pd.Series, factors: pd.DataFrame, rf_daily: float | pd.Series = 0.0, *,
-                      newey_west: bool = False, hac_lags: int | None = None) -> FactorRegression:
+def factor_regression(
+    index_returns: pd.Series,
+    factors: pd.DataFrame,
+    rf_daily: float | pd.Series = 0.0,
+    *,
+    newey_west: bool = False,
+    hac_lags: int | None = None,
+) -> FactorRegression:
     """Regress the index's daily excess returns on the factors (see the module docstring).
 
     Args:
@@ -150,12 +157,22 @@ def factor_regression(index_returns: pd.Series, factors: pd.DataFrame, rf_daily:
     fit = ols(y.to_numpy(), x.to_numpy(), list(map(str, x.columns)), hac_lags=lags)
     names = [ALPHA] + fit.names[1:]
     table = pd.DataFrame({"factor": names, "beta": fit.params, "t_stat": fit.t_stats, "std_err": fit.std_errors})
-    return FactorRegression(table, fit.r2, fit.adj_r2, fit.nobs, float(fit.params[0]) * PERIODS_PER_YEAR,
-                            newey_west, lags, y.index[0] if len(y) else None, y.index[-1] if len(y) else None)
+    return FactorRegression(
+        table,
+        fit.r2,
+        fit.adj_r2,
+        fit.nobs,
+        float(fit.params[0]) * PERIODS_PER_YEAR,
+        newey_west,
+        lags,
+        y.index[0] if len(y) else None,
+        y.index[-1] if len(y) else None,
+    )
 
 
-def rolling_betas(index_returns: pd.Series, factors: pd.DataFrame, window: int = 252,
-                  rf_daily: float | pd.Series = 0.0) -> pd.DataFrame:
+def rolling_betas(
+    index_returns: pd.Series, factors: pd.DataFrame, window: int = 252, rf_daily: float | pd.Series = 0.0
+) -> pd.DataFrame:
     """Betas (and the daily alpha) of the OLS over each trailing ``window`` of aligned days."""
     y, x = _aligned(index_returns, factors, rf_daily)
     n, m = x.shape
@@ -174,5 +191,5 @@ def rolling_betas(index_returns: pd.Series, factors: pd.DataFrame, window: int =
         solved = np.full((xx.shape[0], m + 1), np.nan)
         if ok.any():
             solved[ok] = np.linalg.solve(xx[ok], xy[ok][..., None])[..., 0]
-        out[window - 1:] = solved
+        out[window - 1 :] = solved
     return pd.DataFrame(out, index=y.index, columns=cols)

@@ -36,6 +36,7 @@ Outputs
     (including the start value), a fraction <= 0. Fewer than 2 historical returns give a result of
     NaN percentiles and probabilities (never an exception).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,8 +45,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["DEFAULT_BLOCK_LENGTH", "FAN_PERCENTILES", "METHODS", "MonteCarloResult", "lognormal_percentiles",
-           "simulate"]
+__all__ = [
+    "DEFAULT_BLOCK_LENGTH",
+    "FAN_PERCENTILES",
+    "METHODS",
+    "MonteCarloResult",
+    "lognormal_percentiles",
+    "simulate",
+]
 
 #: Trading days per simulated year.
 DAYS_PER_YEAR = 252
@@ -63,19 +70,19 @@ MIN_YEARS, MAX_YEARS = 1, 30
 class MonteCarloResult:
     """What :func:`simulate` returns; values are in the units of ``start_value``."""
 
-    fan: pd.DataFrame                 # index: step (1..), columns: years, p5, p25, p50, p75, p95
-    terminal: np.ndarray              # value of every path at the horizon
-    max_drawdowns: np.ndarray         # per path, a fraction <= 0
-    prob_loss: float                  # P(V_T < invested)
-    prob_target: float | None         # P(V_T >= target), None without a target
-    invested: float                   # start_value + sum of contributions
+    fan: pd.DataFrame  # index: step (1..), columns: years, p5, p25, p50, p75, p95
+    terminal: np.ndarray  # value of every path at the horizon
+    max_drawdowns: np.ndarray  # per path, a fraction <= 0
+    prob_loss: float  # P(V_T < invested)
+    prob_target: float | None  # P(V_T >= target), None without a target
+    invested: float  # start_value + sum of contributions
     method: str
     block_length: float | None
     years: int
     n_paths: int
     seed: int
-    mu: float                         # mean daily log return of the history
-    sigma: float                      # its standard deviation (ddof=1)
+    mu: float  # mean daily log return of the history
+    sigma: float  # its standard deviation (ddof=1)
 
     def drawdown_percentiles(self) -> dict[str, float]:
         """p5/p50/p95 of the maximum drawdown across paths (p5 is the deep tail)."""
@@ -84,13 +91,15 @@ class MonteCarloResult:
         return {f"p{p}": float(np.percentile(self.max_drawdowns, p)) for p in (5, 50, 95)}
 
 
-def lognormal_percentiles(mu: float, sigma: float, days: int, start_value: float = 1.0,
-                          percentiles: tuple[int, ...] = FAN_PERCENTILES) -> dict[str, float]:
+def lognormal_percentiles(
+    mu: float, sigma: float, days: int, start_value: float = 1.0, percentiles: tuple[int, ...] = FAN_PERCENTILES
+) -> dict[str, float]:
     """Closed form: percentiles of ``V_0 exp(days mu + sigma sqrt(days) z)``, ``z ~ N(0, 1)``."""
     from scipy.stats import norm
 
-    return {f"p{p}": float(start_value * np.exp(days * mu + sigma * np.sqrt(days) * norm.ppf(p / 100)))
-            for p in percentiles}
+    return {
+        f"p{p}": float(start_value * np.exp(days * mu + sigma * np.sqrt(days) * norm.ppf(p / 100))) for p in percentiles
+    }
 
 
 def _log_returns(returns: Any) -> np.ndarray:
@@ -100,8 +109,9 @@ def _log_returns(returns: Any) -> np.ndarray:
     return out
 
 
-def _bootstrap_indices(rng: np.random.Generator, n_paths: int, days: int, n_hist: int,
-                       block_length: float, carry: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _bootstrap_indices(
+    rng: np.random.Generator, n_paths: int, days: int, n_hist: int, block_length: float, carry: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Historical row of every (path, day) of one chunk, and the last row of each path (to continue a block).
 
     A day starts a new block with probability ``1 / block_length`` (the first day of a path always does);
@@ -132,10 +142,20 @@ def _bootstrap_indices(rng: np.random.Generator, n_paths: int, days: int, n_hist
     return idx, idx[:, -1].copy()
 
 
-def simulate(returns: Any, *, years: int = 10, method: Method = "bootstrap", n_paths: int = 10_000,
-             seed: int = 0, start_value: float = 10_000.0, contribution: float = 0.0,
-             target: float | None = None, block_length: float = DEFAULT_BLOCK_LENGTH, df: float = 5.0,
-             steps_per_year: int = 12) -> MonteCarloResult:
+def simulate(
+    returns: Any,
+    *,
+    years: int = 10,
+    method: Method = "bootstrap",
+    n_paths: int = 10_000,
+    seed: int = 0,
+    start_value: float = 10_000.0,
+    contribution: float = 0.0,
+    target: float | None = None,
+    block_length: float = DEFAULT_BLOCK_LENGTH,
+    df: float = 5.0,
+    steps_per_year: int = 12,
+) -> MonteCarloResult:
     """Project ``start_value`` invested in the index ``years`` ahead (see the module docstring).
 
     Args:
@@ -159,8 +179,9 @@ def simulate(returns: Any, *, years: int = 10, method: Method = "bootstrap", n_p
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     if n_paths < 1 or start_value <= 0 or block_length < 1 or df <= 2 or steps_per_year not in (1, 2, 4, 12):
-        raise ValueError("n_paths >= 1, start_value > 0, block_length >= 1, df > 2 and steps_per_year in "
-                         "(1, 2, 4, 12) are required")
+        raise ValueError(
+            "n_paths >= 1, start_value > 0, block_length >= 1, df > 2 and steps_per_year in (1, 2, 4, 12) are required"
+        )
     years = int(years)
     x = _log_returns(returns)
     mu = float(x.mean()) if x.size else float("nan")
@@ -174,9 +195,21 @@ def simulate(returns: Any, *, years: int = 10, method: Method = "bootstrap", n_p
         fan = pd.DataFrame(np.nan, index=pd.RangeIndex(1, n_steps + 1, name="step"), columns=columns)
         fan["years"] = step_years
         empty = np.full(0, np.nan)
-        return MonteCarloResult(fan, empty, empty, float("nan"), None if target is None else float("nan"),
-                                invested, method, float(block_length) if method == "bootstrap" else None,
-                                years, n_paths, seed, mu, sigma)
+        return MonteCarloResult(
+            fan,
+            empty,
+            empty,
+            float("nan"),
+            None if target is None else float("nan"),
+            invested,
+            method,
+            float(block_length) if method == "bootstrap" else None,
+            years,
+            n_paths,
+            seed,
+            mu,
+            sigma,
+        )
 
     rng = np.random.default_rng(seed)
     # Work in log values: the running peak, the drawdown and the cumulative growth need no exp() on every day.
@@ -234,10 +267,23 @@ def simulate(returns: Any, *, years: int = 10, method: Method = "bootstrap", n_p
     value = np.where(ruined, 0.0, np.exp(log_value))
     max_dd = np.expm1(-worst)  # V / peak - 1 = exp(-(log peak - log V)) - 1
     pct = np.percentile(recorded, FAN_PERCENTILES, axis=1).T
-    fan = pd.DataFrame(np.column_stack([step_years, pct]), index=pd.RangeIndex(1, n_steps + 1, name="step"),
-                       columns=columns)
+    fan = pd.DataFrame(
+        np.column_stack([step_years, pct]), index=pd.RangeIndex(1, n_steps + 1, name="step"), columns=columns
+    )
     prob_target = None if target is None else float((value >= target).mean())
     loss = value < start_value + flows
-    return MonteCarloResult(fan, value, max_dd, float(loss.mean()), prob_target, invested, method,
-                            float(block_length) if method == "bootstrap" else None, years, n_paths, seed, mu,
-                            sigma)
+    return MonteCarloResult(
+        fan,
+        value,
+        max_dd,
+        float(loss.mean()),
+        prob_target,
+        invested,
+        method,
+        float(block_length) if method == "bootstrap" else None,
+        years,
+        n_paths,
+        seed,
+        mu,
+        sigma,
+    )

@@ -16,6 +16,7 @@ are NaN, never 0 or inf.
   ``SR0 = 0`` when ``N <= 1`` (nothing was selected)
 * ``DSR = PSR(SR0)``: the probability that the true Sharpe exceeds what the best of ``N`` trials shows by luck.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["EULER_GAMMA", "ReturnStats", "Window", "deflated_sharpe", "expected_max_sharpe",
-           "probabilistic_sharpe", "return_stats", "walk_forward_windows"]
+__all__ = [
+    "EULER_GAMMA",
+    "ReturnStats",
+    "Window",
+    "deflated_sharpe",
+    "expected_max_sharpe",
+    "probabilistic_sharpe",
+    "return_stats",
+    "walk_forward_windows",
+]
 
 #: The Euler-Mascheroni constant.
 EULER_GAMMA = 0.5772156649015329
@@ -63,7 +72,7 @@ def return_stats(returns: Any) -> ReturnStats:
     std = float(np.std(r, ddof=1))
     if not m2 > 1e-24 * max(float(np.mean(r * r)), 1e-300):
         return ReturnStats(math.nan, math.nan, math.nan, n)
-    return ReturnStats(float(r.mean()) / std, float(np.mean(d ** 3)) / m2 ** 1.5, float(np.mean(d ** 4)) / m2 ** 2, n)
+    return ReturnStats(float(r.mean()) / std, float(np.mean(d**3)) / m2**1.5, float(np.mean(d**4)) / m2**2, n)
 
 
 def probabilistic_sharpe(sharpe: float, n: int, skew: float, kurtosis: float, benchmark: float = 0.0) -> float:
@@ -90,8 +99,9 @@ def expected_max_sharpe(n_trials: int, variance: float) -> float:
 
 def deflated_sharpe(stats: ReturnStats, n_trials: int, variance: float) -> float:
     """``DSR = PSR(SR0)`` of one trial, given the number of trials and the variance of their Sharpe ratios."""
-    return probabilistic_sharpe(stats.sharpe, stats.n, stats.skew, stats.kurtosis,
-                                expected_max_sharpe(n_trials, variance))
+    return probabilistic_sharpe(
+        stats.sharpe, stats.n, stats.skew, stats.kurtosis, expected_max_sharpe(n_trials, variance)
+    )
 
 
 @dataclass(frozen=True)
@@ -103,8 +113,9 @@ class Window:
     test_end: pd.Timestamp
 
 
-def walk_forward_windows(dates: pd.DatetimeIndex, train_years: float, test_months: int,
-                         step_months: int | None = None) -> list[Window]:
+def walk_forward_windows(
+    dates: pd.DatetimeIndex, train_years: float, test_months: int, step_months: int | None = None
+) -> list[Window]:
     """Rolling windows over ``dates``: train ``train_years`` years, test the next ``test_months`` months, then step
     ``step_months`` (default: ``test_months``, so the test windows tile the period without overlap).
 

@@ -23,6 +23,7 @@ Base dates (:func:`base_date`), for a period ending on ``as_of``:
 Conventions: levels are index points or prices on a DatetimeIndex; returns are fractions (0.05 = 5 %); a result
 that is undefined (too short a history, a non-positive base) is None in dicts and NaN in frames, never 0.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,10 +35,27 @@ import pandas as pd
 from core.errors import ValidationFailed
 
 __all__ = [
-    "as_date", "finite_levels",
-    "PERIODS", "PERIOD_LABELS", "PERIOD_MONTHS", "TRAILING_PERIODS", "KPI_PERIODS", "DAYS_PER_YEAR",
-    "base_date", "base_level", "period_bounds", "period_series", "period_return", "trailing_returns", "kpi_returns",
-    "calendar_returns", "monthly_returns", "yearly_returns", "YEAR_TOTAL", "year_labels", "monthly_with_year_total",
+    "as_date",
+    "finite_levels",
+    "PERIODS",
+    "PERIOD_LABELS",
+    "PERIOD_MONTHS",
+    "TRAILING_PERIODS",
+    "KPI_PERIODS",
+    "DAYS_PER_YEAR",
+    "base_date",
+    "base_level",
+    "period_bounds",
+    "period_series",
+    "period_return",
+    "trailing_returns",
+    "kpi_returns",
+    "calendar_returns",
+    "monthly_returns",
+    "yearly_returns",
+    "YEAR_TOTAL",
+    "year_labels",
+    "monthly_with_year_total",
 ]
 
 #: Calendar days per year: the annualisation of trailing returns longer than a year (as CAGR).
@@ -72,14 +90,27 @@ def finite_levels(values: Any) -> pd.Series:
 #: Every period a report or the dashboard may ask for, in display order.
 PERIODS: tuple[str, ...] = ("MTD", "QTD", "YTD", "1Y", "3Y", "5Y", "max", "custom")
 PERIOD_LABELS: dict[str, str] = {
-    "MTD": "Month to date", "QTD": "Quarter to date", "YTD": "Year to date", "1Y": "One year",
-    "3Y": "Three years", "5Y": "Five years", "max": "Since inception", "custom": "Custom range",
+    "MTD": "Month to date",
+    "QTD": "Quarter to date",
+    "YTD": "Year to date",
+    "1Y": "One year",
+    "3Y": "Three years",
+    "5Y": "Five years",
+    "max": "Since inception",
+    "custom": "Custom range",
 }
 #: Periods measured back a number of calendar months from their end.
 PERIOD_MONTHS: dict[str, int] = {"1M": 1, "3M": 3, "6M": 6, "1Y": 12, "3Y": 36, "5Y": 60, "10Y": 120}
 #: Trailing windows of :func:`trailing_returns`: label -> months back (None for YTD and since inception).
 TRAILING_PERIODS: dict[str, int | None] = {
-    "1M": 1, "3M": 3, "6M": 6, "YTD": None, "1Y": 12, "3Y": 36, "5Y": 60, "10Y": 120,
+    "1M": 1,
+    "3M": 3,
+    "6M": 6,
+    "YTD": None,
+    "1Y": 12,
+    "3Y": 36,
+    "5Y": 60,
+    "10Y": 120,
     "since_inception": None,
 }
 #: The Dashboard's KPI periods, in display order (:func:`kpi_returns`).
@@ -115,8 +146,13 @@ def base_level(values: pd.Series, day: dt.date | pd.Timestamp) -> tuple[float, p
     return float(values.iloc[i]), values.index[i]
 
 
-def period_bounds(period: str, as_of: dt.date | pd.Timestamp, first_date: dt.date | pd.Timestamp,
-                  start: dt.date | str | None = None, end: dt.date | str | None = None) -> tuple[dt.date, dt.date]:
+def period_bounds(
+    period: str,
+    as_of: dt.date | pd.Timestamp,
+    first_date: dt.date | pd.Timestamp,
+    start: dt.date | str | None = None,
+    end: dt.date | str | None = None,
+) -> tuple[dt.date, dt.date]:
     """The base date and end date of ``period`` (one of :data:`PERIODS`) for data spanning ``first_date`` .. ``as_of``.
 
     ``start`` / ``end`` are only used (and then required) for ``custom``. Raises ValidationFailed naming the field:
@@ -132,15 +168,20 @@ def period_bounds(period: str, as_of: dt.date | pd.Timestamp, first_date: dt.dat
         return _custom_bounds(as_of_d, first_d, start, end)
     base = first_d if period == "max" else base_date(period, as_of_d)
     if base < first_d:
-        raise ValidationFailed({"period": f"{period} needs data from {base}, but the history starts on {first_d}; "
-                                          "choose a shorter period or max"})
+        raise ValidationFailed(
+            {
+                "period": f"{period} needs data from {base}, but the history starts on {first_d}; "
+                "choose a shorter period or max"
+            }
+        )
     if base >= as_of_d:
         raise ValidationFailed({"period": f"{period} holds no data after {base}"})
     return base, as_of_d
 
 
-def _custom_bounds(as_of: dt.date, first: dt.date, start: dt.date | str | None,
-                   end: dt.date | str | None) -> tuple[dt.date, dt.date]:
+def _custom_bounds(
+    as_of: dt.date, first: dt.date, start: dt.date | str | None, end: dt.date | str | None
+) -> tuple[dt.date, dt.date]:
     errors: dict[str, str] = {}
     s, e = as_date(start), as_date(end)
     if start in (None, ""):
@@ -182,13 +223,18 @@ def period_series(values: pd.Series, start: dt.date | pd.Timestamp, end: dt.date
     return seg
 
 
-def period_return(values: pd.Series, period: str, as_of: dt.date | pd.Timestamp | None = None,
-                  start: dt.date | None = None, end: dt.date | None = None) -> float | None:
+def period_return(
+    values: pd.Series,
+    period: str,
+    as_of: dt.date | pd.Timestamp | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> float | None:
     """``V_end / V_base - 1`` of ``values`` over ``period`` ending at its last level (on or before ``as_of`` when
     given), with the bounds of :func:`period_bounds`; None when the history is too short or the base not positive."""
     v = values.dropna()
     if as_of is not None:
-        v = v.loc[:pd.Timestamp(as_of)]
+        v = v.loc[: pd.Timestamp(as_of)]
     if len(v) < 2:
         return None
     try:
@@ -212,7 +258,7 @@ def kpi_returns(values: pd.Series | None, as_of: dt.date | pd.Timestamp | None =
         return out
     v = values.dropna()
     if as_of is not None:
-        v = v.loc[:pd.Timestamp(as_of)]
+        v = v.loc[: pd.Timestamp(as_of)]
     if v.empty:
         return out
     if len(v) > 1 and float(v.iloc[-2]) > 0:
@@ -256,8 +302,9 @@ def trailing_returns(values: pd.Series, as_of: dt.date | pd.Timestamp | None = N
         if base_value <= 0:
             continue
         total = end_value / base_value - 1.0
-        annualise = (months is not None and months > 12) or \
-            (label == "since_inception" and (end_date - base_day).days > 365)
+        annualise = (months is not None and months > 12) or (
+            label == "since_inception" and (end_date - base_day).days > 365
+        )
         if annualise:
             days = (end_date - base_day).days
             out[label] = (1.0 + total) ** (DAYS_PER_YEAR / days) - 1.0 if days > 0 and total > -1 else None

@@ -16,6 +16,7 @@ modified. Conventions shared by every function:
 Reference for the formulas: docs/methodology.md; conventions match empyrical / quantstats where
 those use the same definitions (ddof=1 standard deviations, linear quantiles).
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,14 @@ import pandas as pd
 from core.quant.periods import DAYS_PER_YEAR, finite_levels
 
 __all__ = [
-    "PERIODS_PER_YEAR", "DAYS_PER_YEAR", "METRIC_DEFINITIONS",
-    "daily_rf", "risk_metrics", "rolling_metrics", "drawdown_series", "drawdown_table",
+    "PERIODS_PER_YEAR",
+    "DAYS_PER_YEAR",
+    "METRIC_DEFINITIONS",
+    "daily_rf",
+    "risk_metrics",
+    "rolling_metrics",
+    "drawdown_series",
+    "drawdown_table",
     "correlation_matrix",
 ]
 
@@ -57,14 +64,11 @@ METRIC_DEFINITIONS: dict[str, tuple[str, str, str]] = {
     "correlation": ("Correlation", "Pearson correlation of r and b", "ratio"),
     "tracking_error": ("Tracking error", "std(r - b, ddof=1) * sqrt(252)", "fraction"),
     "information_ratio": ("Information ratio", "mean(r - b) * 252 / tracking error", "ratio"),
-    "up_capture": ("Up capture", "CAGR of r on days b > 0 / CAGR of b on those days (252/n annualised)",
-                   "ratio"),
-    "down_capture": ("Down capture", "CAGR of r on days b < 0 / CAGR of b on those days (252/n annualised)",
-                     "ratio"),
+    "up_capture": ("Up capture", "CAGR of r on days b > 0 / CAGR of b on those days (252/n annualised)", "ratio"),
+    "down_capture": ("Down capture", "CAGR of r on days b < 0 / CAGR of b on those days (252/n annualised)", "ratio"),
 }
 
-_BENCHMARK_KEYS = ("beta", "alpha", "correlation", "tracking_error", "information_ratio",
-                   "up_capture", "down_capture")
+_BENCHMARK_KEYS = ("beta", "alpha", "correlation", "tracking_error", "information_ratio", "up_capture", "down_capture")
 
 
 def daily_rf(rf: float) -> float:
@@ -87,6 +91,7 @@ def _is_zero_std(std: float, x: np.ndarray) -> bool:
 
 
 # --- scalar building blocks (also the definitions the rolling versions are checked against) ---
+
 
 def _std(x: np.ndarray) -> float:
     return float(np.std(x, ddof=1))
@@ -195,8 +200,11 @@ def risk_metrics(values: pd.Series, benchmark: pd.Series | None = None, rf: floa
         ex = r - rf_d
         put("sharpe", _sharpe(r, rf_d), "zero variance")
         downside = math.sqrt(float(np.mean(np.minimum(ex, 0.0) ** 2)))
-        put("sortino", float(ex.mean()) / downside * math.sqrt(PERIODS_PER_YEAR) if downside > 0 else None,
-            "no return below the risk-free rate")
+        put(
+            "sortino",
+            float(ex.mean()) / downside * math.sqrt(PERIODS_PER_YEAR) if downside > 0 else None,
+            "no return below the risk-free rate",
+        )
         for q, key in ((0.95, "95"), (0.99, "99")):
             var = float(np.quantile(r, 1.0 - q, method="linear"))
             put(f"var_{key}", var, "")
@@ -226,8 +234,13 @@ def risk_metrics(values: pd.Series, benchmark: pd.Series | None = None, rf: floa
         else:
             beta = _beta(r, b)
             put("beta", beta, "benchmark has zero variance")
-            put("alpha", (float((r - rf_d).mean()) - beta * float((b - rf_d).mean())) * PERIODS_PER_YEAR
-                if math.isfinite(beta) else None, "beta undefined")
+            put(
+                "alpha",
+                (float((r - rf_d).mean()) - beta * float((b - rf_d).mean())) * PERIODS_PER_YEAR
+                if math.isfinite(beta)
+                else None,
+                "beta undefined",
+            )
             sr, sb = _std(r), _std(b)
             corr = None
             if not (_is_zero_std(sr, r) or _is_zero_std(sb, b)):
@@ -236,23 +249,29 @@ def risk_metrics(values: pd.Series, benchmark: pd.Series | None = None, rf: floa
             active = r - b
             te = _std(active) * math.sqrt(PERIODS_PER_YEAR)
             put("tracking_error", te, "")
-            put("information_ratio",
+            put(
+                "information_ratio",
                 None if _is_zero_std(te, active) else float(active.mean()) * PERIODS_PER_YEAR / te,
-                "zero tracking error")
+                "zero tracking error",
+            )
             for key, days, label in (("up_capture", b > 0, "up"), ("down_capture", b < 0, "down")):
                 if not days.any():
                     put(key, None, f"no benchmark {label} days")
                     continue
                 denom = _annualised_growth(b[days])
                 num = _annualised_growth(r[days])
-                put(key, num / denom if denom and math.isfinite(denom) and math.isfinite(num) else None,
-                    "benchmark growth undefined on those days")
+                put(
+                    key,
+                    num / denom if denom and math.isfinite(denom) and math.isfinite(num) else None,
+                    "benchmark growth undefined on those days",
+                )
     out["missing"] = missing
     return out
 
 
-def rolling_metrics(values: pd.Series, benchmark: pd.Series | None = None,
-                    windows: tuple[int, ...] = (63, 252), rf: float = 0.0) -> pd.DataFrame:
+def rolling_metrics(
+    values: pd.Series, benchmark: pd.Series | None = None, windows: tuple[int, ...] = (63, 252), rf: float = 0.0
+) -> pd.DataFrame:
     """Rolling volatility, Sharpe and (with a benchmark) beta over ``windows`` returns.
 
     Columns ``vol_{w}``, ``sharpe_{w}``, ``beta_{w}``; indexed by the (aligned) dates of
@@ -324,12 +343,16 @@ def drawdown_table(values: pd.Series, top: int = 10) -> pd.DataFrame:
         trough = i + int(np.argmin(dd[i:j]))
         recovered = j < n
         end = j if recovered else n - 1
-        rows.append({
-            "start": v.index[start], "trough": v.index[trough],
-            "recovery": v.index[j] if recovered else pd.NaT,
-            "depth": float(dd[trough]), "length": end - start,
-            "duration_to_trough": trough - start,
-        })
+        rows.append(
+            {
+                "start": v.index[start],
+                "trough": v.index[trough],
+                "recovery": v.index[j] if recovered else pd.NaT,
+                "depth": float(dd[trough]),
+                "length": end - start,
+                "duration_to_trough": trough - start,
+            }
+        )
         i = j
     table = pd.DataFrame(rows, columns=columns)
     if table.empty:

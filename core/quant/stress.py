@@ -18,6 +18,7 @@ Hypothetical shocks (:func:`apply_shocks`)
     the most specific shock that names it (asset, then sector, then asset class; 0 if none):
     ``R = sum_i w_i s_i``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,8 +28,16 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["COVERAGE_TOLERANCE_DAYS", "SCENARIOS", "Scenario", "ScenarioResult", "Shock", "apply_shocks",
-           "replay", "replay_all"]
+__all__ = [
+    "COVERAGE_TOLERANCE_DAYS",
+    "SCENARIOS",
+    "Scenario",
+    "ScenarioResult",
+    "Shock",
+    "apply_shocks",
+    "replay",
+    "replay_all",
+]
 
 #: A price this many calendar days before a window's start still counts as its start price.
 COVERAGE_TOLERANCE_DAYS = 7
@@ -70,9 +79,14 @@ class ScenarioResult:
 
     def row(self) -> dict[str, object]:
         """The sheet's columns: scenario, start, end, index_return, benchmark_return, covered."""
-        return {"scenario": self.scenario, "start": self.start, "end": self.end,
-                "index_return": self.index_return, "benchmark_return": self.benchmark_return,
-                "covered": self.covered}
+        return {
+            "scenario": self.scenario,
+            "start": self.start,
+            "end": self.end,
+            "index_return": self.index_return,
+            "benchmark_return": self.benchmark_return,
+            "covered": self.covered,
+        }
 
 
 def _anchor(series: pd.Series, day: pd.Timestamp, *, tolerance_days: int) -> float | None:
@@ -88,8 +102,9 @@ def _reaches(series: pd.Series, end: pd.Timestamp) -> bool:
     return not s.empty and (s.index[-1] >= end or (end - s.index[-1]).days <= 3)
 
 
-def replay(weights: pd.Series, prices: pd.DataFrame, scenario: Scenario,
-           benchmark: pd.Series | None = None) -> ScenarioResult:
+def replay(
+    weights: pd.Series, prices: pd.DataFrame, scenario: Scenario, benchmark: pd.Series | None = None
+) -> ScenarioResult:
     """Replay ``scenario`` on ``weights`` (symbol -> fraction) over ``prices`` (dates x symbols levels)."""
     start, end = pd.Timestamp(scenario.start), pd.Timestamp(scenario.end)
     held = weights[weights > 0].astype(float)
@@ -111,12 +126,18 @@ def replay(weights: pd.Series, prices: pd.DataFrame, scenario: Scenario,
             b1 = float(benchmark.loc[:end].dropna().iloc[-1])
             bench_return, bench_ok = b1 / b0 - 1.0, True
     if held.empty:
-        return ScenarioResult(scenario.name, scenario.start, scenario.end, nan, bench_return, False,
-                              note="no holdings")
+        return ScenarioResult(scenario.name, scenario.start, scenario.end, nan, bench_return, False, note="no holdings")
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        return ScenarioResult(scenario.name, scenario.start, scenario.end, nan, bench_return, False,
-                              note=f"not covered: no prices for {shown} over the window")
+        return ScenarioResult(
+            scenario.name,
+            scenario.start,
+            scenario.end,
+            nan,
+            bench_return,
+            False,
+            note=f"not covered: no prices for {shown} over the window",
+        )
     filled = prices.loc[:end, list(starts)].ffill()
     base_day = filled.index[filled.index <= start].max()  # the anchors are the filled prices of this row
     rel = filled.loc[base_day:] / pd.Series(starts)
@@ -125,12 +146,25 @@ def replay(weights: pd.Series, prices: pd.DataFrame, scenario: Scenario,
     index_return = float(path.iloc[-1] - 1.0)
     dd = float((path / path.cummax() - 1.0).min())
     note = "" if bench_ok or benchmark is None else "benchmark not covered"
-    return ScenarioResult(scenario.name, scenario.start, scenario.end, index_return, bench_return, True,
-                          max_drawdown=dd, note=note, path=path)
+    return ScenarioResult(
+        scenario.name,
+        scenario.start,
+        scenario.end,
+        index_return,
+        bench_return,
+        True,
+        max_drawdown=dd,
+        note=note,
+        path=path,
+    )
 
 
-def replay_all(weights: pd.Series, prices: pd.DataFrame, benchmark: pd.Series | None = None,
-               scenarios: tuple[Scenario, ...] = SCENARIOS) -> list[ScenarioResult]:
+def replay_all(
+    weights: pd.Series,
+    prices: pd.DataFrame,
+    benchmark: pd.Series | None = None,
+    scenarios: tuple[Scenario, ...] = SCENARIOS,
+) -> list[ScenarioResult]:
     """:func:`replay` for every named scenario, in order."""
     return [replay(weights, prices, s, benchmark) for s in scenarios]
 
@@ -147,8 +181,12 @@ class Shock:
     shock: float
 
 
-def apply_shocks(weights: pd.Series, shocks: list[Shock], sectors: dict[str, str | None] | None = None,
-                 asset_classes: dict[str, str | None] | None = None) -> tuple[float, pd.Series]:
+def apply_shocks(
+    weights: pd.Series,
+    shocks: list[Shock],
+    sectors: dict[str, str | None] | None = None,
+    asset_classes: dict[str, str | None] | None = None,
+) -> tuple[float, pd.Series]:
     """Return of the index under ``shocks`` and each holding's applied shock (see the module docstring).
 
     Raises ValueError when a shock is below -100 % (a price cannot fall below 0).

@@ -1,4 +1,5 @@
 """Alert settings (Admin -> Alerts) and alerts as they leave the rules (:mod:`core.services.alerts`)."""
+
 from __future__ import annotations
 
 import re
@@ -8,8 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 RuleName = Literal["refresh_failed", "data_stale", "no_worker", "drawdown"]
 RULES: tuple[RuleName, ...] = ("refresh_failed", "data_stale", "no_worker", "drawdown")
-RULE_TITLES = {"refresh_failed": "A refresh failed", "data_stale": "Data stale beyond N business days",
-               "no_worker": "No worker alive", "drawdown": "Active index drawdown beyond the threshold"}
+RULE_TITLES = {
+    "refresh_failed": "A refresh failed",
+    "data_stale": "Data stale beyond N business days",
+    "no_worker": "No worker alive",
+    "drawdown": "Active index drawdown beyond the threshold",
+}
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]]+$")
@@ -21,8 +26,9 @@ class AlertSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    webhook_url: str | None = Field(default=None, max_length=1000,
-                                    description="Slack-compatible incoming webhook (POST {\"text\": ...})")
+    webhook_url: str | None = Field(
+        default=None, max_length=1000, description='Slack-compatible incoming webhook (POST {"text": ...})'
+    )
     smtp_host: str | None = Field(default=None, max_length=255)
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_starttls: bool = True
@@ -31,8 +37,9 @@ class AlertSettings(BaseModel):
     email_to: list[str] = Field(default_factory=list, max_length=20)
     rules: list[RuleName] = Field(default_factory=lambda: list(RULES))
     stale_days: int = Field(default=5, ge=1, le=365, description="business days stale before data_stale fires")
-    drawdown_threshold: float = Field(default=0.10, gt=0, lt=1,
-                                      description="fraction below the running peak at which drawdown fires")
+    drawdown_threshold: float = Field(
+        default=0.10, gt=0, lt=1, description="fraction below the running peak at which drawdown fires"
+    )
 
     @field_validator("webhook_url")
     @classmethod

@@ -8,6 +8,7 @@ silently mapped: ``ſpy`` (long s), ``ｓｐｙ`` (fullwidth), ``ﬁx`` (ligatur
 ``ıbm`` (dotless i), ``K`` (Kelvin sign) or ``ß`` change into ASCII under case folding, so any of them could
 otherwise land on an existing asset (``SPY``, ``FIX``, ``IBM``).
 """
+
 from __future__ import annotations
 
 import re
@@ -37,14 +38,18 @@ def symbol_problem(raw: object) -> str | None:
     shown = text if len(text) <= 40 else text[:40] + "…"
     normalised = unicodedata.normalize("NFKC", text)
     if normalised != text:
-        return (f"symbol {shown!r} changes under Unicode NFKC normalisation (to {normalised[:40]!r}); "
-                "type it in plain ASCII")
+        return (
+            f"symbol {shown!r} changes under Unicode NFKC normalisation (to {normalised[:40]!r}); "
+            "type it in plain ASCII"
+        )
     for ch in text:
         if not ch.isascii():
             folded = ch.upper() + ch.lower() + ch.casefold()
             if any(c.isascii() for c in folded):
-                return (f"symbol {shown!r} contains {ch!r} (U+{ord(ch):04X}), which changes under case folding; "
-                        "type it in plain ASCII")
+                return (
+                    f"symbol {shown!r} contains {ch!r} (U+{ord(ch):04X}), which changes under case folding; "
+                    "type it in plain ASCII"
+                )
             return f"symbol {shown!r} contains the non-ASCII character {ch!r} (U+{ord(ch):04X})"
     if _SYMBOL_SHAPE.fullmatch(text) is None:
         return f"symbol {shown!r} is not a valid ticker: {SYMBOL_SHAPE_TEXT}"
@@ -64,8 +69,9 @@ class AssetInfo(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    symbol: str = Field(description="Ticker, e.g. AAPL or ^GSPC (see symbol_problem)",
-                        json_schema_extra={"pattern": SYMBOL_PATTERN})
+    symbol: str = Field(
+        description="Ticker, e.g. AAPL or ^GSPC (see symbol_problem)", json_schema_extra={"pattern": SYMBOL_PATTERN}
+    )
     name: str = Field(min_length=1, max_length=200)
     asset_class: AssetClass = "equity"
     sector: str | None = Field(default=None, max_length=100)

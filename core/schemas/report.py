@@ -4,6 +4,7 @@ Units: dates are calendar dates; ``size_bytes`` bytes. Periods are those of
 :data:`core.quant.periods.PERIODS`; a custom period needs ``start`` and ``end`` (start before end),
 the other periods take neither. Whether the dates lie inside the data is checked by the service.
 """
+
 from __future__ import annotations
 
 import datetime as dt

@@ -23,6 +23,7 @@ and so on. Values outside them are refused with "<field> must be between <low> a
 produce a degenerate index (the engine checks its own results as well, see
 :func:`core.quant.engine.check_result`).
 """
+
 from __future__ import annotations
 
 import math
@@ -76,22 +77,22 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "momentum": (0.0, 1.0),
     "market_cap": (0.0, 1.0),
     "risk_parity": (0.0, 1.0),
-    "momentum_lookback": (2, 2520),        # trading days: 2 days .. 10 years
-    "momentum_threshold": (-1.0, 10.0),    # a trailing return: -100 % .. +1000 %
+    "momentum_lookback": (2, 2520),  # trading days: 2 days .. 10 years
+    "momentum_threshold": (-1.0, 10.0),  # a trailing return: -100 % .. +1000 %
     "risk_parity_lookback": (2, 2520),
-    "top_n": (1, 10_000),                  # assets
-    "max_weight": (0.001, 1.0),            # 0.1 % .. 100 %
+    "top_n": (1, 10_000),  # assets
+    "max_weight": (0.001, 1.0),  # 0.1 % .. 100 %
     "min_history": (1, 2520),
-    "drift_band": (0.001, 0.5),            # absolute weight drift: 0.1 % .. 50 %
-    "cost_bps": (0.0, 1000.0),             # 0 .. 10 % of traded value
-    "min_price": (0.0, 1_000_000.0),       # currency units
-    "ffill_limit": (0, 252),               # trading days: at most a year
-    "return_clip": (0.01, 10.0),           # daily return: 1 % .. 1000 %
-    "outlier_z": (1.0, 100.0),             # standard deviations
+    "drift_band": (0.001, 0.5),  # absolute weight drift: 0.1 % .. 50 %
+    "cost_bps": (0.0, 1000.0),  # 0 .. 10 % of traded value
+    "min_price": (0.0, 1_000_000.0),  # currency units
+    "ffill_limit": (0, 252),  # trading days: at most a year
+    "return_clip": (0.01, 10.0),  # daily return: 1 % .. 1000 %
+    "outlier_z": (1.0, 100.0),  # standard deviations
     "outlier_window": (2, 2520),
-    "base_value": (1.0, 1_000_000.0),      # index points
-    "min_weight": (0.0001, 0.5),           # 0.01 % .. 50 %
-    "min_holdings": (1, 10_000),           # assets
+    "base_value": (1.0, 1_000_000.0),  # index points
+    "min_weight": (0.0001, 0.5),  # 0.01 % .. 50 %
+    "min_holdings": (1, 10_000),  # assets
 }
 
 #: Pydantic error types that mean "outside the bounds" (reworded to name the field and the range).
@@ -183,7 +184,8 @@ class StrategyConfig(BaseModel):
                 raise
             low, high = BOUNDS[str(info.field_name)]
             raise PydanticCustomError(
-                "out_of_range", "{field} must be between {low} and {high}; got {got}",
+                "out_of_range",
+                "{field} must be between {low} and {high}; got {got}",
                 {"field": info.field_name, "low": _number(low), "high": _number(high), "got": _show(value)},
             ) from None
 
@@ -199,24 +201,28 @@ class StrategyConfig(BaseModel):
         problems: list[InitErrorDetails] = []
         total = math.fsum(getattr(self, s) for s in SLEEVES)
         if abs(total - 1.0) > SLEEVE_SUM_TOLERANCE:
-            message = (
-                "sleeve weights must sum to 1 (equal + momentum + market_cap + risk_parity "
-                f"= {total:.6g})"
-            )
+            message = f"sleeve weights must sum to 1 (equal + momentum + market_cap + risk_parity = {total:.6g})"
             for sleeve in SLEEVES:
-                problems.append(InitErrorDetails(
-                    type=PydanticCustomError("sleeve_sum", message),
-                    loc=(sleeve,), input=getattr(self, sleeve)))
-        if self.top_n is not None and self.max_weight is not None \
-                and self.top_n * self.max_weight < 1 - SLEEVE_SUM_TOLERANCE:
+                problems.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError("sleeve_sum", message), loc=(sleeve,), input=getattr(self, sleeve)
+                    )
+                )
+        if (
+            self.top_n is not None
+            and self.max_weight is not None
+            and self.top_n * self.max_weight < 1 - SLEEVE_SUM_TOLERANCE
+        ):
             message = (
                 f"infeasible cap: top_n ({self.top_n}) x max_weight ({self.max_weight:g}) "
                 f"= {self.top_n * self.max_weight:.6g} < 1, the index could not be fully invested"
             )
             for name in ("top_n", "max_weight"):
-                problems.append(InitErrorDetails(
-                    type=PydanticCustomError("infeasible_cap", message),
-                    loc=(name,), input=getattr(self, name)))
+                problems.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError("infeasible_cap", message), loc=(name,), input=getattr(self, name)
+                    )
+                )
         problems.extend(self._issue15_problems())
         if problems:
             raise ValidationError.from_exception_data(type(self).__name__, problems)
@@ -237,8 +243,13 @@ class StrategyConfig(BaseModel):
             elif abs(total - 1.0) > 1e-6:
                 found.append(("benchmark_blend", f"blend weights must sum to 1 (they sum to {total:.6g})", blend))
         if len(self.comparisons) > MAX_COMPARISONS:
-            found.append(("comparisons", f"at most {MAX_COMPARISONS} comparison series; got "
-                                         f"{len(self.comparisons)}", self.comparisons))
+            found.append(
+                (
+                    "comparisons",
+                    f"at most {MAX_COMPARISONS} comparison series; got {len(self.comparisons)}",
+                    self.comparisons,
+                )
+            )
         elif len(set(self.comparisons)) != len(self.comparisons):
             found.append(("comparisons", "a comparison series is listed twice", self.comparisons))
         for name in ("sector_caps", "asset_class_caps"):
@@ -249,8 +260,14 @@ class StrategyConfig(BaseModel):
                 found.append((name, f"at most {MAX_GROUP_CAPS} caps", caps))
             bad = [k for k, v in caps.items() if not k.strip() or not (math.isfinite(v) and 0 < v <= 1)]
             if bad:
-                found.append((name, "caps are fractions above 0 and at most 1 (0.4 = 40 %) for named groups; "
-                                    f"check {', '.join(map(repr, bad[:5]))}", caps))
+                found.append(
+                    (
+                        name,
+                        "caps are fractions above 0 and at most 1 (0.4 = 40 %) for named groups; "
+                        f"check {', '.join(map(repr, bad[:5]))}",
+                        caps,
+                    )
+                )
         if len(self.exclusions) > MAX_EXCLUSIONS:
             found.append(("exclusions", f"at most {MAX_EXCLUSIONS} symbols", self.exclusions))
         if self.min_weight is not None and self.max_weight is not None and self.min_weight > self.max_weight:
@@ -259,13 +276,20 @@ class StrategyConfig(BaseModel):
         if self.min_holdings is not None and self.top_n is not None and self.min_holdings > self.top_n:
             message = f"min_holdings ({self.min_holdings}) is above top_n ({self.top_n}): never met"
             found += [("min_holdings", message, self.min_holdings), ("top_n", message, self.top_n)]
-        if self.min_holdings is not None and self.min_weight is not None \
-                and self.min_holdings * self.min_weight > 1 + SLEEVE_SUM_TOLERANCE:
-            message = (f"infeasible: min_holdings ({self.min_holdings}) x min_weight ({self.min_weight:g}) "
-                       f"= {self.min_holdings * self.min_weight:.6g} > 1")
+        if (
+            self.min_holdings is not None
+            and self.min_weight is not None
+            and self.min_holdings * self.min_weight > 1 + SLEEVE_SUM_TOLERANCE
+        ):
+            message = (
+                f"infeasible: min_holdings ({self.min_holdings}) x min_weight ({self.min_weight:g}) "
+                f"= {self.min_holdings * self.min_weight:.6g} > 1"
+            )
             found += [("min_holdings", message, self.min_holdings), ("min_weight", message, self.min_weight)]
-        return [InitErrorDetails(type=PydanticCustomError("constraint", message), loc=(field,), input=value)
-                for field, message, value in found]
+        return [
+            InitErrorDetails(type=PydanticCustomError("constraint", message), loc=(field,), input=value)
+            for field, message, value in found
+        ]
 
     @property
     def sleeve_weights(self) -> dict[str, float]:
@@ -281,8 +305,8 @@ FIELD_HELP: dict[str, str] = {
     "equal": "Share of the index in the equal-weight sleeve (fraction; the four sleeves sum to 1).",
     "momentum": "Share in the momentum sleeve: weights proportional to trailing return above the threshold.",
     "market_cap": "Share in the market-cap sleeve: weights proportional to market cap; assets without "
-                  "a market cap are left out of it, and with no caps at all the sleeve is left out and the others "
-                  "scaled up (a warning says so).",
+    "a market cap are left out of it, and with no caps at all the sleeve is left out and the others "
+    "scaled up (a warning says so).",
     "risk_parity": "Share in the risk-parity sleeve: weights proportional to 1 / volatility of daily returns.",
     "momentum_lookback": "Trailing window of the momentum signal, in trading days (126 = about 6 months).",
     "momentum_threshold": "Assets whose trailing return is at or below this fraction get no momentum weight.",
@@ -336,7 +360,7 @@ def errors_by_field(exc: ValidationError) -> dict[str, str]:
         field = str(err["loc"][0]) if err.get("loc") else "config"
         message = err["msg"]
         if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
+            message = message[len("Value error, ") :]
         errors[field] = f"{errors[field]}; {message}" if field in errors else message
     return errors
 
@@ -351,47 +375,91 @@ def describe_config(cfg: StrategyConfig | dict[str, Any]) -> list[tuple[str, str
         cfg = StrategyConfig.model_validate(cfg)
     lines: list[tuple[str, str]] = []
     sleeves = ", ".join(f"{_SLEEVE_LABELS[s]} {_pct(w)}" for s, w in cfg.sleeve_weights.items() if w > 0)
-    lines.append(("Sleeves", f"{sleeves}. A sleeve with no eligible asset on a rebalance date is "
-                             "left out and the other sleeves are scaled up."))
+    lines.append(
+        (
+            "Sleeves",
+            f"{sleeves}. A sleeve with no eligible asset on a rebalance date is "
+            "left out and the other sleeves are scaled up.",
+        )
+    )
     if cfg.equal > 0:
         lines.append(("Equal weight", "Every eligible asset gets the same weight."))
     if cfg.momentum > 0:
-        lines.append(("Momentum", f"Trailing return over {cfg.momentum_lookback} trading days; assets at or "
-                                  f"below {_pct(cfg.momentum_threshold)} get nothing, the others are weighted "
-                                  "in proportion to their return in excess of that threshold."))
+        lines.append(
+            (
+                "Momentum",
+                f"Trailing return over {cfg.momentum_lookback} trading days; assets at or "
+                f"below {_pct(cfg.momentum_threshold)} get nothing, the others are weighted "
+                "in proportion to their return in excess of that threshold.",
+            )
+        )
     if cfg.market_cap > 0:
-        lines.append(("Market cap", "Weights proportional to "
-                      + ("the square root of market cap" if cfg.market_cap_sqrt else "market cap")
-                      + "; assets without a market cap are left out of this sleeve, and without any market "
-                        "cap the sleeve is left out and the other sleeves are scaled up."))
+        lines.append(
+            (
+                "Market cap",
+                "Weights proportional to "
+                + ("the square root of market cap" if cfg.market_cap_sqrt else "market cap")
+                + "; assets without a market cap are left out of this sleeve, and without any market "
+                "cap the sleeve is left out and the other sleeves are scaled up.",
+            )
+        )
     if cfg.risk_parity > 0:
-        lines.append(("Risk parity", "Weights proportional to 1 / volatility of daily returns over "
-                                     f"{cfg.risk_parity_lookback} trading days."))
-    lines.append(("Eligibility", f"An asset needs {cfg.min_history} trading days of valid prices and a "
-                                 "price on the rebalance date."))
+        lines.append(
+            (
+                "Risk parity",
+                "Weights proportional to 1 / volatility of daily returns over "
+                f"{cfg.risk_parity_lookback} trading days.",
+            )
+        )
+    lines.append(
+        (
+            "Eligibility",
+            f"An asset needs {cfg.min_history} trading days of valid prices and a price on the rebalance date.",
+        )
+    )
     if cfg.top_n is not None:
         lines.append(("Selection", f"Only the {cfg.top_n} assets with the largest blended weight are kept."))
     if cfg.max_weight is not None:
-        lines.append(("Weight cap", f"No asset above {_pct(cfg.max_weight)}; the excess is redistributed "
-                                    "proportionally over the uncapped assets until nothing breaches."))
+        lines.append(
+            (
+                "Weight cap",
+                f"No asset above {_pct(cfg.max_weight)}; the excess is redistributed "
+                "proportionally over the uncapped assets until nothing breaches.",
+            )
+        )
     rebalance = f"At the close of the last trading day of each {cfg.rebalance.removesuffix('ly')}"
     if cfg.rebalance == "daily":
         rebalance = "At the close of every trading day"
-    lines.append(("Rebalancing", rebalance + "; weights set at a close earn returns from the next day, "
-                                             "and drift with prices in between."))
+    lines.append(
+        (
+            "Rebalancing",
+            rebalance + "; weights set at a close earn returns from the next day, and drift with prices in between.",
+        )
+    )
     if cfg.drift_band is not None:
-        lines.append(("Drift band", f"Also rebalance when any weight drifts more than "
-                                    f"{_pct(cfg.drift_band)} (absolute) from its target."))
-    lines.append(("Costs", f"{cfg.cost_bps:g} bps of turnover (sum of absolute weight changes) "
-                           "deducted from the index level at each rebalance."))
+        lines.append(
+            (
+                "Drift band",
+                f"Also rebalance when any weight drifts more than {_pct(cfg.drift_band)} (absolute) from its target.",
+            )
+        )
+    lines.append(
+        (
+            "Costs",
+            f"{cfg.cost_bps:g} bps of turnover (sum of absolute weight changes) "
+            "deducted from the index level at each rebalance.",
+        )
+    )
     hygiene = [f"prices carried forward at most {cfg.ffill_limit} trading days"]
     if cfg.min_price is not None:
         hygiene.insert(0, f"prices below {cfg.min_price:g} treated as missing")
     if cfg.return_clip is not None:
         hygiene.append(f"daily returns clipped to +/-{_pct(cfg.return_clip)}")
     if cfg.outlier_z is not None:
-        hygiene.append(f"returns beyond {cfg.outlier_z:g} standard deviations of the trailing "
-                       f"{cfg.outlier_window}-day window treated as zero")
+        hygiene.append(
+            f"returns beyond {cfg.outlier_z:g} standard deviations of the trailing "
+            f"{cfg.outlier_window}-day window treated as zero"
+        )
     hygiene.append("an asset that stops trading is sold at its last price")
     lines.append(("Data hygiene", "; ".join(hygiene).capitalize() + "."))
     lines.append(("Base value", f"The index starts at {cfg.base_value:g}."))
@@ -400,8 +468,14 @@ def describe_config(cfg: StrategyConfig | dict[str, Any]) -> list[tuple[str, str
 
 
 def _issue15_rules(cfg: StrategyConfig) -> list[tuple[str, str]]:
-    lines: list[tuple[str, str]] = [("Basis", "Total return: dividends reinvested (dividend-adjusted prices)."
-                                     if cfg.basis == "total_return" else "Price return: closes only.")]
+    lines: list[tuple[str, str]] = [
+        (
+            "Basis",
+            "Total return: dividends reinvested (dividend-adjusted prices)."
+            if cfg.basis == "total_return"
+            else "Price return: closes only.",
+        )
+    ]
     if cfg.benchmark_blend:
         blend = ", ".join(f"{s} {_pct(w)}" for s, w in cfg.benchmark_blend.items())
         lines.append(("Benchmark", f"Blend of {blend}, rebalanced monthly."))
@@ -411,13 +485,22 @@ def _issue15_rules(cfg: StrategyConfig) -> list[tuple[str, str]]:
         lines.append(("Comparisons", ", ".join(cfg.comparisons)))
     for label, caps in (("Sector caps", cfg.sector_caps), ("Asset-class caps", cfg.asset_class_caps)):
         if caps:
-            lines.append((label, ", ".join(f"{k} {_pct(v)}" for k, v in sorted(caps.items()))
-                          + "; the excess is redistributed over the groups with room."))
+            lines.append(
+                (
+                    label,
+                    ", ".join(f"{k} {_pct(v)}" for k, v in sorted(caps.items()))
+                    + "; the excess is redistributed over the groups with room.",
+                )
+            )
     if cfg.min_weight is not None:
         lines.append(("Minimum weight", f"Holdings below {_pct(cfg.min_weight)} are dropped, smallest first."))
     if cfg.min_holdings is not None:
-        lines.append(("Minimum holdings", f"A rebalance needs at least {cfg.min_holdings} holdings; otherwise the "
-                                          "current holdings are kept."))
+        lines.append(
+            (
+                "Minimum holdings",
+                f"A rebalance needs at least {cfg.min_holdings} holdings; otherwise the current holdings are kept.",
+            )
+        )
     if cfg.exclusions:
         lines.append(("Exclusions", ", ".join(cfg.exclusions[:20]) + (" ..." if len(cfg.exclusions) > 20 else "")))
     return lines

@@ -1,4 +1,5 @@
 """Saved strategy config versions as they leave the services."""
+
 from __future__ import annotations
 
 import datetime as dt

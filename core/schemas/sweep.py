@@ -14,6 +14,7 @@ with its error, never dropped. What is refused before anything runs (ValidationF
 is no config field, a field swept twice, an empty list, a bad range or simplex step, and more than
 :data:`MAX_VARIANTS` variants (the message gives the count).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,8 +33,17 @@ MAX_VARIANTS = 10_000
 #: The axis name of sleeve mixes.
 SLEEVE_AXIS = "sleeves"
 #: The metrics of every variant, keyed as in the reports' Summary sheet, plus turnover (per year) and costs.
-METRIC_KEYS: tuple[str, ...] = ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
-                                "turnover", "costs")
+METRIC_KEYS: tuple[str, ...] = (
+    "total_return",
+    "cagr",
+    "volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "turnover",
+    "costs",
+)
 #: The config fields a grid may sweep (``base_value`` only rescales the index: not a methodology choice).
 SWEEPABLE: tuple[str, ...] = tuple(name for name in StrategyConfig.model_fields if name != "base_value")
 SWEEP_STATES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -80,22 +90,33 @@ class Grid(BaseModel):
         seen: set[str] = set()
         for axis in self.axes:
             if axis.name != SLEEVE_AXIS and axis.name not in SWEEPABLE:
-                raise ValidationFailed({"param": f"{axis.name!r} is not a config field; choose from "
-                                                 f"{', '.join(SWEEPABLE)} or {SLEEVE_AXIS}"})
+                raise ValidationFailed(
+                    {
+                        "param": f"{axis.name!r} is not a config field; choose from "
+                        f"{', '.join(SWEEPABLE)} or {SLEEVE_AXIS}"
+                    }
+                )
             if not axis.values:
                 raise ValidationFailed({"param": f"{axis.name}: give at least one value"})
             _check_values(axis)
             for field in axis.fields:
                 if field in seen:
-                    raise ValidationFailed({"param": f"{field} is swept twice"
-                                                     + (" (sleeves sets every sleeve weight)"
-                                                        if SLEEVE_AXIS in (axis.name, *seen) else "")})
+                    raise ValidationFailed(
+                        {
+                            "param": f"{field} is swept twice"
+                            + (" (sleeves sets every sleeve weight)" if SLEEVE_AXIS in (axis.name, *seen) else "")
+                        }
+                    )
                 seen.add(field)
             if axis.name == SLEEVE_AXIS:
                 seen.add(SLEEVE_AXIS)
         if self.count > MAX_VARIANTS:
-            raise ValidationFailed({"param": f"the grid has {self.count:,} variants; at most {MAX_VARIANTS:,} are "
-                                             "allowed: sweep fewer values or split the grid"})
+            raise ValidationFailed(
+                {
+                    "param": f"the grid has {self.count:,} variants; at most {MAX_VARIANTS:,} are "
+                    "allowed: sweep fewer values or split the grid"
+                }
+            )
         return self
 
     def variant(self, number: int) -> dict[str, Any]:
@@ -172,12 +193,17 @@ def _range(name: str, text: str) -> list[Any]:
         raise ValidationFailed({"param": f"{name}: a range needs start <= stop and a positive step; got {text!r}"})
     span = (stop - start) / step
     if not math.isfinite(span) or span >= MAX_VARIANTS:  # 0:1e308:1e-308 counts to inf
-        raise ValidationFailed({"param": f"{name}: the range {text!r} has more than {MAX_VARIANTS:,} values; at most "
-                                         f"{MAX_VARIANTS:,} variants are allowed"})
+        raise ValidationFailed(
+            {
+                "param": f"{name}: the range {text!r} has more than {MAX_VARIANTS:,} values; at most "
+                f"{MAX_VARIANTS:,} variants are allowed"
+            }
+        )
     n = int(math.floor(span + 1e-9)) + 1
     if n > MAX_VARIANTS:
-        raise ValidationFailed({"param": f"{name}: the range {text!r} has {n:,} values; at most {MAX_VARIANTS:,} "
-                                         "variants are allowed"})
+        raise ValidationFailed(
+            {"param": f"{name}: the range {text!r} has {n:,} values; at most {MAX_VARIANTS:,} variants are allowed"}
+        )
     if all(isinstance(p, int) for p in parts):
         return [start + i * step for i in range(n)]
     values = [round(start + i * step, 12) for i in range(n)]
@@ -194,12 +220,17 @@ def simplex(sleeves: Sequence[str], step: float) -> list[dict[str, float]]:
         raise ValidationFailed({"param": f"sleeves: the step must divide 1 (0.5, 0.25, 0.2, 0.1 ...); got {step:g}"})
     unknown = [s for s in sleeves if s not in SLEEVES]
     if unknown or not sleeves or len(set(sleeves)) != len(sleeves):
-        raise ValidationFailed({"param": f"sleeves: name distinct sleeves among {', '.join(SLEEVES)} "
-                                         f"(e.g. sleeves=equal+momentum:0.1); got {'+'.join(sleeves) or 'none'}"})
+        raise ValidationFailed(
+            {
+                "param": f"sleeves: name distinct sleeves among {', '.join(SLEEVES)} "
+                f"(e.g. sleeves=equal+momentum:0.1); got {'+'.join(sleeves) or 'none'}"
+            }
+        )
     count = math.comb(units + len(sleeves) - 1, len(sleeves) - 1)
     if count > MAX_VARIANTS:
-        raise ValidationFailed({"param": f"sleeves: step {step:g} gives {count:,} mixes; at most {MAX_VARIANTS:,} "
-                                         "variants are allowed"})
+        raise ValidationFailed(
+            {"param": f"sleeves: step {step:g} gives {count:,} mixes; at most {MAX_VARIANTS:,} variants are allowed"}
+        )
 
     def parts(total: int, k: int) -> Iterable[tuple[int, ...]]:
         if k == 1:

@@ -3,6 +3,7 @@
 Parameters are validated *before* anything is written or queued (see
 :func:`core.services.runs.enqueue`); unknown parameters are refused by name.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,8 +32,13 @@ class TaskState(StrEnum):
 
 
 #: States a run never leaves.
-FINAL_STATES: tuple[TaskState, ...] = (TaskState.SUCCEEDED, TaskState.SUCCEEDED_WITH_WARNINGS, TaskState.FAILED,
-                                       TaskState.CANCELLED, TaskState.SKIPPED)
+FINAL_STATES: tuple[TaskState, ...] = (
+    TaskState.SUCCEEDED,
+    TaskState.SUCCEEDED_WITH_WARNINGS,
+    TaskState.FAILED,
+    TaskState.CANCELLED,
+    TaskState.SKIPPED,
+)
 #: Final states of a run that did its work (with warnings: e.g. a refresh that skipped symbols its provider
 #: does not know; the warnings are in the result summary and the message).
 SUCCEEDED_STATES: tuple[TaskState, ...] = (TaskState.SUCCEEDED, TaskState.SUCCEEDED_WITH_WARNINGS)

@@ -1,4 +1,5 @@
 """User schemas crossing a boundary (never the password hash)."""
+
 from __future__ import annotations
 
 import datetime as dt

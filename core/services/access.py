@@ -17,6 +17,7 @@ to be checked. A plain username string is reloaded the same way but carries no v
 trusted in-process callers). The system itself — the command line, jobs, the scheduler, start-up — is a
 :class:`SystemActor` (or ``None``), which sees and may do everything; its name goes into the audit log.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -83,8 +84,9 @@ def username_of(actor: Any) -> str | None:
     return getattr(actor, "username", None)
 
 
-def resolve(session: Session, actor: Any, roles: tuple[str, ...] = ALL_ROLES, *, action: str = "this action",
-            lock: bool = False) -> Principal:
+def resolve(
+    session: Session, actor: Any, roles: tuple[str, ...] = ALL_ROLES, *, action: str = "this action", lock: bool = False
+) -> Principal:
     """Reload ``actor`` in ``session`` and check it may act with one of ``roles``; return the Principal.
 
     ``actor`` is an :class:`Actor`, anything with ``username`` (and ``credential_version``), a username, a
@@ -113,15 +115,17 @@ def resolve(session: Session, actor: Any, roles: tuple[str, ...] = ALL_ROLES, *,
     if not user.is_active:
         raise SessionEnded("your account is no longer active; ask an administrator")
     if version is not None and int(version) != user.credential_version:
-        raise SessionEnded("your session has ended because your account changed (password, role or status); "
-                           "log in again")
+        raise SessionEnded(
+            "your session has ended because your account changed (password, role or status); log in again"
+        )
     if user.role not in roles:
         raise PermissionDenied(f"{action} is for {' or '.join(roles)} users; you are signed in as {user.role}")
     is_admin = user.role == "admin"
     if is_admin and user.totp_enabled_at is None and get_settings().admin_2fa == "required":
         if "analyst" not in roles:
-            raise PermissionDenied(f"{action} needs two-factor authentication (ADMIN_2FA=required); enrol on the "
-                                   "Account page first")
+            raise PermissionDenied(
+                f"{action} needs two-factor authentication (ADMIN_2FA=required); enrol on the Account page first"
+            )
         # actions open to every role: only an analyst's reach (their own rows), never an administrator's
         is_admin = False
     return Principal(user.username, is_admin, user_id=user.id)

@@ -22,6 +22,7 @@ Channels: a Slack-compatible webhook (``POST {"text": ...}``) and SMTP email (ST
 when the app runs no jobs itself, by a watchdog thread in the app (:func:`start_watchdog`), so that "no worker
 alive" is noticed although no worker runs the job.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -101,12 +102,18 @@ def save_settings(values: dict[str, Any], *, actor: Any) -> AlertSettings:
         try:
             chosen = AlertSettings.model_validate(values)
         except ValidationError as exc:
-            raise ValidationFailed({".".join(str(p) for p in e["loc"]) or "settings": e["msg"]
-                                    for e in exc.errors()}) from None
+            raise ValidationFailed(
+                {".".join(str(p) for p in e["loc"]) or "settings": e["msg"] for e in exc.errors()}
+            ) from None
         stored = chosen.model_dump(mode="json")
         app_settings.put(session, SETTINGS_KEY, stored, by=principal.username)
-        audit.record(session, principal.username, "alert.settings", SETTINGS_KEY,
-                     {**stored, "webhook_url": redact_webhook(chosen.webhook_url)})
+        audit.record(
+            session,
+            principal.username,
+            "alert.settings",
+            SETTINGS_KEY,
+            {**stored, "webhook_url": redact_webhook(chosen.webhook_url)},
+        )
         session.commit()
     return chosen.model_copy(update={"webhook_url": redact_webhook(chosen.webhook_url)})
 
@@ -152,8 +159,7 @@ def _secrets_of(config: AlertSettings) -> list[str]:
     hidden = [get_settings().alert_smtp_password or ""]
     if config.webhook_url:
         parts = urlsplit(config.webhook_url)
-        hidden += [config.webhook_url, parts.path + (f"?{parts.query}" if parts.query else ""), parts.path,
-                   parts.query]
+        hidden += [config.webhook_url, parts.path + (f"?{parts.query}" if parts.query else ""), parts.path, parts.query]
     return sorted({h for h in hidden if h and h != "/"}, key=len, reverse=True)
 
 
@@ -189,11 +195,13 @@ def send_test(*, actor: Any) -> dict[str, str]:
         principal = resolve(session, actor, ADMIN_ONLY, action="sending a test alert")
     if not config.channels:
         raise ValidationFailed({"channels": "configure a webhook URL or an SMTP host with recipients first"})
-    results = deliver(config, "AutoIndex test notification",
-                      f"A test notification sent by {principal.username} from Admin -> Alerts.")
+    results = deliver(
+        config, "AutoIndex test notification", f"A test notification sent by {principal.username} from Admin -> Alerts."
+    )
     ok = all(r == "ok" for r in results.values())
-    audit.record_now(principal.username, "alert.test", ",".join(results), {"channels": results},
-                     outcome="ok" if ok else "failed")
+    audit.record_now(
+        principal.username, "alert.test", ",".join(results), {"channels": results}, outcome="ok" if ok else "failed"
+    )
     return results
 
 
@@ -206,39 +214,63 @@ def evaluate(config: AlertSettings, *, now: dt.datetime | None = None) -> list[A
         with unit_of_work() as session:
             failed = session.execute(
                 select(TaskRun.id, TaskRun.kind, TaskRun.error, TaskRun.finished_at)
-                .where(TaskRun.kind.in_(REFRESH_KINDS), TaskRun.state == "failed",
-                       TaskRun.finished_at >= now - REFRESH_LOOKBACK).order_by(TaskRun.id)).all()
+                .where(
+                    TaskRun.kind.in_(REFRESH_KINDS),
+                    TaskRun.state == "failed",
+                    TaskRun.finished_at >= now - REFRESH_LOOKBACK,
+                )
+                .order_by(TaskRun.id)
+            ).all()
         for run_id, kind, error, finished in failed:
             reason = (error or "no reason recorded").splitlines()[0][:300]
-            firing.append(Alert(rule="refresh_failed", key=f"refresh_failed:run {run_id}",
-                                message=f"{kind} run {run_id} failed at {finished:%Y-%m-%d %H:%M} UTC: {reason}"))
+            firing.append(
+                Alert(
+                    rule="refresh_failed",
+                    key=f"refresh_failed:run {run_id}",
+                    message=f"{kind} run {run_id} failed at {finished:%Y-%m-%d %H:%M} UTC: {reason}",
+                )
+            )
     if "data_stale" in config.rules:
         assets = [a for a in operations.staleness(now) if a.stale_days is not None]
         subject = next((a for a in assets if a.benchmark), None) or max(
-            assets, key=lambda a: a.stale_days or 0, default=None)
+            assets, key=lambda a: a.stale_days or 0, default=None
+        )
         if subject is not None and subject.stale_days is not None and subject.stale_days > config.stale_days:
             role = "benchmark" if subject.benchmark else "stalest asset"
             others = sum(1 for a in assets if a is not subject and (a.stale_days or 0) > config.stale_days)
-            firing.append(Alert(
-                rule="data_stale", key=f"data_stale:{subject.symbol}:{subject.last_date}",
-                message=f"Prices are stale: {role} {subject.symbol} is {stale_text(subject.stale_days)} "
-                        f"(last price {subject.last_date}; the limit is {config.stale_days}); "
-                        f"{others} other active asset(s) beyond the limit."))
+            firing.append(
+                Alert(
+                    rule="data_stale",
+                    key=f"data_stale:{subject.symbol}:{subject.last_date}",
+                    message=f"Prices are stale: {role} {subject.symbol} is {stale_text(subject.stale_days)} "
+                    f"(last price {subject.last_date}; the limit is {config.stale_days}); "
+                    f"{others} other active asset(s) beyond the limit.",
+                )
+            )
     if "no_worker" in config.rules:
         if not any(w.alive for w in operations.workers(now)):
             newest = operations.last_heartbeat()
             seen = f"the last heartbeat was at {newest:%Y-%m-%d %H:%M:%S} UTC" if newest else "no worker was ever seen"
-            firing.append(Alert(rule="no_worker", key=f"no_worker:{newest.isoformat() if newest else 'never'}",
-                                message=f"No job worker is alive: {seen}. Queued jobs wait; start one with "
-                                        "`python -m core worker`."))
+            firing.append(
+                Alert(
+                    rule="no_worker",
+                    key=f"no_worker:{newest.isoformat() if newest else 'never'}",
+                    message=f"No job worker is alive: {seen}. Queued jobs wait; start one with "
+                    "`python -m core worker`.",
+                )
+            )
     if "drawdown" in config.rules:
         found = operations.active_drawdown()
         if found is not None and found.drawdown <= -config.drawdown_threshold:
-            firing.append(Alert(
-                rule="drawdown", key=f"drawdown:{found.config_id}:{found.peak_date}",
-                message=f"The active index {found.config_name!r} is {-found.drawdown:.1%} below its peak of "
-                        f"{found.peak_date} (on {found.last_date}; the threshold is "
-                        f"{config.drawdown_threshold:.1%})."))
+            firing.append(
+                Alert(
+                    rule="drawdown",
+                    key=f"drawdown:{found.config_id}:{found.peak_date}",
+                    message=f"The active index {found.config_name!r} is {-found.drawdown:.1%} below its peak of "
+                    f"{found.peak_date} (on {found.last_date}; the threshold is "
+                    f"{config.drawdown_threshold:.1%}).",
+                )
+            )
     return firing
 
 
@@ -246,26 +278,46 @@ def _claim(alert: Alert, now: dt.datetime) -> bool:
     """Take the right to send ``alert``: insert its key, or retry a failed send; False when it is not ours."""
     with unit_of_work() as session:
         try:
-            session.add(AlertNotification(key=alert.key, rule=alert.rule, message=alert.message, status="sending",
-                                          attempts=1, first_at=now, last_attempt_at=now))
+            session.add(
+                AlertNotification(
+                    key=alert.key,
+                    rule=alert.rule,
+                    message=alert.message,
+                    status="sending",
+                    attempts=1,
+                    first_at=now,
+                    last_attempt_at=now,
+                )
+            )
             session.commit()
             return True
         except IntegrityError:
             session.rollback()
-        row = session.execute(select(AlertNotification.id, AlertNotification.status, AlertNotification.attempts,
-                                     AlertNotification.last_attempt_at)
-                              .where(AlertNotification.key == alert.key)).first()
+        row = session.execute(
+            select(
+                AlertNotification.id,
+                AlertNotification.status,
+                AlertNotification.attempts,
+                AlertNotification.last_attempt_at,
+            ).where(AlertNotification.key == alert.key)
+        ).first()
         if row is None or row.attempts >= MAX_ATTEMPTS:
             return False
         # a send whose process died mid-way ("sending" for longer than any send takes) is retried like a failure
-        abandoned = row.status == "sending" and (row.last_attempt_at is None
-                                                  or row.last_attempt_at < now - SENDING_ABANDONED)
+        abandoned = row.status == "sending" and (
+            row.last_attempt_at is None or row.last_attempt_at < now - SENDING_ABANDONED
+        )
         if row.status != "failed" and not abandoned:
             return False
         claimed = session.execute(
-            update(AlertNotification).where(AlertNotification.id == row.id, AlertNotification.status == row.status,
-                                            AlertNotification.attempts == row.attempts)
-            .values(status="sending", attempts=row.attempts + 1, last_attempt_at=now)).rowcount  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+            update(AlertNotification)
+            .where(
+                AlertNotification.id == row.id,
+                AlertNotification.status == row.status,
+                AlertNotification.attempts == row.attempts,
+            )
+            .values(status="sending", attempts=row.attempts + 1, last_attempt_at=now)
+        ).rowcount  # type: ignore[attr-defined]  # CursorResult of an UPDATE
         session.commit()
         return bool(claimed)
 
@@ -273,10 +325,20 @@ def _claim(alert: Alert, now: dt.datetime) -> bool:
 def _finish(alert: Alert, results: dict[str, str], now: dt.datetime) -> None:
     ok = any(r == "ok" for r in results.values())
     with unit_of_work() as session:
-        session.execute(update(AlertNotification).where(AlertNotification.key == alert.key)
-                        .values(status="sent" if ok else "failed", sent_at=now if ok else None, channels=results))
-        audit.record(session, SYSTEM.name, "alert.sent", alert.key, {"rule": alert.rule, "channels": results},
-                     outcome="ok" if ok else "failed", message=alert.message[:500])
+        session.execute(
+            update(AlertNotification)
+            .where(AlertNotification.key == alert.key)
+            .values(status="sent" if ok else "failed", sent_at=now if ok else None, channels=results)
+        )
+        audit.record(
+            session,
+            SYSTEM.name,
+            "alert.sent",
+            alert.key,
+            {"rule": alert.rule, "channels": results},
+            outcome="ok" if ok else "failed",
+            message=alert.message[:500],
+        )
         session.commit()
 
 
@@ -307,9 +369,18 @@ def recent_notifications(*, actor: Any, limit: int = 50) -> list[dict[str, Any]]
     with unit_of_work() as session:
         resolve(session, actor, ADMIN_ONLY, action="viewing alerts")
         rows = session.scalars(select(AlertNotification).order_by(AlertNotification.id.desc()).limit(limit)).all()
-        return [{"first_at": r.first_at, "rule": r.rule, "status": r.status, "attempts": r.attempts,
-                 "sent_at": r.sent_at, "message": r.message,
-                 "channels": ", ".join(f"{k}: {v}" for k, v in (r.channels or {}).items())} for r in rows]
+        return [
+            {
+                "first_at": r.first_at,
+                "rule": r.rule,
+                "status": r.status,
+                "attempts": r.attempts,
+                "sent_at": r.sent_at,
+                "message": r.message,
+                "channels": ", ".join(f"{k}: {v}" for k, v in (r.channels or {}).items()),
+            }
+            for r in rows
+        ]
 
 
 # --------------------------------------------------------------------------- the app's watchdog
@@ -347,4 +418,3 @@ def stop_watchdog() -> None:
     if stop is not None:
         stop.set()
     _watchdog.update(thread=None, stop=None)
-

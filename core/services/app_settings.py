@@ -1,4 +1,5 @@
 """Run-time settings stored in the database (registration mode, provider choice, data version)."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """Start-up: migrations, the demo universe on an empty database, the default config, secrets."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,8 +26,14 @@ log = logging.getLogger(__name__)
 SETUP_TOKEN_KEY = "setup_token"
 
 
-def seed_demo(*, n_assets: int | None = None, years: float | None = None, seed: int | None = None,
-              end: dt.date | None = None, progress: Callable[[float, str], None] | None = None) -> dict[str, object]:
+def seed_demo(
+    *,
+    n_assets: int | None = None,
+    years: float | None = None,
+    seed: int | None = None,
+    end: dt.date | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> dict[str, object]:
     """Generate the deterministic synthetic universe and store it (idempotent: a rerun changes nothing).
 
     Storing it is a refresh: it holds the ``refresh`` lock (:mod:`core.infra.locks`), waiting up to
@@ -37,12 +44,19 @@ def seed_demo(*, n_assets: int | None = None, years: float | None = None, seed: 
     settings = get_settings()
     end = end or dt.date.today()
     start = dt.date(2018, 1, 1) if years is None else end - dt.timedelta(days=int(round(365.25 * years)))
-    provider = DemoProvider(seed=settings.demo_seed if seed is None else seed, n_assets=n_assets, start=start,
-                            end=end, today=end)
+    provider = DemoProvider(
+        seed=settings.demo_seed if seed is None else seed, n_assets=n_assets, start=start, end=end, today=end
+    )
     data = provider.fetch(None, start=start, end=end, progress=progress)
     with hold(REFRESH, timeout_s=REFRESH_LOCK_WAIT_S, holder="seed-demo"), unit_of_work() as session:
-        summary = prices.ingest(session, prices=data.prices, market_caps=data.market_caps, assets=data.assets,
-                                source="demo", dividends=data.dividends)
+        summary = prices.ingest(
+            session,
+            prices=data.prices,
+            market_caps=data.market_caps,
+            assets=data.assets,
+            source="demo",
+            dividends=data.dividends,
+        )
         _seed_demo_factors(session, data.prices, provider.seed)
         if summary.changed:
             prices.mark_refreshed(session)
@@ -69,8 +83,12 @@ def database_is_empty() -> bool:
 SEED_LOCK_WAIT_S = 900.0
 
 
-def start_up(*, seed_if_empty: bool | None = None, compute_if_needed: bool = True,
-             lock_timeout_s: float | None = SEED_LOCK_WAIT_S) -> dict[str, object]:
+def start_up(
+    *,
+    seed_if_empty: bool | None = None,
+    compute_if_needed: bool = True,
+    lock_timeout_s: float | None = SEED_LOCK_WAIT_S,
+) -> dict[str, object]:
     """Bring the database to a usable state; safe to call from every process, any number of times, at once.
 
     Migrations hold the ``migrate`` lock; seeding an empty database, the default config and its first compute
@@ -90,14 +108,16 @@ def start_up(*, seed_if_empty: bool | None = None, compute_if_needed: bool = Tru
         report["active_config"] = default.id
         if compute_if_needed and not database_is_empty():
             with unit_of_work() as session:
-                has_values = session.scalar(select(IndexValue.config_id)
-                                            .where(IndexValue.config_id == default.id).limit(1))
+                has_values = session.scalar(
+                    select(IndexValue.config_id).where(IndexValue.config_id == default.id).limit(1)
+                )
             if has_values is None:
                 report["computed"] = compute_config(default.id, actor="system")
     return report
 
 
 # --- first-run setup token -------------------------------------------------------------------
+
 
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -133,8 +153,9 @@ def create_admin_with_token(token: str, username: str, name: str, password: str,
     wanted = _hash_token((token or "").strip())
 
     def consume(session: Session) -> None:
-        stored = session.execute(delete(AppSetting).where(AppSetting.key == SETUP_TOKEN_KEY)
-                                 .returning(AppSetting.value)).scalar_one_or_none()
+        stored = session.execute(
+            delete(AppSetting).where(AppSetting.key == SETUP_TOKEN_KEY).returning(AppSetting.value)
+        ).scalar_one_or_none()
         digest = (stored or {}).get("sha256")
         if not digest:
             raise ValidationFailed({"setup_token": "has already been used; log in with the administrator account"})
@@ -168,8 +189,9 @@ def _checked_cookie_key(value: str, source: str) -> str:
     if key.lower() in _EXAMPLE_KEYS or "replace" in key.lower():
         raise ConfigurationError(source, "is the example value; set a random key (e.g. `openssl rand -hex 32`)")
     if len(key) < COOKIE_KEY_MIN_LENGTH:
-        raise ConfigurationError(source, f"must be at least {COOKIE_KEY_MIN_LENGTH} characters "
-                                         "(e.g. `openssl rand -hex 32`)")
+        raise ConfigurationError(
+            source, f"must be at least {COOKIE_KEY_MIN_LENGTH} characters (e.g. `openssl rand -hex 32`)"
+        )
     return key
 
 
@@ -219,4 +241,3 @@ def _write_key(path: Path, *, replace: bool) -> None:
         pass
     finally:
         tmp.unlink(missing_ok=True)
-

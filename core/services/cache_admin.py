@@ -3,6 +3,7 @@
 The cache itself is infrastructure (:mod:`core.infra.cache`); who may clear it and the audit record of each
 clearing are business rules, so they live here (issue 13: core.infra imports no service).
 """
+
 from __future__ import annotations
 
 from typing import Any

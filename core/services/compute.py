@@ -5,6 +5,7 @@ and risk metrics, so running it twice gives identical rows and a failure
 leaves the previous results in place. That transaction runs under the version's
 ``compute:<id>`` lock, so computes of one version never interleave.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -56,8 +57,9 @@ class BacktestRun:
         return float(self.result.costs.sum())
 
 
-def run_backtest(params: object, inputs: MarketInputs, *, rf: float = 0.0,
-                 cleaned: CleanedPrices | None = None) -> BacktestRun:
+def run_backtest(
+    params: object, inputs: MarketInputs, *, rf: float = 0.0, cleaned: CleanedPrices | None = None
+) -> BacktestRun:
     """The one pipeline from a config to its index, benchmark and metrics.
 
     The index levels start at the close of the first allocation (the base value, less that day's cost); an
@@ -85,7 +87,7 @@ def run_backtest(params: object, inputs: MarketInputs, *, rf: float = 0.0,
     if len(result.rebalance_dates):
         # the index exists from its first allocation: before it the level only sits at the base value, which would
         # flatten every chart and dilute volatility, Sharpe and the rest (docs/methodology.md)
-        values = values.loc[pd.Timestamp(result.rebalance_dates[0]):]
+        values = values.loc[pd.Timestamp(result.rebalance_dates[0]) :]
     bench_levels, _label = version_benchmark(inputs, cfg)
     bench = bench_levels.reindex(values.index).ffill() if bench_levels is not None else None
     return BacktestRun(result, values, bench, risk_metrics(values, bench, rf=rf))
@@ -106,8 +108,13 @@ def _config_id(config_id: int | None) -> int:
     return int(active)
 
 
-def compute_config(config_id: int | None = None, *, progress: Progress | None = None,
-                   actor: str | None = None, lock_timeout_s: float | None = COMPUTE_LOCK_WAIT_S) -> dict[str, object]:
+def compute_config(
+    config_id: int | None = None,
+    *,
+    progress: Progress | None = None,
+    actor: str | None = None,
+    lock_timeout_s: float | None = COMPUTE_LOCK_WAIT_S,
+) -> dict[str, object]:
     """Backtest a config version (default: the active one) and replace its stored results.
 
     Every caller (CLI, compute job, activation, start-up) holds the version's ``compute:<id>`` lock
@@ -124,9 +131,11 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
         who = holder or "an unknown holder"
         progress(0.0, f"waiting for another compute of config {config_id} (held by {who})")
 
-    with hold(compute_lock(config_id), timeout_s=lock_timeout_s, holder=actor or "system", on_wait=waiting), \
-            unit_of_work() as session:
-        row = (session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None)
+    with (
+        hold(compute_lock(config_id), timeout_s=lock_timeout_s, holder=actor or "system", on_wait=waiting),
+        unit_of_work() as session,
+    ):
+        row = session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None
         if row is None:
             raise NotFoundError(f"no strategy config with id {config_id}")
         cfg = parse_params(row.params)  # a stored version outside today's bounds is named before any work
@@ -148,20 +157,28 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
         cid = row.id
         for model in (IndexValue, Allocation, Rebalance, RiskMetric):
             session.execute(delete(model).where(model.config_id == cid))
-        session.execute(insert(IndexValue), [
-            {"config_id": cid, "date": d.date(), "value": float(v)} for d, v in values.items()
-        ])
+        session.execute(
+            insert(IndexValue), [{"config_id": cid, "date": d.date(), "value": float(v)} for d, v in values.items()]
+        )
         alloc_rows = []
         weights = result.weights
         for d in result.rebalance_dates:
             w = weights.loc[d]
             for symbol, weight in w[w > 0].items():
-                alloc_rows.append({"config_id": cid, "date": pd.Timestamp(d).date(), "asset_id": ids[symbol],
-                                   "weight": float(weight)})
+                alloc_rows.append(
+                    {"config_id": cid, "date": pd.Timestamp(d).date(), "asset_id": ids[symbol], "weight": float(weight)}
+                )
         if alloc_rows:
             session.execute(insert(Allocation), alloc_rows)
-        reb_rows = [{"config_id": cid, "date": pd.Timestamp(d).date(), "turnover": float(result.turnover.get(d, 0.0)),
-                     "cost": float(result.costs.get(d, 0.0))} for d in result.rebalance_dates]
+        reb_rows = [
+            {
+                "config_id": cid,
+                "date": pd.Timestamp(d).date(),
+                "turnover": float(result.turnover.get(d, 0.0)),
+                "cost": float(result.costs.get(d, 0.0)),
+            }
+            for d in result.rebalance_dates
+        ]
         if reb_rows:
             session.execute(insert(Rebalance), reb_rows)
         as_of = values.index[-1].date() if len(values) else dt.date.today()
@@ -172,8 +189,15 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
             if key in ("missing", "start", "end", "days"):
                 continue
             number = finite_or_none(value)
-            metric_rows.append({"config_id": cid, "as_of": as_of, "name": key, "value": number,
-                                "reason": (missing.get(key) or "undefined: not a finite number") if number is None else None})
+            metric_rows.append(
+                {
+                    "config_id": cid,
+                    "as_of": as_of,
+                    "name": key,
+                    "value": number,
+                    "reason": (missing.get(key) or "undefined: not a finite number") if number is None else None,
+                }
+            )
         if metric_rows:
             session.execute(insert(RiskMetric), metric_rows)
         row.computed_at = utcnow()
@@ -183,18 +207,24 @@ def compute_config(config_id: int | None = None, *, progress: Progress | None = 
         session.commit()
     progress(1.0, "done")
     return {
-        "config_id": cid, "dates": int(len(values)),
+        "config_id": cid,
+        "dates": int(len(values)),
         "start": str(values.index[0].date()) if len(values) else None,
-        "end": str(as_of), "final_level": float(values.iloc[-1]) if len(values) else None,
-        "rebalances": len(result.rebalance_dates), "warnings": list(result.warnings)[:20],
+        "end": str(as_of),
+        "final_level": float(values.iloc[-1]) if len(values) else None,
+        "rebalances": len(result.rebalance_dates),
+        "warnings": list(result.warnings)[:20],
     }
 
 
 def stored_warnings(config_id: int) -> list[str]:
     """The engine's warnings of the version's last stored compute (empty when none or never computed)."""
     with unit_of_work() as session:
-        value = session.scalar(select(StrategyConfigRow.compute_warnings).where(StrategyConfigRow.id == config_id)) \
-            if id_in_range(config_id) else None
+        value = (
+            session.scalar(select(StrategyConfigRow.compute_warnings).where(StrategyConfigRow.id == config_id))
+            if id_in_range(config_id)
+            else None
+        )
     return [str(w) for w in value or []]
 
 
@@ -202,17 +232,20 @@ def stored_warnings(config_id: int) -> list[str]:
 def stored_index(config_id: int) -> pd.Series:
     """The stored index level series of a config version (empty when never computed)."""
     with unit_of_work() as session:
-        rows = session.execute(select(IndexValue.date, IndexValue.value).where(IndexValue.config_id == config_id)
-                               .order_by(IndexValue.date)).all()
-    return pd.Series([v for _, v in rows], index=pd.DatetimeIndex([d for d, _ in rows], name="date"),
-                     name="index", dtype=float)
+        rows = session.execute(
+            select(IndexValue.date, IndexValue.value).where(IndexValue.config_id == config_id).order_by(IndexValue.date)
+        ).all()
+    return pd.Series(
+        [v for _, v in rows], index=pd.DatetimeIndex([d for d, _ in rows], name="date"), name="index", dtype=float
+    )
 
 
 @cached("metrics", ttl=3600)
 def stored_metrics(config_id: int) -> dict[str, tuple[float | None, str | None]]:
     with unit_of_work() as session:
-        rows = session.execute(select(RiskMetric.name, RiskMetric.value, RiskMetric.reason)
-                               .where(RiskMetric.config_id == config_id)).all()
+        rows = session.execute(
+            select(RiskMetric.name, RiskMetric.value, RiskMetric.reason).where(RiskMetric.config_id == config_id)
+        ).all()
     return {n: (v, r) for n, v, r in rows}
 
 
@@ -220,9 +253,11 @@ def stored_metrics(config_id: int) -> dict[str, tuple[float | None, str | None]]
 def stored_allocations(config_id: int) -> pd.DataFrame:
     """Weights at each rebalance date: frame dates × symbols (0 where not held)."""
     with unit_of_work() as session:
-        rows = session.execute(select(Allocation.date, Asset.symbol, Allocation.weight)
-                               .join(Asset, Asset.id == Allocation.asset_id)
-                               .where(Allocation.config_id == config_id)).all()
+        rows = session.execute(
+            select(Allocation.date, Asset.symbol, Allocation.weight)
+            .join(Asset, Asset.id == Allocation.asset_id)
+            .where(Allocation.config_id == config_id)
+        ).all()
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows, columns=["date", "symbol", "weight"])
@@ -234,10 +269,11 @@ def stored_allocations(config_id: int) -> pd.DataFrame:
 @cached("rebalances", ttl=3600)
 def stored_rebalances(config_id: int) -> pd.DataFrame:
     with unit_of_work() as session:
-        rows = session.execute(select(Rebalance.date, Rebalance.turnover, Rebalance.cost)
-                               .where(Rebalance.config_id == config_id).order_by(Rebalance.date)).all()
+        rows = session.execute(
+            select(Rebalance.date, Rebalance.turnover, Rebalance.cost)
+            .where(Rebalance.config_id == config_id)
+            .order_by(Rebalance.date)
+        ).all()
     frame = pd.DataFrame(rows, columns=["date", "turnover", "cost"])
     frame["date"] = pd.to_datetime(frame["date"])
     return frame.set_index("date")
-
-

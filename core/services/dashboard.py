@@ -15,6 +15,7 @@ One rule, one home: the KPIs and calendar returns are :mod:`core.quant.periods`
 (:func:`~core.quant.periods.kpi_returns`, the reports' period bounds), the benchmark :func:`core.services.market.benchmark_symbol` and the staleness
 :func:`core.services.freshness.business_days_stale` (docs/methodology.md).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -54,28 +55,28 @@ class DashboardData:
 
     config_id: int
     config_label: str
-    index: pd.Series                       # index level by date
-    benchmark: pd.Series | None            # benchmark level rebased to the index's first value
+    index: pd.Series  # index level by date
+    benchmark: pd.Series | None  # benchmark level rebased to the index's first value
     benchmark_symbol: str | None
     as_of: dt.date | None
     level: float | None
-    kpis: pd.DataFrame                     # rows KPI_PERIODS, columns index / benchmark (fractions)
-    metrics: pd.DataFrame                  # key, label, value, unit, formula, reason, benchmark, benchmark_reason
-    allocation_now: pd.DataFrame           # symbol, name, sector, weight (drifted to as_of)
-    allocation_sectors: pd.DataFrame       # sector, weight
-    allocation_history_sectors: pd.DataFrame   # rebalance dates x sectors
-    allocation_history_assets: pd.DataFrame    # rebalance dates x top holdings + Other
+    kpis: pd.DataFrame  # rows KPI_PERIODS, columns index / benchmark (fractions)
+    metrics: pd.DataFrame  # key, label, value, unit, formula, reason, benchmark, benchmark_reason
+    allocation_now: pd.DataFrame  # symbol, name, sector, weight (drifted to as_of)
+    allocation_sectors: pd.DataFrame  # sector, weight
+    allocation_history_sectors: pd.DataFrame  # rebalance dates x sectors
+    allocation_history_assets: pd.DataFrame  # rebalance dates x top holdings + Other
     last_rebalance: dt.date | None
     rolling: pd.DataFrame | None = None
     drawdown: pd.Series | None = None
     monthly_returns: pd.DataFrame | None = None
     correlation: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
-    first_allocation: dt.date | None = None    # first rebalance date (charts start here)
-    yearly_returns: pd.Series | None = None    # calendar-year returns from the first allocation, by year
+    first_allocation: dt.date | None = None  # first rebalance date (charts start here)
+    yearly_returns: pd.Series | None = None  # calendar-year returns from the first allocation, by year
     year_labels: dict[int, str] = field(default_factory=dict)  # periods.year_labels of the chart dates
-    risk_free_label: str = ""                  # the rate of Sharpe / Sortino / alpha and where it comes from
-    basis: str = "price"                       # price or total_return (chart titles say which)
+    risk_free_label: str = ""  # the rate of Sharpe / Sortino / alpha and where it comes from
+    basis: str = "price"  # price or total_return (chart titles say which)
 
     @property
     def empty(self) -> bool:
@@ -93,11 +94,11 @@ class DashboardData:
 
 
 def _from(series: pd.Series, start: dt.date | None) -> pd.Series:
-    return series if start is None or series.empty else series.loc[pd.Timestamp(start):]
+    return series if start is None or series.empty else series.loc[pd.Timestamp(start) :]
 
 
 def _config_label(session: Session, config_id: int) -> str:
-    row = (session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None)
+    row = session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None
     if row is None:
         from core.errors import NotFoundError
 
@@ -131,9 +132,18 @@ def _metrics_frame(config_id: int, benchmark: pd.Series | None, rf: float = 0.0)
             b_reason = bench_missing.get(key) if b_value is None else None
         else:
             b_value, b_reason = None, "relative to the benchmark"
-        rows.append({"key": key, "label": label, "value": value, "unit": unit, "formula": formula,
-                     "reason": reason if value is None else None, "benchmark": b_value,
-                     "benchmark_reason": b_reason})
+        rows.append(
+            {
+                "key": key,
+                "label": label,
+                "value": value,
+                "unit": unit,
+                "formula": formula,
+                "reason": reason if value is None else None,
+                "benchmark": b_value,
+                "benchmark_reason": b_reason,
+            }
+        )
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 
@@ -145,7 +155,8 @@ def _allocation_now(session: Session, config_id: int, as_of: dt.date | None) -> 
     rows = session.execute(
         select(Asset.symbol, Asset.name, Asset.sector, Allocation.weight)
         .join(Asset, Asset.id == Allocation.asset_id)
-        .where(Allocation.config_id == config_id, Allocation.date == last)).all()
+        .where(Allocation.config_id == config_id, Allocation.date == last)
+    ).all()
     frame = pd.DataFrame(rows, columns=columns)
     frame["sector"] = frame["sector"].fillna(OTHER)
     if as_of is not None and as_of > last and len(frame):
@@ -165,11 +176,16 @@ def _allocation_history(session: Session, config_id: int, top: list[str]) -> tup
         select(Allocation.date, sector, func.sum(Allocation.weight))
         .join(Asset, Asset.id == Allocation.asset_id)
         .where(Allocation.config_id == config_id)
-        .group_by(Allocation.date, sector)).all()
+        .group_by(Allocation.date, sector)
+    ).all()
     if not rows:
         return pd.DataFrame(), pd.DataFrame()
-    by_sector = (pd.DataFrame(rows, columns=["date", "sector", "weight"])
-                 .pivot(index="date", columns="sector", values="weight").fillna(0.0).sort_index())
+    by_sector = (
+        pd.DataFrame(rows, columns=["date", "sector", "weight"])
+        .pivot(index="date", columns="sector", values="weight")
+        .fillna(0.0)
+        .sort_index()
+    )
     by_sector.index = pd.DatetimeIndex(pd.to_datetime(by_sector.index), name="date")
     total = by_sector.sum(axis=1)
     by_asset = pd.DataFrame(index=by_sector.index)
@@ -177,18 +193,21 @@ def _allocation_history(session: Session, config_id: int, top: list[str]) -> tup
         rows = session.execute(
             select(Allocation.date, Asset.symbol, Allocation.weight)
             .join(Asset, Asset.id == Allocation.asset_id)
-            .where(Allocation.config_id == config_id, Asset.symbol.in_(top))).all()
+            .where(Allocation.config_id == config_id, Asset.symbol.in_(top))
+        ).all()
         if rows:
             frame = pd.DataFrame(rows, columns=["date", "symbol", "weight"]).pivot(
-                index="date", columns="symbol", values="weight")
+                index="date", columns="symbol", values="weight"
+            )
             frame.index = pd.DatetimeIndex(pd.to_datetime(frame.index), name="date")
             by_asset = frame.reindex(index=by_sector.index, columns=top).fillna(0.0)
     by_asset[OTHER] = (total - by_asset.sum(axis=1)).clip(lower=0.0)
     return by_sector, by_asset
 
 
-def _benchmark(session: Session, index: pd.Series, params: dict[str, object] | None = None
-               ) -> tuple[pd.Series | None, str | None]:
+def _benchmark(
+    session: Session, index: pd.Series, params: dict[str, object] | None = None
+) -> tuple[pd.Series | None, str | None]:
     """The version's benchmark (market.stored_version_benchmark: its symbol or blend, else the default rule),
     rebased to the index's level on their first common date."""
     if index.empty:
@@ -202,8 +221,9 @@ def _benchmark(session: Session, index: pd.Series, params: dict[str, object] | N
     return raw / raw.iloc[0] * float(index.loc[raw.index[0]]), symbol
 
 
-def _correlation(session: Session, index: pd.Series, benchmark: pd.Series | None, benchmark_sym: str | None,
-                 top: list[str]) -> pd.DataFrame | None:
+def _correlation(
+    session: Session, index: pd.Series, benchmark: pd.Series | None, benchmark_sym: str | None, top: list[str]
+) -> pd.DataFrame | None:
     from core.quant.risk import correlation_matrix
 
     if index.empty:
@@ -233,24 +253,46 @@ def dashboard_data(config_id: int) -> DashboardData:
         allocation_now, last_rebalance = _allocation_now(session, config_id, as_of)
         top = allocation_now["symbol"].head(TOP_HOLDINGS).tolist()
         history_sectors, history_assets = _allocation_history(session, config_id, top)
-        first_allocation = as_date(session.scalar(select(func.min(Allocation.date))
-                                                   .where(Allocation.config_id == config_id)))
+        first_allocation = as_date(
+            session.scalar(select(func.min(Allocation.date)).where(Allocation.config_id == config_id))
+        )
         correlation = _correlation(session, index, benchmark, bench_symbol, top)
     index_returns = kpi_returns(index)
     bench_returns = kpi_returns(benchmark, index.index[-1]) if benchmark is not None and len(index) else {}
-    kpis = pd.DataFrame({"index": index_returns, "benchmark": {p: bench_returns.get(p) for p in KPI_PERIODS}},
-                        index=list(KPI_PERIODS), dtype=object)
-    sectors = (allocation_now.groupby("sector", as_index=False)["weight"].sum()
-               .sort_values("weight", ascending=False, ignore_index=True)) if len(allocation_now) else \
-        pd.DataFrame(columns=["sector", "weight"])
+    kpis = pd.DataFrame(
+        {"index": index_returns, "benchmark": {p: bench_returns.get(p) for p in KPI_PERIODS}},
+        index=list(KPI_PERIODS),
+        dtype=object,
+    )
+    sectors = (
+        (
+            allocation_now.groupby("sector", as_index=False)["weight"]
+            .sum()
+            .sort_values("weight", ascending=False, ignore_index=True)
+        )
+        if len(allocation_now)
+        else pd.DataFrame(columns=["sector", "weight"])
+    )
     data = DashboardData(
-        config_id=config_id, config_label=label, index=index, benchmark=benchmark, benchmark_symbol=bench_symbol,
-        as_of=as_of, level=float(index.iloc[-1]) if len(index) else None, kpis=kpis,
-        metrics=_metrics_frame(config_id, benchmark, rf.rate), allocation_now=allocation_now,
-        allocation_sectors=sectors, risk_free_label=rf.label, basis=str(params.get("basis", "price")),
-        allocation_history_sectors=history_sectors, allocation_history_assets=history_assets,
-        last_rebalance=last_rebalance, correlation=correlation,
-        first_allocation=first_allocation, warnings=compute.stored_warnings(config_id),
+        config_id=config_id,
+        config_label=label,
+        index=index,
+        benchmark=benchmark,
+        benchmark_symbol=bench_symbol,
+        as_of=as_of,
+        level=float(index.iloc[-1]) if len(index) else None,
+        kpis=kpis,
+        metrics=_metrics_frame(config_id, benchmark, rf.rate),
+        allocation_now=allocation_now,
+        allocation_sectors=sectors,
+        risk_free_label=rf.label,
+        basis=str(params.get("basis", "price")),
+        allocation_history_sectors=history_sectors,
+        allocation_history_assets=history_assets,
+        last_rebalance=last_rebalance,
+        correlation=correlation,
+        first_allocation=first_allocation,
+        warnings=compute.stored_warnings(config_id),
     )
     shown, shown_bench = data.chart_index, data.chart_benchmark
     if len(shown) > 2:
@@ -266,18 +308,35 @@ def freshness(today: dt.date | dt.datetime | None = None) -> pd.DataFrame:
     """Per asset: symbol, name, source, active, benchmark, first / last price date and business days stale
     (:func:`core.services.freshness.business_days_stale`; ``today`` is the clock, now when None)."""
     with unit_of_work() as session:
-        spans = dict((a, (lo, hi)) for a, lo, hi in session.execute(
-            select(Price.asset_id, func.min(Price.date), func.max(Price.date)).group_by(Price.asset_id)).all())
-        assets = session.execute(select(Asset.id, Asset.symbol, Asset.name, Asset.source, Asset.is_active,
-                                        Asset.is_benchmark).order_by(Asset.symbol)).all()
+        spans = dict(
+            (a, (lo, hi))
+            for a, lo, hi in session.execute(
+                select(Price.asset_id, func.min(Price.date), func.max(Price.date)).group_by(Price.asset_id)
+            ).all()
+        )
+        assets = session.execute(
+            select(Asset.id, Asset.symbol, Asset.name, Asset.source, Asset.is_active, Asset.is_benchmark).order_by(
+                Asset.symbol
+            )
+        ).all()
     rows = []
     for asset_id, symbol, name, source, active, bench in assets:
         first, last = spans.get(asset_id, (None, None))
         first = as_date(first)
         last = as_date(last)
         stale = business_days_stale(last, today)
-        rows.append({"symbol": symbol, "name": name, "source": source, "active": bool(active),
-                     "benchmark": bool(bench), "first_date": first, "last_date": last, "stale_days": stale})
-    return pd.DataFrame(rows, columns=["symbol", "name", "source", "active", "benchmark", "first_date",
-                                       "last_date", "stale_days"])
-
+        rows.append(
+            {
+                "symbol": symbol,
+                "name": name,
+                "source": source,
+                "active": bool(active),
+                "benchmark": bool(bench),
+                "first_date": first,
+                "last_date": last,
+                "stale_days": stale,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["symbol", "name", "source", "active", "benchmark", "first_date", "last_date", "stale_days"]
+    )

@@ -7,6 +7,7 @@ subtracts it instead of a regressor (core.quant.factors). Importing a set replac
 one transaction, so a refused file leaves the database unchanged. The demo ships a synthetic set named
 :data:`~core.infra.providers.demo.DEMO_FACTOR_SET`, flagged ``is_demo`` and labelled demo wherever it shows.
 """
+
 from __future__ import annotations
 
 import io
@@ -25,8 +26,15 @@ from core.models import FactorValue
 from core.services import audit
 from core.services.access import ADMIN_ONLY, resolve
 
-__all__ = ["FactorSet", "MAX_FACTOR_ROWS", "import_factors", "list_factor_sets", "load_factors", "parse_factor_csv",
-           "store_factors"]
+__all__ = [
+    "FactorSet",
+    "MAX_FACTOR_ROWS",
+    "import_factors",
+    "list_factor_sets",
+    "load_factors",
+    "parse_factor_csv",
+    "store_factors",
+]
 
 #: Largest file accepted, rows.
 MAX_FACTOR_ROWS = 2_000_000
@@ -52,8 +60,9 @@ class FactorSet:
         return f"{self.name} (demo)" if self.is_demo and "demo" not in self.name.lower() else self.name
 
 
-def parse_factor_csv(content: bytes, filename: str = "factors.csv", *,
-                     unit: Literal["fraction", "percent"] = "fraction") -> pd.DataFrame:
+def parse_factor_csv(
+    content: bytes, filename: str = "factors.csv", *, unit: Literal["fraction", "percent"] = "fraction"
+) -> pd.DataFrame:
     """Parse a long CSV ``date, factor, value`` into a frame [date, factor, value] (fractions).
 
     Raises ImportValidationError listing every offending row (1-based, the header is row 1): a missing column,
@@ -67,8 +76,9 @@ def parse_factor_csv(content: bytes, filename: str = "factors.csv", *,
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     missing = [c for c in ("date", "factor", "value") if c not in frame.columns]
     if missing:
-        raise ImportValidationError([RowProblem(1, c, "missing column (need date, factor, value)") for c in missing],
-                                    filename)
+        raise ImportValidationError(
+            [RowProblem(1, c, "missing column (need date, factor, value)") for c in missing], filename
+        )
     if len(frame) > MAX_FACTOR_ROWS:
         raise ImportValidationError([RowProblem(None, None, f"more than {MAX_FACTOR_ROWS:,} rows")], filename)
     if frame.empty:
@@ -76,8 +86,11 @@ def parse_factor_csv(content: bytes, filename: str = "factors.csv", *,
     problems: list[RowProblem] = []
     text = frame["date"].str.strip()
     compact = text.str.fullmatch(r"\d{8}")
-    dates = pd.to_datetime(text.where(~compact, text.str[:4] + "-" + text.str[4:6] + "-" + text.str[6:]),
-                           format="%Y-%m-%d", errors="coerce")
+    dates = pd.to_datetime(
+        text.where(~compact, text.str[:4] + "-" + text.str[4:6] + "-" + text.str[6:]),
+        format="%Y-%m-%d",
+        errors="coerce",
+    )
     values = pd.to_numeric(frame["value"].str.strip(), errors="coerce")
     factors = frame["factor"].str.strip()
     scale = 0.01 if unit == "percent" else 1.0
@@ -92,8 +105,14 @@ def parse_factor_csv(content: bytes, filename: str = "factors.csv", *,
         if pd.isna(v) or not math.isfinite(float(v)):
             problems.append(RowProblem(row, "value", "not a finite number", frame["value"].iloc[i]))
         elif abs(float(v) * scale) > MAX_DAILY_VALUE:
-            problems.append(RowProblem(row, "value", "beyond +-100 % a day: is the file in percent? "
-                                                     "import it as percent (--percent)", frame["value"].iloc[i]))
+            problems.append(
+                RowProblem(
+                    row,
+                    "value",
+                    "beyond +-100 % a day: is the file in percent? import it as percent (--percent)",
+                    frame["value"].iloc[i],
+                )
+            )
         if len(problems) > 200:
             break
     out = pd.DataFrame({"date": dates, "factor": factors, "value": values * scale})
@@ -108,15 +127,24 @@ def parse_factor_csv(content: bytes, filename: str = "factors.csv", *,
 def store_factors(session: Session, set_name: str, frame: pd.DataFrame, *, is_demo: bool = False) -> int:
     """Replace the factor set ``set_name`` by ``frame`` [date, factor, value] inside the caller's transaction."""
     session.execute(delete(FactorValue).where(FactorValue.factor_set == set_name))
-    rows = [{"factor_set": set_name, "factor": str(f), "date": pd.Timestamp(d).date(), "value": float(v),
-             "is_demo": is_demo} for d, f, v in frame[["date", "factor", "value"]].itertuples(index=False)]
+    rows = [
+        {
+            "factor_set": set_name,
+            "factor": str(f),
+            "date": pd.Timestamp(d).date(),
+            "value": float(v),
+            "is_demo": is_demo,
+        }
+        for d, f, v in frame[["date", "factor", "value"]].itertuples(index=False)
+    ]
     for start in range(0, len(rows), 5000):
-        session.execute(insert(FactorValue), rows[start:start + 5000])
+        session.execute(insert(FactorValue), rows[start : start + 5000])
     return len(rows)
 
 
-def import_factors(content: bytes, filename: str, set_name: str, *, actor: Any,
-                   unit: Literal["fraction", "percent"] = "fraction") -> dict[str, object]:
+def import_factors(
+    content: bytes, filename: str, set_name: str, *, actor: Any, unit: Literal["fraction", "percent"] = "fraction"
+) -> dict[str, object]:
     """Import a factor CSV as the set ``set_name`` (admins; the set's rows are replaced, all or nothing)."""
     name = (set_name or "").strip()
     if not name or len(name) > SET_NAME_MAX:
@@ -131,31 +159,44 @@ def import_factors(content: bytes, filename: str, set_name: str, *, actor: Any,
         count = store_factors(session, name, frame)
         audit.record(session, who.username, "factors.import", name, {"rows": count, "file": filename[:200]})
         session.commit()
-    return {"set": name, "rows": count, "factors": sorted(frame["factor"].unique().tolist()),
-            "first": str(frame["date"].min().date()), "last": str(frame["date"].max().date())}
+    return {
+        "set": name,
+        "rows": count,
+        "factors": sorted(frame["factor"].unique().tolist()),
+        "first": str(frame["date"].min().date()),
+        "last": str(frame["date"].max().date()),
+    }
 
 
 def list_factor_sets(session: Session) -> list[FactorSet]:
     """Every stored factor set, imported sets first, then by name."""
     rows = session.execute(
-        select(FactorValue.factor_set, FactorValue.factor, func.min(FactorValue.date), func.max(FactorValue.date),
-               func.count(), func.max(cast(FactorValue.is_demo, Integer)))
-        .group_by(FactorValue.factor_set, FactorValue.factor)).all()
+        select(
+            FactorValue.factor_set,
+            FactorValue.factor,
+            func.min(FactorValue.date),
+            func.max(FactorValue.date),
+            func.count(),
+            func.max(cast(FactorValue.is_demo, Integer)),
+        ).group_by(FactorValue.factor_set, FactorValue.factor)
+    ).all()
     sets: dict[str, dict[str, Any]] = {}
     for name, factor, first, last, count, demo in rows:
         entry = sets.setdefault(name, {"factors": [], "first": first, "last": last, "rows": 0, "demo": bool(demo)})
         entry["factors"].append(factor)
         entry["first"], entry["last"] = min(entry["first"], first), max(entry["last"], last)
         entry["rows"] += int(count)
-    out = [FactorSet(n, tuple(sorted(e["factors"])), e["first"], e["last"], e["rows"], e["demo"])
-           for n, e in sets.items()]
+    out = [
+        FactorSet(n, tuple(sorted(e["factors"])), e["first"], e["last"], e["rows"], e["demo"]) for n, e in sets.items()
+    ]
     return sorted(out, key=lambda s: (s.is_demo, s.name))
 
 
 def load_factors(session: Session, set_name: str) -> pd.DataFrame:
     """The set as a frame dates x factors (fractions); empty when the set does not exist."""
-    rows = session.execute(select(FactorValue.date, FactorValue.factor, FactorValue.value)
-                           .where(FactorValue.factor_set == set_name)).all()
+    rows = session.execute(
+        select(FactorValue.date, FactorValue.factor, FactorValue.value).where(FactorValue.factor_set == set_name)
+    ).all()
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows, columns=["date", "factor", "value"])

@@ -16,6 +16,7 @@ not happened yet). ``None`` means now (UTC).
 Exchange holidays are not known here: a holiday counts as a business day, so the day after one a price
 series can read one business day staler than the exchange calendar would say.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,8 +25,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["MARKET_CLOSE", "STALE_LABEL", "STALE_HELP", "last_completed_business_day", "business_days_stale",
-           "business_days_stale_many", "stale_text"]
+__all__ = [
+    "MARKET_CLOSE",
+    "STALE_LABEL",
+    "STALE_HELP",
+    "last_completed_business_day",
+    "business_days_stale",
+    "business_days_stale_many",
+    "stale_text",
+]
 
 #: The daily close (local time of :data:`MARKET_TIMEZONE`) after which a weekday counts as completed.
 MARKET_CLOSE = dt.time(16, 0)
@@ -34,8 +42,10 @@ MARKET_TIMEZONE = "America/New_York"
 _FALLBACK_CLOSE_UTC = dt.time(21, 0)
 #: The words every screen uses for the number (a column header or a metric label).
 STALE_LABEL = "Business days stale"
-STALE_HELP = ("Business days (Mon-Fri) between the last price and the last completed business day "
-              "(a weekday counts once its 16:00 New York close has passed); 0 = up to date.")
+STALE_HELP = (
+    "Business days (Mon-Fri) between the last price and the last completed business day "
+    "(a weekday counts once its 16:00 New York close has passed); 0 = up to date."
+)
 
 
 def _close_utc(day: dt.date) -> dt.datetime:

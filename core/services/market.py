@@ -9,6 +9,7 @@ reports, Diagnostics and the compute all call :func:`version_benchmark` (or :fun
 The risk-free rate (:func:`risk_free`) is a market input too: ``RISK_FREE_SYMBOL``'s stored closes read as an annual
 yield in percent when it has data in the period, else ``RISK_FREE_RATE``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -42,8 +43,9 @@ def choose_benchmark(symbols: Iterable[str]) -> str | None:
 
 def benchmark_symbol(session: Session) -> str | None:
     """The benchmark shown beside the index, by :func:`choose_benchmark` over the active benchmark assets."""
-    return choose_benchmark(session.scalars(
-        select(Asset.symbol).where(Asset.is_benchmark.is_(True), Asset.is_active.is_(True))).all())
+    return choose_benchmark(
+        session.scalars(select(Asset.symbol).where(Asset.is_benchmark.is_(True), Asset.is_active.is_(True))).all()
+    )
 
 
 @dataclass
@@ -62,12 +64,15 @@ class MarketInputs:
     references: pd.DataFrame | None = None
 
 
-def load_market_inputs(session: Session, start: dt.date | None = None, end: dt.date | None = None,
-                       config: StrategyConfig | None = None) -> MarketInputs:
+def load_market_inputs(
+    session: Session, start: dt.date | None = None, end: dt.date | None = None, config: StrategyConfig | None = None
+) -> MarketInputs:
     """Active constituents (not benchmarks), the default benchmark, and what a config may name (issue 15): every
     active benchmark asset's closes, the symbols of ``config``'s benchmark, blend and comparisons, dividends and
     the sector / asset class of every asset."""
-    assets = session.execute(select(Asset.symbol, Asset.is_benchmark, Asset.source).where(Asset.is_active.is_(True))).all()
+    assets = session.execute(
+        select(Asset.symbol, Asset.is_benchmark, Asset.source).where(Asset.is_active.is_(True))
+    ).all()
     members = sorted(s for s, b, _ in assets if not b)
     bench_symbol = choose_benchmark(s for s, b, _ in assets if b)
     matrix = price_store.load_price_matrix(session, members, start, end) if members else pd.DataFrame()
@@ -86,9 +91,16 @@ def load_market_inputs(session: Session, start: dt.date | None = None, end: dt.d
     named = sorted(({s for s, b, _ in assets if b} | set(_named_symbols(config))) - set(members))
     references = price_store.load_price_matrix(session, named, start, end) if named else None
     dividends = price_store.load_dividends(session, members + named, start, end) if members else None
-    return MarketInputs(matrix, caps, benchmark, bench_symbol, sorted({src for _, _, src in assets}),
-                        asset_info=info, dividends=dividends if dividends is not None and not dividends.empty else None,
-                        references=references)
+    return MarketInputs(
+        matrix,
+        caps,
+        benchmark,
+        bench_symbol,
+        sorted({src for _, _, src in assets}),
+        asset_info=info,
+        dividends=dividends if dividends is not None and not dividends.empty else None,
+        references=references,
+    )
 
 
 def _named_symbols(config: StrategyConfig | None) -> list[str]:
@@ -122,12 +134,13 @@ def _levels(inputs: MarketInputs, symbols: list[str], basis: str) -> pd.DataFram
 
 
 def blend_label(blend: dict[str, float]) -> str:
-    """"60% ^GSPC / 40% IEF": largest weight first, then by symbol (stored JSON may reorder the keys)."""
+    """ "60% ^GSPC / 40% IEF": largest weight first, then by symbol (stored JSON may reorder the keys)."""
     return " / ".join(f"{w * 100:g}% {s}" for s, w in sorted(blend.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def version_benchmark(inputs: MarketInputs, config: StrategyConfig | dict[str, Any] | None
-                      ) -> tuple[pd.Series | None, str | None]:
+def version_benchmark(
+    inputs: MarketInputs, config: StrategyConfig | dict[str, Any] | None
+) -> tuple[pd.Series | None, str | None]:
     """THE benchmark of a config version (levels, label): its blend (monthly rebalanced, base 100), its symbol, or
     the default rule's series; on a total-return basis dividends are reinvested. (None, label) when it has no data.
     ValidationFailed names ``benchmark`` when a chosen symbol has no stored prices."""
@@ -143,8 +156,9 @@ def version_benchmark(inputs: MarketInputs, config: StrategyConfig | dict[str, A
     if inputs.benchmark is None or inputs.benchmark_symbol is None:
         return None, inputs.benchmark_symbol
     if basis == "total_return" and inputs.dividends is not None and inputs.benchmark_symbol in inputs.dividends:
-        frame = total_return_prices(inputs.benchmark.to_frame(inputs.benchmark_symbol),
-                                    inputs.dividends[[inputs.benchmark_symbol]])
+        frame = total_return_prices(
+            inputs.benchmark.to_frame(inputs.benchmark_symbol), inputs.dividends[[inputs.benchmark_symbol]]
+        )
         return frame[inputs.benchmark_symbol].dropna(), inputs.benchmark_symbol
     return inputs.benchmark, inputs.benchmark_symbol
 
@@ -158,8 +172,9 @@ def comparison_series(inputs: MarketInputs, config: StrategyConfig | dict[str, A
     return {s: levels[s].dropna() for s in cfg.comparisons}
 
 
-def load_version_inputs(session: Session, params: StrategyConfig | dict[str, Any], start: dt.date | None = None,
-                        end: dt.date | None = None) -> MarketInputs:
+def load_version_inputs(
+    session: Session, params: StrategyConfig | dict[str, Any], start: dt.date | None = None, end: dt.date | None = None
+) -> MarketInputs:
     """:func:`load_market_inputs` for one config version (what its benchmark, blend and comparisons name)."""
     cfg = params if isinstance(params, StrategyConfig) else StrategyConfig.model_validate(params)
     return load_market_inputs(session, start, end, config=cfg)
@@ -196,10 +211,9 @@ def risk_free(session: Session, start: dt.date | None = None, end: dt.date | Non
     return RiskFree(rate, "RISK_FREE_RATE", f"risk-free rate {rate * 100:.2f} % a year (RISK_FREE_RATE)")
 
 
-
-
-def stored_version_benchmark(session: Session, params: StrategyConfig | dict[str, Any] | None,
-                             end: dt.date | None = None) -> tuple[pd.Series | None, str | None]:
+def stored_version_benchmark(
+    session: Session, params: StrategyConfig | dict[str, Any] | None, end: dt.date | None = None
+) -> tuple[pd.Series | None, str | None]:
     """:func:`version_benchmark` of a stored version from the price store, reading only the symbols it names (the
     Dashboard and the reports: no constituent prices needed). A blend or symbol without prices is (None, label)."""
     try:
@@ -209,16 +223,29 @@ def stored_version_benchmark(session: Session, params: StrategyConfig | dict[str
     default = benchmark_symbol(session)
     named = sorted(set(_named_symbols(cfg)) | ({default} if default else set()))
     references = price_store.load_price_matrix(session, named, None, end) if named else pd.DataFrame()
-    dividends = price_store.load_dividends(session, named, None, end) \
-        if named and cfg is not None and cfg.basis == "total_return" else None
+    dividends = (
+        price_store.load_dividends(session, named, None, end)
+        if named and cfg is not None and cfg.basis == "total_return"
+        else None
+    )
     bench = references[default].dropna() if default and default in references.columns else None
-    inputs = MarketInputs(pd.DataFrame(), None, bench, default, [], references=references,
-                          dividends=dividends if dividends is not None and not dividends.empty else None)
+    inputs = MarketInputs(
+        pd.DataFrame(),
+        None,
+        bench,
+        default,
+        [],
+        references=references,
+        dividends=dividends if dividends is not None and not dividends.empty else None,
+    )
     try:
         return version_benchmark(inputs, cfg)
     except ValidationFailed:
-        label = (blend_label(cfg.benchmark_blend) if cfg is not None and cfg.benchmark_blend
-                 else (cfg.benchmark if cfg is not None else default))
+        label = (
+            blend_label(cfg.benchmark_blend)
+            if cfg is not None and cfg.benchmark_blend
+            else (cfg.benchmark if cfg is not None else default)
+        )
         return None, label
 
 
@@ -229,17 +256,29 @@ def universe_errors(session: Session, config: StrategyConfig) -> dict[str, str]:
     stored symbol. Empty when feasible."""
     from core.quant.constraints import universe_errors as constraint_errors
 
-    rows = session.execute(select(Asset.symbol, Asset.sector, Asset.asset_class, Asset.is_benchmark,
-                                  Asset.is_active)).all()
+    rows = session.execute(
+        select(Asset.symbol, Asset.sector, Asset.asset_class, Asset.is_benchmark, Asset.is_active)
+    ).all()
     members = [s for s, _sec, _cls, bench, active in rows if active and not bench]
-    errors = constraint_errors(symbols=members, sectors={s: sec for s, sec, *_ in rows},
-                               asset_classes={s: cls for s, _sec, cls, *_ in rows},
-                               sector_caps=config.sector_caps, asset_class_caps=config.asset_class_caps,
-                               exclusions=config.exclusions, max_weight=config.max_weight) if members else {}
+    errors = (
+        constraint_errors(
+            symbols=members,
+            sectors={s: sec for s, sec, *_ in rows},
+            asset_classes={s: cls for s, _sec, cls, *_ in rows},
+            sector_caps=config.sector_caps,
+            asset_class_caps=config.asset_class_caps,
+            exclusions=config.exclusions,
+            max_weight=config.max_weight,
+        )
+        if members
+        else {}
+    )
     stored = {s for s, *_ in rows}
-    for field, names in (("benchmark", [config.benchmark] if config.benchmark else []),
-                         ("benchmark_blend", list(config.benchmark_blend or {})),
-                         ("comparisons", list(config.comparisons))):
+    for field, names in (
+        ("benchmark", [config.benchmark] if config.benchmark else []),
+        ("benchmark_blend", list(config.benchmark_blend or {})),
+        ("comparisons", list(config.comparisons)),
+    ):
         unknown = [n for n in names if n not in stored]
         if unknown:
             errors[field] = "not a stored symbol: " + ", ".join(unknown)

@@ -16,6 +16,7 @@ One reading of each fact, shared by both:
 Nothing here writes. Readers are cheap (one statement each; the staleness query seeks the (asset, date) index per
 asset) because Prometheus calls them on every scrape.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -74,8 +75,10 @@ def workers(now: dt.datetime | None = None) -> list[WorkerFact]:
     """Workers seen within the last hour, newest first (the workers rule decides ``alive``)."""
     from core.services.workers import workers_status
 
-    return [WorkerFact(worker_id=w.worker_id, hostname=w.hostname, age_s=float(w.age_s), alive=bool(w.alive))
-            for w in workers_status(now=now)]
+    return [
+        WorkerFact(worker_id=w.worker_id, hostname=w.hostname, age_s=float(w.age_s), alive=bool(w.alive))
+        for w in workers_status(now=now)
+    ]
 
 
 def last_heartbeat() -> dt.datetime | None:
@@ -93,48 +96,70 @@ def staleness(now: dt.datetime | None = None) -> list[AssetStaleness]:
     now = now or utcnow()
     last = select(func.max(Price.date)).where(Price.asset_id == Asset.id).correlate(Asset).scalar_subquery()
     with unit_of_work() as session:
-        rows = session.execute(select(Asset.symbol, Asset.is_benchmark, last)
-                               .where(Asset.is_active.is_(True)).order_by(Asset.symbol)).all()
+        rows = session.execute(
+            select(Asset.symbol, Asset.is_benchmark, last).where(Asset.is_active.is_(True)).order_by(Asset.symbol)
+        ).all()
         bench = benchmark_symbol(session)
-    out = [AssetStaleness(symbol=symbol, benchmark=symbol == bench, last_date=last_date,
-                          stale_days=business_days_stale(last_date, now))
-           for symbol, _, last_date in rows]
+    out = [
+        AssetStaleness(
+            symbol=symbol,
+            benchmark=symbol == bench,
+            last_date=last_date,
+            stale_days=business_days_stale(last_date, now),
+        )
+        for symbol, _, last_date in rows
+    ]
     return sorted(out, key=lambda a: (not a.benchmark, a.symbol))
 
 
 def report_bytes() -> dict[str, int]:
     """Bytes of stored report files by format (reports without a file count 0)."""
     with unit_of_work() as session:
-        rows = session.execute(select(Report.format, func.coalesce(func.sum(Report.size_bytes), 0))
-                               .group_by(Report.format)).all()
+        rows = session.execute(
+            select(Report.format, func.coalesce(func.sum(Report.size_bytes), 0)).group_by(Report.format)
+        ).all()
     return {str(fmt): int(total or 0) for fmt, total in rows}
 
 
 def active_drawdown() -> Drawdown | None:
     """The active config's current drawdown (None: no active config or no stored index)."""
     with unit_of_work() as session:
-        active = session.execute(select(StrategyConfigRow.id, StrategyConfigRow.name)
-                                 .where(StrategyConfigRow.is_active.is_(True))).first()
+        active = session.execute(
+            select(StrategyConfigRow.id, StrategyConfigRow.name).where(StrategyConfigRow.is_active.is_(True))
+        ).first()
         if active is None:
             return None
         config_id, name = active
         peak = session.scalar(select(func.max(IndexValue.value)).where(IndexValue.config_id == config_id))
-        last = session.execute(select(IndexValue.date, IndexValue.value).where(IndexValue.config_id == config_id)
-                               .order_by(IndexValue.date.desc()).limit(1)).first()
+        last = session.execute(
+            select(IndexValue.date, IndexValue.value)
+            .where(IndexValue.config_id == config_id)
+            .order_by(IndexValue.date.desc())
+            .limit(1)
+        ).first()
         if peak is None or last is None or not peak > 0:
             return None
-        peak_date = session.scalar(select(func.max(IndexValue.date)).where(IndexValue.config_id == config_id,
-                                                                            IndexValue.value == peak))
+        peak_date = session.scalar(
+            select(func.max(IndexValue.date)).where(IndexValue.config_id == config_id, IndexValue.value == peak)
+        )
     last_date, last_value = last
-    return Drawdown(config_id=int(config_id), config_name=str(name), drawdown=min(0.0, float(last_value) / peak - 1),
-                    peak_date=peak_date or last_date, last_date=last_date)
+    return Drawdown(
+        config_id=int(config_id),
+        config_name=str(name),
+        drawdown=min(0.0, float(last_value) / peak - 1),
+        peak_date=peak_date or last_date,
+        last_date=last_date,
+    )
 
 
 # --------------------------------------------------------------------------- metric families (scrape time)
 def _queue_families() -> Iterator[Metric]:
     depth = queue_depth()
-    gauge = GaugeMetricFamily("autoindex_queue_depth", "Job queue tasks waiting: pending (ready to run) and "
-                              "scheduled (waiting for their time, e.g. retries).", labels=["state"])
+    gauge = GaugeMetricFamily(
+        "autoindex_queue_depth",
+        "Job queue tasks waiting: pending (ready to run) and scheduled (waiting for their time, e.g. retries).",
+        labels=["state"],
+    )
     gauge.add_metric(["pending"], depth.pending)
     gauge.add_metric(["scheduled"], depth.scheduled)
     yield gauge
@@ -142,33 +167,52 @@ def _queue_families() -> Iterator[Metric]:
 
 def _worker_families() -> Iterator[Metric]:
     seen = workers()
-    age = GaugeMetricFamily("autoindex_worker_heartbeat_age_seconds", "Seconds since each worker's last "
-                            "heartbeat (workers seen within the last hour; a live worker beats every 5 s).",
-                            labels=["worker"])
+    age = GaugeMetricFamily(
+        "autoindex_worker_heartbeat_age_seconds",
+        "Seconds since each worker's last "
+        "heartbeat (workers seen within the last hour; a live worker beats every 5 s).",
+        labels=["worker"],
+    )
     for w in seen:
         age.add_metric([w.worker_id], w.age_s)
     yield age
-    yield GaugeMetricFamily("autoindex_workers_alive", "Workers whose heartbeat is alive (younger than 15 s).",
-                            value=sum(1 for w in seen if w.alive))
+    yield GaugeMetricFamily(
+        "autoindex_workers_alive",
+        "Workers whose heartbeat is alive (younger than 15 s).",
+        value=sum(1 for w in seen if w.alive),
+    )
     newest = last_heartbeat()
-    youngest = (utcnow() - (newest if newest.tzinfo else newest.replace(tzinfo=dt.timezone.utc))).total_seconds() \
-        if newest is not None else float("inf")
-    yield GaugeMetricFamily("autoindex_worker_heartbeat_min_age_seconds", "Seconds since the newest heartbeat of "
-                            "any worker (+Inf when none was ever seen).", value=max(0.0, youngest))
+    youngest = (
+        (utcnow() - (newest if newest.tzinfo else newest.replace(tzinfo=dt.timezone.utc))).total_seconds()
+        if newest is not None
+        else float("inf")
+    )
+    yield GaugeMetricFamily(
+        "autoindex_worker_heartbeat_min_age_seconds",
+        "Seconds since the newest heartbeat of any worker (+Inf when none was ever seen).",
+        value=max(0.0, youngest),
+    )
 
 
 def _freshness_families() -> Iterator[Metric]:
     assets = staleness()
-    gauge = GaugeMetricFamily("autoindex_data_staleness_business_days", "Business days between an active asset's "
-                              "last price and the last completed business day (NaN: no prices).",
-                              labels=["symbol", "benchmark"])
+    gauge = GaugeMetricFamily(
+        "autoindex_data_staleness_business_days",
+        "Business days between an active asset's last price and the last completed business day (NaN: no prices).",
+        labels=["symbol", "benchmark"],
+    )
     for a in assets:
-        gauge.add_metric([a.symbol, "true" if a.benchmark else "false"],
-                         float("nan") if a.stale_days is None else float(a.stale_days))
+        gauge.add_metric(
+            [a.symbol, "true" if a.benchmark else "false"],
+            float("nan") if a.stale_days is None else float(a.stale_days),
+        )
     yield gauge
     priced = [a.stale_days for a in assets if a.stale_days is not None]
-    yield GaugeMetricFamily("autoindex_data_staleness_max_business_days", "The stalest active asset's business "
-                            "days stale (NaN: no prices).", value=float(max(priced)) if priced else float("nan"))
+    yield GaugeMetricFamily(
+        "autoindex_data_staleness_max_business_days",
+        "The stalest active asset's business days stale (NaN: no prices).",
+        value=float(max(priced)) if priced else float("nan"),
+    )
 
 
 def _report_families() -> Iterator[Metric]:
@@ -179,16 +223,24 @@ def _report_families() -> Iterator[Metric]:
 
 
 def _index_families() -> Iterator[Metric]:
-    gauge = GaugeMetricFamily("autoindex_active_index_drawdown_ratio", "Current drawdown of the active index: "
-                              "last value / running maximum - 1 (a fraction, <= 0).", labels=["config"])
+    gauge = GaugeMetricFamily(
+        "autoindex_active_index_drawdown_ratio",
+        "Current drawdown of the active index: last value / running maximum - 1 (a fraction, <= 0).",
+        labels=["config"],
+    )
     found = active_drawdown()
     if found is not None:
         gauge.add_metric([found.config_name], found.drawdown)
     yield gauge
 
 
-READERS = {"queue": _queue_families, "workers": _worker_families, "freshness": _freshness_families,
-           "reports": _report_families, "index": _index_families}
+READERS = {
+    "queue": _queue_families,
+    "workers": _worker_families,
+    "freshness": _freshness_families,
+    "reports": _report_families,
+    "index": _index_families,
+}
 
 
 def register_readers() -> None:

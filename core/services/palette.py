@@ -5,6 +5,7 @@ show or on their order): the sectors AutoIndex knows (the GICS sectors and the d
 groups) have a fixed colour, and any other name gets one of :data:`EXTRA_COLORS` chosen by a CRC-32 of
 its case-folded name (stable across processes, unlike ``hash``).
 """
+
 from __future__ import annotations
 
 import zlib
@@ -35,8 +36,18 @@ SECTOR_COLORS: dict[str, str] = {
 }
 #: Colours for sector names not in :data:`SECTOR_COLORS`.
 EXTRA_COLORS: tuple[str, ...] = (
-    "#2f6690", "#c9a227", "#3a9d8f", "#8e5ea2", "#d1495b", "#66a182", "#7d6b5d", "#b5838d", "#5b8cc9",
-    "#9c6644", "#e07b9a", "#6b8e23",
+    "#2f6690",
+    "#c9a227",
+    "#3a9d8f",
+    "#8e5ea2",
+    "#d1495b",
+    "#66a182",
+    "#7d6b5d",
+    "#b5838d",
+    "#5b8cc9",
+    "#9c6644",
+    "#e07b9a",
+    "#6b8e23",
 )
 
 

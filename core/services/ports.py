@@ -5,6 +5,7 @@ the test harness) it registers its adapter here with :func:`register_queue`, and
 :func:`job_queue` for it. Tests pass a runner of their own (a Huey instance in immediate mode or on memory
 storage): :func:`job_queue` wraps it with the registered adapter.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -65,8 +66,9 @@ _adapter: Callable[[Any], JobQueue] | None = None
 _fallback: Callable[[], JobQueue] | None = None
 
 
-def register_queue(default: Callable[[], JobQueue], adapter: Callable[[Any], JobQueue],
-                   fallback: Callable[[], JobQueue] | None = None) -> None:
+def register_queue(
+    default: Callable[[], JobQueue], adapter: Callable[[Any], JobQueue], fallback: Callable[[], JobQueue] | None = None
+) -> None:
     """Wire the job runner: ``default()`` gives the process's queue, ``adapter(runner)`` wraps a runner object,
     ``fallback()`` a queue that runs a job in this process (used when the process's queue is unavailable and
     the caller may wait for the work, see :func:`fallback_queue`)."""

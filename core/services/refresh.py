@@ -1,4 +1,5 @@
 """Refreshing market data from a provider, and importing price files."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,10 +32,19 @@ def _noop(_f: float, _m: str) -> None:
     return None
 
 
-def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None, *, full: bool = False,
-                   provider: MarketDataProvider | None = None, progress: Progress | None = None, actor: object = None,
-                   today: dt.date | None = None, wait: bool = True,
-                   lock_timeout_s: float | None = REFRESH_LOCK_WAIT_S, recompute: bool = True) -> dict[str, object]:
+def refresh_prices(
+    provider_name: str = "demo",
+    symbols: list[str] | None = None,
+    *,
+    full: bool = False,
+    provider: MarketDataProvider | None = None,
+    progress: Progress | None = None,
+    actor: object = None,
+    today: dt.date | None = None,
+    wait: bool = True,
+    lock_timeout_s: float | None = REFRESH_LOCK_WAIT_S,
+    recompute: bool = True,
+) -> dict[str, object]:
     """Fetch prices (incremental by default) and upsert them; queue a recompute when they changed.
 
     ``symbols`` may be any valid tickers (``^GSPC``, ``BRK.B``, ``RDS-A``; checked and upper-cased by the one
@@ -69,8 +79,10 @@ def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None
     def waiting(holder: str | None) -> None:
         progress(0.0, f"waiting for another refresh (held by {holder or 'an unknown holder'})")
 
-    with hold(REFRESH, wait=wait, timeout_s=lock_timeout_s, holder=actor_name or "system", on_wait=waiting), \
-            unit_of_work() as session:
+    with (
+        hold(REFRESH, wait=wait, timeout_s=lock_timeout_s, holder=actor_name or "system", on_wait=waiting),
+        unit_of_work() as session,
+    ):
         if symbols is None:
             known = session.scalars(select(Asset.symbol).where(Asset.is_active.is_(True))).all()
             universe = [a.symbol for a in provider.universe()]
@@ -79,18 +91,38 @@ def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None
         groups = fetch_groups(symbols, last)
         data = _fetch_groups(provider, groups, today, progress)
         if data.skipped and len(data.skipped) == len(symbols):
-            raise ProviderError(f"none of the {len(symbols)} symbol(s) is known to {provider.name}: "
-                                + _skipped_text(data.skipped), ",".join(sorted(data.skipped))[:200])
+            raise ProviderError(
+                f"none of the {len(symbols)} symbol(s) is known to {provider.name}: " + _skipped_text(data.skipped),
+                ",".join(sorted(data.skipped))[:200],
+            )
         progress(0.7, f"storing {len(data.prices)} prices")
-        summary = prices.ingest(session, prices=data.prices, market_caps=data.market_caps,
-                                assets=_asset_infos(session, data), source=data.source, dividends=data.dividends)
+        summary = prices.ingest(
+            session,
+            prices=data.prices,
+            market_caps=data.market_caps,
+            assets=_asset_infos(session, data),
+            source=data.source,
+            dividends=data.dividends,
+        )
         if summary.changed:
             prices.mark_refreshed(session)
-        warnings = [f"{symbol}: skipped, not known to {provider.name} ({reason})"
-                    for symbol, reason in sorted(data.skipped.items())]
-        audit.record(session, actor_name, "data.refresh", provider.name,
-                     {"symbols": len(symbols), "new": summary.rows_new, "updated": summary.rows_updated,
-                      "full": full, "skipped": sorted(data.skipped)})
+        warnings = [
+            f"{symbol}: skipped, not known to {provider.name} ({reason})"
+            for symbol, reason in sorted(data.skipped.items())
+        ]
+        audit.record(
+            session,
+            actor_name,
+            "data.refresh",
+            provider.name,
+            {
+                "symbols": len(symbols),
+                "new": summary.rows_new,
+                "updated": summary.rows_updated,
+                "full": full,
+                "skipped": sorted(data.skipped),
+            },
+        )
         session.commit()
     result = summary.as_dict()
     follow = queue_recompute(actor) if recompute and summary.changed else None
@@ -98,8 +130,11 @@ def refresh_prices(provider_name: str = "demo", symbols: list[str] | None = None
         # a stale index must not look like a plain success
         warnings.append(f"index not recomputed: {follow.get('reason')}; run `python -m core compute`")
     result.update(warnings=warnings, skipped_symbols=dict(sorted(data.skipped.items())), recompute=follow)
-    progress(1.0, f"{summary.rows_new} new, {summary.rows_updated} updated prices"
-             + (f"; {len(warnings)} symbol(s) skipped" if warnings else ""))
+    progress(
+        1.0,
+        f"{summary.rows_new} new, {summary.rows_updated} updated prices"
+        + (f"; {len(warnings)} symbol(s) skipped" if warnings else ""),
+    )
     return result
 
 
@@ -114,11 +149,19 @@ def fetch_groups(symbols: list[str], last: dict[str, dt.date]) -> dict[dt.date |
     return dict(sorted(groups.items(), key=lambda item: (item[0] is not None, item[0] or dt.date.min)))
 
 
-def _fetch_groups(provider, groups: dict[dt.date | None, list[str]], today: dt.date | None,  # type: ignore[no-untyped-def]
-                  progress: Progress) -> ProviderData:
+def _fetch_groups(
+    provider: MarketDataProvider,
+    groups: dict[dt.date | None, list[str]],
+    today: dt.date | None,
+    progress: Progress,
+) -> ProviderData:
     """One provider call per start date; the answers joined into one ProviderData."""
-    price_frames, cap_frames, assets, skipped, generic = [], [], [], {}, set()
+    price_frames: list[pd.DataFrame] = []
+    cap_frames: list[pd.DataFrame] = []
     dividend_frames: list[pd.DataFrame] = []
+    assets: list[AssetInfo] = []
+    skipped: dict[str, str] = {}
+    generic: set[str] = set()
     source = provider.name
     total = max(1, sum(len(g) for g in groups.values()))
     done = 0
@@ -142,8 +185,12 @@ def _fetch_groups(provider, groups: dict[dt.date | None, list[str]], today: dt.d
     joined = ProviderData(
         pd.concat(price_frames, ignore_index=True) if price_frames else empty_prices(),
         pd.concat(cap_frames, ignore_index=True) if cap_frames else empty_market_caps(),
-        assets, source, skipped=skipped, generic=frozenset(generic),
-        dividends=pd.concat(dividend_frames, ignore_index=True) if dividend_frames else None)
+        assets,
+        source,
+        skipped=skipped,
+        generic=frozenset(generic),
+        dividends=pd.concat(dividend_frames, ignore_index=True) if dividend_frames else None,
+    )
     return joined
 
 
@@ -151,15 +198,25 @@ def _asset_infos(session: Session, data: ProviderData) -> list[AssetInfo]:
     """The asset infos to store: a placeholder info (``data.generic``) only creates a new asset; a stored
     asset keeps its name, class and sector (typed on the Data page or imported) and takes the new source."""
     placeholders = {a.symbol for a in data.assets if a.symbol in data.generic}
-    stored = {row.symbol: row for row in session.scalars(select(Asset).where(Asset.symbol.in_(sorted(placeholders))))} \
-        if placeholders else {}
+    stored = (
+        {row.symbol: row for row in session.scalars(select(Asset).where(Asset.symbol.in_(sorted(placeholders))))}
+        if placeholders
+        else {}
+    )
     infos = []
     for info in data.assets:
         row = stored.get(info.symbol)
         if row is not None:
             # the column is a plain string holding an AssetClass (validated when stored, and again by AssetInfo)
-            info = AssetInfo(symbol=row.symbol, name=row.name, asset_class=row.asset_class,  # type: ignore[arg-type]
-                             sector=row.sector, currency=row.currency, is_benchmark=row.is_benchmark, source=data.source)
+            info = AssetInfo(
+                symbol=row.symbol,
+                name=row.name,
+                asset_class=row.asset_class,  # type: ignore[arg-type]
+                sector=row.sector,
+                currency=row.currency,
+                is_benchmark=row.is_benchmark,
+                source=data.source,
+            )
         infos.append(info)
     return infos
 
@@ -209,9 +266,15 @@ def queue_recompute(actor: object = None) -> dict[str, object]:
     return {"queued": True, "run_id": run_id, "config_id": active.id, "config": active.label}
 
 
-def import_price_file(content: bytes, filename: str, *, actor: object = None,
-                      allow_new_symbols: bool = False, today: dt.date | None = None,
-                      recompute: bool = True) -> dict[str, object]:
+def import_price_file(
+    content: bytes,
+    filename: str,
+    *,
+    actor: object = None,
+    allow_new_symbols: bool = False,
+    today: dt.date | None = None,
+    recompute: bool = True,
+) -> dict[str, object]:
     """Validate a CSV/XLSX price file as a whole and store it; ImportValidationError leaves the DB unchanged.
 
     Admins only (``actor`` checked on fresh state; None is the system, e.g. the CLI). An import writes prices,
@@ -228,23 +291,40 @@ def import_price_file(content: bytes, filename: str, *, actor: object = None,
     requested_by = actor
 
     check(actor, ADMIN_ONLY, action="importing prices")  # refuse before waiting for the lock
-    with hold(REFRESH, wait=True, timeout_s=REFRESH_LOCK_WAIT_S, holder=username_of(actor) or "system"), \
-            unit_of_work() as session:
+    with (
+        hold(REFRESH, wait=True, timeout_s=REFRESH_LOCK_WAIT_S, holder=username_of(actor) or "system"),
+        unit_of_work() as session,
+    ):
         write_lock(session)
         actor = resolve(session, actor, ADMIN_ONLY, action="importing prices", lock=True).username
         known = set(session.scalars(select(Asset.symbol)).all())
-        data = parse_price_file(content, filename, known_symbols=None if allow_new_symbols else known,
-                                today=today, max_bytes=get_settings().import_max_bytes)
+        data = parse_price_file(
+            content,
+            filename,
+            known_symbols=None if allow_new_symbols else known,
+            today=today,
+            max_bytes=get_settings().import_max_bytes,
+        )
         new_symbols = sorted(set(data.prices["symbol"]) - known)
         assets = [AssetInfo(symbol=s, name=s, asset_class="other", source="file") for s in new_symbols]
-        summary = prices.ingest(session, prices=data.prices, market_caps=data.market_caps, assets=assets,
-                                source="file", dividends=data.dividends)
+        summary = prices.ingest(
+            session,
+            prices=data.prices,
+            market_caps=data.market_caps,
+            assets=assets,
+            source="file",
+            dividends=data.dividends,
+        )
         if summary.changed:
             prices.mark_refreshed(session)
-        audit.record(session, actor, "data.import", filename,
-                     {"rows": int(len(data.prices)), "new": summary.rows_new, "updated": summary.rows_updated})
+        audit.record(
+            session,
+            actor,
+            "data.import",
+            filename,
+            {"rows": int(len(data.prices)), "new": summary.rows_new, "updated": summary.rows_updated},
+        )
         session.commit()
     result = summary.as_dict()
     result["recompute"] = queue_recompute(requested_by) if recompute and summary.changed else None
     return result
-

@@ -15,6 +15,7 @@ Every number comes from :mod:`core.services.analytics` (the dashboard's function
 :mod:`core.services.reporting`. The period is resolved to dates when the report is requested and the
 dates are stored, so a report queued before a data refresh still covers what was asked for.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -50,9 +51,17 @@ ERROR_MAX = 2000
 # --------------------------------------------------------------------------- helpers
 
 
-def _validate(report_type: str | None, period: str | None, fmt: str | None, config_id: Any, start: Any, end: Any) -> ReportRequest:
-    raw = {"report_type": report_type, "period": period, "format": fmt, "config_id": config_id,
-           "start": start or None, "end": end or None}
+def _validate(
+    report_type: str | None, period: str | None, fmt: str | None, config_id: Any, start: Any, end: Any
+) -> ReportRequest:
+    raw = {
+        "report_type": report_type,
+        "period": period,
+        "format": fmt,
+        "config_id": config_id,
+        "start": start or None,
+        "end": end or None,
+    }
     try:
         return ReportRequest.model_validate(raw)
     except ValidationError as exc:
@@ -95,10 +104,18 @@ def report_filename(report_type: str, fmt: str, config_label: str, period: str, 
 
 
 # --------------------------------------------------------------------------- building (pure-ish)
-def build_report_bytes(report_type: str, period: str, fmt: str, config_id: int | None = None,
-                       start: dt.date | str | None = None, end: dt.date | str | None = None, *,
-                       generated_by: str = "system", now: dt.datetime | None = None,
-                       progress: Progress | None = None) -> tuple[str, bytes]:
+def build_report_bytes(
+    report_type: str,
+    period: str,
+    fmt: str,
+    config_id: int | None = None,
+    start: dt.date | str | None = None,
+    end: dt.date | str | None = None,
+    *,
+    generated_by: str = "system",
+    now: dt.datetime | None = None,
+    progress: Progress | None = None,
+) -> tuple[str, bytes]:
     """Validate, compute and render one report; return ``(filename, bytes)``. Writes nothing.
 
     ``config_id`` None means the active version. For a non-custom period the dates are resolved from the
@@ -110,8 +127,9 @@ def build_report_bytes(report_type: str, period: str, fmt: str, config_id: int |
     from core.services.reporting.content import build_document
 
     progress = progress or (lambda _f, _m: None)
-    request = _validate(report_type, period, fmt, config_id, start if period == "custom" else None,
-                        end if period == "custom" else None)
+    request = _validate(
+        report_type, period, fmt, config_id, start if period == "custom" else None, end if period == "custom" else None
+    )
     cid = _resolve_config(request.config_id)
     progress(0.05, "loading stored results")
     inputs = analytics.load_view_inputs(cid)
@@ -125,8 +143,9 @@ def build_report_bytes(report_type: str, period: str, fmt: str, config_id: int |
     progress(0.2, "computing analytics")
     view = analytics.build_performance_view(inputs, s, e)
     generated_at = now or utcnow()
-    document = build_document(request.report_type, request.period, view, generated_by=generated_by,
-                              generated_at=generated_at)
+    document = build_document(
+        request.report_type, request.period, view, generated_by=generated_by, generated_at=generated_at
+    )
     progress(0.45, f"rendering {fmt.upper()}")
     data = reporting.render(document, request.format)
     progress(0.9, "storing the file")
@@ -134,9 +153,18 @@ def build_report_bytes(report_type: str, period: str, fmt: str, config_id: int |
 
 
 # --------------------------------------------------------------------------- requesting
-def request_report(report_type: str | None, period: str | None, fmt: str | None, config_id: int | None = None,
-                   start: dt.date | str | None = None, end: dt.date | str | None = None, *,
-                   owner: Any = None, inline: bool = False, huey: Any = None) -> int:
+def request_report(
+    report_type: str | None,
+    period: str | None,
+    fmt: str | None,
+    config_id: int | None = None,
+    start: dt.date | str | None = None,
+    end: dt.date | str | None = None,
+    *,
+    owner: Any = None,
+    inline: bool = False,
+    huey: Any = None,
+) -> int:
     """Validate a report request, record it and queue its job (or generate it now with ``inline``).
 
     Returns the report id. Raises ValidationFailed naming the field (nothing written), and
@@ -157,14 +185,33 @@ def request_report(report_type: str | None, period: str | None, fmt: str | None,
         raise ValidationFailed({"end": f"the period {s} .. {e} holds no trading day after its start"})
     with unit_of_work() as session:
         username = resolve(session, owner, ALL_ROLES, action="requesting reports", lock=True).username
-        row = Report(report_type=request.report_type, period=request.period, start=s, end=e, format=request.format,
-                     status="queued", owner=username, config_id=cid)
+        row = Report(
+            report_type=request.report_type,
+            period=request.period,
+            start=s,
+            end=e,
+            format=request.format,
+            status="queued",
+            owner=username,
+            config_id=cid,
+        )
         session.add(row)
         session.flush()
         report_id = row.id
-        event = AuditEvent(actor=username, action="report.request", target=f"report {report_id}",
-                           detail={"type": request.report_type, "period": request.period, "format": request.format,
-                                   "config_id": cid, "start": s.isoformat(), "end": e.isoformat(), "inline": inline})
+        event = AuditEvent(
+            actor=username,
+            action="report.request",
+            target=f"report {report_id}",
+            detail={
+                "type": request.report_type,
+                "period": request.period,
+                "format": request.format,
+                "config_id": cid,
+                "start": s.isoformat(),
+                "end": e.isoformat(),
+                "inline": inline,
+            },
+        )
         session.add(event)  # kept to be marked when the queue refuses the job below
         session.flush()
         event_id = event.id
@@ -177,8 +224,11 @@ def request_report(report_type: str | None, period: str | None, fmt: str | None,
     except Exception as exc:
         with unit_of_work() as session:  # no report is left behind when the queue (or a job limit) refuses
             session.execute(sql_delete(Report).where(Report.id == report_id))
-            session.execute(update(AuditEvent).where(AuditEvent.id == event_id)
-                            .values(outcome="error", message=f"not queued: {error_text(exc)}"[:500]))
+            session.execute(
+                update(AuditEvent)
+                .where(AuditEvent.id == event_id)
+                .values(outcome="error", message=f"not queued: {error_text(exc)}"[:500])
+            )
             session.commit()
         raise
     with unit_of_work() as session:
@@ -257,8 +307,13 @@ def write_file_atomically(path: Path | str, data: bytes, *, field: str = "out") 
 
 def _store(report_id: int, filename: str, data: bytes) -> dict[str, Any]:
     settings = get_settings()
-    values: dict[str, Any] = {"filename": filename, "size_bytes": len(data), "status": "done",
-                              "finished_at": utcnow(), "error": None}
+    values: dict[str, Any] = {
+        "filename": filename,
+        "size_bytes": len(data),
+        "status": "done",
+        "finished_at": utcnow(),
+        "error": None,
+    }
     if settings.reports_dir:
         directory = Path(settings.reports_dir)
         try:
@@ -280,7 +335,7 @@ def generate_report(report_id: int, progress: Progress | None = None) -> dict[st
     """
     progress = progress or (lambda _f, _m: None)
     with unit_of_work() as session:
-        row = (session.get(Report, report_id) if id_in_range(report_id) else None)
+        row = session.get(Report, report_id) if id_in_range(report_id) else None
         if row is None:
             raise NotFoundError(f"no report with id {report_id}")
         spec = (row.report_type, row.period, row.format, row.config_id, row.start, row.end, row.owner)
@@ -290,21 +345,26 @@ def generate_report(report_id: int, progress: Progress | None = None) -> dict[st
     try:
         if config_id is None:
             raise ValidationFailed({"config_id": "the report's config version was deleted"})
-        filename, data = build_report_bytes(report_type, period, fmt, config_id, start, end, generated_by=owner,
-                                            progress=progress)
+        filename, data = build_report_bytes(
+            report_type, period, fmt, config_id, start, end, generated_by=owner, progress=progress
+        )
         values = _store(report_id, filename, data)
     except Exception as exc:
         message = error_text(exc, limit=ERROR_MAX)
         with unit_of_work() as session:
-            session.execute(update(Report).where(Report.id == report_id).values(
-                status="failed", error=message, finished_at=utcnow()))
+            session.execute(
+                update(Report)
+                .where(Report.id == report_id)
+                .values(status="failed", error=message, finished_at=utcnow())
+            )
             session.commit()
         log.warning("report %s failed: %s", report_id, message)
         raise
     with unit_of_work() as session:
         session.execute(update(Report).where(Report.id == report_id).values(**values))
-        audit.record(session, owner, "report.generate", f"report {report_id}",
-                     {"filename": filename, "size_bytes": len(data)})
+        audit.record(
+            session, owner, "report.generate", f"report {report_id}", {"filename": filename, "size_bytes": len(data)}
+        )
         session.commit()
     progress(1.0, f"{filename} ready")
     return {"report_id": report_id, "filename": filename, "size_bytes": len(data)}
@@ -314,9 +374,23 @@ def generate_report(report_id: int, progress: Progress | None = None) -> dict[st
 def list_reports(viewer: Any, filters: ReportFilters | dict[str, Any] | None = None) -> list[ReportOut]:
     """Reports newest first: an analyst's own only; an admin everyone's (``filters.owner`` narrows)."""
     f = filters if isinstance(filters, ReportFilters) else ReportFilters.model_validate(filters or {})
-    q = select(Report.id, Report.report_type, Report.period, Report.start, Report.end, Report.format,
-               Report.status, Report.owner, Report.config_id, Report.task_run_id, Report.created_at,
-               Report.finished_at, Report.filename, Report.size_bytes, Report.error)
+    q = select(
+        Report.id,
+        Report.report_type,
+        Report.period,
+        Report.start,
+        Report.end,
+        Report.format,
+        Report.status,
+        Report.owner,
+        Report.config_id,
+        Report.task_run_id,
+        Report.created_at,
+        Report.finished_at,
+        Report.filename,
+        Report.size_bytes,
+        Report.error,
+    )
     if f.report_type:
         q = q.where(Report.report_type == f.report_type)
     if f.format:

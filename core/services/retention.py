@@ -6,6 +6,7 @@ over: runs still queued, running or retrying, and reports still queued or runnin
 the database or under ``REPORTS_DIR``; files there that no report row names any more (left by a crash between
 writing the file and the row) are removed by age too. Every file is removed through :func:`remove_file`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -54,8 +55,11 @@ def cleanup_expired(now: dt.datetime | None = None, retention_days: int | None =
     days = retention_days or get_settings().retention_days
     cutoff = now - dt.timedelta(days=days)
     with unit_of_work() as session:
-        rows = session.execute(select(Report.id, Report.path).where(
-            Report.created_at < cutoff, Report.status.in_(FINISHED_REPORT_STATUSES))).all()
+        rows = session.execute(
+            select(Report.id, Report.path).where(
+                Report.created_at < cutoff, Report.status.in_(FINISHED_REPORT_STATUSES)
+            )
+        ).all()
         ids = [r for r, _ in rows]
         if ids:
             session.execute(delete(Report).where(Report.id.in_(ids)))
@@ -87,15 +91,27 @@ def clean_up(*, now: dt.datetime | None = None, retention_days: int | None = Non
     cutoff = now - dt.timedelta(days=days)
     removed = cleanup_expired(now=now, retention_days=days)
     with unit_of_work() as session:
-        n_runs = cast("CursorResult[Any]", session.execute(delete(TaskRun).where(
-            TaskRun.state.in_(FINAL_STATES),
-            or_(TaskRun.finished_at < cutoff, (TaskRun.finished_at.is_(None)) & (TaskRun.queued_at < cutoff)),
-        ))).rowcount
-        n_workers = cast("CursorResult[Any]", session.execute(delete(WorkerHeartbeat).where(
-            WorkerHeartbeat.last_seen < now - HEARTBEAT_KEEP))).rowcount
+        n_runs = cast(
+            "CursorResult[Any]",
+            session.execute(
+                delete(TaskRun).where(
+                    TaskRun.state.in_(FINAL_STATES),
+                    or_(TaskRun.finished_at < cutoff, (TaskRun.finished_at.is_(None)) & (TaskRun.queued_at < cutoff)),
+                )
+            ),
+        ).rowcount
+        n_workers = cast(
+            "CursorResult[Any]",
+            session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.last_seen < now - HEARTBEAT_KEEP)),
+        ).rowcount
         session.commit()
     files = removed["files"] + _old_report_files(settings.reports_dir, cutoff)
-    summary = {"runs": int(n_runs or 0), "reports": int(removed["reports"] or 0), "files": files,
-               "heartbeats": int(n_workers or 0), "retention_days": days}
+    summary = {
+        "runs": int(n_runs or 0),
+        "reports": int(removed["reports"] or 0),
+        "files": files,
+        "heartbeats": int(n_workers or 0),
+        "retention_days": days,
+    }
     audit.record_now(SCHEDULER_USER, "job.retention", None, summary)
     return summary

@@ -5,6 +5,7 @@ numbers. Stored results only (index levels, the last allocation drifted to the l
 nothing is backtested again. Definitions: docs/methodology.md ("Monte Carlo projection", "Stress scenarios",
 "Factor regression"). Reading is open to every role and checked on fresh state (:func:`core.services.access.resolve`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -58,12 +59,12 @@ class RiskView:
     basis: str
     benchmark_symbol: str | None
     risk_free_label: str
-    weights: pd.Series                               # current weights (drifted to as_of), symbol -> fraction
+    weights: pd.Series  # current weights (drifted to as_of), symbol -> fraction
     as_of: Any
     monte_carlo: MonteCarloResult | None
     monte_carlo_params: MonteCarloParams
     stress: list[ScenarioResult]
-    hypothetical: tuple[float, pd.Series] | None     # index return under the shocks, per-holding shock
+    hypothetical: tuple[float, pd.Series] | None  # index return under the shocks, per-holding shock
     shocks: list[Shock]
     factor_set: factor_store.FactorSet | None
     factor: factor_math.FactorRegression | None
@@ -108,8 +109,15 @@ def _check(mc: MonteCarloParams) -> None:
         raise ValidationFailed(errors)
 
 
-def risk_view(config_id: int, *, actor: Any, monte_carlo: MonteCarloParams | None = None,
-              shocks: Sequence[Shock] = (), factor_set: str | None = None, newey_west: bool = False) -> RiskView:
+def risk_view(
+    config_id: int,
+    *,
+    actor: Any,
+    monte_carlo: MonteCarloParams | None = None,
+    shocks: Sequence[Shock] = (),
+    factor_set: str | None = None,
+    newey_west: bool = False,
+) -> RiskView:
     """Monte Carlo, stress and factor data of ``config_id`` (NotFoundError for an unknown version)."""
     mc = monte_carlo or MonteCarloParams()
     _check(mc)
@@ -126,8 +134,10 @@ def risk_view(config_id: int, *, actor: Any, monte_carlo: MonteCarloParams | Non
         prices = price_store.load_price_matrix(session, held) if held else pd.DataFrame()
         bench, bench_symbol = stored_version_benchmark(session, params)
         rf = risk_free(session, index.index[0].date(), index.index[-1].date()) if len(index) else risk_free(session)
-        info = pd.DataFrame(session.execute(select(Asset.symbol, Asset.sector, Asset.asset_class)).all(),
-                            columns=["symbol", "sector", "asset_class"])
+        info = pd.DataFrame(
+            session.execute(select(Asset.symbol, Asset.sector, Asset.asset_class)).all(),
+            columns=["symbol", "sector", "asset_class"],
+        )
         sets = factor_store.list_factor_sets(session)
         chosen = next((s for s in sets if s.name == factor_set), None) if factor_set else (sets[0] if sets else None)
         if factor_set and chosen is None:
@@ -149,9 +159,16 @@ def risk_view(config_id: int, *, actor: Any, monte_carlo: MonteCarloParams | Non
     returns = index.pct_change().dropna()
     result = None
     if len(returns) >= 2:
-        result = simulate(returns, years=int(mc.years), method=mc.method, n_paths=int(mc.n_paths),  # type: ignore[arg-type]
-                          seed=int(mc.seed), start_value=float(mc.start_value), contribution=float(mc.contribution),
-                          target=mc.target)
+        result = simulate(
+            returns,
+            years=int(mc.years),
+            method=mc.method,  # type: ignore[arg-type]
+            n_paths=int(mc.n_paths),
+            seed=int(mc.seed),
+            start_value=float(mc.start_value),
+            contribution=float(mc.contribution),
+            target=mc.target,
+        )
     else:
         notes.append("Monte Carlo: the index has fewer than two daily returns; compute it first")
     stress = replay_all(weights, prices, bench) if len(weights) else []
@@ -168,9 +185,24 @@ def risk_view(config_id: int, *, actor: Any, monte_carlo: MonteCarloParams | Non
             notes.append(f"Factor regression: only {regression.nobs} days overlap the factor set {chosen.label}")
     elif chosen is None:
         notes.append("Factor regression: no factor set stored; import one (date, factor, value) on the Data page")
-    return RiskView(config_id, label, basis, bench_symbol, rf.label, weights, as_of, result, mc, stress,
-                    hypothetical, list(shocks), chosen, regression, rolling, notes)
-
+    return RiskView(
+        config_id,
+        label,
+        basis,
+        bench_symbol,
+        rf.label,
+        weights,
+        as_of,
+        result,
+        mc,
+        stress,
+        hypothetical,
+        list(shocks),
+        chosen,
+        regression,
+        rolling,
+        notes,
+    )
 
 
 def comparison_series_of(config_id: int) -> dict[str, pd.Series]:
@@ -187,8 +219,15 @@ def comparison_series_of(config_id: int) -> dict[str, pd.Series]:
             return {}
         references = price_store.load_price_matrix(session, named)
         dividends = price_store.load_dividends(session, named) if params.get("basis") == "total_return" else None
-    inputs = MarketInputs(pd.DataFrame(), None, None, None, [], references=references,
-                          dividends=dividends if dividends is not None and not dividends.empty else None)
+    inputs = MarketInputs(
+        pd.DataFrame(),
+        None,
+        None,
+        None,
+        [],
+        references=references,
+        dividends=dividends if dividends is not None and not dividends.empty else None,
+    )
     try:
         return comparison_series(inputs, params)
     except (ValidationFailed, ValueError):

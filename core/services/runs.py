@@ -24,6 +24,7 @@ Functions take ``huey=`` (default: the process's queue, wired by ``jobs`` throug
 :class:`~jobs.queue.InlineQueue`, or a Huey instance in immediate mode); times are UTC and passed in as
 ``now=`` where the clock matters.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -71,8 +72,12 @@ SCHEDULER_USER = "scheduler"
 #: Longest error message kept on a run (the traceback keeps the rest).
 ERROR_MAX = 2000
 #: Who may queue each kind (checked on fresh state): price refreshes change the data everyone sees.
-KIND_ROLES: dict[str, tuple[str, ...]] = {"refresh": ADMIN_ONLY, "scheduled_refresh": ADMIN_ONLY,
-                                          "scheduled_compute": ADMIN_ONLY, "retention": ADMIN_ONLY}
+KIND_ROLES: dict[str, tuple[str, ...]] = {
+    "refresh": ADMIN_ONLY,
+    "scheduled_refresh": ADMIN_ONLY,
+    "scheduled_compute": ADMIN_ONLY,
+    "retention": ADMIN_ONLY,
+}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -142,17 +147,28 @@ def _check_references(session: Session, kind: str, args: dict[str, Any], princip
         report = session.scalar(select(Report).where(Report.id == args["report_id"]).with_for_update())
         if report is None or not owns(principal, report.owner):
             raise ValidationFailed({"report_id": f"no report with id {args['report_id']}"})
-        busy = session.scalar(select(TaskRun.id).where(
-            TaskRun.kind == "report", TaskRun.state.in_(ACTIVE_STATES),
-            or_(TaskRun.id == report.task_run_id, TaskRun.args["report_id"].as_integer() == report.id)).limit(1))
+        busy = session.scalar(
+            select(TaskRun.id)
+            .where(
+                TaskRun.kind == "report",
+                TaskRun.state.in_(ACTIVE_STATES),
+                or_(TaskRun.id == report.task_run_id, TaskRun.args["report_id"].as_integer() == report.id),
+            )
+            .limit(1)
+        )
         if busy is not None:
             raise ValidationFailed({"report_id": f"report {report.id} is already queued (run {busy})"})
 
 
-
 # --------------------------------------------------------------------------- queueing
-def enqueue(kind: str, params: dict[str, Any] | None = None, *, user: Any = None, retry_of_id: int | None = None,
-            huey: Any = None) -> int:
+def enqueue(
+    kind: str,
+    params: dict[str, Any] | None = None,
+    *,
+    user: Any = None,
+    retry_of_id: int | None = None,
+    huey: Any = None,
+) -> int:
     """Validate, record and queue a job; return the new run id.
 
     Args:
@@ -177,8 +193,17 @@ def enqueue(kind: str, params: dict[str, Any] | None = None, *, user: Any = None
         principal = resolve(session, user, KIND_ROLES.get(kind, ALL_ROLES), action=f"queuing {kind} jobs", lock=True)
         username = None if principal.is_system and user is None else principal.username
         _check_references(session, kind, args, principal)
-        row = TaskRun(kind=kind, args=args, state=TaskState.QUEUED, progress=0.0, attempts=0, queued_by=username,
-                      huey_id=huey_id, retry_of_id=retry_of_id, message="waiting for a worker")
+        row = TaskRun(
+            kind=kind,
+            args=args,
+            state=TaskState.QUEUED,
+            progress=0.0,
+            attempts=0,
+            queued_by=username,
+            huey_id=huey_id,
+            retry_of_id=retry_of_id,
+            message="waiting for a worker",
+        )
         session.add(row)
         detail: dict[str, Any] = {"args": args, "retry_of": retry_of_id}
         event = AuditEvent(actor=username, action="job.queue", target=kind, detail=detail)
@@ -193,8 +218,11 @@ def enqueue(kind: str, params: dict[str, Any] | None = None, *, user: Any = None
         reason = one_line(exc, limit=None)
         with unit_of_work() as session:
             session.execute(delete(TaskRun).where(TaskRun.id == run_id))
-            session.execute(update(AuditEvent).where(AuditEvent.id == event_id)
-                            .values(outcome="error", message=f"queue unavailable: {reason}"))
+            session.execute(
+                update(AuditEvent)
+                .where(AuditEvent.id == event_id)
+                .values(outcome="error", message=f"queue unavailable: {reason}")
+            )
             session.commit()
         log.warning("could not queue %s job: %s", kind, reason)
         raise QueueUnavailable(reason) from None
@@ -212,8 +240,9 @@ def _ping(queue: JobQueue) -> None:
 # --------------------------------------------------------------------------- transitions
 def _transition(run_id: int, from_states: tuple[TaskState, ...], **values: Any) -> bool:
     with unit_of_work() as session:
-        result = session.execute(update(TaskRun).where(TaskRun.id == run_id, TaskRun.state.in_(from_states))
-                                 .values(**values))
+        result = session.execute(
+            update(TaskRun).where(TaskRun.id == run_id, TaskRun.state.in_(from_states)).values(**values)
+        )
         session.commit()
         return bool(cast("CursorResult[Any]", result).rowcount)
 
@@ -256,10 +285,16 @@ def progress(run_id: int, fraction: float, message: str | None = None) -> None:
     """Record progress (a fraction 0..1, never moving backwards within an attempt) of a running run."""
     fraction = min(max(float(fraction), 0.0), 1.0)
     with unit_of_work() as session:
-        session.execute(update(TaskRun).where(TaskRun.id == run_id, TaskRun.state == TaskState.RUNNING)
-                        .values(progress=func.max(TaskRun.progress, fraction) if get_settings().is_sqlite
-                                else func.greatest(TaskRun.progress, fraction),
-                                message=(message or "")[:500] or None))
+        session.execute(
+            update(TaskRun)
+            .where(TaskRun.id == run_id, TaskRun.state == TaskState.RUNNING)
+            .values(
+                progress=func.max(TaskRun.progress, fraction)
+                if get_settings().is_sqlite
+                else func.greatest(TaskRun.progress, fraction),
+                message=(message or "")[:500] or None,
+            )
+        )
         session.commit()
 
 
@@ -287,32 +322,64 @@ def mark_succeeded(run_id: int, *, warnings: list[str] | None = None, now: dt.da
     if warnings:
         first = str(warnings[0])
         more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
-        return _transition(run_id, (TaskState.RUNNING,), state=TaskState.SUCCEEDED_WITH_WARNINGS, progress=1.0, error=None,
-                           message=f"succeeded with {len(warnings)} warning(s): {first}{more}"[:500],
-                           **_finish_values(run_id, now))
-    return _transition(run_id, (TaskState.RUNNING,), state=TaskState.SUCCEEDED, progress=1.0, error=None,
-                       **_finish_values(run_id, now))
+        return _transition(
+            run_id,
+            (TaskState.RUNNING,),
+            state=TaskState.SUCCEEDED_WITH_WARNINGS,
+            progress=1.0,
+            error=None,
+            message=f"succeeded with {len(warnings)} warning(s): {first}{more}"[:500],
+            **_finish_values(run_id, now),
+        )
+    return _transition(
+        run_id, (TaskState.RUNNING,), state=TaskState.SUCCEEDED, progress=1.0, error=None, **_finish_values(run_id, now)
+    )
 
 
 def mark_skipped(run_id: int, reason: str, *, now: dt.datetime | None = None) -> bool:
     """queued/running -> skipped with the reason as message and error."""
     now = now or utcnow()
-    return _transition(run_id, (TaskState.QUEUED, TaskState.RUNNING), state=TaskState.SKIPPED, message=reason[:500], error=reason[:ERROR_MAX],
-                       **_finish_values(run_id, now))
+    return _transition(
+        run_id,
+        (TaskState.QUEUED, TaskState.RUNNING),
+        state=TaskState.SKIPPED,
+        message=reason[:500],
+        error=reason[:ERROR_MAX],
+        **_finish_values(run_id, now),
+    )
 
 
-def record_error(run_id: int, exc: BaseException, *, will_retry: bool, retry_in_s: float | None = None,
-                 now: dt.datetime | None = None) -> bool:
+def record_error(
+    run_id: int,
+    exc: BaseException,
+    *,
+    will_retry: bool,
+    retry_in_s: float | None = None,
+    now: dt.datetime | None = None,
+) -> bool:
     """running -> retrying (when ``will_retry``) or failed, keeping the error and its traceback."""
     now = now or utcnow()
     text = error_text(exc, limit=ERROR_MAX)
     trace = "".join(tb_module.format_exception(type(exc), exc, exc.__traceback__))
     if will_retry:
         wait = f" in {retry_in_s:.0f} s" if retry_in_s else ""
-        return _transition(run_id, (TaskState.RUNNING,), state=TaskState.RETRYING, error=text, traceback=trace,
-                           message=f"attempt failed, retrying{wait}: {text[:300]}")
-    return _transition(run_id, (TaskState.RUNNING, TaskState.RETRYING), state=TaskState.FAILED, error=text, traceback=trace,
-                       message="failed", **_finish_values(run_id, now))
+        return _transition(
+            run_id,
+            (TaskState.RUNNING,),
+            state=TaskState.RETRYING,
+            error=text,
+            traceback=trace,
+            message=f"attempt failed, retrying{wait}: {text[:300]}",
+        )
+    return _transition(
+        run_id,
+        (TaskState.RUNNING, TaskState.RETRYING),
+        state=TaskState.FAILED,
+        error=text,
+        traceback=trace,
+        message="failed",
+        **_finish_values(run_id, now),
+    )
 
 
 def mark_retrying(run_id: int, retry_in_s: float | None = None) -> bool:
@@ -321,22 +388,31 @@ def mark_retrying(run_id: int, retry_in_s: float | None = None) -> bool:
     return _transition(run_id, (TaskState.RUNNING,), state=TaskState.RETRYING, message=f"retrying{wait}")
 
 
-def mark_failed(run_id: int, error: str, *, from_states: tuple[TaskState, ...] = ACTIVE_STATES,
-                now: dt.datetime | None = None) -> bool:
+def mark_failed(
+    run_id: int, error: str, *, from_states: tuple[TaskState, ...] = ACTIVE_STATES, now: dt.datetime | None = None
+) -> bool:
     """-> failed with ``error`` (interrupted, expired)."""
     now = now or utcnow()
-    return _transition(run_id, from_states, state=TaskState.FAILED, error=error[:ERROR_MAX], message=error[:500],
-                       **_finish_values(run_id, now))
+    return _transition(
+        run_id,
+        from_states,
+        state=TaskState.FAILED,
+        error=error[:ERROR_MAX],
+        message=error[:500],
+        **_finish_values(run_id, now),
+    )
 
 
 def mark_cancelled(run_id: int, reason: str = "cancelled", *, now: dt.datetime | None = None) -> bool:
     """queued/retrying -> cancelled."""
-    return _transition(run_id, WAITING_STATES, state=TaskState.CANCELLED, message=reason[:500],
-                       finished_at=now or utcnow())
+    return _transition(
+        run_id, WAITING_STATES, state=TaskState.CANCELLED, message=reason[:500], finished_at=now or utcnow()
+    )
 
 
-def open_periodic_run(kind: str, *, huey_id: str, worker: str | None, slot_free: bool = True,
-                      now: dt.datetime | None = None) -> int | None:
+def open_periodic_run(
+    kind: str, *, huey_id: str, worker: str | None, slot_free: bool = True, now: dt.datetime | None = None
+) -> int | None:
     """The run of a periodic task, created when it first executes (it was never queued by a user).
 
     Returns the existing run on a retry; ``None`` when ``slot_free`` is False (another consumer's
@@ -349,8 +425,19 @@ def open_periodic_run(kind: str, *, huey_id: str, worker: str | None, slot_free:
         return None
     now = now or utcnow()
     with unit_of_work() as session:
-        row = TaskRun(kind=kind, args={}, state=TaskState.RUNNING, progress=0.0, attempts=1, queued_by=SCHEDULER_USER,
-                      queued_at=now, started_at=now, huey_id=huey_id, worker=worker, message="started")
+        row = TaskRun(
+            kind=kind,
+            args={},
+            state=TaskState.RUNNING,
+            progress=0.0,
+            attempts=1,
+            queued_by=SCHEDULER_USER,
+            queued_at=now,
+            started_at=now,
+            huey_id=huey_id,
+            worker=worker,
+            message="started",
+        )
         session.add(row)
         session.commit()
         return row.id
@@ -363,7 +450,6 @@ def running_refresh(exclude: int | None = None) -> int | None:
         if exclude is not None:
             q = q.where(TaskRun.id != exclude)
         return session.scalar(q.order_by(TaskRun.started_at).limit(1))
-
 
 
 # --------------------------------------------------------------------------- reading
@@ -381,9 +467,18 @@ def _filtered(q: Any, filters: RunFilters, viewer: Principal) -> Any:
     return q
 
 
-def list_runs(filters: RunFilters | None = None, *, kind: str | None = None, state: str | None = None,
-              user: str | None = None, since: dt.date | None = None, until: dt.date | None = None,
-              limit: int = 50, offset: int = 0, viewer: Any = None) -> list[TaskRunOut]:
+def list_runs(
+    filters: RunFilters | None = None,
+    *,
+    kind: str | None = None,
+    state: str | None = None,
+    user: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    viewer: Any = None,
+) -> list[TaskRunOut]:
     """Runs newest first. Analysts see only the runs they queued (``user`` is ignored for them);
     admins (and ``viewer=None``, the system) see all and may filter by ``user``."""
     filters = filters or RunFilters(kind=kind, state=state, user=user, since=since, until=until)  # type: ignore[arg-type]
@@ -415,7 +510,7 @@ def run_users(viewer: Any = None) -> list[str]:
 def _visible_row(session: Session, run_id: int, viewer: Any) -> tuple[TaskRun, Principal]:
     """The run and the viewer checked on fresh state; a run the viewer may not see is "not found"."""
     principal = resolve(session, viewer, ALL_ROLES, action="reading task runs")
-    row = (session.get(TaskRun, run_id) if id_in_range(run_id) else None)
+    row = session.get(TaskRun, run_id) if id_in_range(run_id) else None
     if row is None or not owns(principal, row.queued_by):
         raise NotFoundError(f"no task run with id {run_id}")
     return row, principal
@@ -442,8 +537,9 @@ def retry(run_id: int, user: Any, *, huey: Any = None) -> int:
     with unit_of_work() as session:
         row, _ = _visible_row(session, run_id, user)
         if row.state not in (TaskState.FAILED, TaskState.CANCELLED):
-            raise ValidationFailed({"run": f"run {run_id} is {row.state}; only failed, interrupted or cancelled "
-                                           "runs can be retried"})
+            raise ValidationFailed(
+                {"run": f"run {run_id} is {row.state}; only failed, interrupted or cancelled runs can be retried"}
+            )
         kind, args = row.kind, dict(row.args or {})
     return enqueue(kind, args, user=user, retry_of_id=run_id, huey=huey)
 
@@ -454,8 +550,9 @@ def cancel(run_id: int, user: Any, *, huey: Any = None) -> TaskRunOut:
     with unit_of_work() as session:
         row, principal = _visible_row(session, run_id, user)
         if row.state not in WAITING_STATES:
-            raise ValidationFailed({"run": f"run {run_id} is {row.state}; only queued or scheduled runs can be "
-                                           "cancelled"})
+            raise ValidationFailed(
+                {"run": f"run {run_id} is {row.state}; only queued or scheduled runs can be cancelled"}
+            )
         huey_id = row.huey_id
     if huey_id:
         try:
@@ -473,7 +570,6 @@ def cancel(run_id: int, user: Any, *, huey: Any = None) -> TaskRunOut:
     return get_run(run_id, user)
 
 
-
 def queue_depth(*, huey: Any = None) -> QueueDepth:
     """How many Huey tasks wait: ready to run (pending) and waiting for their time (scheduled)."""
     queue = job_queue(huey)
@@ -481,7 +577,6 @@ def queue_depth(*, huey: Any = None) -> QueueDepth:
         return QueueDepth(backend=queue.backend, pending=queue.pending_count(), scheduled=queue.scheduled_count())
     except Exception as exc:  # noqa: BLE001
         raise QueueUnavailable(one_line(exc, limit=None)) from None
-
 
 
 def queued_by(run_id: int) -> str | None:

@@ -6,6 +6,7 @@ service queues the recompute of the active config) and ``retention`` (:data:`RET
 :func:`cron_validator` of the same cron strings, so the times listed here are the times they run: one rule,
 Huey's own ``crontab`` (a pure function of the library; core never imports ``jobs``).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,8 +28,7 @@ def periodic_jobs() -> list[tuple[str, str, str]]:
     settings = get_settings()
     return [
         ("scheduled_refresh", settings.refresh_cron, "refresh prices, then recompute the active config"),
-        ("retention", RETENTION_CRON,
-         f"delete task runs and report files older than {settings.retention_days} days"),
+        ("retention", RETENTION_CRON, f"delete task runs and report files older than {settings.retention_days} days"),
     ]
 
 
@@ -40,8 +40,9 @@ def cron_of(kind: str) -> str:
 def cron_validator(cron: str) -> Callable[[dt.datetime], bool]:
     """Huey's crontab test for a five-field cron string (minute hour day month weekday)."""
     minute, hour, day, month, weekday = cron.split()
-    check: Callable[[dt.datetime], bool] = crontab(minute=minute, hour=hour, day=day, month=month,
-                                                   day_of_week=weekday, strict=True)
+    check: Callable[[dt.datetime], bool] = crontab(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, strict=True
+    )
     return check
 
 
@@ -60,5 +61,7 @@ def next_run(cron: str, now: dt.datetime | None = None, *, horizon_days: int = 3
 
 def schedule(now: dt.datetime | None = None) -> list[ScheduleEntry]:
     """The periodic jobs with their next run time (UTC)."""
-    return [ScheduleEntry(kind=kind, cron=cron, description=text, next_run_at=next_run(cron, now))
-            for kind, cron, text in periodic_jobs()]
+    return [
+        ScheduleEntry(kind=kind, cron=cron, description=text, next_run_at=next_run(cron, now))
+        for kind, cron, text in periodic_jobs()
+    ]

@@ -1,4 +1,5 @@
 """Strategy configs: validated, versioned, one active version app-wide."""
+
 from __future__ import annotations
 
 import logging
@@ -57,7 +58,7 @@ def list_versions(name: str | None = None) -> list[ConfigVersionOut]:
 
 def get_version(config_id: int) -> ConfigVersionOut:
     with unit_of_work() as session:
-        row = (session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None)
+        row = session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None
         if row is None:
             raise NotFoundError(f"no strategy config with id {config_id}")
         return _out(row)
@@ -69,8 +70,15 @@ def active_version() -> ConfigVersionOut | None:
         return _out(row) if row else None
 
 
-def save_version(name: str, params: dict[str, Any] | StrategyConfig, *, note: str | None = None,
-                 actor: Any = None, parent_id: int | None = None, activate: bool = False) -> ConfigVersionOut:
+def save_version(
+    name: str,
+    params: dict[str, Any] | StrategyConfig,
+    *,
+    note: str | None = None,
+    actor: Any = None,
+    parent_id: int | None = None,
+    activate: bool = False,
+) -> ConfigVersionOut:
     """Validate and save ``params`` as the next version of ``name``; nothing is written if invalid.
 
     Any active user may save; ``activate`` (the house index for everyone) is for admins, checked on fresh
@@ -90,16 +98,34 @@ def save_version(name: str, params: dict[str, Any] | StrategyConfig, *, note: st
         raise ValidationFailed(errors)
     with unit_of_work() as session:
         _serialise_versions(session)
-        principal = resolve(session, actor, ADMIN_ONLY if activate else ALL_ROLES,
-                            action="activating a version" if activate else "saving a version", lock=True)
-        if parent_id is not None and (session.get(StrategyConfigRow, parent_id) if id_in_range(parent_id) else None) is None:
+        principal = resolve(
+            session,
+            actor,
+            ADMIN_ONLY if activate else ALL_ROLES,
+            action="activating a version" if activate else "saving a version",
+            lock=True,
+        )
+        if (
+            parent_id is not None
+            and (session.get(StrategyConfigRow, parent_id) if id_in_range(parent_id) else None) is None
+        ):
             raise ValidationFailed({"parent_id": f"no strategy config with id {parent_id}"})
         infeasible = market.universe_errors(session, cfg)  # issue 15: caps, exclusions and symbols vs the universe
         if infeasible:
             raise ValidationFailed(infeasible)
-        version = int(session.scalar(select(func.max(StrategyConfigRow.version)).where(StrategyConfigRow.name == name)) or 0) + 1
-        row = StrategyConfigRow(name=name, version=version, params=cfg.model_dump(mode="json"), note=note,
-                                created_by=principal.username, parent_id=parent_id, is_active=False)
+        version = (
+            int(session.scalar(select(func.max(StrategyConfigRow.version)).where(StrategyConfigRow.name == name)) or 0)
+            + 1
+        )
+        row = StrategyConfigRow(
+            name=name,
+            version=version,
+            params=cfg.model_dump(mode="json"),
+            note=note,
+            created_by=principal.username,
+            parent_id=parent_id,
+            is_active=False,
+        )
         session.add(row)
         session.flush()
         if activate:
@@ -121,7 +147,7 @@ def activate_version(config_id: int, *, actor: Any = None) -> ConfigVersionOut:
     with unit_of_work() as session:
         _serialise_versions(session)
         principal = resolve(session, actor, ADMIN_ONLY, action="activating a version", lock=True)
-        row = (session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None)
+        row = session.get(StrategyConfigRow, config_id) if id_in_range(config_id) else None
         if row is None:
             raise NotFoundError(f"no strategy config with id {config_id}")
         session.execute(update(StrategyConfigRow).values(is_active=False))
@@ -159,8 +185,14 @@ def queue_compute(config_id: int, *, actor: Any) -> dict[str, Any]:
         log.warning("%s; computing config %s in this process", exc, config_id)
     run_id = runs.enqueue("compute", params, user=actor, huey=fallback)
     run = runs.get_run(run_id, actor)
-    return {"queued": True, "inline": True, "run_id": run_id, "state": str(run.state), "result": run.result,
-            "error": run.error}
+    return {
+        "queued": True,
+        "inline": True,
+        "run_id": run_id,
+        "state": str(run.state),
+        "result": run.result,
+        "error": run.error,
+    }
 
 
 def activate(config_id: int, *, actor: Any) -> Activation:
@@ -170,8 +202,14 @@ def activate(config_id: int, *, actor: Any) -> Activation:
     return Activation(version, queue_compute(version.id, actor=actor))
 
 
-def save_and_activate(name: str, params: dict[str, Any] | StrategyConfig, *, note: str | None = None,
-                      actor: Any, parent_id: int | None = None) -> Activation:
+def save_and_activate(
+    name: str,
+    params: dict[str, Any] | StrategyConfig,
+    *,
+    note: str | None = None,
+    actor: Any,
+    parent_id: int | None = None,
+) -> Activation:
     """:func:`save_version` with ``activate`` (admins only), then its recompute queued (:func:`queue_compute`)."""
     version = save_version(name, params, note=note, actor=actor, parent_id=parent_id, activate=True)
     return Activation(version, queue_compute(version.id, actor=actor))

@@ -19,6 +19,7 @@ cleaned once per set of hygiene fields and shared signals (:mod:`core.quant.batc
 of a single backtest. Sweeps are owned like reports: an analyst sees their own, an admin all (checked here, on
 fresh state). :func:`start` is the single entry point (a rate limit may wrap it).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -83,9 +84,18 @@ def _done_count(session: Session, sweep_id: int) -> int:
     return int(session.scalar(select(func.count(SweepVariant.id)).where(SweepVariant.sweep_id == sweep_id)) or 0)
 
 
-def start(actor: Any, grid: Grid | dict[str, Any], *, config_id: int | None = None, split: dt.date | None = None,
-          walk_forward: WalkForward | dict[str, Any] | None = None, queue: bool = False, chunk_size: int | None = None,
-          progress: Progress | None = None, huey: Any = None) -> SweepOut:
+def start(
+    actor: Any,
+    grid: Grid | dict[str, Any],
+    *,
+    config_id: int | None = None,
+    split: dt.date | None = None,
+    walk_forward: WalkForward | dict[str, Any] | None = None,
+    queue: bool = False,
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+    huey: Any = None,
+) -> SweepOut:
     """Start a sweep of ``grid`` over the version ``config_id`` (default: the active one); return it.
 
     ``queue=True``: one parent run (kind ``sweep``) is queued; its chunks fan out over the workers and
@@ -112,19 +122,36 @@ def start(actor: Any, grid: Grid | dict[str, Any], *, config_id: int | None = No
             raise AutoIndexError("no prices stored; refresh or import market data first")
         _check_split(inputs.prices.index, split, wf)
         rate = risk_free(session).rate
-        row = Sweep(owner=principal.username, config_id=base.id, config_label=f"{base.name} v{base.version}",
-                    base_params=dict(base.params), grid=grid.model_dump(mode="json"), split_date=split,
-                    risk_free_rate=rate,
-                    walk_forward=wf.model_dump() if wf else None, n_variants=n, n_chunks=n_chunks, status="queued")
+        row = Sweep(
+            owner=principal.username,
+            config_id=base.id,
+            config_label=f"{base.name} v{base.version}",
+            base_params=dict(base.params),
+            grid=grid.model_dump(mode="json"),
+            split_date=split,
+            risk_free_rate=rate,
+            walk_forward=wf.model_dump() if wf else None,
+            n_variants=n,
+            n_chunks=n_chunks,
+            status="queued",
+        )
         session.add(row)
         session.flush()
         sweep_id = row.id
-        session.add_all(SweepChunk(sweep_id=sweep_id, chunk=c, start=c * size, stop=min(n, (c + 1) * size),
-                                   state="queued", attempts=0) for c in range(n_chunks))
+        session.add_all(
+            SweepChunk(
+                sweep_id=sweep_id, chunk=c, start=c * size, stop=min(n, (c + 1) * size), state="queued", attempts=0
+            )
+            for c in range(n_chunks)
+        )
         session.refresh(row, ["created_at"])
         _adopt(session, row)
-        event = AuditEvent(actor=principal.username, action="sweep.start", target=f"sweep {sweep_id}",
-                           detail={"config_id": base.id, "variants": n, "fields": grid.columns, "queued": queue})
+        event = AuditEvent(
+            actor=principal.username,
+            action="sweep.start",
+            target=f"sweep {sweep_id}",
+            detail={"config_id": base.id, "variants": n, "fields": grid.columns, "queued": queue},
+        )
         session.add(event)  # kept to be marked when the queue refuses the sweep below
         session.flush()
         event_id = event.id
@@ -137,8 +164,11 @@ def start(actor: Any, grid: Grid | dict[str, Any], *, config_id: int | None = No
     except Exception as exc:
         with unit_of_work() as session:  # no sweep is left behind when the queue (or a job limit) refuses
             session.execute(delete(Sweep).where(Sweep.id == sweep_id))
-            session.execute(update(AuditEvent).where(AuditEvent.id == event_id)
-                            .values(outcome="error", message=f"not queued: {error_text(exc)}"[:500]))
+            session.execute(
+                update(AuditEvent)
+                .where(AuditEvent.id == event_id)
+                .values(outcome="error", message=f"not queued: {error_text(exc)}"[:500])
+            )
             session.commit()
         raise
     with unit_of_work() as session:
@@ -163,12 +193,17 @@ def _check_split(dates: pd.DatetimeIndex, split: dt.date | None, wf: WalkForward
     if split is not None:
         when = pd.Timestamp(split)
         if not dates[0] < when < dates[-1]:
-            raise ValidationFailed({"split": f"must fall inside the prices ({dates[0].date()} .. {dates[-1].date()}); "
-                                             f"got {split}"})
+            raise ValidationFailed(
+                {"split": f"must fall inside the prices ({dates[0].date()} .. {dates[-1].date()}); got {split}"}
+            )
     if wf is not None and not walk_forward_windows(dates, wf.train_years, wf.test_months, wf.step_months):
-        raise ValidationFailed({"walk_forward": f"the prices ({dates[0].date()} .. {dates[-1].date()}) are too short "
-                                                f"for {wf.train_years:g} years of training and {wf.test_months} "
-                                                "months of testing"})
+        raise ValidationFailed(
+            {
+                "walk_forward": f"the prices ({dates[0].date()} .. {dates[-1].date()}) are too short "
+                f"for {wf.train_years:g} years of training and {wf.test_months} "
+                "months of testing"
+            }
+        )
 
 
 # --------------------------------------------------------------------------- market inputs, per process
@@ -180,8 +215,11 @@ def _market(session: Session, sweep: Sweep | None = None) -> MarketInputs:
 
     The key names the database, its data version and the sweep (id and creation time): a database recreated with
     the same data version (tests truncate and reseed) is never served another's prices."""
-    key = (get_settings().effective_database_url, app_settings.data_version(session),
-           (sweep.id, str(sweep.created_at)) if sweep is not None else None)
+    key = (
+        get_settings().effective_database_url,
+        app_settings.data_version(session),
+        (sweep.id, str(sweep.created_at)) if sweep is not None else None,
+    )
     if _cache.get("key") != key:
         _cache.clear()
         _cache.update(key=key, inputs=load_market_inputs(session))
@@ -203,8 +241,9 @@ def _shared_cleaning(inputs: MarketInputs) -> SharedCleaning:
 
 
 # --------------------------------------------------------------------------- one variant's metrics
-def _window_metrics(values: pd.Series, run: BacktestRun, lo: pd.Timestamp | None,
-                    hi: pd.Timestamp | None, rf: float = 0.0) -> dict[str, float | None]:
+def _window_metrics(
+    values: pd.Series, run: BacktestRun, lo: pd.Timestamp | None, hi: pd.Timestamp | None, rf: float = 0.0
+) -> dict[str, float | None]:
     """The Summary metrics of the levels in ``[lo, hi]``, turnover per year and costs of the rebalances after ``lo``
     (the first allocation counts when the window starts with the index)."""
     v = values
@@ -226,8 +265,9 @@ def _window_metrics(values: pd.Series, run: BacktestRun, lo: pd.Timestamp | None
     return out
 
 
-def variant_metrics(run: BacktestRun, split: dt.date | None = None,
-                    windows: Sequence[Any] = (), rf: float = 0.0) -> dict[str, Any]:
+def variant_metrics(
+    run: BacktestRun, split: dt.date | None = None, windows: Sequence[Any] = (), rf: float = 0.0
+) -> dict[str, Any]:
     """The stored metrics of one variant (docs/methodology.md, "Research: parameter sweeps").
 
     No split: the Summary keys over the whole index, ``turnover`` per year and ``costs`` summed (as
@@ -258,8 +298,13 @@ def variant_metrics(run: BacktestRun, split: dt.date | None = None,
         out.update({f"is_{k}": v for k, v in ins.items()} | {f"oos_{k}": v for k, v in oos.items()})
         out["_stats"] = dict(stats.as_dict())
         return out
-    per_window = [(_window_metrics(values, run, w.train_start, w.train_end, rf),
-                   _window_metrics(values, run, w.train_end, w.test_end, rf)) for w in windows]
+    per_window = [
+        (
+            _window_metrics(values, run, w.train_start, w.train_end, rf),
+            _window_metrics(values, run, w.train_end, w.test_end, rf),
+        )
+        for w in windows
+    ]
     out = {}
     for k in METRIC_KEYS:
         numbers = [float(x) for m, _ in per_window if (x := m[k]) is not None]
@@ -270,15 +315,25 @@ def variant_metrics(run: BacktestRun, split: dt.date | None = None,
         pieces.append(segment.pct_change().iloc[1:])
     returns = pd.concat(pieces) if pieces else pd.Series(dtype=float)
     returns = returns[~returns.index.duplicated(keep="first")].dropna()
-    stitched = pd.concat([pd.Series([1.0], index=[returns.index[0] - pd.Timedelta(days=1)]),
-                          (1.0 + returns).cumprod()]) if len(returns) else pd.Series(dtype=float)
+    stitched = (
+        pd.concat([pd.Series([1.0], index=[returns.index[0] - pd.Timedelta(days=1)]), (1.0 + returns).cumprod()])
+        if len(returns)
+        else pd.Series(dtype=float)
+    )
     m = risk_metrics(stitched, rf=rf)
     for k in RISK_KEYS:
         out[f"oos_{k}"] = finite_or_none(m.get(k))
     years = sum((w.test_end - w.train_end).days for w in windows) / 365.25
-    out["oos_turnover"] = (sum(o["turnover"] * (w.test_end - w.train_end).days / 365.25
-                               for (_, o), w in zip(per_window, windows) if o["turnover"] is not None) / years
-                           if years > 0 else None)
+    out["oos_turnover"] = (
+        sum(
+            o["turnover"] * (w.test_end - w.train_end).days / 365.25
+            for (_, o), w in zip(per_window, windows)
+            if o["turnover"] is not None
+        )
+        / years
+        if years > 0
+        else None
+    )
     out["oos_costs"] = float(sum(o["costs"] or 0.0 for _, o in per_window))
     out["_stats"] = return_stats(returns.to_numpy() - rf_d).as_dict()
     out["_windows"] = [[i["sharpe"], o["total_return"]] for i, o in per_window]
@@ -293,15 +348,26 @@ def _claim(sweep_id: int, worker: str | None, now: dt.datetime | None = None) ->
             status = session.scalar(select(Sweep.status).where(Sweep.id == sweep_id))
             if status != "running":
                 return None
-            chunk_id = session.scalar(select(SweepChunk.id).where(SweepChunk.sweep_id == sweep_id,
-                                                                  SweepChunk.state == "queued")
-                                      .order_by(SweepChunk.chunk).limit(1))
+            chunk_id = session.scalar(
+                select(SweepChunk.id)
+                .where(SweepChunk.sweep_id == sweep_id, SweepChunk.state == "queued")
+                .order_by(SweepChunk.chunk)
+                .limit(1)
+            )
             if chunk_id is None:
                 return None
             token = uuid.uuid4().hex
-            taken = session.execute(update(SweepChunk).where(SweepChunk.id == chunk_id, SweepChunk.state == "queued")
-                                    .values(state="running", token=token, worker=worker,
-                                            attempts=SweepChunk.attempts + 1, started_at=now or utcnow()))
+            taken = session.execute(
+                update(SweepChunk)
+                .where(SweepChunk.id == chunk_id, SweepChunk.state == "queued")
+                .values(
+                    state="running",
+                    token=token,
+                    worker=worker,
+                    attempts=SweepChunk.attempts + 1,
+                    started_at=now or utcnow(),
+                )
+            )
             session.commit()
             if cast(Any, taken).rowcount == 1:
                 return chunk_id, token
@@ -311,9 +377,11 @@ def _claim(sweep_id: int, worker: str | None, now: dt.datetime | None = None) ->
 def _release(chunk_id: int, token: str) -> None:
     """Give a claimed chunk back to the queue (its attempt failed before storing)."""
     with unit_of_work() as session:
-        session.execute(update(SweepChunk).where(SweepChunk.id == chunk_id, SweepChunk.token == token,
-                                                 SweepChunk.state == "running")
-                        .values(state="queued", token=None, worker=None))
+        session.execute(
+            update(SweepChunk)
+            .where(SweepChunk.id == chunk_id, SweepChunk.token == token, SweepChunk.state == "running")
+            .values(state="queued", token=None, worker=None)
+        )
         session.commit()
 
 
@@ -333,14 +401,19 @@ def run_chunk(chunk_id: int, token: str) -> int:
         rf = float(sweep.risk_free_rate)
         sweep_id = chunk.sweep_id
         inputs = _market(session, sweep)
-    windows = ([] if wf is None else
-               walk_forward_windows(inputs.prices.index, wf["train_years"], wf["test_months"], wf.get("step_months")))
+    windows = (
+        []
+        if wf is None
+        else walk_forward_windows(inputs.prices.index, wf["train_years"], wf["test_months"], wf.get("step_months"))
+    )
     rows = _compute_variants(grid, base, range(lo, hi), inputs, split, windows, rf)
     with unit_of_work() as session:
         write_lock(session)
-        done = session.execute(update(SweepChunk).where(SweepChunk.id == chunk_id, SweepChunk.token == token,
-                                                        SweepChunk.state == "running")
-                               .values(state="done", finished_at=utcnow(), duration_s=time.perf_counter() - started))
+        done = session.execute(
+            update(SweepChunk)
+            .where(SweepChunk.id == chunk_id, SweepChunk.token == token, SweepChunk.state == "running")
+            .values(state="done", finished_at=utcnow(), duration_s=time.perf_counter() - started)
+        )
         if cast(Any, done).rowcount != 1:
             session.rollback()
             log.warning("sweep chunk %s: the claim was taken over; its results were not stored", chunk_id)
@@ -350,8 +423,15 @@ def run_chunk(chunk_id: int, token: str) -> int:
     return len(rows)
 
 
-def _compute_variants(grid: Grid, base: dict[str, Any], numbers: range, inputs: MarketInputs,
-                      split: dt.date | None, windows: Sequence[Any], rf: float) -> list[dict[str, Any]]:
+def _compute_variants(
+    grid: Grid,
+    base: dict[str, Any],
+    numbers: range,
+    inputs: MarketInputs,
+    split: dt.date | None,
+    windows: Sequence[Any],
+    rf: float,
+) -> list[dict[str, Any]]:
     """One row per variant (``variant``, ``params``, ``error``, ``metrics``), sharing the cleaning and signals."""
     shared = _shared_cleaning(inputs)
     for cleaned in shared._by_key.values():  # noqa: SLF001 - the signals memo is per chunk (bounded memory)
@@ -390,8 +470,9 @@ def _schema_error(exc: Exception) -> str:
 # --------------------------------------------------------------------------- driving a sweep
 def _set_status(sweep_id: int, status: str, from_states: tuple[str, ...], **values: Any) -> bool:
     with unit_of_work() as session:
-        changed = session.execute(update(Sweep).where(Sweep.id == sweep_id, Sweep.status.in_(from_states))
-                                  .values(status=status, **values))
+        changed = session.execute(
+            update(Sweep).where(Sweep.id == sweep_id, Sweep.status.in_(from_states)).values(status=status, **values)
+        )
         session.commit()
         return bool(cast(Any, changed).rowcount)
 
@@ -403,19 +484,27 @@ def _requeue_stale(sweep_id: int, *, me: str | None, now: dt.datetime | None = N
     if me:
         alive.add(me)
     with unit_of_work() as session:
-        rows = session.execute(select(SweepChunk.id, SweepChunk.token, SweepChunk.worker, SweepChunk.started_at,
-                                      SweepChunk.attempts)
-                               .where(SweepChunk.sweep_id == sweep_id, SweepChunk.state == "running")).all()
+        rows = session.execute(
+            select(
+                SweepChunk.id, SweepChunk.token, SweepChunk.worker, SweepChunk.started_at, SweepChunk.attempts
+            ).where(SweepChunk.sweep_id == sweep_id, SweepChunk.state == "running")
+        ).all()
     requeued = []
     for chunk_id, token, worker, started_at, attempts in rows:
         if worker in alive or token is None:
             continue
-        if started_at is not None and (now - runs.as_utc(started_at)).total_seconds() < STALE_GRACE_S \
-                and worker is not None and _known_worker(worker):
+        if (
+            started_at is not None
+            and (now - runs.as_utc(started_at)).total_seconds() < STALE_GRACE_S
+            and worker is not None
+            and _known_worker(worker)
+        ):
             continue
         if attempts >= MAX_CHUNK_ATTEMPTS:
-            raise AutoIndexError(f"sweep {sweep_id}: a chunk was lost {attempts} times with its worker; "
-                                 "the sweep stops (check the workers' memory and logs)")
+            raise AutoIndexError(
+                f"sweep {sweep_id}: a chunk was lost {attempts} times with its worker; "
+                "the sweep stops (check the workers' memory and logs)"
+            )
         _release(chunk_id, token)
         requeued.append(chunk_id)
         log.warning("sweep %s: chunk %s re-queued (worker %s is gone)", sweep_id, chunk_id, worker)
@@ -429,8 +518,11 @@ def _known_worker(worker: str) -> bool:
 
 def _counts(sweep_id: int) -> dict[str, int]:
     with unit_of_work() as session:
-        pairs = session.execute(select(SweepChunk.state, func.count(SweepChunk.id))
-                                .where(SweepChunk.sweep_id == sweep_id).group_by(SweepChunk.state)).all()
+        pairs = session.execute(
+            select(SweepChunk.state, func.count(SweepChunk.id))
+            .where(SweepChunk.sweep_id == sweep_id)
+            .group_by(SweepChunk.state)
+        ).all()
     return {str(state): int(n) for state, n in pairs}
 
 
@@ -450,8 +542,14 @@ def help_with(sweep_id: int, *, worker: str | None) -> int:
     return stored
 
 
-def drive(sweep_id: int, *, worker: str | None, progress: Progress | None = None,
-          fan_out: Callable[[int], None] | None = None, poll_s: float = 0.2) -> dict[str, Any]:
+def drive(
+    sweep_id: int,
+    *,
+    worker: str | None,
+    progress: Progress | None = None,
+    fan_out: Callable[[int], None] | None = None,
+    poll_s: float = 0.2,
+) -> dict[str, Any]:
     """The parent run's body: fan out ``fan_out(n)`` helper jobs, then run chunks here as well, re-queue the chunks
     of dead workers, report progress, and finish the sweep; return its summary. A sweep that is already finished
     (a retried parent) returns at once; a cancelled one stops before its next chunk."""
@@ -497,8 +595,13 @@ def _final_result(sweep_id: int) -> dict[str, Any]:
         row = session.get(Sweep, sweep_id)
         if row is None:
             raise NotFoundError(f"no sweep with id {sweep_id}")
-        return {"sweep_id": sweep_id, "status": row.status, "variants": row.n_variants,
-                "stored": _done_count(session, sweep_id), **(row.summary or {})}
+        return {
+            "sweep_id": sweep_id,
+            "status": row.status,
+            "variants": row.n_variants,
+            "stored": _done_count(session, sweep_id),
+            **(row.summary or {}),
+        }
 
 
 def finish(sweep_id: int) -> dict[str, Any]:
@@ -531,9 +634,17 @@ def list_sweeps(viewer: Any, limit: int = 50) -> list[SweepOut]:
         principal = resolve(session, viewer, ALL_ROLES, action="reading sweeps")
         q = visible_to(select(Sweep), Sweep.owner, principal).order_by(Sweep.created_at.desc(), Sweep.id.desc())
         rows = session.scalars(q.limit(max(1, min(int(limit), 500)))).all()
-        counts = dict(session.execute(select(SweepVariant.sweep_id, func.count(SweepVariant.id))
-                                      .where(SweepVariant.sweep_id.in_([r.id for r in rows]))
-                                      .group_by(SweepVariant.sweep_id)).all()) if rows else {}
+        counts = (
+            dict(
+                session.execute(
+                    select(SweepVariant.sweep_id, func.count(SweepVariant.id))
+                    .where(SweepVariant.sweep_id.in_([r.id for r in rows]))
+                    .group_by(SweepVariant.sweep_id)
+                ).all()
+            )
+            if rows
+            else {}
+        )
         return [_out(r, int(counts.get(r.id, 0))) for r in rows]
 
 
@@ -544,9 +655,11 @@ def _frame(sweep_id: int) -> pd.DataFrame:
             raise NotFoundError(f"no sweep with id {sweep_id}")
         grid = Grid.model_validate(sweep.grid)
         has_split = sweep.split_date is not None or sweep.walk_forward is not None
-        rows = session.execute(select(SweepVariant.variant, SweepVariant.params, SweepVariant.error,
-                                      SweepVariant.metrics).where(SweepVariant.sweep_id == sweep_id)
-                               .order_by(SweepVariant.variant)).all()
+        rows = session.execute(
+            select(SweepVariant.variant, SweepVariant.params, SweepVariant.error, SweepVariant.metrics)
+            .where(SweepVariant.sweep_id == sweep_id)
+            .order_by(SweepVariant.variant)
+        ).all()
     keys = [f"{p}{k}" for p in ("is_", "oos_") for k in METRIC_KEYS] if has_split else list(METRIC_KEYS)
     records = []
     stats: list[ReturnStats | None] = []
@@ -569,8 +682,7 @@ def _frame(sweep_id: int) -> pd.DataFrame:
     finite = np.isfinite(sharpes)
     n_trials = int(finite.sum())
     variance = float(np.var(sharpes[finite], ddof=1)) if n_trials >= 2 else 0.0
-    frame["deflated_sharpe"] = [deflated_sharpe(s, n_trials, variance) if s is not None else math.nan
-                                for s in stats]
+    frame["deflated_sharpe"] = [deflated_sharpe(s, n_trials, variance) if s is not None else math.nan for s in stats]
     frame.attrs.update(n_trials=n_trials, sr_variance=variance, has_split=has_split, windows=windows)
     return frame
 
@@ -587,13 +699,18 @@ def _summary(frame: pd.DataFrame, sweep_id: int) -> dict[str, Any]:
     rank = "oos_sharpe" if frame.attrs.get("has_split") else "sharpe"
     ok = frame[frame["error"].isna() & frame[rank].notna()] if len(frame) else frame
     best = ok.sort_values([rank, "variant"], ascending=[False, True]).head(1)
-    summary: dict[str, Any] = {"n_trials": frame.attrs.get("n_trials", 0),
-                               "sr_variance": frame.attrs.get("sr_variance"),
-                               "errors": int(frame["error"].notna().sum()) if len(frame) else 0,
-                               "ranked_by": rank}
+    summary: dict[str, Any] = {
+        "n_trials": frame.attrs.get("n_trials", 0),
+        "sr_variance": frame.attrs.get("sr_variance"),
+        "errors": int(frame["error"].notna().sum()) if len(frame) else 0,
+        "ranked_by": rank,
+    }
     if len(best):
-        summary.update(best_variant=int(best["variant"].iloc[0]), best_sharpe=finite_or_none(best[rank].iloc[0]),
-                       best_deflated_sharpe=finite_or_none(best["deflated_sharpe"].iloc[0]))
+        summary.update(
+            best_variant=int(best["variant"].iloc[0]),
+            best_sharpe=finite_or_none(best[rank].iloc[0]),
+            best_deflated_sharpe=finite_or_none(best["deflated_sharpe"].iloc[0]),
+        )
     windows = [w for w in frame.attrs.get("windows", []) if w]
     if windows and len(windows) == len(frame):
         selection = _walk_forward_selection(frame["variant"].tolist(), frame.attrs["windows"])
@@ -610,8 +727,11 @@ def _walk_forward_selection(variants: list[int], windows: list[Any]) -> dict[str
         return None
     picks, growth = [], 1.0
     for k in range(lengths.pop()):
-        candidates = [(w[k][0], -v, w[k][1]) for v, w in zip(variants, windows)
-                      if w and w[k][0] is not None and w[k][1] is not None]
+        candidates = [
+            (w[k][0], -v, w[k][1])
+            for v, w in zip(variants, windows)
+            if w and w[k][0] is not None and w[k][1] is not None
+        ]
         if not candidates:
             return None
         sharpe, neg_variant, test_return = max(candidates)
@@ -663,23 +783,28 @@ def cancel(sweep_id: int, actor: Any, *, huey: Any = None) -> SweepOut:
     with unit_of_work() as session:
         row, principal = _visible(session, sweep_id, actor)
         if row.status not in ("queued", "running"):
-            raise ValidationFailed({"sweep": f"sweep {sweep_id} is {row.status}; only queued or running sweeps can "
-                                             "be cancelled"})
+            raise ValidationFailed(
+                {"sweep": f"sweep {sweep_id} is {row.status}; only queued or running sweeps can be cancelled"}
+            )
         run_id = row.task_run_id
         run_state = session.scalar(select(TaskRun.state).where(TaskRun.id == run_id)) if run_id else None
     if run_id and run_state in ("queued", "retrying"):
         runs.cancel(run_id, actor, huey=huey)
-    if not _set_status(sweep_id, "cancelled", ("queued", "running"), finished_at=utcnow(),
-                       error=f"cancelled by {principal.username}"):
+    if not _set_status(
+        sweep_id, "cancelled", ("queued", "running"), finished_at=utcnow(), error=f"cancelled by {principal.username}"
+    ):
         # it finished (its last chunk stored) or failed between the read above and here: its run is left alone
-        raise ValidationFailed({"sweep": f"sweep {sweep_id} is {_status(sweep_id)}; only queued or running sweeps "
-                                         "can be cancelled"})
+        raise ValidationFailed(
+            {"sweep": f"sweep {sweep_id} is {_status(sweep_id)}; only queued or running sweeps can be cancelled"}
+        )
     if run_id and run_state == "running":
         # the runs service cancels only waiting runs; a running sweep stops at its next chunk, decided here
         with unit_of_work() as session:
-            session.execute(update(TaskRun).where(TaskRun.id == run_id, TaskRun.state == "running")
-                            .values(state="cancelled", message=f"cancelled by {principal.username}",
-                                    finished_at=utcnow()))
+            session.execute(
+                update(TaskRun)
+                .where(TaskRun.id == run_id, TaskRun.state == "running")
+                .values(state="cancelled", message=f"cancelled by {principal.username}", finished_at=utcnow())
+            )
             session.commit()
     audit.record_now(principal.username, "sweep.cancel", f"sweep {sweep_id}")
     return get_sweep(sweep_id, actor)
@@ -689,8 +814,9 @@ def variant_params(sweep_id: int, variant: int, viewer: Any) -> dict[str, Any]:
     """The full parameters of a stored variant without an error (the base version's, with the variant's fields)."""
     with unit_of_work() as session:
         sweep, _ = _visible(session, sweep_id, viewer)
-        row = session.scalar(select(SweepVariant).where(SweepVariant.sweep_id == sweep_id,
-                                                        SweepVariant.variant == variant))
+        row = session.scalar(
+            select(SweepVariant).where(SweepVariant.sweep_id == sweep_id, SweepVariant.variant == variant)
+        )
         if row is None:
             raise ValidationFailed({"variant": f"sweep {sweep_id} has no stored variant {variant}"})
         if row.error:
@@ -704,9 +830,14 @@ def promote(sweep_id: int, variant: int, actor: Any, *, name: str | None = None)
     params = variant_params(sweep_id, variant, actor)
     with unit_of_work() as session:
         sweep, _ = _visible(session, sweep_id, actor)
-        base_id, label, overrides = sweep.config_id, sweep.config_label, Grid.model_validate(sweep.grid).variant(variant)
-        base_name = session.scalar(select(StrategyConfigRow.name).where(StrategyConfigRow.id == base_id)) \
-            if base_id else None
+        base_id, label, overrides = (
+            sweep.config_id,
+            sweep.config_label,
+            Grid.model_validate(sweep.grid).variant(variant),
+        )
+        base_name = (
+            session.scalar(select(StrategyConfigRow.name).where(StrategyConfigRow.id == base_id)) if base_id else None
+        )
     fields = ", ".join(f"{k}={v}" for k, v in overrides.items())
     note = f"promoted from sweep {sweep_id} (over {label}), variant {variant}: {fields}"[:2000]
     target = (name or base_name or label.rsplit(" v", 1)[0]).strip()

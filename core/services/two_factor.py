@@ -23,6 +23,7 @@ What it guarantees (definitions and parameters: docs/methodology.md, "Two-factor
 * ``ADMIN_2FA=required``: an administrator without two-factor authentication is sent to enrol before any page
   (``ui.auth``), and the services refuse their admin-only actions (:func:`core.services.access.resolve`).
 """
+
 from __future__ import annotations
 
 import base64
@@ -115,8 +116,9 @@ def _write_key(path: Path) -> None:
 
 
 def _fernet() -> Fernet:
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                   info=b"autoindex totp secrets").derive(two_factor_key().encode("utf-8"))
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"autoindex totp secrets").derive(
+        two_factor_key().encode("utf-8")
+    )
     return Fernet(base64.urlsafe_b64encode(derived))
 
 
@@ -129,8 +131,10 @@ def decrypt_secret(token: str) -> str:
     try:
         return _fernet().decrypt(token.encode("ascii")).decode("ascii")
     except InvalidToken:
-        raise ConfigurationError("TWO_FACTOR_KEY", "cannot decrypt the stored two-factor secrets: the key is not "
-                                 "the one they were encrypted with") from None
+        raise ConfigurationError(
+            "TWO_FACTOR_KEY",
+            "cannot decrypt the stored two-factor secrets: the key is not the one they were encrypted with",
+        ) from None
 
 
 # --------------------------------------------------------------------------- codes
@@ -175,7 +179,7 @@ def new_recovery_codes(count: int = RECOVERY_CODES) -> list[str]:
     codes = []
     for _ in range(count):
         raw = "".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(RECOVERY_LENGTH))
-        codes.append("-".join(raw[i:i + 4] for i in range(0, RECOVERY_LENGTH, 4)))
+        codes.append("-".join(raw[i : i + 4] for i in range(0, RECOVERY_LENGTH, 4)))
     return codes
 
 
@@ -222,8 +226,11 @@ class TwoFactorStatus:
 
 def required_for(user: Any) -> bool:
     """True when ``user`` (an admin) must enrol before using the app: ``ADMIN_2FA=required`` and no 2FA yet."""
-    return (get_settings().admin_2fa == "required" and getattr(user, "role", None) == "admin"
-            and not getattr(user, "two_factor_enabled", False))
+    return (
+        get_settings().admin_2fa == "required"
+        and getattr(user, "role", None) == "admin"
+        and not getattr(user, "two_factor_enabled", False)
+    )
 
 
 # --------------------------------------------------------------------------- services
@@ -237,18 +244,25 @@ def _own_row(session: Session, actor: Any, action: str) -> User:
 
 
 def _codes_left(session: Session, user_id: int) -> int:
-    return int(session.scalar(select(func.count(RecoveryCode.id)).where(
-        RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))) or 0)
+    return int(
+        session.scalar(
+            select(func.count(RecoveryCode.id)).where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
+        )
+        or 0
+    )
 
 
 def status(actor: Any) -> TwoFactorStatus:
     """Whether the acting user has two-factor authentication, an enrolment waiting, and recovery codes left."""
     with unit_of_work() as session:
         user = _own_row(session, actor, "reading two-factor settings")
-        return TwoFactorStatus(enabled=user.totp_enabled_at is not None, enabled_at=user.totp_enabled_at,
-                               pending=user.totp_enabled_at is None and user.totp_secret is not None,
-                               recovery_codes_left=_codes_left(session, user.id),
-                               required=get_settings().admin_2fa == "required" and user.role == "admin")
+        return TwoFactorStatus(
+            enabled=user.totp_enabled_at is not None,
+            enabled_at=user.totp_enabled_at,
+            pending=user.totp_enabled_at is None and user.totp_secret is not None,
+            recovery_codes_left=_codes_left(session, user.id),
+            required=get_settings().admin_2fa == "required" and user.role == "admin",
+        )
 
 
 def begin_enrolment(actor: Any) -> Enrolment:
@@ -284,11 +298,20 @@ def confirm_enrolment(actor: Any, code: str, *, now: dt.datetime | None = None) 
             raise ValidationFailed({"code": "start the enrolment first"})
         step = matching_step(decrypt_secret(user.totp_secret), code, now)
         if step is None:
-            raise ValidationFailed({"code": "is not the current code of this secret; check the app's clock and "
-                                            "that the newest entry was scanned"})
-        enabled = cast("CursorResult[Any]", session.execute(
-            update(User).where(User.id == user.id, User.totp_enabled_at.is_(None))
-            .values(totp_enabled_at=now, totp_last_step=step, failed_attempts=0))).rowcount
+            raise ValidationFailed(
+                {
+                    "code": "is not the current code of this secret; check the app's clock and "
+                    "that the newest entry was scanned"
+                }
+            )
+        enabled = cast(
+            "CursorResult[Any]",
+            session.execute(
+                update(User)
+                .where(User.id == user.id, User.totp_enabled_at.is_(None))
+                .values(totp_enabled_at=now, totp_last_step=step, failed_attempts=0)
+            ),
+        ).rowcount
         if enabled != 1:  # enabled in another tab at the same moment
             raise ValidationFailed({"code": "two-factor authentication is already enabled"})
         codes = _replace_recovery_codes(session, user.id, now)
@@ -301,19 +324,26 @@ def confirm_enrolment(actor: Any, code: str, *, now: dt.datetime | None = None) 
 def _replace_recovery_codes(session: Session, user_id: int, now: dt.datetime) -> list[str]:
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
     codes = new_recovery_codes()
-    session.add_all([RecoveryCode(user_id=user_id, code_hash=hash_recovery_code(user_id, c), created_at=now)
-                     for c in codes])
+    session.add_all(
+        [RecoveryCode(user_id=user_id, code_hash=hash_recovery_code(user_id, c), created_at=now) for c in codes]
+    )
     return codes
 
 
 def _bump(session: Session, user_id: int) -> int:
-    return int(session.execute(update(User).where(User.id == user_id)
-                               .values(credential_version=User.credential_version + 1)
-                               .returning(User.credential_version)).scalar_one())
+    return int(
+        session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(credential_version=User.credential_version + 1)
+            .returning(User.credential_version)
+        ).scalar_one()
+    )
 
 
-def check_code(user_id: int, username: str, credential_version: int, code: str, *, now: dt.datetime,
-               action: str) -> str:
+def check_code(
+    user_id: int, username: str, credential_version: int, code: str, *, now: dt.datetime, action: str
+) -> str:
     """Check a TOTP or recovery ``code`` of an account with two-factor authentication, counting toward its
     lockout under any concurrency; return ``"totp"`` or ``"recovery"``, or raise AuthenticationError
     (audited under ``action``).
@@ -328,17 +358,23 @@ def check_code(user_id: int, username: str, credential_version: int, code: str, 
     with unit_of_work() as session:
         write_lock(session)
         reserved = session.execute(
-            update(User).where(User.id == user_id, User.is_active.is_(True), unlocked,
-                               User.credential_version == credential_version, User.totp_enabled_at.is_not(None))
+            update(User)
+            .where(
+                User.id == user_id,
+                User.is_active.is_(True),
+                unlocked,
+                User.credential_version == credential_version,
+                User.totp_enabled_at.is_not(None),
+            )
             .values(failed_attempts=User.failed_attempts + 1)
-            .returning(User.failed_attempts, User.totp_secret, User.totp_last_step)).first()
+            .returning(User.failed_attempts, User.totp_secret, User.totp_last_step)
+        ).first()
         if reserved is None:
             user = session.get(User, user_id)
             if user is not None and user.is_active and user.locked_until is not None and user.locked_until > now:
                 audit.record(session, username, action, username, outcome="failed", message="account locked")
                 session.commit()
-                raise AuthenticationError(users.locked_message(user.locked_until, now),
-                                          locked_until=user.locked_until)
+                raise AuthenticationError(users.locked_message(user.locked_until, now), locked_until=user.locked_until)
             session.rollback()  # reset, deactivated or changed since the password was checked
             raise AuthenticationError("your account changed since the password was checked; log in again")
         attempt, token, last_step = reserved
@@ -351,8 +387,9 @@ def check_code(user_id: int, username: str, credential_version: int, code: str, 
         if method is not None:
             session.execute(update(User).where(User.id == user_id).values(failed_attempts=0))
             if method == "recovery":
-                audit.record(session, username, "user.2fa.recovery_code", username,
-                             {"left": _codes_left(session, user_id)})
+                audit.record(
+                    session, username, "user.2fa.recovery_code", username, {"left": _codes_left(session, user_id)}
+                )
             session.commit()
             return method
         message = "wrong code" if problem == "wrong code" else "this code was already used; wait for the next one"
@@ -365,8 +402,9 @@ def check_code(user_id: int, username: str, credential_version: int, code: str, 
         raise AuthenticationError(message, locked_until=locked_until)
 
 
-def _accept(session: Session, user_id: int, token: str | None, last_step: int | None, code: str,
-            now: dt.datetime) -> tuple[str | None, str]:
+def _accept(
+    session: Session, user_id: int, token: str | None, last_step: int | None, code: str, now: dt.datetime
+) -> tuple[str | None, str]:
     """``(method, "")`` when ``code`` is accepted (and spent), else ``(None, why)``."""
     typed = (code or "").strip().replace(" ", "")
     if _CODE_RE.match(typed):
@@ -374,17 +412,28 @@ def _accept(session: Session, user_id: int, token: str | None, last_step: int | 
         if step is None:
             return None, "wrong code"
         claimed = session.execute(
-            update(User).where(User.id == user_id, or_(User.totp_last_step.is_(None), User.totp_last_step < step))
-            .values(totp_last_step=step).returning(User.id)).scalar_one_or_none()
+            update(User)
+            .where(User.id == user_id, or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+            .values(totp_last_step=step)
+            .returning(User.id)
+        ).scalar_one_or_none()
         if claimed is None:
             return None, "code replayed" if last_step is not None and step <= last_step else "wrong code"
         return "totp", ""
     if normalise_recovery_code(typed) is None:
         return None, "wrong code"
-    spent = cast("CursorResult[Any]", session.execute(
-        update(RecoveryCode).where(RecoveryCode.user_id == user_id,
-                                   RecoveryCode.code_hash == hash_recovery_code(user_id, typed),
-                                   RecoveryCode.used_at.is_(None)).values(used_at=now))).rowcount
+    spent = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(RecoveryCode)
+            .where(
+                RecoveryCode.user_id == user_id,
+                RecoveryCode.code_hash == hash_recovery_code(user_id, typed),
+                RecoveryCode.used_at.is_(None),
+            )
+            .values(used_at=now)
+        ),
+    ).rowcount
     return ("recovery", "") if spent == 1 else (None, "wrong code")
 
 
@@ -407,8 +456,12 @@ def disable(actor: Any, code: str, *, now: dt.datetime | None = None) -> int:
         if user.totp_enabled_at is None:
             raise ValidationFailed({"code": "two-factor authentication is not enabled"})
         if get_settings().admin_2fa == "required" and user.role == "admin":
-            raise ValidationFailed({"code": "administrators must keep two-factor authentication (ADMIN_2FA="
-                                            "required); another administrator can reset it"})
+            raise ValidationFailed(
+                {
+                    "code": "administrators must keep two-factor authentication (ADMIN_2FA="
+                    "required); another administrator can reset it"
+                }
+            )
         user_id, username, version = user.id, user.username, user.credential_version
     try:
         check_code(user_id, username, version, code, now=now, action="user.2fa.check")
@@ -445,8 +498,9 @@ def regenerate_recovery_codes(actor: Any, code: str, *, now: dt.datetime | None 
 
 
 def _clear(session: Session, user_id: int) -> int:
-    session.execute(update(User).where(User.id == user_id)
-                    .values(totp_secret=None, totp_enabled_at=None, totp_last_step=None))
+    session.execute(
+        update(User).where(User.id == user_id).values(totp_secret=None, totp_enabled_at=None, totp_last_step=None)
+    )
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
     return _bump(session, user_id)
 
@@ -463,8 +517,12 @@ def reset(username: str, *, actor: Any) -> None:
         if user is None:
             raise NotFoundError(f"no user {username!r}")
         if principal.user_id == user.id:  # a reset is another's relief; one's own needs a code (disable)
-            raise ValidationFailed({"user": "you cannot reset your own two-factor authentication; turn it off on "
-                                            "the Account page with a current code, or ask another administrator"})
+            raise ValidationFailed(
+                {
+                    "user": "you cannot reset your own two-factor authentication; turn it off on "
+                    "the Account page with a current code, or ask another administrator"
+                }
+            )
         had = user.totp_enabled_at is not None or user.totp_secret is not None
         _clear(session, user.id)
         audit.record(session, principal.username, "user.2fa.reset", username, {"was_enabled": had})

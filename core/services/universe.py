@@ -6,6 +6,7 @@ Quality conventions (per asset, over its stored daily closes):
 ``stale_days`` = :func:`core.services.freshness.business_days_stale` (the one freshness rule: business days
 between the last price and the last completed business day).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -41,28 +42,62 @@ def list_assets(today: dt.date | dt.datetime | None = None) -> pd.DataFrame:
     """Every asset with its price span, count, business-day gaps and staleness (``today``: the clock, now
     when None; see :mod:`core.services.freshness`)."""
     with unit_of_work() as session:
-        stats = {a: (lo, hi, n) for a, lo, hi, n in session.execute(
-            select(Price.asset_id, func.min(Price.date), func.max(Price.date), func.count())
-            .group_by(Price.asset_id)).all()}
+        stats = {
+            a: (lo, hi, n)
+            for a, lo, hi, n in session.execute(
+                select(Price.asset_id, func.min(Price.date), func.max(Price.date), func.count()).group_by(
+                    Price.asset_id
+                )
+            ).all()
+        }
         assets = session.scalars(select(Asset).order_by(Asset.symbol)).all()
         rows = []
         for a in assets:
             lo, hi, n = stats.get(a.id, (None, None, 0))
             lo, hi = _date(lo), _date(hi)
             expected = (_busdays(lo, hi) or 0) + 1 if lo and hi else 0
-            rows.append({"symbol": a.symbol, "name": a.name, "asset_class": a.asset_class, "sector": a.sector,
-                         "currency": a.currency, "benchmark": a.is_benchmark, "active": a.is_active,
-                         "source": a.source, "first_date": lo, "last_date": hi, "prices": int(n),
-                         "gaps": max(expected - int(n), 0) if n else None, "stale_days": business_days_stale(hi, today)})
-    return pd.DataFrame(rows, columns=["symbol", "name", "asset_class", "sector", "currency", "benchmark", "active",
-                                       "source", "first_date", "last_date", "prices", "gaps", "stale_days"])
+            rows.append(
+                {
+                    "symbol": a.symbol,
+                    "name": a.name,
+                    "asset_class": a.asset_class,
+                    "sector": a.sector,
+                    "currency": a.currency,
+                    "benchmark": a.is_benchmark,
+                    "active": a.is_active,
+                    "source": a.source,
+                    "first_date": lo,
+                    "last_date": hi,
+                    "prices": int(n),
+                    "gaps": max(expected - int(n), 0) if n else None,
+                    "stale_days": business_days_stale(hi, today),
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "symbol",
+            "name",
+            "asset_class",
+            "sector",
+            "currency",
+            "benchmark",
+            "active",
+            "source",
+            "first_date",
+            "last_date",
+            "prices",
+            "gaps",
+            "stale_days",
+        ],
+    )
 
 
 @dataclass
 class AssetHistory:
     symbol: str
-    prices: pd.Series            # daily closes by date
-    quality: dict[str, Any]      # first_date, last_date, prices, gaps, longest_gap, unchanged_days, stale_days
+    prices: pd.Series  # daily closes by date
+    quality: dict[str, Any]  # first_date, last_date, prices, gaps, longest_gap, unchanged_days, stale_days
     missing_dates: list[dt.date]  # business days without a price (at most the last 200)
 
 
@@ -73,8 +108,15 @@ def asset_history(symbol: str, today: dt.date | dt.datetime | None = None) -> As
             raise NotFoundError(f"no asset {symbol!r}")
         matrix = price_store.load_price_matrix(session, [symbol])
     series = matrix[symbol].dropna() if symbol in matrix else pd.Series(dtype=float)
-    quality: dict[str, Any] = {"first_date": None, "last_date": None, "prices": int(len(series)), "gaps": None,
-                               "longest_gap": None, "unchanged_days": None, "stale_days": None}
+    quality: dict[str, Any] = {
+        "first_date": None,
+        "last_date": None,
+        "prices": int(len(series)),
+        "gaps": None,
+        "longest_gap": None,
+        "unchanged_days": None,
+        "stale_days": None,
+    }
     missing: list[dt.date] = []
     if len(series):
         first, last = series.index[0].date(), series.index[-1].date()
@@ -86,8 +128,14 @@ def asset_history(symbol: str, today: dt.date | dt.datetime | None = None) -> As
             flags = pd.Series(1, index=business).where(business.isin(gap_days), 0)
             runs = flags.groupby((flags == 0).cumsum()).sum()
             longest = int(runs.max())
-        quality.update(first_date=first, last_date=last, gaps=int(len(gap_days)), longest_gap=longest,
-                       unchanged_days=int((series.diff() == 0).sum()), stale_days=business_days_stale(last, today))
+        quality.update(
+            first_date=first,
+            last_date=last,
+            gaps=int(len(gap_days)),
+            longest_gap=longest,
+            unchanged_days=int((series.diff() == 0).sum()),
+            stale_days=business_days_stale(last, today),
+        )
     return AssetHistory(symbol, series, quality, missing)
 
 
@@ -102,14 +150,28 @@ def _asset_errors(exc: ValidationError) -> dict[str, str]:
     return errors
 
 
-def add_asset(symbol: str, name: str, *, asset_class: str = "equity", sector: str | None = None,
-              currency: str = "USD", is_benchmark: bool = False, actor: Any = None) -> dict[str, Any]:
+def add_asset(
+    symbol: str,
+    name: str,
+    *,
+    asset_class: str = "equity",
+    sector: str | None = None,
+    currency: str = "USD",
+    is_benchmark: bool = False,
+    actor: Any = None,
+) -> dict[str, Any]:
     """Add an asset to the universe (no prices yet; admins only, checked on fresh state); ValidationFailed
     names each bad field, nothing is written."""
     try:
-        info = AssetInfo(symbol=(symbol or "").strip(), name=(name or "").strip(), asset_class=asset_class,  # type: ignore[arg-type]  # checked by AssetInfo: ValidationFailed
-                         sector=(sector or "").strip() or None, currency=(currency or "").strip().upper(),
-                         is_benchmark=is_benchmark, source="manual")
+        info = AssetInfo(
+            symbol=(symbol or "").strip(),
+            name=(name or "").strip(),
+            asset_class=asset_class,  # type: ignore[arg-type]  # checked by AssetInfo: ValidationFailed
+            sector=(sector or "").strip() or None,
+            currency=(currency or "").strip().upper(),
+            is_benchmark=is_benchmark,
+            source="manual",
+        )
     except ValidationError as exc:
         raise ValidationFailed(_asset_errors(exc)) from None
     with unit_of_work() as session:
@@ -117,9 +179,21 @@ def add_asset(symbol: str, name: str, *, asset_class: str = "equity", sector: st
         actor = resolve(session, actor, ADMIN_ONLY, action="changing the universe", lock=True).username
         if session.scalar(select(Asset.id).where(func.upper(Asset.symbol) == info.symbol)) is not None:
             raise ValidationFailed({"symbol": f"{info.symbol} is already in the universe"})
-        created = price_store.insert_assets_if_absent(session, [{
-            "symbol": info.symbol, "name": info.name, "asset_class": info.asset_class, "sector": info.sector,
-            "currency": info.currency, "is_benchmark": info.is_benchmark, "is_active": True, "source": "manual"}])
+        created = price_store.insert_assets_if_absent(
+            session,
+            [
+                {
+                    "symbol": info.symbol,
+                    "name": info.name,
+                    "asset_class": info.asset_class,
+                    "sector": info.sector,
+                    "currency": info.currency,
+                    "is_benchmark": info.is_benchmark,
+                    "is_active": True,
+                    "source": "manual",
+                }
+            ],
+        )
         if not created:  # added by someone else since the check above
             raise ValidationFailed({"symbol": f"{info.symbol} is already in the universe"})
         audit.record(session, actor, "asset.add", info.symbol, {"class": info.asset_class, "benchmark": is_benchmark})
@@ -174,7 +248,7 @@ def put_provider_settings(name: str, symbols: str = "", *, actor: Any = None) ->
     if name not in PROVIDER_NAMES:
         errors["provider"] = f"must be one of {', '.join(PROVIDER_NAMES)}"
     typed = [s.strip() for s in (symbols or "").replace("\n", ",").split(",") if s.strip()]
-    bad = [s for s in typed if not _symbol_ok(s)]           # checked before upper-casing: ſpy must not become SPY
+    bad = [s for s in typed if not _symbol_ok(s)]  # checked before upper-casing: ſpy must not become SPY
     cleaned = [s.upper() for s in typed]
     if bad:
         errors["symbols"] = f"not valid symbols: {', '.join(bad[:5])}"

@@ -10,6 +10,7 @@ toward the same lockout (5 failures lock the account for 15 minutes); the passwo
 user and per client address (:mod:`core.infra.ratelimit`), while the code step needs a right password first and is
 capped by the lockout alone.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -89,13 +90,16 @@ def verify_challenge(challenge: Any, now: dt.datetime) -> LoginChallenge:
     AuthenticationError otherwise (the whole login starts again)."""
     if not isinstance(challenge, LoginChallenge):
         raise AuthenticationError("the login expired; enter your username and password again")
-    expected = LoginChallenge.sign(challenge.user_id, challenge.username, challenge.credential_version,
-                                   challenge.issued_at)
+    expected = LoginChallenge.sign(
+        challenge.user_id, challenge.username, challenge.credential_version, challenge.issued_at
+    )
     if not hmac.compare_digest(expected, challenge.signature):
         raise AuthenticationError("the login expired; enter your username and password again")
     if not (challenge.issued_at <= now + dt.timedelta(seconds=5) and now - challenge.issued_at <= CHALLENGE_TTL):
-        raise AuthenticationError("the login expired (codes must follow the password within 5 minutes); "
-                                  "enter your username and password again")
+        raise AuthenticationError(
+            "the login expired (codes must follow the password within 5 minutes); "
+            "enter your username and password again"
+        )
     return challenge
 
 
@@ -159,9 +163,14 @@ def _by_name(session: Session, username: str) -> User | None:
 
 def _bump_credentials(session: Session, user_id: int) -> int:
     """End every session and cookie of the user (atomic in SQL); return the new credential version."""
-    return int(session.execute(update(User).where(User.id == user_id)
-                               .values(credential_version=User.credential_version + 1)
-                               .returning(User.credential_version)).scalar_one())
+    return int(
+        session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(credential_version=User.credential_version + 1)
+            .returning(User.credential_version)
+        ).scalar_one()
+    )
 
 
 def _taken(session: Session, username: str, email: str | None) -> dict[str, str]:
@@ -173,14 +182,20 @@ def _taken(session: Session, username: str, email: str | None) -> dict[str, str]
     return errors
 
 
-def _insert_user(session: Session, username: str, name: str, password_hash: str, role: str,
-                 email: str | None, actor_name: str) -> User:
+def _insert_user(
+    session: Session, username: str, name: str, password_hash: str, role: str, email: str | None, actor_name: str
+) -> User:
     """Add the user to ``session`` (the caller commits); a name or email taken meanwhile is a ValidationFailed."""
     errors = _taken(session, username, email)
     if errors:
         raise ValidationFailed(errors)
-    user = User(username=username, name=name.strip(), email=email.lower() if email else None,
-                password_hash=password_hash, role=role)
+    user = User(
+        username=username,
+        name=name.strip(),
+        email=email.lower() if email else None,
+        password_hash=password_hash,
+        role=role,
+    )
     session.add(user)
     try:
         session.flush()
@@ -204,8 +219,9 @@ def count_users() -> int:
         return int(session.scalar(select(func.count(User.id))) or 0)
 
 
-def create_user(username: str, name: str, password: str, *, role: str = "analyst", email: str | None = None,
-                actor: Any = None) -> UserOut:
+def create_user(
+    username: str, name: str, password: str, *, role: str = "analyst", email: str | None = None, actor: Any = None
+) -> UserOut:
     """Create a user after validating every field (admins only; ``actor`` None is the system, e.g. the CLI).
 
     ValidationFailed lists the problems per field; nothing is written then."""
@@ -225,8 +241,14 @@ def create_user(username: str, name: str, password: str, *, role: str = "analyst
         return _out(user)
 
 
-def create_first_admin(username: str, name: str, password: str, email: str | None = None, *,
-                       consume: Callable[[Session], None] | None = None) -> UserOut:
+def create_first_admin(
+    username: str,
+    name: str,
+    password: str,
+    email: str | None = None,
+    *,
+    consume: Callable[[Session], None] | None = None,
+) -> UserOut:
     """Create the administrator, only while no user exists at all: exactly one, whatever the concurrency.
 
     ``consume`` runs first in the same transaction (the setup token is spent there, atomically), after the
@@ -248,7 +270,7 @@ def create_first_admin(username: str, name: str, password: str, email: str | Non
 
 def locked_message(locked_until: dt.datetime, now: dt.datetime) -> str:
     minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
-    return (f"account locked after {MAX_FAILED_ATTEMPTS} failed attempts; try again in {minutes} minute(s)")
+    return f"account locked after {MAX_FAILED_ATTEMPTS} failed attempts; try again in {minutes} minute(s)"
 
 
 @functools.lru_cache(maxsize=1)
@@ -277,10 +299,18 @@ def _checked(username: str, password: str, *, now: dt.datetime, action: str) -> 
     unlocked = or_(User.locked_until.is_(None), User.locked_until <= now)
     with unit_of_work() as session:
         reserved = session.execute(
-            update(User).where(func.lower(User.username) == name.lower(), User.is_active.is_(True), unlocked)
+            update(User)
+            .where(func.lower(User.username) == name.lower(), User.is_active.is_(True), unlocked)
             .values(failed_attempts=User.failed_attempts + 1)
-            .returning(User.id, User.username, User.failed_attempts, User.password_hash,
-                       User.credential_version, User.totp_enabled_at)).first()
+            .returning(
+                User.id,
+                User.username,
+                User.failed_attempts,
+                User.password_hash,
+                User.credential_version,
+                User.totp_enabled_at,
+            )
+        ).first()
         if reserved is None:
             user = session.scalar(select(User).where(func.lower(User.username) == name.lower()))
             if user is None or not user.is_active:
@@ -305,11 +335,19 @@ def _checked(username: str, password: str, *, now: dt.datetime, action: str) -> 
     ok = verify_password(password or "", password_hash)  # slow (bcrypt): outside any transaction
     with unit_of_work() as session:
         if ok:
-            cleared = (case((User.failed_attempts > 0, User.failed_attempts - 1), else_=0) if two_factor else 0)
+            cleared = case((User.failed_attempts > 0, User.failed_attempts - 1), else_=0) if two_factor else 0
             kept = session.execute(
-                update(User).where(User.id == user_id, User.is_active.is_(True), unlocked,
-                                   User.credential_version == version, User.password_hash == password_hash)
-                .values(failed_attempts=cleared).returning(User.id)).scalar_one_or_none()
+                update(User)
+                .where(
+                    User.id == user_id,
+                    User.is_active.is_(True),
+                    unlocked,
+                    User.credential_version == version,
+                    User.password_hash == password_hash,
+                )
+                .values(failed_attempts=cleared)
+                .returning(User.id)
+            ).scalar_one_or_none()
             if kept is None:  # reset, deactivated, demoted or locked while the password was checked
                 session.rollback()
                 raise AuthenticationError("wrong username or password")
@@ -326,8 +364,9 @@ def _checked(username: str, password: str, *, now: dt.datetime, action: str) -> 
 
 
 @counted_logins  # autoindex_logins_total{outcome} (Prometheus)
-def authenticate(username: str, password: str, *, now: dt.datetime | None = None,
-                 client_address: str | None = None) -> UserOut:
+def authenticate(
+    username: str, password: str, *, now: dt.datetime | None = None, client_address: str | None = None
+) -> UserOut:
     """Log in: check the password with the lockout of :func:`_checked` (5 failed attempts lock the account for
     15 minutes); the returned user carries the credential version the new session is issued under.
 
@@ -340,8 +379,9 @@ def authenticate(username: str, password: str, *, now: dt.datetime | None = None
     ratelimit.hit("login_user", (username or "").strip())
     user_id, canonical, version, two_factor = _checked(username, password, now=now, action="auth.login")
     if two_factor:
-        raise TwoFactorRequired(LoginChallenge(user_id, canonical, version, now,
-                                               LoginChallenge.sign(user_id, canonical, version, now)))
+        raise TwoFactorRequired(
+            LoginChallenge(user_id, canonical, version, now, LoginChallenge.sign(user_id, canonical, version, now))
+        )
     return record_login(user_id, canonical, version, now)
 
 
@@ -349,8 +389,12 @@ def record_login(user_id: int, canonical: str, version: int, now: dt.datetime) -
     """The last step of every login: stamp ``last_login_at`` and audit ``auth.login``, only while the account
     keeps the credential version that was checked."""
     with unit_of_work() as session:
-        user = session.execute(update(User).where(User.id == user_id, User.credential_version == version)
-                               .values(last_login_at=now).returning(User)).scalar_one_or_none()
+        user = session.execute(
+            update(User)
+            .where(User.id == user_id, User.credential_version == version)
+            .values(last_login_at=now)
+            .returning(User)
+        ).scalar_one_or_none()
         if user is None:  # the credentials changed in the instant between the check and here
             raise AuthenticationError("wrong username or password")
         audit.record(session, canonical, "auth.login", canonical)
@@ -362,8 +406,11 @@ def lock_account(session: Session, user_id: int, username: str, now: dt.datetime
     """Lock the account (once: a lock already in force is kept and returned)."""
     until = now + LOCKOUT
     locked = session.execute(
-        update(User).where(User.id == user_id, or_(User.locked_until.is_(None), User.locked_until <= now))
-        .values(locked_until=until, failed_attempts=0).returning(User.locked_until)).scalar_one_or_none()
+        update(User)
+        .where(User.id == user_id, or_(User.locked_until.is_(None), User.locked_until <= now))
+        .values(locked_until=until, failed_attempts=0)
+        .returning(User.locked_until)
+    ).scalar_one_or_none()
     if locked is not None:
         audit.record(session, username, "auth.lockout", username, outcome="failed")
         return until
@@ -385,8 +432,16 @@ def list_users(*, actor: Any = None) -> list[UserOut]:
         return [_out(u) for u in session.scalars(select(User).order_by(User.username))]
 
 
-def update_user(username: str, *, actor: Any, role: str | None = None, is_active: bool | None = None,
-                name: str | None = None, email: str | None = None, unlock: bool = False) -> UserOut:
+def update_user(
+    username: str,
+    *,
+    actor: Any,
+    role: str | None = None,
+    is_active: bool | None = None,
+    name: str | None = None,
+    email: str | None = None,
+    unlock: bool = False,
+) -> UserOut:
     """Change a user's role, active flag, name or email (admins only, checked on fresh state).
 
     The last active admin cannot be demoted or deactivated. A role change or deactivation ends every session
@@ -419,8 +474,9 @@ def update_user(username: str, *, actor: Any, role: str | None = None, is_active
         if email is not None and email.lower() != (user.email or ""):
             if email and not EMAIL_RE.match(email):
                 raise ValidationFailed({"email": "is not a valid email address"})
-            if email and session.scalar(select(User.id).where(func.lower(User.email) == email.lower(),
-                                                              User.id != user.id)):
+            if email and session.scalar(
+                select(User.id).where(func.lower(User.email) == email.lower(), User.id != user.id)
+            ):
                 raise ValidationFailed({"email": "is already registered"})
             changes["email"] = [user.email, email or None]
             user.email = email.lower() or None
@@ -463,8 +519,9 @@ def _lock_rows(session: Session, *usernames: str | None, admins: bool = False) -
     return [r.id for r in rows if r.role == "admin" and r.is_active]
 
 
-def set_password(username: str, new_password: str, *, actor: Any, current_password: str | None = None,
-                 now: dt.datetime | None = None) -> int:
+def set_password(
+    username: str, new_password: str, *, actor: Any, current_password: str | None = None, now: dt.datetime | None = None
+) -> int:
     """Change a password; return the user's new credential version (every earlier session and cookie ends).
 
     A user changing their own password gives the current one, which is checked like a login (wrong guesses
@@ -480,8 +537,9 @@ def set_password(username: str, new_password: str, *, actor: Any, current_passwo
     checked_version = None
     if own:
         try:
-            _, _, checked_version, _ = _checked(username, current_password or "", now=now or utcnow(),
-                                             action="user.password_check")
+            _, _, checked_version, _ = _checked(
+                username, current_password or "", now=now or utcnow(), action="user.password_check"
+            )
         except AuthenticationError as exc:
             if exc.locked_until is not None:
                 raise ValidationFailed({"current_password": exc.message}) from None
@@ -506,8 +564,12 @@ def set_password(username: str, new_password: str, *, actor: Any, current_passwo
         return version
 
 
-def revoke_cookies(username: str, *, at: dt.datetime | None = None,  # noqa: ARG001 - kept for callers
-                   version: int | None = None) -> int:
+def revoke_cookies(
+    username: str,
+    *,
+    at: dt.datetime | None = None,  # noqa: ARG001 - kept for callers
+    version: int | None = None,
+) -> int:
     """End every session and re-authentication cookie of ``username`` (a logout does this): the stored
     credential version moves on, so a copy of an old cookie (or a reload racing its deletion) cannot log back
     in. With ``version`` (the logging-out session's), only a session that is still current may do it: a tab
@@ -519,10 +581,12 @@ def revoke_cookies(username: str, *, at: dt.datetime | None = None,  # noqa: ARG
             return 0
         if version is not None and version != user.credential_version:
             return user.credential_version
-        bumped = session.execute(update(User).where(User.id == user.id,
-                                                    User.credential_version == user.credential_version)
-                                 .values(credential_version=User.credential_version + 1)
-                                 .returning(User.credential_version)).scalar_one_or_none()
+        bumped = session.execute(
+            update(User)
+            .where(User.id == user.id, User.credential_version == user.credential_version)
+            .values(credential_version=User.credential_version + 1)
+            .returning(User.credential_version)
+        ).scalar_one_or_none()
         session.commit()
         return int(bumped if bumped is not None else user.credential_version)
 
@@ -563,8 +627,10 @@ def invite(email: str, *, actor: Any) -> None:
 def list_invitations(*, actor: Any = None) -> list[dict[str, object]]:
     with unit_of_work() as session:
         resolve(session, actor, ADMIN_ONLY, action="listing invitations")
-        return [{"email": i.email, "invited_by": i.invited_by, "created_at": i.created_at, "used_at": i.used_at}
-                for i in session.scalars(select(Invitation).order_by(Invitation.created_at.desc()))]
+        return [
+            {"email": i.email, "invited_by": i.invited_by, "created_at": i.created_at, "used_at": i.used_at}
+            for i in session.scalars(select(Invitation).order_by(Invitation.created_at.desc()))
+        ]
 
 
 def register(username: str, name: str, password: str, email: str) -> UserOut:
@@ -583,9 +649,14 @@ def register(username: str, name: str, password: str, email: str) -> UserOut:
         if mode == "closed":
             raise PermissionDenied("registration is closed; ask an administrator for an account")
         if mode == "invite":  # spend the invitation atomically: two registrations cannot share one
-            spent = cast("CursorResult[Any]", session.execute(
-                update(Invitation).where(Invitation.email == email.lower(), Invitation.used_at.is_(None))
-                .values(used_at=utcnow()))).rowcount
+            spent = cast(
+                "CursorResult[Any]",
+                session.execute(
+                    update(Invitation)
+                    .where(Invitation.email == email.lower(), Invitation.used_at.is_(None))
+                    .values(used_at=utcnow())
+                ),
+            ).rowcount
             if spent != 1:
                 raise PermissionDenied("this email has not been invited")
         user = _insert_user(session, username, name, password_hash, "analyst", email, username)

@@ -14,6 +14,7 @@ Runs never stay in a state nobody will move them out of:
 Both move runs through :func:`core.services.runs.mark_failed` (a conditional UPDATE: a run that moved on meanwhile
 is left alone). Times are UTC and passed in as ``now=`` where the clock matters.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -54,18 +55,40 @@ def worker_identity() -> dict[str, Any]:
     return {"worker_id": f"{hostname}:{pid}:{_PROCESS_TOKEN}", "hostname": hostname, "pid": pid}
 
 
-def heartbeat(worker_id: str, *, hostname: str, pid: int, workers: int = 1, kind: str = "consumer",
-              started_at: dt.datetime | None = None, now: dt.datetime | None = None) -> None:
+def heartbeat(
+    worker_id: str,
+    *,
+    hostname: str,
+    pid: int,
+    workers: int = 1,
+    kind: str = "consumer",
+    started_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> None:
     """Record that ``worker_id`` is alive now (insert or update)."""
     now = now or utcnow()
     for _ in range(2):  # two threads of one worker may insert at once: the loser updates
         with unit_of_work() as session:
-            changed = cast("CursorResult[Any]", session.execute(
-                update(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == worker_id)
-                .values(last_seen=now, workers=workers, kind=kind))).rowcount
+            changed = cast(
+                "CursorResult[Any]",
+                session.execute(
+                    update(WorkerHeartbeat)
+                    .where(WorkerHeartbeat.worker_id == worker_id)
+                    .values(last_seen=now, workers=workers, kind=kind)
+                ),
+            ).rowcount
             if not changed:
-                session.add(WorkerHeartbeat(worker_id=worker_id, hostname=hostname, pid=pid, workers=workers,
-                                            kind=kind, started_at=started_at or now, last_seen=now))
+                session.add(
+                    WorkerHeartbeat(
+                        worker_id=worker_id,
+                        hostname=hostname,
+                        pid=pid,
+                        workers=workers,
+                        kind=kind,
+                        started_at=started_at or now,
+                        last_seen=now,
+                    )
+                )
             try:
                 session.commit()
                 return
@@ -93,18 +116,31 @@ def _alive(row: WorkerHeartbeat, now: dt.datetime, stale_after_s: float) -> bool
     return True
 
 
-def workers_status(*, now: dt.datetime | None = None, stale_after_s: float = HEARTBEAT_STALE_S,
-                   include_dead_for_s: float = 3600.0) -> list[WorkerOut]:
+def workers_status(
+    *, now: dt.datetime | None = None, stale_after_s: float = HEARTBEAT_STALE_S, include_dead_for_s: float = 3600.0
+) -> list[WorkerOut]:
     """Workers seen within ``include_dead_for_s`` seconds, most recent first, each with ``alive``."""
     now = now or utcnow()
     with unit_of_work() as session:
-        rows = session.scalars(select(WorkerHeartbeat).where(
-            WorkerHeartbeat.last_seen >= now - dt.timedelta(seconds=include_dead_for_s))
-            .order_by(WorkerHeartbeat.last_seen.desc())).all()
-        return [WorkerOut(worker_id=r.worker_id, hostname=r.hostname, pid=r.pid, workers=r.workers, kind=r.kind,
-                          started_at=r.started_at, last_seen=r.last_seen, alive=_alive(r, now, stale_after_s),
-                          age_s=max(0.0, (now - as_utc(r.last_seen)).total_seconds()))
-                for r in rows]
+        rows = session.scalars(
+            select(WorkerHeartbeat)
+            .where(WorkerHeartbeat.last_seen >= now - dt.timedelta(seconds=include_dead_for_s))
+            .order_by(WorkerHeartbeat.last_seen.desc())
+        ).all()
+        return [
+            WorkerOut(
+                worker_id=r.worker_id,
+                hostname=r.hostname,
+                pid=r.pid,
+                workers=r.workers,
+                kind=r.kind,
+                started_at=r.started_at,
+                last_seen=r.last_seen,
+                alive=_alive(r, now, stale_after_s),
+                age_s=max(0.0, (now - as_utc(r.last_seen)).total_seconds()),
+            )
+            for r in rows
+        ]
 
 
 def _waiting_huey_ids(queue: JobQueue) -> set[str] | None:
@@ -116,8 +152,13 @@ def _waiting_huey_ids(queue: JobQueue) -> set[str] | None:
         return None
 
 
-def reconcile_interrupted(now: dt.datetime | None = None, *, current_worker: str | None = None,
-                          stale_after_s: float = HEARTBEAT_STALE_S, huey: Any = None) -> list[int]:
+def reconcile_interrupted(
+    now: dt.datetime | None = None,
+    *,
+    current_worker: str | None = None,
+    stale_after_s: float = HEARTBEAT_STALE_S,
+    huey: Any = None,
+) -> list[int]:
     """Mark runs left behind by dead workers as failed with error ``"interrupted: ..."``; return their ids.
 
     * ``running`` runs whose worker is dead (see the module docstring), or that have no worker at all;
@@ -134,9 +175,11 @@ def reconcile_interrupted(now: dt.datetime | None = None, *, current_worker: str
     if current_worker:
         alive.add(current_worker)
     with unit_of_work() as session:
-        rows = session.execute(select(TaskRun.id, TaskRun.state, TaskRun.worker, TaskRun.huey_id, TaskRun.kind,
-                                      TaskRun.args)
-                               .where(TaskRun.state.in_((TaskState.RUNNING, TaskState.RETRYING)))).all()
+        rows = session.execute(
+            select(TaskRun.id, TaskRun.state, TaskRun.worker, TaskRun.huey_id, TaskRun.kind, TaskRun.args).where(
+                TaskRun.state.in_((TaskState.RUNNING, TaskState.RETRYING))
+            )
+        ).all()
     orphans = [r for r in rows if r.worker not in alive]
     waiting: set[str] | None = None
     if any(r.state == TaskState.RETRYING for r in orphans):
@@ -154,16 +197,20 @@ def reconcile_interrupted(now: dt.datetime | None = None, *, current_worker: str
     return marked
 
 
-def _fail_interrupted_report(args: Any, reason: str, now: dt.datetime,
-                             statuses: tuple[str, ...] = ("running",)) -> None:
+def _fail_interrupted_report(
+    args: Any, reason: str, now: dt.datetime, statuses: tuple[str, ...] = ("running",)
+) -> None:
     """The report of an interrupted (or lost) report run: ``running`` (or ``queued``) -> ``failed`` with the
     reason (it would otherwise be shown as running or queued forever; a retry generates it again)."""
     report_id = (args or {}).get("report_id") if isinstance(args, dict) else None
     if report_id is None:
         return
     with unit_of_work() as session:
-        session.execute(update(Report).where(Report.id == report_id, Report.status.in_(statuses))
-                        .values(status="failed", error=reason[:ERROR_MAX], finished_at=now))
+        session.execute(
+            update(Report)
+            .where(Report.id == report_id, Report.status.in_(statuses))
+            .values(status="failed", error=reason[:ERROR_MAX], finished_at=now)
+        )
         session.commit()
 
 
@@ -203,10 +250,11 @@ class LostMessageWatch:
         if queue.immediate:
             return []
         with unit_of_work() as session:
-            rows = session.execute(select(TaskRun.id, TaskRun.huey_id, TaskRun.queued_at, TaskRun.kind,
-                                          TaskRun.args)
-                                   .where(TaskRun.state == TaskState.QUEUED,
-                                          TaskRun.queued_at <= now - dt.timedelta(seconds=self.grace_s))).all()
+            rows = session.execute(
+                select(TaskRun.id, TaskRun.huey_id, TaskRun.queued_at, TaskRun.kind, TaskRun.args).where(
+                    TaskRun.state == TaskState.QUEUED, TaskRun.queued_at <= now - dt.timedelta(seconds=self.grace_s)
+                )
+            ).all()
         if not rows:
             self.suspects.clear()
             return []
@@ -221,8 +269,10 @@ class LostMessageWatch:
             if (now - first_seen).total_seconds() < self.confirm_s:
                 continue
             del self.suspects[run_id]
-            reason = (f"{LOST_ERROR} (queued {as_utc(r.queued_at):%Y-%m-%d %H:%M:%S} UTC, no worker took it); "
-                      "retry the run to queue it again")
+            reason = (
+                f"{LOST_ERROR} (queued {as_utc(r.queued_at):%Y-%m-%d %H:%M:%S} UTC, no worker took it); "
+                "retry the run to queue it again"
+            )
             if mark_failed(run_id, reason, from_states=(TaskState.QUEUED,), now=now):
                 lost.append(run_id)
                 log.warning("run %s marked failed (%s)", run_id, LOST_ERROR)

@@ -6,6 +6,7 @@ legacy "pages directory" mode until the first ``st.navigation`` call switches it
 second run would execute the page file without Home.py. The autouse fixture below restores the
 production behaviour (flag off) for every AppTest run.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,9 @@ def _reset_caches() -> None:
 def app_db(tmp_path_factory) -> Iterator[Path]:
     """A migrated database with the demo universe computed, an admin and an analyst (shared per module)."""
     data_dir = tmp_path_factory.mktemp("appdata")
-    saved = {k: os.environ.get(k) for k in ("DATA_DIR", "DATABASE_URL", "REDIS_URL", "DEMO_ON_EMPTY",
-                                            "EMBEDDED_WORKER")}
+    saved = {
+        k: os.environ.get(k) for k in ("DATA_DIR", "DATABASE_URL", "REDIS_URL", "DEMO_ON_EMPTY", "EMBEDDED_WORKER")
+    }
     os.environ["DATA_DIR"] = str(data_dir)
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)

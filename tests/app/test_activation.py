@@ -1,6 +1,7 @@
 """Activation follows one path, decided in the service (core.services.strategies.activate / save_and_activate):
 the recompute is queued there, and after save-and-activate the sidebar shows the new version, as after
 "Activate" (issue 13: the two UI paths disagreed)."""
+
 from __future__ import annotations
 
 from tests.app.conftest import ADMIN, make_app

@@ -1,12 +1,20 @@
 """AppTest: login gate, first-run setup, login / lockout / logout, and role checks on every page."""
+
 from __future__ import annotations
 
 import pytest
 
 from tests.app.conftest import ADMIN, ANALYST, make_app, page_app, texts
 
-ALL_PAGES = ("pages/dashboard.py", "pages/strategy.py", "pages/reports.py", "pages/tasks.py", "pages/data.py",
-             "pages/diagnostics.py", "pages/admin.py")
+ALL_PAGES = (
+    "pages/dashboard.py",
+    "pages/strategy.py",
+    "pages/reports.py",
+    "pages/tasks.py",
+    "pages/data.py",
+    "pages/diagnostics.py",
+    "pages/admin.py",
+)
 ADMIN_PAGES = ("pages/admin.py", "pages/diagnostics.py")
 
 

@@ -1,6 +1,7 @@
 """Issue 15, item 7: the price basis is shown on every chart title. Every chart of every Dashboard section, and every
 chart of every report type (the titles the HTML and PDF renderers draw), ends with the version's basis ("price
 return" or "total return"), for a price-return version and a total-return one; the report cover says it too."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,8 +18,9 @@ def versions(app_db) -> dict[str, int]:
     """The demo's active version (price return) and a computed total-return version (not activated)."""
     from core.services import compute, strategies
 
-    total = strategies.save_version("Total return test", {"equal": 1.0, "rebalance": "monthly",
-                                                          "basis": "total_return"}, note="basis titles")
+    total = strategies.save_version(
+        "Total return test", {"equal": 1.0, "rebalance": "monthly", "basis": "total_return"}, note="basis titles"
+    )
     compute.compute_config(total.id, actor="test")
     price = strategies.active_version()
     assert price.params.get("basis", "price") == "price"
@@ -55,8 +57,13 @@ def test_every_report_chart_title_and_the_cover_name_the_basis(app_db, versions,
     view = analytics.build_performance_view(inputs, *analytics.resolve_period(inputs, "max"))
     other = "total return" if label == "price return" else "price return"
     for report_type in REPORT_TYPES:
-        doc = build_document(report_type, "max", view, generated_by="tester",
-                             generated_at=dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc))
+        doc = build_document(
+            report_type,
+            "max",
+            view,
+            generated_by="tester",
+            generated_at=dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc),
+        )
         assert doc.config_label.endswith(f" · {label}")
         charts = doc.charts()
         assert charts, report_type

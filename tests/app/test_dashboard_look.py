@@ -2,6 +2,7 @@
 benchmark to 100 at its start and ends at 100 x (1 + the analytics' period return); charts start at the first
 allocation; the monthly heatmap's year column is the yearly return; partial years are marked; one colour per
 sector; the risk table shows the benchmark beside the index, from the same risk function."""
+
 from __future__ import annotations
 
 import base64
@@ -72,9 +73,12 @@ def test_heatmap_year_column_is_the_yearly_return_and_partial_years_are_marked(a
     figure = plotly_figures(at)["Monthly returns · price return"]
     heat = figure["data"][0]
     assert list(heat["x"])[-1] == "Year"
-    z = _array(heat["z"]).astype(float) if isinstance(heat["z"], dict) else \
-        np.asarray([[np.nan if v is None else float(v) for v in row] for row in heat["z"]])
-    shown = data.index.loc[pd.Timestamp(data.first_allocation):]
+    z = (
+        _array(heat["z"]).astype(float)
+        if isinstance(heat["z"], dict)
+        else np.asarray([[np.nan if v is None else float(v) for v in row] for row in heat["z"]])
+    )
+    shown = data.index.loc[pd.Timestamp(data.first_allocation) :]
     yearly = periods.yearly_returns(shown)
     np.testing.assert_allclose(z[:, -1], yearly.to_numpy(), rtol=1e-12)
     compounded = np.nanprod(1.0 + z[:, :12], axis=1) - 1.0
@@ -116,8 +120,10 @@ def test_the_risk_table_shows_the_benchmark_beside_the_index(app_db, data) -> No
     for key in ("total_return", "cagr", "volatility", "sharpe", "max_drawdown", "var_95"):
         unit = rows.loc[key, "unit"]
         assert rows.loc[key, "benchmark"] == pytest.approx(expected[key], rel=1e-12)
-        cells = f'<td style="text-align:right">{metric_value(rows.loc[key, "value"], unit)}</td>' \
-                f'<td style="text-align:right">{metric_value(expected[key], unit)}</td>'
+        cells = (
+            f'<td style="text-align:right">{metric_value(rows.loc[key, "value"], unit)}</td>'
+            f'<td style="text-align:right">{metric_value(expected[key], unit)}</td>'
+        )
         assert cells in table, key
     assert rows.loc["beta", "benchmark"] is None or pd.isna(rows.loc["beta", "benchmark"])
 

@@ -1,5 +1,6 @@
 """The Diagnostics page in AppTest: admins see every check with its rule and can clear caches (audited);
 analysts are refused; Redis configured but down still renders, with a clear error card."""
+
 from __future__ import annotations
 
 from tests.app.conftest import make_app, page_app, texts
@@ -17,8 +18,17 @@ def test_admin_sees_every_check_with_its_rule(app_db) -> None:
     shown = texts(at)
     assert "Diagnostics" in shown
     assert "Overall status" in shown
-    for title in ("Database", "Redis", "Job queue", "Workers", "Data freshness", "Jobs", "App performance",
-                  "Cache", "Configuration"):
+    for title in (
+        "Database",
+        "Redis",
+        "Job queue",
+        "Workers",
+        "Data freshness",
+        "Jobs",
+        "App performance",
+        "Cache",
+        "Configuration",
+    ):
         assert f"**{title}**" in shown, title
     assert "warning if the benchmark is more than 3 business days stale" in shown
     assert "error if the database is unreachable" in shown

@@ -2,6 +2,7 @@
 of named symbols through the CLI against the local stub, a compute of the default config (TwelveData's time
 series carry no market caps: the market-cap sleeve is left out, with a warning, never a refusal), and a
 Dashboard that renders with that warning visible."""
+
 from __future__ import annotations
 
 import os
@@ -17,22 +18,43 @@ from tests.stubs.twelvedata_stub import DEFAULT_API_KEY, start_stub
 
 ROOT = Path(__file__).resolve().parents[2]
 SYMBOLS = "AAPL,MSFT,GLD,TLT,^GSPC"
-ENV_KEYS = ("DATA_DIR", "DATABASE_URL", "REDIS_URL", "DEMO_ON_EMPTY", "EMBEDDED_WORKER", "TWELVEDATA_API_KEY",
-            "TWELVEDATA_BASE_URL", "TWELVEDATA_CREDITS_PER_MINUTE")
+ENV_KEYS = (
+    "DATA_DIR",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DEMO_ON_EMPTY",
+    "EMBEDDED_WORKER",
+    "TWELVEDATA_API_KEY",
+    "TWELVEDATA_BASE_URL",
+    "TWELVEDATA_CREDITS_PER_MINUTE",
+)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=dict(os.environ), timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
 def real_provider_db(tmp_path_factory) -> Iterator[dict[str, subprocess.CompletedProcess]]:
     base_url, controller, stop = start_stub()
     saved = {k: os.environ.get(k) for k in ENV_KEYS}
-    os.environ.update({"DATA_DIR": str(tmp_path_factory.mktemp("realdata")), "DEMO_ON_EMPTY": "false",
-                       "EMBEDDED_WORKER": "false", "TWELVEDATA_API_KEY": DEFAULT_API_KEY,
-                       "TWELVEDATA_BASE_URL": base_url, "TWELVEDATA_CREDITS_PER_MINUTE": "1000"})
+    os.environ.update(
+        {
+            "DATA_DIR": str(tmp_path_factory.mktemp("realdata")),
+            "DEMO_ON_EMPTY": "false",
+            "EMBEDDED_WORKER": "false",
+            "TWELVEDATA_API_KEY": DEFAULT_API_KEY,
+            "TWELVEDATA_BASE_URL": base_url,
+            "TWELVEDATA_CREDITS_PER_MINUTE": "1000",
+        }
+    )
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)
     _reset_caches()

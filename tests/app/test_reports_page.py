@@ -1,6 +1,7 @@
 """AppTest of the Reports page: queue a report, see it pending, history visibility per role, download
 and delete, and a bad custom range refused with the field named (nothing written).
 No worker runs (EMBEDDED_WORKER=false), so queued reports stay queued; finished ones are made inline."""
+
 from __future__ import annotations
 
 import pytest
@@ -50,8 +51,13 @@ def test_analyst_queues_a_report_and_sees_it_pending(jobs_queue):
     _button(at, "Generate report").click().run()
     assert not at.exception
     [row] = reports.list_reports(None)
-    assert (row.owner, row.report_type, row.period, row.format, row.status) == (ANALYST[0], "risk", "1Y", "xlsx",
-                                                                               "queued")
+    assert (row.owner, row.report_type, row.period, row.format, row.status) == (
+        ANALYST[0],
+        "risk",
+        "1Y",
+        "xlsx",
+        "queued",
+    )
     assert f"Report {row.id} queued" in texts(at)
     assert any(f"#{row.id}" in p.proto.text for p in at.get("progress"))
 

@@ -1,6 +1,7 @@
 """AppTest of the Research page: the variant count before a run, a grid over 10,000 refused with its count, queueing
 a sweep (a parent run on Tasks), reading a finished sweep (table, charts, downloads), promoting a variant, and owner
 access (another analyst does not see the sweep). No worker runs: finished sweeps are made inline."""
+
 from __future__ import annotations
 
 import pytest

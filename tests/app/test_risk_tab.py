@@ -1,5 +1,6 @@
 """AppTest: the Dashboard's Risk section shows the issue-15 panels (Monte Carlo fan, stress scenarios, factor
 regression on the demo factor set) with the numbers of core.services.risk_views and the rate and basis stated."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,6 +35,7 @@ def test_risk_section_shows_monte_carlo_stress_and_factors(app_db) -> None:
     assert not at.exception
     three = risk_view(cid, actor=None, monte_carlo=MonteCarloParams(years=3, target=20_000.0))
     assert _last_median(at) == pytest.approx(float(three.monte_carlo.fan["p50"].iloc[-1]), rel=1e-12)
+
 
 def test_strategy_lab_edits_the_benchmark_blend_and_caps_with_errors_beside_them(app_db) -> None:
     at = make_app(ANALYST[0], page="pages/strategy.py")

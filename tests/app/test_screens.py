@@ -1,5 +1,6 @@
 """AppTest: the values and charts each screen shows equal the service results; bad input is refused beside
 the field and leaves the database unchanged."""
+
 from __future__ import annotations
 
 import pytest
@@ -80,8 +81,10 @@ def test_dashboard_metrics_table_has_definitions_on_hover(app_db, dashboard_serv
     at.segmented_control(key="dash_section").set_value("Risk").run()
     table = next(m.value for m in at.markdown if "autoindex-metrics" in m.value)
     for key, (label, formula, unit) in METRIC_DEFINITIONS.items():
-        assert f'title="{formula}"'.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in table \
+        assert (
+            f'title="{formula}"'.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in table
             or label in table
+        )
         row = dashboard_service.metrics.set_index("key").loc[key]
         assert metric_value(row["value"], unit) in table
 
@@ -170,8 +173,9 @@ def test_a_saved_version_is_compared_without_activation_with_the_stored_computes
     from core.services import compute, strategies
     from ui.strategy_view import BENCHMARK
 
-    version = strategies.save_version("Never activated", {"equal": 1.0, "rebalance": "quarterly", "cost_bps": 30},
-                                      note="compare me")
+    version = strategies.save_version(
+        "Never activated", {"equal": 1.0, "rebalance": "quarterly", "cost_bps": 30}, note="compare me"
+    )
     at = make_app(ANALYST[0], page="pages/strategy.py")
     at.multiselect(key="strategy_compare_ids").set_value([version.id]).run()
     assert not at.exception

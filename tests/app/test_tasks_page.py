@@ -1,5 +1,6 @@
 """AppTest of the Tasks page: queue with parameters, live panel, history visibility, detail, cancel, retry,
 schedule and workers. No worker runs (EMBEDDED_WORKER=false), so queued runs stay queued."""
+
 from __future__ import annotations
 
 import pytest
@@ -100,8 +101,7 @@ def test_history_filters_schedule_and_workers(jobs_queue):
     at = make_app(ADMIN[0], page=PAGE)
     at.selectbox(key="tasks_filter_state").set_value("succeeded").run()
     assert not at.exception
-    assert "No runs match these filters." in texts(at) or all(
-        "succeeded" in s for s in at.dataframe[0].value["State"])
+    assert "No runs match these filters." in texts(at) or all("succeeded" in s for s in at.dataframe[0].value["State"])
     frames = [d.value for d in at.dataframe]
     schedule = next(f for f in frames if "cron (UTC)" in f.columns)
     assert "30 22 * * 1-5" in schedule["cron (UTC)"].tolist()

@@ -1,5 +1,6 @@
 """AppTest: enrolling in two-factor authentication on the Account page, the code step of the login, the admin's
 reset, and ADMIN_2FA=required sending an administrator to enrol before any page (issue 16, item 1)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,8 +38,9 @@ def _enrol(at):  # type: ignore[no-untyped-def]
     assert [i.captions for i in at.get("image")] == [["otpauth QR code"]], "the QR code is drawn"
     assert enrolment.qr_svg.startswith("<svg") or "<svg" in enrolment.qr_svg[:200]
     # a wrong code is refused beside the field, nothing enabled
-    at.text_input(key="account_confirm_code").input("000000" if two_factor.code_at(enrolment.secret, _now_step())
-                                                     != "000000" else "111111")
+    at.text_input(key="account_confirm_code").input(
+        "000000" if two_factor.code_at(enrolment.secret, _now_step()) != "000000" else "111111"
+    )
     at = _button(at, "Confirm and turn on").click().run()
     assert any("not the current code" in e.value for e in at.error)
     at.text_input(key="account_confirm_code").input(two_factor.code_at(enrolment.secret, _now_step()))
@@ -71,8 +73,9 @@ def test_enrol_on_the_account_page_then_log_in_with_a_code(app_db) -> None:
     login = _login(login, "tina", PASSWORD)
     assert login.text_input(key="login_code") is not None
     assert "Dashboard" not in [t.value for t in login.title]
-    login.text_input(key="login_code").input("123456" if two_factor.code_at(secret, _now_step()) != "123456"
-                                             else "654321")
+    login.text_input(key="login_code").input(
+        "123456" if two_factor.code_at(secret, _now_step()) != "123456" else "654321"
+    )
     login = _button(login, "Verify").click().run()
     assert any("wrong code" in e.value.lower() for e in login.error)
     login.text_input(key="login_code").input(two_factor.code_at(secret, _now_step() + 1))  # the app's clock ahead

@@ -1,5 +1,6 @@
 """One name per version, fresh everywhere: after an activation every selector names the new active version
 (issue 12: the sidebar, "Start from version", the compare chips and the Reports selector kept the old one)."""
+
 from __future__ import annotations
 
 from tests.app.conftest import ADMIN, make_app

@@ -5,6 +5,7 @@ integrity error.
 Every wait is bounded and every subprocess is killed in a ``finally``. Redis comes from
 ``AUTOINDEX_TEST_JOBS_REDIS`` (default db 13, shared with the integration job suites, which run one at a time).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,14 @@ from tests.conftest import PG_ADMIN_URL, _reset_caches
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Words that must never appear in the output of a process racing another.
-FORBIDDEN = ("Traceback", "IntegrityError", "UniqueViolation", "UNIQUE constraint failed", "deadlock detected",
-             "database is locked")
+FORBIDDEN = (
+    "Traceback",
+    "IntegrityError",
+    "UniqueViolation",
+    "UNIQUE constraint failed",
+    "deadlock detected",
+    "database is locked",
+)
 
 
 @dataclass
@@ -53,8 +60,15 @@ def cli_env(**extra: str) -> dict[str, str]:
 def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
     """``python -m core <args>`` (or ``python -c`` when args[0] is ``-c``) in the project root."""
     cmd = [sys.executable, *args] if args[0] == "-c" else [sys.executable, "-m", "core", *args]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env or cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env or cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def finish(procs: list[subprocess.Popen], timeout: float = 120.0) -> list[Finished]:
@@ -74,8 +88,7 @@ def finish(procs: list[subprocess.Popen], timeout: float = 120.0) -> list[Finish
     return done
 
 
-def run_at_once(commands: list[list[str]], env: dict[str, str] | None = None,
-                timeout: float = 120.0) -> list[Finished]:
+def run_at_once(commands: list[list[str]], env: dict[str, str] | None = None, timeout: float = 120.0) -> list[Finished]:
     """Start every command before waiting for any of them."""
     return finish([start(args, env) for args in commands], timeout)
 
@@ -107,8 +120,9 @@ def results_digest(config_id: int) -> dict[str, str]:
         "index_values": table_digest(f"index_values WHERE {where}", "date"),
         "allocations": table_digest(f"allocations WHERE {where}", "date, asset_id"),
         "rebalances": table_digest(f"rebalances WHERE {where}", "date"),
-        "risk_metrics": table_digest(f"(SELECT config_id, as_of, name, value, reason FROM risk_metrics "
-                                     f"WHERE {where}) AS m", "name"),
+        "risk_metrics": table_digest(
+            f"(SELECT config_id, as_of, name, value, reason FROM risk_metrics WHERE {where}) AS m", "name"
+        ),
     }
 
 

@@ -7,6 +7,7 @@ Issue 11 cases proven here (service level; the browser halves live in tests/e2e/
 4. a password reset (or role change, deactivation, logout) ends every earlier session;
 5. the first-run setup token used by many requests at once makes exactly one administrator.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,6 +35,7 @@ def _no_login_rate_limit(monkeypatch):  # type: ignore[no-untyped-def]
     reset_settings_cache()
     yield
     reset_settings_cache()
+
 
 PASSWORD = "a perfectly long password 1"
 WRONG = "not the password at all"
@@ -247,8 +249,9 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(db):
 
     boss, boss2 = _two_admins()
     actors = {"boss": Actor("boss", boss.credential_version), "boss2": Actor("boss2", boss2.credential_version)}
-    results = _at_once(2, lambda i: users.update_user(("boss2", "boss")[i], actor=actors[("boss", "boss2")[i]],
-                                                      role="analyst"))
+    results = _at_once(
+        2, lambda i: users.update_user(("boss2", "boss")[i], actor=actors[("boss", "boss2")[i]], role="analyst")
+    )
     admins = [u.username for u in users.list_users() if u.role == "admin" and u.is_active]
     assert len(admins) == 1, (admins, results)
     assert sum(isinstance(r, Exception) for r in results) == 1
@@ -268,8 +271,7 @@ def test_every_earlier_session_ends_when_the_account_changes(db, change):
     if change == "reset":
         users.set_password("eve", "reset by the admin 2026", actor=admin)
     elif change == "own_change":
-        new_version = users.set_password("eve", "changed by eve herself", actor=old_session,
-                                         current_password=PASSWORD)
+        new_version = users.set_password("eve", "changed by eve herself", actor=old_session, current_password=PASSWORD)
         assert reports.list_reports(Actor("eve", new_version)) == []  # the tab that changed it goes on
     elif change == "role":
         users.update_user("eve", actor=admin, role="admin")
@@ -351,8 +353,9 @@ def queued_reports(db, monkeypatch):
     monkeypatch.setattr(jobs.huey, "storage", MemoryStorage("concurrency"))
     monkeypatch.setattr(jobs.huey, "immediate_use_memory", False)
     monkeypatch.setattr(jobs.huey, "immediate", False)
-    ids = {who: reports.request_report("performance", "MTD", "csv", owner=who, huey=jobs.huey)
-           for who in ("boss", "anna")}
+    ids = {
+        who: reports.request_report("performance", "MTD", "csv", owner=who, huey=jobs.huey) for who in ("boss", "anna")
+    }
     return ids, jobs.huey
 
 
@@ -429,9 +432,12 @@ def test_a_login_in_flight_during_a_reset_never_yields_a_live_session(db):
     assert sessions, "the attacker logged in before the reset"
     assert all(s.credential_version < final for s in sessions)
     with pytest.raises(SessionEnded):
-        users.set_password("eve", "attacker's new password", actor=Actor("eve", max(s.credential_version
-                                                                                   for s in sessions)),
-                           current_password=PASSWORD)
+        users.set_password(
+            "eve",
+            "attacker's new password",
+            actor=Actor("eve", max(s.credential_version for s in sessions)),
+            current_password=PASSWORD,
+        )
 
 
 def test_saving_and_activating_at_once_leaves_exactly_one_active_version(db):
@@ -439,13 +445,13 @@ def test_saving_and_activating_at_once_leaves_exactly_one_active_version(db):
 
     users.create_user("boss", "Boss", PASSWORD, role="admin")
     default = strategies.ensure_default_config()
-    results = _at_once(6, lambda i: strategies.save_version(f"Race {i}", {"equal": 1.0}, note="race",
-                                                            actor="boss", activate=True))
+    results = _at_once(
+        6, lambda i: strategies.save_version(f"Race {i}", {"equal": 1.0}, note="race", actor="boss", activate=True)
+    )
     assert not [r for r in results if isinstance(r, Exception)], results
     active = [v for v in strategies.list_versions() if v.is_active]
     assert len(active) == 1
-    results = _at_once(4, lambda i: strategies.activate_version(default.id if i % 2 else results[i].id,
-                                                                actor="boss"))
+    results = _at_once(4, lambda i: strategies.activate_version(default.id if i % 2 else results[i].id, actor="boss"))
     assert len([v for v in strategies.list_versions() if v.is_active]) == 1
 
 
@@ -488,11 +494,15 @@ def test_an_admin_demoted_while_acting_cannot_finish_the_action(db):
     for name in ("adm", "bdm", "cdm"):
         users.create_user(name, name.title(), PASSWORD, role="admin")
     with get_engine().connect() as other:
-        other.execute(text("UPDATE users SET role = 'analyst', credential_version = credential_version + 1 "
-                           "WHERE username = 'bdm'"))
+        other.execute(
+            text(
+                "UPDATE users SET role = 'analyst', credential_version = credential_version + 1 WHERE username = 'bdm'"
+            )
+        )
         outcome: list[Any] = []
-        acting = threading.Thread(target=lambda: outcome.append(
-            _try(lambda: users.update_user("cdm", actor="bdm", role="analyst"))))
+        acting = threading.Thread(
+            target=lambda: outcome.append(_try(lambda: users.update_user("cdm", actor="bdm", role="analyst")))
+        )
         acting.start()
         acting.join(1.5)
         assert acting.is_alive(), "the demoted admin's action did not wait for the demotion in flight"
@@ -575,10 +585,16 @@ def test_ids_beyond_the_database_are_not_found(queued_reports, huge):
     from core.services import runs as run_service
 
     _, queue = queued_reports
-    for call in (lambda: run_service.get_run(huge, "boss"), lambda: run_service.retry(huge, "boss", huey=queue),
-                 lambda: run_service.cancel(huge, "boss", huey=queue), lambda: reports.get_report(huge, "boss"),
-                 lambda: reports.download(huge, "boss"), lambda: reports.delete(huge, "boss"),
-                 lambda: strategies.activate_version(huge, actor="boss"), lambda: strategies.get_version(huge)):
+    for call in (
+        lambda: run_service.get_run(huge, "boss"),
+        lambda: run_service.retry(huge, "boss", huey=queue),
+        lambda: run_service.cancel(huge, "boss", huey=queue),
+        lambda: reports.get_report(huge, "boss"),
+        lambda: reports.download(huge, "boss"),
+        lambda: reports.delete(huge, "boss"),
+        lambda: strategies.activate_version(huge, actor="boss"),
+        lambda: strategies.get_version(huge),
+    ):
         with pytest.raises(NotFoundError):
             call()
     for params, kind in (({"report_id": huge}, "report"), ({"config_id": huge}, "compute")):

@@ -1,5 +1,6 @@
 """Issue 11, case 6: computes of one config at the same moment (CLI processes, threads) on SQLite and PostgreSQL:
 each waits for the one before, every process exits 0, and the stored rows are exactly one compute's rows."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -71,9 +72,11 @@ def test_a_compute_that_waits_too_long_names_the_holder_and_changes_nothing(comp
     from core.services.compute import compute_config
 
     config_id, before = computed
-    code = ("import time\nfrom core.infra.locks import hold\n"
-            f"with hold({compute_lock(config_id)!r}, holder='victim'):\n    print('held', flush=True)\n"
-            "    time.sleep(60)\n")
+    code = (
+        "import time\nfrom core.infra.locks import hold\n"
+        f"with hold({compute_lock(config_id)!r}, holder='victim'):\n    print('held', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
     victim = start(["-c", code])
     try:
         assert victim.stdout is not None and victim.stdout.readline().strip() == "held"
@@ -81,7 +84,8 @@ def test_a_compute_that_waits_too_long_names_the_holder_and_changes_nothing(comp
             compute_config(config_id, actor="test", lock_timeout_s=0.5)
         assert str(refused.value).startswith(
             f"compute:{config_id} is already running (held by victim on {socket.gethostname()}:{victim.pid}); "
-            "gave up after waiting 0.")
+            "gave up after waiting 0."
+        )
     finally:
         victim.kill()
         finish([victim])

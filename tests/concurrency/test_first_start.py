@@ -1,5 +1,6 @@
 """Issue 11, case 7: migrations, first refreshes and first starts at the same moment on an empty database
 (no schema), on SQLite and on a fresh PostgreSQL database. Real processes (``python -m core``) and threads."""
+
 from __future__ import annotations
 
 import re
@@ -9,9 +10,11 @@ from tests.concurrency.conftest import assert_clean, count, run_at_once
 
 #: Assets of the demo seed universe and their prices since 2018 (what one seeding stores).
 DEMO_ASSETS = 14
-START_UP = ("from core.services.bootstrap import start_up\n"
-            "report = start_up(seed_if_empty=True)\n"
-            "print('seeded' if 'seeded' in report else 'found', 'computed' if 'computed' in report else '-')\n")
+START_UP = (
+    "from core.services.bootstrap import start_up\n"
+    "report = start_up(seed_if_empty=True)\n"
+    "print('seeded' if 'seeded' in report else 'found', 'computed' if 'computed' in report else '-')\n"
+)
 
 
 def _head() -> str:

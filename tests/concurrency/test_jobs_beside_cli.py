@@ -5,6 +5,7 @@ compute and refresh jobs, on RedisHuey + PostgreSQL (``huey_consumer jobs.huey``
 Every job succeeds at its first attempt (computes wait for each other, a refresh job finding the refresh lock
 taken is ``skipped`` naming the holder), every CLI process exits 0, and the stored rows are one compute's rows.
 """
+
 from __future__ import annotations
 
 import os
@@ -128,17 +129,25 @@ def test_a_write_race_is_transient_for_jobs_but_a_bad_row_is_not(db):
 
     def error_of(sql: str) -> IntegrityError:
         with unit_of_work() as session:
-            session.execute(text("INSERT INTO assets (symbol, name, asset_class, currency, is_benchmark, is_active, "
-                                 "source, created_at) VALUES ('RACE', 'r', 'equity', 'USD', false, true, 'test', "
-                                 "CURRENT_TIMESTAMP)"))
+            session.execute(
+                text(
+                    "INSERT INTO assets (symbol, name, asset_class, currency, is_benchmark, is_active, "
+                    "source, created_at) VALUES ('RACE', 'r', 'equity', 'USD', false, true, 'test', "
+                    "CURRENT_TIMESTAMP)"
+                )
+            )
             try:
                 session.execute(text(sql))
             except IntegrityError as exc:
                 return exc
         raise AssertionError(f"no IntegrityError from {sql}")
 
-    duplicate = error_of("INSERT INTO assets (symbol, name, asset_class, currency, is_benchmark, is_active, source, "
-                         "created_at) VALUES ('RACE', 'r', 'equity', 'USD', false, true, 'test', CURRENT_TIMESTAMP)")
-    missing = error_of("INSERT INTO assets (symbol, name, asset_class, currency, is_benchmark, is_active, source, "
-                       "created_at) VALUES ('OTHER', NULL, 'equity', 'USD', false, true, 'test', CURRENT_TIMESTAMP)")
+    duplicate = error_of(
+        "INSERT INTO assets (symbol, name, asset_class, currency, is_benchmark, is_active, source, "
+        "created_at) VALUES ('RACE', 'r', 'equity', 'USD', false, true, 'test', CURRENT_TIMESTAMP)"
+    )
+    missing = error_of(
+        "INSERT INTO assets (symbol, name, asset_class, currency, is_benchmark, is_active, source, "
+        "created_at) VALUES ('OTHER', NULL, 'equity', 'USD', false, true, 'test', CURRENT_TIMESTAMP)"
+    )
     assert _transient(duplicate) and not _transient(missing)

@@ -1,6 +1,7 @@
 """The lock mechanism itself (core/infra/locks.py), on SQLite (lock files) and PostgreSQL (advisory locks):
 one holder at a time across threads and processes, the holder named in AlreadyRunning, bounded waits, and no
 lock outliving a killed process."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,10 @@ from tests.concurrency.conftest import assert_clean, finish, run_at_once, start
 
 def _hold_in_a_process(name: str, label: str = "victim"):  # type: ignore[no-untyped-def]
     """A process holding lock ``name`` as ``label`` (sleeping); returned once it holds it."""
-    code = ("import time\nfrom core.infra.locks import hold\n"
-            f"with hold({name!r}, holder={label!r}):\n    print('held', flush=True)\n    time.sleep(60)\n")
+    code = (
+        "import time\nfrom core.infra.locks import hold\n"
+        f"with hold({name!r}, holder={label!r}):\n    print('held', flush=True)\n    time.sleep(60)\n"
+    )
     proc = start(["-c", code])
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held", proc.stderr.read()
     return proc
@@ -56,14 +59,16 @@ def test_one_holder_at_a_time_across_threads(db):
 
 def test_one_holder_at_a_time_across_processes(db, tmp_path: Path):
     journal = tmp_path / "journal.txt"
-    code = ("import os, time\nfrom core.infra.locks import hold\n"
-            f"for _ in range(3):\n    with hold('refresh', timeout_s=60):\n"
-            f"        with open({str(journal)!r}, 'a') as f: f.write(f'in {{os.getpid()}}\\n')\n"
-            "        time.sleep(0.05)\n"
-            f"        with open({str(journal)!r}, 'a') as f: f.write(f'out {{os.getpid()}}\\n')\n")
+    code = (
+        "import os, time\nfrom core.infra.locks import hold\n"
+        f"for _ in range(3):\n    with hold('refresh', timeout_s=60):\n"
+        f"        with open({str(journal)!r}, 'a') as f: f.write(f'in {{os.getpid()}}\\n')\n"
+        "        time.sleep(0.05)\n"
+        f"        with open({str(journal)!r}, 'a') as f: f.write(f'out {{os.getpid()}}\\n')\n"
+    )
     assert_clean(run_at_once([["-c", code]] * 4, timeout=90))
     lines = journal.read_text().splitlines()
-    visits = [lines[i:i + 2] for i in range(0, len(lines), 2)]
+    visits = [lines[i : i + 2] for i in range(0, len(lines), 2)]
     assert len(visits) == 12  # 4 processes x 3 visits, and never two inside at once:
     assert all(a == b.replace("out", "in") and a.startswith("in ") for a, b in visits), lines
 

@@ -6,6 +6,7 @@
 3. one recovery code spent 5 times at once logs in exactly once;
 4. a burst of logins is cut by the per-user rate limit before it reaches a password check.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -61,8 +62,9 @@ def _enrolled(username: str) -> tuple[str, list[str]]:
     users.create_user(username, username.title(), PASSWORD)
     enrolment = two_factor.begin_enrolment(username)
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=2)  # leaves the current steps unused
-    enabled = two_factor.confirm_enrolment(username, two_factor.code_at(enrolment.secret, two_factor.time_step(now)),
-                                           now=now)
+    enabled = two_factor.confirm_enrolment(
+        username, two_factor.code_at(enrolment.secret, two_factor.time_step(now)), now=now
+    )
     return enrolment.secret, enabled.recovery_codes
 
 

@@ -3,6 +3,7 @@
 The server starts once per session on an empty database (the demo universe is seeded on first start);
 tests in tests/e2e/test_app_flow.py run in file order because the first one creates the administrator.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,15 +45,38 @@ def wait_for_health(base_url: str, process: subprocess.Popen, timeout_s: float =
 
 def start_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "DATA_DIR": str(data_dir), "DEMO_ON_EMPTY": "true", "EMBEDDED_WORKER": "false",
-           "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    env = {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "DEMO_ON_EMPTY": "true",
+        "EMBEDDED_WORKER": "false",
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
     for key in ("DATABASE_URL", "REDIS_URL", "COOKIE_KEY"):
         env.pop(key, None)
     log = open(data_dir / "server.log", "w")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "Home.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(PROJECT_ROOT / "Home.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_for_health(base_url, process)

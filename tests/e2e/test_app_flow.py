@@ -1,6 +1,7 @@
 """End-to-end in headless Chromium: first-run admin, login, dashboard chart, strategy preview and save, logout,
 a wrong password and a locked account. The first-run test has a server of its own; the others share one whose
 administrator the ``admin_account`` fixture creates, so any test runs alone or in any order."""
+
 from __future__ import annotations
 
 import re
@@ -25,9 +26,7 @@ def login(page, base_url: str, username: str, password: str) -> None:  # type: i
 
 
 def wait_signed_in(page, timeout_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    """The dashboard is drawn and the cookie component has settled (it reruns the script once when it mounts).
-
-    """
+    """The dashboard is drawn and the cookie component has settled (it reruns the script once when it mounts)."""
     import time
 
     page.get_by_role("heading", name=re.compile("Dashboard")).wait_for(timeout=60_000)

@@ -3,6 +3,7 @@
 Each test drives two browser contexts (two people, or one person's old cookie) while the test process changes
 the same accounts through the services, as another admin would.
 """
+
 from __future__ import annotations
 
 import re
@@ -86,7 +87,8 @@ def _report_runs(report_id: int) -> int:
 
 
 def test_an_analyst_cannot_regenerate_another_users_report_and_a_double_click_queues_once(
-        server, browser, service_env, admin_account):
+    server, browser, service_env, admin_account
+):
     """Case 2: Tasks -> Generate report offers only the analyst's own reports (the service refuses another
     user's id: tests/concurrency/test_accounts.py); clicking "Queue report" twice queues one job."""
     from core.services import reports
@@ -113,8 +115,7 @@ def test_an_analyst_cannot_regenerate_another_users_report_and_a_double_click_qu
         page.context.close()
 
 
-def test_a_password_reset_ends_the_open_session_and_refuses_the_old_cookie(server, browser, service_env,
-                                                                            admin_account):
+def test_a_password_reset_ends_the_open_session_and_refuses_the_old_cookie(server, browser, service_env, admin_account):
     """Case 4: after an admin resets the password, the user's open tab is logged out on its next click and a
     copy of the old re-authentication cookie opens nothing."""
     from core.services import users
@@ -158,8 +159,9 @@ def test_an_analyst_compares_a_saved_version_without_activating_it(server, brows
         login(page, server, "cara", PASSWORD)
         wait_signed_in(page)
         active_before = strategies.active_version().id
-        version = strategies.save_version("E2E compare", {"equal": 1.0, "rebalance": "quarterly"}, note="e2e",
-                                          actor=ADMIN[0])
+        version = strategies.save_version(
+            "E2E compare", {"equal": 1.0, "rebalance": "quarterly"}, note="e2e", actor=ADMIN[0]
+        )
         _go(page, "Strategy")
         for attempt in range(3):  # a rerun of the page (the cookie component's) may close the open list
             page.get_by_role("combobox", name="Compare with saved versions").click()

@@ -1,5 +1,6 @@
 """Deep links as the first request after a restart (issue 12): the same start-up, navigation, sidebar and login
 gate as "/", and the embedded worker runs jobs queued from the command line."""
+
 from __future__ import annotations
 
 import os
@@ -66,8 +67,14 @@ def test_a_deep_link_as_the_first_request_after_a_restart_enters_through_home(ow
         # the embedded worker started with this first request: a job queued from the CLI runs
         cli_env = {**os.environ, "DATA_DIR": str(own_data_dir), "PYTHONPATH": str(PROJECT_ROOT)}
         cli_env.pop("DATABASE_URL", None)
-        done = subprocess.run([sys.executable, "-m", "core", "jobs", "enqueue", "compute", "--wait"],
-                              cwd=PROJECT_ROOT, env=cli_env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "core", "jobs", "enqueue", "compute", "--wait"],
+            cwd=PROJECT_ROOT,
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
     finally:
         context.close()

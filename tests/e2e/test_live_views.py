@@ -1,5 +1,6 @@
 """Views stay true without a reload (issue 12): when a job ends, the Reports history shows the finished report
 with its download button, and the Tasks run detail shows the final state, with no reload of the page."""
+
 from __future__ import annotations
 
 import re
@@ -33,8 +34,9 @@ def test_history_and_run_detail_update_when_the_job_ends(own_data_dir, browser):
         page.get_by_role("heading", name="Tasks").first.wait_for()
         page.get_by_role("tab", name="Recompute index").click()
         page.get_by_role("button", name="Queue recompute").click()
-        run = re.search(r"run (\d+)", page.get_by_text(re.compile(r"Queued recompute index as run \d+"))
-                        .first.inner_text()).group(1)
+        run = re.search(
+            r"run (\d+)", page.get_by_text(re.compile(r"Queued recompute index as run \d+")).first.inner_text()
+        ).group(1)
         page.get_by_role("heading", name=re.compile(rf"Run {run}:")).wait_for()
         detail_state = page.locator("[data-testid='stMetric']").filter(has_text="State")
         detail_state.filter(has_text="succeeded").wait_for(timeout=90_000)

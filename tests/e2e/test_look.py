@@ -2,6 +2,7 @@
 with charts themed to match; at 390 px wide no control of the header row is clipped; Plotly's toolbar (modebar)
 never covers a chart title. Screenshots are written to tests/e2e/artifacts/ (gitignored) for a person to look at.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,12 +32,35 @@ def look_server(tmp_path_factory):  # type: ignore[no-untyped-def]
     for key in ("DATABASE_URL", "REDIS_URL"):
         env.pop(key, None)
     for command in (["migrate"], ["seed-demo"], ["compute"]):
-        done = subprocess.run([sys.executable, "-m", "core", *command], cwd=PROJECT_ROOT, env=env,
-                              capture_output=True, text=True, timeout=180)
+        done = subprocess.run(
+            [sys.executable, "-m", "core", *command],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
-    create = subprocess.run([sys.executable, "-m", "core", "create-user", ADMIN[0], "--name", ADMIN[1], "--role",
-                             "admin", "--password-stdin"], cwd=PROJECT_ROOT, env=env, input=ADMIN[2] + "\n", capture_output=True,
-                            text=True, timeout=60)
+    create = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "create-user",
+            ADMIN[0],
+            "--name",
+            ADMIN[1],
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        input=ADMIN[2] + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert create.returncode == 0, create.stdout + create.stderr
     process, base_url = start_server(data_dir, {"DEMO_ON_EMPTY": "false"})
     yield base_url
@@ -81,8 +105,10 @@ def _screenshot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     """The whole page: the app scrolls inside its own container, so the viewport is made as tall as the page
     for the picture, then put back."""
     size = page.viewport_size
-    height = page.evaluate("Math.max(...Array.from(document.querySelectorAll('[data-testid=stMain], "
-                           "[data-testid=stMainBlockContainer]')).map(e => e.scrollHeight), 0)")
+    height = page.evaluate(
+        "Math.max(...Array.from(document.querySelectorAll('[data-testid=stMain], "
+        "[data-testid=stMainBlockContainer]')).map(e => e.scrollHeight), 0)"
+    )
     page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height) + 80, 8000))})
     page.wait_for_timeout(1200)
     page.screenshot(path=str(ARTIFACTS / name))
@@ -96,8 +122,12 @@ def _luminance(css_color: str) -> float:
 
 
 def _boxes_intersect(a: dict, b: dict) -> bool:
-    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
-                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
 
 
 def _modebar_clear_of_titles(page) -> int:  # type: ignore[no-untyped-def]
@@ -160,8 +190,14 @@ def test_dark_preference_gives_a_dark_dashboard_and_charts(look_server, browser)
 def test_at_390_px_nothing_is_clipped_and_the_toolbar_leaves_titles_alone(look_server, browser) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     width = 390
-    context, page = _open_dashboard(browser, look_server, viewport={"width": width, "height": 844},
-                                    device_scale_factor=2, is_mobile=True, has_touch=True)
+    context, page = _open_dashboard(
+        browser,
+        look_server,
+        viewport={"width": width, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
     try:
         assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
         controls = [_segment(page, name) for name in RANGES + SECTIONS]

@@ -4,6 +4,7 @@ job at its last write so that a worker can be killed (or its connection cut) mid
 Everything runs on 127.0.0.1 and is bounded: every wait has a timeout and every subprocess is killed in a
 ``finally``. Redis db 11 is used (the integration job suites use 13), so the two can run side by side.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -79,9 +80,13 @@ class TableLock:
     def waiting_pids(self) -> list[int]:
         """Backends (of other connections) waiting for this table's lock."""
         with self.engine.connect() as c:
-            return [int(r[0]) for r in c.execute(text(
-                "SELECT l.pid FROM pg_locks l WHERE NOT l.granted AND l.relation = CAST(:t AS regclass)"),
-                {"t": self.table})]
+            return [
+                int(r[0])
+                for r in c.execute(
+                    text("SELECT l.pid FROM pg_locks l WHERE NOT l.granted AND l.relation = CAST(:t AS regclass)"),
+                    {"t": self.table},
+                )
+            ]
 
     def wait_for_writer(self, timeout: float = 30) -> int:
         """The pid of the first backend blocked on the lock (the job is at its last write)."""
@@ -128,5 +133,15 @@ def table_checksum(*tables: str, where: str = "") -> str:
 
 def data_checksum() -> str:
     """Everything a refresh, compute or report job writes (not task_runs / heartbeats, which track the job)."""
-    return table_checksum("assets", "prices", "market_caps", "index_values", "allocations", "rebalances",
-                          "risk_metrics", "audit_events", "app_settings", "strategy_configs")
+    return table_checksum(
+        "assets",
+        "prices",
+        "market_caps",
+        "index_values",
+        "allocations",
+        "rebalances",
+        "risk_metrics",
+        "audit_events",
+        "app_settings",
+        "strategy_configs",
+    )

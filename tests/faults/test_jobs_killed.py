@@ -5,6 +5,7 @@ Scaled-out path: PostgreSQL, RedisHuey (db 11), ``huey_consumer jobs.huey``. Eac
 write (the audit event, see :class:`tests.faults.conftest.TableLock`), i.e. after it has written all its rows
 inside its transaction, and the fault strikes there.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -41,8 +42,11 @@ def _queue_compute(env: FaultEnv) -> tuple[int, Callable[[], object]]:
         from core.db import unit_of_work
 
         with unit_of_work() as session:
-            return int(session.execute(text("SELECT count(*) FROM index_values WHERE config_id = :c"),
-                                       {"c": version.id}).scalar())
+            return int(
+                session.execute(
+                    text("SELECT count(*) FROM index_values WHERE config_id = :c"), {"c": version.id}
+                ).scalar()
+            )
 
     return run_id, rows
 
@@ -57,8 +61,12 @@ def _queue_report(env: FaultEnv) -> tuple[int, Callable[[], object]]:
         from core.db import unit_of_work
 
         with unit_of_work() as session:
-            return tuple(session.execute(text("SELECT content IS NOT NULL OR path IS NOT NULL, size_bytes "
-                                              "FROM reports WHERE id = :r"), {"r": report_id}).one())
+            return tuple(
+                session.execute(
+                    text("SELECT content IS NOT NULL OR path IS NOT NULL, size_bytes FROM reports WHERE id = :r"),
+                    {"r": report_id},
+                ).one()
+            )
 
     state.report_id = report_id  # type: ignore[attr-defined]
 
@@ -69,8 +77,9 @@ JOBS = {"refresh": _queue_refresh, "compute": _queue_compute, "report": _queue_r
 
 
 @pytest.mark.parametrize("kind", list(JOBS))
-def test_sigkill_mid_job_leaves_the_database_as_before_and_the_retry_succeeds(fault_env: FaultEnv,
-                                                                             audit_lock: TableLock, kind: str):
+def test_sigkill_mid_job_leaves_the_database_as_before_and_the_retry_succeeds(
+    fault_env: FaultEnv, audit_lock: TableLock, kind: str
+):
     svc = _svc()
     run_id, job_rows = JOBS[kind](fault_env)
     before, rows_before = data_checksum(), job_rows()
@@ -111,7 +120,8 @@ def test_sigkill_mid_job_leaves_the_database_as_before_and_the_retry_succeeds(fa
 
 @pytest.mark.parametrize("kind", ["refresh", "compute"])
 def test_database_connection_killed_mid_job_fails_the_run_with_the_reason_and_writes_nothing(
-        fault_env: FaultEnv, audit_lock: TableLock, kind: str):
+    fault_env: FaultEnv, audit_lock: TableLock, kind: str
+):
     """pg_terminate_backend on the job's connection at every attempt: 3 attempts (transient), then failed."""
     from jobs.tasks import ATTEMPTS
 

@@ -1,6 +1,7 @@
 """The market-data stub answering 429, 500, timeouts, dropped connections, truncated and malformed JSON, through
 the refresh service: transient faults are retried and the refresh succeeds; anything else (or a transient fault
 that outlasts the retries) is one clear ProviderError and the stored data is untouched (checksum)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -40,8 +41,14 @@ def _refresh(base_url: str, slept: list[float], *, timeout: float = 0.5, max_ret
     from core.infra.providers.twelvedata import TwelveDataProvider
     from core.services.refresh import refresh_prices
 
-    provider = TwelveDataProvider(DEFAULT_API_KEY, base_url=base_url, credits_per_minute=1000, timeout=timeout,
-                                  max_retries=max_retries, sleep=slept.append)
+    provider = TwelveDataProvider(
+        DEFAULT_API_KEY,
+        base_url=base_url,
+        credits_per_minute=1000,
+        timeout=timeout,
+        max_retries=max_retries,
+        sleep=slept.append,
+    )
     return refresh_prices("twelvedata", None, full=True, provider=provider, actor="fault-test", today=STUB_TODAY)
 
 
@@ -92,8 +99,11 @@ def test_permanent_faults_fail_at_once_with_a_clear_message_and_store_nothing(se
     assert table_checksum(*STORED) == before
 
 
-@pytest.mark.parametrize("fault", [Fault(status=429, retry_after="0"), Fault(status=502, body="bad gateway"),
-                                   Fault(delay=1.5)], ids=["429", "502", "timeout"])
+@pytest.mark.parametrize(
+    "fault",
+    [Fault(status=429, retry_after="0"), Fault(status=502, body="bad gateway"), Fault(delay=1.5)],
+    ids=["429", "502", "timeout"],
+)
 def test_transient_faults_that_outlast_the_retries_fail_clearly_and_store_nothing(seeded, fault):
     base_url, stub = seeded
     stub.push(*[fault] * 3)

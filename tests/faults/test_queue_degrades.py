@@ -10,6 +10,7 @@
 Redis db 11 (AUTOINDEX_TEST_FAULTS_REDIS) and SQLite in the test's DATA_DIR; every subprocess is killed in a
 ``finally``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,8 +37,10 @@ from tests.integration.conftest import flush_job_keys
 from tests.integration.jobs_support import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-OUTAGE_LINE = re.compile(r"the job queue is unreachable \((?P<doing>[^,]+), attempt (?P<n>\d+)\): .*; "
-                         r"retrying in (?P<wait>\d+) s")
+OUTAGE_LINE = re.compile(
+    r"the job queue is unreachable \((?P<doing>[^,]+), attempt (?P<n>\d+)\): .*; "
+    r"retrying in (?P<wait>\d+) s"
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -140,8 +143,14 @@ def queue_env(data_dir, monkeypatch) -> Iterator[dict]:
     def start_worker(log: Path, redis_url: str = url, workers: int = 2) -> subprocess.Popen:
         env = {**os.environ, "REDIS_URL": redis_url}
         with open(log, "wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "core", "worker", "-w", str(workers)], cwd=ROOT, env=env,
-                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "core", "worker", "-w", str(workers)],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         procs.append(proc)
         return proc
 
@@ -186,8 +195,11 @@ def test_worker_started_with_redis_unreachable_logs_one_line_per_retry(queue_env
     outage = [m for m in map(OUTAGE_LINE.search, text.splitlines()) if m]
     assert [int(m["wait"]) for m in outage] == [1, 2, 4, 8], text
     assert all(m["doing"] == "starting the worker" for m in outage)
-    stamps = [dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f") for line in text.splitlines()
-              if OUTAGE_LINE.search(line)]
+    stamps = [
+        dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+        for line in text.splitlines()
+        if OUTAGE_LINE.search(line)
+    ]
     gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:])]
     assert gaps == pytest.approx([1, 2, 4], abs=0.5), gaps  # the process really waited, it did not just say so
     assert f"127.0.0.1:{CLOSED_PORT}" in text
@@ -210,13 +222,13 @@ def test_worker_rides_out_a_redis_outage_with_one_line_per_retry_round(queue_env
     _stop(proc)
     lines = log.read_text().splitlines()[before:]
     back = next(i for i, line in enumerate(lines) if "reachable again" in line)
-    lines = lines[:back + 1]  # the outage (what follows is the job's own failure, logged by Huey)
+    lines = lines[: back + 1]  # the outage (what follows is the job's own failure, logged by Huey)
     text = "\n".join(lines)
     assert "Traceback" not in text, text
     outage = [m for m in map(OUTAGE_LINE.search, lines) if m]
     waits = [int(m["wait"]) for m in outage]
     assert 2 <= len(outage) <= 6, text
-    assert waits == [min(2 ** i, 30) for i in range(len(waits))], text
+    assert waits == [min(2**i, 30) for i in range(len(waits))], text
     assert sum("reachable again" in line for line in lines) == 1
     assert svc.get_run(run_id).state == "failed" and "no active strategy config" in svc.get_run(run_id).error
     print(f"\nRedis outage of 10 s: {len(lines)} log lines, {len(outage)} retry lines, waits {waits}")
@@ -231,8 +243,11 @@ def test_a_lost_queue_message_is_reconciled_by_the_running_worker(queue_env, tmp
     run_id = svc.enqueue("compute", {})
     assert len(huey.pending()) == 1
     with unit_of_work() as session:  # queued a while ago (beyond the grace period) ...
-        session.execute(update(TaskRun).where(TaskRun.id == run_id)
-                        .values(queued_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)))
+        session.execute(
+            update(TaskRun)
+            .where(TaskRun.id == run_id)
+            .values(queued_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5))
+        )
         session.commit()
     huey.storage.flush_queue()  # ... and its message lost (Redis restarted without persistence)
     started = time.monotonic()
@@ -249,8 +264,14 @@ def test_a_lost_queue_message_is_reconciled_by_the_running_worker(queue_env, tmp
 
 def _enqueue_cli(*args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "core", "jobs", "enqueue", "compute", "--wait", *args], cwd=ROOT,
-                          env=dict(os.environ), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "jobs", "enqueue", "compute", "--wait", *args],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return proc, time.monotonic() - started
 
 
@@ -260,8 +281,9 @@ def test_enqueue_wait_with_no_worker_says_so_and_the_run_stays_queued(queue_env)
     proc, took = _enqueue_cli()
     assert proc.returncode == 1, proc.stderr
     run_id = int(proc.stdout.strip().splitlines()[0])
-    assert ("error: no worker is alive: start one with `python -m core worker` "
-            f"(run {run_id} stays queued)") in proc.stderr
+    assert (
+        f"error: no worker is alive: start one with `python -m core worker` (run {run_id} stays queued)"
+    ) in proc.stderr
     assert "Traceback" not in proc.stderr
     assert took < 20
     assert svc.get_run(run_id).state == "queued"
@@ -289,8 +311,14 @@ def test_huey_consumer_itself_backs_off_with_one_line_per_retry(queue_env, tmp_p
     env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{CLOSED_PORT}/11"}
     consumer = Path(sys.executable).with_name("huey_consumer")
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(consumer), "jobs.huey", "-w", "2"], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(consumer), "jobs.huey", "-w", "2"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_for(lambda: len(OUTAGE_LINE.findall(log.read_text())) >= 4, 40, 0.2, "four retry lines")
         assert proc.poll() is None, log.read_text()

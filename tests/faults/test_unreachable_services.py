@@ -1,4 +1,5 @@
 """The database unreachable at start-up (CLI and app), and Redis down while configured (pages, queueing)."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,9 @@ pytestmark = pytest.mark.timeout(120)
 
 def _cli(args: list[str], env: dict[str, str], timeout: float = 60) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
     return proc, time.monotonic() - started
 
 
@@ -147,8 +149,15 @@ def _navigation_mode(monkeypatch):
     monkeypatch.setattr(PagesManager, "__init__", init)
 
 
-PAGES = ("pages/dashboard.py", "pages/strategy.py", "pages/reports.py", "pages/tasks.py", "pages/data.py",
-         "pages/diagnostics.py", "pages/admin.py")
+PAGES = (
+    "pages/dashboard.py",
+    "pages/strategy.py",
+    "pages/reports.py",
+    "pages/tasks.py",
+    "pages/data.py",
+    "pages/diagnostics.py",
+    "pages/admin.py",
+)
 
 
 @pytest.mark.slow

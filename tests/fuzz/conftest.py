@@ -1,4 +1,5 @@
 """Counts the generated cases of every fuzz test and prints the totals at the end of the run."""
+
 from __future__ import annotations
 
 import collections

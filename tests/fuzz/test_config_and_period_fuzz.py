@@ -13,6 +13,7 @@ either a ValidationFailed naming a field, or a period inside the data.
 
 No database is needed: these are pure functions. The counts print at the end of the run (``count_case``).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,15 +30,43 @@ from core.schemas.strategy import BOUNDS, SLEEVES, StrategyConfig, validate_conf
 
 
 def _fuzz(n: int) -> settings:
-    return settings(max_examples=n, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                           HealthCheck.filter_too_much])
+    return settings(
+        max_examples=n,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
 
 
 FIELDS = list(StrategyConfig.model_fields)
 INT_FIELDS = {n for n, f in StrategyConfig.model_fields.items() if f.annotation in (int, int | None)}
-EXTREMES = [1e308, -1e308, 5e-324, -5e-324, 0.0, -0.0, math.nan, math.inf, -math.inf, 10**30, -(10**30), 2**63,
-            10**400, 1, -1, 0.5, 2.5, True, None, "", "1e308", "nan", "abc", [1], {"x": 1}]
+EXTREMES = [
+    1e308,
+    -1e308,
+    5e-324,
+    -5e-324,
+    0.0,
+    -0.0,
+    math.nan,
+    math.inf,
+    -math.inf,
+    10**30,
+    -(10**30),
+    2**63,
+    10**400,
+    1,
+    -1,
+    0.5,
+    2.5,
+    True,
+    None,
+    "",
+    "1e308",
+    "nan",
+    "abc",
+    [1],
+    {"x": 1},
+]
 
 
 def _edges(name: str) -> list[object]:
@@ -47,8 +76,12 @@ def _edges(name: str) -> list[object]:
 
 
 EDGE_VALUES = st.sampled_from(sorted(BOUNDS)).flatmap(lambda n: st.tuples(st.just(n), st.sampled_from(_edges(n))))
-ANY_VALUE = st.one_of(st.sampled_from(EXTREMES), st.floats(allow_nan=True, allow_infinity=True),
-                      st.integers(min_value=-(10**40), max_value=10**40), st.text(max_size=8))
+ANY_VALUE = st.one_of(
+    st.sampled_from(EXTREMES),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.text(max_size=8),
+)
 
 
 def _in_bounds(name: str) -> st.SearchStrategy:
@@ -75,17 +108,22 @@ def valid_ish_config(draw) -> dict:
             data[name] = draw(_in_bounds(name))
     data["rebalance"] = draw(st.sampled_from(["daily", "weekly", "monthly", "quarterly", "yearly"]))
     data["market_cap_sqrt"] = draw(st.booleans())
-    if data.get("top_n") is not None and data.get("max_weight") is not None \
-            and data["top_n"] * data["max_weight"] < 1:
+    if data.get("top_n") is not None and data.get("max_weight") is not None and data["top_n"] * data["max_weight"] < 1:
         data["max_weight"] = None
     # issue 15's cross-field rules (min weight / holdings against the cap and top_n)
-    if data.get("min_weight") is not None and data.get("max_weight") is not None \
-            and data["min_weight"] > data["max_weight"]:
+    if (
+        data.get("min_weight") is not None
+        and data.get("max_weight") is not None
+        and data["min_weight"] > data["max_weight"]
+    ):
         data["min_weight"] = None
     if data.get("min_holdings") is not None and data.get("top_n") is not None and data["min_holdings"] > data["top_n"]:
         data["min_holdings"] = None
-    if data.get("min_holdings") is not None and data.get("min_weight") is not None \
-            and data["min_holdings"] * data["min_weight"] > 1:
+    if (
+        data.get("min_holdings") is not None
+        and data.get("min_weight") is not None
+        and data["min_holdings"] * data["min_weight"] > 1
+    ):
         data["min_weight"] = None
     return data
 
@@ -105,8 +143,17 @@ def _frames() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     wild = base.copy()
     wild.iloc[::2, :] *= 10.0  # +900 % / -90 % every day
     caps = base * rng.uniform(1e9, 1e12, 5)
-    return {name: (frame, caps) for name, frame in
-            {"walk": base, "holes": holes, "bad tick": tick, "tiny": tiny, "flat": flat, "wild": wild}.items()}
+    return {
+        name: (frame, caps)
+        for name, frame in {
+            "walk": base,
+            "holes": holes,
+            "bad tick": tick,
+            "tiny": tiny,
+            "flat": flat,
+            "wild": wild,
+        }.items()
+    }
 
 
 FRAMES = _frames()
@@ -155,8 +202,14 @@ def test_random_configs_are_refused_by_field_or_valid(count_case, data):
 @given(field=st.sampled_from(FIELDS), value=st.sampled_from(EXTREMES), frame=st.sampled_from(sorted(FRAMES)))
 def test_one_extreme_value_in_a_good_config(count_case, field, value, frame):
     count_case()
-    data = {"momentum": 0.5, "risk_parity": 0.5, "min_history": 5, "momentum_lookback": 10,
-            "risk_parity_lookback": 10, field: value}
+    data = {
+        "momentum": 0.5,
+        "risk_parity": 0.5,
+        "min_history": 5,
+        "momentum_lookback": 10,
+        "risk_parity_lookback": 10,
+        field: value,
+    }
     cfg, errors = validate_config(data)
     if cfg is None:
         _check_errors(data, errors)
@@ -204,11 +257,37 @@ INDEX = pd.Series(np.linspace(100, 130, len(pd.bdate_range(FIRST, AS_OF))), inde
 PERIOD_NAMES = ["MTD", "QTD", "YTD", "1Y", "3Y", "5Y", "max", "custom"]
 NEAR = st.dates(min_value=FIRST - dt.timedelta(days=40), max_value=AS_OF + dt.timedelta(days=40))
 DATEISH = st.one_of(
-    st.none(), st.just(""), NEAR, NEAR.map(str), NEAR.map(lambda d: f" {d} "), NEAR.map(lambda d: f"{d}T12:30:00"),
-    st.dates(), st.dates().map(str), st.sampled_from([dt.date.min, dt.date.max, "0001-01-01", "9999-12-31",
-                                                      "2024-02-30", "2024-13-01", "24-01-02", "today", "0",
-                                                      "1e308", "NaT", "nan", "\x00", "2024-06-28\n"]),
-    st.datetimes(), st.text(max_size=12), st.integers(), st.floats(allow_nan=True))
+    st.none(),
+    st.just(""),
+    NEAR,
+    NEAR.map(str),
+    NEAR.map(lambda d: f" {d} "),
+    NEAR.map(lambda d: f"{d}T12:30:00"),
+    st.dates(),
+    st.dates().map(str),
+    st.sampled_from(
+        [
+            dt.date.min,
+            dt.date.max,
+            "0001-01-01",
+            "9999-12-31",
+            "2024-02-30",
+            "2024-13-01",
+            "24-01-02",
+            "today",
+            "0",
+            "1e308",
+            "NaT",
+            "nan",
+            "\x00",
+            "2024-06-28\n",
+        ]
+    ),
+    st.datetimes(),
+    st.text(max_size=12),
+    st.integers(),
+    st.floats(allow_nan=True),
+)
 
 
 def _period_ok(s: object, e: object, period: str) -> None:
@@ -222,10 +301,15 @@ def _period_ok(s: object, e: object, period: str) -> None:
 
 
 @_fuzz(400)
-@given(report_type=st.one_of(st.sampled_from(["performance", "allocation", "risk", "benchmark"]), st.text(max_size=6)),
-       period=st.one_of(st.sampled_from(PERIOD_NAMES), st.text(max_size=6)),
-       fmt=st.one_of(st.sampled_from(["html", "pdf", "xlsx", "csv"]), st.text(max_size=6)),
-       start=DATEISH, end=DATEISH, same_day=st.booleans(), reverse=st.booleans())
+@given(
+    report_type=st.one_of(st.sampled_from(["performance", "allocation", "risk", "benchmark"]), st.text(max_size=6)),
+    period=st.one_of(st.sampled_from(PERIOD_NAMES), st.text(max_size=6)),
+    fmt=st.one_of(st.sampled_from(["html", "pdf", "xlsx", "csv"]), st.text(max_size=6)),
+    start=DATEISH,
+    end=DATEISH,
+    same_day=st.booleans(),
+    reverse=st.booleans(),
+)
 def test_report_request_periods(count_case, report_type, period, fmt, start, end, same_day, reverse):
     from core.quant import periods
     from core.services import reports
@@ -250,9 +334,13 @@ def test_report_request_periods(count_case, report_type, period, fmt, start, end
 
 
 @_fuzz(400)
-@given(period=st.sampled_from(PERIOD_NAMES + ["", "ytd", "10Y"]), start=DATEISH, end=DATEISH,
-       as_of=st.one_of(st.just(AS_OF), st.dates(min_value=dt.date(1900, 3, 1)), st.just(dt.date.max)),
-       span=st.integers(0, 20000))
+@given(
+    period=st.sampled_from(PERIOD_NAMES + ["", "ytd", "10Y"]),
+    start=DATEISH,
+    end=DATEISH,
+    as_of=st.one_of(st.just(AS_OF), st.dates(min_value=dt.date(1900, 3, 1)), st.just(dt.date.max)),
+    span=st.integers(0, 20000),
+)
 def test_period_bounds_with_raw_input(count_case, period, start, end, as_of, span):
     """period_bounds as the dashboard calls it: raw dates, and stored data anywhere in the calendar."""
     from core.quant import periods

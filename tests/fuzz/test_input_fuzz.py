@@ -3,6 +3,7 @@
 Every service either succeeds or raises an AutoIndexError (a clear message for the page); when it raises,
 the database is byte-for-byte unchanged.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,12 +19,28 @@ from sqlalchemy import text
 from core.db import unit_of_work
 from core.errors import AutoIndexError
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                         HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 ODD_TEXT = st.one_of(
     st.text(max_size=300),
-    st.sampled_from(["'; DROP TABLE users; --", "\" OR 1=1 --", "Robert'); DELETE FROM prices;--", "<script>alert(1)</script>",
-                     "名前😀", "\u202etxt.exe", "a" * 5000, "", " ", "\x00nul", "../../etc/passwd", "%s%s%n", "{{7*7}}"]),
+    st.sampled_from(
+        [
+            "'; DROP TABLE users; --",
+            '" OR 1=1 --',
+            "Robert'); DELETE FROM prices;--",
+            "<script>alert(1)</script>",
+            "名前😀",
+            "\u202etxt.exe",
+            "a" * 5000,
+            "",
+            " ",
+            "\x00nul",
+            "../../etc/passwd",
+            "%s%s%n",
+            "{{7*7}}",
+        ]
+    ),
 )
 
 
@@ -64,16 +81,22 @@ def test_importer_arbitrary_bytes(seeded, count_case, content, suffix):
     _expect_clean_failure_or_success(lambda: import_price_file(content, "upload" + suffix), count_case)
 
 
-CELL = st.one_of(st.text(alphabet=string.printable, max_size=12), st.floats(allow_nan=True, allow_infinity=True).map(str),
-                 st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 1, 1)).map(str),
-                 st.sampled_from(["AAPL", "MSFT", "^GSPC", "NOPE", "", "-1", "0", "1e400", "2024-02-30"]))
+CELL = st.one_of(
+    st.text(alphabet=string.printable, max_size=12),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 1, 1)).map(str),
+    st.sampled_from(["AAPL", "MSFT", "^GSPC", "NOPE", "", "-1", "0", "1e400", "2024-02-30"]),
+)
 
 
 @FUZZ
-@given(header=st.lists(st.sampled_from(["date", "symbol", "close", "market_cap", "AAPL", "MSFT", "junk", ""]),
-                       min_size=0, max_size=5),
-       rows=st.lists(st.lists(CELL, min_size=0, max_size=5), max_size=15),
-       sep=st.sampled_from([",", ";", "\t"]))
+@given(
+    header=st.lists(
+        st.sampled_from(["date", "symbol", "close", "market_cap", "AAPL", "MSFT", "junk", ""]), min_size=0, max_size=5
+    ),
+    rows=st.lists(st.lists(CELL, min_size=0, max_size=5), max_size=15),
+    sep=st.sampled_from([",", ";", "\t"]),
+)
 def test_importer_structured_csv(seeded, count_case, header, rows, sep):
     from core.services.refresh import import_price_file
 
@@ -98,17 +121,45 @@ def test_importer_structured_xlsx(seeded, count_case, rows):
     _expect_clean_failure_or_success(lambda: import_price_file(buf.getvalue(), "prices.xlsx"), count_case)
 
 
-JSONISH = st.one_of(st.none(), st.booleans(), st.integers(min_value=-10**12, max_value=10**12),
-                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
-                    st.lists(st.integers(), max_size=3))
-FIELDS = ["equal", "momentum", "market_cap", "risk_parity", "momentum_lookback", "momentum_threshold",
-          "risk_parity_lookback", "market_cap_sqrt", "top_n", "max_weight", "min_history", "rebalance", "drift_band",
-          "cost_bps", "min_price", "ffill_limit", "return_clip", "outlier_z", "outlier_window", "base_value", "bogus"]
+JSONISH = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.lists(st.integers(), max_size=3),
+)
+FIELDS = [
+    "equal",
+    "momentum",
+    "market_cap",
+    "risk_parity",
+    "momentum_lookback",
+    "momentum_threshold",
+    "risk_parity_lookback",
+    "market_cap_sqrt",
+    "top_n",
+    "max_weight",
+    "min_history",
+    "rebalance",
+    "drift_band",
+    "cost_bps",
+    "min_price",
+    "ffill_limit",
+    "return_clip",
+    "outlier_z",
+    "outlier_window",
+    "base_value",
+    "bogus",
+]
 
 
 @FUZZ
-@given(params=st.dictionaries(st.sampled_from(FIELDS), JSONISH, max_size=8), name=ODD_TEXT,
-       note=st.one_of(st.none(), ODD_TEXT))
+@given(
+    params=st.dictionaries(st.sampled_from(FIELDS), JSONISH, max_size=8),
+    name=ODD_TEXT,
+    note=st.one_of(st.none(), ODD_TEXT),
+)
 def test_strategy_schema_and_save(seeded, count_case, params, name, note):
     from core.schemas.strategy import validate_config
     from core.services import strategies
@@ -120,13 +171,19 @@ def test_strategy_schema_and_save(seeded, count_case, params, name, note):
 
 
 @FUZZ
-@given(username=ODD_TEXT, name=ODD_TEXT, email=st.one_of(st.none(), ODD_TEXT), password=ODD_TEXT,
-       role=st.sampled_from(["admin", "analyst", "root", "", "'; --"]))
+@given(
+    username=ODD_TEXT,
+    name=ODD_TEXT,
+    email=st.one_of(st.none(), ODD_TEXT),
+    password=ODD_TEXT,
+    role=st.sampled_from(["admin", "analyst", "root", "", "'; --"]),
+)
 def test_user_fields(seeded, count_case, username, name, email, password, role):
     from core.services import users
 
     _expect_clean_failure_or_success(
-        lambda: users.create_user(username, name, password, role=role, email=email), count_case)
+        lambda: users.create_user(username, name, password, role=role, email=email), count_case
+    )
     count_case()
     with pytest.raises(AutoIndexError):
         users.authenticate(username + "\x01nobody", password)
@@ -138,4 +195,5 @@ def test_refresh_parameters(seeded, count_case, symbols, provider):
     from core.services.refresh import refresh_prices
 
     _expect_clean_failure_or_success(
-        lambda: refresh_prices(provider, symbols or None, today=dt.date(2024, 6, 28)), count_case)
+        lambda: refresh_prices(provider, symbols or None, today=dt.date(2024, 6, 28)), count_case
+    )

@@ -1,6 +1,7 @@
 """More bad input: report parameters, and odd text at the remaining text fields (asset add, provider settings,
 asset lookups, audit and run filters, task params via run_service.enqueue, invitations). Every call either succeeds
 or raises an AutoIndexError with a message, and a refused input leaves the database unchanged."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -41,34 +42,56 @@ def memory_queue(monkeypatch):
     return jobs.huey
 
 
-DATEISH = st.one_of(st.none(), st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 1, 1)),
-                    st.dates().map(str), ODD_TEXT, st.integers(), st.floats(allow_nan=True))
+DATEISH = st.one_of(
+    st.none(),
+    st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 1, 1)),
+    st.dates().map(str),
+    ODD_TEXT,
+    st.integers(),
+    st.floats(allow_nan=True),
+)
 
 
 @FUZZ
-@given(report_type=st.one_of(st.sampled_from(["performance", "allocation", "risk", "benchmark"]), ODD_TEXT),
-       period=st.one_of(st.sampled_from(["MTD", "QTD", "YTD", "1Y", "3Y", "5Y", "max", "custom"]), ODD_TEXT),
-       fmt=st.one_of(st.sampled_from(["html", "pdf", "xlsx", "csv"]), ODD_TEXT),
-       config_id=st.one_of(st.none(), st.integers(min_value=-2**63, max_value=2**63), ODD_TEXT, st.floats()),
-       start=DATEISH, end=DATEISH)
+@given(
+    report_type=st.one_of(st.sampled_from(["performance", "allocation", "risk", "benchmark"]), ODD_TEXT),
+    period=st.one_of(st.sampled_from(["MTD", "QTD", "YTD", "1Y", "3Y", "5Y", "max", "custom"]), ODD_TEXT),
+    fmt=st.one_of(st.sampled_from(["html", "pdf", "xlsx", "csv"]), ODD_TEXT),
+    config_id=st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**63), ODD_TEXT, st.floats()),
+    start=DATEISH,
+    end=DATEISH,
+)
 def test_report_parameters(computed, memory_queue, count_case, report_type, period, fmt, config_id, start, end):
     from core.schemas.report import ReportRequest
     from core.services import reports
 
     _expect_clean_failure_or_success(
-        lambda: reports.request_report(report_type, period, fmt, config_id, start, end, owner=None,
-                                       huey=memory_queue), count_case)
+        lambda: reports.request_report(report_type, period, fmt, config_id, start, end, owner=None, huey=memory_queue),
+        count_case,
+    )
     count_case()
     try:  # the schema alone: a pydantic error, never anything else
-        ReportRequest.model_validate({"report_type": report_type, "period": period, "format": fmt,
-                                      "config_id": config_id, "start": start, "end": end})
+        ReportRequest.model_validate(
+            {
+                "report_type": report_type,
+                "period": period,
+                "format": fmt,
+                "config_id": config_id,
+                "start": start,
+                "end": end,
+            }
+        )
     except ValueError:
         pass
 
 
 @FUZZ
-@given(owner=st.one_of(st.none(), ODD_TEXT), report_type=st.one_of(st.none(), ODD_TEXT),
-       status=st.one_of(st.none(), ODD_TEXT), limit=st.one_of(st.integers(), ODD_TEXT))
+@given(
+    owner=st.one_of(st.none(), ODD_TEXT),
+    report_type=st.one_of(st.none(), ODD_TEXT),
+    status=st.one_of(st.none(), ODD_TEXT),
+    limit=st.one_of(st.integers(), ODD_TEXT),
+)
 def test_report_history_filters(computed, count_case, owner, report_type, status, limit):
     from core.services import reports
 
@@ -82,15 +105,29 @@ def test_report_history_filters(computed, count_case, owner, report_type, status
 
 
 @FUZZ
-@given(symbol=ODD_TEXT, name=ODD_TEXT, asset_class=st.one_of(st.sampled_from(["equity", "etf", "bond"]), ODD_TEXT),
-       sector=st.one_of(st.none(), ODD_TEXT), currency=st.one_of(st.just("USD"), ODD_TEXT),
-       is_benchmark=st.booleans())
+@given(
+    symbol=ODD_TEXT,
+    name=ODD_TEXT,
+    asset_class=st.one_of(st.sampled_from(["equity", "etf", "bond"]), ODD_TEXT),
+    sector=st.one_of(st.none(), ODD_TEXT),
+    currency=st.one_of(st.just("USD"), ODD_TEXT),
+    is_benchmark=st.booleans(),
+)
 def test_asset_add(seeded, count_case, symbol, name, asset_class, sector, currency, is_benchmark):
     from core.services import universe
 
     _expect_clean_failure_or_success(
-        lambda: universe.add_asset(symbol, name, asset_class=asset_class, sector=sector, currency=currency,
-                                   is_benchmark=is_benchmark, actor=None), count_case)
+        lambda: universe.add_asset(
+            symbol,
+            name,
+            asset_class=asset_class,
+            sector=sector,
+            currency=currency,
+            is_benchmark=is_benchmark,
+            actor=None,
+        ),
+        count_case,
+    )
 
 
 @FUZZ
@@ -100,14 +137,18 @@ def test_asset_lookup_activation_and_provider_settings(seeded, count_case, symbo
 
     _expect_clean_failure_or_success(lambda: universe.asset_history(symbol), count_case)
     _expect_clean_failure_or_success(lambda: universe.set_active(symbol, active), count_case)
-    _expect_clean_failure_or_success(lambda: universe.put_provider_settings(provider, symbols),
-                                     count_case)
+    _expect_clean_failure_or_success(lambda: universe.put_provider_settings(provider, symbols), count_case)
 
 
 @FUZZ
-@given(actor=st.one_of(st.none(), ODD_TEXT), action=st.one_of(st.none(), ODD_TEXT),
-       since=st.one_of(st.none(), st.datetimes()), until=st.one_of(st.none(), st.datetimes()),
-       limit=st.integers(min_value=-5, max_value=10**6), offset=st.integers(min_value=-5, max_value=10**6))
+@given(
+    actor=st.one_of(st.none(), ODD_TEXT),
+    action=st.one_of(st.none(), ODD_TEXT),
+    since=st.one_of(st.none(), st.datetimes()),
+    until=st.one_of(st.none(), st.datetimes()),
+    limit=st.integers(min_value=-5, max_value=10**6),
+    offset=st.integers(min_value=-5, max_value=10**6),
+)
 def test_audit_filters(seeded, count_case, actor, action, since, until, limit, offset):
     from core.services import audit
 
@@ -127,8 +168,11 @@ PARAM_NAMES = st.sampled_from(["provider", "symbols", "full", "config_id", "repo
 
 
 @FUZZ
-@given(kind=KINDS, params=st.one_of(st.none(), st.dictionaries(PARAM_NAMES, st.one_of(JSONISH, ODD_TEXT), max_size=4)),
-       user=st.one_of(st.none(), ODD_TEXT))
+@given(
+    kind=KINDS,
+    params=st.one_of(st.none(), st.dictionaries(PARAM_NAMES, st.one_of(JSONISH, ODD_TEXT), max_size=4)),
+    user=st.one_of(st.none(), ODD_TEXT),
+)
 def test_task_params_via_enqueue(seeded, memory_queue, count_case, kind, params, user):
     from core.services import runs as run_service
 
@@ -144,15 +188,22 @@ def test_task_params_via_enqueue(seeded, memory_queue, count_case, kind, params,
 
 
 @FUZZ
-@given(kind=st.one_of(st.none(), ODD_TEXT), state=st.one_of(st.none(), ODD_TEXT), user=st.one_of(st.none(), ODD_TEXT),
-       run_id=st.integers(min_value=-2**63, max_value=2**63 - 1))
+@given(
+    kind=st.one_of(st.none(), ODD_TEXT),
+    state=st.one_of(st.none(), ODD_TEXT),
+    user=st.one_of(st.none(), ODD_TEXT),
+    run_id=st.integers(min_value=-(2**63), max_value=2**63 - 1),
+)
 def test_run_filters_and_lookups(seeded, count_case, kind, state, user, run_id):
     from core.services import runs as run_service
 
     count_case()
-    for call in (lambda: run_service.list_runs(kind=kind, state=state, user=user),
-                 lambda: run_service.get_run(run_id, user), lambda: run_service.retry(run_id, user),
-                 lambda: run_service.cancel(run_id, user)):
+    for call in (
+        lambda: run_service.list_runs(kind=kind, state=state, user=user),
+        lambda: run_service.get_run(run_id, user),
+        lambda: run_service.retry(run_id, user),
+        lambda: run_service.cancel(run_id, user),
+    ):
         try:
             call()
         except (AutoIndexError, ValueError) as exc:  # ValueError: RunFilters' pydantic message

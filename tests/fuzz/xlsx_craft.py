@@ -2,6 +2,7 @@
 the lies a hostile file tells (a wrong ``<dimension>``, a declared size that is not the real one, a member
 that inflates to gigabytes). Building the parts directly is ~100x faster than openpyxl, which the fuzz needs.
 """
+
 from __future__ import annotations
 
 import io
@@ -24,19 +25,23 @@ CONTENT_TYPES = (
     f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{CT}.worksheet+xml"/>'
     f'<Override PartName="/xl/styles.xml" ContentType="{CT}.styles+xml"/>'
     f'<Override PartName="/xl/sharedStrings.xml" ContentType="{CT}.sharedStrings+xml"/>'
-    '</Types>').encode()
+    "</Types>"
+).encode()
 ROOT_RELS = (
     f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{PKG_RELS}">'
-    f'<Relationship Id="rId1" Type="{RELS}/officeDocument" Target="xl/workbook.xml"/></Relationships>').encode()
+    f'<Relationship Id="rId1" Type="{RELS}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+).encode()
 WORKBOOK = (
     f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{MAIN}" xmlns:r="{RELS}">'
-    '<sheets><sheet name="Prices" sheetId="1" r:id="rId1"/></sheets></workbook>').encode()
+    '<sheets><sheet name="Prices" sheetId="1" r:id="rId1"/></sheets></workbook>'
+).encode()
 WORKBOOK_RELS = (
     f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{PKG_RELS}">'
     f'<Relationship Id="rId1" Type="{RELS}/worksheet" Target="worksheets/sheet1.xml"/>'
     f'<Relationship Id="rId2" Type="{RELS}/styles" Target="styles.xml"/>'
     f'<Relationship Id="rId3" Type="{RELS}/sharedStrings" Target="sharedStrings.xml"/>'
-    '</Relationships>').encode()
+    "</Relationships>"
+).encode()
 #: Style 0 is General, style 1 a date (built-in format 14), so a number in a style-1 cell is a real date cell.
 STYLES = (
     f'<?xml version="1.0" encoding="UTF-8"?><styleSheet xmlns="{MAIN}">'
@@ -46,7 +51,8 @@ STYLES = (
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
     '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs><cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
-    '</styleSheet>').encode()
+    "</styleSheet>"
+).encode()
 
 
 def column_letters(number: int) -> str:
@@ -73,17 +79,26 @@ def cell_xml(reference: str, value: object) -> str:
     return f'<c r="{reference}" t="inlineStr"><is><t xml:space="preserve">{escape(str(value))}</t></is></c>'
 
 
-def sheet_xml(rows: list[list[object]], *, dimension: str | None = None, row_numbers: list[int] | None = None,
-              before_data: str = "") -> bytes:
+def sheet_xml(
+    rows: list[list[object]],
+    *,
+    dimension: str | None = None,
+    row_numbers: list[int] | None = None,
+    before_data: str = "",
+) -> bytes:
     """A worksheet holding ``rows`` (row ``i`` numbered ``row_numbers[i]``, default 1, 2, ...)."""
     numbers = row_numbers or list(range(1, len(rows) + 1))
     body = "".join(
-        f'<row r="{n}">' + "".join(cell_xml(f"{column_letters(j + 1)}{n}", v) for j, v in enumerate(row)
-                                   if v is not None) + "</row>"
-        for n, row in zip(numbers, rows))
+        f'<row r="{n}">'
+        + "".join(cell_xml(f"{column_letters(j + 1)}{n}", v) for j, v in enumerate(row) if v is not None)
+        + "</row>"
+        for n, row in zip(numbers, rows)
+    )
     dim = f'<dimension ref="{dimension}"/>' if dimension else ""
-    return (f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{MAIN}">{dim}{before_data}'
-            f"<sheetData>{body}</sheetData></worksheet>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{MAIN}">{dim}{before_data}'
+        f"<sheetData>{body}</sheetData></worksheet>"
+    ).encode()
 
 
 def shared_strings_xml(strings: list[str]) -> bytes:
@@ -92,10 +107,15 @@ def shared_strings_xml(strings: list[str]) -> bytes:
 
 
 def workbook_parts(sheet: bytes, shared: bytes | None = None) -> dict[str, bytes]:
-    return {"[Content_Types].xml": CONTENT_TYPES, "_rels/.rels": ROOT_RELS, "xl/workbook.xml": WORKBOOK,
-            "xl/_rels/workbook.xml.rels": WORKBOOK_RELS, "xl/styles.xml": STYLES,
-            "xl/sharedStrings.xml": shared if shared is not None else shared_strings_xml([]),
-            "xl/worksheets/sheet1.xml": sheet}
+    return {
+        "[Content_Types].xml": CONTENT_TYPES,
+        "_rels/.rels": ROOT_RELS,
+        "xl/workbook.xml": WORKBOOK,
+        "xl/_rels/workbook.xml.rels": WORKBOOK_RELS,
+        "xl/styles.xml": STYLES,
+        "xl/sharedStrings.xml": shared if shared is not None else shared_strings_xml([]),
+        "xl/worksheets/sheet1.xml": sheet,
+    }
 
 
 def zip_parts(parts: dict[str, bytes]) -> bytes:
@@ -143,8 +163,29 @@ def raw_zip(members: list[tuple[str, list[bytes], int, int]], *, declared_sizes:
         out.write(encoded)
         for p in pieces:
             out.write(p)
-        directory.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, compressed, size,
-                                     len(encoded), 0, 0, 0, 0, 0, offset) + encoded)
+        directory.append(
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                8,
+                0,
+                0x21,
+                crc,
+                compressed,
+                size,
+                len(encoded),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + encoded
+        )
     start = out.tell()
     for entry in directory:
         out.write(entry)
@@ -161,11 +202,13 @@ def bomb_xlsx(cell_bytes: int = 2 << 30, *, declared_size: int | None = None) ->
     """A ~2 MB workbook whose sheet holds one inline-string cell of ``cell_bytes`` 'A's (default 2 GiB) below a
     normal header row. ``declared_size`` makes the sheet claim another unpacked size in the zip directory."""
     chunk = b"A" * (1 << 20)
-    prefix = (f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{MAIN}"><sheetData>'
-              '<row r="1"><c r="A1" t="inlineStr"><is><t>date</t></is></c>'
-              '<c r="B1" t="inlineStr"><is><t>AAPL</t></is></c></row>'
-              '<row r="2"><c r="A2" t="inlineStr"><is><t>2024-01-02</t></is></c>'
-              '<c r="B2" t="inlineStr"><is><t>').encode()
+    prefix = (
+        f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{MAIN}"><sheetData>'
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>date</t></is></c>'
+        '<c r="B1" t="inlineStr"><is><t>AAPL</t></is></c></row>'
+        '<row r="2"><c r="A2" t="inlineStr"><is><t>2024-01-02</t></is></c>'
+        '<c r="B2" t="inlineStr"><is><t>'
+    ).encode()
     suffix = b"</t></is></c></row></sheetData></worksheet>"
     pieces, crc, size = _deflate_pieces(prefix, chunk, cell_bytes // len(chunk), suffix)
     parts = workbook_parts(b"")
@@ -178,7 +221,7 @@ def bomb_xlsx(cell_bytes: int = 2 << 30, *, declared_size: int | None = None) ->
 def huge_shared_strings_xlsx(sheet: bytes, unpacked_bytes: int = 9 << 20) -> bytes:
     """A small workbook whose shared strings part really unpacks to ``unpacked_bytes`` (one string repeated)."""
     prefix = f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{MAIN}">'.encode()
-    item = b"<si><t>AAPL</t></si>" * 52_429                     # ~1 MiB
+    item = b"<si><t>AAPL</t></si>" * 52_429  # ~1 MiB
     pieces, crc, size = _deflate_pieces(prefix, item, max(1, unpacked_bytes // len(item)), b"</sst>")
     parts = workbook_parts(sheet)
     members = [_plain(name, data) for name, data in parts.items() if name != "xl/sharedStrings.xml"]

@@ -1,4 +1,5 @@
 """Fixtures of the job-queue integration suites (see jobs_suite.py)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,10 +46,16 @@ def prepare_jobs_env(monkeypatch, stub_url: str, *, database_url: str | None, re
     from core.services.strategies import ensure_default_config
     from tests.conftest import _reset_caches, _truncate_pg
 
-    env = {"TWELVEDATA_API_KEY": DEFAULT_API_KEY, "TWELVEDATA_BASE_URL": stub_url,
-           "TWELVEDATA_CREDITS_PER_MINUTE": "1000", "DEMO_ON_EMPTY": "false", "LOG_LEVEL": "INFO",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(__import__("pathlib").Path(__file__).resolve().parents[2]),
-                                                      os.environ.get("PYTHONPATH")]))}
+    env = {
+        "TWELVEDATA_API_KEY": DEFAULT_API_KEY,
+        "TWELVEDATA_BASE_URL": stub_url,
+        "TWELVEDATA_CREDITS_PER_MINUTE": "1000",
+        "DEMO_ON_EMPTY": "false",
+        "LOG_LEVEL": "INFO",
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(__import__("pathlib").Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")])
+        ),
+    }
     if database_url:
         env["DATABASE_URL"] = database_url
     if redis_url:

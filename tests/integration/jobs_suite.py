@@ -4,6 +4,7 @@ Each importing module provides a ``jobs_env`` fixture (:class:`JobsEnv`): a migr
 14-asset demo universe and an active config, the TwelveData stub, the test process's ``jobs.huey`` pointed
 at the same queue as the consumers, and a :class:`Consumers` launcher.
 """
+
 from __future__ import annotations
 
 import time
@@ -98,8 +99,9 @@ def test_kill9_during_refresh_leaves_prices_unchanged_and_the_retry_succeeds(job
 def test_provider_429_then_200_is_retried_and_succeeds(jobs_env: JobsEnv):
     svc = _svc()
     # the provider's own retries (4 attempts) all get 429, so the job itself must retry
-    jobs_env.stub.push(*[Fault(status=429, retry_after="0", error=(429, "You have run out of API credits"))
-                         for _ in range(4)])
+    jobs_env.stub.push(
+        *[Fault(status=429, retry_after="0", error=(429, "You have run out of API credits")) for _ in range(4)]
+    )
     jobs_env.consumers.start(workers=1)
     run_id = svc.enqueue("refresh", {"provider": "twelvedata", "full": True}, user="anna")
     history = run_history(run_id, timeout=40)

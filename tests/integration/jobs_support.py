@@ -2,6 +2,7 @@
 
 Every wait is bounded; every subprocess is killed in ``finally`` (see :class:`Consumers`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,8 +39,12 @@ def prices_checksum() -> str:
 
     digest = hashlib.sha256()
     with unit_of_work() as session:
-        rows = session.execute(text("SELECT a.symbol, p.date, p.close FROM prices p JOIN assets a ON a.id = p.asset_id "
-                                    "ORDER BY a.symbol, p.date")).all()
+        rows = session.execute(
+            text(
+                "SELECT a.symbol, p.date, p.close FROM prices p JOIN assets a ON a.id = p.asset_id "
+                "ORDER BY a.symbol, p.date"
+            )
+        ).all()
     for symbol, day, close in rows:
         digest.update(f"{symbol}|{day}|{close!r};".encode())
     return f"{len(rows)}:{digest.hexdigest()}"
@@ -69,8 +74,9 @@ class Consumers:
             cmd = [sys.executable, "-m", "jobs.embedded"]
         else:
             cmd = [HUEY_CONSUMER, "jobs.huey", "-w", str(workers), "-k", "thread", "-d", "0.05", "-m", "0.5"]
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         self.procs.append(proc)
         if wait:
@@ -93,8 +99,10 @@ class Consumers:
         proc.wait(timeout=10)
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
-                         for p in sorted(self.log_dir.glob("consumer-*.log")))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
+            for p in sorted(self.log_dir.glob("consumer-*.log"))
+        )
 
     def close(self) -> None:
         for proc in self.procs:

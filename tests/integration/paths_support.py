@@ -3,6 +3,7 @@
 ``chmod 444`` does not stop root (it bypasses permission bits), so as root the immutable attribute
 (``chattr +i``) is set as well; it refuses every write, also root's, and is always removed again.
 """
+
 from __future__ import annotations
 
 import contextlib

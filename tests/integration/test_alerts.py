@@ -1,6 +1,7 @@
 """In-app alert notifications against a local webhook stub (http.server) and a local SMTP server (aiosmtpd), on
 SQLite and PostgreSQL: settings (admins only, validated, webhook redacted), send test, each rule, de-duplication
 (also under concurrent evaluations), retries of a failed send, and the audit trail."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -93,9 +94,18 @@ def admin(db):
 def _configure(webhook: WebhookStub, smtp_port: int, **extra) -> None:
     from core.services import alerts
 
-    alerts.save_settings({"webhook_url": webhook.url, "smtp_host": "127.0.0.1", "smtp_port": smtp_port,
-                          "smtp_starttls": False, "email_from": "autoindex@example.org",
-                          "email_to": "ops@example.org, lead@example.org", **extra}, actor="alice")
+    alerts.save_settings(
+        {
+            "webhook_url": webhook.url,
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp_port,
+            "smtp_starttls": False,
+            "email_from": "autoindex@example.org",
+            "email_to": "ops@example.org, lead@example.org",
+            **extra,
+        },
+        actor="alice",
+    )
 
 
 def _seed_firing_state() -> None:
@@ -105,8 +115,15 @@ def _seed_firing_state() -> None:
     from core.models import Asset, IndexValue, Price, StrategyConfigRow, TaskRun
 
     with unit_of_work() as session:
-        bench = Asset(symbol="^GSPC", name="S&P 500", asset_class="index", currency="USD", is_benchmark=True,
-                      is_active=True, source="demo")
+        bench = Asset(
+            symbol="^GSPC",
+            name="S&P 500",
+            asset_class="index",
+            currency="USD",
+            is_benchmark=True,
+            is_active=True,
+            source="demo",
+        )
         session.add(bench)
         session.flush()
         session.add(Price(asset_id=bench.id, date=dt.date(2024, 6, 4), close=100.0))  # Wed 5 .. Fri 14: 8 days
@@ -115,10 +132,24 @@ def _seed_firing_state() -> None:
         session.flush()
         for day, value in ((3, 100.0), (4, 125.0), (5, 100.0)):
             session.add(IndexValue(config_id=config.id, date=dt.date(2024, 6, day), value=value))
-        session.add(TaskRun(kind="refresh", state="failed", error="ProviderError: HTTP 401 for AAPL\ntraceback",
-                            queued_at=NOW - dt.timedelta(hours=2), finished_at=NOW - dt.timedelta(hours=2)))
-        session.add(TaskRun(kind="refresh", state="failed", error="old news",
-                            queued_at=NOW - dt.timedelta(days=3), finished_at=NOW - dt.timedelta(days=3)))
+        session.add(
+            TaskRun(
+                kind="refresh",
+                state="failed",
+                error="ProviderError: HTTP 401 for AAPL\ntraceback",
+                queued_at=NOW - dt.timedelta(hours=2),
+                finished_at=NOW - dt.timedelta(hours=2),
+            )
+        )
+        session.add(
+            TaskRun(
+                kind="refresh",
+                state="failed",
+                error="old news",
+                queued_at=NOW - dt.timedelta(days=3),
+                finished_at=NOW - dt.timedelta(days=3),
+            )
+        )
         session.commit()
 
 
@@ -135,8 +166,7 @@ def test_only_admins_change_settings_bad_values_are_named_and_nothing_is_stored(
     with pytest.raises(PermissionDenied):
         alerts.save_settings({"webhook_url": webhook.url}, actor="bob")
     with pytest.raises(ValidationFailed) as bad:
-        alerts.save_settings({"webhook_url": "ftp://x", "email_to": "not-an-address", "stale_days": 0},
-                             actor="alice")
+        alerts.save_settings({"webhook_url": "ftp://x", "email_to": "not-an-address", "stale_days": 0}, actor="alice")
     assert set(bad.value.errors) == {"webhook_url", "email_to", "stale_days"}
     assert alerts.load_settings().channels == []  # nothing stored
     assert _audit("alert.settings").empty

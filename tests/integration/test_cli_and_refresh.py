@@ -1,4 +1,5 @@
 """The CLI as a person runs it, and refreshes end to end into the database (SQLite and PostgreSQL)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,16 +19,29 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a long enough passphrase"
 
 
-def run_cli(*args: str, stdin: str | None = None, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, stdin: str | None = None, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, input=stdin, capture_output=True,
-                          text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def _price_rows() -> list[tuple]:
     with unit_of_work() as s:
-        return [tuple(r) for r in s.execute(text(
-            "SELECT a.symbol, p.date, p.close FROM prices p JOIN assets a ON a.id = p.asset_id ORDER BY 1, 2"))]
+        return [
+            tuple(r)
+            for r in s.execute(
+                text("SELECT a.symbol, p.date, p.close FROM prices p JOIN assets a ON a.id = p.asset_id ORDER BY 1, 2")
+            )
+        ]
 
 
 def test_help_on_every_command(data_dir):
@@ -88,6 +102,7 @@ def test_twelvedata_refresh_incremental_and_idempotent(db, monkeypatch):
 
     base_url, controller, stop = start_stub()
     try:
+
         def provider():
             return TwelveDataProvider("stub-key", base_url=base_url, credits_per_minute=1000, sleep=lambda s: None)
 

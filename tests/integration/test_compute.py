@@ -1,4 +1,5 @@
 """Persisting a config version's results (SQLite and PostgreSQL)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,8 +18,10 @@ from core.services.bootstrap import seed_demo
 
 def _rows(table: str, config_id: int) -> list[tuple]:
     with unit_of_work() as s:
-        return [tuple(r) for r in s.execute(text(f"SELECT * FROM {table} WHERE config_id = :c ORDER BY 2, 3"),
-                                            {"c": config_id})]
+        return [
+            tuple(r)
+            for r in s.execute(text(f"SELECT * FROM {table} WHERE config_id = :c ORDER BY 2, 3"), {"c": config_id})
+        ]
 
 
 def test_compute_writes_results_matching_the_engine_and_is_repeatable(db):
@@ -32,7 +35,7 @@ def test_compute_writes_results_matching_the_engine_and_is_repeatable(db):
     assert "^GSPC" not in inputs.prices.columns and inputs.benchmark_symbol == "^GSPC"
     expected = backtest(inputs.prices, strategies.parse_params(cfg.params), market_caps=inputs.market_caps)
     stored = compute.stored_index(cfg.id)
-    levels = expected.values.dropna().loc[pd.Timestamp(expected.rebalance_dates[0]):]  # from the first allocation
+    levels = expected.values.dropna().loc[pd.Timestamp(expected.rebalance_dates[0]) :]  # from the first allocation
     assert stored.index[0] == levels.index[0] and stored.iloc[0] <= 100.0
     np.testing.assert_allclose(stored.to_numpy(), levels.to_numpy(), rtol=1e-12)
 

@@ -1,4 +1,5 @@
 """The data layer on SQLite and on the real PostgreSQL: migrations, upserts, loading, users, configs."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,7 +25,9 @@ def _frame(symbols=("AAA", "BBB"), days=5, start="2024-01-01", scale=1.0) -> pd.
 
 def _table_snapshot() -> list[tuple]:
     with unit_of_work() as s:
-        return [tuple(r) for r in s.execute(text("SELECT asset_id, date, close FROM prices ORDER BY asset_id, date")).all()]
+        return [
+            tuple(r) for r in s.execute(text("SELECT asset_id, date, close FROM prices ORDER BY asset_id, date")).all()
+        ]
 
 
 def test_migrations_at_head_and_models_agree(db):
@@ -78,7 +81,9 @@ def test_failed_ingest_leaves_database_unchanged(db):
         price_store.ingest(s, prices=_frame(), assets=ASSETS, source="demo")
         s.commit()
     before = _table_snapshot()
-    bad = pd.concat([_frame(scale=2.0), pd.DataFrame([{"date": pd.Timestamp("2024-01-02"), "symbol": "ZZZ", "close": 1.0}])])
+    bad = pd.concat(
+        [_frame(scale=2.0), pd.DataFrame([{"date": pd.Timestamp("2024-01-02"), "symbol": "ZZZ", "close": 1.0}])]
+    )
     with pytest.raises(KeyError, match="ZZZ"):
         with unit_of_work() as s:
             price_store.ingest(s, prices=bad, assets=ASSETS, source="demo")

@@ -4,6 +4,7 @@ Before: a bad tick of 1e308 with ``return_clip`` off was stored as levels of 1e3
 IntegrityError carrying SQL text). Now the engine's result check raises a DegenerateResultError that names
 the date and the cause, the previous results stay in place, and no SQL reaches the message.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,18 +38,25 @@ def _set_params(config_id: int, **changes: object) -> None:
         params = s.execute(text("SELECT params FROM strategy_configs WHERE id = :i"), {"i": config_id}).scalar_one()
         params = json.loads(params) if isinstance(params, str) else dict(params)
         params.update(changes)
-        s.execute(text("UPDATE strategy_configs SET params = :p WHERE id = :i"),
-                  {"p": json.dumps(params), "i": config_id})
+        s.execute(
+            text("UPDATE strategy_configs SET params = :p WHERE id = :i"), {"p": json.dumps(params), "i": config_id}
+        )
         s.commit()
 
 
 def _bad_tick(value: float) -> str:
     with unit_of_work() as s:
-        asset_id, day = s.execute(text(
-            "SELECT p.asset_id, p.date FROM prices p JOIN assets a ON a.id = p.asset_id "
-            "WHERE a.is_benchmark = :f ORDER BY p.date, a.symbol LIMIT 1 OFFSET 1500"), {"f": False}).one()
-        s.execute(text("UPDATE prices SET close = :v WHERE asset_id = :a AND date = :d"),
-                  {"v": value, "a": asset_id, "d": day})
+        asset_id, day = s.execute(
+            text(
+                "SELECT p.asset_id, p.date FROM prices p JOIN assets a ON a.id = p.asset_id "
+                "WHERE a.is_benchmark = :f ORDER BY p.date, a.symbol LIMIT 1 OFFSET 1500"
+            ),
+            {"f": False},
+        ).one()
+        s.execute(
+            text("UPDATE prices SET close = :v WHERE asset_id = :a AND date = :d"),
+            {"v": value, "a": asset_id, "d": day},
+        )
         s.commit()
     return str(day)
 
@@ -74,8 +82,10 @@ def test_a_1e308_tick_with_clipping_off_is_refused_and_the_stored_results_stay(d
     assert 1 < float(summary["final_level"]) < 1e4
     with unit_of_work() as s:
         values = [v for (v,) in s.execute(text("SELECT value FROM index_values WHERE config_id = :c"), {"c": cfg.id})]
-        reasons = s.execute(text("SELECT COUNT(*) FROM risk_metrics WHERE config_id = :c AND value IS NULL "
-                                 "AND reason IS NULL"), {"c": cfg.id}).scalar_one()
+        reasons = s.execute(
+            text("SELECT COUNT(*) FROM risk_metrics WHERE config_id = :c AND value IS NULL AND reason IS NULL"),
+            {"c": cfg.id},
+        ).scalar_one()
     assert values and all(0 < v < 1e6 for v in values)
     assert reasons == 0  # a metric without a value always says why
 

@@ -7,6 +7,7 @@
 * a refresh or import that changes prices queues exactly one recompute of the active config, by the same
   actor, and none when nothing changed.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -97,17 +98,27 @@ def test_each_symbol_is_fetched_from_its_own_last_date(db, stub):
     assert first["per_symbol"]["AAPL"]["last_date"] == "2024-06-28"
     # MSFT is one week behind AAPL; GLD is new.
     with unit_of_work() as session:
-        session.execute(text("DELETE FROM prices WHERE date > '2024-06-21' AND asset_id = "
-                                    "(SELECT id FROM assets WHERE symbol = 'MSFT')"))
+        session.execute(
+            text(
+                "DELETE FROM prices WHERE date > '2024-06-21' AND asset_id = "
+                "(SELECT id FROM assets WHERE symbol = 'MSFT')"
+            )
+        )
         session.commit()
     controller.reset()
     summary = refresh_prices("twelvedata", ["AAPL", "MSFT", "GLD"], provider=_provider(base_url), today=STUB_TODAY)
     end = (STUB_TODAY + dt.timedelta(days=1)).isoformat()  # the provider sends end_date one day later (exclusive)
-    assert _requested(controller) == {"GLD": [(None, end)], "MSFT": [("2024-06-22", end)],
-                                      "AAPL": [("2024-06-29", end)]}
+    assert _requested(controller) == {
+        "GLD": [(None, end)],
+        "MSFT": [("2024-06-22", end)],
+        "AAPL": [("2024-06-29", end)],
+    }
     served = {s: controller.closes(s) for s in ("AAPL", "MSFT", "GLD")}
-    expected_new = {"AAPL": sum(d > "2024-06-28" for d in served["AAPL"]),
-                    "MSFT": sum(d > "2024-06-21" for d in served["MSFT"]), "GLD": len(served["GLD"])}
+    expected_new = {
+        "AAPL": sum(d > "2024-06-28" for d in served["AAPL"]),
+        "MSFT": sum(d > "2024-06-21" for d in served["MSFT"]),
+        "GLD": len(served["GLD"]),
+    }
     assert {s: summary["per_symbol"][s]["new"] for s in expected_new} == expected_new
     assert summary["rows_updated"] == 0 and summary["warnings"] == []
 
@@ -117,7 +128,10 @@ def test_fetch_groups_put_each_symbol_on_its_own_start():
 
     last = {"A": dt.date(2024, 6, 28), "B": dt.date(2024, 6, 21), "C": dt.date(2024, 6, 28)}
     assert fetch_groups(["C", "NEW", "A", "B"], last) == {
-        None: ["NEW"], dt.date(2024, 6, 22): ["B"], dt.date(2024, 6, 29): ["A", "C"]}
+        None: ["NEW"],
+        dt.date(2024, 6, 22): ["B"],
+        dt.date(2024, 6, 29): ["A", "C"],
+    }
     assert fetch_groups([], last) == {}
 
 
@@ -136,8 +150,10 @@ def test_unknown_symbol_is_skipped_and_the_job_ends_succeeded_with_warnings(huey
     run_id = svc.enqueue("refresh", {"provider": "twelvedata", "symbols": "aapl, NOPE, ^gspc"}, user=ADMIN)
     run = svc.get_run(run_id)
     assert run.state == "succeeded_with_warnings", (run.state, run.error)
-    assert run.result["warnings"] == ["NOPE: skipped, not known to twelvedata (TwelveData error 404: **symbol** "
-                                      "not found: NOPE. Please specify it correctly.)"]
+    assert run.result["warnings"] == [
+        "NOPE: skipped, not known to twelvedata (TwelveData error 404: **symbol** "
+        "not found: NOPE. Please specify it correctly.)"
+    ]
     assert run.message.startswith("succeeded with 1 warning(s): NOPE: skipped")
     assert set(run.result["per_symbol"]) == {"AAPL", "^GSPC"} and run.result["rows_new"] > 0
     assert set(_assets()) == {"AAPL", "^GSPC"}
@@ -180,8 +196,12 @@ def test_demo_refresh_after_the_universe_grew_three_ways(huey, db, tmp_path):
     end = dt.date.today() - dt.timedelta(days=10)
     seed_demo(n_assets=20, years=0.3, end=end)
     universe.add_asset("NEWCO", "Newco Holdings", sector="Industrials", actor=ADMIN)
-    import_price_file(f"date,symbol,close\n{end - dt.timedelta(days=3)},IMPORTED,12.5\n".encode(), "new.csv",
-                      actor=ADMIN, allow_new_symbols=True)
+    import_price_file(
+        f"date,symbol,close\n{end - dt.timedelta(days=3)},IMPORTED,12.5\n".encode(),
+        "new.csv",
+        actor=ADMIN,
+        allow_new_symbols=True,
+    )
     for kind in ("refresh", "scheduled_refresh"):
         run_id = svc.enqueue(kind, {} if kind == "scheduled_refresh" else {"provider": "demo"}, user=ADMIN)
         run = svc.get_run(run_id)
@@ -190,15 +210,21 @@ def test_demo_refresh_after_the_universe_grew_three_ways(huey, db, tmp_path):
     assert refreshed["rows_updated"] == 0  # stored seed prices are what the provider serves
     assert {"SYN0006", "NEWCO", "IMPORTED"} <= set(refreshed["per_symbol"])
     assert refreshed["per_symbol"]["NEWCO"]["first_date"] == "2018-01-01"  # whole history for a new symbol
-    assert refreshed["per_symbol"]["SYN0006"]["first_date"] > str(end)     # only new dates for a stored one
+    assert refreshed["per_symbol"]["SYN0006"]["first_date"] > str(end)  # only new dates for a stored one
     names = _assets()
     assert names["NEWCO"] == ("Newco Holdings", "demo") and names["IMPORTED"][1] == "demo"
 
 
 def test_cli_refresh_accepts_every_ticker_form_and_says_what_followed(db, tmp_path):
     env = dict(os.environ)
-    run = subprocess.run([sys.executable, "-m", "core", "refresh", "--symbols", "^GSPC,brk.b,RDS-A"], cwd=ROOT,
-                         capture_output=True, text=True, env=env, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "core", "refresh", "--symbols", "^GSPC,brk.b,RDS-A"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "refresh from demo:" in run.stdout
     assert "recompute not queued: no active strategy config" in run.stdout
@@ -248,13 +274,25 @@ def test_cli_import_prints_the_queued_recompute_and_leaves_it_queued_for_a_worke
     active = ensure_default_config()
     good = tmp_path / "fix.csv"
     good.write_text("date,symbol,close\n2024-06-27,AAPL,99.5\n")
-    run = subprocess.run([sys.executable, "-m", "core", "import-prices", str(good)], cwd=ROOT,
-                         capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "core", "import-prices", str(good)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     queued = svc.list_runs(kind="compute", viewer=None)
     assert [(r.queued_by, r.state, r.args) for r in queued] == [("cli", "queued", {"config_id": active.id})]
     assert f"recompute of {active.label} queued as run {queued[0].id}" in run.stdout
-    again = subprocess.run([sys.executable, "-m", "core", "import-prices", str(good)], cwd=ROOT,
-                           capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    again = subprocess.run(
+        [sys.executable, "-m", "core", "import-prices", str(good)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=300,
+    )
     assert "prices unchanged: no recompute queued" in again.stdout
     assert len(svc.list_runs(kind="compute", viewer=None)) == 1

@@ -2,6 +2,7 @@
 
 Redis tests use database 12 and a unique key prefix per test, and delete only their own keys.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -74,8 +75,9 @@ def pg_db(data_dir, monkeypatch, request) -> str:  # type: ignore[no-untyped-def
     return url
 
 
-def _add_asset(symbol: str, *, benchmark: bool = False, last: dt.date = TODAY, days: int = 30,
-               skip: int = 0, active: bool = True) -> None:
+def _add_asset(
+    symbol: str, *, benchmark: bool = False, last: dt.date = TODAY, days: int = 30, skip: int = 0, active: bool = True
+) -> None:
     """An asset with ``days`` business days of prices ending at ``last`` (``skip`` of them left out)."""
     import pandas as pd
 
@@ -92,15 +94,31 @@ def _add_asset(symbol: str, *, benchmark: bool = False, last: dt.date = TODAY, d
         session.commit()
 
 
-def _add_run(kind: str, state: str, *, queued_at: dt.datetime = NOW - dt.timedelta(hours=1),
-             duration_s: float | None = None, error: str | None = None) -> None:
+def _add_run(
+    kind: str,
+    state: str,
+    *,
+    queued_at: dt.datetime = NOW - dt.timedelta(hours=1),
+    duration_s: float | None = None,
+    error: str | None = None,
+) -> None:
     from core.db import unit_of_work
     from core.models import TaskRun
 
     with unit_of_work() as session:
         finished = queued_at + dt.timedelta(seconds=duration_s or 0) if duration_s is not None else None
-        session.add(TaskRun(kind=kind, args={}, state=state, queued_at=queued_at, started_at=queued_at if finished else None,
-                            finished_at=finished, duration_s=duration_s, error=error))
+        session.add(
+            TaskRun(
+                kind=kind,
+                args={},
+                state=state,
+                queued_at=queued_at,
+                started_at=queued_at if finished else None,
+                finished_at=finished,
+                duration_s=duration_s,
+                error=error,
+            )
+        )
         session.commit()
 
 
@@ -228,8 +246,9 @@ def test_no_prices_is_a_warning(sqlite_db, memory_huey) -> None:
 def test_dead_worker_while_jobs_wait_is_an_alert(db, memory_huey) -> None:
     from core.services import workers as worker_service
 
-    worker_service.heartbeat("other-host:123:abc", hostname="other-host", pid=123, workers=4,
-                    now=NOW - dt.timedelta(minutes=10))
+    worker_service.heartbeat(
+        "other-host:123:abc", hostname="other-host", pid=123, workers=4, now=NOW - dt.timedelta(minutes=10)
+    )
     card = _run(huey=memory_huey, only=("workers",)).check("workers")
     assert card.status == "warning" and card.findings == ["no worker alive"]
     _add_run("refresh", "queued", queued_at=NOW - dt.timedelta(minutes=5))
@@ -237,7 +256,9 @@ def test_dead_worker_while_jobs_wait_is_an_alert(db, memory_huey) -> None:
     assert card.status == "error"
     assert card.findings[0].startswith("no worker alive while 1 job(s) wait; last heartbeat")
     assert list(card.tables["workers"]["alive"]) == [False]
-    worker_service.heartbeat("other-host:123:abc", hostname="other-host", pid=123, workers=4, now=NOW - dt.timedelta(seconds=2))
+    worker_service.heartbeat(
+        "other-host:123:abc", hostname="other-host", pid=123, workers=4, now=NOW - dt.timedelta(seconds=2)
+    )
     card = _run(huey=memory_huey, only=("workers",)).check("workers")
     assert card.status == "ok"
     assert card.summary == "1 worker(s) alive (4 threads), 1 job(s) waiting"
@@ -247,8 +268,9 @@ def test_job_durations_failure_rate_and_last_runs(db, memory_huey) -> None:
     for i in range(10):
         _add_run("compute", "succeeded", duration_s=float(i + 1), queued_at=NOW - dt.timedelta(hours=20 - i))
     _add_run("refresh", "succeeded", duration_s=30.0, queued_at=NOW - dt.timedelta(hours=5))
-    _add_run("refresh", "failed", duration_s=2.0, error="ProviderError: rate limited",
-             queued_at=NOW - dt.timedelta(hours=2))
+    _add_run(
+        "refresh", "failed", duration_s=2.0, error="ProviderError: rate limited", queued_at=NOW - dt.timedelta(hours=2)
+    )
     _add_run("refresh", "succeeded", duration_s=99.0, queued_at=NOW - dt.timedelta(days=9))  # outside 7 days
     card = _run(huey=memory_huey, only=("jobs",)).check("jobs")
     stats = card.tables["durations by kind (7 days)"].set_index("kind")
@@ -409,8 +431,14 @@ def test_configuration_hides_secrets(sqlite_db, monkeypatch) -> None:
 def _cli(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(env_overrides)
-    return subprocess.run([sys.executable, "-m", "core", "health", *args], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "core", "health", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_cli_exit_codes(sqlite_db, data_dir) -> None:
@@ -431,8 +459,17 @@ def test_readme_diagnostics_table_is_the_registry() -> None:
     """Every check's title, what it shows and every rule it applies, registered once, is the README's table."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert health.rules_table() in readme
-    assert [s.key for s in health.registered()] == ["database", "redis", "queue", "workers", "freshness", "jobs",
-                                                     "performance", "cache", "configuration"]
+    assert [s.key for s in health.registered()] == [
+        "database",
+        "redis",
+        "queue",
+        "workers",
+        "freshness",
+        "jobs",
+        "performance",
+        "cache",
+        "configuration",
+    ]
 
 
 def test_freshness_card_takes_the_benchmark_by_the_one_rule_over_active_benchmarks(sqlite_db, memory_huey) -> None:

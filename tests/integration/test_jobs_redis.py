@@ -1,4 +1,5 @@
 """The job suite on the scaled-out path: RedisHuey (127.0.0.1:6379, db 13), PostgreSQL, `huey_consumer jobs.huey`."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """The job suite on the embedded path: no REDIS_URL, SqliteHuey in DATA_DIR/queue.db, SQLite database,
 consumers hosted the way the app hosts them (``jobs.embedded``), each in its own process."""
+
 from __future__ import annotations
 
 import os

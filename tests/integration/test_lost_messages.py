@@ -1,6 +1,7 @@
 """A queued run whose queue message is lost is reconciled: marked failed "lost: the queue message was not
 found" (issue 11, case 15). On SQLite with the SQLite queue, and on PostgreSQL with the Redis queue; the
 message is really removed from the real queue storage, and time is passed in (``now=``)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -79,10 +80,10 @@ def test_a_lost_message_is_marked_failed_after_grace_and_confirmation(queue):
     run = svc.get_run(lost)
     assert run.state == "failed" and run.error.startswith(LOST_ERROR) and "retry the run" in run.error
     assert run.finished_at is not None
-    assert svc.get_run(kept).state == "queued"     # its message is there
-    assert svc.get_run(fresh).state == "queued"    # still within its grace period
+    assert svc.get_run(kept).state == "queued"  # its message is there
+    assert svc.get_run(fresh).state == "queued"  # still within its grace period
     assert svc.get_run(started).state == "running"
-    assert watch.check(t0 + dt.timedelta(seconds=90), huey=queue) == []   # fresh: a suspect now
+    assert watch.check(t0 + dt.timedelta(seconds=90), huey=queue) == []  # fresh: a suspect now
     assert watch.check(t0 + dt.timedelta(seconds=101), huey=queue) == [fresh]
     # A late worker holding the lost message would be refused: claim only starts queued runs.
     assert svc.claim(lost, worker="late") is False and svc.get_run(lost).state == "failed"

@@ -6,6 +6,7 @@ active benchmark ``^STOXX`` (which sorts after it, so neither "prefer ^GSPC" nor
 benchmarks finds it); ``^STOXX`` last traded on Wednesday while ``^GSPC`` and the constituents traded on Friday; and
 "today" is a Saturday (a clock-based period or a calendar-day staleness would differ from the business-day rule).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -40,8 +41,14 @@ def market(db):
     closes = 4000.0 * np.exp(np.cumsum(np.random.default_rng(13).normal(2e-4, 0.009, len(days))))
     with unit_of_work() as session:
         session.execute(update(Asset).where(Asset.symbol == "^GSPC").values(is_active=False))
-        stoxx = Asset(symbol=ACTIVE_BENCHMARK, name="Stoxx 600", asset_class="index", is_benchmark=True,
-                      is_active=True, source="demo")
+        stoxx = Asset(
+            symbol=ACTIVE_BENCHMARK,
+            name="Stoxx 600",
+            asset_class="index",
+            is_benchmark=True,
+            is_active=True,
+            source="demo",
+        )
         session.add(stoxx)
         session.flush()
         session.add_all([Price(asset_id=stoxx.id, date=d.date(), close=float(c)) for d, c in zip(days, closes)])
@@ -69,9 +76,14 @@ def test_one_benchmark_everywhere(market):
     document = build_document("performance", "YTD", view, generated_by="test", generated_at=SATURDAY)
     card = health.run_checks(now=SATURDAY, only=("freshness",)).check("freshness")
 
-    chosen = {"compute": inputs.benchmark_symbol, "dashboard": board.benchmark_symbol,
-              "report inputs": view_inputs.benchmark_symbol, "report view": view.benchmark_symbol,
-              "report document": document.benchmark_symbol, "diagnostics": card.facts.get("benchmark")}
+    chosen = {
+        "compute": inputs.benchmark_symbol,
+        "dashboard": board.benchmark_symbol,
+        "report inputs": view_inputs.benchmark_symbol,
+        "report view": view.benchmark_symbol,
+        "report document": document.benchmark_symbol,
+        "diagnostics": card.facts.get("benchmark"),
+    }
     assert chosen == {where: ACTIVE_BENCHMARK for where in chosen}
 
     # and the same series: the compute's benchmark, the Dashboard's (rebased) and the reports' are one price series
@@ -80,8 +92,8 @@ def test_one_benchmark_everywhere(market):
     np.testing.assert_allclose(bench_report.to_numpy(), bench_compute.to_numpy(), rtol=1e-12)
     board_bench = board.benchmark.reindex(bench_compute.index).dropna()
     ratio = board_bench / bench_compute.reindex(board_bench.index)
-    np.testing.assert_allclose(ratio.to_numpy(), ratio.iloc[0], rtol=1e-12)   # rebased, same shape
-    assert bench_compute.index[-1].date() == FRIDAY                           # Wednesday's close carried forward
+    np.testing.assert_allclose(ratio.to_numpy(), ratio.iloc[0], rtol=1e-12)  # rebased, same shape
+    assert bench_compute.index[-1].date() == FRIDAY  # Wednesday's close carried forward
 
 
 def _params(config_id: int) -> dict:
@@ -106,7 +118,7 @@ def test_one_period_rule_everywhere(market):
     stored = compute.stored_index(config_id)
     with unit_of_work() as session:
         run = compute.run_backtest(_params(config_id), load_market_inputs(session))
-    assert list(run.values.index) == list(stored.index)                    # stored dates: the compute's
+    assert list(run.values.index) == list(stored.index)  # stored dates: the compute's
     np.testing.assert_allclose(run.values.to_numpy(), stored.to_numpy(), rtol=1e-12)
     assert board.as_of == inputs.as_of == stored.index[-1].date() == FRIDAY
 
@@ -119,8 +131,9 @@ def test_one_period_rule_everywhere(market):
         assert base is not None and view.base_date == base[1].date()
         # the Dashboard's KPI is the report's period return, index and benchmark
         assert board.kpis.loc[period, "index"] == pytest.approx(view.total_return, rel=1e-12, abs=1e-15)
-        assert board.kpis.loc[period, "benchmark"] == pytest.approx(view.benchmark_metrics["total_return"],
-                                                                    rel=1e-9, abs=1e-12)
+        assert board.kpis.loc[period, "benchmark"] == pytest.approx(
+            view.benchmark_metrics["total_return"], rel=1e-9, abs=1e-12
+        )
         # ... and the reports' trailing table where it has the period
         if period in view.trailing.index:
             assert view.trailing.loc[period, "index"] == pytest.approx(view.total_return, rel=1e-12, abs=1e-15)
@@ -156,4 +169,4 @@ def test_one_freshness_rule_everywhere(market):
     assert sorted(on_diagnostics.index) == sorted(on_data.index) == symbols
     for symbol in symbols:
         assert int(on_dashboard[symbol]) == int(on_data[symbol]) == int(on_diagnostics[symbol])
-    assert int(on_dashboard.drop(list(STALE_ON_SATURDAY)).max()) == 0     # the constituents traded on Friday
+    assert int(on_dashboard.drop(list(STALE_ON_SATURDAY)).max()) == 0  # the constituents traded on Friday

@@ -10,6 +10,7 @@
 
 The CLI runs in real subprocesses against a real SQLite database (and PostgreSQL where noted).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,8 +35,14 @@ REPORT = ["report", "--type", "performance", "--period", "max", "--format", "csv
 def _cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "REPORTS_DIR")}
     full.update({"EMBEDDED_WORKER": "false", "DEMO_ON_EMPTY": "false", **env})
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=PROJECT_ROOT, env=full, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=PROJECT_ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _one_error_line(proc: subprocess.CompletedProcess[str], starts: str) -> str:
@@ -52,10 +59,12 @@ def computed_dir(tmp_path_factory) -> Iterator[Path]:
     """A DATA_DIR holding a seeded, computed SQLite database (built in a subprocess: the test process's settings
     stay untouched)."""
     data = tmp_path_factory.mktemp("computed")
-    code = ("import datetime as dt; from core.db import migrate; from core.services.bootstrap import seed_demo; "
-            "from core.services import compute, strategies; migrate(timeout_s=10); "
-            "seed_demo(years=0.3, end=dt.date(2024, 6, 28)); "
-            "compute.compute_config(strategies.ensure_default_config().id)")
+    code = (
+        "import datetime as dt; from core.db import migrate; from core.services.bootstrap import seed_demo; "
+        "from core.services import compute, strategies; migrate(timeout_s=10); "
+        "seed_demo(years=0.3, end=dt.date(2024, 6, 28)); "
+        "compute.compute_config(strategies.ensure_default_config().id)"
+    )
     env = {**os.environ, "DATA_DIR": str(data), "DEMO_ON_EMPTY": "false", "PYTHONPATH": str(PROJECT_ROOT)}
     for key in ("DATABASE_URL", "REDIS_URL", "REPORTS_DIR"):
         env.pop(key, None)
@@ -78,12 +87,17 @@ def test_report_out_an_existing_directory_is_one_line_and_leaves_nothing(compute
     assert _listing(tmp_path) == ["reports"] and _listing(target) == []
 
 
-@pytest.mark.parametrize("where, message", [
-    (lambda tmp: tmp / "missing" / "r.zip", "error: out: directory {tmp}/missing does not exist"),
-    (lambda tmp: (tmp / "plain").write_text("x") and tmp / "plain" / "r.zip", "error: out: {tmp}/plain is not a "
-                                                                                 "directory"),
-    (lambda tmp: Path("/proc/r.zip"), "error: out: cannot write /proc/r.zip: "),
-])
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        (lambda tmp: tmp / "missing" / "r.zip", "error: out: directory {tmp}/missing does not exist"),
+        (
+            lambda tmp: (tmp / "plain").write_text("x") and tmp / "plain" / "r.zip",
+            "error: out: {tmp}/plain is not a directory",
+        ),
+        (lambda tmp: Path("/proc/r.zip"), "error: out: cannot write /proc/r.zip: "),
+    ],
+)
 def test_report_out_unusable_paths_are_one_line(computed_dir, tmp_path, where, message):
     before = _listing(tmp_path)
     out = where(tmp_path)
@@ -136,10 +150,13 @@ def test_a_write_that_runs_out_of_space_removes_its_temporary_file(tmp_path):
 
 # --------------------------------------------------------------------------- DATA_DIR
 @pytest.mark.parametrize("command", [["migrate"], ["health"], ["worker"], ["jobs", "list"], [*REPORT, "--out", "x"]])
-@pytest.mark.parametrize("data_dir, expected", [
-    ("/proc/x", "error: DATA_DIR: cannot create /proc/x: No such file or directory"),
-    ("{tmp}/plain", "error: DATA_DIR: {tmp}/plain exists and is not a directory"),
-])
+@pytest.mark.parametrize(
+    "data_dir, expected",
+    [
+        ("/proc/x", "error: DATA_DIR: cannot create /proc/x: No such file or directory"),
+        ("{tmp}/plain", "error: DATA_DIR: {tmp}/plain exists and is not a directory"),
+    ],
+)
 def test_unusable_data_dir_is_one_line_for_every_command(tmp_path, command, data_dir, expected):
     (tmp_path / "plain").write_text("x")
     proc = _cli({"DATA_DIR": data_dir.format(tmp=tmp_path)}, *command, timeout=60)
@@ -171,8 +188,9 @@ def test_read_only_sqlite_file_health_is_an_error_and_writes_are_one_line(comput
             assert "Traceback" not in proc.stdout + proc.stderr
         proc = _cli(env, "compute")
         assert proc.returncode == 2
-        _one_error_line(proc, f"error: database sqlite:///{database} is read-only: attempt to write a readonly "
-                              "database")
+        _one_error_line(
+            proc, f"error: database sqlite:///{database} is read-only: attempt to write a readonly database"
+        )
     assert "writable" in _cli(env, "health").stdout
 
 

@@ -5,6 +5,7 @@ worker and a running app on 127.0.0.1.
 promtool and prometheus come from Debian's ``prometheus`` package (scripts/test-services.sh installs it as root); a
 missing binary is a failure, never a skip.
 """
+
 from __future__ import annotations
 
 import json
@@ -116,39 +117,72 @@ def test_a_real_prometheus_scrapes_a_worker_and_the_app(tmp_path, browser):
     env = {**__import__("os").environ, "DATA_DIR": str(data_dir), "DEMO_ON_EMPTY": "false", "METRICS_HOST": "127.0.0.1"}
     for key in ("DATABASE_URL", "REDIS_URL", "METRICS_PORT"):
         env.pop(key, None)
-    subprocess.run([sys.executable, "-m", "core", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True,
-                   timeout=120)
-    subprocess.run([sys.executable, "-m", "core", "create-user", "ops", "--role", "admin", "--password-stdin"],
-                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=120,
-                   input=b"correct horse battery staple\n")
+    subprocess.run(
+        [sys.executable, "-m", "core", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120
+    )
+    subprocess.run(
+        [sys.executable, "-m", "core", "create-user", "ops", "--role", "admin", "--password-stdin"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+        input=b"correct horse battery staple\n",
+    )
     worker_log = open(data_dir / "worker.log", "w")  # noqa: SIM115 - closed below
-    worker = subprocess.Popen([sys.executable, "-m", "core", "worker", "-w", "1", "--metrics-port", str(worker_port)],
-                              cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
-    app, base_url = start_server(data_dir, {"METRICS_PORT": str(app_metrics_port), "METRICS_HOST": "127.0.0.1",
-                                            "DEMO_ON_EMPTY": "false"})
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "core", "worker", "-w", "1", "--metrics-port", str(worker_port)],
+        cwd=ROOT,
+        env=env,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+    )
+    app, base_url = start_server(
+        data_dir, {"METRICS_PORT": str(app_metrics_port), "METRICS_HOST": "127.0.0.1", "DEMO_ON_EMPTY": "false"}
+    )
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         f"rule_files: ['{PROM_DIR / 'alerts.yml'}']\n"
         "scrape_configs:\n"
         f"  - job_name: autoindex-worker\n    static_configs: [{{targets: ['127.0.0.1:{worker_port}']}}]\n"
-        f"  - job_name: autoindex-app\n    static_configs: [{{targets: ['127.0.0.1:{app_metrics_port}']}}]\n")
+        f"  - job_name: autoindex-app\n    static_configs: [{{targets: ['127.0.0.1:{app_metrics_port}']}}]\n"
+    )
     prom_log = open(tmp_path / "prometheus.log", "w")  # noqa: SIM115 - closed below
     prometheus = subprocess.Popen(
-        [_tool("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{prom_port}"], stdout=prom_log, stderr=subprocess.STDOUT)
+        [
+            _tool("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ],
+        stdout=prom_log,
+        stderr=subprocess.STDOUT,
+    )
     prom = f"http://127.0.0.1:{prom_port}"
     page = browser.new_page()
     try:
         # Streamlit runs Home.py (and starts the app's /metrics) for a session only
         login(page, base_url, "ops", "correct horse battery staple")
         page.get_by_role("heading", name=re.compile("Dashboard")).wait_for(timeout=90_000)
-        up = _wait(lambda: {r["metric"]["job"]: r["value"][1] for r in _query(prom, "up")}
-                   if all(v == "1" for v in {r["metric"]["job"]: r["value"][1] for r in _query(prom, "up")}.values())
-                   and len(_query(prom, "up")) == 2 else None, 60, "both targets up")
+        up = _wait(
+            lambda: (
+                {r["metric"]["job"]: r["value"][1] for r in _query(prom, "up")}
+                if all(v == "1" for v in {r["metric"]["job"]: r["value"][1] for r in _query(prom, "up")}.values())
+                and len(_query(prom, "up")) == 2
+                else None
+            ),
+            60,
+            "both targets up",
+        )
         assert up == {"autoindex-worker": "1", "autoindex-app": "1"}
-        alive = _wait(lambda: [r for r in _query(prom, 'autoindex_workers_alive{job="autoindex-worker"}')
-                               if float(r["value"][1]) >= 1], 60, "the worker's heartbeat")
+        alive = _wait(
+            lambda: [
+                r for r in _query(prom, 'autoindex_workers_alive{job="autoindex-worker"}') if float(r["value"][1]) >= 1
+            ],
+            60,
+            "the worker's heartbeat",
+        )
         assert alive
         sessions = _wait(lambda: _query(prom, 'autoindex_active_sessions{job="autoindex-app"}'), 30, "sessions")
         assert sum(float(r["value"][1]) for r in sessions) >= 1

@@ -1,4 +1,5 @@
 """The provider saved on the Data page drives scheduled refreshes."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """Rate limits per user (issue 16, item 5): the limiter over memory and over a real Redis, the message saying when
 to retry, limits shared through Redis by separate limiters (replicas), a Redis that does not answer, and the hooks
 in the services (logins per user and per address, report requests, jobs) on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import time
@@ -91,8 +92,9 @@ def test_every_limit_of_a_rule_holds_and_a_refusal_counts_nothing(make_limiter):
 def test_replicas_share_one_count_through_redis_and_not_through_memory():
     _flush()
     try:
-        replicas = [RateLimiter(RedisStorage(TEST_REDIS_URL, key_prefix=KEY_PREFIX), {"report": "2/minute"})
-                    for _ in range(2)]  # two storages, two connection pools: two app processes
+        replicas = [
+            RateLimiter(RedisStorage(TEST_REDIS_URL, key_prefix=KEY_PREFIX), {"report": "2/minute"}) for _ in range(2)
+        ]  # two storages, two connection pools: two app processes
         name = who()
         replicas[0].hit("report", name)
         replicas[1].hit("report", name)

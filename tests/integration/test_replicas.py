@@ -7,6 +7,7 @@ tests.conftest.REDIS_BASE; only this project's keys are removed, before and afte
 * the cache is shared: replica 2's Dashboard is served from entries replica 1 wrote (Redis hit counters move);
 * no replica runs jobs itself: the only heartbeats are the two workers', and the run names one of them.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,15 @@ def pg_url() -> Iterator[str]:
 
 
 def _env(data_dir: Path, pg_url: str) -> dict[str, str]:
-    env = {**os.environ, "DATA_DIR": str(data_dir), "DATABASE_URL": pg_url, "REDIS_URL": REDIS_URL,
-           "COOKIE_KEY": COOKIE_KEY, "DEMO_ON_EMPTY": "false", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": pg_url,
+        "REDIS_URL": REDIS_URL,
+        "COOKIE_KEY": COOKIE_KEY,
+        "DEMO_ON_EMPTY": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("METRICS_PORT", None)
     return env
 
@@ -62,10 +70,28 @@ def _start_replica(data_dir: Path, pg_url: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     log = open(data_dir / "server.log", "w")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "Home.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=_env(data_dir, pg_url), stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "Home.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=_env(data_dir, pg_url),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_for_health(base_url, process)
@@ -99,10 +125,20 @@ def test_two_replicas_and_two_workers_share_one_database_and_one_redis(tmp_path,
     flush_job_keys(REDIS_URL)
     setup_env = _env(tmp_path / "setup", pg_url)
     (tmp_path / "setup").mkdir()
-    for args, stdin in ((["migrate"], None), (["seed-demo", "--years", "1"], None),
-                        (["create-user", USER[0], "--role", "admin", "--password-stdin"], USER[1] + "\n")):
-        done = subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=setup_env, input=stdin,
-                              capture_output=True, text=True, timeout=180)
+    for args, stdin in (
+        (["migrate"], None),
+        (["seed-demo", "--years", "1"], None),
+        (["create-user", USER[0], "--role", "admin", "--password-stdin"], USER[1] + "\n"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "core", *args],
+            cwd=ROOT,
+            env=setup_env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         assert done.returncode == 0, done.stderr
     workers, apps, logs, contexts = [], [], [], []
     try:
@@ -111,8 +147,15 @@ def test_two_replicas_and_two_workers_share_one_database_and_one_redis(tmp_path,
             wdir.mkdir()
             log = open(wdir / "worker.log", "w")  # noqa: SIM115 - closed in finally
             logs.append(log)
-            workers.append(subprocess.Popen([sys.executable, "-m", "core", "worker", "-w", "2", *extra], cwd=ROOT,
-                                            env=_env(wdir, pg_url), stdout=log, stderr=subprocess.STDOUT))
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "core", "worker", "-w", "2", *extra],
+                    cwd=ROOT,
+                    env=_env(wdir, pg_url),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         for i in range(2):
             adir = tmp_path / f"app{i}"
             adir.mkdir()
@@ -142,17 +185,24 @@ def test_two_replicas_and_two_workers_share_one_database_and_one_redis(tmp_path,
         one.get_by_role("heading", name="Tasks").first.wait_for()
         one.get_by_role("tab", name="Recompute index").click()
         one.get_by_role("button", name="Queue recompute").click()
-        run = int(re.search(r"run (\d+)", one.get_by_text(re.compile(r"Queued recompute index as run \d+"))
-                            .first.inner_text()).group(1))
+        run = int(
+            re.search(
+                r"run (\d+)", one.get_by_text(re.compile(r"Queued recompute index as run \d+")).first.inner_text()
+            ).group(1)
+        )
         # ... is followed on replica 2 until it succeeds, without a reload
         two.locator("[data-testid='stSidebarNav']").get_by_text("Tasks", exact=True).click()
         two.get_by_role("heading", name=re.compile(rf"Run {run}:")).wait_for()
         two.locator("[data-testid='stMetric']").filter(has_text="State").filter(has_text="succeeded").wait_for(
-            timeout=120_000)
+            timeout=120_000
+        )
 
         # no replica runs jobs: the heartbeats are the workers', and a worker ran the job
-        engine = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1)
-                               if pg_url.startswith("postgresql://") else pg_url)
+        engine = create_engine(
+            pg_url.replace("postgresql://", "postgresql+psycopg://", 1)
+            if pg_url.startswith("postgresql://")
+            else pg_url
+        )
         with engine.connect() as conn:
             pids = {row[0] for row in conn.execute(text("SELECT pid FROM worker_heartbeats"))}
             worker_of_run = conn.execute(text("SELECT worker FROM task_runs WHERE id = :id"), {"id": run}).scalar()

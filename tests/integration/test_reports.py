@@ -4,6 +4,7 @@ the job, storage (database and REPORTS_DIR), history, downloads, access control,
 The 16 files are generated once for the module (SQLite, 3 years of demo data, period 1Y); the service
 tests that write report rows run on SQLite and PostgreSQL (``db``).
 """
+
 from __future__ import annotations
 
 import csv
@@ -26,14 +27,19 @@ PERIOD = "1Y"
 CORE_SHEETS = ["Summary", "Series", "Weights history", "Monthly returns", "Drawdowns", "Trades"]
 TYPE_SHEETS = {
     "performance": ["Trailing returns", "Yearly returns"],
-    "allocation": ["Current weights", "Sector weights", "Rebalances", "Contribution", "Sector contribution",
-                   "Attribution"],
+    "allocation": [
+        "Current weights",
+        "Sector weights",
+        "Rebalances",
+        "Contribution",
+        "Sector contribution",
+        "Attribution",
+    ],
     "risk": ["Risk metrics", "Worst days", "Worst weeks", "Stress periods", "Correlation"],
     "benchmark": ["Benchmark metrics", "Yearly returns", "Trailing returns"],
 }
 #: A metric each type's HTML/PDF shows in a table (checked against the analytics value).
-SHOWN_METRIC = {"performance": "sharpe", "allocation": "total_return", "risk": "var_95",
-                "benchmark": "tracking_error"}
+SHOWN_METRIC = {"performance": "sharpe", "allocation": "total_return", "risk": "var_95", "benchmark": "tracking_error"}
 ANNA = SimpleNamespace(username="anna", is_admin=False)
 BOB = SimpleNamespace(username="bob", is_admin=False)
 ROOT = SimpleNamespace(username="root", is_admin=True)
@@ -63,8 +69,12 @@ def _create_users() -> None:
     from core.services import users
 
     for who in (ANNA, BOB, ROOT):
-        users.create_user(who.username, who.username.title(), f"{who.username}'s long password 1",
-                          role="admin" if who.is_admin else "analyst")
+        users.create_user(
+            who.username,
+            who.username.title(),
+            f"{who.username}'s long password 1",
+            role="admin" if who.is_admin else "analyst",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +112,11 @@ def files(module_db) -> dict[tuple[str, str], tuple[str, bytes]]:
     from core.services.reports import build_report_bytes
 
     now = dt.datetime(2026, 11, 26, 18, 0, tzinfo=dt.timezone.utc)
-    return {(t, f): build_report_bytes(t, PERIOD, f, module_db, generated_by="tester", now=now)
-            for t in TYPES for f in FORMATS}
+    return {
+        (t, f): build_report_bytes(t, PERIOD, f, module_db, generated_by="tester", now=now)
+        for t in TYPES
+        for f in FORMATS
+    }
 
 
 def _fmt(value, kind="pct"):
@@ -160,8 +173,9 @@ def test_csv_zip_tables_and_values(files, view, report_type):
     assert name.endswith(".zip")
     zf = zipfile.ZipFile(io.BytesIO(data))
     names = set(zf.namelist())
-    expected = {re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_") + ".csv"
-                for s in CORE_SHEETS + TYPE_SHEETS[report_type]}
+    expected = {
+        re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_") + ".csv" for s in CORE_SHEETS + TYPE_SHEETS[report_type]
+    }
     assert expected | {"README.txt"} <= names
     readme = zf.read("README.txt").decode()
     assert "synthetic demo data" in readme.lower() and "Methodology" in readme and "Tracking error" in readme
@@ -236,8 +250,7 @@ def test_numbers_equal_the_dashboard(module_db):
             assert full.metrics[key] == pytest.approx(value, rel=1e-12, abs=1e-15)
     mine = full.weights_now.set_index("symbol")["weight"]
     theirs = data.allocation_now.set_index("symbol")["weight"]
-    assert mine.sort_index().to_numpy() == pytest.approx(theirs.reindex(mine.index).sort_index().to_numpy(),
-                                                         abs=1e-12)
+    assert mine.sort_index().to_numpy() == pytest.approx(theirs.reindex(mine.index).sort_index().to_numpy(), abs=1e-12)
 
 
 def test_cli_writes_the_file_and_refuses_a_bad_range(module_db, tmp_path, capsys):
@@ -246,8 +259,23 @@ def test_cli_writes_the_file_and_refuses_a_bad_range(module_db, tmp_path, capsys
     out = tmp_path / "ytd.xlsx"
     assert main(["report", "--type", "risk", "--period", "YTD", "--format", "xlsx", "--out", str(out)]) == 0
     assert out.read_bytes()[:2] == b"PK"
-    code = main(["report", "--type", "risk", "--period", "custom", "--start", "2026-05-01", "--end", "2026-01-01",
-                 "--format", "csv", "--out", str(tmp_path / "x.zip")])
+    code = main(
+        [
+            "report",
+            "--type",
+            "risk",
+            "--period",
+            "custom",
+            "--start",
+            "2026-05-01",
+            "--end",
+            "2026-01-01",
+            "--format",
+            "csv",
+            "--out",
+            str(tmp_path / "x.zip"),
+        ]
+    )
     assert code == 2
     assert "start: must be before the end date" in capsys.readouterr().err
     assert not (tmp_path / "x.zip").exists()
@@ -291,14 +319,17 @@ def test_request_list_download_delete_and_access_control(db):
     assert reports.list_reports(ROOT) == []
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"period": "custom", "start": "2026-06-01", "end": "2026-02-01"}, "start"),
-    ({"period": "custom", "start": "2001-01-01", "end": "2026-02-01"}, "start"),
-    ({"period": "custom", "start": "2026-01-05"}, "end"),
-    ({"period": "5Y"}, "period"),
-    ({"period": "YTD", "start": "2026-01-05"}, "start"),
-    ({"period": "weekly"}, "period"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"period": "custom", "start": "2026-06-01", "end": "2026-02-01"}, "start"),
+        ({"period": "custom", "start": "2001-01-01", "end": "2026-02-01"}, "start"),
+        ({"period": "custom", "start": "2026-01-05"}, "end"),
+        ({"period": "5Y"}, "period"),
+        ({"period": "YTD", "start": "2026-01-05"}, "start"),
+        ({"period": "weekly"}, "period"),
+    ],
+)
 def test_bad_period_is_refused_with_a_message_and_nothing_written(sqlite_db, kwargs, field):
     from core.services import reports
 

@@ -1,6 +1,7 @@
 """Issue 15 on SQLite and PostgreSQL: risk-free rate, per-version benchmark, constraints and total return through
 the stored compute; dividends and the demo factor set; the risk views; factor import (all or nothing, admins);
 the risk report's "Monte Carlo", "Stress scenarios" and "Factor regression" sections in every format."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -41,9 +42,17 @@ def _sharpe(levels: pd.Series, rate: float) -> float:
     return float(ex.mean() / ex.std(ddof=1) * math.sqrt(252))
 
 
-PARAMS = {"equal": 0.5, "risk_parity": 0.5, "rebalance": "monthly", "basis": "total_return",
-          "benchmark_blend": {"^GSPC": 0.6, "IEF": 0.4}, "comparisons": ["GLD"],
-          "sector_caps": {"Information Technology": 0.3}, "min_weight": 0.01, "exclusions": ["TSLA"]}
+PARAMS = {
+    "equal": 0.5,
+    "risk_parity": 0.5,
+    "rebalance": "monthly",
+    "basis": "total_return",
+    "benchmark_blend": {"^GSPC": 0.6, "IEF": 0.4},
+    "comparisons": ["GLD"],
+    "sector_caps": {"Information Technology": 0.3},
+    "min_weight": 0.01,
+    "exclusions": ["TSLA"],
+}
 
 
 def test_stored_compute_uses_rate_basis_blend_and_caps(db, monkeypatch):
@@ -102,8 +111,12 @@ def test_risk_view_monte_carlo_stress_and_demo_factors(db, monkeypatch):
     from core.services.risk_views import MonteCarloParams, risk_view
 
     cid = _setup(monkeypatch)
-    view = risk_view(cid, actor=ANALYST, monte_carlo=MonteCarloParams(years=2, n_paths=500, seed=1),
-                     shocks=[Shock("asset_class", "equity", -0.3), Shock("asset_class", "bond", 0.05)])
+    view = risk_view(
+        cid,
+        actor=ANALYST,
+        monte_carlo=MonteCarloParams(years=2, n_paths=500, seed=1),
+        shocks=[Shock("asset_class", "equity", -0.3), Shock("asset_class", "bond", 0.05)],
+    )
     assert list(view.monte_carlo_table().columns) == ["step", "years", "p5", "p25", "p50", "p75", "p95"]
     assert len(view.monte_carlo_table()) == 24
     stress = view.stress_table()
@@ -162,8 +175,14 @@ def test_risk_report_sections_in_every_format(sqlite_db, monkeypatch):
     assert {"Monte Carlo", "Stress scenarios", "Factor regression"} <= set(wb.sheetnames)
     mc = [c.value for c in wb["Monte Carlo"][1]]
     assert mc[2:7] == ["p5", "p25", "p50", "p75", "p95"] and wb["Monte Carlo"].max_row == 10 * 12 + 1
-    assert [c.value for c in wb["Stress scenarios"][1]][:6] == ["scenario", "start", "end", "index_return",
-                                                               "benchmark_return", "covered"]
+    assert [c.value for c in wb["Stress scenarios"][1]][:6] == [
+        "scenario",
+        "start",
+        "end",
+        "index_return",
+        "benchmark_return",
+        "covered",
+    ]
     factor_rows = list(wb["Factor regression"].iter_rows(values_only=True))
     assert factor_rows[0][:3] == ("factor", "beta", "t_stat") and factor_rows[-1][0] == "R²"
     # the Summary sheet's Sharpe is the definition on the Series sheet's levels at the configured rate
@@ -192,11 +211,13 @@ def test_infeasible_caps_unknown_symbols_and_exclusions_are_refused_beside_the_f
     with unit_of_work() as session:
         before = session.query(StrategyConfigRow).count()
     classes = {"equity": 0.3, "etf": 0.1, "commodity": 0.1, "bond": 0.1}  # every class capped: 60 % at most
-    cases = [({"asset_class_caps": classes}, "asset_class_caps", "infeasible"),
-             ({"exclusions": ["ZZZZ"]}, "exclusions", "ZZZZ"),
-             ({"benchmark": "NOPE"}, "benchmark", "NOPE"),
-             ({"benchmark_blend": {"^GSPC": 0.5, "NOPE": 0.5}}, "benchmark_blend", "NOPE"),
-             ({"sector_caps": {"Retail": 0.2}}, "sector_caps", "Retail")]
+    cases = [
+        ({"asset_class_caps": classes}, "asset_class_caps", "infeasible"),
+        ({"exclusions": ["ZZZZ"]}, "exclusions", "ZZZZ"),
+        ({"benchmark": "NOPE"}, "benchmark", "NOPE"),
+        ({"benchmark_blend": {"^GSPC": 0.5, "NOPE": 0.5}}, "benchmark_blend", "NOPE"),
+        ({"sector_caps": {"Retail": 0.2}}, "sector_caps", "Retail"),
+    ]
     for extra, field, words in cases:
         params = {"equal": 1.0, **extra}
         assert words in strategies.config_errors(params)[field]
@@ -216,8 +237,10 @@ def test_imported_dividends_and_a_yield_series_as_the_risk_free_rate(db, monkeyp
     from core.services.refresh import import_price_file
 
     _setup(monkeypatch)
-    csv = (b"date,symbol,close,dividend\n2024-03-01,DIVCO,50,\n2024-03-04,DIVCO,49.5,0.5\n"
-           b"2024-03-05,DIVCO,49.6,0\n2024-03-01,^IRX,5.0,\n2024-03-04,^IRX,5.5,\n")
+    csv = (
+        b"date,symbol,close,dividend\n2024-03-01,DIVCO,50,\n2024-03-04,DIVCO,49.5,0.5\n"
+        b"2024-03-05,DIVCO,49.6,0\n2024-03-01,^IRX,5.0,\n2024-03-04,^IRX,5.5,\n"
+    )
     import_price_file(csv, "divs.csv", actor=ADMIN, allow_new_symbols=True)
     monkeypatch.setenv("RISK_FREE_SYMBOL", "^IRX")
     reset_settings_cache()

@@ -1,4 +1,5 @@
 """Users, strategy versions, audit and settings on both databases."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,9 +26,14 @@ def test_create_and_authenticate_user_with_bcrypt(db):
         users.authenticate("alice", "wrong password!")
 
 
-@pytest.mark.parametrize("password, problem", [
-    ("short", "at least 10"), ("password123", "too common"), ("aliceAlice", None),
-])
+@pytest.mark.parametrize(
+    "password, problem",
+    [
+        ("short", "at least 10"),
+        ("password123", "too common"),
+        ("aliceAlice", None),
+    ],
+)
 def test_password_policy(db, password, problem):
     if problem is None:
         with pytest.raises(ValidationFailed) as exc:

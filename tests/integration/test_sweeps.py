@@ -2,6 +2,7 @@
 its config, refused variants are rows with their error, limits and access, promote; and the scaled-out path (Redis,
 two real `huey_consumer` processes) with one worker killed by SIGKILL in the middle of a chunk: the sweep still
 completes, each variant stored exactly once, with the numbers of the inline run."""
+
 from __future__ import annotations
 
 import csv
@@ -62,10 +63,17 @@ def test_inline_sweep_rows_equal_single_backtests(seeded):
     with unit_of_work() as session:
         inputs = load_market_inputs(session)
     for row in frame[frame["error"].isna()].itertuples():
-        params = {**base, "momentum_lookback": row.momentum_lookback, "equal": row.equal, "momentum": row.momentum,
-                  "market_cap": row.market_cap, "risk_parity": row.risk_parity,
-                  "top_n": None if row.top_n is None or (isinstance(row.top_n, float) and math.isnan(row.top_n))
-                  else int(row.top_n)}
+        params = {
+            **base,
+            "momentum_lookback": row.momentum_lookback,
+            "equal": row.equal,
+            "momentum": row.momentum,
+            "market_cap": row.market_cap,
+            "risk_parity": row.risk_parity,
+            "top_n": None
+            if row.top_n is None or (isinstance(row.top_n, float) and math.isnan(row.top_n))
+            else int(row.top_n),
+        }
         single = run_backtest(params, inputs)
         for key in ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar"):
             assert getattr(row, key) == pytest.approx(single.metrics[key], rel=1e-12, abs=1e-15), key
@@ -78,8 +86,21 @@ def test_csv_columns_and_split(seeded):
 
     plain = sweeps.start("ada", _grid("momentum_lookback=21,63", "rebalance=monthly,quarterly"))
     header = next(csv.reader(io.StringIO(sweeps.export_csv(plain.id, "ada").decode())))
-    assert header == ["variant", "momentum_lookback", "rebalance", "error", "total_return", "cagr", "volatility",
-                      "sharpe", "sortino", "max_drawdown", "calmar", "turnover", "costs"]
+    assert header == [
+        "variant",
+        "momentum_lookback",
+        "rebalance",
+        "error",
+        "total_return",
+        "cagr",
+        "volatility",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "calmar",
+        "turnover",
+        "costs",
+    ]
     split = sweeps.start("ada", _grid("momentum_lookback=21,63", "max_weight=none,0.2"), split=dt.date(2024, 1, 2))
     rows = list(csv.DictReader(io.StringIO(sweeps.export_csv(split.id, "ada").decode())))
     keys = rows[0].keys()
@@ -195,9 +216,12 @@ def test_redis_workers_one_killed_mid_chunk(data_dir, pg_database, monkeypatch, 
     flush_job_keys(SWEEP_REDIS_URL)
     monkeypatch.setenv("DATABASE_URL", pg_database)
     monkeypatch.setenv("REDIS_URL", SWEEP_REDIS_URL)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(__import__("pathlib").Path(__file__)
-                                                                         .resolve().parents[2]),
-                                                                   os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH",
+        os.pathsep.join(
+            filter(None, [str(__import__("pathlib").Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")])
+        ),
+    )
     _reset_caches()
     from core.db import migrate
 
@@ -219,8 +243,9 @@ def test_redis_workers_one_killed_mid_chunk(data_dir, pg_database, monkeypatch, 
             """A chunk running on a worker that is not the parent run's: its consumer process."""
             parent = runs.get_run(sweep.task_run_id).worker
             with unit_of_work() as session:
-                workers = session.scalars(select(SweepChunk.worker).where(SweepChunk.sweep_id == sweep.id,
-                                                                         SweepChunk.state == "running")).all()
+                workers = session.scalars(
+                    select(SweepChunk.worker).where(SweepChunk.sweep_id == sweep.id, SweepChunk.state == "running")
+                ).all()
             for worker in workers:
                 if worker and worker != parent:
                     pid = int(worker.split(":")[1])
@@ -230,8 +255,12 @@ def test_redis_workers_one_killed_mid_chunk(data_dir, pg_database, monkeypatch, 
         proc = wait_for(victim, 120, 0.02, "a helper chunk running on the worker without the parent run")
         consumers.kill9(proc)
         killed_at = time.monotonic()
-        final = wait_for(lambda: (s := sweeps.get_sweep(sweep.id, "ada")).status not in ("queued", "running") and s,
-                         150, 0.2, f"sweep {sweep.id} to finish\n{consumers.logs()}")
+        final = wait_for(
+            lambda: (s := sweeps.get_sweep(sweep.id, "ada")).status not in ("queued", "running") and s,
+            150,
+            0.2,
+            f"sweep {sweep.id} to finish\n{consumers.logs()}",
+        )
         assert final.status == "succeeded", (final.error, consumers.logs())
         assert time.monotonic() - killed_at < 120
         with unit_of_work() as session:

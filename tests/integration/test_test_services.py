@@ -1,5 +1,6 @@
 """./test.sh sets itself up (scripts/test-services.sh): with nothing answering on the service ports, it starts a
 throwaway PostgreSQL and Redis, points the tests at them, and removes them when it exits."""
+
 from __future__ import annotations
 
 import subprocess
@@ -28,9 +29,13 @@ def test_missing_services_are_started_for_the_run_and_removed_after(tmp_path):
         "r = redis.Redis.from_url(os.environ['AUTOINDEX_TEST_REDIS_BASE'] + '/0'); print('redis', r.ping());"
         "print('urls', os.environ['AUTOINDEX_TEST_PG_ADMIN'], os.environ['AUTOINDEX_TEST_REDIS_BASE'])"
     )
-    script = f"source scripts/test-services.sh; {ROOT}/.venv/bin/python -c \"{probe}\""
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "AUTOINDEX_PG_PORT": str(_closed_port()),
-           "AUTOINDEX_REDIS_PORT": str(_closed_port()), "HOME": str(tmp_path)}
+    script = f'source scripts/test-services.sh; {ROOT}/.venv/bin/python -c "{probe}"'
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "AUTOINDEX_PG_PORT": str(_closed_port()),
+        "AUTOINDEX_REDIS_PORT": str(_closed_port()),
+        "HOME": str(tmp_path),
+    }
     done = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=150)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "pg 1" in done.stdout and "redis True" in done.stdout
@@ -46,8 +51,14 @@ def test_missing_services_are_started_for_the_run_and_removed_after(tmp_path):
 
 def test_running_services_are_used_as_they_are(tmp_path):
     script = "source scripts/test-services.sh; echo PG=${AUTOINDEX_TEST_PG_ADMIN:-default} R=${AUTOINDEX_TEST_REDIS_BASE:-default}"
-    done = subprocess.run(["bash", "-c", script], cwd=ROOT, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=ROOT,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "PG=default R=default" in done.stdout  # the servers on 5432 and 6379 answer: nothing started
     assert "throwaway" not in done.stderr

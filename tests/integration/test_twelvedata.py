@@ -1,4 +1,5 @@
 """TwelveDataProvider against the local stub server, and RedisRateLimiter against real Redis."""
+
 from __future__ import annotations
 
 import uuid
@@ -36,8 +37,7 @@ def slept() -> list[float]:
 
 def make(base_url: str, slept: list[float], **kwargs) -> TwelveDataProvider:
     kwargs.setdefault("credits_per_minute", 1000)
-    return TwelveDataProvider(kwargs.pop("api_key", DEFAULT_API_KEY), base_url=base_url, sleep=slept.append,
-                              **kwargs)
+    return TwelveDataProvider(kwargs.pop("api_key", DEFAULT_API_KEY), base_url=base_url, sleep=slept.append, **kwargs)
 
 
 def test_batches_symbols_and_parses_values(server, slept):
@@ -49,7 +49,7 @@ def test_batches_symbols_and_parses_values(server, slept):
     assert first.params["interval"] == "1day" and first.params["order"] == "ASC"
     assert first.params["outputsize"] == "5000" and first.params["start_date"] == "2024-01-01"
     assert first.headers["authorization"] == f"apikey {DEFAULT_API_KEY}"
-    assert "apikey" not in first.params                     # the key never goes into a URL
+    assert "apikey" not in first.params  # the key never goes into a URL
     served = controller.closes("AAPL")
     aapl = data.prices[data.prices["symbol"] == "AAPL"]
     assert len(aapl) == 65
@@ -66,7 +66,7 @@ def test_single_symbol_request_and_batch_size_capped_by_credits(server, slept):
     assert provider.batch_size == 2
     data = provider.fetch(["tlt"], START, END)
     assert controller.requests[0].symbols == ["TLT"]
-    assert controller.requests[0].params["end_date"] == "2024-03-30"    # end + 1: inclusive either way
+    assert controller.requests[0].params["end_date"] == "2024-03-30"  # end + 1: inclusive either way
     assert data.prices["date"].max() == pd.Timestamp(END)
 
 
@@ -205,14 +205,15 @@ def test_connection_refused_is_transient(slept):
 
 def test_in_process_limiter_waits_for_the_next_minute(server):
     base_url, controller = server
-    clock = [600.0]                                      # start of a minute
+    clock = [600.0]  # start of a minute
 
     def sleep(seconds: float) -> None:
         clock[0] += seconds
 
     limiter = InProcessRateLimiter(4, clock=lambda: clock[0])
-    provider = TwelveDataProvider(DEFAULT_API_KEY, base_url=base_url, limiter=limiter, sleep=sleep,
-                                  clock=lambda: clock[0])
+    provider = TwelveDataProvider(
+        DEFAULT_API_KEY, base_url=base_url, limiter=limiter, sleep=sleep, clock=lambda: clock[0]
+    )
     provider.fetch(["AAPL", "MSFT", "GLD", "TLT", "SPY", "IEF"], START, END)
     assert [len(r.symbols) for r in controller.requests] == [4, 2]
     assert 60.0 <= clock[0] - 600.0 < 61.0
@@ -238,14 +239,14 @@ def test_redis_limiter_is_shared_between_instances(redis_client):
     client, prefix = redis_client
     one = RedisRateLimiter(client, prefix, credits_per_minute=8)
     two = RedisRateLimiter(client, prefix, credits_per_minute=8)
-    now = 1_700_000_000.0 - 1_700_000_000.0 % 60 + 10      # 10 s into a minute
+    now = 1_700_000_000.0 - 1_700_000_000.0 % 60 + 10  # 10 s into a minute
     assert one.try_acquire(5, now=now) == 0.0
     assert two.try_acquire(3, now=now + 1) == 0.0
     assert one.used(now=now) == 8
     assert two.try_acquire(1, now=now + 2) == pytest.approx(48.0, abs=0.01)
     assert one.try_acquire(1, now=now + 3) == pytest.approx(47.0, abs=0.01)
-    assert one.try_acquire(8, now=now + 45) > 0            # still the same window
-    assert two.try_acquire(8, now=now + 51) == 0.0         # next window: a fresh budget
+    assert one.try_acquire(8, now=now + 45) > 0  # still the same window
+    assert two.try_acquire(8, now=now + 51) == 0.0  # next window: a fresh budget
     assert 0 < client.ttl(f"{prefix}:{int(now // 60)}") <= 120
 
 
@@ -258,13 +259,14 @@ def test_redis_limiter_with_server_clock_and_provider(redis_client, server):
     other = RedisRateLimiter(client, prefix, credits_per_minute=50)
     server_now = float(client.time()[0])
     used = other.used(now=server_now)
-    assert used == 3 or other.used(now=server_now - 60) + used >= 3   # minute may have rolled over
+    assert used == 3 or other.used(now=server_now - 60) + used >= 3  # minute may have rolled over
     with pytest.raises(ValueError):
         other.acquire(51)
 
 
 def test_redis_limiter_never_overspends_under_concurrency(redis_client):
     import threading
+
     client, prefix = redis_client
     now = 1_800_000_000.0 - 1_800_000_000.0 % 60
     granted: list[int] = []

@@ -1,6 +1,7 @@
 """Two-factor authentication on SQLite and PostgreSQL: enrolment, the login's code step, wrong codes and replays,
 clock skew, recovery codes, the lockout, the admin's reset, turning it off, ADMIN_2FA=required, and the secret
 stored encrypted (issue 16, item 1)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -75,8 +76,7 @@ def test_enrolment_stores_the_secret_encrypted_and_is_confirmed_by_a_first_code(
     assert "code" in refused.value.errors
     assert not users.get_user("alice").two_factor_enabled and recovery_rows(user.id) == []
 
-    enabled = two_factor.confirm_enrolment(Actor("alice", user.credential_version), code(enrolment.secret, T0),
-                                           now=T0)
+    enabled = two_factor.confirm_enrolment(Actor("alice", user.credential_version), code(enrolment.secret, T0), now=T0)
     after = users.get_user("alice")
     assert after.two_factor_enabled
     assert enabled.credential_version == after.credential_version == user.credential_version + 1  # others end
@@ -128,8 +128,12 @@ def test_a_used_code_cannot_be_replayed_within_its_window(db):
     # an older code (the previous step) is refused too once a newer one was accepted
     with pytest.raises(AuthenticationError):
         two_factor.complete_login(challenge(now=later), code(secret, now, -1), now=later)
-    assert list(audit.list_events(actor="alice", action="auth.login", )["message"].dropna())[:2] == [
-        "wrong code", "code replayed"]
+    assert list(
+        audit.list_events(
+            actor="alice",
+            action="auth.login",
+        )["message"].dropna()
+    )[:2] == ["wrong code", "code replayed"]
 
 
 @pytest.mark.parametrize("offset, accepted", [(-2, False), (-1, True), (1, True), (2, False)])

@@ -1,4 +1,5 @@
 """Security fixtures: the AppTest database (an admin and an analyst) and helpers that read everything a page drew."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -8,6 +9,7 @@ from tests.app.conftest import _navigation_mode, app_db  # noqa: F401  (fixtures
 
 def element_protos(at) -> Iterator[object]:  # type: ignore[no-untyped-def]
     """Every element's protobuf (main area and sidebar, nested blocks included)."""
+
     def walk(node):  # type: ignore[no-untyped-def]
         children = getattr(node, "children", None)
         if isinstance(children, dict):

@@ -1,5 +1,6 @@
 """Access: logged-out visitors see only the login; analysts reach no admin page (navigation, switch_page or the
 page file directly) and no other user's task runs or reports (service and page); lockout after 5 failures."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,8 +12,15 @@ from tests.security.conftest import page_dump
 
 pytestmark = pytest.mark.timeout(120)
 
-ALL_PAGES = ("pages/dashboard.py", "pages/strategy.py", "pages/reports.py", "pages/tasks.py", "pages/data.py",
-             "pages/diagnostics.py", "pages/admin.py")
+ALL_PAGES = (
+    "pages/dashboard.py",
+    "pages/strategy.py",
+    "pages/reports.py",
+    "pages/tasks.py",
+    "pages/data.py",
+    "pages/diagnostics.py",
+    "pages/admin.py",
+)
 ADMIN_PAGES = ("pages/admin.py", "pages/diagnostics.py")
 OTHER = ("olga", "Olga Other", "olga's long password 1")
 
@@ -102,8 +110,10 @@ def other_users_work(app_db, monkeypatch):
     monkeypatch.setattr(jobs.huey, "immediate", False)
     queue = jobs.huey
     runs = {who: run_service.enqueue("compute", {}, user=who, huey=queue) for who in (OTHER[0], ADMIN[0], ANALYST[0])}
-    report_ids = {who: reports.request_report("performance", "1Y", "csv", owner=who, huey=queue)
-                  for who in (OTHER[0], ADMIN[0], ANALYST[0])}
+    report_ids = {
+        who: reports.request_report("performance", "1Y", "csv", owner=who, huey=queue)
+        for who in (OTHER[0], ADMIN[0], ANALYST[0])
+    }
     return runs, report_ids, queue
 
 
@@ -156,7 +166,6 @@ def test_analyst_pages_show_no_trace_of_other_users_runs_or_reports(other_users_
     assert OTHER[0] in page_dump(make_app(ADMIN[0], page=path))  # meaningful: the admin does see olga's
 
 
-
 def test_lockout_service_level_counts_failures_and_expires(app_db):
     from core.errors import AuthenticationError
     from core.services import audit, users
@@ -175,8 +184,9 @@ def test_lockout_service_level_counts_failures_and_expires(app_db):
         users.authenticate(name, password, now=t0 + dt.timedelta(minutes=14))
     assert users.authenticate(name, password, now=t0 + dt.timedelta(minutes=16)).username == name
     events = audit.list_events(actor=name)
-    assert (events["action"] == "auth.lockout").sum() >= 1 or (audit.list_events(action="auth.lockout")["target"]
-                                                                == name).any()
+    assert (events["action"] == "auth.lockout").sum() >= 1 or (
+        audit.list_events(action="auth.lockout")["target"] == name
+    ).any()
 
 
 def test_locked_user_cannot_log_in_through_the_page_nor_keep_a_session(app_db):

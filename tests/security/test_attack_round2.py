@@ -13,6 +13,7 @@ PostgreSQL. Each test is a defect found by attacking the feature, kept so that i
   first silently became "5 per 1 minute"; with the second Redis errs on the key's expiry and keeps the key for
   ever (one action, then refusals "try again in 51840000000000001879048192 minutes").
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -112,10 +113,13 @@ def _number(text: str) -> bool:
     return True
 
 
-@pytest.mark.parametrize("param", [
-    "momentum_lookback=0:1e308:1e-308",      # (stop - start) / step overflows to inf
-    "cost_bps=0:1e300:1e-300",
-])
+@pytest.mark.parametrize(
+    "param",
+    [
+        "momentum_lookback=0:1e308:1e-308",  # (stop - start) / step overflows to inf
+        "cost_bps=0:1e300:1e-300",
+    ],
+)
 def test_a_range_too_fine_to_count_is_refused_with_a_message(param):
     from core.schemas.sweep import parse_param
 
@@ -135,12 +139,15 @@ def test_a_range_finer_than_the_stored_precision_gives_no_duplicate_variants():
         assert len(axis.values) == len(set(axis.values))
 
 
-@pytest.mark.parametrize("values, why", [
-    ([3, 3], "twice"),
-    ([3, 3.0], "twice"),
-    ([float("nan")], "finite"),
-    ([float("inf"), 3], "finite"),
-])
+@pytest.mark.parametrize(
+    "values, why",
+    [
+        ([3, 3], "twice"),
+        ([3, 3.0], "twice"),
+        ([float("nan")], "finite"),
+        ([float("inf"), 3], "finite"),
+    ],
+)
 def test_a_service_grid_with_repeated_or_non_finite_values_is_refused(values, why):
     from core.schemas.sweep import Grid
 
@@ -156,9 +163,13 @@ def test_a_grid_of_many_axes_that_multiply_past_the_limit_is_refused_before_anyt
 
     _seed_sweeps()
     assert parse_grid(["top_n=1:101:1", "momentum_lookback=1:99:1"]).count == 9_999  # allowed; x2 is not:
-    grid = {"axes": [{"name": "top_n", "values": list(range(1, 102))},
-                     {"name": "momentum_lookback", "values": list(range(1, 100))},
-                     {"name": "cost_bps", "values": [0, 1]}]}
+    grid = {
+        "axes": [
+            {"name": "top_n", "values": list(range(1, 102))},
+            {"name": "momentum_lookback", "values": list(range(1, 100))},
+            {"name": "cost_bps", "values": [0, 1]},
+        ]
+    }
     with pytest.raises(ValidationFailed, match="at most 10,000"):
         sweeps.start("ada", grid)
     with unit_of_work() as session:
@@ -171,13 +182,22 @@ def _running_sweep(owner: str, run_state: str = "running") -> tuple[int, int]:
     from core.models import Sweep, TaskRun
 
     with unit_of_work() as session:
-        run = TaskRun(kind="sweep", args={}, state=run_state, progress=0.5, attempts=1, queued_by=owner,
-                      message="running")
+        run = TaskRun(
+            kind="sweep", args={}, state=run_state, progress=0.5, attempts=1, queued_by=owner, message="running"
+        )
         session.add(run)
         session.flush()
-        sweep = Sweep(owner=owner, config_id=None, config_label="Default v1", base_params={},
-                      grid={"axes": [{"name": "top_n", "values": [3, 5]}]}, n_variants=2, n_chunks=1,
-                      status="running", task_run_id=run.id)
+        sweep = Sweep(
+            owner=owner,
+            config_id=None,
+            config_label="Default v1",
+            base_params={},
+            grid={"axes": [{"name": "top_n", "values": [3, 5]}]},
+            n_variants=2,
+            n_chunks=1,
+            status="running",
+            task_run_id=run.id,
+        )
         session.add(sweep)
         session.commit()
         return sweep.id, run.id
@@ -212,9 +232,14 @@ def test_another_analyst_cannot_reach_a_sweep_by_its_id(db):
     users.create_user("ada", "Ada", PASSWORD)
     users.create_user("eve", "Eve", PASSWORD)
     sweep_id, _ = _running_sweep("ada")
-    for action in (lambda: sweeps.get_sweep(sweep_id, "eve"), lambda: sweeps.cancel(sweep_id, "eve"),
-                   lambda: sweeps.export_csv(sweep_id, "eve"), lambda: sweeps.promote(sweep_id, 0, "eve"),
-                   lambda: sweeps.variant_params(sweep_id, 0, "eve"), lambda: sweeps.delete_sweep(sweep_id, "eve")):
+    for action in (
+        lambda: sweeps.get_sweep(sweep_id, "eve"),
+        lambda: sweeps.cancel(sweep_id, "eve"),
+        lambda: sweeps.export_csv(sweep_id, "eve"),
+        lambda: sweeps.promote(sweep_id, 0, "eve"),
+        lambda: sweeps.variant_params(sweep_id, 0, "eve"),
+        lambda: sweeps.delete_sweep(sweep_id, "eve"),
+    ):
         with pytest.raises(NotFoundError):
             action()
     assert [s.id for s in sweeps.list_sweeps("eve")] == []
@@ -250,8 +275,10 @@ def test_an_admin_cannot_remove_their_own_second_factor_without_a_code(db):
 
 
 # --------------------------------------------------------------------------- rate-limit settings
-@pytest.mark.parametrize("value", ["5/0 minute", "5/99999999999999999999 years", "5/100000 days",
-                                   "99999999999999999999/minute", "5/minute;0/hour"])
+@pytest.mark.parametrize(
+    "value",
+    ["5/0 minute", "5/99999999999999999999 years", "5/100000 days", "99999999999999999999/minute", "5/minute;0/hour"],
+)
 def test_a_rate_limit_with_a_zero_or_absurd_window_stops_start_up(value, data_dir, monkeypatch):
     from core.config import get_settings, reset_settings_cache
 
@@ -305,10 +332,12 @@ def test_a_challenge_dies_with_a_role_change_deactivation_or_reset_and_cannot_na
         enrolment = two_factor.begin_enrolment(name)
         two_factor.confirm_enrolment(name, _code(enrolment.secret, T0), now=T0)
         secrets[name] = enrolment.secret
-    changes = [lambda: users.update_user("alice", actor="boss", role="admin"),
-               lambda: users.update_user("alice", actor="boss", is_active=False),
-               lambda: users.set_password("alice", "another long password 7", actor="boss"),
-               lambda: two_factor.reset("alice", actor="boss")]
+    changes = [
+        lambda: users.update_user("alice", actor="boss", role="admin"),
+        lambda: users.update_user("alice", actor="boss", is_active=False),
+        lambda: users.set_password("alice", "another long password 7", actor="boss"),
+        lambda: two_factor.reset("alice", actor="boss"),
+    ]
     for k, change in enumerate(changes, start=1):
         now = T0 + dt.timedelta(seconds=60 * k)
         pending = _challenge("alice", now)
@@ -326,11 +355,11 @@ def test_a_challenge_dies_with_a_role_change_deactivation_or_reset_and_cannot_na
     users.create_user("carol", "Carol", PASSWORD)
     enrolment = two_factor.begin_enrolment("carol")
     two_factor.confirm_enrolment("carol", _code(enrolment.secret, now), now=now)
-    forged = dataclasses.replace(_challenge("carol", now + dt.timedelta(seconds=30)), user_id=bob_id,
-                                 username="bob")
+    forged = dataclasses.replace(_challenge("carol", now + dt.timedelta(seconds=30)), user_id=bob_id, username="bob")
     with pytest.raises(AuthenticationError, match="expired"):
-        two_factor.complete_login(forged, _code(secrets["bob"], now + dt.timedelta(seconds=30)),
-                                  now=now + dt.timedelta(seconds=30))
+        two_factor.complete_login(
+            forged, _code(secrets["bob"], now + dt.timedelta(seconds=30)), now=now + dt.timedelta(seconds=30)
+        )
     assert users.get_user("bob").last_login_at is None
 
 
@@ -375,9 +404,11 @@ def test_a_sweep_refused_by_the_job_limit_leaves_no_row_and_no_audit_of_a_start(
 
     def rows() -> tuple[list[int], int, int]:
         with unit_of_work() as session:
-            return ([s.id for s in session.scalars(select(Sweep))],
-                    int(session.scalar(select(func.count(SweepChunk.id)).where(SweepChunk.sweep_id != first.id))),
-                    int(session.scalar(select(func.count(TaskRun.id)))))
+            return (
+                [s.id for s in session.scalars(select(Sweep))],
+                int(session.scalar(select(func.count(SweepChunk.id)).where(SweepChunk.sweep_id != first.id))),
+                int(session.scalar(select(func.count(TaskRun.id)))),
+            )
 
     with pytest.raises(RateLimited, match="queued jobs"):
         sweeps.start("ada", grid, queue=True)

@@ -1,5 +1,6 @@
 """Secrets never leak: the cookie key, passwords (and their hashes) and TWELVEDATA_API_KEY appear in no server or
 CLI log, no page and no exported report; XSRF protection stays on in the config and in the running server."""
+
 from __future__ import annotations
 
 import io
@@ -25,8 +26,15 @@ API_KEY = "td-Secret-1a2b3c4d5e6f7a8b9c0d"
 PASSWORD = "pw-Secret correct horse 42"
 WRONG_PASSWORD = "pw-Secret wrong guess 43"
 SECRETS = (COOKIE_KEY, API_KEY, PASSWORD, WRONG_PASSWORD, "$2b$", "$2a$")
-ALL_PAGES = ("pages/dashboard.py", "pages/strategy.py", "pages/reports.py", "pages/tasks.py", "pages/data.py",
-             "pages/diagnostics.py", "pages/admin.py")
+ALL_PAGES = (
+    "pages/dashboard.py",
+    "pages/strategy.py",
+    "pages/reports.py",
+    "pages/tasks.py",
+    "pages/data.py",
+    "pages/diagnostics.py",
+    "pages/admin.py",
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -50,8 +58,9 @@ def real_server(tmp_path_factory):
     from tests.e2e.conftest import start_server, stop_server
 
     data_dir = tmp_path_factory.mktemp("secrets-server")
-    process, base_url = start_server(data_dir, {"COOKIE_KEY": COOKIE_KEY, "TWELVEDATA_API_KEY": API_KEY,
-                                                "LOG_LEVEL": "DEBUG"})
+    process, base_url = start_server(
+        data_dir, {"COOKIE_KEY": COOKIE_KEY, "TWELVEDATA_API_KEY": API_KEY, "LOG_LEVEL": "DEBUG"}
+    )
     try:
         yield base_url, data_dir, process
     finally:
@@ -110,26 +119,44 @@ def test_secrets_never_appear_in_cli_output(tmp_path):
     from tests.stubs.twelvedata_stub import Fault, start_stub
 
     base_url, stub, stop = start_stub(api_key=API_KEY)
-    env = {**os.environ, "DATA_DIR": str(tmp_path), "COOKIE_KEY": COOKIE_KEY, "TWELVEDATA_API_KEY": API_KEY,
-           "TWELVEDATA_BASE_URL": base_url, "TWELVEDATA_CREDITS_PER_MINUTE": "1000", "DEMO_ON_EMPTY": "false"}
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path),
+        "COOKIE_KEY": COOKIE_KEY,
+        "TWELVEDATA_API_KEY": API_KEY,
+        "TWELVEDATA_BASE_URL": base_url,
+        "TWELVEDATA_CREDITS_PER_MINUTE": "1000",
+        "DEMO_ON_EMPTY": "false",
+    }
     for key in ("DATABASE_URL", "REDIS_URL"):
         env.pop(key, None)
     outputs = []
 
     def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "core", "--log-level", "DEBUG", *args], cwd=ROOT, env=env,
-                              input=stdin, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "core", "--log-level", "DEBUG", *args],
+            cwd=ROOT,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         outputs.append(proc.stdout + proc.stderr)
         return proc
 
     try:
-        assert cli("create-user", "cliuser", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n").returncode == 0
+        assert (
+            cli("create-user", "cliuser", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n").returncode == 0
+        )
         assert cli("seed-demo", "--years", "0.2").returncode == 0
         assert cli("refresh", "--provider", "twelvedata", "--symbols", "AAPL,MSFT").returncode == 0
         stub.push(Fault(status=401, error=(401, f"**apikey** {API_KEY} is incorrect")))  # a server echoing the key
         assert cli("refresh", "--provider", "twelvedata", "--symbols", "AAPL").returncode == 2
-        assert any("Authorization" in r.headers.get("authorization", "") or r.headers.get("authorization")
-                   for r in stub.requests)  # the key really was sent (in a header, not the URL)
+        assert any(
+            "Authorization" in r.headers.get("authorization", "") or r.headers.get("authorization")
+            for r in stub.requests
+        )  # the key really was sent (in a header, not the URL)
         assert not any(API_KEY in r.path for r in stub.requests)
     finally:
         stop()
@@ -153,8 +180,11 @@ def secret_env(app_db, monkeypatch):
 @pytest.mark.parametrize("path", ALL_PAGES)
 def test_no_page_shows_a_secret_or_a_password_hash(secret_env, path):
     for username in (ADMIN[0], ANALYST[0]):
-        at = make_app(username, page=path) if path not in ("pages/admin.py", "pages/diagnostics.py") or \
-            username == ADMIN[0] else None
+        at = (
+            make_app(username, page=path)
+            if path not in ("pages/admin.py", "pages/diagnostics.py") or username == ADMIN[0]
+            else None
+        )
         if at is None:
             continue
         assert not at.exception

@@ -18,6 +18,7 @@ object, several (comma-separated) -> an object keyed by symbol, errors as
 ``{"code", "message", "status": "error"}``, per symbol inside a batch. The key is accepted
 as ``Authorization: apikey KEY`` or ``?apikey=KEY``.
 """
+
 from __future__ import annotations
 
 import json
@@ -99,8 +100,10 @@ class StubController:
         self.assets = {a.symbol: a for a in data.assets}
         self.series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for symbol, group in data.prices.groupby("symbol", sort=True):
-            self.series[str(symbol)] = (group["date"].dt.strftime("%Y-%m-%d").to_numpy(dtype=object),
-                                        group["close"].to_numpy())
+            self.series[str(symbol)] = (
+                group["date"].dt.strftime("%Y-%m-%d").to_numpy(dtype=object),
+                group["close"].to_numpy(),
+            )
 
     def push(self, *faults: Fault) -> None:
         """Queue faults; each request consumes one (then answers normally when the queue is empty)."""
@@ -125,15 +128,17 @@ class StubController:
             self.requests.append(request)
             return self.faults.popleft() if self.faults else Fault()
 
-    def _series_payload(self, symbol: str, params: dict[str, str],
-                        fault: Fault) -> dict[str, Any]:
+    def _series_payload(self, symbol: str, params: dict[str, str], fault: Fault) -> dict[str, Any]:
         errors = {**self.symbol_errors, **fault.symbol_errors}
         if symbol in errors:
             code, message = errors[symbol]
             return {"code": code, "message": message, "status": "error"}
         if symbol not in self.series:
-            return {"code": 404, "message": f"**symbol** not found: {symbol}. Please specify it correctly.",
-                    "status": "error"}
+            return {
+                "code": 404,
+                "message": f"**symbol** not found: {symbol}. Please specify it correctly.",
+                "status": "error",
+            }
         dates, closes = self.series[symbol]
         lo = np.searchsorted(dates, params["start_date"], "left") if "start_date" in params else 0
         hi = np.searchsorted(dates, params["end_date"], "left") if "end_date" in params else len(dates)
@@ -141,15 +146,29 @@ class StubController:
         lo = max(lo, hi - size)
         if hi <= lo:
             return {"code": 400, "message": NO_DATA_MESSAGE, "status": "error"}
-        values = [{"datetime": d, "open": f"{c:.5f}", "high": f"{c * 1.01:.5f}", "low": f"{c * 0.99:.5f}",
-                   "close": f"{c:.5f}", "volume": "1000000"}
-                  for d, c in zip(dates[lo:hi], closes[lo:hi])]
+        values = [
+            {
+                "datetime": d,
+                "open": f"{c:.5f}",
+                "high": f"{c * 1.01:.5f}",
+                "low": f"{c * 0.99:.5f}",
+                "close": f"{c:.5f}",
+                "volume": "1000000",
+            }
+            for d, c in zip(dates[lo:hi], closes[lo:hi])
+        ]
         if params.get("order", "DESC").upper() == "DESC":
             values.reverse()
         asset = self.assets[symbol]
-        meta = {"symbol": symbol, "interval": "1day", "currency": asset.currency,
-                "exchange_timezone": "America/New_York", "exchange": "NYSE", "mic_code": "XNYS",
-                "type": _META_TYPE.get(asset.asset_class, "Common Stock")}
+        meta = {
+            "symbol": symbol,
+            "interval": "1day",
+            "currency": asset.currency,
+            "exchange_timezone": "America/New_York",
+            "exchange": "NYSE",
+            "mic_code": "XNYS",
+            "type": _META_TYPE.get(asset.asset_class, "Common Stock"),
+        }
         return {"meta": meta, "values": values, "status": "ok"}
 
     def answer(self, path: str, params: dict[str, str], headers: dict[str, str]) -> tuple[Fault, int, bytes]:
@@ -162,11 +181,12 @@ class StubController:
             body = {"code": fault.error[0], "message": fault.error[1], "status": "error"}
         elif path != "/time_series":
             status, body = 404, {"code": 404, "message": f"unknown endpoint {path}", "status": "error"}
-        elif self.api_key and self.api_key not in (headers.get("authorization", "").removeprefix("apikey ").strip(),
-                                                    params.get("apikey")):
+        elif self.api_key and self.api_key not in (
+            headers.get("authorization", "").removeprefix("apikey ").strip(),
+            params.get("apikey"),
+        ):
             status = 401 if status == 200 else status
-            body = {"code": 401, "message": "**apikey** parameter is incorrect or not specified.",
-                    "status": "error"}
+            body = {"code": 401, "message": "**apikey** parameter is incorrect or not specified.", "status": "error"}
         else:
             symbols = [s for s in params.get("symbol", "").split(",") if s]
             if not symbols:

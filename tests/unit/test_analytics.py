@@ -1,4 +1,5 @@
 """Periods and the performance view (pure parts, hand-computed answers; no database)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,15 +16,18 @@ D = dt.date
 
 
 # --------------------------------------------------------------------------- period_bounds
-@pytest.mark.parametrize("period, expected", [
-    ("MTD", D(2026, 10, 31)),
-    ("QTD", D(2026, 9, 30)),
-    ("YTD", D(2025, 12, 31)),
-    ("1Y", D(2025, 11, 26)),
-    ("3Y", D(2023, 11, 26)),
-    ("5Y", D(2021, 11, 26)),
-    ("max", D(2020, 1, 2)),
-])
+@pytest.mark.parametrize(
+    "period, expected",
+    [
+        ("MTD", D(2026, 10, 31)),
+        ("QTD", D(2026, 9, 30)),
+        ("YTD", D(2025, 12, 31)),
+        ("1Y", D(2025, 11, 26)),
+        ("3Y", D(2023, 11, 26)),
+        ("5Y", D(2021, 11, 26)),
+        ("max", D(2020, 1, 2)),
+    ],
+)
 def test_period_bounds_hand_computed(period, expected):
     assert periods.period_bounds(period, D(2026, 11, 26), D(2020, 1, 2)) == (expected, D(2026, 11, 26))
 
@@ -41,15 +45,18 @@ def test_period_reaching_before_the_data_is_refused_naming_period():
     assert "2023-11-27" in err.value.errors["period"]
 
 
-@pytest.mark.parametrize("start, end, field, words", [
-    (None, D(2025, 1, 1), "start", "required"),
-    (D(2025, 1, 1), None, "end", "required"),
-    ("2025-13-01", D(2025, 2, 1), "start", "not a date"),
-    (D(2025, 6, 1), D(2025, 1, 1), "start", "before the end"),
-    (D(2025, 1, 1), D(2025, 1, 1), "start", "before the end"),
-    (D(2019, 1, 1), D(2025, 1, 1), "start", "first date"),
-    (D(2025, 1, 1), D(2027, 1, 1), "end", "last date"),
-])
+@pytest.mark.parametrize(
+    "start, end, field, words",
+    [
+        (None, D(2025, 1, 1), "start", "required"),
+        (D(2025, 1, 1), None, "end", "required"),
+        ("2025-13-01", D(2025, 2, 1), "start", "not a date"),
+        (D(2025, 6, 1), D(2025, 1, 1), "start", "before the end"),
+        (D(2025, 1, 1), D(2025, 1, 1), "start", "before the end"),
+        (D(2019, 1, 1), D(2025, 1, 1), "start", "first date"),
+        (D(2025, 1, 1), D(2027, 1, 1), "end", "last date"),
+    ],
+)
 def test_custom_range_validation_names_the_field(start, end, field, words):
     with pytest.raises(ValidationFailed) as err:
         periods.period_bounds("custom", D(2026, 11, 26), D(2020, 1, 2), start, end)
@@ -58,8 +65,10 @@ def test_custom_range_validation_names_the_field(start, end, field, words):
 
 
 def test_custom_range_accepts_strings_and_unknown_period_is_refused():
-    assert periods.period_bounds("custom", D(2026, 11, 26), D(2020, 1, 2), "2024-01-01", "2024-06-30") == \
-        (D(2024, 1, 1), D(2024, 6, 30))
+    assert periods.period_bounds("custom", D(2026, 11, 26), D(2020, 1, 2), "2024-01-01", "2024-06-30") == (
+        D(2024, 1, 1),
+        D(2024, 6, 30),
+    )
     with pytest.raises(ValidationFailed) as err:
         periods.period_bounds("2W", D(2026, 11, 26), D(2020, 1, 2))
     assert "period" in err.value.errors
@@ -107,8 +116,9 @@ def _inputs(costs: float = 0.0) -> A.ViewInputs:
     """Two assets held 60/40 from the first day, rebalanced monthly; levels built exactly like the engine."""
     rng = np.random.default_rng(7)
     dates = pd.bdate_range("2023-01-02", periods=400, name="date")
-    prices = pd.DataFrame(100 * np.exp(np.cumsum(rng.normal(2e-4, 0.012, (400, 2)), axis=0)),
-                          index=dates, columns=["AAA", "BBB"])
+    prices = pd.DataFrame(
+        100 * np.exp(np.cumsum(rng.normal(2e-4, 0.012, (400, 2)), axis=0)), index=dates, columns=["AAA", "BBB"]
+    )
     month_ends = dates[:-1][dates.month[:-1] != dates.month[1:]]
     reb = dates[:1].append(month_ends)
     target = np.array([0.6, 0.4])
@@ -131,13 +141,31 @@ def _inputs(costs: float = 0.0) -> A.ViewInputs:
     index = pd.Series(values, index=dates, name="index")
     bench = (prices.mean(axis=1) * 1.0).rename("BM")
     alloc = pd.DataFrame([target] * len(reb), index=pd.DatetimeIndex(reb, name="date"), columns=["AAA", "BBB"])
-    assets = pd.DataFrame({"name": ["Aaa Inc.", "Bbb Corp."], "sector": ["Tech", "Energy"],
-                           "asset_class": ["equity", "equity"], "source": ["demo", "demo"]},
-                          index=pd.Index(["AAA", "BBB"], name="symbol"))
+    assets = pd.DataFrame(
+        {
+            "name": ["Aaa Inc.", "Bbb Corp."],
+            "sector": ["Tech", "Energy"],
+            "asset_class": ["equity", "equity"],
+            "source": ["demo", "demo"],
+        },
+        index=pd.Index(["AAA", "BBB"], name="symbol"),
+    )
     rebalances = pd.DataFrame({"turnover": turnover, "cost": cost})
-    return A.ViewInputs(config_id=1, config_name="Test", config_version=2, params={}, computed_at=None,
-                        index=index, benchmark=bench, benchmark_symbol="BM", allocations=alloc,
-                        rebalances=rebalances, prices=prices, assets=assets, sources=["demo"])
+    return A.ViewInputs(
+        config_id=1,
+        config_name="Test",
+        config_version=2,
+        params={},
+        computed_at=None,
+        index=index,
+        benchmark=bench,
+        benchmark_symbol="BM",
+        allocations=alloc,
+        rebalances=rebalances,
+        prices=prices,
+        assets=assets,
+        sources=["demo"],
+    )
 
 
 def test_view_metrics_are_risk_metrics_of_the_period_slice():
@@ -200,14 +228,35 @@ def test_the_view_is_its_sections_composed():
     series = A.series_section(cut)
     holdings = A.holdings_section(inputs, cut, held)
     trades = A.trades_section(inputs, cut, held)
-    sections = [A.summary_section(cut), series, A.trailing_section(cut), A.drawdown_section(cut),
-                A.calendar_section(cut), A.rolling_section(cut), holdings, trades,
-                A.attribution_section(inputs, cut, held, trades["rebalances"]),
-                A.benchmark_section(inputs, cut, holdings["weights_now"], series["returns"])]
+    sections = [
+        A.summary_section(cut),
+        series,
+        A.trailing_section(cut),
+        A.drawdown_section(cut),
+        A.calendar_section(cut),
+        A.rolling_section(cut),
+        holdings,
+        trades,
+        A.attribution_section(inputs, cut, held, trades["rebalances"]),
+        A.benchmark_section(inputs, cut, holdings["weights_now"], series["returns"]),
+    ]
     owned = [key for section in sections for key in section]
-    assert len(owned) == len(set(owned))                       # no field built twice
-    header = {"config_id", "config_label", "config_name", "config_version", "params", "start", "end", "base_date",
-              "end_date", "benchmark_symbol", "sources", "demo", "warnings"}
+    assert len(owned) == len(set(owned))  # no field built twice
+    header = {
+        "config_id",
+        "config_label",
+        "config_name",
+        "config_version",
+        "params",
+        "start",
+        "end",
+        "base_date",
+        "end_date",
+        "benchmark_symbol",
+        "sources",
+        "demo",
+        "warnings",
+    }
     assert set(owned) | header == {f.name for f in dataclasses.fields(A.PerformanceView)}
     for section in sections:
         for key, value in section.items():
@@ -245,7 +294,7 @@ def test_series_section_rebases_to_100_and_returns_are_daily_changes():
     np.testing.assert_allclose(s["index"].to_numpy(), cut.level.to_numpy() / cut.level.iloc[0] * 100, rtol=1e-15)
     lv = cut.level.to_numpy()
     np.testing.assert_allclose(s["returns"]["index"].to_numpy(), lv[1:] / lv[:-1] - 1, rtol=1e-12)
-    assert s["returns"].index[0] > cut.base_ts                 # the base day has no return of its own
+    assert s["returns"].index[0] > cut.base_ts  # the base day has no return of its own
 
 
 def test_calendar_and_trailing_sections_use_the_period_math():
@@ -260,8 +309,9 @@ def test_calendar_and_trailing_sections_use_the_period_math():
     np.testing.assert_allclose(np.nanprod(1 + months, axis=1) - 1, yearly["index"].to_numpy(), rtol=1e-12)
     trailing = A.trailing_section(cut)["trailing"]
     expected = periods.trailing_returns(cut.full, as_of=cut.end_ts)
-    assert trailing["index"].to_dict() == pytest.approx({k: (np.nan if v is None else v) for k, v in expected.items()},
-                                                        nan_ok=True)
+    assert trailing["index"].to_dict() == pytest.approx(
+        {k: (np.nan if v is None else v) for k, v in expected.items()}, nan_ok=True
+    )
 
 
 def test_holdings_and_benchmark_sections_by_hand():

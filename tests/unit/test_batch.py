@@ -1,5 +1,6 @@
 """The batched engine path (core.quant.batch): every variant equals a single backtest of its config to 1e-12,
 over random grids and random prices; the shared work is done once per distinct set of hygiene fields."""
+
 from __future__ import annotations
 
 import itertools
@@ -23,7 +24,7 @@ def _prices(seed: int, rows: int = 160, assets: int = 7, holes: bool = True) -> 
     if holes:
         prices[rng.random(prices.shape) < 0.03] = np.nan  # gaps within the forward-fill limit and beyond
         prices[: rng.integers(0, 40), 0] = np.nan  # a late listing
-        prices[rows - 15:, 1] = np.nan  # a delisting
+        prices[rows - 15 :, 1] = np.nan  # a delisting
     cols = [f"A{i}" for i in range(assets)]
     caps = pd.DataFrame(prices * rng.uniform(1e6, 1e8, size=assets), index=dates, columns=cols)
     caps.iloc[:, 2] = np.nan  # one asset never has a cap
@@ -40,8 +41,15 @@ def _same(a: BacktestResult, b: BacktestResult) -> None:
     assert a.warnings == b.warnings
 
 
-SLEEVE_MIXES = [(1, 0, 0, 0), (0, 1, 0, 0), (0.5, 0.5, 0, 0), (0, 0.4, 0.3, 0.3), (0.25, 0.25, 0.25, 0.25),
-                (0, 0, 1, 0), (0, 0, 0, 1)]
+SLEEVE_MIXES = [
+    (1, 0, 0, 0),
+    (0, 1, 0, 0),
+    (0.5, 0.5, 0, 0),
+    (0, 0.4, 0.3, 0.3),
+    (0.25, 0.25, 0.25, 0.25),
+    (0, 0, 1, 0),
+    (0, 0, 0, 1),
+]
 GRID_FIELDS = {
     "momentum_lookback": st.sampled_from([2, 5, 21, 63]),
     "risk_parity_lookback": st.sampled_from([5, 21, 40]),
@@ -63,10 +71,10 @@ def grids(draw):
     """A random grid: a lookback (two values) and up to two more fields over a random base config, times sleeve
     mixes that always include momentum, market cap and risk parity."""
     lookback = draw(st.sampled_from(["momentum_lookback", "risk_parity_lookback"]))  # always a shared signal
-    names = [lookback] + draw(st.lists(st.sampled_from(sorted(set(GRID_FIELDS) - {lookback})), max_size=2,
-                                       unique=True))
-    axes = {n: draw(st.lists(GRID_FIELDS[n], min_size=2 if n == lookback else 1, max_size=2, unique=True))
-            for n in names}
+    names = [lookback] + draw(st.lists(st.sampled_from(sorted(set(GRID_FIELDS) - {lookback})), max_size=2, unique=True))
+    axes = {
+        n: draw(st.lists(GRID_FIELDS[n], min_size=2 if n == lookback else 1, max_size=2, unique=True)) for n in names
+    }
     mixes = [(0, 0.4, 0.3, 0.3)] + draw(st.lists(st.sampled_from(SLEEVE_MIXES), max_size=2, unique=True))
     base = {n: draw(s) for n, s in GRID_FIELDS.items() if n not in axes}
     configs = []
@@ -106,8 +114,12 @@ def test_refused_variant_is_kept_as_its_error_in_place():
 def test_shared_work_is_done_once_per_hygiene_set():
     prices, caps = _prices(2)
     shared = SharedCleaning(prices)
-    configs = [StrategyConfig(momentum=1, momentum_lookback=lb, cost_bps=c, min_history=mh)
-               for mh in (1, 20) for lb in (5, 21) for c in (0.0, 10.0)]
+    configs = [
+        StrategyConfig(momentum=1, momentum_lookback=lb, cost_bps=c, min_history=mh)
+        for mh in (1, 20)
+        for lb in (5, 21)
+        for c in (0.0, 10.0)
+    ]
     for i in batch_order(configs):
         backtest(prices, configs[i], caps, cleaned=shared.for_config(configs[i]))
     assert shared.cleanings == 2  # two min_history values: two cleanings for eight variants

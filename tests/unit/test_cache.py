@@ -1,4 +1,5 @@
 """The cache service on its in-process backend with a fake clock and a fake data version (no database)."""
+
 from __future__ import annotations
 
 import inspect
@@ -229,8 +230,12 @@ def _decorator_keys_on_arguments_and_database(monkeypatch) -> None:  # type: ign
 def test_stored_reads_are_cached() -> None:
     from core.services import compute
 
-    for fn, ns in ((compute.stored_index, "index"), (compute.stored_metrics, "metrics"),
-                   (compute.stored_allocations, "allocations"), (compute.stored_rebalances, "rebalances")):
+    for fn, ns in (
+        (compute.stored_index, "index"),
+        (compute.stored_metrics, "metrics"),
+        (compute.stored_allocations, "allocations"),
+        (compute.stored_rebalances, "rebalances"),
+    ):
         assert fn.namespace == ns  # type: ignore[attr-defined]
         assert list(inspect.signature(fn).parameters) == ["config_id"]
 
@@ -273,8 +278,9 @@ def test_the_infrastructure_layer_imports_no_service() -> None:
     from pathlib import Path
 
     tree = ast.parse(Path(cache_module.__file__).read_text())
-    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | \
-        {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
     assert not any(name.startswith(("core.services", "core.health", "ui", "jobs")) for name in imported), imported
     from core.services import cache_admin
 

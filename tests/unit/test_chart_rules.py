@@ -1,5 +1,6 @@
 """The rules behind the charts (issue 12, item 7), with hand-computed answers: partial-year labels, the
 heatmap's year total, one colour per sector, and range windows rebased at their base."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,12 +28,13 @@ def test_partial_years_are_marked() -> None:
 
 def test_the_year_total_is_the_compounded_months() -> None:
     # Levels at month ends: base 100 on 2020-11-30, then +10 % (Dec), -10 % and +20 % (Jan, Feb 2021).
-    levels = pd.Series([100.0, 110.0, 99.0, 118.8],
-                       index=pd.DatetimeIndex(["2020-11-30", "2020-12-31", "2021-01-29", "2021-02-26"]))
+    levels = pd.Series(
+        [100.0, 110.0, 99.0, 118.8], index=pd.DatetimeIndex(["2020-11-30", "2020-12-31", "2021-01-29", "2021-02-26"])
+    )
     table = monthly_with_year_total(levels)
     assert table.loc[2020, 12] == pytest.approx(0.10)
     assert table.loc[2021, 1] == pytest.approx(-0.10) and table.loc[2021, 2] == pytest.approx(0.20)
-    assert table.loc[2021, YEAR_TOTAL] == pytest.approx(118.8 / 110.0 - 1.0)        # 0.08
+    assert table.loc[2021, YEAR_TOTAL] == pytest.approx(118.8 / 110.0 - 1.0)  # 0.08
     assert table.loc[2021, YEAR_TOTAL] == pytest.approx(0.9 * 1.2 - 1.0)
     months = table.drop(columns=[YEAR_TOTAL]).to_numpy(dtype=float)
     np.testing.assert_allclose(np.nanprod(1 + months, axis=1) - 1, table[YEAR_TOTAL].to_numpy())
@@ -47,10 +49,19 @@ def test_one_colour_per_sector_whatever_else_is_shown() -> None:
     # the colour depends on the name only, not on the other sectors or their order
     from ui.charts import allocation_area, allocation_pie
 
-    a = allocation_pie(pd.DataFrame({"sector": ["Energy", "Crypto Assets"], "weight": [0.6, 0.4]}), "sector", "x",
-                       color_of=sector_color)
-    b = allocation_area(pd.DataFrame({"Crypto Assets": [0.5], "Health Care": [0.2], "Energy": [0.3]},
-                                     index=pd.DatetimeIndex(["2024-01-31"])), "y", color_of=sector_color)
+    a = allocation_pie(
+        pd.DataFrame({"sector": ["Energy", "Crypto Assets"], "weight": [0.6, 0.4]}),
+        "sector",
+        "x",
+        color_of=sector_color,
+    )
+    b = allocation_area(
+        pd.DataFrame(
+            {"Crypto Assets": [0.5], "Health Care": [0.2], "Energy": [0.3]}, index=pd.DatetimeIndex(["2024-01-31"])
+        ),
+        "y",
+        color_of=sector_color,
+    )
     pie = dict(zip(a.data[0].labels, a.data[0].marker.colors))
     area = {t.name: t.line.color for t in b.data}
     assert pie["Energy"] == area["Energy"] and pie["Crypto Assets"] == area["Crypto Assets"]
@@ -62,7 +73,7 @@ def test_a_window_is_rebased_at_the_analytics_base() -> None:
     index = pd.bdate_range("2023-01-02", "2025-06-30")
     values = pd.Series(np.linspace(100.0, 150.0, len(index)), index=index)
     start = range_start(values.index, "1Y")
-    assert start == pd.Timestamp("2024-06-30")   # a Sunday: the base is the Friday before
+    assert start == pd.Timestamp("2024-06-30")  # a Sunday: the base is the Friday before
     window = rebased(clip_range(values, start))
     assert window.index[0] == pd.Timestamp("2024-06-28") and window.iloc[0] == 100.0
     assert window.iloc[-1] == pytest.approx(100.0 * (1.0 + period_return(values, "1Y")), rel=1e-12)

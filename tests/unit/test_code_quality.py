@@ -1,10 +1,12 @@
 """The house rules kept by tools, run by the README's test command (configuration: pyproject.toml).
 
-* ruff: lint (pyflakes, pycodestyle, bugbear, pyupgrade, import order);
+* ruff: lint (pyflakes, pycodestyle, bugbear, pyupgrade, import order) and format (the one code layout);
 * mypy: the type check configured in pyproject.toml (strict for the schemas and the pure layers);
-* import-linter: core never imports the job runner, the UI or Streamlit (not even inside a function); the job
-  runner never imports the UI; the UI and the job runner both sit on core; the engine and risk are pure.
+* import-linter: core never imports the command line, the job runner, the UI or Streamlit (not even inside a
+  function); the job runner never imports the UI; the layers cli -> ui | jobs -> core.health -> core.services ->
+  core.infra -> core.quant hold; core.quant is pure; no import cycles inside a layer.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -21,6 +23,11 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 def test_ruff_finds_nothing():
     done = _run("ruff", "check", ".")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ruff_format_changes_nothing():
+    done = _run("ruff", "format", "--check", ".")
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -1,4 +1,5 @@
 """Settings: defaults, and a bad value naming its variable."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,10 +14,16 @@ def test_defaults_use_sqlite_under_data_dir(data_dir):
     assert settings.redis_url is None and settings.twelvedata_credits_per_minute == 8
 
 
-@pytest.mark.parametrize("variable, value", [
-    ("TWELVEDATA_CREDITS_PER_MINUTE", "lots"), ("DATABASE_URL", "mysql://x"), ("REDIS_URL", "http://x"),
-    ("LOG_LEVEL", "LOUD"), ("REFRESH_CRON", "every day"),
-])
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("TWELVEDATA_CREDITS_PER_MINUTE", "lots"),
+        ("DATABASE_URL", "mysql://x"),
+        ("REDIS_URL", "http://x"),
+        ("LOG_LEVEL", "LOUD"),
+        ("REFRESH_CRON", "every day"),
+    ],
+)
 def test_bad_value_names_the_variable(data_dir, monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
     reset_settings_cache()

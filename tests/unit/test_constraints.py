@@ -1,4 +1,5 @@
 """Constraints: hand-computed caps, minimum weight and holdings, exclusions, feasibility, no look-ahead."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,9 @@ def test_sector_cap_redistributes_over_the_other_sectors_by_hand():
 
 def test_sector_and_asset_class_caps_together_by_hand():
     w = np.array([0.4, 0.3, 0.2, 0.1])
-    out = apply_caps(w, groups=[group_codes(SYMBOLS, SECTORS, {"Tech": 0.5}),
-                                group_codes(SYMBOLS, CLASSES, {"equity": 0.8})])
+    out = apply_caps(
+        w, groups=[group_codes(SYMBOLS, SECTORS, {"Tech": 0.5}), group_codes(SYMBOLS, CLASSES, {"equity": 0.8})]
+    )
     # round 1 as above -> [.285714, .214286, .333333, .166667]; round 2: equity .833333 -> .8 (x .96), D takes it
     assert out == pytest.approx([0.4 * 5 / 7 * 0.96, 0.3 * 5 / 7 * 0.96, (0.2 + 0.2 * 2 / 3) * 0.96, 0.2], abs=1e-12)
     assert out.sum() == pytest.approx(1.0)
@@ -71,8 +73,15 @@ def test_universe_errors_name_the_field():
     kwargs["exclusions"] = SYMBOLS
     assert "every constituent" in universe_errors(sector_caps=None, asset_class_caps=None, **kwargs)["exclusions"]
     # with max_weight 0.2 one bond can hold only 20 %; equity capped at 0.7: 0.9 < 1
-    errs = universe_errors(sector_caps=None, asset_class_caps={"equity": 0.7, "bond": 1.0}, max_weight=0.2,
-                           symbols=SYMBOLS, sectors=SECTORS, asset_classes=CLASSES, exclusions=[])
+    errs = universe_errors(
+        sector_caps=None,
+        asset_class_caps={"equity": 0.7, "bond": 1.0},
+        max_weight=0.2,
+        symbols=SYMBOLS,
+        sectors=SECTORS,
+        asset_classes=CLASSES,
+        exclusions=[],
+    )
     assert "asset_class_caps" in errs
 
 
@@ -97,7 +106,9 @@ def test_engine_applies_the_sector_cap_to_equal_weight_by_hand():
 
 def test_engine_exclusions_and_min_weight():
     res = backtest(PRICES, {"equal": 1.0, "min_history": 1, "exclusions": ["B"]})
-    assert (res.weights["B"] == 0).all() and res.target_weights.iloc[0].to_numpy() == pytest.approx([1 / 3, 0, 1 / 3, 1 / 3])
+    assert (res.weights["B"] == 0).all() and res.target_weights.iloc[0].to_numpy() == pytest.approx(
+        [1 / 3, 0, 1 / 3, 1 / 3]
+    )
     # min_weight above the equal weight of 4 drops to min_holdings (3: the first three by column order kept on ties)
     res = backtest(PRICES, {"equal": 1.0, "min_history": 1, "min_weight": 0.3, "min_holdings": 3})
     assert res.target_weights.iloc[0].to_numpy() == pytest.approx([1 / 3, 1 / 3, 1 / 3, 0])
@@ -105,7 +116,7 @@ def test_engine_exclusions_and_min_weight():
 
 def test_engine_min_holdings_keeps_the_holdings_when_the_target_is_too_small():
     prices = PRICES.copy()
-    prices.loc[DATES[30]:, ["C", "D"]] = np.nan  # two assets stop trading: only A and B remain eligible
+    prices.loc[DATES[30] :, ["C", "D"]] = np.nan  # two assets stop trading: only A and B remain eligible
     res = backtest(prices, {"equal": 1.0, "min_history": 1, "min_holdings": 3, "ffill_limit": 0})
     later = res.rebalance_dates[res.rebalance_dates > DATES[30]]
     assert len(later) and (res.turnover.loc[later] == 0).all()
@@ -114,15 +125,26 @@ def test_engine_min_holdings_keeps_the_holdings_when_the_target_is_too_small():
 
 @pytest.mark.parametrize("cut", [20, 41, 63])
 def test_no_look_ahead_with_constraints_under_perturbation(cut):
-    cfg = {"momentum": 0.5, "risk_parity": 0.5, "momentum_lookback": 10, "risk_parity_lookback": 10,
-           "min_history": 5, "rebalance": "weekly", "sector_caps": {"Tech": 0.4}, "asset_class_caps": {"equity": 0.8},
-           "min_weight": 0.05, "min_holdings": 2, "max_weight": 0.6, "exclusions": ["D"]}
+    cfg = {
+        "momentum": 0.5,
+        "risk_parity": 0.5,
+        "momentum_lookback": 10,
+        "risk_parity_lookback": 10,
+        "min_history": 5,
+        "rebalance": "weekly",
+        "sector_caps": {"Tech": 0.4},
+        "asset_class_caps": {"equity": 0.8},
+        "min_weight": 0.05,
+        "min_holdings": 2,
+        "max_weight": 0.6,
+        "exclusions": ["D"],
+    }
     base = backtest(PRICES, cfg, asset_info=INFO)
     future = PRICES.copy()
-    future.iloc[cut + 1:] *= np.random.default_rng(cut).uniform(0.5, 1.5, future.iloc[cut + 1:].shape)
+    future.iloc[cut + 1 :] *= np.random.default_rng(cut).uniform(0.5, 1.5, future.iloc[cut + 1 :].shape)
     moved = backtest(future, cfg, asset_info=INFO)
-    np.testing.assert_array_equal(base.values.iloc[:cut + 1], moved.values.iloc[:cut + 1])
-    np.testing.assert_array_equal(base.weights.iloc[:cut + 1], moved.weights.iloc[:cut + 1])
+    np.testing.assert_array_equal(base.values.iloc[: cut + 1], moved.values.iloc[: cut + 1])
+    np.testing.assert_array_equal(base.weights.iloc[: cut + 1], moved.weights.iloc[: cut + 1])
 
 
 def test_total_return_prices_by_hand():

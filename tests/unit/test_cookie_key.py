@@ -1,5 +1,6 @@
 """The re-authentication cookie's signing key: weak or example keys are refused; the generated key file is
 never read half-written, even by processes starting at the same moment."""
+
 from __future__ import annotations
 
 import subprocess
@@ -34,17 +35,27 @@ def test_a_long_random_cookie_key_is_used_as_given(data_dir, monkeypatch):
 
 
 def test_processes_starting_at_once_all_read_the_same_full_generated_key(tmp_path):
-    script = ("import os, time; from core.services.bootstrap import cookie_key; "
-              "time.sleep(max(0.0, float(os.environ['START']) - time.time())); print(cookie_key())")
+    script = (
+        "import os, time; from core.services.bootstrap import cookie_key; "
+        "time.sleep(max(0.0, float(os.environ['START']) - time.time())); print(cookie_key())"
+    )
     import time
 
     for _ in range(2):
         data = tmp_path / f"d{_}"
         data.mkdir()
-        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DATA_DIR": str(data),
-               "START": str(time.time() + 3.0)}
-        procs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(6)]
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DATA_DIR": str(data), "START": str(time.time() + 3.0)}
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
         keys = {p.communicate(timeout=60)[0].strip() for p in procs}
         assert len(keys) == 1 and len(keys.pop()) == 64
         assert [p.name for p in data.iterdir() if p.name.startswith(".cookie_key")] == []

@@ -1,4 +1,5 @@
 """DATA_DIR must be a directory AutoIndex can write in; otherwise one line names it (issue 11, case 14)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,11 +11,14 @@ from core.errors import ConfigurationError
 from tests.integration.paths_support import read_only
 
 
-@pytest.mark.parametrize("make, expected", [
-    (lambda tmp: Path("/proc/x"), "cannot create /proc/x: No such file or directory"),
-    (lambda tmp: (tmp / "file").write_text("x") and tmp / "file", "exists and is not a directory"),
-    (lambda tmp: (tmp / "file").write_text("x") and tmp / "file" / "sub", "Not a directory"),
-])
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda tmp: Path("/proc/x"), "cannot create /proc/x: No such file or directory"),
+        (lambda tmp: (tmp / "file").write_text("x") and tmp / "file", "exists and is not a directory"),
+        (lambda tmp: (tmp / "file").write_text("x") and tmp / "file" / "sub", "Not a directory"),
+    ],
+)
 def test_unusable_data_dir_is_one_line_naming_the_variable(tmp_path, make, expected):
     path = make(tmp_path)
     with pytest.raises(ConfigurationError) as info:

@@ -1,4 +1,5 @@
 """DemoProvider: the seed universe, reproducibility, realism and speed."""
+
 from __future__ import annotations
 
 import time
@@ -12,8 +13,22 @@ from core.errors import ProviderError
 from core.infra.providers import DemoProvider
 
 TODAY = date(2024, 12, 31)
-SEED_SYMBOLS = {"AAPL", "MSFT", "GOOGL", "AMZN", "META", "TSLA", "NVDA", "SPY", "GLD", "SLV", "USO",
-                "TLT", "IEF", "^GSPC"}
+SEED_SYMBOLS = {
+    "AAPL",
+    "MSFT",
+    "GOOGL",
+    "AMZN",
+    "META",
+    "TSLA",
+    "NVDA",
+    "SPY",
+    "GLD",
+    "SLV",
+    "USO",
+    "TLT",
+    "IEF",
+    "^GSPC",
+}
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +116,7 @@ def test_common_factor_and_defensive_bonds(history):
 
 def test_fat_tails(history):
     returns = history["^GSPC"].pct_change().dropna()
-    assert returns.kurt() > 1.0            # excess kurtosis; a normal would give ~0
+    assert returns.kurt() > 1.0  # excess kurtosis; a normal would give ~0
 
 
 def test_covid_crash_and_recovery(history):
@@ -143,6 +158,7 @@ def test_bad_arguments():
 
 # --- any symbol (issue 12, item 3) --------------------------------------------------------------
 
+
 def test_a_series_does_not_depend_on_the_other_symbols_fetched():
     """Before: each fetch drew shock rows in the order of the symbols asked for, so MSFT alone differed from
     MSFT in a full fetch (a refresh of named symbols rewrote stored history)."""
@@ -153,7 +169,7 @@ def test_a_series_does_not_depend_on_the_other_symbols_fetched():
         bigger = DemoProvider(seed=3, today=TODAY, n_assets=30).fetch(None, start=date(2024, 1, 1)).prices
         for symbol in symbols:
             mine = alone[alone["symbol"] == symbol].reset_index(drop=True)
-            reference = (full if symbol in set(full["symbol"]) else bigger)
+            reference = full if symbol in set(full["symbol"]) else bigger
             theirs = reference[reference["symbol"] == symbol].reset_index(drop=True)
             assert len(mine) > 200
             pd.testing.assert_frame_equal(mine, theirs)
@@ -162,9 +178,22 @@ def test_a_series_does_not_depend_on_the_other_symbols_fetched():
 def test_seed_universe_values_are_those_seed_demo_always_stored():
     """Pinned from the code before the canonical-row change (a full fetch, seed 42): the default demo
     databases seeded earlier stay consistent, now also when only two symbols are asked for."""
-    pinned = {"AAPL": 95.31145, "AMZN": 250.782376, "GLD": 136.90991, "GOOGL": 140.507077, "IEF": 137.19503,
-              "META": 375.820321, "MSFT": 38.421696, "NVDA": 1.652256, "SLV": 17.202794, "SPY": 369.343517,
-              "TLT": 244.871425, "TSLA": 3.494909, "USO": 109.51161, "^GSPC": 3773.078408}
+    pinned = {
+        "AAPL": 95.31145,
+        "AMZN": 250.782376,
+        "GLD": 136.90991,
+        "GOOGL": 140.507077,
+        "IEF": 137.19503,
+        "META": 375.820321,
+        "MSFT": 38.421696,
+        "NVDA": 1.652256,
+        "SLV": 17.202794,
+        "SPY": 369.343517,
+        "TLT": 244.871425,
+        "TSLA": 3.494909,
+        "USO": 109.51161,
+        "^GSPC": 3773.078408,
+    }
     for symbols in (None, ["MSFT", "^GSPC"]):
         data = DemoProvider(seed=42, today=TODAY).fetch(symbols, start=date(2024, 12, 31)).prices
         got = {s: round(c, 6) for s, c in zip(data["symbol"], data["close"])}

@@ -1,4 +1,5 @@
 """Unit tests of the index engine: hand-computed cases, properties and reference implementations."""
+
 from __future__ import annotations
 
 import math
@@ -31,6 +32,7 @@ def cfg(**kw) -> StrategyConfig:
 
 
 # --- sleeves, hand-computed -------------------------------------------------------------------
+
 
 def test_equal_weight_weekly_levels_by_hand():
     res = backtest(three_assets(), cfg(equal=1))
@@ -67,8 +69,9 @@ def test_momentum_sleeve_by_hand():
 def test_momentum_threshold_excludes_and_weights_by_excess():
     res = backtest(three_assets(), cfg(momentum=1, momentum_lookback=2, momentum_threshold=0.04))
     # Excess over 0.04: A 0.16, B 0.01, C none.
-    np.testing.assert_allclose(res.target_weights.iloc[0].to_numpy(), [0.16 / 0.17, 0.01 / 0.17, 0],
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        res.target_weights.iloc[0].to_numpy(), [0.16 / 0.17, 0.01 / 0.17, 0], rtol=1e-12, atol=1e-15
+    )
 
 
 def test_market_cap_sleeve_and_sqrt_damping():
@@ -81,8 +84,11 @@ def test_market_cap_sleeve_and_sqrt_damping():
     np.testing.assert_allclose(res.target_weights.iloc[0].to_numpy(), s / s.sum(), rtol=1e-14)
 
 
-@pytest.mark.parametrize("caps", [None, pd.DataFrame(), pd.DataFrame(np.nan, index=DATES, columns=["A", "B", "C"])],
-                         ids=["none", "empty-frame", "all-missing"])
+@pytest.mark.parametrize(
+    "caps",
+    [None, pd.DataFrame(), pd.DataFrame(np.nan, index=DATES, columns=["A", "B", "C"])],
+    ids=["none", "empty-frame", "all-missing"],
+)
 def test_no_market_caps_leaves_the_sleeve_out_and_renormalises_the_others(caps):
     """Issue 12: a real provider without caps; the market-cap sleeve follows the empty-sleeve rule."""
     res = backtest(three_assets(), cfg(market_cap=0.3, equal=0.7), caps)
@@ -138,6 +144,7 @@ def test_empty_sleeve_is_renormalised_with_warning():
 
 # --- constraints ---------------------------------------------------------------------------
 
+
 def test_cap_redistribution_cascades_until_nothing_breaches():
     np.testing.assert_allclose(_apply_cap(np.array([0.5, 0.3, 0.2]), 0.4), [0.4, 0.36, 0.24], rtol=1e-14)
     # 0.6 capped -> 0.3, 0.1 scaled by 1.625 -> 0.4875 breaches -> capped too -> remainder 0.3.
@@ -173,6 +180,7 @@ def test_min_history_delays_first_allocation():
 
 
 # --- costs, drift band, delisting, late listing ---------------------------------------------
+
 
 def test_costs_by_hand():
     res = backtest(three_assets(), cfg(equal=1, cost_bps=100))
@@ -256,6 +264,7 @@ def test_all_cash_when_every_sleeve_empties_later():
 
 # --- data hygiene ---------------------------------------------------------------------------
 
+
 def test_return_clip_limits_daily_return():
     prices = three_assets()[["A"]].copy()
     prices.iloc[5, 0] = 30.0  # +150 % then -60 %
@@ -305,6 +314,7 @@ def test_inputs_are_not_modified_and_bad_inputs_raise_domain_error():
 
 # --- schedule -----------------------------------------------------------------------------
 
+
 def test_rebalance_schedule_last_trading_day_of_period():
     dates = pd.bdate_range("2024-01-25", "2024-03-13")
     mask = rebalance_schedule(dates, "monthly")
@@ -319,6 +329,7 @@ def test_rebalance_schedule_last_trading_day_of_period():
 
 
 # --- reference implementations -------------------------------------------------------------
+
 
 def random_prices(seed: int, rows: int = 300, cols: int = 6, start: str = "2021-01-04") -> pd.DataFrame:
     rng = np.random.default_rng(seed)
@@ -355,11 +366,16 @@ def test_equal_weight_monthly_matches_plain_loop_reference():
 def test_equal_weight_monthly_matches_bt():
     bt = pytest.importorskip("bt")
     prices = random_prices(11, rows=400, cols=8)
-    strategy = bt.Strategy("ew", [
-        bt.algos.RunMonthly(run_on_first_date=True, run_on_end_of_period=True),
-        bt.algos.SelectAll(), bt.algos.WeighEqually(), bt.algos.Rebalance()])
-    result = bt.run(bt.Backtest(strategy, prices, integer_positions=False, initial_capital=100.0,
-                                progress_bar=False))
+    strategy = bt.Strategy(
+        "ew",
+        [
+            bt.algos.RunMonthly(run_on_first_date=True, run_on_end_of_period=True),
+            bt.algos.SelectAll(),
+            bt.algos.WeighEqually(),
+            bt.algos.Rebalance(),
+        ],
+    )
+    result = bt.run(bt.Backtest(strategy, prices, integer_positions=False, initial_capital=100.0, progress_bar=False))
     bt_values = result.prices["ew"].loc[prices.index]
     res = backtest(prices, cfg(equal=1, rebalance="monthly"))
     np.testing.assert_allclose(res.values.to_numpy(), bt_values.to_numpy(), rtol=1e-12, atol=0)
@@ -387,12 +403,18 @@ def property_prices(seed: int, rows: int = 45, cols: int = 4) -> tuple[pd.DataFr
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), which=st.integers(0, len(CONFIGS) - 1), t=st.integers(0, 44),
-       future_seed=st.integers(0, 10_000), ffill=st.sampled_from([0, 1, 5]))
+@given(
+    seed=st.integers(0, 10_000),
+    which=st.integers(0, len(CONFIGS) - 1),
+    t=st.integers(0, 44),
+    future_seed=st.integers(0, 10_000),
+    ffill=st.sampled_from([0, 1, 5]),
+)
 def test_no_look_ahead(seed, which, t, future_seed, ffill):
     prices, caps = property_prices(seed)
-    config = cfg(**{**dict(min_history=3, momentum_lookback=5, risk_parity_lookback=5, ffill_limit=ffill),
-                    **CONFIGS[which]})
+    config = cfg(
+        **{**dict(min_history=3, momentum_lookback=5, risk_parity_lookback=5, ffill_limit=ffill), **CONFIGS[which]}
+    )
     base = backtest(prices, config, caps)
     rng = np.random.default_rng(future_seed)
     changed, changed_caps = prices.copy(), caps.copy()
@@ -493,8 +515,12 @@ def _valid_result(seed: int) -> tuple:
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 1000), field=st.sampled_from(["values", "weights", "turnover", "costs", "contribution"]),
-       bad=st.sampled_from([np.nan, np.inf, -np.inf]), where=st.floats(0, 0.999))
+@given(
+    seed=st.integers(0, 1000),
+    field=st.sampled_from(["values", "weights", "turnover", "costs", "contribution"]),
+    bad=st.sampled_from([np.nan, np.inf, -np.inf]),
+    where=st.floats(0, 0.999),
+)
 def test_check_result_refuses_any_non_finite_number(seed, field, bad, where):
     res, config = _valid_result(seed)
     assert check_result(res, config) is res  # a sane result passes unchanged
@@ -512,8 +538,11 @@ def test_check_result_refuses_any_non_finite_number(seed, field, bad, where):
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 1000), factor=st.sampled_from([LEVEL_RATIO_MAX * 1.01, LEVEL_RATIO_MIN * 0.99]),
-       row=st.integers(0, 39))
+@given(
+    seed=st.integers(0, 1000),
+    factor=st.sampled_from([LEVEL_RATIO_MAX * 1.01, LEVEL_RATIO_MIN * 0.99]),
+    row=st.integers(0, 39),
+)
 def test_check_result_refuses_levels_outside_the_sane_range(seed, factor, row):
     res, config = _valid_result(seed)
     res.values.iloc[row] = config.base_value * factor

@@ -1,4 +1,5 @@
 """The one home of the error-message helpers (core/errors.py) and of jsonable (core/services/runs.py)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,16 +28,25 @@ def test_database_errors_keep_the_driver_line_and_never_the_statement() -> None:
 
 def test_error_text_of_domain_errors_is_their_message() -> None:
     assert error_text(ValidationFailed({"config_id": "no strategy config with id 5"})) == str(
-        ValidationFailed({"config_id": "no strategy config with id 5"}))
+        ValidationFailed({"config_id": "no strategy config with id 5"})
+    )
     assert error_text(KeyError("report_id")) == "KeyError: 'report_id'"
     assert len(error_text(RuntimeError("y" * 5000))) == 2000
 
 
 def test_jsonable_makes_results_and_facts_json_ready() -> None:
-    value = {1: (dt.date(2024, 1, 2), np.int64(3), np.float64("nan")), "ok": [True, None, 1.5, np.bool_(True)],
-             "when": dt.datetime(2024, 1, 2, 3, 4, tzinfo=dt.timezone.utc), "other": ValueError("x")}
-    assert jsonable(value) == {"1": ["2024-01-02", 3, None], "ok": [True, None, 1.5, True],
-                               "when": "2024-01-02T03:04:00+00:00", "other": "x"}
+    value = {
+        1: (dt.date(2024, 1, 2), np.int64(3), np.float64("nan")),
+        "ok": [True, None, 1.5, np.bool_(True)],
+        "when": dt.datetime(2024, 1, 2, 3, 4, tzinfo=dt.timezone.utc),
+        "other": ValueError("x"),
+    }
+    assert jsonable(value) == {
+        "1": ["2024-01-02", 3, None],
+        "ok": [True, None, 1.5, True],
+        "when": "2024-01-02T03:04:00+00:00",
+        "other": "x",
+    }
     assert isinstance(jsonable(np.int64(3)), int) and jsonable(float("inf")) is None
 
 

@@ -1,4 +1,5 @@
 """Factor regression against statsmodels (OLS and Newey-West HAC), and rolling betas against a loop."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -11,6 +11,7 @@ so it would report pytest's memory, not the import's. The reader child's figure 
 ``RUSAGE_CHILDREN``, which for the same reason is an upper bound (at least the import process's own peak when it
 spawned the child).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -62,13 +63,21 @@ def measure(tmp_path: Path, content: bytes, name: str, mode: str = "parse") -> d
     path.write_bytes(content)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(DATA_DIR=str(tmp_path / "data"), DEMO_ON_EMPTY="false", PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", RUNNER, mode, str(path), name], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", RUNNER, mode, str(path), name],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"\n{name} ({len(content):,} bytes, {mode}): {figures['outcome'][:110]}; {figures['seconds']:.2f} s, "
-          f"peak {figures['peak_mb']:.0f} MB (baseline {figures['baseline_mb']:.0f} MB), "
-          f"reader child {figures['child_peak_mb']:.0f} MB")
+    print(
+        f"\n{name} ({len(content):,} bytes, {mode}): {figures['outcome'][:110]}; {figures['seconds']:.2f} s, "
+        f"peak {figures['peak_mb']:.0f} MB (baseline {figures['baseline_mb']:.0f} MB), "
+        f"reader child {figures['child_peak_mb']:.0f} MB"
+    )
     assert figures["peak_mb"] < LIMIT_MB and figures["child_peak_mb"] < LIMIT_MB
     return figures
 
@@ -82,8 +91,9 @@ def test_a_2_gb_cell_workbook_is_refused_at_once_in_little_memory(tmp_path):
     assert figures["seconds"] < 2
 
 
-@pytest.mark.parametrize(("declared", "expected"), [(4096, "not a valid XLSX workbook (BadZipFile)"),
-                                                    (None, "bytes without markup")])
+@pytest.mark.parametrize(
+    ("declared", "expected"), [(4096, "not a valid XLSX workbook (BadZipFile)"), (None, "bytes without markup")]
+)
 def test_a_bomb_that_lies_or_hides_under_the_limit_is_refused_too(tmp_path, declared, expected):
     """A sheet that claims 4 KB but inflates to 100 MB (zipfile stops at the claim: CRC error), and an honest
     100 MB cell under the unpacked limit (the text-run bound stops the scan after 32 KB)."""
@@ -98,16 +108,22 @@ def test_a_few_kilobytes_of_unknown_xml_elements_cannot_exhaust_memory(tmp_path)
     junk = ('<x a="1" b="2" c="3" d="4"/>' * 900_000).encode()
     sheet = xlsx_craft.sheet_xml([["date", "AAPL"], ["2024-01-02", 1.5]], before_data=junk.decode())
     figures = measure(tmp_path, xlsx_craft.zip_parts(xlsx_craft.workbook_parts(sheet)), "junk.xlsx")
-    assert figures["child_peak_mb"] > 0                     # read by the capped child process
-    assert figures["outcome"].startswith(("refused: junk.xlsx refused, 1 problem(s): workbook could not be read",
-                                          "parsed 1 prices"))
+    assert figures["child_peak_mb"] > 0  # read by the capped child process
+    assert figures["outcome"].startswith(
+        ("refused: junk.xlsx refused, 1 problem(s): workbook could not be read", "parsed 1 prices")
+    )
 
 
 def _wide_csv(rows: int, symbols: int, value) -> bytes:
     start = dt.date(1990, 1, 1)
     head = "date," + ",".join(f"S{j:03d}" for j in range(symbols)) + "\n"
-    return (head + "".join(f"{start + dt.timedelta(days=i)}," + ",".join(value(i, j) for j in range(symbols)) + "\n"
-                           for i in range(rows))).encode()
+    return (
+        head
+        + "".join(
+            f"{start + dt.timedelta(days=i)}," + ",".join(value(i, j) for j in range(symbols)) + "\n"
+            for i in range(rows)
+        )
+    ).encode()
 
 
 @pytest.mark.slow
@@ -115,14 +131,16 @@ def _wide_csv(rows: int, symbols: int, value) -> bytes:
 def test_the_largest_accepted_csv_files_parse_within_500_mb(tmp_path, case):
     from core.infra.providers.files import MAX_CELLS, MAX_ROWS
 
-    if case == "wide CSV at the cell bound":         # 4 million one-character prices (8 MB)
+    if case == "wide CSV at the cell bound":  # 4 million one-character prices (8 MB)
         content = _wide_csv(MAX_CELLS // 501, 500, lambda i, j: "1")
-    elif case == "20 MB wide CSV":                   # realistic prices, 2.8 million of them
+    elif case == "20 MB wide CSV":  # realistic prices, 2.8 million of them
         content = _wide_csv(7_000, 400, lambda i, j: f"{100 + (i * 7 + j) % 997 * 0.1:.2f}")
-    else:                                            # 1,048,576 rows of date,symbol,close (17 MB)
+    else:  # 1,048,576 rows of date,symbol,close (17 MB)
         start = dt.date(1990, 1, 1)
-        content = ("date,symbol,close\n" + "".join(f"{start + dt.timedelta(days=i // 84)},S{i % 84},1.5\n"
-                                                   for i in range(MAX_ROWS))).encode()
+        content = (
+            "date,symbol,close\n"
+            + "".join(f"{start + dt.timedelta(days=i // 84)},S{i % 84},1.5\n" for i in range(MAX_ROWS))
+        ).encode()
     assert len(content) <= 20_000_000
     figures = measure(tmp_path, content, "big.csv")
     assert figures["outcome"].startswith("parsed")

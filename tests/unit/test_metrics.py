@@ -3,6 +3,7 @@
 Values are read back with prometheus_client's own parser from the text ``/metrics`` serves, so every check goes
 through the exposition format Prometheus reads.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -42,10 +43,12 @@ def test_job_histogram_counts_runs_by_kind_and_state_and_buckets_their_duration(
     metrics.observe_job("compute", "failed", 2.0)
     assert _value("autoindex_job_duration_seconds_count", kind="compute", state="succeeded") == before + 3
     assert _value("autoindex_job_duration_seconds_sum", kind="compute", state="succeeded") == pytest.approx(
-        sum_before + 5.0)
+        sum_before + 5.0
+    )
     # cumulative buckets: 0.3 and 0.7 are <= 1 s, 4.0 is not
-    assert _value("autoindex_job_duration_seconds_bucket", kind="compute", state="succeeded",
-                  le="1.0") == le1_before + 2
+    assert (
+        _value("autoindex_job_duration_seconds_bucket", kind="compute", state="succeeded", le="1.0") == le1_before + 2
+    )
     assert _value("autoindex_job_duration_seconds_count", kind="compute", state="failed") >= 1
 
 
@@ -141,26 +144,53 @@ def _seed_state(beat: dt.datetime) -> None:
     from core.models import Asset, IndexValue, Price, Report, StrategyConfigRow, WorkerHeartbeat
 
     with unit_of_work() as session:
-        bench = Asset(symbol="^GSPC", name="S&P 500", asset_class="index", currency="USD", is_benchmark=True,
-                      is_active=True, source="demo")
-        stock = Asset(symbol="AAA", name="A", asset_class="stock", currency="USD", is_benchmark=False,
-                      is_active=True, source="demo")
+        bench = Asset(
+            symbol="^GSPC",
+            name="S&P 500",
+            asset_class="index",
+            currency="USD",
+            is_benchmark=True,
+            is_active=True,
+            source="demo",
+        )
+        stock = Asset(
+            symbol="AAA",
+            name="A",
+            asset_class="stock",
+            currency="USD",
+            is_benchmark=False,
+            is_active=True,
+            source="demo",
+        )
         session.add_all([bench, stock])
         session.flush()
         # now = Friday 2024-06-14 22:00 UTC (after the close): last completed business day = 2024-06-14
-        session.add_all([Price(asset_id=bench.id, date=dt.date(2024, 6, 11), close=100.0),   # 3 days stale
-                         Price(asset_id=stock.id, date=dt.date(2024, 6, 14), close=10.0)])   # up to date
+        session.add_all(
+            [
+                Price(asset_id=bench.id, date=dt.date(2024, 6, 11), close=100.0),  # 3 days stale
+                Price(asset_id=stock.id, date=dt.date(2024, 6, 14), close=10.0),
+            ]
+        )  # up to date
         config = StrategyConfigRow(name="Default", version=1, params={}, is_active=True)
         session.add(config)
         session.flush()
         for day, value in ((1, 100.0), (2, 125.0), (3, 110.0), (4, 100.0)):
             session.add(IndexValue(config_id=config.id, date=dt.date(2024, 6, day), value=value))
-        session.add_all([Report(report_type="performance", period="1Y", format="pdf", owner="a", size_bytes=1000),
-                         Report(report_type="risk", period="1Y", format="pdf", owner="a", size_bytes=234),
-                         Report(report_type="risk", period="1Y", format="csv", owner="a", size_bytes=None)])
-        session.add_all([WorkerHeartbeat(worker_id="w-alive", hostname="elsewhere", pid=1, last_seen=beat),
-                         WorkerHeartbeat(worker_id="w-silent", hostname="elsewhere", pid=2,
-                                         last_seen=beat - dt.timedelta(seconds=100))])
+        session.add_all(
+            [
+                Report(report_type="performance", period="1Y", format="pdf", owner="a", size_bytes=1000),
+                Report(report_type="risk", period="1Y", format="pdf", owner="a", size_bytes=234),
+                Report(report_type="risk", period="1Y", format="csv", owner="a", size_bytes=None),
+            ]
+        )
+        session.add_all(
+            [
+                WorkerHeartbeat(worker_id="w-alive", hostname="elsewhere", pid=1, last_seen=beat),
+                WorkerHeartbeat(
+                    worker_id="w-silent", hostname="elsewhere", pid=2, last_seen=beat - dt.timedelta(seconds=100)
+                ),
+            ]
+        )
         session.commit()
 
 
@@ -221,5 +251,4 @@ def test_a_finished_job_is_observed_once_from_its_run_row(sqlite_db):
     assert observe.observe_end(done_id) is True
     assert observe.observe_end(done_id) is False  # a second signal for the same run
     assert observe.observe_end(running_id) is False  # not final: not the end
-    assert _value("autoindex_job_duration_seconds_count", kind="refresh",
-                  state="succeeded_with_warnings") == before + 1
+    assert _value("autoindex_job_duration_seconds_count", kind="refresh", state="succeeded_with_warnings") == before + 1

@@ -1,4 +1,5 @@
 """Monte Carlo projection: the lognormal closed form, reproducibility, contributions, drawdowns, bounds."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,9 @@ def test_terminal_percentiles_match_the_lognormal_closed_form(method, block):
     of 2520 normal days has the same law up to the sample's own moments (a longer block adds the sample's
     chance autocorrelation, about sqrt(2L/n) = 13 % of the variance for L = 21: not a closed-form check)."""
     n_paths, years = 10_000, 5
-    res = simulate(RETURNS, years=years, method=method, n_paths=n_paths, seed=11, start_value=10_000.0,
-                   block_length=block)
+    res = simulate(
+        RETURNS, years=years, method=method, n_paths=n_paths, seed=11, start_value=10_000.0, block_length=block
+    )
     days = years * 252
     closed = lognormal_percentiles(res.mu, res.sigma, days, 10_000.0)
     assert res.mu == pytest.approx(LOG_RETURNS.mean(), rel=1e-12)
@@ -68,6 +70,7 @@ def test_bootstrap_draws_only_historical_days_in_blocks():
     # every one-step growth over 21 days is a product of historical growths: its log is a sum of historical logs
     assert np.isfinite(res.fan.to_numpy()).all()
     from core.quant.montecarlo import _bootstrap_indices
+
     idx, last = _bootstrap_indices(np.random.default_rng(0), 50, 252, 5, 3.0, None)
     assert idx.min() >= 0 and idx.max() <= 4
     steps = np.diff(idx, axis=1) % 5
@@ -81,10 +84,10 @@ def test_bootstrap_draws_only_historical_days_in_blocks():
 def test_max_drawdown_distribution_is_exact_on_a_deterministic_path():
     # one historical day repeated: every path is the same; 10 % a day down then nothing else possible
     res = simulate(np.array([-0.1, -0.1]), years=1, n_paths=3, seed=0, method="bootstrap")
-    assert res.max_drawdowns == pytest.approx(np.full(3, 0.9 ** 252 - 1))
+    assert res.max_drawdowns == pytest.approx(np.full(3, 0.9**252 - 1))
     up = simulate(np.array([0.001, 0.001]), years=2, n_paths=3, seed=0)
     assert up.max_drawdowns == pytest.approx(np.zeros(3), abs=1e-5)
-    assert up.prob_loss == 0.0 and up.terminal == pytest.approx(np.full(3, 10_000 * 1.001 ** 504), rel=1e-4)
+    assert up.prob_loss == 0.0 and up.terminal == pytest.approx(np.full(3, 10_000 * 1.001**504), rel=1e-4)
 
 
 def test_contributions_and_withdrawals_and_target():

@@ -1,5 +1,6 @@
 """Deflated and probabilistic Sharpe (Bailey & López de Prado 2014) and walk-forward windows: hand-computed
 cases (the paper's numerical example), scipy as an independent reference, and properties."""
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,8 @@ def test_the_papers_numerical_example_by_hand():
     annualised SR = 2.5 over T = 1250 daily returns (250 a year), skew -3, kurtosis 10: SR0 = 0.1132 per day
     and DSR = 0.9004."""
     per_year = 250
-    sr = 2.5 / math.sqrt(per_year)                 # 0.158114 per day
-    variance = 0.5 / per_year                      # 0.002
+    sr = 2.5 / math.sqrt(per_year)  # 0.158114 per day
+    variance = 0.5 / per_year  # 0.002
     # by hand: Phi^-1(0.99) = 2.326348, Phi^-1(1 - 1/(100 e)) = 2.680210 (tables), gamma = 0.577216
     sr0 = math.sqrt(variance) * ((1 - 0.577216) * 2.326348 + 0.577216 * 2.680210)
     assert sr0 == pytest.approx(0.1132, abs=5e-5)
@@ -41,14 +42,15 @@ def test_the_papers_numerical_example_by_hand():
 
 def test_psr_against_scipy_normal():
     sr, n, g3, g4, bench = 0.08, 500, 0.4, 5.0, 0.02
-    z = (sr - bench) * math.sqrt(n - 1) / math.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr ** 2)
+    z = (sr - bench) * math.sqrt(n - 1) / math.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr**2)
     assert probabilistic_sharpe(sr, n, g3, g4, bench) == pytest.approx(stats.norm.cdf(z), rel=1e-12)
 
 
 def test_expected_max_against_scipy_quantiles():
     for n, v in ((2, 0.01), (10, 0.0004), (10_000, 0.003)):
-        want = math.sqrt(v) * ((1 - np.euler_gamma) * stats.norm.ppf(1 - 1 / n)
-                               + np.euler_gamma * stats.norm.ppf(1 - 1 / (n * math.e)))
+        want = math.sqrt(v) * (
+            (1 - np.euler_gamma) * stats.norm.ppf(1 - 1 / n) + np.euler_gamma * stats.norm.ppf(1 - 1 / (n * math.e))
+        )
         assert expected_max_sharpe(n, v) == pytest.approx(want, rel=1e-9)
 
 

@@ -1,5 +1,6 @@
 """The one period math (core.quant.periods): hand-computed answers, independent references (pandas resampling,
 plain loops) and properties; plus the guard that no other module grows its own copy."""
+
 from __future__ import annotations
 
 import ast
@@ -25,35 +26,45 @@ def _levels(n: int = 700, seed: int = 11, start: str = "2021-03-01") -> pd.Serie
 
 
 # --------------------------------------------------------------------------- as_date
-@pytest.mark.parametrize("value, expected", [
-    (D(2026, 3, 14), D(2026, 3, 14)),
-    (dt.datetime(2026, 3, 14, 23, 59), D(2026, 3, 14)),
-    (pd.Timestamp("2026-03-14 10:00"), D(2026, 3, 14)),
-    ("2026-03-14", D(2026, 3, 14)),
-    ("2026-03-14 00:00:00.000000", D(2026, 3, 14)),      # how SQLite returns a DATETIME
-    (None, None), ("", None), ("2026-13-01", None), ("not a date", None), (pd.NaT, None),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (D(2026, 3, 14), D(2026, 3, 14)),
+        (dt.datetime(2026, 3, 14, 23, 59), D(2026, 3, 14)),
+        (pd.Timestamp("2026-03-14 10:00"), D(2026, 3, 14)),
+        ("2026-03-14", D(2026, 3, 14)),
+        ("2026-03-14 00:00:00.000000", D(2026, 3, 14)),  # how SQLite returns a DATETIME
+        (None, None),
+        ("", None),
+        ("2026-13-01", None),
+        ("not a date", None),
+        (pd.NaT, None),
+    ],
+)
 def test_as_date(value, expected):
     assert P.as_date(value) == expected
 
 
 # --------------------------------------------------------------------------- base dates
-@pytest.mark.parametrize("period, as_of, expected", [
-    ("MTD", D(2026, 3, 14), D(2026, 2, 28)),
-    ("MTD", D(2024, 3, 1), D(2024, 2, 29)),             # leap year
-    ("MTD", D(2026, 1, 15), D(2025, 12, 31)),
-    ("QTD", D(2026, 3, 14), D(2025, 12, 31)),
-    ("QTD", D(2026, 8, 3), D(2026, 6, 30)),
-    ("QTD", D(2026, 12, 31), D(2026, 9, 30)),
-    ("YTD", D(2026, 1, 2), D(2025, 12, 31)),
-    ("1M", D(2026, 3, 31), D(2026, 2, 28)),             # month arithmetic clips to the month's end
-    ("3M", D(2026, 5, 31), D(2026, 2, 28)),
-    ("6M", D(2026, 8, 31), D(2026, 2, 28)),
-    ("1Y", D(2024, 2, 29), D(2023, 2, 28)),
-    ("3Y", D(2026, 3, 14), D(2023, 3, 14)),
-    ("5Y", D(2026, 3, 14), D(2021, 3, 14)),
-    ("10Y", D(2026, 3, 14), D(2016, 3, 14)),
-])
+@pytest.mark.parametrize(
+    "period, as_of, expected",
+    [
+        ("MTD", D(2026, 3, 14), D(2026, 2, 28)),
+        ("MTD", D(2024, 3, 1), D(2024, 2, 29)),  # leap year
+        ("MTD", D(2026, 1, 15), D(2025, 12, 31)),
+        ("QTD", D(2026, 3, 14), D(2025, 12, 31)),
+        ("QTD", D(2026, 8, 3), D(2026, 6, 30)),
+        ("QTD", D(2026, 12, 31), D(2026, 9, 30)),
+        ("YTD", D(2026, 1, 2), D(2025, 12, 31)),
+        ("1M", D(2026, 3, 31), D(2026, 2, 28)),  # month arithmetic clips to the month's end
+        ("3M", D(2026, 5, 31), D(2026, 2, 28)),
+        ("6M", D(2026, 8, 31), D(2026, 2, 28)),
+        ("1Y", D(2024, 2, 29), D(2023, 2, 28)),
+        ("3Y", D(2026, 3, 14), D(2023, 3, 14)),
+        ("5Y", D(2026, 3, 14), D(2021, 3, 14)),
+        ("10Y", D(2026, 3, 14), D(2016, 3, 14)),
+    ],
+)
 def test_base_dates_by_hand(period, as_of, expected):
     assert P.base_date(period, as_of) == expected
 
@@ -65,10 +76,14 @@ def test_base_date_of_max_and_custom_is_not_defined_without_data():
 
 def test_period_bounds_use_the_base_dates():
     for period in ("MTD", "QTD", "YTD", "1Y", "3Y", "5Y"):
-        assert P.period_bounds(period, D(2026, 11, 26), D(2020, 1, 2)) == \
-            (P.base_date(period, D(2026, 11, 26)), D(2026, 11, 26))
-    assert P.period_bounds("max", pd.Timestamp("2026-11-26"), pd.Timestamp("2020-01-02")) == \
-        (D(2020, 1, 2), D(2026, 11, 26))
+        assert P.period_bounds(period, D(2026, 11, 26), D(2020, 1, 2)) == (
+            P.base_date(period, D(2026, 11, 26)),
+            D(2026, 11, 26),
+        )
+    assert P.period_bounds("max", pd.Timestamp("2026-11-26"), pd.Timestamp("2020-01-02")) == (
+        D(2020, 1, 2),
+        D(2026, 11, 26),
+    )
     with pytest.raises(ValidationFailed) as err:
         P.period_bounds("3Y", D(2026, 11, 26), D(2024, 1, 2))
     assert set(err.value.errors) == {"period"}
@@ -76,7 +91,7 @@ def test_period_bounds_use_the_base_dates():
 
 def test_base_level_is_the_last_level_on_or_before_the_day():
     v = pd.Series([1.0, 2.0, 3.0], index=pd.DatetimeIndex(["2024-01-05", "2024-01-08", "2024-01-09"]))
-    assert P.base_level(v, D(2024, 1, 7)) == (1.0, pd.Timestamp("2024-01-05"))   # Sunday -> Friday
+    assert P.base_level(v, D(2024, 1, 7)) == (1.0, pd.Timestamp("2024-01-05"))  # Sunday -> Friday
     assert P.base_level(v, D(2024, 1, 8)) == (2.0, pd.Timestamp("2024-01-08"))
     assert P.base_level(v, D(2024, 1, 4)) is None
     assert P.base_level(v.iloc[0:0], D(2024, 1, 8)) is None
@@ -89,9 +104,9 @@ def test_kpi_returns_by_hand():
     k = P.kpi_returns(v)
     assert list(k) == list(P.KPI_PERIODS)
     assert k["1D"] == pytest.approx(121 / 105 - 1)
-    assert k["MTD"] == pytest.approx(121 / 110 - 1)     # base: last level on or before 28 Feb (27 Feb)
+    assert k["MTD"] == pytest.approx(121 / 110 - 1)  # base: last level on or before 28 Feb (27 Feb)
     assert k["YTD"] == pytest.approx(121 / 100 - 1)
-    assert k["1Y"] == pytest.approx(121 / 80 - 1)       # base date 13 Mar 2025: the level of 31 Dec 2024
+    assert k["1Y"] == pytest.approx(121 / 80 - 1)  # base date 13 Mar 2025: the level of 31 Dec 2024
     # as_of cuts the series: on 2 March the MTD base is still 27 Feb
     k2 = P.kpi_returns(v, pd.Timestamp("2026-03-02"))
     assert k2["1D"] == pytest.approx(105 / 110 - 1) and k2["MTD"] == pytest.approx(105 / 110 - 1)
@@ -119,7 +134,7 @@ def test_kpis_trailing_and_period_returns_are_one_rule(seed):
     v = _levels(seed=seed)
     rng = np.random.default_rng(seed)
     for pos in rng.integers(1, len(v), 12):
-        cut = v.iloc[:pos + 1]
+        cut = v.iloc[: pos + 1]
         as_of = cut.index[-1]
         k = P.kpi_returns(v, as_of)
         t = P.trailing_returns(v, as_of)
@@ -129,7 +144,7 @@ def test_kpis_trailing_and_period_returns_are_one_rule(seed):
             assert k[period] == t[period]
         for label in ("1M", "3M", "6M"):
             expected = None
-            base_day = (as_of - pd.DateOffset(months=P.PERIOD_MONTHS[label]))
+            base_day = as_of - pd.DateOffset(months=P.PERIOD_MONTHS[label])
             if base_day >= cut.index[0]:
                 expected = float(cut.iloc[-1]) / float(cut.loc[:base_day].iloc[-1]) - 1.0
             assert t[label] == expected
@@ -210,10 +225,23 @@ def test_monthly_and_yearly_drop_non_finite_levels():
 
 
 # --------------------------------------------------------------------------- one home
-_PERIOD_FUNCTIONS = {"as_date", "period_bounds", "period_series", "period_return", "trailing_returns",
-                     "monthly_returns", "yearly_returns", "year_labels", "monthly_with_year_total",
-                     "period_returns", "kpi_returns", "calendar_returns", "base_date", "_period_returns",
-                     "_grouped_returns"}
+_PERIOD_FUNCTIONS = {
+    "as_date",
+    "period_bounds",
+    "period_series",
+    "period_return",
+    "trailing_returns",
+    "monthly_returns",
+    "yearly_returns",
+    "year_labels",
+    "monthly_with_year_total",
+    "period_returns",
+    "kpi_returns",
+    "calendar_returns",
+    "base_date",
+    "_period_returns",
+    "_grouped_returns",
+}
 
 
 def test_the_period_math_has_one_home():

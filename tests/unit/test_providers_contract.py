@@ -3,6 +3,7 @@
 Each case builds a provider that can serve SYMBOLS over 2024-01-01..2024-06-28 and the
 same assertions run against all of them.
 """
+
 from __future__ import annotations
 
 import io
@@ -63,8 +64,9 @@ def _make(kind: str, stub_url: str) -> MarketDataProvider:
     if kind == "demo":
         return DemoProvider(seed=3, start=date(2015, 1, 1), today=STUB_TODAY)
     if kind == "twelvedata":
-        return TwelveDataProvider(DEFAULT_API_KEY, base_url=stub_url, credits_per_minute=10_000,
-                                  sleep=lambda s: None, batch_size=3)
+        return TwelveDataProvider(
+            DEFAULT_API_KEY, base_url=stub_url, credits_per_minute=10_000, sleep=lambda s: None, batch_size=3
+        )
     if kind == "csv":
         return FileImportProvider(_csv_bytes(), "prices.csv", today=STUB_TODAY)
     if kind == "xlsx":
@@ -118,7 +120,7 @@ def test_shape_types_order_and_values(provider):
 
 
 def test_start_end_are_inclusive_filters(provider):
-    start, end = date(2024, 3, 4), date(2024, 3, 15)       # Monday .. Friday
+    start, end = date(2024, 3, 4), date(2024, 3, 15)  # Monday .. Friday
     data = provider.fetch(["AAPL", "MSFT"], start, end)
     assert data.prices["date"].min() == pd.Timestamp(start)
     assert data.prices["date"].max() == pd.Timestamp(end)
@@ -135,7 +137,7 @@ def test_same_closes_whatever_the_window(provider):
 
 
 def test_empty_window_gives_empty_frames(provider):
-    data = provider.fetch(["AAPL"], date(2024, 3, 9), date(2024, 3, 10))   # a weekend
+    data = provider.fetch(["AAPL"], date(2024, 3, 9), date(2024, 3, 10))  # a weekend
     assert data.prices.empty
     _check_long_frame(data.prices, "close")
     _check_long_frame(data.market_caps, "market_cap")

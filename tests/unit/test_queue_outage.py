@@ -1,5 +1,6 @@
 """A queue outage costs one log line per retry, with a capped exponential backoff shared by every thread of a
 worker process (issue 11, case 15). The clock is injected; the threads are real."""
+
 from __future__ import annotations
 
 import logging
@@ -47,8 +48,10 @@ def test_backoff_doubles_to_the_cap_with_one_line_per_round(outage_log):
     assert waits == [1, 2, 4, 8, 16, 30, 30, 30]
     lines = _lines(outage_log)
     assert len(lines) == 8
-    assert lines[0] == ("the job queue is unreachable (reading, attempt 1): ConnectionError: Error 111 connecting to "
-                        "127.0.0.1:1. Connection refused.; retrying in 1 s")
+    assert lines[0] == (
+        "the job queue is unreachable (reading, attempt 1): ConnectionError: Error 111 connecting to "
+        "127.0.0.1:1. Connection refused.; retrying in 1 s"
+    )
     assert "Traceback" not in "".join(lines) and all(r.exc_info is None for r in outage_log.records)
     tracker.succeeded()
     tracker.succeeded()

@@ -1,4 +1,5 @@
 """Unit tests of the risk analytics: hand-computed values and standard-library cross-checks."""
+
 from __future__ import annotations
 
 import math
@@ -26,7 +27,7 @@ def test_hand_computed_basic_metrics():
     assert m["total_return"] == pytest.approx(0.1979, rel=1e-12)
     assert m["cagr"] == pytest.approx(1.1979 ** (365.25 / 7) - 1, rel=1e-12)
     mean = 0.2 / 5
-    var = ((0.06 ** 2) * 3 + 0.14 ** 2 + 0.04 ** 2) / 4  # deviations from 0.04
+    var = ((0.06**2) * 3 + 0.14**2 + 0.04**2) / 4  # deviations from 0.04
     assert m["volatility"] == pytest.approx(math.sqrt(var) * math.sqrt(252), rel=1e-12)
     assert m["sharpe"] == pytest.approx(mean / math.sqrt(var) * math.sqrt(252), rel=1e-12)
     assert m["sortino"] == pytest.approx(mean / math.sqrt(0.01 / 5) * math.sqrt(252), rel=1e-12)
@@ -55,7 +56,7 @@ def test_hand_computed_benchmark_metrics():
     # Up days (b > 0): rows 1 and 4 -> r = 0.1, 0.0 ; b = 0.05, 0.05.
     up = ((1.1 * 1.0) ** (252 / 2) - 1) / ((1.05 * 1.05) ** (252 / 2) - 1)
     assert m["up_capture"] == pytest.approx(up, rel=1e-12)
-    down = (0.9 ** 252 - 1) / (0.95 ** 252 - 1)
+    down = (0.9**252 - 1) / (0.95**252 - 1)
     assert m["down_capture"] == pytest.approx(down, rel=1e-12)
 
 
@@ -76,7 +77,7 @@ def test_against_numpy_scipy_pandas_on_random_series():
     assert m["var_95"] == pytest.approx(np.quantile(r, 0.05), rel=1e-12)
     assert m["var_99"] == pytest.approx(pd.Series(r).quantile(0.01), rel=1e-12)
     assert m["cvar_99"] == pytest.approx(r[r <= np.quantile(r, 0.01)].mean(), rel=1e-12)
-    dd = (v / v.cummax() - 1)
+    dd = v / v.cummax() - 1
     assert m["max_drawdown"] == pytest.approx(dd.min(), rel=1e-12)
     assert set(METRIC_DEFINITIONS) <= set(m)
     for label, formula, unit in METRIC_DEFINITIONS.values():
@@ -131,7 +132,7 @@ def test_rolling_metrics_match_scalar_definitions_and_pandas():
     assert list(roll.columns) == ["vol_63", "sharpe_63", "beta_63", "vol_252", "sharpe_252", "beta_252"]
     assert roll["vol_63"].iloc[:63].isna().all() and not math.isnan(roll["vol_63"].iloc[63])
     for end in (63, 150, 299):
-        window_v, window_b = v.iloc[end - 63:end + 1], b.iloc[end - 63:end + 1]
+        window_v, window_b = v.iloc[end - 63 : end + 1], b.iloc[end - 63 : end + 1]
         m = risk_metrics(window_v, window_b, rf=0.02)
         assert roll["vol_63"].iloc[end] == pytest.approx(m["volatility"], rel=1e-9)
         assert roll["sharpe_63"].iloc[end] == pytest.approx(m["sharpe"], rel=1e-9)

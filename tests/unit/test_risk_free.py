@@ -1,5 +1,6 @@
 """The risk-free rate: settings, the yield-series conversion, and its use by Sharpe, Sortino, alpha and the rolling
 Sharpe (hand-computed and numpy references)."""
+
 from __future__ import annotations
 
 import math
@@ -50,8 +51,9 @@ def test_sharpe_sortino_alpha_use_the_rate(rate):
     assert rf_d == pytest.approx(daily_rf(rate))
     ex = r - rf_d
     assert m["sharpe"] == pytest.approx(ex.mean() / ex.std(ddof=1) * math.sqrt(252), rel=1e-12)
-    assert m["sortino"] == pytest.approx(ex.mean() / math.sqrt(np.mean(np.minimum(ex, 0) ** 2)) * math.sqrt(252),
-                                         rel=1e-12)
+    assert m["sortino"] == pytest.approx(
+        ex.mean() / math.sqrt(np.mean(np.minimum(ex, 0) ** 2)) * math.sqrt(252), rel=1e-12
+    )
     beta = np.cov(r, b, ddof=1)[0, 1] / np.var(b, ddof=1)
     assert m["alpha"] == pytest.approx(((r - rf_d).mean() - beta * (b - rf_d).mean()) * 252, rel=1e-10)
     rolling = rolling_metrics(LEVELS, BENCH, windows=(63,), rf=rate)

@@ -1,4 +1,5 @@
 """Unit tests of the StrategyConfig schema: defaults, every rejection with its field, helpers."""
+
 from __future__ import annotations
 
 import math
@@ -26,33 +27,36 @@ def test_field_help_covers_every_field():
     assert all(isinstance(v, str) and v for v in FIELD_HELP.values())
 
 
-@pytest.mark.parametrize("data, fields", [
-    ({"equal": 0.5, "momentum": 0.4}, {"equal", "momentum", "market_cap", "risk_parity"}),
-    ({"equal": 1.2, "momentum": -0.2}, {"equal", "momentum"}),  # each sleeve is a fraction 0..1
-    ({"equal": math.nan}, {"equal"}),
-    ({"equal": math.inf}, {"equal"}),
-    ({"momentum_lookback": 1}, {"momentum_lookback"}),
-    ({"risk_parity_lookback": 0}, {"risk_parity_lookback"}),
-    ({"momentum_lookback": 12.5}, {"momentum_lookback"}),
-    ({"momentum_threshold": math.nan}, {"momentum_threshold"}),
-    ({"rebalance": "hourly"}, {"rebalance"}),
-    ({"top_n": 0}, {"top_n"}),
-    ({"max_weight": 0}, {"max_weight"}),
-    ({"max_weight": 1.5}, {"max_weight"}),
-    ({"top_n": 5, "max_weight": 0.1}, {"top_n", "max_weight"}),
-    ({"min_history": 0}, {"min_history"}),
-    ({"drift_band": 0}, {"drift_band"}),
-    ({"drift_band": 1}, {"drift_band"}),
-    ({"cost_bps": -1}, {"cost_bps"}),
-    ({"cost_bps": 1001}, {"cost_bps"}),
-    ({"min_price": -0.01}, {"min_price"}),
-    ({"ffill_limit": -1}, {"ffill_limit"}),
-    ({"return_clip": 0}, {"return_clip"}),
-    ({"outlier_z": -2}, {"outlier_z"}),
-    ({"outlier_window": 1}, {"outlier_window"}),
-    ({"base_value": 0}, {"base_value"}),
-    ({"colour": "red"}, {"colour"}),
-])
+@pytest.mark.parametrize(
+    "data, fields",
+    [
+        ({"equal": 0.5, "momentum": 0.4}, {"equal", "momentum", "market_cap", "risk_parity"}),
+        ({"equal": 1.2, "momentum": -0.2}, {"equal", "momentum"}),  # each sleeve is a fraction 0..1
+        ({"equal": math.nan}, {"equal"}),
+        ({"equal": math.inf}, {"equal"}),
+        ({"momentum_lookback": 1}, {"momentum_lookback"}),
+        ({"risk_parity_lookback": 0}, {"risk_parity_lookback"}),
+        ({"momentum_lookback": 12.5}, {"momentum_lookback"}),
+        ({"momentum_threshold": math.nan}, {"momentum_threshold"}),
+        ({"rebalance": "hourly"}, {"rebalance"}),
+        ({"top_n": 0}, {"top_n"}),
+        ({"max_weight": 0}, {"max_weight"}),
+        ({"max_weight": 1.5}, {"max_weight"}),
+        ({"top_n": 5, "max_weight": 0.1}, {"top_n", "max_weight"}),
+        ({"min_history": 0}, {"min_history"}),
+        ({"drift_band": 0}, {"drift_band"}),
+        ({"drift_band": 1}, {"drift_band"}),
+        ({"cost_bps": -1}, {"cost_bps"}),
+        ({"cost_bps": 1001}, {"cost_bps"}),
+        ({"min_price": -0.01}, {"min_price"}),
+        ({"ffill_limit": -1}, {"ffill_limit"}),
+        ({"return_clip": 0}, {"return_clip"}),
+        ({"outlier_z": -2}, {"outlier_z"}),
+        ({"outlier_window": 1}, {"outlier_window"}),
+        ({"base_value": 0}, {"base_value"}),
+        ({"colour": "red"}, {"colour"}),
+    ],
+)
 def test_each_invalid_value_is_rejected_at_its_field(data, fields):
     with pytest.raises(ValidationError) as info:
         StrategyConfig(**data)
@@ -85,8 +89,9 @@ def test_valid_configs_pass_and_sum_tolerance():
 
 
 def test_round_trip_and_describe():
-    cfg = StrategyConfig(momentum=0.5, risk_parity=0.5, max_weight=0.2, drift_band=0.05,
-                         outlier_z=4, min_price=1, cost_bps=10)
+    cfg = StrategyConfig(
+        momentum=0.5, risk_parity=0.5, max_weight=0.2, drift_band=0.05, outlier_z=4, min_price=1, cost_bps=10
+    )
     assert StrategyConfig.model_validate(cfg.model_dump()) == cfg
     lines = describe_config(cfg)
     rules = [name for name, _ in lines]
@@ -102,8 +107,11 @@ def test_round_trip_and_describe():
 
 from core.schemas.strategy import BOUNDS, SLEEVES  # noqa: E402
 
-NUMERIC = [name for name, f in StrategyConfig.model_fields.items()
-           if any(t in (int, float) for t in (f.annotation, *getattr(f.annotation, "__args__", ())))]
+NUMERIC = [
+    name
+    for name, f in StrategyConfig.model_fields.items()
+    if any(t in (int, float) for t in (f.annotation, *getattr(f.annotation, "__args__", ())))
+]
 
 
 def _with(name, value) -> dict:
@@ -163,15 +171,21 @@ def test_negative_zero_counts_as_zero():
     assert errors["base_value"] == "base_value must be between 1 and 1,000,000; got -0"
 
 
-@pytest.mark.parametrize("data, field, text", [
-    ({"base_value": 1e308, "top_n": 1}, "base_value", "base_value must be between 1 and 1,000,000; got 1e+308"),
-    ({"momentum": 1, "momentum_threshold": -1e308}, "momentum_threshold",
-     "momentum_threshold must be between -1 and 10; got -1e+308"),
-    ({"base_value": 5e-324}, "base_value", "base_value must be between 1 and 1,000,000; got 4.94066e-324"),
-    ({"return_clip": 1e308}, "return_clip", "return_clip must be between 0.01 and 10; got 1e+308"),
-    ({"top_n": 10**30}, "top_n", "top_n must be between 1 and 10,000; got "),
-    ({"drift_band": 0.9}, "drift_band", "drift_band must be between 0.001 and 0.5; got 0.9"),
-])
+@pytest.mark.parametrize(
+    "data, field, text",
+    [
+        ({"base_value": 1e308, "top_n": 1}, "base_value", "base_value must be between 1 and 1,000,000; got 1e+308"),
+        (
+            {"momentum": 1, "momentum_threshold": -1e308},
+            "momentum_threshold",
+            "momentum_threshold must be between -1 and 10; got -1e+308",
+        ),
+        ({"base_value": 5e-324}, "base_value", "base_value must be between 1 and 1,000,000; got 4.94066e-324"),
+        ({"return_clip": 1e308}, "return_clip", "return_clip must be between 0.01 and 10; got 1e+308"),
+        ({"top_n": 10**30}, "top_n", "top_n must be between 1 and 10,000; got "),
+        ({"drift_band": 0.9}, "drift_band", "drift_band must be between 0.001 and 0.5; got 0.9"),
+    ],
+)
 def test_issue_cases_are_refused_with_a_readable_message(data, field, text):
     _, errors = validate_config(data)
     assert errors[field].startswith(text), errors

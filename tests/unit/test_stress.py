@@ -1,4 +1,5 @@
 """Stress scenarios: hand-computed replays, coverage, hypothetical shocks."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,9 +15,9 @@ DAYS = pd.bdate_range("2020-02-10", "2020-04-10")
 
 def _prices() -> pd.DataFrame:
     n = len(DAYS)
-    a = np.linspace(100, 50, n)       # falls by half
-    b = np.full(n, 20.0)              # flat
-    c = np.linspace(10, 12, n)        # rises 20 %
+    a = np.linspace(100, 50, n)  # falls by half
+    b = np.full(n, 20.0)  # flat
+    c = np.linspace(10, 12, n)  # rises 20 %
     return pd.DataFrame({"A": a, "B": b, "C": c}, index=DAYS)
 
 
@@ -32,7 +33,13 @@ def test_replay_is_the_buy_and_hold_return_of_the_current_weights():
     assert res.path.iloc[0] == pytest.approx(1.0) and res.path.iloc[-1] == pytest.approx(1 + expected)
     assert res.max_drawdown == pytest.approx(float((res.path / res.path.cummax() - 1).min()))
     assert res.row()["scenario"] == "window" and set(res.row()) == {
-        "scenario", "start", "end", "index_return", "benchmark_return", "covered"}
+        "scenario",
+        "start",
+        "end",
+        "index_return",
+        "benchmark_return",
+        "covered",
+    }
 
 
 def test_window_start_on_a_weekend_takes_the_last_close_before_it():
@@ -60,8 +67,7 @@ def test_hypothetical_shocks_take_the_most_specific_rule():
     w = pd.Series({"SPY": 0.4, "QQQ": 0.2, "IEF": 0.3, "GLD": 0.1})
     sectors = {"SPY": "Broad", "QQQ": "Technology", "IEF": "Government", "GLD": None}
     classes = {"SPY": "equity", "QQQ": "equity", "IEF": "bond", "GLD": "commodity"}
-    shocks = [Shock("asset_class", "equity", -0.30), Shock("sector", "Government", 0.05),
-              Shock("asset", "QQQ", -0.40)]
+    shocks = [Shock("asset_class", "equity", -0.30), Shock("sector", "Government", 0.05), Shock("asset", "QQQ", -0.40)]
     total, applied = apply_shocks(w, shocks, sectors, classes)
     assert applied.to_dict() == {"SPY": -0.30, "QQQ": -0.40, "IEF": 0.05, "GLD": 0.0}
     assert total == pytest.approx(0.4 * -0.3 + 0.2 * -0.4 + 0.3 * 0.05)

@@ -1,6 +1,7 @@
 """The one symbol rule (issue 11, case 9): the file import, the asset schema, every provider's requested
 symbols, refresh job parameters and the saved provider settings accept and refuse exactly the same symbols, and
 nothing Unicode would change is ever mapped onto ASCII."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -18,8 +19,23 @@ from core.infra.providers.files import parse_price_file
 from core.schemas.asset import AssetInfo, normalise_symbol, symbol_problem
 
 GOOD = ["AAPL", "aapl", " msft ", "^GSPC", "BRK.B", "EUR/USD", "ES=F", "BTC-USD", "7203:TYO", "A_1", "0700"]
-HOSTILE = ["ſpy", "ＳＰＹ", "ﬁx", "ıbm", "İBM", "\u212aO", "ß", "SP\u200bY", "spy\u0307", "Ⅻ", "x²", "ᴬAPL", "①",
-           "A\u00a0B", "Ａ"]
+HOSTILE = [
+    "ſpy",
+    "ＳＰＹ",
+    "ﬁx",
+    "ıbm",
+    "İBM",
+    "\u212aO",
+    "ß",
+    "SP\u200bY",
+    "spy\u0307",
+    "Ⅻ",
+    "x²",
+    "ᴬAPL",
+    "①",
+    "A\u00a0B",
+    "Ａ",
+]
 SHAPE = ["", "  ", "-AAPL", ".X", "A B", "A" * 33, "A;B", "A\nB", "<b>", "=1+1", "@X"]
 
 

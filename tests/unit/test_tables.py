@@ -1,4 +1,5 @@
 """Tables as people read them (ui/tables.py): human headers, empty cells, readable UTC times, yes/no."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,8 +20,15 @@ def test_headers_are_human_with_units_and_acronyms():
 
 def test_missing_values_are_empty_times_are_utc_without_offset_and_flags_read_yes_no():
     stamp = dt.datetime(2026, 11, 29, 8, 15, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-    frame = pd.DataFrame({"created_by": ["ann", None], "created_at": [stamp, None], "active": [True, False],
-                          "size_kb": [1.5, float("nan")], "detail": [{"a": 1}, None]})
+    frame = pd.DataFrame(
+        {
+            "created_by": ["ann", None],
+            "created_at": [stamp, None],
+            "active": [True, False],
+            "size_kb": [1.5, float("nan")],
+            "detail": [{"a": 1}, None],
+        }
+    )
     shown, renamed = prepare(frame)
     assert list(shown.columns) == ["Created by", "Created at (UTC)", "Active", "Size (kB)", "Detail"]
     assert shown["Created by"].tolist() == ["ann", ""]

@@ -1,4 +1,5 @@
 """The task-run service and the Huey tasks, with Huey in immediate mode (tasks run inside ``enqueue``) on SQLite."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -101,17 +102,20 @@ def test_refresh_runs_and_records_everything(huey, svc):
     assert events.iloc[0]["detail"]["run_id"] == run_id
 
 
-@pytest.mark.parametrize("kind, params, field", [
-    ("nonsense", {}, "kind"),
-    ("refresh", {"provider": "yahoo"}, "provider"),
-    ("refresh", {"symbols": "AAPL,not a symbol"}, "symbols"),
-    ("refresh", {"full": "maybe"}, "full"),
-    ("refresh", {"bogus": 1}, "bogus"),
-    ("compute", {"config_id": "x"}, "config_id"),
-    ("compute", {"config_id": 999}, "config_id"),
-    ("report", {}, "report_id"),
-    ("report", {"report_id": 5}, "report_id"),
-])
+@pytest.mark.parametrize(
+    "kind, params, field",
+    [
+        ("nonsense", {}, "kind"),
+        ("refresh", {"provider": "yahoo"}, "provider"),
+        ("refresh", {"symbols": "AAPL,not a symbol"}, "symbols"),
+        ("refresh", {"full": "maybe"}, "full"),
+        ("refresh", {"bogus": 1}, "bogus"),
+        ("compute", {"config_id": "x"}, "config_id"),
+        ("compute", {"config_id": 999}, "config_id"),
+        ("report", {}, "report_id"),
+        ("report", {"report_id": 5}, "report_id"),
+    ],
+)
 def test_bad_params_are_named_and_nothing_is_written(huey, svc, kind, params, field):
     with pytest.raises(ValidationFailed) as caught:
         svc.enqueue(kind, params, user=ANNA)
@@ -246,10 +250,16 @@ class _HeldElsewhere:
 
 def _hold_in_a_process(name: str) -> subprocess.Popen:
     """A process that takes lock ``name`` as ``victim`` and sleeps; returns once it holds it."""
-    code = ("import time\nfrom core.infra.locks import hold\n"
-            f"with hold({name!r}, holder='victim'):\n    print('held', flush=True)\n    time.sleep(60)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
-                            stdout=subprocess.PIPE, env=dict(os.environ))
+    code = (
+        "import time\nfrom core.infra.locks import hold\n"
+        f"with hold({name!r}, holder='victim'):\n    print('held', flush=True)\n    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        env=dict(os.environ),
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"held"
     return proc
 
@@ -309,8 +319,9 @@ def test_cancel_a_queued_run_revokes_it(huey, svc):
 def test_cancel_a_run_waiting_to_retry(huey, svc, monkeypatch):
     import core.services.refresh as refresh
 
-    monkeypatch.setattr(refresh, "refresh_prices",
-                        lambda *a, **k: (_ for _ in ()).throw(ProviderError("429", None, transient=True)))
+    monkeypatch.setattr(
+        refresh, "refresh_prices", lambda *a, **k: (_ for _ in ()).throw(ProviderError("429", None, transient=True))
+    )
     run_id = svc.enqueue("refresh", {}, user=ADMIN)
     assert svc.get_run(run_id).state == "retrying"
     svc.cancel(run_id, ADMIN)
@@ -351,8 +362,9 @@ def test_list_runs_visibility_filters_and_paging(huey, svc, monkeypatch):
 
     mine = svc.list_runs(viewer=ANNA)
     assert len(mine) == 2 and {r.queued_by for r in mine} == {"anna"}
-    assert svc.list_runs(user="bob", viewer=ANNA) == mine or all(r.queued_by == "anna"
-                                                                 for r in svc.list_runs(user="bob", viewer=ANNA))
+    assert svc.list_runs(user="bob", viewer=ANNA) == mine or all(
+        r.queued_by == "anna" for r in svc.list_runs(user="bob", viewer=ANNA)
+    )
     assert len(svc.list_runs(viewer=ADMIN)) == 6
     assert [r.queued_by for r in svc.list_runs(user="bob", viewer=ADMIN)] == ["bob"]
     assert [r.kind for r in svc.list_runs(state="failed", viewer=ADMIN)] == ["compute"] * 3
@@ -459,8 +471,9 @@ def test_schedule_gives_next_run_times(sqlite_db, svc):
     assert entries["scheduled_refresh"].cron == "30 22 * * 1-5"
     assert entries["scheduled_refresh"].next_run_at == dt.datetime(2026, 11, 30, 22, 30, tzinfo=dt.timezone.utc)
     assert entries["retention"].next_run_at == dt.datetime(2026, 11, 28, 3, 15, tzinfo=dt.timezone.utc)
-    assert schedule_service.next_run("30 22 * * 1-5", dt.datetime(2026, 11, 30, 22, 0, tzinfo=dt.timezone.utc)) == \
-        dt.datetime(2026, 11, 30, 22, 30, tzinfo=dt.timezone.utc)
+    assert schedule_service.next_run(
+        "30 22 * * 1-5", dt.datetime(2026, 11, 30, 22, 0, tzinfo=dt.timezone.utc)
+    ) == dt.datetime(2026, 11, 30, 22, 30, tzinfo=dt.timezone.utc)
 
 
 def test_queue_depth(huey, svc):
@@ -480,17 +493,32 @@ def test_clean_up_removes_old_final_runs_and_report_files(huey, svc, tmp_path):
     report_file = tmp_path / "old-report.html"
     report_file.write_text("<html></html>")
     with unit_of_work() as session:
-        session.add_all([
-            TaskRun(kind="refresh", args={}, state="succeeded", queued_at=old, finished_at=old),
-            TaskRun(kind="refresh", args={}, state="failed", queued_at=old, finished_at=old),
-            TaskRun(kind="refresh", args={}, state="running", queued_at=old, started_at=old),
-            TaskRun(kind="refresh", args={}, state="succeeded", queued_at=now, finished_at=now),
-            Report(report_type="performance", period="YTD", format="html", owner="anna", created_at=old,
-                   path=str(report_file), status="done"),
-            Report(report_type="performance", period="YTD", format="html", owner="anna", created_at=old,
-                   status="running"),  # still being generated: kept
-            Report(report_type="performance", period="YTD", format="html", owner="anna", created_at=now),
-        ])
+        session.add_all(
+            [
+                TaskRun(kind="refresh", args={}, state="succeeded", queued_at=old, finished_at=old),
+                TaskRun(kind="refresh", args={}, state="failed", queued_at=old, finished_at=old),
+                TaskRun(kind="refresh", args={}, state="running", queued_at=old, started_at=old),
+                TaskRun(kind="refresh", args={}, state="succeeded", queued_at=now, finished_at=now),
+                Report(
+                    report_type="performance",
+                    period="YTD",
+                    format="html",
+                    owner="anna",
+                    created_at=old,
+                    path=str(report_file),
+                    status="done",
+                ),
+                Report(
+                    report_type="performance",
+                    period="YTD",
+                    format="html",
+                    owner="anna",
+                    created_at=old,
+                    status="running",
+                ),  # still being generated: kept
+                Report(report_type="performance", period="YTD", format="html", owner="anna", created_at=now),
+            ]
+        )
         session.commit()
     summary = retention.clean_up(now=now, retention_days=90)
     assert summary["runs"] == 2 and summary["reports"] == 1 and summary["files"] == 1
@@ -512,8 +540,9 @@ def test_scheduled_refresh_refreshes_and_recomputes_once_per_slot(huey, svc):
     assert run.result["compute"]["config_id"] >= 1 and "rows_new" in run.result["refresh"]
     # the recompute is the refresh service's: one compute run, queued by the scheduler, which ran
     computes = svc.list_runs(kind="compute", viewer=ADMIN)
-    assert [(c.id, c.queued_by, c.state) for c in computes] == [(run.result["compute"]["run_id"], "scheduler",
-                                                                 "succeeded")]
+    assert [(c.id, c.queued_by, c.state) for c in computes] == [
+        (run.result["compute"]["run_id"], "scheduler", "succeeded")
+    ]
 
 
 # --------------------------------------------------------------------------- command line

@@ -1,6 +1,7 @@
 """Two-factor building blocks, checked against independent references: RFC 6238's test vectors and an HOTP
 written here from RFC 4226 with hmac/struct (not pyotp); the +-1 step window; recovery codes; the secret
 encrypted at rest; the QR code; login challenges; the settings that configure it all."""
+
 from __future__ import annotations
 
 import base64
@@ -24,7 +25,7 @@ def hotp(secret_b32: str, counter: int, digits: int = 6) -> str:
     key = base64.b32decode(secret_b32)
     digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
     offset = digest[-1] & 0x0F
-    value = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
     return str(value % 10**digits).zfill(digits)
 
 
@@ -32,10 +33,17 @@ def at(seconds: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
 
 
-@pytest.mark.parametrize("unix, eight_digits", [
-    (59, "94287082"), (1111111109, "07081804"), (1111111111, "14050471"), (1234567890, "89005924"),
-    (2000000000, "69279037"), (20000000000, "65353130"),
-])
+@pytest.mark.parametrize(
+    "unix, eight_digits",
+    [
+        (59, "94287082"),
+        (1111111109, "07081804"),
+        (1111111111, "14050471"),
+        (1234567890, "89005924"),
+        (2000000000, "69279037"),
+        (20000000000, "65353130"),
+    ],
+)
 def test_codes_match_the_rfc_6238_test_vectors(unix, eight_digits):
     step = two_factor.time_step(at(unix))
     assert step == unix // 30
@@ -160,10 +168,16 @@ def test_a_short_two_factor_key_stops_start_up_naming_the_variable(data_dir, mon
     reset_settings_cache()
 
 
-@pytest.mark.parametrize("variable, value, expected", [
-    ("ADMIN_2FA", "sometimes", None), ("RATE_LIMIT_PREVIEW", "lots", None), ("RATE_LIMIT_JOB", "0/minute", None),
-    ("RATE_LIMIT_REPORT", "off", "none"), ("RATE_LIMIT_SWEEP", "5/second;100/hour", "5/second;100/hour"),
-])
+@pytest.mark.parametrize(
+    "variable, value, expected",
+    [
+        ("ADMIN_2FA", "sometimes", None),
+        ("RATE_LIMIT_PREVIEW", "lots", None),
+        ("RATE_LIMIT_JOB", "0/minute", None),
+        ("RATE_LIMIT_REPORT", "off", "none"),
+        ("RATE_LIMIT_SWEEP", "5/second;100/hour", "5/second;100/hour"),
+    ],
+)
 def test_two_factor_and_rate_limit_settings(data_dir, monkeypatch, variable, value, expected):
     from core.config import get_settings, reset_settings_cache
     from core.errors import ConfigurationError
@@ -202,8 +216,13 @@ def test_a_login_challenge_is_refused_when_forged_altered_or_old():
     now = at(1_700_000_000)
     good = users.LoginChallenge(3, "ada", 2, now, users.LoginChallenge.sign(3, "ada", 2, now))
     assert users.verify_challenge(good, now + dt.timedelta(minutes=4)) is good
-    for bad in (dataclasses.replace(good, user_id=4), dataclasses.replace(good, credential_version=3),
-                dataclasses.replace(good, signature="0" * 64), {"user_id": 3}, None):
+    for bad in (
+        dataclasses.replace(good, user_id=4),
+        dataclasses.replace(good, credential_version=3),
+        dataclasses.replace(good, signature="0" * 64),
+        {"user_id": 3},
+        None,
+    ):
         with pytest.raises(AuthenticationError, match="expired"):
             users.verify_challenge(bad, now)
     with pytest.raises(AuthenticationError, match="5 minutes"):

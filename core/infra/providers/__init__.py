@@ -4,6 +4,7 @@
 and ``FileImportProvider``/``parse_price_file`` (CSV/XLSX uploads) all return a
 :class:`ProviderData`; see :mod:`core.infra.providers.base` for the contract.
 """
+
 from core.infra.providers.base import (
     DATE_DTYPE,
     MarketDataProvider,
@@ -23,7 +24,18 @@ from core.infra.providers.twelvedata import (
 )
 
 __all__ = [
-    "DATE_DTYPE", "DemoProvider", "FileImportProvider", "InProcessRateLimiter", "MarketDataProvider",
-    "ProgressCallback", "ProviderData", "RateLimiter", "RedisRateLimiter", "TwelveDataProvider",
-    "empty_market_caps", "empty_prices", "parse_price_file", "parse_time_series",
+    "DATE_DTYPE",
+    "DemoProvider",
+    "FileImportProvider",
+    "InProcessRateLimiter",
+    "MarketDataProvider",
+    "ProgressCallback",
+    "ProviderData",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "TwelveDataProvider",
+    "empty_market_caps",
+    "empty_prices",
+    "parse_price_file",
+    "parse_time_series",
 ]

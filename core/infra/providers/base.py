@@ -27,6 +27,7 @@ Conventions every provider keeps
 * Time is never read from the clock inside provider logic that tests need to
   control: constructors take ``today=`` (or ``now=``/``clock=``) arguments.
 """
+
 from __future__ import annotations
 
 import abc
@@ -52,20 +53,24 @@ MARKET_CAP_COLUMNS = ["date", "symbol", "market_cap"]
 
 def empty_prices() -> pd.DataFrame:
     """Return an empty price frame with the contract's columns and dtypes."""
-    return pd.DataFrame({
-        "date": pd.Series([], dtype=DATE_DTYPE),
-        "symbol": pd.Series([], dtype="str"),
-        "close": pd.Series([], dtype="float64"),
-    })
+    return pd.DataFrame(
+        {
+            "date": pd.Series([], dtype=DATE_DTYPE),
+            "symbol": pd.Series([], dtype="str"),
+            "close": pd.Series([], dtype="float64"),
+        }
+    )
 
 
 def empty_market_caps() -> pd.DataFrame:
     """Return an empty market-cap frame with the contract's columns and dtypes."""
-    return pd.DataFrame({
-        "date": pd.Series([], dtype=DATE_DTYPE),
-        "symbol": pd.Series([], dtype="str"),
-        "market_cap": pd.Series([], dtype="float64"),
-    })
+    return pd.DataFrame(
+        {
+            "date": pd.Series([], dtype=DATE_DTYPE),
+            "symbol": pd.Series([], dtype="str"),
+            "market_cap": pd.Series([], dtype="float64"),
+        }
+    )
 
 
 def normalise_long_frame(frame: pd.DataFrame, value_column: str) -> pd.DataFrame:
@@ -80,11 +85,13 @@ def normalise_long_frame(frame: pd.DataFrame, value_column: str) -> pd.DataFrame
     dates = pd.to_datetime(frame["date"])
     if getattr(dates.dtype, "tz", None) is not None:
         dates = dates.dt.tz_localize(None)
-    out = pd.DataFrame({
-        "date": dates.dt.normalize().astype(DATE_DTYPE),
-        "symbol": frame["symbol"].astype("str"),
-        value_column: frame[value_column].astype("float64"),
-    })
+    out = pd.DataFrame(
+        {
+            "date": dates.dt.normalize().astype(DATE_DTYPE),
+            "symbol": frame["symbol"].astype("str"),
+            value_column: frame[value_column].astype("float64"),
+        }
+    )
     out = out.sort_values(["symbol", "date"], kind="stable", ignore_index=True)
     return out
 
@@ -176,9 +183,14 @@ class MarketDataProvider(abc.ABC):
     name: str = "base"
 
     @abc.abstractmethod
-    def fetch(self, symbols: list[str] | None, start: date | None = None,
-              end: date | None = None, *,
-              progress: ProgressCallback | None = None) -> ProviderData:
+    def fetch(
+        self,
+        symbols: list[str] | None,
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> ProviderData:
         """Fetch daily closes (and market caps when the source has them).
 
         Args:

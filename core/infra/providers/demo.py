@@ -31,6 +31,7 @@ containing :data:`ANCHOR` and chained with chunk totals, so:
 * cost is proportional to the requested window, not to its distance from the
   origin: 500 assets x 10 years takes a fraction of a second.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -71,14 +72,22 @@ SEED_UNIVERSE_SIZE = 14
 STRESS_EPISODES: tuple[tuple[str, str, float], ...] = (
     ("2008-09-15", "2009-03-09", -0.55),
     ("2009-03-10", "2010-04-23", 0.45),
-    ("2020-02-20", "2020-03-23", -0.40),   # ~ -33 % in about a month
-    ("2020-03-24", "2020-08-31", 0.38),    # most of it back by the end of summer
+    ("2020-02-20", "2020-03-23", -0.40),  # ~ -33 % in about a month
+    ("2020-03-24", "2020-08-31", 0.38),  # most of it back by the end of summer
 )
 
 SECTORS = (
-    "Information Technology", "Health Care", "Financials", "Consumer Discretionary",
-    "Communication Services", "Industrials", "Consumer Staples", "Energy", "Utilities",
-    "Real Estate", "Materials",
+    "Information Technology",
+    "Health Care",
+    "Financials",
+    "Consumer Discretionary",
+    "Communication Services",
+    "Industrials",
+    "Consumer Staples",
+    "Energy",
+    "Utilities",
+    "Real Estate",
+    "Materials",
 )
 
 # Stream ids keep the generators of different purposes independent.
@@ -90,35 +99,86 @@ class _AssetSpec:
     """Generation parameters of one asset (annual fractions, prices in USD)."""
 
     info: AssetInfo
-    mu: float           # annual expected (arithmetic) return
-    beta: float         # loading on the market factor
-    idio_vol: float     # annual idiosyncratic volatility
+    mu: float  # annual expected (arithmetic) return
+    beta: float  # loading on the market factor
+    idio_vol: float  # annual idiosyncratic volatility
     anchor_price: float
-    shares: float       # shares outstanding; 0 = no market cap
+    shares: float  # shares outstanding; 0 = no market cap
     listed: str | None  # first trading day, ISO; None = always listed
 
 
 def _seed_specs() -> list[_AssetSpec]:
     rows: list[tuple[str, str, AssetClass, str | None, float, float, float, float, float, str | None]] = [
         # symbol, name, class, sector, mu, beta, idio, anchor price, shares, listed
-        ("AAPL", "Apple Inc.", "equity", "Information Technology", .18, 1.15, .20, 43.0, 20.0e9, "1980-12-12"),
-        ("MSFT", "Microsoft Corp.", "equity", "Information Technology", .16, 1.05, .18, 86.0, 7.7e9, "1986-03-13"),
-        ("GOOGL", "Alphabet Inc. Class A", "equity", "Communication Services", .13, 1.05, .20, 53.0, 12.5e9, "2004-08-19"),
-        ("AMZN", "Amazon.com Inc.", "equity", "Consumer Discretionary", .15, 1.15, .25, 59.0, 10.0e9, "1997-05-15"),
-        ("META", "Meta Platforms Inc.", "equity", "Communication Services", .12, 1.20, .28, 181.0, 2.9e9, "2012-05-18"),
-        ("TSLA", "Tesla Inc.", "equity", "Consumer Discretionary", .20, 1.50, .50, 21.0, 3.2e9, "2010-06-29"),
-        ("NVDA", "NVIDIA Corp.", "equity", "Information Technology", .25, 1.60, .38, 5.0, 24.6e9, "1999-01-22"),
-        ("SPY", "SPDR S&P 500 ETF Trust", "etf", "Broad Market", .09, 1.00, .01, 268.0, 0.9e9, "1993-01-29"),
-        ("GLD", "SPDR Gold Shares", "commodity", "Precious Metals", .05, .05, .14, 125.0, 0.3e9, "2004-11-18"),
-        ("SLV", "iShares Silver Trust", "commodity", "Precious Metals", .03, .20, .25, 16.0, 0.35e9, "2006-04-28"),
-        ("USO", "United States Oil Fund", "commodity", "Energy", -.02, .60, .35, 90.0, 0.15e9, "2006-04-10"),
-        ("TLT", "iShares 20+ Year Treasury Bond ETF", "bond", "Government Bonds", .03, -.25, .12, 127.0, 0.1e9, "2002-07-30"),
-        ("IEF", "iShares 7-10 Year Treasury Bond ETF", "bond", "Government Bonds", .025, -.10, .055, 105.0, 0.08e9, "2002-07-30"),
-        ("^GSPC", "S&P 500", "index", None, .09, 1.00, .0, 2690.0, 0.0, None),
+        ("AAPL", "Apple Inc.", "equity", "Information Technology", 0.18, 1.15, 0.20, 43.0, 20.0e9, "1980-12-12"),
+        ("MSFT", "Microsoft Corp.", "equity", "Information Technology", 0.16, 1.05, 0.18, 86.0, 7.7e9, "1986-03-13"),
+        (
+            "GOOGL",
+            "Alphabet Inc. Class A",
+            "equity",
+            "Communication Services",
+            0.13,
+            1.05,
+            0.20,
+            53.0,
+            12.5e9,
+            "2004-08-19",
+        ),
+        ("AMZN", "Amazon.com Inc.", "equity", "Consumer Discretionary", 0.15, 1.15, 0.25, 59.0, 10.0e9, "1997-05-15"),
+        (
+            "META",
+            "Meta Platforms Inc.",
+            "equity",
+            "Communication Services",
+            0.12,
+            1.20,
+            0.28,
+            181.0,
+            2.9e9,
+            "2012-05-18",
+        ),
+        ("TSLA", "Tesla Inc.", "equity", "Consumer Discretionary", 0.20, 1.50, 0.50, 21.0, 3.2e9, "2010-06-29"),
+        ("NVDA", "NVIDIA Corp.", "equity", "Information Technology", 0.25, 1.60, 0.38, 5.0, 24.6e9, "1999-01-22"),
+        ("SPY", "SPDR S&P 500 ETF Trust", "etf", "Broad Market", 0.09, 1.00, 0.01, 268.0, 0.9e9, "1993-01-29"),
+        ("GLD", "SPDR Gold Shares", "commodity", "Precious Metals", 0.05, 0.05, 0.14, 125.0, 0.3e9, "2004-11-18"),
+        ("SLV", "iShares Silver Trust", "commodity", "Precious Metals", 0.03, 0.20, 0.25, 16.0, 0.35e9, "2006-04-28"),
+        ("USO", "United States Oil Fund", "commodity", "Energy", -0.02, 0.60, 0.35, 90.0, 0.15e9, "2006-04-10"),
+        (
+            "TLT",
+            "iShares 20+ Year Treasury Bond ETF",
+            "bond",
+            "Government Bonds",
+            0.03,
+            -0.25,
+            0.12,
+            127.0,
+            0.1e9,
+            "2002-07-30",
+        ),
+        (
+            "IEF",
+            "iShares 7-10 Year Treasury Bond ETF",
+            "bond",
+            "Government Bonds",
+            0.025,
+            -0.10,
+            0.055,
+            105.0,
+            0.08e9,
+            "2002-07-30",
+        ),
+        ("^GSPC", "S&P 500", "index", None, 0.09, 1.00, 0.0, 2690.0, 0.0, None),
     ]
     return [
-        _AssetSpec(AssetInfo(symbol=s, name=n, asset_class=c, sector=sec, is_benchmark=(s == "^GSPC"),
-                             source="demo"), mu, beta, idio, price, shares, listed)
+        _AssetSpec(
+            AssetInfo(symbol=s, name=n, asset_class=c, sector=sec, is_benchmark=(s == "^GSPC"), source="demo"),
+            mu,
+            beta,
+            idio,
+            price,
+            shares,
+            listed,
+        )
         for s, n, c, sec, mu, beta, idio, price, shares, listed in rows
     ]
 
@@ -136,8 +196,9 @@ def _synthetic_specs(seed: int, count: int) -> list[_AssetSpec]:
         shares = float(np.exp(np.log(5e8) + 3.0 * (u[j, 4] - 0.5)))
         sector = SECTORS[int(u[j, 5] * len(SECTORS))]
         symbol = f"SYN{j + 1:04d}"
-        info = AssetInfo(symbol=symbol, name=f"Synthetic Company {j + 1:04d}", asset_class="equity",
-                         sector=sector, source="demo")
+        info = AssetInfo(
+            symbol=symbol, name=f"Synthetic Company {j + 1:04d}", asset_class="equity", sector=sector, source="demo"
+        )
         specs.append(_AssetSpec(info, mu, beta, idio, price, shares, None))
     return specs
 
@@ -157,9 +218,15 @@ def symbol_spec(seed: int, symbol: str) -> _AssetSpec:
     its beta, but not the day-to-day market factor of the universe)."""
     u = np.random.default_rng([_symbol_seed(seed, symbol), _STREAM_SYNTHETIC]).random(5)
     info = AssetInfo(symbol=symbol, name=f"{symbol} (synthetic demo series)", asset_class="equity", source="demo")
-    return _AssetSpec(info, 0.15 * u[0], 0.5 + 1.1 * u[1], 0.15 + 0.30 * u[2],
-                      float(np.exp(np.log(50.0) + 1.4 * (u[3] - 0.5))),
-                      float(np.exp(np.log(5e8) + 3.0 * (u[4] - 0.5))), None)
+    return _AssetSpec(
+        info,
+        0.15 * u[0],
+        0.5 + 1.1 * u[1],
+        0.15 + 0.30 * u[2],
+        float(np.exp(np.log(50.0) + 1.4 * (u[3] - 0.5))),
+        float(np.exp(np.log(5e8) + 3.0 * (u[4] - 0.5))),
+        None,
+    )
 
 
 def _bday_index(d: date | np.datetime64) -> int:
@@ -175,7 +242,7 @@ def _stress_overlay(first_index: int, n_days: int) -> np.ndarray:
         a, b = _bday_index(np.datetime64(first)), _bday_index(np.datetime64(last)) + 1
         lo, hi = max(a, first_index), min(b, first_index + n_days)
         if lo < hi:
-            overlay[lo - first_index:hi - first_index] = total / (b - a)
+            overlay[lo - first_index : hi - first_index] = total / (b - a)
     return overlay
 
 
@@ -190,8 +257,7 @@ def _chunk_totals(seed: int, n_assets: int, k_lo: int, k_hi: int) -> tuple[np.nd
     return market, idio
 
 
-def generate_log_prices(seed: int, specs: list[_AssetSpec], first_index: int,
-                        last_index: int) -> np.ndarray:
+def generate_log_prices(seed: int, specs: list[_AssetSpec], first_index: int, last_index: int) -> np.ndarray:
     """Log closes ``(n_assets, n_days)`` for business days ``first_index..last_index`` (inclusive).
 
     Pure function of its arguments; see the module docstring for the model.
@@ -200,9 +266,9 @@ def generate_log_prices(seed: int, specs: list[_AssetSpec], first_index: int,
     mu = np.array([s.mu for s in specs])
     beta = np.array([s.beta for s in specs])
     idio_vol = np.array([s.idio_vol for s in specs])
-    total_var = beta ** 2 * MARKET_VOL ** 2 + idio_vol ** 2
-    daily_drift = (mu - 0.5 * total_var) / TRADING_DAYS           # (n,)
-    t_scale = np.sqrt((T_DF - 2.0) / T_DF)                        # unit-variance Student-t
+    total_var = beta**2 * MARKET_VOL**2 + idio_vol**2
+    daily_drift = (mu - 0.5 * total_var) / TRADING_DAYS  # (n,)
+    t_scale = np.sqrt((T_DF - 2.0) / T_DF)  # unit-variance Student-t
     chunk_scale = np.sqrt(CHUNK_DAYS / TRADING_DAYS)
 
     k0, k1 = first_index // CHUNK_DAYS, last_index // CHUNK_DAYS + 1
@@ -212,13 +278,13 @@ def generate_log_prices(seed: int, specs: list[_AssetSpec], first_index: int,
     # Total log return of every chunk between the anchor and the window, per asset.
     stress = _stress_overlay(k_lo * CHUNK_DAYS, (k_hi - k_lo) * CHUNK_DAYS)
     stress_tot = stress.reshape(k_hi - k_lo, CHUNK_DAYS).sum(axis=1)
-    market_tot = m_tot * MARKET_VOL * chunk_scale                 # (K,)
-    idio_tot = i_tot * chunk_scale * idio_vol                     # (K, n)
+    market_tot = m_tot * MARKET_VOL * chunk_scale  # (K,)
+    idio_tot = i_tot * chunk_scale * idio_vol  # (K, n)
     totals = (daily_drift * CHUNK_DAYS)[None, :] + (market_tot + stress_tot)[:, None] * beta[None, :] + idio_tot
     if k0 >= k_anchor:
-        level = totals[k_anchor - k_lo:k0 - k_lo].sum(axis=0)
+        level = totals[k_anchor - k_lo : k0 - k_lo].sum(axis=0)
     else:
-        level = -totals[k0 - k_lo:k_anchor - k_lo].sum(axis=0)
+        level = -totals[k0 - k_lo : k_anchor - k_lo].sum(axis=0)
     level = level + np.log([s.anchor_price for s in specs])
 
     n_chunks = k1 - k0
@@ -232,12 +298,11 @@ def generate_log_prices(seed: int, specs: list[_AssetSpec], first_index: int,
         m = m_raw - (m_raw.sum() - market_tot[k - k_lo]) / CHUNK_DAYS
         e = e_raw - ((e_raw.sum(axis=1) - i_tot[k - k_lo] * chunk_scale) / CHUNK_DAYS)[:, None]
         block = slice(c * CHUNK_DAYS, (c + 1) * CHUNK_DAYS)
-        returns[:, block] = (daily_drift[:, None] + np.outer(beta, m)
-                             + idio_vol[:, None] * e)
+        returns[:, block] = daily_drift[:, None] + np.outer(beta, m) + idio_vol[:, None] * e
     returns += np.outer(beta, _stress_overlay(k0 * CHUNK_DAYS, n_chunks * CHUNK_DAYS))
     log_prices: np.ndarray = level[:, None] + np.cumsum(returns, axis=1)
     offset = first_index - k0 * CHUNK_DAYS
-    return log_prices[:, offset:offset + (last_index - first_index + 1)]
+    return log_prices[:, offset : offset + (last_index - first_index + 1)]
 
 
 class DemoProvider(MarketDataProvider):
@@ -256,8 +321,14 @@ class DemoProvider(MarketDataProvider):
 
     name = "demo"
 
-    def __init__(self, seed: int = 42, n_assets: int | None = None, start: date = date(2018, 1, 1),
-                 end: date | None = None, today: date | None = None) -> None:
+    def __init__(
+        self,
+        seed: int = 42,
+        n_assets: int | None = None,
+        start: date = date(2018, 1, 1),
+        end: date | None = None,
+        today: date | None = None,
+    ) -> None:
         if n_assets is not None and n_assets < SEED_UNIVERSE_SIZE:
             raise ValueError(f"n_assets must be at least {SEED_UNIVERSE_SIZE} (the seed universe)")
         if np.datetime64(start, "D") < ORIGIN:
@@ -287,10 +358,16 @@ class DemoProvider(MarketDataProvider):
 
     def universe(self) -> list[AssetInfo]:
         """Return the ``n_assets`` demo instruments (seed + synthetic), sorted by symbol."""
-        return sorted((s.info for s in self._specs[:self._n_universe]), key=lambda a: a.symbol)
+        return sorted((s.info for s in self._specs[: self._n_universe]), key=lambda a: a.symbol)
 
-    def fetch(self, symbols: list[str] | None, start: date | None = None, end: date | None = None, *,
-              progress: ProgressCallback | None = None) -> ProviderData:
+    def fetch(
+        self,
+        symbols: list[str] | None,
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> ProviderData:
         """Return closes and market caps for business days in ``[start, end]``.
 
         The window is clipped to the provider's own ``[start, end]``. Any valid symbol is served: one of the
@@ -302,7 +379,7 @@ class DemoProvider(MarketDataProvider):
         """
         wanted = normalise_symbols(symbols)
         if wanted is None:
-            wanted = [spec.info.symbol for spec in self._specs[:self._n_universe]]
+            wanted = [spec.info.symbol for spec in self._specs[: self._n_universe]]
         wanted = sorted(wanted)
         rows = {s: self._row_of(s) for s in wanted}
         extra = {s: symbol_spec(self.seed, s) for s, row in rows.items() if row is None}
@@ -319,7 +396,7 @@ class DemoProvider(MarketDataProvider):
         closes = np.empty((len(specs), last - first + 1))
         universe_rows = [(i, row) for i, row in enumerate(rows.values()) if row is not None]
         if universe_rows:
-            prefix = self._specs[:max(row for _, row in universe_rows) + 1]
+            prefix = self._specs[: max(row for _, row in universe_rows) + 1]
             block = generate_log_prices(self.seed, prefix, first, last)
             for i, row in universe_rows:
                 closes[i] = block[row]
@@ -337,28 +414,37 @@ class DemoProvider(MarketDataProvider):
         date_col = np.tile(dates, len(specs))[keep]
         sym_col = np.repeat(np.array(wanted, dtype=object), n_days)[keep]
         close_col = closes.ravel()[keep]
-        prices = pd.DataFrame({"date": date_col, "symbol": pd.Series(sym_col, dtype="str"),
-                               "close": close_col})
+        prices = pd.DataFrame({"date": date_col, "symbol": pd.Series(sym_col, dtype="str"), "close": close_col})
         has_cap = np.repeat(shares > 0, n_days)[keep]
-        caps = pd.DataFrame({
-            "date": date_col[has_cap],
-            "symbol": prices["symbol"].to_numpy()[has_cap],
-            "market_cap": (closes * shares[:, None]).ravel()[keep][has_cap],
-        })
+        caps = pd.DataFrame(
+            {
+                "date": date_col[has_cap],
+                "symbol": prices["symbol"].to_numpy()[has_cap],
+                "market_cap": (closes * shares[:, None]).ravel()[keep][has_cap],
+            }
+        )
         caps["symbol"] = caps["symbol"].astype("str")
         report(progress, 1.0, f"{len(prices)} demo prices ready")
-        dividends = demo_dividends(dates, wanted, closes, keep.reshape(len(specs), n_days),
-                                   [s.info.asset_class for s in specs])
-        return ProviderData(prices, caps if len(caps) else empty_market_caps(), assets, self.name,
-                            generic=frozenset(extra), dividends=dividends)
+        dividends = demo_dividends(
+            dates, wanted, closes, keep.reshape(len(specs), n_days), [s.info.asset_class for s in specs]
+        )
+        return ProviderData(
+            prices,
+            caps if len(caps) else empty_market_caps(),
+            assets,
+            self.name,
+            generic=frozenset(extra),
+            dividends=dividends,
+        )
 
 
 #: Annual cash yield of the synthetic dividends by asset class (paid quarterly); others pay none.
 DEMO_DIVIDEND_YIELD = {"equity": 0.018, "etf": 0.015, "bond": 0.03}
 
 
-def demo_dividends(dates: np.ndarray, symbols: list[str], closes: np.ndarray, listed: np.ndarray,
-                   asset_classes: list[str]) -> pd.DataFrame:
+def demo_dividends(
+    dates: np.ndarray, symbols: list[str], closes: np.ndarray, listed: np.ndarray, asset_classes: list[str]
+) -> pd.DataFrame:
     """Synthetic quarterly dividends (issue 15): on the last business day of Feb, May, Aug and Nov, each equity
     pays ``close x 1.8 % / 4``, each ETF 1.5 % and each bond 3 % a year, per share; index series (``^...``) and other
     classes pay none. ``closes`` is symbols x dates, ``listed`` the same shape (False before a listing).
@@ -366,12 +452,18 @@ def demo_dividends(dates: np.ndarray, symbols: list[str], closes: np.ndarray, li
     day = pd.DatetimeIndex(dates)
     next_day = day + pd.offsets.BDay(1)
     paying_day = (day.month != next_day.month) & np.isin(day.month, (2, 5, 8, 11))
-    rate = np.array([0.0 if sym.startswith("^") else DEMO_DIVIDEND_YIELD.get(cls, 0.0)
-                     for sym, cls in zip(symbols, asset_classes)])
+    rate = np.array(
+        [0.0 if sym.startswith("^") else DEMO_DIVIDEND_YIELD.get(cls, 0.0) for sym, cls in zip(symbols, asset_classes)]
+    )
     mask = listed & paying_day[None, :] & (rate[:, None] > 0)
     rows, cols = np.nonzero(mask)
-    return pd.DataFrame({"date": dates[cols], "symbol": pd.Series(np.array(symbols, dtype=object)[rows], dtype="str"),
-                         "dividend": closes[rows, cols] * rate[rows] / 4.0})
+    return pd.DataFrame(
+        {
+            "date": dates[cols],
+            "symbol": pd.Series(np.array(symbols, dtype=object)[rows], dtype="str"),
+            "dividend": closes[rows, cols] * rate[rows] / 4.0,
+        }
+    )
 
 
 #: Name of the demo's synthetic factor set (labelled demo wherever it is shown).

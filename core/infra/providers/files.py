@@ -55,6 +55,7 @@ then raises one :class:`ImportValidationError` whose ``rows`` hold a :class:`Row
 offending cell, numbered as in the file (header = row 1, spreadsheet rows as Excel shows them).
 Nothing is ever imported partially.
 """
+
 from __future__ import annotations
 
 import csv
@@ -108,33 +109,39 @@ SHARES_RANGE = (1.0, 1e13)
 #: Accepted cash dividends per share going ex that day (inclusive); a blank or 0 cell is no dividend (issue 15).
 DIVIDEND_RANGE = (1e-6, 1e6)
 
-MAX_ROWS = 1_048_576                 # Excel's own row limit
-MAX_CELLS = 4_000_000                # data rows x header width
-MAX_CELL_CHARS = 100                 # no date, number or symbol needs more
-MAX_TEXT_CHARS = 40_000_000          # all cell text together
-MAX_PROBLEMS = 1_000                 # problems listed; the rest are counted
+MAX_ROWS = 1_048_576  # Excel's own row limit
+MAX_CELLS = 4_000_000  # data rows x header width
+MAX_CELL_CHARS = 100  # no date, number or symbol needs more
+MAX_TEXT_CHARS = 40_000_000  # all cell text together
+MAX_PROBLEMS = 1_000  # problems listed; the rest are counted
 XLSX_MAX_DIRECTORY_BYTES = 1 << 20
 XLSX_MAX_MEMBERS = 1_000
 XLSX_MAX_UNPACKED_BYTES = 128 << 20
 XLSX_MAX_SHARED_STRINGS_BYTES = 8 << 20
-XLSX_MAX_PART_BYTES = 2 << 20        # any XML part other than a worksheet and the shared strings
-XLSX_MAX_ELEMENTS = 10_000_000       # start tags over all XML parts (about four million numeric cells)
-XLSX_MAX_XML_RUN = 32 << 10          # bytes between two '<'
+XLSX_MAX_PART_BYTES = 2 << 20  # any XML part other than a worksheet and the shared strings
+XLSX_MAX_ELEMENTS = 10_000_000  # start tags over all XML parts (about four million numeric cells)
+XLSX_MAX_XML_RUN = 32 << 10  # bytes between two '<'
 XLSX_MAX_ROW = xlsx_rows.MAX_ROW
-XLSX_IN_PROCESS_BYTES = 4 << 20      # XML up to this is read in-process (at most ~35x in memory: ~150 MB)
-XLSX_READER_MEMORY_BYTES = 450 << 20 # address space of the child process that reads a larger workbook
+XLSX_IN_PROCESS_BYTES = 4 << 20  # XML up to this is read in-process (at most ~35x in memory: ~150 MB)
+XLSX_READER_MEMORY_BYTES = 450 << 20  # address space of the child process that reads a larger workbook
 XLSX_READER_CPU_SECONDS = 120
-XLSX_MAX_COLUMN = 16_384             # XFD
+XLSX_MAX_COLUMN = 16_384  # XFD
 
-_ALIASES = {"ticker": "symbol", "market_cap": "market_cap", "marketcap": "market_cap",
-            "market_capitalisation": "market_cap", "market_capitalization": "market_cap",
-            "shares": "shares_outstanding", "shares_outstanding": "shares_outstanding",
-            "sharesoutstanding": "shares_outstanding"}
+_ALIASES = {
+    "ticker": "symbol",
+    "market_cap": "market_cap",
+    "marketcap": "market_cap",
+    "market_capitalisation": "market_cap",
+    "market_capitalization": "market_cap",
+    "shares": "shares_outstanding",
+    "shares_outstanding": "shares_outstanding",
+    "sharesoutstanding": "shares_outstanding",
+}
 #: ISO date with an optional valid time of day (no zone); ASCII digits only (evaluated by Arrow's RE2).
 _ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[ T](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]+)?)?)?"
 _CSV_SUFFIXES = (".csv", ".txt")
 _XLSX_SUFFIXES = (".xlsx", ".xlsm")
-_CHUNK_CELLS = 1 << 16               # cells held as Python strings before moving them to Arrow
+_CHUNK_CELLS = 1 << 16  # cells held as Python strings before moving them to Arrow
 _READ_CHUNK = 1 << 20
 
 
@@ -155,8 +162,9 @@ class _Problems:
         else:
             self.more += 1
 
-    def add_at(self, positions: np.ndarray, rows: np.ndarray, column: str | None, problem: str,
-               values: pd.Series | None = None) -> None:
+    def add_at(
+        self, positions: np.ndarray, rows: np.ndarray, column: str | None, problem: str, values: pd.Series | None = None
+    ) -> None:
         """One problem per position (indices into ``rows`` and ``values``)."""
         room = max(0, MAX_PROBLEMS - len(self.items))
         self.more += max(0, len(positions) - room)
@@ -167,7 +175,7 @@ class _Problems:
         unique: dict[tuple[int | None, str | None, str], RowProblem] = {}
         for p in self.items:  # a wide row with a bad date would otherwise repeat once per symbol
             unique.setdefault((p.row, p.column, p.problem), p)
-        listed = sorted(unique.values(), key=lambda p: (p.row or 0))
+        listed = sorted(unique.values(), key=lambda p: p.row or 0)
         if self.more:
             listed.append(RowProblem(None, None, f"{self.more:,} more problems not listed"))
         return ImportValidationError(listed, source=filename)
@@ -180,8 +188,9 @@ def _refuse(problems: list[RowProblem], filename: str) -> ImportValidationError:
     return found.error(filename)
 
 
-def _refuse_file(filename: str, problem: str, row: int | None = None, column: str | None = None,
-                 value: Any = None) -> ImportValidationError:
+def _refuse_file(
+    filename: str, problem: str, row: int | None = None, column: str | None = None, value: Any = None
+) -> ImportValidationError:
     return ImportValidationError([RowProblem(row, column, problem, value)], source=filename)
 
 
@@ -198,7 +207,7 @@ class _Grid:
 
     header_row: int
     header: list[str]
-    rows: np.ndarray                 # file row number of each data row
+    rows: np.ndarray  # file row number of each data row
     columns: list[pd.Series]
 
 
@@ -227,19 +236,28 @@ class _GridBuilder:
         longest = max(map(len, cells))
         if longest > MAX_CELL_CHARS:
             position = next(i for i, c in enumerate(cells) if len(c) == longest)
-            raise _refuse_file(self.filename, f"cell holds {longest:,} characters, over the limit of {MAX_CELL_CHARS}",
-                               number, f"column {position + 1}", cells[position][:40] + "…")
+            raise _refuse_file(
+                self.filename,
+                f"cell holds {longest:,} characters, over the limit of {MAX_CELL_CHARS}",
+                number,
+                f"column {position + 1}",
+                cells[position][:40] + "…",
+            )
         self.chars += sum(map(len, cells))
         if self.chars > MAX_TEXT_CHARS:
-            raise _refuse_file(self.filename, f"file holds more than {MAX_TEXT_CHARS:,} characters of cell text; "
-                                              "split it into smaller files", number)
+            raise _refuse_file(
+                self.filename,
+                f"file holds more than {MAX_TEXT_CHARS:,} characters of cell text; split it into smaller files",
+                number,
+            )
         if self.header is None:
             self.header_row, self.header, self.width = number, cells, len(cells)
             return
         self.data_rows += 1
         if self.data_rows > MAX_ROWS:
-            raise _refuse_file(self.filename, f"file has more than {MAX_ROWS:,} data rows; split it into smaller "
-                                              "files", number)
+            raise _refuse_file(
+                self.filename, f"file has more than {MAX_ROWS:,} data rows; split it into smaller files", number
+            )
         width = self.width
         if len(cells) > width:
             extra = [c for c in cells[width:] if c.strip()]
@@ -250,8 +268,9 @@ class _GridBuilder:
             cells = cells + [""] * (width - len(cells))
         self.cells += width
         if self.cells > MAX_CELLS:
-            raise _refuse_file(self.filename, f"file has more than {MAX_CELLS:,} cells; split it into smaller "
-                                              "files", number)
+            raise _refuse_file(
+                self.filename, f"file has more than {MAX_CELLS:,} cells; split it into smaller files", number
+            )
         self._pending.append(cells)
         self._pending_rows.append(number)
         if len(self._pending) * width >= _CHUNK_CELLS:
@@ -270,9 +289,12 @@ class _GridBuilder:
         self._flush()
         if self.header is None:
             return None
-        columns = [pd.Series(pd.array(pa.chunked_array([chunk[j] for chunk in self._chunks], type=pa.large_string()),
-                                      dtype="str"))
-                   for j in range(self.width)]
+        columns = [
+            pd.Series(
+                pd.array(pa.chunked_array([chunk[j] for chunk in self._chunks], type=pa.large_string()), dtype="str")
+            )
+            for j in range(self.width)
+        ]
         rows = np.concatenate(self._row_chunks) if self._row_chunks else np.empty(0, dtype=np.int64)
         self._chunks.clear()
         return _Grid(self.header_row, self.header, rows, columns)
@@ -285,8 +307,11 @@ def _read_csv(content: bytes, filename: str, builder: _GridBuilder) -> None:
         content.decode("utf-8")  # checked whole (then dropped) so the message can name the line
     except UnicodeDecodeError as exc:
         line = content[: exc.start].count(b"\n") + 1
-        raise _refuse_file(filename, f"not UTF-8 text (byte 0x{content[exc.start]:02x} at offset {exc.start}); "
-                                     "save the file as 'CSV UTF-8'", line) from None
+        raise _refuse_file(
+            filename,
+            f"not UTF-8 text (byte 0x{content[exc.start]:02x} at offset {exc.start}); save the file as 'CSV UTF-8'",
+            line,
+        ) from None
     end = content.find(b"\n", 0, 1 << 16)
     first_line = content[: end if end >= 0 else 1 << 16].decode("utf-8", errors="replace")
     delimiter = max([",", ";", "\t"], key=lambda d: (first_line.count(d), d == ","))
@@ -352,13 +377,19 @@ class _XlsxScan:
                 raise self.refuse(f"workbook has {len(members):,} parts, over the limit of {XLSX_MAX_MEMBERS:,}")
             unpacked = sum(m.file_size for m in members)
             if unpacked > XLSX_MAX_UNPACKED_BYTES:
-                raise self.refuse(f"workbook unpacks to {unpacked:,} bytes, over the limit of "
-                                  f"{XLSX_MAX_UNPACKED_BYTES:,}; save it as CSV")
+                raise self.refuse(
+                    f"workbook unpacks to {unpacked:,} bytes, over the limit of "
+                    f"{XLSX_MAX_UNPACKED_BYTES:,}; save it as CSV"
+                )
             try:
                 worksheets, shared_strings = self._classify(archive)
                 for member in members:
-                    self._scan_member(archive, member, streamed=member.filename in worksheets,
-                                      shared=member.filename in shared_strings)
+                    self._scan_member(
+                        archive,
+                        member,
+                        streamed=member.filename in worksheets,
+                        shared=member.filename in shared_strings,
+                    )
             except ImportValidationError:
                 raise
             except Exception as exc:  # zipfile, zlib, bz2, lzma and expat each have their own errors
@@ -373,14 +404,16 @@ class _XlsxScan:
             raise self.refuse("not a valid XLSX workbook (no zip directory)")
         entries, directory_size = struct.unpack_from("<HI", content, end + 10)
         locator = end - 20
-        if locator >= 56 and content[locator: locator + 4] == b"PK\x06\x07":
-            record = locator - 56          # where zipfile reads the zip64 record
-            if content[record: record + 4] != b"PK\x06\x06":
+        if locator >= 56 and content[locator : locator + 4] == b"PK\x06\x07":
+            record = locator - 56  # where zipfile reads the zip64 record
+            if content[record : record + 4] != b"PK\x06\x06":
                 raise self.refuse("not a valid XLSX workbook (corrupt zip64 directory)")
             entries, directory_size = struct.unpack_from("<QQ", content, record + 32)
         if directory_size > XLSX_MAX_DIRECTORY_BYTES or entries > XLSX_MAX_MEMBERS:
-            raise self.refuse(f"workbook has {entries:,} parts in a {directory_size:,}-byte directory, over the "
-                              f"limit of {XLSX_MAX_MEMBERS:,} parts")
+            raise self.refuse(
+                f"workbook has {entries:,} parts in a {directory_size:,}-byte directory, over the "
+                f"limit of {XLSX_MAX_MEMBERS:,} parts"
+            )
 
     def _small_xml(self, archive: zipfile.ZipFile, name: str) -> ElementTree.Element | None:
         try:
@@ -388,8 +421,9 @@ class _XlsxScan:
         except KeyError:
             return None
         if member.file_size > XLSX_MAX_PART_BYTES:
-            raise self.refuse(f"part {name} unpacks to {member.file_size:,} bytes, over the limit of "
-                              f"{XLSX_MAX_PART_BYTES:,}")
+            raise self.refuse(
+                f"part {name} unpacks to {member.file_size:,} bytes, over the limit of {XLSX_MAX_PART_BYTES:,}"
+            )
         self._scan_member(archive, member, streamed=False, shared=False)  # no DTD, UTF-8: safe to parse whole
         return ElementTree.fromstring(archive.read(member))
 
@@ -425,8 +459,7 @@ class _XlsxScan:
                     other_targets.add(target)
         return worksheets - other_targets - whole - shared, shared
 
-    def _scan_member(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo, *, streamed: bool,
-                     shared: bool) -> None:
+    def _scan_member(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo, *, streamed: bool, shared: bool) -> None:
         """Stream one part through the checks (1 MiB at a time)."""
         name = member.filename
         if (name, member.header_offset) in self._scanned:
@@ -435,20 +468,26 @@ class _XlsxScan:
         with archive.open(member) as stream:
             buffer = stream.read(_READ_CHUNK)
             utf16 = _utf16_by_expat_rules(buffer)
-            if utf16 is not None:            # expat would read it as UTF-16: XML we refuse, or binary it cannot parse
+            if utf16 is not None:  # expat would read it as UTF-16: XML we refuse, or binary it cannot parse
                 if buffer[:4096].decode(utf16, errors="replace").lstrip("\ufeff \t\r\n")[:1] == "<":
                     raise self.refuse(f"part {name} is UTF-16 XML; a workbook's XML is UTF-8")
                 return
             text = buffer[3:] if buffer.startswith(b"\xef\xbb\xbf") else buffer
             if not text.lstrip()[:1] == b"<":
-                return                       # not XML (an image, a printer setting): openpyxl never parses it
+                return  # not XML (an image, a printer setting): openpyxl never parses it
             declared = _XML_DECLARED_ENCODING.match(text)
             if declared and declared.group(1).lower() not in (b"utf-8", b"utf8", b"us-ascii", b"ascii"):
-                raise self.refuse(f"part {name} is encoded as {declared.group(1).decode('ascii', 'replace')}, "
-                                  "not UTF-8")
+                raise self.refuse(
+                    f"part {name} is encoded as {declared.group(1).decode('ascii', 'replace')}, not UTF-8"
+                )
             self.xml_bytes += member.file_size
-            limit = (XLSX_MAX_UNPACKED_BYTES if streamed else
-                     XLSX_MAX_SHARED_STRINGS_BYTES if shared else XLSX_MAX_PART_BYTES)
+            limit = (
+                XLSX_MAX_UNPACKED_BYTES
+                if streamed
+                else XLSX_MAX_SHARED_STRINGS_BYTES
+                if shared
+                else XLSX_MAX_PART_BYTES
+            )
             if member.file_size > limit:
                 what = "the shared strings" if shared else "part"
                 raise self.refuse(f"{what} {name} unpacks to {member.file_size:,} bytes, over the limit of {limit:,}")
@@ -466,22 +505,26 @@ class _XlsxScan:
     def _scan_text(self, buffer: bytes, cut: int, name: str, rows: _RowOrder) -> None:
         """Check ``buffer[:cut]``, which ends just before a '<' (or at the end of the part)."""
         if len(buffer) - cut > XLSX_MAX_XML_RUN:
-            raise self.refuse(f"part {name} holds more than {XLSX_MAX_XML_RUN:,} bytes without markup "
-                              "(a cell or attribute that long is not a price)")
+            raise self.refuse(
+                f"part {name} holds more than {XLSX_MAX_XML_RUN:,} bytes without markup "
+                "(a cell or attribute that long is not a price)"
+            )
         if not cut:
             return
         data = np.frombuffer(buffer, dtype=np.uint8)
         opens = np.flatnonzero(data[:cut] == _LT)
         bounds = np.concatenate(([0], opens, [cut]))
         if int(np.diff(bounds).max()) > XLSX_MAX_XML_RUN:
-            raise self.refuse(f"part {name} holds more than {XLSX_MAX_XML_RUN:,} bytes without markup "
-                              "(a cell or attribute that long is not a price)")
+            raise self.refuse(
+                f"part {name} holds more than {XLSX_MAX_XML_RUN:,} bytes without markup "
+                "(a cell or attribute that long is not a price)"
+            )
         following = data[np.minimum(opens + 1, len(data) - 1)]
-        self.elements += int(np.count_nonzero((following != _SLASH) & (following != _QUESTION)
-                                              & (following != _BANG)))
+        self.elements += int(np.count_nonzero((following != _SLASH) & (following != _QUESTION) & (following != _BANG)))
         if self.elements > XLSX_MAX_ELEMENTS:
-            raise self.refuse(f"workbook has more than {XLSX_MAX_ELEMENTS:,} XML elements (about four million "
-                              "cells); save it as CSV")
+            raise self.refuse(
+                f"workbook has more than {XLSX_MAX_ELEMENTS:,} XML elements (about four million cells); save it as CSV"
+            )
         body = buffer[:cut]
         if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
             raise self.refuse(f"part {name} declares a DTD, which a workbook never needs")
@@ -507,7 +550,7 @@ class _RowOrder:
         for match in _ROW_OR_CELL.finditer(body):
             tag, rest = match.group(1), match.group(2)
             head, closed, _text = rest.rpartition(b">")  # an attribute value may hold '>'; text may follow
-            if not closed or b"'" in head:              # Excel quotes with '"': a "'" could hide an r="..."
+            if not closed or b"'" in head:  # Excel quotes with '"': a "'" could hide an r="..."
                 raise self.refuse(f"unexpected markup in a <{tag.decode()}> tag")
             reference = _R_ATTRIBUTE.search(b" " + head)
             if tag == b"row":
@@ -556,15 +599,23 @@ def _read_xlsx(content: bytes, filename: str, builder: _GridBuilder) -> None:
 
 def _read_xlsx_in_child(content: bytes, filename: str, builder: _GridBuilder) -> None:
     """Run :mod:`.xlsx_rows` as a script under OS limits and read its CSV records as they come."""
-    command = [sys.executable, "-I", str(Path(xlsx_rows.__file__)), str(XLSX_READER_MEMORY_BYTES),
-               str(XLSX_READER_CPU_SECONDS), str(MAX_CELL_CHARS)]
+    command = [
+        sys.executable,
+        "-I",
+        str(Path(xlsx_rows.__file__)),
+        str(XLSX_READER_MEMORY_BYTES),
+        str(XLSX_READER_CPU_SECONDS),
+        str(MAX_CELL_CHARS),
+    ]
     environment = {"PATH": os.environ.get("PATH", ""), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     try:
-        child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                 env=environment)
+        child = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=environment
+        )
     except OSError as exc:
-        raise _refuse_file(filename, f"the workbook reader could not be started ({exc.strerror or exc}); "
-                                     "save the file as CSV") from None
+        raise _refuse_file(
+            filename, f"the workbook reader could not be started ({exc.strerror or exc}); save the file as CSV"
+        ) from None
     unreadable = False
     try:
         assert child.stdin is not None and child.stdout is not None
@@ -572,12 +623,16 @@ def _read_xlsx_in_child(content: bytes, filename: str, builder: _GridBuilder) ->
             child.stdin.write(content)  # the child reads all of stdin before it writes anything
             child.stdin.close()
         except BrokenPipeError:
-            pass                        # it died at once; its exit code tells
+            pass  # it died at once; its exit code tells
         for record in csv.reader(io.TextIOWrapper(child.stdout, encoding="utf-8", newline="")):
             if record and record[0] == "!":
                 row, column, problem, value = (record[1:] + ["", "", "", ""])[:4]
-                raise xlsx_rows.SheetError(problem or "not a valid XLSX workbook", int(row) if row.isdigit() else None,
-                                           column or None, value or None)
+                raise xlsx_rows.SheetError(
+                    problem or "not a valid XLSX workbook",
+                    int(row) if row.isdigit() else None,
+                    column or None,
+                    value or None,
+                )
             builder.add(int(record[0]), record[1:])
         code = child.wait()
     except (csv.Error, ValueError, UnicodeDecodeError):  # output cut short by a limit, or not the protocol
@@ -589,8 +644,11 @@ def _read_xlsx_in_child(content: bytes, filename: str, builder: _GridBuilder) ->
             child.kill()
             child.wait()
     if code != 0 or unreadable:
-        raise _refuse_file(filename, f"workbook could not be read within {XLSX_READER_MEMORY_BYTES >> 20} MB of memory "
-                                     f"and {XLSX_READER_CPU_SECONDS} s of CPU (its XML expands too far); save it as CSV")
+        raise _refuse_file(
+            filename,
+            f"workbook could not be read within {XLSX_READER_MEMORY_BYTES >> 20} MB of memory "
+            f"and {XLSX_READER_CPU_SECONDS} s of CPU (its XML expands too far); save it as CSV",
+        )
 
 
 # --------------------------------------------------------------------------- cell parsing
@@ -617,7 +675,8 @@ def _parse_dates(text: pd.Series, today: date) -> tuple[np.ndarray, np.ndarray]:
 
     def field(start: int, stop: int) -> np.ndarray:
         numbers: np.ndarray = pc.cast(pc.utf8_slice_codeunits(digits, start, stop), pa.int32()).to_numpy(
-            zero_copy_only=False)
+            zero_copy_only=False
+        )
         return numbers
 
     year, month, day = field(0, 4), field(5, 7), field(8, 10)
@@ -625,7 +684,7 @@ def _parse_dates(text: pd.Series, today: date) -> tuple[np.ndarray, np.ndarray]:
     real = iso & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
     months = np.where(real, (year.astype(np.int64) - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
     days = months.astype("datetime64[D]") + np.where(real, day - 1, 0).astype("timedelta64[D]")
-    real &= days.astype("datetime64[M]") == months          # 2024-02-30 rolls into March: not a date
+    real &= days.astype("datetime64[M]") == months  # 2024-02-30 rolls into March: not a date
     early = real & (days < np.datetime64(MIN_DATE, "D"))
     future = real & (days > np.datetime64(today, "D"))
     status = np.full(len(text), _BAD, dtype=np.int8)
@@ -645,8 +704,18 @@ def _parse_numbers(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return values, blank
 
 
-def _number_problems(found: _Problems, values: np.ndarray, blank: np.ndarray, rows: np.ndarray, text: pd.Series,
-                     column: str, name: str, bounds: tuple[float, float], *, required: bool) -> np.ndarray:
+def _number_problems(
+    found: _Problems,
+    values: np.ndarray,
+    blank: np.ndarray,
+    rows: np.ndarray,
+    text: pd.Series,
+    column: str,
+    name: str,
+    bounds: tuple[float, float],
+    *,
+    required: bool,
+) -> np.ndarray:
     """Record the problems of one numeric column; returns the mask of usable values."""
     nan = np.isnan(values)
     infinite = np.isinf(values)
@@ -659,8 +728,13 @@ def _number_problems(found: _Problems, values: np.ndarray, blank: np.ndarray, ro
         non_positive = finite & (values <= 0)
         outside = finite & ~non_positive & ((values < bounds[0]) | (values > bounds[1]))
     found.add_at(np.flatnonzero(non_positive), rows, column, f"{name} must be greater than zero", text)
-    found.add_at(np.flatnonzero(outside), rows, column,
-                 f"{name} is outside the accepted range {bounds[0]:g} to {bounds[1]:g}", text)
+    found.add_at(
+        np.flatnonzero(outside),
+        rows,
+        column,
+        f"{name} is outside the accepted range {bounds[0]:g} to {bounds[1]:g}",
+        text,
+    )
     usable: np.ndarray = finite & ~non_positive & ~outside
     return usable
 
@@ -673,8 +747,9 @@ def _date_problems(found: _Problems, status: np.ndarray, rows: np.ndarray, text:
 
 
 # --------------------------------------------------------------------------- validation
-def _header_problems(header: list[str], raw_header: list[Any], header_row: int,
-                     known: set[str] | None) -> tuple[str, list[RowProblem]]:
+def _header_problems(
+    header: list[str], raw_header: list[Any], header_row: int, known: set[str] | None
+) -> tuple[str, list[RowProblem]]:
     """Decide long or wide layout and list header problems (all on the header row)."""
     problems: list[RowProblem] = []
     seen: set[str] = set()
@@ -693,14 +768,24 @@ def _header_problems(header: list[str], raw_header: list[Any], header_row: int,
                 problems.append(RowProblem(header_row, required, f"missing column '{required}'"))
         for raw, name in zip(raw_header, header):
             if name and name not in LONG_REQUIRED + LONG_OPTIONAL:
-                problems.append(RowProblem(header_row, str(raw), "unknown column (expected date, symbol, close"
-                                                                  " and optionally market_cap or shares_outstanding,"
-                                                                  " dividend)",
-                                           raw))
+                problems.append(
+                    RowProblem(
+                        header_row,
+                        str(raw),
+                        "unknown column (expected date, symbol, close"
+                        " and optionally market_cap or shares_outstanding,"
+                        " dividend)",
+                        raw,
+                    )
+                )
         if "market_cap" in seen and "shares_outstanding" in seen:
-            problems.append(RowProblem(header_row, "shares_outstanding", "give market caps one way: a market_cap "
-                                                                         "column or a shares_outstanding column, "
-                                                                         "not both"))
+            problems.append(
+                RowProblem(
+                    header_row,
+                    "shares_outstanding",
+                    "give market caps one way: a market_cap column or a shares_outstanding column, not both",
+                )
+            )
         return "long", problems
     for raw, name in zip(raw_header, header):
         if not name or name == "date":
@@ -711,8 +796,13 @@ def _header_problems(header: list[str], raw_header: list[Any], header_row: int,
         elif known is not None and str(raw).strip().upper() not in known:
             problems.append(RowProblem(header_row, str(raw), "unknown symbol", raw))
     if len([n for n in header if n and n != "date"]) == 0:
-        problems.append(RowProblem(header_row, None, "no price columns: expected date, symbol, close "
-                                                     "(long) or date plus one column per symbol (wide)"))
+        problems.append(
+            RowProblem(
+                header_row,
+                None,
+                "no price columns: expected date, symbol, close (long) or date plus one column per symbol (wide)",
+            )
+        )
     return "wide", problems
 
 
@@ -723,8 +813,8 @@ class _Records:
     Compact on purpose (int32 positions and symbol indices): a wide file of four million cells is four million
     records. Wide records come column by column; ``segments[k]`` is the slice of symbol ``k``'s records."""
 
-    row_pos: np.ndarray              # int32 index into the grid's data rows
-    symbol: np.ndarray               # int32 index into ``symbols``, -1 when the symbol is refused
+    row_pos: np.ndarray  # int32 index into the grid's data rows
+    symbol: np.ndarray  # int32 index into ``symbols``, -1 when the symbol is refused
     symbols: list[str]
     close: np.ndarray
     market_cap: np.ndarray | None = None
@@ -740,8 +830,17 @@ def _long_records(grid: _Grid, header: list[str], found: _Problems, known: set[s
     caps = None
     if "market_cap" in column:
         caps, cap_blank = _parse_numbers(column["market_cap"])
-        _number_problems(found, caps, cap_blank, rows, column["market_cap"], "market_cap", "market_cap",
-                         MARKET_CAP_RANGE, required=False)
+        _number_problems(
+            found,
+            caps,
+            cap_blank,
+            rows,
+            column["market_cap"],
+            "market_cap",
+            "market_cap",
+            MARKET_CAP_RANGE,
+            required=False,
+        )
     elif "shares_outstanding" in column:
         caps = _caps_from_shares(found, closes, rows, column["shares_outstanding"])
     dividends = None
@@ -750,8 +849,9 @@ def _long_records(grid: _Grid, header: list[str], found: _Problems, known: set[s
         dividends = parsed.copy()
         none = div_blank | (dividends == 0)
         dividends[none] = np.nan
-        usable = _number_problems(found, dividends, none, rows, column["dividend"], "dividend", "dividend",
-                                  DIVIDEND_RANGE, required=False)
+        usable = _number_problems(
+            found, dividends, none, rows, column["dividend"], "dividend", "dividend", DIVIDEND_RANGE, required=False
+        )
         dividends = np.where(usable, dividends, np.nan)
     codes, uniques = pd.factorize(column["symbol"].str.strip())
     canonical: list[str] = []
@@ -782,14 +882,20 @@ def _caps_from_shares(found: _Problems, closes: np.ndarray, rows: np.ndarray, te
     """Market caps ``close x shares_outstanding`` per row (NaN where the shares cell is blank); problems with
     the shares, or a resulting cap outside :data:`MARKET_CAP_RANGE`, are row problems of that column."""
     shares, blank = _parse_numbers(text)
-    usable = _number_problems(found, shares, blank, rows, text, "shares_outstanding", "shares_outstanding",
-                              SHARES_RANGE, required=False)
+    usable = _number_problems(
+        found, shares, blank, rows, text, "shares_outstanding", "shares_outstanding", SHARES_RANGE, required=False
+    )
     with np.errstate(invalid="ignore", over="ignore"):
         caps = np.where(usable, closes * shares, np.nan)
         outside = usable & np.isfinite(closes) & ((caps < MARKET_CAP_RANGE[0]) | (caps > MARKET_CAP_RANGE[1]))
-    found.add_at(np.flatnonzero(outside), rows, "shares_outstanding",
-                 f"market cap (close x shares_outstanding) is outside the accepted range {MARKET_CAP_RANGE[0]:g} "
-                 f"to {MARKET_CAP_RANGE[1]:g}", text)
+    found.add_at(
+        np.flatnonzero(outside),
+        rows,
+        "shares_outstanding",
+        f"market cap (close x shares_outstanding) is outside the accepted range {MARKET_CAP_RANGE[0]:g} "
+        f"to {MARKET_CAP_RANGE[1]:g}",
+        text,
+    )
     return caps
 
 
@@ -797,7 +903,7 @@ def _wide_records(grid: _Grid, header: list[str], found: _Problems) -> _Records:
     """Records of the non-blank cells, column by column; each text column is dropped once read."""
     rows = grid.rows
     price_columns = [j for j, name in enumerate(header) if name and name != "date"]
-    capacity = len(rows) * len(price_columns)          # <= MAX_CELLS
+    capacity = len(rows) * len(price_columns)  # <= MAX_CELLS
     row_pos = np.empty(capacity, dtype=np.int32)
     symbol = np.empty(capacity, dtype=np.int32)
     close = np.empty(capacity, dtype=np.float64)
@@ -810,18 +916,25 @@ def _wide_records(grid: _Grid, header: list[str], found: _Problems) -> _Records:
         values, blank = _parse_numbers(cells)
         _number_problems(found, values, blank, rows, cells, label, "close", CLOSE_RANGE, required=False)
         keep = np.flatnonzero(~blank)
-        row_pos[filled: filled + len(keep)] = keep
-        symbol[filled: filled + len(keep)] = len(symbols)
-        close[filled: filled + len(keep)] = values[keep]
+        row_pos[filled : filled + len(keep)] = keep
+        symbol[filled : filled + len(keep)] = len(symbols)
+        close[filled : filled + len(keep)] = values[keep]
         segments.append((filled, filled + len(keep)))
         filled += len(keep)
         symbols.append(grid.header[j].strip().upper())
-        grid.columns[j] = cells.iloc[:0]               # the text is no longer needed
+        grid.columns[j] = cells.iloc[:0]  # the text is no longer needed
     return _Records(row_pos[:filled], symbol[:filled], symbols, close[:filled], segments=segments)
 
 
-def _report_repeats(found: _Problems, records: _Records, chosen: np.ndarray, sorted_key: np.ndarray,
-                    days: np.ndarray, rows: np.ndarray, layout: str) -> None:
+def _report_repeats(
+    found: _Problems,
+    records: _Records,
+    chosen: np.ndarray,
+    sorted_key: np.ndarray,
+    days: np.ndarray,
+    rows: np.ndarray,
+    layout: str,
+) -> None:
     """A problem per record whose key equals the previous one (``chosen``: records in key order)."""
     repeated = np.flatnonzero(sorted_key[1:] == sorted_key[:-1]) + 1
     if not len(repeated):
@@ -831,20 +944,24 @@ def _report_repeats(found: _Problems, records: _Records, chosen: np.ndarray, sor
     for at in repeated[:MAX_PROBLEMS]:
         record, original = chosen[at], chosen[first[at]]
         name = records.symbols[records.symbol[record]]
-        found.add(int(rows[records.row_pos[record]]), name if layout == "wide" else "date",
-                  f"duplicate {name} on {days[records.row_pos[record]]} (first at row {int(rows[records.row_pos[original]])})")
+        found.add(
+            int(rows[records.row_pos[record]]),
+            name if layout == "wide" else "date",
+            f"duplicate {name} on {days[records.row_pos[record]]} (first at row {int(rows[records.row_pos[original]])})",
+        )
     found.more += max(0, len(repeated) - MAX_PROBLEMS)
 
 
-def _sorted_records(found: _Problems, records: _Records, days: np.ndarray, status: np.ndarray, rows: np.ndarray,
-                    layout: str) -> np.ndarray:
+def _sorted_records(
+    found: _Problems, records: _Records, days: np.ndarray, status: np.ndarray, rows: np.ndarray, layout: str
+) -> np.ndarray:
     """Positions of the valid records sorted by (symbol, date); a problem per repeated (symbol, date).
 
     A wide file is sorted one symbol column at a time (never a sort key over all its cells); a long file has at
     most :data:`MAX_ROWS` records, sorted by one int64 key.
     """
     by_name = sorted(range(len(records.symbols)), key=records.symbols.__getitem__)
-    day_numbers = days.astype(np.int64)               # per data row; NaT rows are never valid
+    day_numbers = days.astype(np.int64)  # per data row; NaT rows are never valid
     if records.segments is not None:
         order = np.empty(len(records.row_pos), dtype=np.int32)
         filled = 0
@@ -855,7 +972,7 @@ def _sorted_records(found: _Problems, records: _Records, days: np.ndarray, statu
             permutation = np.argsort(key, kind="stable")
             chosen = valid[permutation]
             _report_repeats(found, records, chosen, key[permutation], days, rows, layout)
-            order[filled: filled + len(chosen)] = chosen
+            order[filled : filled + len(chosen)] = chosen
             filled += len(chosen)
         return order[:filled]
     rank = np.zeros(len(records.symbols), dtype=np.int64)
@@ -869,8 +986,9 @@ def _sorted_records(found: _Problems, records: _Records, days: np.ndarray, statu
     return chosen
 
 
-def _long_frame(records: _Records, order: np.ndarray, days: np.ndarray, values: np.ndarray,
-                value_column: str) -> pd.DataFrame:
+def _long_frame(
+    records: _Records, order: np.ndarray, days: np.ndarray, values: np.ndarray, value_column: str
+) -> pd.DataFrame:
     """The contract's long frame for the records in ``order`` (already sorted by symbol and date).
 
     Built one column at a time (a four-million-row frame is 110 MB; its temporaries should not all coexist).
@@ -879,16 +997,22 @@ def _long_frame(records: _Records, order: np.ndarray, days: np.ndarray, values: 
         return empty_prices() if value_column == "close" else empty_market_caps()
     frame = pd.DataFrame({value_column: values[order]}, copy=False)
     symbol_text = pa.DictionaryArray.from_arrays(
-        pa.array(records.symbol[order], type=pa.int32()),
-        pa.array(records.symbols, type=pa.large_string())).cast(pa.large_string())
+        pa.array(records.symbol[order], type=pa.int32()), pa.array(records.symbols, type=pa.large_string())
+    ).cast(pa.large_string())
     frame.insert(0, "symbol", pd.Series(pd.array(symbol_text, dtype="str")))
     del symbol_text
     frame.insert(0, "date", days.astype(DATE_DTYPE)[records.row_pos[order]])
     return frame
 
 
-def parse_price_file(content: bytes, filename: str, *, known_symbols: set[str] | None = None,
-                     today: date | None = None, max_bytes: int = MAX_BYTES) -> ProviderData:
+def parse_price_file(
+    content: bytes,
+    filename: str,
+    *,
+    known_symbols: set[str] | None = None,
+    today: date | None = None,
+    max_bytes: int = MAX_BYTES,
+) -> ProviderData:
     """Parse and validate a CSV or XLSX price file.
 
     Args:
@@ -940,9 +1064,8 @@ def parse_price_file(content: bytes, filename: str, *, known_symbols: set[str] |
     days, status = _parse_dates(date_text, today)
     _date_problems(found, status, grid.rows, date_text, today)
     del date_text
-    records = (_long_records(grid, header, found, known) if layout == "long"
-               else _wide_records(grid, header, found))
-    grid.columns = []                                  # every text column has been read
+    records = _long_records(grid, header, found, known) if layout == "long" else _wide_records(grid, header, found)
+    grid.columns = []  # every text column has been read
     order = _sorted_records(found, records, days, status, grid.rows, layout)
     if found or found.more:
         raise found.error(filename)
@@ -960,8 +1083,10 @@ def parse_price_file(content: bytes, filename: str, *, known_symbols: set[str] |
     closes, records.close = records.close, np.empty(0)
     prices = _long_frame(records, order, days, closes, "close")
     del closes, records, order
-    assets = [AssetInfo(symbol=s, name=s, asset_class="other", source=SOURCE)
-              for s in sorted(prices["symbol"].unique().tolist())]
+    assets = [
+        AssetInfo(symbol=s, name=s, asset_class="other", source=SOURCE)
+        for s in sorted(prices["symbol"].unique().tolist())
+    ]
     return ProviderData(prices, market_caps, assets, SOURCE, dividends=dividends)
 
 
@@ -978,8 +1103,15 @@ class FileImportProvider(MarketDataProvider):
 
     name = SOURCE
 
-    def __init__(self, content: bytes, filename: str, *, known_symbols: set[str] | None = None,
-                 today: date | None = None, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(
+        self,
+        content: bytes,
+        filename: str,
+        *,
+        known_symbols: set[str] | None = None,
+        today: date | None = None,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
         self.content = content
         self.filename = filename
         self.known_symbols = known_symbols
@@ -990,16 +1122,27 @@ class FileImportProvider(MarketDataProvider):
     def parsed(self) -> ProviderData:
         """Everything in the file; raises :class:`ImportValidationError` if it is refused."""
         if self._parsed is None:
-            self._parsed = parse_price_file(self.content, self.filename, known_symbols=self.known_symbols,
-                                            today=self.today, max_bytes=self.max_bytes)
+            self._parsed = parse_price_file(
+                self.content,
+                self.filename,
+                known_symbols=self.known_symbols,
+                today=self.today,
+                max_bytes=self.max_bytes,
+            )
         return self._parsed
 
     def universe(self) -> list[AssetInfo]:
         """The symbols found in the file (parses it; may raise ImportValidationError)."""
         return list(self.parsed().assets)
 
-    def fetch(self, symbols: list[str] | None, start: date | None = None, end: date | None = None, *,
-              progress: ProgressCallback | None = None) -> ProviderData:
+    def fetch(
+        self,
+        symbols: list[str] | None,
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> ProviderData:
         """The file's rows for ``symbols`` (None = all) within ``[start, end]``.
 
         Raises ImportValidationError when the file is refused, ProviderError for a requested symbol the
@@ -1020,8 +1163,13 @@ class FileImportProvider(MarketDataProvider):
         dividends = data.dividends
         if dividends is not None and wanted is not None:
             dividends = dividends[dividends["symbol"].isin(wanted)].reset_index(drop=True)
-        result = ProviderData(filter_dates(prices, start, end), filter_dates(caps, start, end), assets, self.name,
-                              skipped=skipped,
-                              dividends=filter_dates(dividends, start, end) if dividends is not None else None)
+        result = ProviderData(
+            filter_dates(prices, start, end),
+            filter_dates(caps, start, end),
+            assets,
+            self.name,
+            skipped=skipped,
+            dividends=filter_dates(dividends, start, end) if dividends is not None else None,
+        )
         report(progress, 1.0, f"{len(result.prices)} prices read from {self.filename}")
         return result

@@ -1,4 +1,5 @@
 """Choosing a market-data provider by name from the settings."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,10 +31,17 @@ def get_provider(name: str, settings: Settings | None = None, *, today: dt.date 
         if settings.redis_url:
             import redis
 
-            limiter = RedisRateLimiter(redis.Redis.from_url(settings.redis_url), "autoindex:twelvedata:credits",
-                                       settings.twelvedata_credits_per_minute)
+            limiter = RedisRateLimiter(
+                redis.Redis.from_url(settings.redis_url),
+                "autoindex:twelvedata:credits",
+                settings.twelvedata_credits_per_minute,
+            )
         else:
             limiter = InProcessRateLimiter(settings.twelvedata_credits_per_minute)
-        return TwelveDataProvider(settings.twelvedata_api_key, base_url=settings.twelvedata_base_url,
-                                  credits_per_minute=settings.twelvedata_credits_per_minute, limiter=limiter)
+        return TwelveDataProvider(
+            settings.twelvedata_api_key,
+            base_url=settings.twelvedata_base_url,
+            credits_per_minute=settings.twelvedata_credits_per_minute,
+            limiter=limiter,
+        )
     raise ConfigurationError("provider", f"unknown provider {name!r}; choose one of {', '.join(PROVIDER_NAMES)}")

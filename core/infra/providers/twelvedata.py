@@ -33,6 +33,7 @@ and the engine says so.
 The API key travels in the ``Authorization: apikey ...`` header, never in a URL, so it
 cannot leak into exception messages or logs.
 """
+
 from __future__ import annotations
 
 import abc
@@ -83,9 +84,15 @@ def _unknown_symbol(code: int, message: str) -> bool:
     text = message.lower()
     return code == 404 or (code == 400 and "symbol" in text and ("not found" in text or "invalid" in text))
 
+
 _TYPE_TO_CLASS: dict[str, AssetClass] = {
-    "common stock": "equity", "preferred stock": "equity", "depositary receipt": "equity",
-    "etf": "etf", "index": "index", "bond": "bond", "commodity": "commodity",
+    "common stock": "equity",
+    "preferred stock": "equity",
+    "depositary receipt": "equity",
+    "etf": "etf",
+    "index": "index",
+    "bond": "bond",
+    "commodity": "commodity",
 }
 
 
@@ -109,8 +116,7 @@ class RateLimiter(abc.ABC):
             the next window (nothing is taken).
         """
 
-    def acquire(self, credits: int, *, sleep: Callable[[float], None] = time.sleep,
-                max_wait: float = 600.0) -> float:
+    def acquire(self, credits: int, *, sleep: Callable[[float], None] = time.sleep, max_wait: float = 600.0) -> float:
         """Block (through ``sleep``) until ``credits`` are taken; return the total seconds waited.
 
         Raises:
@@ -197,8 +203,9 @@ class RedisRateLimiter(RateLimiter):
         clock: optional Unix-seconds clock (tests); default the Redis server's ``TIME``.
     """
 
-    def __init__(self, redis_client: Any, key: str, credits_per_minute: int,
-                 clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, redis_client: Any, key: str, credits_per_minute: int, clock: Callable[[], float] | None = None
+    ) -> None:
         if credits_per_minute < 1:
             raise ValueError("credits_per_minute must be at least 1")
         self.redis = redis_client
@@ -210,8 +217,9 @@ class RedisRateLimiter(RateLimiter):
     def try_acquire(self, credits: int, *, now: float | None = None) -> float:
         if now is None and self._clock is not None:
             now = self._clock()
-        millis = self._script(keys=[self.key], args=[self.credits_per_minute, int(credits),
-                                                     -1 if now is None else repr(float(now))])
+        millis = self._script(
+            keys=[self.key], args=[self.credits_per_minute, int(credits), -1 if now is None else repr(float(now))]
+        )
         return int(millis) / 1000.0
 
     def used(self, *, now: float) -> int:
@@ -271,9 +279,14 @@ def _asset_from_meta(symbol: str, meta: Any, known: AssetInfo | None) -> AssetIn
     meta = meta if isinstance(meta, dict) else {}
     currency = str(meta.get("currency") or "USD").upper()
     asset_class: AssetClass = _TYPE_TO_CLASS.get(str(meta.get("type", "")).lower(), "other")
-    return AssetInfo(symbol=symbol, name=symbol, asset_class=asset_class,
-                     currency=currency if len(currency) == 3 and currency.isalpha() else "USD",
-                     is_benchmark=asset_class == "index", source=TwelveDataProvider.name)
+    return AssetInfo(
+        symbol=symbol,
+        name=symbol,
+        asset_class=asset_class,
+        currency=currency if len(currency) == 3 and currency.isalpha() else "USD",
+        is_benchmark=asset_class == "index",
+        source=TwelveDataProvider.name,
+    )
 
 
 # --------------------------------------------------------------------------- provider
@@ -297,12 +310,22 @@ class TwelveDataProvider(MarketDataProvider):
 
     name = "twelvedata"
 
-    def __init__(self, api_key: str, base_url: str = "https://api.twelvedata.com",
-                 credits_per_minute: int = 8, limiter: RateLimiter | None = None,
-                 session: requests.Session | None = None, max_retries: int = 3, backoff: float = 1.0,
-                 timeout: float = 10, sleep: Callable[[float], None] = time.sleep, *,
-                 batch_size: int = 8, assets: list[AssetInfo] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = "https://api.twelvedata.com",
+        credits_per_minute: int = 8,
+        limiter: RateLimiter | None = None,
+        session: requests.Session | None = None,
+        max_retries: int = 3,
+        backoff: float = 1.0,
+        timeout: float = 10,
+        sleep: Callable[[float], None] = time.sleep,
+        *,
+        batch_size: int = 8,
+        assets: list[AssetInfo] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if not api_key:
             raise ProviderError("TwelveData API key is missing")
         self._api_key = api_key
@@ -324,8 +347,14 @@ class TwelveDataProvider(MarketDataProvider):
         """Return the configured assets (TwelveData's own catalogue is not listed), sorted by symbol."""
         return sorted(self._assets.values(), key=lambda a: a.symbol)
 
-    def fetch(self, symbols: list[str] | None, start: date | None = None, end: date | None = None, *,
-              progress: ProgressCallback | None = None) -> ProviderData:
+    def fetch(
+        self,
+        symbols: list[str] | None,
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> ProviderData:
         """Fetch daily closes for ``symbols`` over ``[start, end]`` (inclusive), batching requests.
 
         ``symbols=None`` means the configured ``assets``. ``end`` is sent one day later
@@ -339,10 +368,13 @@ class TwelveDataProvider(MarketDataProvider):
             if not wanted:
                 raise ProviderError("TwelveData needs explicit symbols (no assets configured)")
         if start and end and start > end:
-            return ProviderData(empty_prices(), empty_market_caps(),
-                                [_asset_from_meta(s, None, self._assets.get(s)) for s in sorted(wanted)],
-                                self.name)
-        batches = [wanted[i:i + self.batch_size] for i in range(0, len(wanted), self.batch_size)]
+            return ProviderData(
+                empty_prices(),
+                empty_market_caps(),
+                [_asset_from_meta(s, None, self._assets.get(s)) for s in sorted(wanted)],
+                self.name,
+            )
+        batches = [wanted[i : i + self.batch_size] for i in range(0, len(wanted), self.batch_size)]
         frames: list[pd.DataFrame] = []
         metas: dict[str, Any] = {}
         skipped: dict[str, str] = {}
@@ -352,7 +384,11 @@ class TwelveDataProvider(MarketDataProvider):
                 frames.append(frame)
                 metas[symbol] = meta
         report(progress, 1.0, f"TwelveData: {len(wanted)} symbol(s) fetched")
-        prices = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else empty_prices()
+        prices = (
+            pd.concat([f for f in frames if len(f)], ignore_index=True)
+            if any(len(f) for f in frames)
+            else empty_prices()
+        )
         if len(prices):
             if start is not None:
                 prices = prices[prices["date"] >= pd.Timestamp(start)]
@@ -364,8 +400,9 @@ class TwelveDataProvider(MarketDataProvider):
         return ProviderData(prices, empty_market_caps(), assets, self.name, skipped=skipped, generic=generic)
 
     # -- one batch, paging past OUTPUTSIZE rows ----------------------------------------
-    def _fetch_batch(self, batch: list[str], start: date | None, end: date | None,
-                     skipped: dict[str, str]) -> dict[str, tuple[pd.DataFrame, Any]]:
+    def _fetch_batch(
+        self, batch: list[str], start: date | None, end: date | None, skipped: dict[str, str]
+    ) -> dict[str, tuple[pd.DataFrame, Any]]:
         """Fetch one batch; a symbol that fills a whole page is asked again for the earlier part.
         Symbols TwelveData does not know are added to ``skipped`` (symbol -> its message) and left out.
 
@@ -381,7 +418,7 @@ class TwelveDataProvider(MarketDataProvider):
             group, end_exclusive = queue.pop(0)
             pages: dict[date, list[str]] = defaultdict(list)
             for symbol, payload in self._request(group, start, end_exclusive).items():
-                if payload is None:          # "no data is available": nothing (more) in range
+                if payload is None:  # "no data is available": nothing (more) in range
                     continue
                 if isinstance(payload, _Unknown):
                     skipped[symbol] = payload.reason
@@ -397,12 +434,16 @@ class TwelveDataProvider(MarketDataProvider):
                     if start is None or earliest > start:
                         pages[earliest].append(symbol)
             queue.extend((symbols, page_end) for page_end, symbols in pages.items())
-        return {s: (pd.concat(frames[s], ignore_index=True) if frames[s] else empty_prices(), metas.get(s))
-                for s in batch if s not in skipped}
+        return {
+            s: (pd.concat(frames[s], ignore_index=True) if frames[s] else empty_prices(), metas.get(s))
+            for s in batch
+            if s not in skipped
+        }
 
     # -- one request with retries -------------------------------------------------------
-    def _request(self, symbols: list[str], start: date | None,
-                 end: date | None) -> dict[str, dict[str, Any] | _Unknown | None]:
+    def _request(
+        self, symbols: list[str], start: date | None, end: date | None
+    ) -> dict[str, dict[str, Any] | _Unknown | None]:
         """Return ``{symbol: payload}`` (``None`` = no data in range, :class:`_Unknown` = not a TwelveData
         symbol); retry transient failures.
 
@@ -416,33 +457,50 @@ class TwelveDataProvider(MarketDataProvider):
                 return done
             pending = [s for s in pending if s not in done]
             if attempt == self.max_retries:
-                raise ProviderError(f"{failure.message} (gave up after {attempt + 1} attempts)",
-                                    ",".join(pending), transient=True, status=failure.status,
-                                    retry_after=failure.retry_after)
+                raise ProviderError(
+                    f"{failure.message} (gave up after {attempt + 1} attempts)",
+                    ",".join(pending),
+                    transient=True,
+                    status=failure.status,
+                    retry_after=failure.retry_after,
+                )
             delay = failure.retry_after
             if delay is None:
-                delay = self.backoff * 2 ** attempt
+                delay = self.backoff * 2**attempt
             self.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(self, pending: list[str], start: date | None, end: date | None,
-                 done: dict[str, dict[str, Any] | _Unknown | None]) -> ProviderError | None:
+    def _attempt(
+        self,
+        pending: list[str],
+        start: date | None,
+        end: date | None,
+        done: dict[str, dict[str, Any] | _Unknown | None],
+    ) -> ProviderError | None:
         """One HTTP round trip. Fills ``done``; returns a transient failure to retry, or None.
 
         Permanent failures raise straight away.
         """
         label = ",".join(pending)
-        params: dict[str, Any] = {"symbol": label, "interval": "1day", "outputsize": OUTPUTSIZE,
-                                  "order": "ASC", "format": "JSON"}
+        params: dict[str, Any] = {
+            "symbol": label,
+            "interval": "1day",
+            "outputsize": OUTPUTSIZE,
+            "order": "ASC",
+            "format": "JSON",
+        }
         if start is not None:
             params["start_date"] = start.isoformat()
         if end is not None:
             params["end_date"] = end.isoformat()
         self.limiter.acquire(len(pending), sleep=self.sleep)
         try:
-            response = self.session.get(f"{self.base_url}/time_series", params=params,
-                                        headers={"Authorization": f"apikey {self._api_key}"},
-                                        timeout=self.timeout)
+            response = self.session.get(
+                f"{self.base_url}/time_series",
+                params=params,
+                headers={"Authorization": f"apikey {self._api_key}"},
+                timeout=self.timeout,
+            )
             status, text = response.status_code, response.text
         except requests.Timeout:
             return ProviderError(f"timed out after {self.timeout} s", label, transient=True)
@@ -451,15 +509,21 @@ class TwelveDataProvider(MarketDataProvider):
 
         retry_after = _retry_after_seconds(response.headers.get("Retry-After"), self._clock())
         if status == 429 or status >= 500:
-            return ProviderError(f"HTTP {status}{self._scrub(self._message_of(text))}", label, transient=True,
-                                 status=status, retry_after=self._wait_for(status, retry_after))
+            return ProviderError(
+                f"HTTP {status}{self._scrub(self._message_of(text))}",
+                label,
+                transient=True,
+                status=status,
+                retry_after=self._wait_for(status, retry_after),
+            )
         if status >= 400:
             raise ProviderError(f"HTTP {status}{self._scrub(self._message_of(text))}", label, status=status)
         try:
             body = response.json()
         except ValueError:
-            raise ProviderError(f"malformed JSON in the response ({len(text)} bytes, truncated?)", label,
-                                status=status) from None
+            raise ProviderError(
+                f"malformed JSON in the response ({len(text)} bytes, truncated?)", label, status=status
+            ) from None
         if not isinstance(body, dict):
             raise ProviderError("response is not a JSON object", label, status=status)
 
@@ -497,8 +561,13 @@ class TwelveDataProvider(MarketDataProvider):
         if not transient:
             return None
         code = max(codes)
-        return ProviderError(f"TwelveData error {code}", ",".join(transient), transient=True,
-                             status=code, retry_after=self._wait_for(code, retry_after))
+        return ProviderError(
+            f"TwelveData error {code}",
+            ",".join(transient),
+            transient=True,
+            status=code,
+            retry_after=self._wait_for(code, retry_after),
+        )
 
     def _scrub(self, text: str) -> str:
         """A server message with the API key masked: some servers echo the key they refused, and these
@@ -513,8 +582,9 @@ class TwelveDataProvider(MarketDataProvider):
 
     @staticmethod
     def _is_error(payload: dict[str, Any]) -> bool:
-        return payload.get("status") == "error" or ("code" in payload and "values" not in payload
-                                                     and "message" in payload)
+        return payload.get("status") == "error" or (
+            "code" in payload and "values" not in payload and "message" in payload
+        )
 
     @staticmethod
     def _code(payload: dict[str, Any]) -> int:

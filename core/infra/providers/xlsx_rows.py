@@ -17,6 +17,7 @@ its XML holds.
 
 Only the standard library and openpyxl are imported here, so the child starts in about 0.1 s.
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,8 +34,9 @@ MAX_ROW = 1_048_576
 # openpyxl warns once per odd cell (a date serial outside Excel's calendar) and per workbook without a default
 # style; a hostile file would flood the log. The cells themselves are refused as row errors.
 warnings.filterwarnings("ignore", message=r"Cell .* is marked as a date", category=UserWarning, module=r"openpyxl")
-warnings.filterwarnings("ignore", message=r"Workbook contains no default style", category=UserWarning,
-                        module=r"openpyxl")
+warnings.filterwarnings(
+    "ignore", message=r"Workbook contains no default style", category=UserWarning, module=r"openpyxl"
+)
 
 
 class SheetError(Exception):
@@ -116,8 +118,12 @@ def sheet_rows(content: bytes, *, max_cell_chars: int) -> Iterator[tuple[int, li
             longest = max(map(len, cells))
             if longest > max_cell_chars:
                 position = next(i for i, c in enumerate(cells) if len(c) == longest)
-                raise SheetError(f"cell holds {longest:,} characters, over the limit of {max_cell_chars}", number,
-                                 f"column {position + 1}", cells[position][:40] + "…")
+                raise SheetError(
+                    f"cell holds {longest:,} characters, over the limit of {max_cell_chars}",
+                    number,
+                    f"column {position + 1}",
+                    cells[position][:40] + "…",
+                )
             yield number, cells
     finally:
         workbook.close()
@@ -138,8 +144,15 @@ def main(argv: list[str]) -> int:
         for number, cells in sheet_rows(content, max_cell_chars=max_cell_chars):
             writer.writerow([number, *cells])
     except SheetError as exc:
-        writer.writerow(["!", "" if exc.row is None else exc.row, exc.column or "", exc.problem,
-                         "" if exc.value is None else str(exc.value)])
+        writer.writerow(
+            [
+                "!",
+                "" if exc.row is None else exc.row,
+                exc.column or "",
+                exc.problem,
+                "" if exc.value is None else str(exc.value),
+            ]
+        )
     out.flush()
     return 0
 

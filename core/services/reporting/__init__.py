@@ -3,6 +3,7 @@
 ``render(doc, fmt)`` returns the file's bytes for ``fmt`` in :data:`content.FORMATS`
 (html, pdf, xlsx, csv — the CSV format is a zip of one CSV per table).
 """
+
 from __future__ import annotations
 
 from core.services.reporting.content import FORMATS, REPORT_TYPES

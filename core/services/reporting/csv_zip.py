@@ -5,6 +5,7 @@ are empty; text cells that a spreadsheet would run as a formula are neutralised 
 ``README.txt`` carries the title, period, source (with the synthetic-data notice), the
 methodology and the metric definitions, so the files stand on their own.
 """
+
 from __future__ import annotations
 
 import io
@@ -31,12 +32,18 @@ def readme(doc: ReportDocument) -> str:
     lines += [f"Warning: {w}" for w in doc.warnings]
     lines += ["", "Files", "-----"]
     for table in doc.export_tables:
-        columns = ", ".join(f"{c.key} ({c.label}, {c.kind})" if c.key != c.label else f"{c.key} ({c.kind})"
-                            for c in table.columns)
+        columns = ", ".join(
+            f"{c.key} ({c.label}, {c.kind})" if c.key != c.label else f"{c.key} ({c.kind})" for c in table.columns
+        )
         lines.append(f"{table.csv_name}: {table.title}. Columns: {columns}." + (f" {table.note}" if table.note else ""))
-    lines += ["", "Conventions: daily simple returns; 252 trading days a year; risk-free rate 0; kind pct = a "
-                  "fraction (0.05 = 5%), unit = see the row's unit column; empty = undefined.",
-              "", "Methodology", "-----------"]
+    lines += [
+        "",
+        "Conventions: daily simple returns; 252 trading days a year; risk-free rate 0; kind pct = a "
+        "fraction (0.05 = 5%), unit = see the row's unit column; empty = undefined.",
+        "",
+        "Methodology",
+        "-----------",
+    ]
     lines += [f"{rule}: {text}" for rule, text in doc.methodology]
     lines += ["", "Metric definitions", "------------------"]
     lines += [f"{label}: {formula} ({unit})" for label, formula, unit in doc.definitions]

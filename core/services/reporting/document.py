@@ -5,6 +5,7 @@
 :func:`fmt` turns a value into the text HTML and PDF show, while XLSX keeps the number with a number format and
 CSV the number at full precision.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,8 +19,10 @@ import pandas as pd
 
 #: Text shown for a missing (undefined) value.
 MISSING = "n/a"
-DEMO_NOTICE = ("Synthetic demo data: the prices in this report come from AutoIndex's deterministic demo "
-               "provider. They are generated, not market data, and must not be used for investment decisions.")
+DEMO_NOTICE = (
+    "Synthetic demo data: the prices in this report come from AutoIndex's deterministic demo "
+    "provider. They are generated, not market data, and must not be used for investment decisions."
+)
 #: Rows of long tables drawn in HTML/PDF (the XLSX/CSV exports are always complete).
 DOC_ROWS = 25
 
@@ -33,7 +36,7 @@ class Column:
     key: str
     label: str
     kind: str = "text"
-    doc: bool = True               # False: only in the XLSX/CSV exports (machine keys)
+    doc: bool = True  # False: only in the XLSX/CSV exports (machine keys)
 
 
 @dataclass
@@ -45,9 +48,9 @@ class Table:
     frame: pd.DataFrame
     columns: list[Column]
     note: str | None = None
-    show: bool = True              # drawn in HTML and PDF
-    export: bool = True            # written to XLSX and CSV
-    doc_rows: int | None = None    # rows drawn in HTML/PDF (None: all)
+    show: bool = True  # drawn in HTML and PDF
+    export: bool = True  # written to XLSX and CSV
+    doc_rows: int | None = None  # rows drawn in HTML/PDF (None: all)
 
     @property
     def csv_name(self) -> str:
@@ -76,14 +79,14 @@ class Chart:
     kind: str
     x: Any = None
     series: dict[str, Any] = field(default_factory=dict)
-    y_kind: str = "pct"            # pct, ratio, level
+    y_kind: str = "pct"  # pct, ratio, level
     log_y: bool = False
     stacked: bool = False
     y: Any = None
     z: Any = None
     note: str | None = None
-    colors: dict[str, str] | None = None    # series name -> colour (sectors: core.services.palette.sector_color)
-    bar_colors: list[str] | None = None     # one colour per bar of a barh chart (in ``x`` order)
+    colors: dict[str, str] | None = None  # series name -> colour (sectors: core.services.palette.sector_color)
+    bar_colors: list[str] | None = None  # one colour per bar of a barh chart (in ``x`` order)
 
 
 @dataclass
@@ -119,7 +122,7 @@ class ReportDocument:
     benchmark_symbol: str | None
     sections: list[Section]
     methodology: list[tuple[str, str]]
-    definitions: list[tuple[str, str, str]]      # label, formula, unit
+    definitions: list[tuple[str, str, str]]  # label, formula, unit
     export_tables: list[Table]
     warnings: list[str] = field(default_factory=list)
 

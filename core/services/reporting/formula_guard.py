@@ -7,6 +7,7 @@ text cell of every CSV and XLSX file AutoIndex writes goes through :func:`neutra
 quote, as OWASP recommends (https://owasp.org/www-community/attacks/CSV_Injection). Numbers are never passed
 here: a negative return is written as the number -0.05, not as text.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,6 +6,7 @@ The embedded library contains URL strings for map tiles and attributions that th
 their ``://`` is written as the equivalent JavaScript escape ``:\\/\\/`` so the file holds no literal
 http(s) address at all (a string's value is unchanged, so the library behaves the same).
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,8 +24,19 @@ if TYPE_CHECKING:
     import jinja2
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
-PALETTE = ["#1F3A5F", "#D1495B", "#00798C", "#EDAE49", "#66A182", "#8D6A9F", "#30638E", "#F08A4B", "#5B8E7D",
-           "#A23B72", "#7F7F7F"]
+PALETTE = [
+    "#1F3A5F",
+    "#D1495B",
+    "#00798C",
+    "#EDAE49",
+    "#66A182",
+    "#8D6A9F",
+    "#30638E",
+    "#F08A4B",
+    "#5B8E7D",
+    "#A23B72",
+    "#7F7F7F",
+]
 #: Red for losses, white at zero, green for gains (the same scale as the PDF's).
 DIVERGING = [[0.0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#7fbf7b"], [1.0, "#1b7837"]]
 _TICKFORMAT = {"pct": ".1%", "ratio": ".2f", "level": ",.0f"}
@@ -44,14 +56,18 @@ def plotly_js() -> str:
 def _environment() -> jinja2.Environment:
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
-                              lstrip_blocks=True)
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def _values(values: Any) -> list[float | None]:
-    arr = np.asarray(pd.Series(values).to_numpy(dtype=float) if not isinstance(values, np.ndarray) else values,
-                     dtype=float)
+    arr = np.asarray(
+        pd.Series(values).to_numpy(dtype=float) if not isinstance(values, np.ndarray) else values, dtype=float
+    )
     return [float(v) if math.isfinite(v) else None for v in arr.tolist()]
 
 
@@ -72,21 +88,32 @@ def figure(chart: Chart) -> dict[str, Any]:
     data: list[dict[str, Any]] = []
     layout: dict[str, Any] = {
         "title": {"text": chart.title, "x": 0.01, "font": {"size": 15}},
-        "margin": {"l": 60, "r": 20, "t": 48, "b": 40}, "height": 360,
-        "legend": {"orientation": "h", "y": -0.15}, "hovermode": "x unified",
-        "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff",
+        "margin": {"l": 60, "r": 20, "t": 48, "b": 40},
+        "height": 360,
+        "legend": {"orientation": "h", "y": -0.15},
+        "hovermode": "x unified",
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
         "xaxis": {"gridcolor": "#eeeeee"},
-        "yaxis": {"gridcolor": "#eeeeee", "tickformat": _TICKFORMAT.get(chart.y_kind, ""),
-                  "hoverformat": _HOVERFORMAT.get(chart.y_kind, "")},
+        "yaxis": {
+            "gridcolor": "#eeeeee",
+            "tickformat": _TICKFORMAT.get(chart.y_kind, ""),
+            "hoverformat": _HOVERFORMAT.get(chart.y_kind, ""),
+        },
         "colorway": PALETTE,
     }
     if chart.log_y:
         layout["yaxis"]["type"] = "log"
     if chart.kind in ("line", "area"):
         for name, values in chart.series.items():
-            trace: dict[str, Any] = {"type": "scatter", "mode": "lines", "name": name,
-                                     "x": _labels(_x_of(chart, values)), "y": _values(values),
-                                     "line": {"width": 1.5}}
+            trace: dict[str, Any] = {
+                "type": "scatter",
+                "mode": "lines",
+                "name": name,
+                "x": _labels(_x_of(chart, values)),
+                "y": _values(values),
+                "line": {"width": 1.5},
+            }
             color = (chart.colors or {}).get(name)
             if chart.kind == "area":
                 if chart.stacked:
@@ -101,44 +128,74 @@ def figure(chart: Chart) -> dict[str, Any]:
             data.append(trace)
         if chart.kind == "line" and isinstance(chart.x, pd.DatetimeIndex) and len(chart.x) > 300:
             # top right, away from the title (top left)
-            layout["xaxis"]["rangeselector"] = {"x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom", "buttons": [
-                {"count": 6, "label": "6M", "step": "month", "stepmode": "backward"},
-                {"count": 1, "label": "1Y", "step": "year", "stepmode": "backward"},
-                {"count": 3, "label": "3Y", "step": "year", "stepmode": "backward"},
-                {"step": "all", "label": "All"}]}
+            layout["xaxis"]["rangeselector"] = {
+                "x": 1,
+                "xanchor": "right",
+                "y": 1.02,
+                "yanchor": "bottom",
+                "buttons": [
+                    {"count": 6, "label": "6M", "step": "month", "stepmode": "backward"},
+                    {"count": 1, "label": "1Y", "step": "year", "stepmode": "backward"},
+                    {"count": 3, "label": "3Y", "step": "year", "stepmode": "backward"},
+                    {"step": "all", "label": "All"},
+                ],
+            }
     elif chart.kind in ("bar", "barh"):
         for name, values in chart.series.items():
             if chart.kind == "bar":
                 data.append({"type": "bar", "name": name, "x": _labels(chart.x), "y": _values(values)})
             else:
-                bar: dict[str, Any] = {"type": "bar", "orientation": "h", "name": name, "y": _labels(chart.x),
-                                       "x": _values(values)}
+                bar: dict[str, Any] = {
+                    "type": "bar",
+                    "orientation": "h",
+                    "name": name,
+                    "y": _labels(chart.x),
+                    "x": _values(values),
+                }
                 if chart.bar_colors:
                     bar["marker"] = {"color": list(chart.bar_colors)}
                 data.append(bar)
         layout["barmode"] = "group"
         if chart.kind == "barh":
             layout["hovermode"] = "closest"
-            layout["xaxis"].update({"tickformat": _TICKFORMAT.get(chart.y_kind, ""),
-                                    "hoverformat": _HOVERFORMAT.get(chart.y_kind, "")})
+            layout["xaxis"].update(
+                {"tickformat": _TICKFORMAT.get(chart.y_kind, ""), "hoverformat": _HOVERFORMAT.get(chart.y_kind, "")}
+            )
             layout["yaxis"] = {"autorange": "reversed", "automargin": True}
             layout["height"] = max(300, 22 * len(chart.x) + 90)
             layout["showlegend"] = False
     elif chart.kind == "heatmap":
         z = np.asarray(chart.z, dtype=float)
         fmt = ".1%" if chart.y_kind == "pct" else ".2f"
-        data.append({"type": "heatmap", "z": [[float(v) if math.isfinite(v) else None for v in row] for row in z],
-                     "x": list(chart.x), "y": list(chart.y), "colorscale": DIVERGING, "zmid": 0,
-                     "texttemplate": "%{z:" + fmt + "}", "hovertemplate": "%{y} %{x}: %{z:" + fmt + "}<extra></extra>",
-                     "colorbar": {"tickformat": _TICKFORMAT.get(chart.y_kind, "")}})
+        data.append(
+            {
+                "type": "heatmap",
+                "z": [[float(v) if math.isfinite(v) else None for v in row] for row in z],
+                "x": list(chart.x),
+                "y": list(chart.y),
+                "colorscale": DIVERGING,
+                "zmid": 0,
+                "texttemplate": "%{z:" + fmt + "}",
+                "hovertemplate": "%{y} %{x}: %{z:" + fmt + "}<extra></extra>",
+                "colorbar": {"tickformat": _TICKFORMAT.get(chart.y_kind, "")},
+            }
+        )
         layout["hovermode"] = "closest"
         layout["yaxis"] = {"autorange": "reversed", "type": "category", "automargin": True}
         layout["xaxis"] = {"type": "category", "automargin": True}
         layout["height"] = max(300, 28 * len(chart.y) + 120)
     elif chart.kind == "histogram":
         for name, values in chart.series.items():
-            data.append({"type": "histogram", "name": name, "x": _values(values), "opacity": 0.6,
-                         "nbinsx": 60, "histnorm": "probability"})
+            data.append(
+                {
+                    "type": "histogram",
+                    "name": name,
+                    "x": _values(values),
+                    "opacity": 0.6,
+                    "nbinsx": 60,
+                    "histnorm": "probability",
+                }
+            )
         layout["barmode"] = "overlay"
         layout["hovermode"] = "closest"
         layout["xaxis"].update({"tickformat": ".1%"})
@@ -156,21 +213,35 @@ def render_html(doc: ReportDocument) -> bytes:
         for block in section.blocks:
             if isinstance(block, Chart):
                 n_chart += 1
-                blocks.append({"kind": "chart", "id": f"chart-{n_chart}", "title": block.title,
-                               "json": json.dumps(figure(block), separators=(",", ":"), allow_nan=False)
-                               .replace("</", "<\\/")})
+                blocks.append(
+                    {
+                        "kind": "chart",
+                        "id": f"chart-{n_chart}",
+                        "title": block.title,
+                        "json": json.dumps(figure(block), separators=(",", ":"), allow_nan=False).replace("</", "<\\/"),
+                    }
+                )
             elif isinstance(block, Table) and block.show:
                 frame = block.doc_frame()
-                blocks.append({"kind": "table", "title": block.title, "note": block.note,
-                               "headers": [c.label for c in block.doc_columns],
-                               "numeric": [c.kind not in ("text", "date") for c in block.doc_columns],
-                               "rows": table_rows(block, frame),
-                               "truncated": len(block.frame) - len(frame)})
+                blocks.append(
+                    {
+                        "kind": "table",
+                        "title": block.title,
+                        "note": block.note,
+                        "headers": [c.label for c in block.doc_columns],
+                        "numeric": [c.kind not in ("text", "date") for c in block.doc_columns],
+                        "rows": table_rows(block, frame),
+                        "truncated": len(block.frame) - len(frame),
+                    }
+                )
             elif isinstance(block, Paragraph):
                 blocks.append({"kind": "text", "text": block.text})
             elif isinstance(block, KeyValues):
                 blocks.append({"kind": "kv", "title": block.title, "items": block.items})
         sections.append({"id": f"s{s_idx + 1}", "title": section.title, "blocks": blocks})
-    html = _environment().get_template("report.html.j2").render(
-        doc=doc, sections=sections, plotly_js=plotly_js(), config={"displaylogo": False, "responsive": True})
+    html = (
+        _environment()
+        .get_template("report.html.j2")
+        .render(doc=doc, sections=sections, plotly_js=plotly_js(), config={"displaylogo": False, "responsive": True})
+    )
     return html.encode("utf-8")

@@ -11,6 +11,7 @@ worker host would need. Measured on the ten charts of a 3-year tear sheet (same 
 /usr/bin/chromium): Kaleido 35 s, matplotlib 2.0 s — Kaleido alone would blow the 5 s PDF budget.
 matplotlib needs nothing outside the venv.
 """
+
 from __future__ import annotations
 
 import io
@@ -23,8 +24,19 @@ import pandas as pd
 from core.services.reporting.document import Chart, KeyValues, Paragraph, ReportDocument, Table, table_rows
 
 ACCENT = "#1F3A5F"
-PALETTE = ["#1F3A5F", "#D1495B", "#00798C", "#EDAE49", "#66A182", "#8D6A9F", "#30638E", "#F08A4B", "#5B8E7D",
-           "#A23B72", "#7F7F7F"]
+PALETTE = [
+    "#1F3A5F",
+    "#D1495B",
+    "#00798C",
+    "#EDAE49",
+    "#66A182",
+    "#8D6A9F",
+    "#30638E",
+    "#F08A4B",
+    "#5B8E7D",
+    "#A23B72",
+    "#7F7F7F",
+]
 #: Most table columns drawn side by side; wider tables are cut into blocks.
 MAX_COLUMNS = 14
 #: Most legend entries in one row under a chart.
@@ -50,8 +62,9 @@ def _x_values(chart: Chart, values: Any) -> Any:
 
 
 def _floats(values: Any) -> np.ndarray:
-    return np.asarray(pd.Series(values).to_numpy(dtype=float) if not isinstance(values, np.ndarray) else values,
-                      dtype=float)
+    return np.asarray(
+        pd.Series(values).to_numpy(dtype=float) if not isinstance(values, np.ndarray) else values, dtype=float
+    )
 
 
 def chart_png(chart: Chart) -> tuple[bytes, float]:
@@ -116,8 +129,13 @@ def chart_png(chart: Chart) -> tuple[bytes, float]:
         pos = np.arange(len(labels))
         width = 0.8 / n
         for k, (name, values) in enumerate(chart.series.items()):
-            ax.bar(pos + (k - (n - 1) / 2) * width, np.nan_to_num(_floats(values)), width, label=name,
-                   color=PALETTE[k % len(PALETTE)])
+            ax.bar(
+                pos + (k - (n - 1) / 2) * width,
+                np.nan_to_num(_floats(values)),
+                width,
+                label=name,
+                color=PALETTE[k % len(PALETTE)],
+            )
         step = max(1, math.ceil(len(labels) / 10))
         ax.set_xticks(pos[::step], labels[::step])
         if chart.y_kind == "pct":
@@ -127,8 +145,11 @@ def chart_png(chart: Chart) -> tuple[bytes, float]:
         labels = [str(v) for v in chart.x]
         values = np.nan_to_num(_floats(next(iter(chart.series.values()))))
         pos = np.arange(len(labels))
-        colors = list(chart.bar_colors) if chart.bar_colors and len(chart.bar_colors) == len(values) else \
-            [PALETTE[0] if v >= 0 else PALETTE[1] for v in values]
+        colors = (
+            list(chart.bar_colors)
+            if chart.bar_colors and len(chart.bar_colors) == len(values)
+            else [PALETTE[0] if v >= 0 else PALETTE[1] for v in values]
+        )
         ax.barh(pos, values, color=colors)
         ax.set_yticks(pos, labels, fontsize=6.5 if len(labels) > 25 else 7)
         ax.invert_yaxis()
@@ -142,10 +163,15 @@ def chart_png(chart: Chart) -> tuple[bytes, float]:
         bound = float(np.abs(finite).max()) if finite.size else 1.0
         bound = bound or 1.0
         cmap = LinearSegmentedColormap.from_list(
-            "diverging", ["#b2182b", "#ef8a62", "#f7f7f7", "#7fbf7b", "#1b7837"]).with_extremes(bad="#eeeeee")
+            "diverging", ["#b2182b", "#ef8a62", "#f7f7f7", "#7fbf7b", "#1b7837"]
+        ).with_extremes(bad="#eeeeee")
         ax.imshow(np.ma.masked_invalid(z), cmap=cmap, vmin=-bound, vmax=bound, aspect="auto")
-        ax.set_xticks(range(len(chart.x)), [str(v) for v in chart.x], fontsize=6.5,
-                      rotation=45 if len(chart.x) > 12 or chart.y_kind == "ratio" else 0)
+        ax.set_xticks(
+            range(len(chart.x)),
+            [str(v) for v in chart.x],
+            fontsize=6.5,
+            rotation=45 if len(chart.x) > 12 or chart.y_kind == "ratio" else 0,
+        )
         ax.set_yticks(range(len(chart.y)), [str(v) for v in chart.y], fontsize=6.5)
         ax.grid(False)
         size = 5.5 if z.shape[1] > 12 else 6
@@ -161,8 +187,14 @@ def chart_png(chart: Chart) -> tuple[bytes, float]:
             v = _floats(values)
             v = v[np.isfinite(v)]
             if v.size:
-                ax.hist(v, bins=60, alpha=0.55, label=name, color=PALETTE[k % len(PALETTE)],
-                        weights=np.full(v.size, 1.0 / v.size))
+                ax.hist(
+                    v,
+                    bins=60,
+                    alpha=0.55,
+                    label=name,
+                    color=PALETTE[k % len(PALETTE)],
+                    weights=np.full(v.size, 1.0 / v.size),
+                )
         _percent_axis(ax.xaxis, 1)
         _percent_axis(ax.yaxis)
         ax.set_ylabel("share of days", fontsize=7)
@@ -172,8 +204,16 @@ def chart_png(chart: Chart) -> tuple[bytes, float]:
         handles, labels = ax.get_legend_handles_labels()
         if handles:
             # Under the x-axis labels, never over the title or the data.
-            fig.legend(handles, labels, fontsize=7, frameon=False, loc="lower left", ncol=legend_cols,
-                       bbox_to_anchor=(0.06, 0.0), borderaxespad=0.3)
+            fig.legend(
+                handles,
+                labels,
+                fontsize=7,
+                frameon=False,
+                loc="lower left",
+                ncol=legend_cols,
+                bbox_to_anchor=(0.06, 0.0),
+                borderaxespad=0.3,
+            )
     # Fixed margins (tight_layout measures every label: it doubled the drawing time).
     left = 0.08
     if chart.kind in ("barh", "heatmap"):
@@ -195,22 +235,41 @@ def _styles() -> dict[str, Any]:
     base = getSampleStyleSheet()
     accent = colors.HexColor(ACCENT)
     return {
-        "title": ParagraphStyle("title", parent=base["Title"], fontSize=26, leading=31, textColor=accent,
-                                alignment=0, spaceAfter=6),
+        "title": ParagraphStyle(
+            "title", parent=base["Title"], fontSize=26, leading=31, textColor=accent, alignment=0, spaceAfter=6
+        ),
         "subtitle": ParagraphStyle("subtitle", parent=base["Normal"], fontSize=13, leading=17, spaceAfter=16),
-        "h1": ParagraphStyle("h1", parent=base["Heading1"], fontSize=16, leading=20, textColor=accent,
-                             spaceBefore=0, spaceAfter=8),
+        "h1": ParagraphStyle(
+            "h1", parent=base["Heading1"], fontSize=16, leading=20, textColor=accent, spaceBefore=0, spaceAfter=8
+        ),
         "h3": ParagraphStyle("h3", parent=base["Heading3"], fontSize=10, leading=13, spaceBefore=8, spaceAfter=4),
         "body": ParagraphStyle("body", parent=base["Normal"], fontSize=9, leading=12, spaceAfter=6),
-        "note": ParagraphStyle("note", parent=base["Normal"], fontSize=7.5, leading=9.5,
-                               textColor=colors.HexColor("#5f6b7a"), spaceAfter=8),
+        "note": ParagraphStyle(
+            "note", parent=base["Normal"], fontSize=7.5, leading=9.5, textColor=colors.HexColor("#5f6b7a"), spaceAfter=8
+        ),
         "cell": ParagraphStyle("cell", parent=base["Normal"], fontSize=7.5, leading=9),
-        "cell_head": ParagraphStyle("cell_head", parent=base["Normal"], fontSize=7.5, leading=9,
-                                    textColor=colors.white, fontName="Helvetica-Bold"),
-        "notice": ParagraphStyle("notice", parent=base["Normal"], fontSize=10, leading=13,
-                                 textColor=colors.HexColor("#B00020"), fontName="Helvetica-Bold",
-                                 borderColor=colors.HexColor("#B00020"), borderWidth=1.2, borderPadding=7,
-                                 backColor=colors.HexColor("#FFF4F5"), spaceBefore=10, spaceAfter=14),
+        "cell_head": ParagraphStyle(
+            "cell_head",
+            parent=base["Normal"],
+            fontSize=7.5,
+            leading=9,
+            textColor=colors.white,
+            fontName="Helvetica-Bold",
+        ),
+        "notice": ParagraphStyle(
+            "notice",
+            parent=base["Normal"],
+            fontSize=10,
+            leading=13,
+            textColor=colors.HexColor("#B00020"),
+            fontName="Helvetica-Bold",
+            borderColor=colors.HexColor("#B00020"),
+            borderWidth=1.2,
+            borderPadding=7,
+            backColor=colors.HexColor("#FFF4F5"),
+            spaceBefore=10,
+            spaceAfter=14,
+        ),
     }
 
 
@@ -269,8 +328,7 @@ def _table_flowables(table: Table, styles: dict[str, Any], available: float) -> 
         widths = _fit_widths(headers, cells, available)
         data = [[P(_esc(h), styles["cell_head"]) for h in headers]]
         for r in cells:
-            data.append([c if numeric[j] or len(c) < 18 else P(_esc(c), styles["cell"])
-                         for c, j in zip(r, block)])
+            data.append([c if numeric[j] or len(c) < 18 else P(_esc(c), styles["cell"]) for c, j in zip(r, block)])
         t = LongTable(data, colWidths=widths, repeatRows=1, hAlign="LEFT")
         style = [
             ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor(ACCENT)),
@@ -280,8 +338,10 @@ def _table_flowables(table: Table, styles: dict[str, Any], available: float) -> 
             ("VALIGN", (0, 0), (-1, -1), "TOP"),
             ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.HexColor("#dde3ea")),
             ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f6f8fa")]),
-            ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-            ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+            ("TOPPADDING", (0, 0), (-1, -1), 2),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+            ("LEFTPADDING", (0, 0), (-1, -1), 3),
+            ("RIGHTPADDING", (0, 0), (-1, -1), 3),
         ]
         for k, j in enumerate(block):
             if numeric[j]:
@@ -343,12 +403,26 @@ def render_pdf(doc: ReportDocument) -> bytes:
 
     story: list[Any] = []
     # ---- title page
-    story += [Spacer(1, 30 * mm), P("AutoIndex", styles["subtitle"]), P(_esc(doc.title), styles["title"]),
-              P(_esc(f"{doc.config_label} · {doc.period_text}"), styles["subtitle"])]
-    meta = RLTable([[P(f"<b>{_esc(k)}</b>", styles["cell"]), P(_esc(v), styles["cell"])] for k, v in doc.meta],
-                   colWidths=[32 * mm, available - 32 * mm], hAlign="LEFT")
-    meta.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("FONTSIZE", (0, 0), (-1, -1), 9),
-                              ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#dde3ea"))]))
+    story += [
+        Spacer(1, 30 * mm),
+        P("AutoIndex", styles["subtitle"]),
+        P(_esc(doc.title), styles["title"]),
+        P(_esc(f"{doc.config_label} · {doc.period_text}"), styles["subtitle"]),
+    ]
+    meta = RLTable(
+        [[P(f"<b>{_esc(k)}</b>", styles["cell"]), P(_esc(v), styles["cell"])] for k, v in doc.meta],
+        colWidths=[32 * mm, available - 32 * mm],
+        hAlign="LEFT",
+    )
+    meta.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("FONTSIZE", (0, 0), (-1, -1), 9),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#dde3ea")),
+            ]
+        )
+    )
     story.append(meta)
     if doc.demo_notice:
         story.append(P(_esc(doc.demo_notice), styles["notice"]))
@@ -370,8 +444,7 @@ def render_pdf(doc: ReportDocument) -> bytes:
                 png, ratio = chart_png(block)
                 width = available
                 height = min(width * ratio, page_h - 2 * margin - 30 * mm)
-                story.append(KeepTogether([Image(io.BytesIO(png), width=height / ratio, height=height),
-                                           Spacer(1, 4)]))
+                story.append(KeepTogether([Image(io.BytesIO(png), width=height / ratio, height=height), Spacer(1, 4)]))
             elif isinstance(block, Table) and block.show:
                 story += _table_flowables(block, styles, available)
             elif isinstance(block, KeyValues):
@@ -380,26 +453,65 @@ def render_pdf(doc: ReportDocument) -> bytes:
     # ---- methodology and definitions
     story.append(PageBreak())
     story.append(P(f"{len(doc.sections) + 1}. Methodology and metric definitions", styles["h1"]))
-    story.append(P(_esc(f"{doc.config_label}: the rules of the strategy configuration this index was computed "
-                        "with."), styles["body"]))
-    rules = RLTable([[P(f"<b>{_esc(r)}</b>", styles["cell"]), P(_esc(t), styles["cell"])] for r, t in doc.methodology],
-                    colWidths=[35 * mm, available - 35 * mm], hAlign="LEFT", repeatRows=0)
-    rules.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
-                               ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#dde3ea"))]))
-    story += [rules, Spacer(1, 6 * mm), P("Metric definitions", styles["h3"]),
-              P("Daily simple returns r of the index and b of the benchmark, aligned by date; 252 trading days a "
-                "year; risk-free rate 0. n/a marks an undefined value (too little data, zero variance), never a "
-                "zero.", styles["body"])]
-    defs = RLTable([[P(f"<b>{_esc(label)}</b>", styles["cell"]), P(_esc(formula), styles["cell"]),
-                     P(_esc(unit), styles["cell"])] for label, formula, unit in doc.definitions],
-                   colWidths=[38 * mm, available - 58 * mm, 20 * mm], hAlign="LEFT")
-    defs.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
-                              ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#dde3ea"))]))
+    story.append(
+        P(
+            _esc(f"{doc.config_label}: the rules of the strategy configuration this index was computed with."),
+            styles["body"],
+        )
+    )
+    rules = RLTable(
+        [[P(f"<b>{_esc(r)}</b>", styles["cell"]), P(_esc(t), styles["cell"])] for r, t in doc.methodology],
+        colWidths=[35 * mm, available - 35 * mm],
+        hAlign="LEFT",
+        repeatRows=0,
+    )
+    rules.setStyle(
+        TableStyle(
+            [("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#dde3ea"))]
+        )
+    )
+    story += [
+        rules,
+        Spacer(1, 6 * mm),
+        P("Metric definitions", styles["h3"]),
+        P(
+            "Daily simple returns r of the index and b of the benchmark, aligned by date; 252 trading days a "
+            "year; risk-free rate 0. n/a marks an undefined value (too little data, zero variance), never a "
+            "zero.",
+            styles["body"],
+        ),
+    ]
+    defs = RLTable(
+        [
+            [
+                P(f"<b>{_esc(label)}</b>", styles["cell"]),
+                P(_esc(formula), styles["cell"]),
+                P(_esc(unit), styles["cell"]),
+            ]
+            for label, formula, unit in doc.definitions
+        ],
+        colWidths=[38 * mm, available - 58 * mm, 20 * mm],
+        hAlign="LEFT",
+    )
+    defs.setStyle(
+        TableStyle(
+            [("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#dde3ea"))]
+        )
+    )
     story.append(defs)
 
     buffer = io.BytesIO()
-    template = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=margin, rightMargin=margin, topMargin=margin,
-                                 bottomMargin=18 * mm, title=f"{doc.title} — {doc.config_label}",
-                                 author=doc.generated_by, subject=doc.period_text, creator="AutoIndex")
+    template = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=margin,
+        rightMargin=margin,
+        topMargin=margin,
+        bottomMargin=18 * mm,
+        title=f"{doc.title} — {doc.config_label}",
+        author=doc.generated_by,
+        subject=doc.period_text,
+        creator="AutoIndex",
+    )
     template.build(story, canvasmaker=NumberedCanvas)
     return buffer.getvalue()

@@ -5,6 +5,7 @@ ratios ``0.00``, levels ``#,##0.00``, dates as Excel dates; header rows are froz
 widths follow the content (8 to 48 characters). Missing values are empty cells. Every text cell is
 neutralised against formula injection (:mod:`.formula_guard`). Written with XlsxWriter.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,7 +19,14 @@ import xlsxwriter
 from core.services.reporting.document import Column, ReportDocument, Table, fmt, is_missing
 from core.services.reporting.formula_guard import neutralise
 
-NUMBER_FORMATS = {"pct": "0.00%", "ratio": "0.00", "level": "#,##0.00", "int": "#,##0", "year": "0", "date": "yyyy-mm-dd"}
+NUMBER_FORMATS = {
+    "pct": "0.00%",
+    "ratio": "0.00",
+    "level": "#,##0.00",
+    "int": "#,##0",
+    "year": "0",
+    "date": "yyyy-mm-dd",
+}
 MIN_WIDTH, MAX_WIDTH = 8, 48
 
 
@@ -52,8 +60,10 @@ def _column_values(frame: pd.DataFrame, col: Column, kind: str) -> list[Any]:
         numbers: list[Any] = pd.to_numeric(series, errors="coerce").astype(float).tolist()
         return numbers
     if kind == "date":
-        return [None if v is pd.NaT or v is None else _as_datetime(v)
-                for v in pd.to_datetime(series, errors="coerce").tolist()]
+        return [
+            None if v is pd.NaT or v is None else _as_datetime(v)
+            for v in pd.to_datetime(series, errors="coerce").tolist()
+        ]
     values: list[Any] = series.tolist()
     return values
 
@@ -73,7 +83,9 @@ def _write_table(wb: xlsxwriter.Workbook, ws: Any, table: Table, formats: dict[s
     isfinite = math.isfinite
     for j, col in enumerate(cols):
         if col.kind == "unit":
-            kinds = ["pct" if units is not None and u == "fraction" else "ratio" for u in (units or [None] * len(frame))]
+            kinds = [
+                "pct" if units is not None and u == "fraction" else "ratio" for u in (units or [None] * len(frame))
+            ]
             values = _column_values(frame, col, "ratio")
         else:
             kinds = None
@@ -145,8 +157,14 @@ def _write_about(ws: Any, doc: ReportDocument, formats: dict[str, Any]) -> None:
         r += 1
     r += 1
     _text(ws, r, 0, "Conventions", formats["section"])
-    _text(ws, r + 1, 1, "Daily simple returns; 252 trading days a year; risk-free rate 0. Percent cells hold "
-                              "fractions (0.05 = 5%). Empty cells: undefined (too little data).", formats["wrap"])
+    _text(
+        ws,
+        r + 1,
+        1,
+        "Daily simple returns; 252 trading days a year; risk-free rate 0. Percent cells hold "
+        "fractions (0.05 = 5%). Empty cells: undefined (too little data).",
+        formats["wrap"],
+    )
     _text(ws, r + 3, 0, "Sheets", formats["section"])
     for k, table in enumerate(doc.export_tables):
         _text(ws, r + 4 + k, 0, table.name, formats["bold"])
@@ -156,20 +174,36 @@ def _write_about(ws: Any, doc: ReportDocument, formats: dict[str, Any]) -> None:
 def render_xlsx(doc: ReportDocument) -> bytes:
     buffer = io.BytesIO()
     wb = xlsxwriter.Workbook(buffer, {"in_memory": True, "nan_inf_to_errors": True, "remove_timezone": True})
-    wb.set_properties({"title": f"{doc.title} — {doc.config_label}", "author": doc.generated_by,
-                       "company": "AutoIndex", "comments": doc.demo_notice or ""})
+    wb.set_properties(
+        {
+            "title": f"{doc.title} — {doc.config_label}",
+            "author": doc.generated_by,
+            "company": "AutoIndex",
+            "comments": doc.demo_notice or "",
+        }
+    )
     formats: dict[str, Any] = {k: wb.add_format({"num_format": v}) for k, v in NUMBER_FORMATS.items()}
-    formats.update({
-        "text": wb.add_format({}),
-        "header": wb.add_format({"bold": True, "bg_color": "#1F3A5F", "font_color": "#FFFFFF", "text_wrap": True,
-                                 "valign": "top", "border": 1}),
-        "title": wb.add_format({"bold": True, "font_size": 14}),
-        "section": wb.add_format({"bold": True, "font_size": 12, "font_color": "#1F3A5F"}),
-        "bold": wb.add_format({"bold": True, "valign": "top"}),
-        "wrap": wb.add_format({"text_wrap": True, "valign": "top"}),
-        "notice": wb.add_format({"bold": True, "font_color": "#B00020", "valign": "top"}),
-        "notice_wrap": wb.add_format({"bold": True, "font_color": "#B00020", "text_wrap": True, "valign": "top"}),
-    })
+    formats.update(
+        {
+            "text": wb.add_format({}),
+            "header": wb.add_format(
+                {
+                    "bold": True,
+                    "bg_color": "#1F3A5F",
+                    "font_color": "#FFFFFF",
+                    "text_wrap": True,
+                    "valign": "top",
+                    "border": 1,
+                }
+            ),
+            "title": wb.add_format({"bold": True, "font_size": 14}),
+            "section": wb.add_format({"bold": True, "font_size": 12, "font_color": "#1F3A5F"}),
+            "bold": wb.add_format({"bold": True, "valign": "top"}),
+            "wrap": wb.add_format({"text_wrap": True, "valign": "top"}),
+            "notice": wb.add_format({"bold": True, "font_color": "#B00020", "valign": "top"}),
+            "notice_wrap": wb.add_format({"bold": True, "font_color": "#B00020", "text_wrap": True, "valign": "top"}),
+        }
+    )
     used: set[str] = set()
     _write_about(wb.add_worksheet(_sheet_name("About", used)), doc, formats)
     for table in doc.export_tables:
