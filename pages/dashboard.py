@@ -1,4 +1,5 @@
 """Dashboard: the selected config version's performance, allocation, risk and data freshness."""
+
 import streamlit as st
 
 from ui import cache, sidebar
@@ -18,11 +19,14 @@ with shown_errors():
     if cache.demo_data_shown(token):
         sidebar.demo_badge()
     if data.empty:
-        st.info("This version has not been computed yet. Compare it on the Strategy page, or queue its compute on "
-                "the Tasks page.")
+        st.info(
+            "This version has not been computed yet. Compare it on the Strategy page, or queue its compute on "
+            "the Tasks page."
+        )
         st.stop()
     st.caption(f"As of {data.as_of} · benchmark {data.benchmark_symbol or 'none'}")
     view.compute_notes(data.warnings)
     view.kpis(data)
     view.charts_panel(data, token)  # a fragment: range, log scale and section changes rerun only it
-    cache.prewarm_market_inputs(token)  # the Strategy lab's inputs, loaded ahead in the background once per data version
+    # the Strategy lab's market inputs, loaded ahead in the background once per data version
+    cache.prewarm_market_inputs(token)

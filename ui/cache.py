@@ -6,21 +6,35 @@ One key: every cached read takes a ``token`` argument, :func:`token`, which is t
 the data version in its own transaction, so the next run computes a new key and reads fresh data; nothing is
 ever stale and nothing needs explicit clearing (old entries leave by TTL and ``max_entries``).
 
+The market inputs of the Strategy lab (every asset's prices and caps) are the exception: one object per data
+version per process (:func:`market_data`), shared by every session rather than copied into each, and loaded
+ahead by a background thread once a page has been drawn at a new data version (:func:`prewarm_market_inputs`).
+
 Raw data is cached with ``st.cache_data`` (each session gets its own copy); filtering (date range, log scale,
 selected asset) happens outside the cache in the pages. Built Plotly figures are cached with
 ``st.cache_resource`` by :func:`figure` (one object shared by every session: ``st.plotly_chart`` only reads
 it), so a rerun that draws the same chart again skips building it.
 """
+
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
 
 from core.config import get_settings
+from core.schemas.strategy import StrategyConfig
 from core.schemas.strategy_version import ConfigVersionOut
 from core.services import dashboard
+
+if TYPE_CHECKING:
+    from core.quant.engine import CleanedPrices
+    from core.services.market import MarketInputs
 
 TTL_SECONDS = 3600
 MAX_ENTRIES = 64
@@ -54,6 +68,8 @@ def clear() -> None:
     """Forget every cached read and figure of this process (tests; admins clear nothing: keys follow data)."""
     st.cache_data.clear()
     _figure.clear()
+    with _market_lock:
+        _market.clear()
 
 
 @st.cache_data(show_spinner=False, ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
@@ -92,14 +108,84 @@ def stored_metrics(token: str, config_id: int) -> dict[str, tuple[float | None, 
     return compute.stored_metrics(config_id)
 
 
-@st.cache_data(show_spinner="Loading market data…", ttl=TTL_SECONDS, max_entries=4)
-def market_inputs(token: str):  # type: ignore[no-untyped-def]
-    """Prices, caps and the benchmark the engine needs (for the Strategy preview)."""
+class MarketData:
+    """One data version's market inputs and their cleaned prices, shared by every session of the process.
+
+    Loaded once per data version (a background thread may load it ahead, :func:`prewarm_market_inputs`), never
+    copied per session: pandas' copy-on-write keeps the shared frames unchanged, and the engine never writes
+    to its inputs. ``cleaned`` keeps the prices cleaned per set of data-hygiene fields with their memoised
+    signals (:class:`core.quant.batch.SharedCleaning`), so a field change that keeps those fields skips the
+    cleaning: the same numbers (``backtest(..., cleaned=...)``)."""
+
+    def __init__(self, inputs: MarketInputs) -> None:
+        from core.quant.batch import SharedCleaning
+
+        self.inputs = inputs
+        self._cleaning = SharedCleaning(inputs.prices)
+        self._lock = threading.Lock()
+
+    def cleaned(self, cfg: StrategyConfig) -> CleanedPrices:
+        with self._lock:  # SharedCleaning's order of use is a plain OrderedDict
+            return self._cleaning.for_config(cfg)
+
+
+#: Data versions whose market data a process keeps (the current one and the one before, while sessions move on).
+MARKET_KEPT = 2
+_market_lock = threading.Lock()
+_market: OrderedDict[str, Future[MarketData]] = OrderedDict()
+
+
+def _load_market(token: str, future: Future[MarketData]) -> None:
     from core.db import unit_of_work
     from core.services.market import load_market_inputs
 
-    with unit_of_work() as session:
-        return load_market_inputs(session)
+    try:
+        with unit_of_work() as session:
+            future.set_result(MarketData(load_market_inputs(session)))
+    except BaseException as exc:  # handed to whoever waits; the next call loads again
+        future.set_exception(exc)
+
+
+def _market_future(token: str, *, background: bool) -> Future[MarketData]:
+    with _market_lock:
+        future = _market.get(token)
+        failed = future is not None and future.done() and future.exception() is not None
+        start = future is None or failed
+        if start:
+            future = _market[token] = Future()
+            while len(_market) > MARKET_KEPT:
+                _market.popitem(last=False)
+        else:
+            _market.move_to_end(token)
+    assert future is not None
+    if start:
+        if background:
+            threading.Thread(
+                target=_load_market, args=(token, future), name="autoindex-market-prewarm", daemon=True
+            ).start()
+        else:
+            _load_market(token, future)
+    return future
+
+
+def market_data(token: str) -> MarketData:
+    """The data version's :class:`MarketData` (loaded now, or waited for when a prewarm is loading it)."""
+    return _market_future(token, background=False).result()
+
+
+def market_inputs(token: str) -> MarketInputs:
+    """Prices, caps and the benchmark the engine needs (for the Strategy preview), shared: read, never change."""
+    return market_data(token).inputs
+
+
+def prewarm_market_inputs(token: str) -> None:
+    """Start loading the data version's market inputs in a background thread unless loaded or loading, so the
+    first Strategy preview after a data change does not wait for them. Only in a served app (a Streamlit
+    runtime): an AppTest or a script keeps loading on first use."""
+    from streamlit import runtime
+
+    if runtime.exists():
+        _market_future(token, background=True)
 
 
 @st.cache_data(show_spinner=False, ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)

@@ -4,6 +4,7 @@ Every config input has the key ``strategy_field_<name>``; the params are read fr
 start of the run, validated with :func:`core.services.strategies.config_errors`, and each message is
 drawn right under its input. The preview runs the engine on every change (cached per params).
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,18 @@ MORE_GROUPS: dict[str, tuple[str, ...]] = {
 }
 #: Fields typed as text: "SYMBOL=percent, ..." for the weight maps, "A, B" for the lists, "" for none.
 TEXT_FIELDS = ("benchmark", "benchmark_blend", "comparisons", "sector_caps", "asset_class_caps", "exclusions")
-COMPARE_METRICS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "beta",
-                   "tracking_error", "information_ratio")
+COMPARE_METRICS = (
+    "total_return",
+    "cagr",
+    "volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "beta",
+    "tracking_error",
+    "information_ratio",
+)
 BENCHMARK = "Benchmark"
 
 
@@ -151,8 +162,11 @@ def _key(name: str) -> str:
 
 def load_params(params: dict[str, Any]) -> None:
     """Put ``params`` into the field widgets (validated defaults fill what is missing)."""
-    full = StrategyConfig.model_validate(params).model_dump() if not strategies.config_errors(params) else \
-        {**DEFAULT_CONFIG.model_dump(), **params}
+    full = (
+        StrategyConfig.model_validate(params).model_dump()
+        if not strategies.config_errors(params)
+        else {**DEFAULT_CONFIG.model_dump(), **params}
+    )
     for name in StrategyConfig.model_fields:
         base, _optional = _field_kind(name)
         value = full.get(name)
@@ -209,8 +223,13 @@ def ensure_loaded(versions: list[ConfigVersionOut]) -> ConfigVersionOut | None:
 
 def base_selector(versions: list[ConfigVersionOut]) -> None:
     labels = {v.id: v.label for v in versions}
-    st.selectbox("Start from version", list(labels), key=state.STRATEGY_BASE_ID, format_func=lambda i: labels[i],
-                 help="Loads that version's parameters into the editor.")
+    st.selectbox(
+        "Start from version",
+        list(labels),
+        key=state.STRATEGY_BASE_ID,
+        format_func=lambda i: labels[i],
+        help="Loads that version's parameters into the editor.",
+    )
 
 
 def _input(name: str, errors: dict[str, str]) -> None:
@@ -224,15 +243,22 @@ def _input(name: str, errors: dict[str, str]) -> None:
     if name in TEXT_FIELDS:
         st.text_input(ui.label, key=key, help=help_text, placeholder="none")
     elif name in ("rebalance", "basis"):
-        st.selectbox(label, list(typing.get_args(StrategyConfig.model_fields[name].annotation)), key=key,
-                     help=help_text)
+        st.selectbox(
+            label, list(typing.get_args(StrategyConfig.model_fields[name].annotation)), key=key, help=help_text
+        )
     elif base is bool:
         st.checkbox(label, key=key, help=help_text)
     elif base is int:
         st.number_input(label, step=1, key=key, help=help_text, placeholder="none" if optional else None)
     else:
-        st.number_input(label, step=ui.step or 0.01, format=ui.format, key=key,
-                        help=help_text, placeholder="none" if optional else None)
+        st.number_input(
+            label,
+            step=float(ui.step or 0.01),
+            format=ui.format,
+            key=key,  # a float step: no int warning
+            help=help_text,
+            placeholder="none" if optional else None,
+        )
     if name in errors:
         st.error(errors[name], icon=":material/error:")
 
@@ -244,8 +270,9 @@ def editor(errors: dict[str, str]) -> None:
             st.markdown(f"**{group}**")
             for name in names:
                 _input(name, errors)
-    with st.expander("Benchmark, basis, caps and exclusions", expanded=any(n in errors for g in MORE_GROUPS.values()
-                                                                           for n in g)):
+    with st.expander(
+        "Benchmark, basis, caps and exclusions", expanded=any(n in errors for g in MORE_GROUPS.values() for n in g)
+    ):
         more = st.columns(len(MORE_GROUPS))
         for column, (group, names) in zip(more, MORE_GROUPS.items()):
             with column:
@@ -265,12 +292,23 @@ def _backtest(token: str, params_json: str) -> dict[str, Any]:
     from core.services.compute import run_backtest
 
     ratelimit.hit("preview", auth.actor())  # a run not cached yet counts toward the user's limit
-    inputs = cache.market_inputs(token)
-    run = run_backtest(json.loads(params_json), inputs)
-    return {"values": run.values, "metrics": run.metrics, "warnings": list(run.result.warnings)[:10],
-            "rebalances": len(run.result.rebalance_dates), "benchmark": run.benchmark,
-            "benchmark_symbol": inputs.benchmark_symbol, "turnover_per_year": run.turnover_per_year,
-            "total_costs": run.total_costs}
+    market = cache.market_data(token)  # one shared object per data version, maybe loaded ahead
+    inputs = market.inputs
+    cfg = strategies.parse_params(json.loads(params_json))
+    # prices cleaned once per set of data-hygiene fields and shared: the same numbers, without the cleaning (a
+    # total-return run cleans its own levels, as run_backtest says)
+    total_return = cfg.basis == "total_return" and inputs.dividends is not None
+    run = run_backtest(cfg, inputs, cleaned=None if total_return or inputs.prices.empty else market.cleaned(cfg))
+    return {
+        "values": run.values,
+        "metrics": run.metrics,
+        "warnings": list(run.result.warnings)[:10],
+        "rebalances": len(run.result.rebalance_dates),
+        "benchmark": run.benchmark,
+        "benchmark_symbol": inputs.benchmark_symbol,
+        "turnover_per_year": run.turnover_per_year,
+        "total_costs": run.total_costs,
+    }
 
 
 def preview(token: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -286,8 +324,11 @@ def _benchmark_metrics(token: str) -> dict[str, Any]:
 
 
 #: Rows of the comparison beyond the risk metrics: (label, key in a backtest dict, unit).
-EXTRA_ROWS = (("Turnover per year", "turnover_per_year", "fraction"), ("Total costs", "total_costs", "fraction"),
-              ("Rebalances", "rebalances", "count"))
+EXTRA_ROWS = (
+    ("Turnover per year", "turnover_per_year", "fraction"),
+    ("Total costs", "total_costs", "fraction"),
+    ("Rebalances", "rebalances", "count"),
+)
 
 
 def _cell(value: Any, unit: str) -> str:
@@ -317,8 +358,9 @@ def compare_table(runs: dict[str, dict[str, Any]], benchmark: dict[str, Any], re
         row = {name: _cell(run["metrics"].get(key), unit) for name, run in runs.items()}
         row[BENCHMARK] = _cell(benchmark.get(key), unit) if benchmark else ""
         if reference and PREVIEW in runs:
-            row[f"Preview − {reference}"] = _difference(runs[PREVIEW]["metrics"].get(key),
-                                                        runs[reference]["metrics"].get(key), unit)
+            row[f"Preview − {reference}"] = _difference(
+                runs[PREVIEW]["metrics"].get(key), runs[reference]["metrics"].get(key), unit
+            )
         rows[label] = row
     for label, key, unit in EXTRA_ROWS:
         row = {name: _cell(run.get(key), unit) for name, run in runs.items()}
@@ -335,11 +377,15 @@ def compare(token: str, versions: list[ConfigVersionOut], preview_result: dict[s
     labels = {v.id: v.label for v in versions}
     by_id = {v.id: v for v in versions}
     default = [v.id for v in versions if v.is_active][:1]
-    chosen = st.multiselect("Compare with saved versions", list(labels), key=state.STRATEGY_COMPARE_IDS,
-                            default=default if state.STRATEGY_COMPARE_IDS not in st.session_state else None,
-                            format_func=lambda i: labels[i],
-                            help="Any saved version is backtested on the fly over the stored prices; activating "
-                                 "one is not needed to compare it.")
+    chosen = st.multiselect(
+        "Compare with saved versions",
+        list(labels),
+        key=state.STRATEGY_COMPARE_IDS,
+        default=default if state.STRATEGY_COMPARE_IDS not in st.session_state else None,
+        format_func=lambda i: labels[i],
+        help="Any saved version is backtested on the fly over the stored prices; activating "
+        "one is not needed to compare it.",
+    )
     runs: dict[str, dict[str, Any]] = {}
     if preview_result is not None:
         runs[PREVIEW] = preview_result
@@ -350,9 +396,15 @@ def compare(token: str, versions: list[ConfigVersionOut], preview_result: dict[s
             st.warning(f"{labels[config_id]}: {exc}")
     first = next(iter(runs.values()), None)
     bench = first.get("benchmark") if first else None
-    plot(charts.compare_curves({name: run["values"] for name, run in runs.items()}, bench,
-                               first.get("benchmark_symbol") if first else None,
-                               title="Preview and saved versions (rebased to 100)"), key="chart_compare")
+    plot(
+        charts.compare_curves(
+            {name: run["values"] for name, run in runs.items()},
+            bench,
+            first.get("benchmark_symbol") if first else None,
+            title="Preview and saved versions (rebased to 100)",
+        ),
+        key="chart_compare",
+    )
     if runs:
         reference = next((labels[i] for i in chosen if labels[i] in runs), None)
         tables.show(compare_table(runs, _benchmark_metrics(token), reference), hide_index=False)
@@ -371,12 +423,22 @@ def _on_save() -> None:
     recompute: dict[str, Any] | None = None
     try:
         if st.session_state.pop(state.STRATEGY_ACTIVATE_ON_SAVE, False):  # the service queues the recompute
-            activation = strategies.save_and_activate(name, params, note=note.strip(), actor=auth.actor(),
-                                                      parent_id=st.session_state.get(state.STRATEGY_BASE_ID))
+            activation = strategies.save_and_activate(
+                name,
+                params,
+                note=note.strip(),
+                actor=auth.actor(),
+                parent_id=st.session_state.get(state.STRATEGY_BASE_ID),
+            )
             saved, recompute = activation.version, activation.recompute
         else:
-            saved = strategies.save_version(name, params, note=note.strip(), actor=auth.actor(),
-                                            parent_id=st.session_state.get(state.STRATEGY_BASE_ID))
+            saved = strategies.save_version(
+                name,
+                params,
+                note=note.strip(),
+                actor=auth.actor(),
+                parent_id=st.session_state.get(state.STRATEGY_BASE_ID),
+            )
     except ValidationFailed as exc:
         forms.set_errors("strategy_save", exc.errors)
         return
@@ -438,12 +500,20 @@ def activate_form(user: UserOut, versions: list[ConfigVersionOut]) -> None:
 
 def history(versions: list[ConfigVersionOut]) -> None:
     by_id = {v.id: v for v in versions}
-    frame = pd.DataFrame([{
-        "version": v.label.replace(" (active)", ""), "active": v.is_active, "created_by": v.created_by,
-        "created_at": v.created_at, "note": v.note,
-        "based_on": by_id[v.parent_id].label.replace(" (active)", "") if v.parent_id in by_id else None,
-        "computed_at": v.computed_at,
-    } for v in sorted(versions, key=lambda v: v.created_at, reverse=True)])
+    frame = pd.DataFrame(
+        [
+            {
+                "version": v.label.replace(" (active)", ""),
+                "active": v.is_active,
+                "created_by": v.created_by,
+                "created_at": v.created_at,
+                "note": v.note,
+                "based_on": by_id[v.parent_id].label.replace(" (active)", "") if v.parent_id in by_id else None,
+                "computed_at": v.computed_at,
+            }
+            for v in sorted(versions, key=lambda v: v.created_at, reverse=True)
+        ]
+    )
     tables.show(frame)
 
 

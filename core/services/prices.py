@@ -5,6 +5,7 @@ what is stored first, and only new or changed rows written with the database's
 native upsert (``INSERT ... ON CONFLICT DO UPDATE`` on SQLite and PostgreSQL;
 on PostgreSQL the rows travel by ``COPY`` into a temporary table first).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -56,14 +57,25 @@ class IngestSummary:
 
     @property
     def changed(self) -> bool:
-        return bool(self.rows_new or self.rows_updated or self.caps_new or self.caps_updated or self.assets_created
-                    or self.dividends_new or self.dividends_updated)
+        return bool(
+            self.rows_new
+            or self.rows_updated
+            or self.caps_new
+            or self.caps_updated
+            or self.assets_created
+            or self.dividends_new
+            or self.dividends_updated
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "source": self.source, "assets_created": self.assets_created, "rows_new": self.rows_new,
-            "rows_updated": self.rows_updated, "rows_unchanged": self.rows_unchanged,
-            "caps_new": self.caps_new, "caps_updated": self.caps_updated,
+            "source": self.source,
+            "assets_created": self.assets_created,
+            "rows_new": self.rows_new,
+            "rows_updated": self.rows_updated,
+            "rows_unchanged": self.rows_unchanged,
+            "caps_new": self.caps_new,
+            "caps_updated": self.caps_updated,
             "gaps": int(sum(s.gaps for s in self.per_symbol.values())),
             "per_symbol": {k: vars(v) for k, v in self.per_symbol.items()},
         }
@@ -92,18 +104,31 @@ def insert_assets_if_absent(session: Session, rows: list[dict[str, object]]) -> 
     return len(session.execute(stmt).all())
 
 
-def upsert_assets(session: Session, assets: Iterable[AssetInfo], *, source: str | None = None) -> tuple[dict[str, int], int]:
+def upsert_assets(
+    session: Session, assets: Iterable[AssetInfo], *, source: str | None = None
+) -> tuple[dict[str, int], int]:
     """Insert unknown assets (idempotently, see :func:`insert_assets_if_absent`) and refresh the metadata of
     known ones; return ({symbol: id}, created)."""
     infos = {a.symbol: a for a in assets}
-    existing = {a.symbol: a for a in session.scalars(select(Asset).where(Asset.symbol.in_(list(infos))))} if infos else {}
+    existing = (
+        {a.symbol: a for a in session.scalars(select(Asset).where(Asset.symbol.in_(list(infos))))} if infos else {}
+    )
     new_rows: list[dict[str, object]] = []
     for symbol, info in infos.items():
         row = existing.get(symbol)
         if row is None:
-            new_rows.append({"symbol": symbol, "name": info.name, "asset_class": info.asset_class,
-                             "sector": info.sector, "currency": info.currency, "is_benchmark": info.is_benchmark,
-                             "is_active": True, "source": source or info.source})
+            new_rows.append(
+                {
+                    "symbol": symbol,
+                    "name": info.name,
+                    "asset_class": info.asset_class,
+                    "sector": info.sector,
+                    "currency": info.currency,
+                    "is_benchmark": info.is_benchmark,
+                    "is_active": True,
+                    "source": source or info.source,
+                }
+            )
         else:
             row.name, row.asset_class, row.sector = info.name, info.asset_class, info.sector
             row.currency, row.is_benchmark = info.currency, info.is_benchmark
@@ -135,7 +160,14 @@ def _driver_connection(conn: Connection) -> Any:
     return driver
 
 
-def _fetch_numeric(session: Session, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+#: SQLite reads pack (asset id, day) as ``asset_id << 23 | day + 2**22``: days from about 9,500 BC to 13,400 AD.
+_DAY_BITS = 23
+_DAY_OFFSET = 1 << 22
+
+
+def _fetch_numeric(
+    session: Session, sql: str, params: tuple[Any, ...] | dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run a query returning (asset_id, day, value) rows as three numpy arrays, at driver speed.
 
     PostgreSQL streams the rows with COPY ... TO STDOUT; SQLite uses the raw cursor.
@@ -151,22 +183,25 @@ def _fetch_numeric(session: Session, sql: str, params: tuple[Any, ...] | dict[st
         if buf.tell() == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, float)
         buf.seek(0)
-        frame = pd.read_csv(buf, header=None, names=["a", "d", "v"], dtype={"a": np.int64, "d": np.int64, "v": float})  # pandas 3's default parser round-trips floats
+        frame = pd.read_csv(
+            buf, header=None, names=["a", "d", "v"], dtype={"a": np.int64, "d": np.int64, "v": float}
+        )  # pandas 3's default parser round-trips floats
         return frame["a"].to_numpy(), frame["d"].to_numpy(), frame["v"].to_numpy()
-    cur = _driver_connection(conn).execute(sql, params)
-    rows = cur.fetchall()
-    if not rows:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, float)
-    arr = np.array(rows, dtype=float)
-    return arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2]
+    # two columns, the asset id and day packed into one integer (fewer Python objects per row), straight from the
+    # cursor into typed arrays (no list of row tuples); SQLite flattens the CTE into the query
+    packed = f"WITH q(a, d, v) AS ({sql}) SELECT (a << {_DAY_BITS}) + (d + {_DAY_OFFSET}), v FROM q"
+    rows = np.fromiter(_driver_connection(conn).execute(packed, params), dtype=[("k", np.int64), ("v", float)])
+    keys = rows["k"]
+    return keys >> _DAY_BITS, (keys & ((1 << _DAY_BITS) - 1)) - _DAY_OFFSET, rows["v"].copy()
 
 
 def _key(asset_id: np.ndarray, day: np.ndarray) -> np.ndarray:
     return (asset_id.astype(np.int64) << 22) | (day.astype(np.int64) + 1_000_000)
 
 
-def _existing(session: Session, table: str, column: str, ids: list[int], start_day: int, end_day: int
-              ) -> tuple[np.ndarray, np.ndarray]:
+def _existing(
+    session: Session, table: str, column: str, ids: list[int], start_day: int, end_day: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Stored (key, value) pairs for the assets and day range, keys sorted."""
     if not ids:
         return np.empty(0, np.int64), np.empty(0, float)
@@ -175,11 +210,15 @@ def _existing(session: Session, table: str, column: str, ids: list[int], start_d
     start = str(_EPOCH + np.timedelta64(int(start_day), "D"))
     end = str(_EPOCH + np.timedelta64(int(end_day), "D"))
     if dialect == "postgresql":
-        sql = (f"SELECT asset_id, {_day_sql(dialect)}, {column} FROM {table} WHERE asset_id IN ({id_list}) "
-               f"AND date >= %s AND date <= %s")
+        sql = (
+            f"SELECT asset_id, {_day_sql(dialect)}, {column} FROM {table} WHERE asset_id IN ({id_list}) "
+            f"AND date >= %s AND date <= %s"
+        )
     else:
-        sql = (f"SELECT asset_id, {_day_sql(dialect)}, {column} FROM {table} WHERE asset_id IN ({id_list}) "
-               f"AND date >= ? AND date <= ?")
+        sql = (
+            f"SELECT asset_id, {_day_sql(dialect)}, {column} FROM {table} WHERE asset_id IN ({id_list}) "
+            f"AND date >= ? AND date <= ?"
+        )
     a, d, v = _fetch_numeric(session, sql, (start, end))
     keys = _key(a, d)
     order = np.argsort(keys, kind="stable")
@@ -197,11 +236,13 @@ def _copy_csv(rows: pd.DataFrame, column: str) -> bytes:
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    table = pa.table({
-        "asset_id": pa.array(rows["asset_id"].to_numpy(np.int64)),
-        "date": pa.array(rows["day"].to_numpy(np.int32)).cast(pa.date32()),
-        column: pa.array(rows[column].to_numpy(float)),
-    })
+    table = pa.table(
+        {
+            "asset_id": pa.array(rows["asset_id"].to_numpy(np.int64)),
+            "date": pa.array(rows["day"].to_numpy(np.int32)).cast(pa.date32()),
+            column: pa.array(rows[column].to_numpy(float)),
+        }
+    )
     sink = io.BytesIO()
     pa_csv.write_csv(table, sink, write_options=pa_csv.WriteOptions(include_header=False))
     return sink.getvalue()
@@ -232,7 +273,9 @@ def _write_rows(session: Session, table: str, column: str, rows: pd.DataFrame, *
                 log.info("concurrent insert into %s; falling back to ON CONFLICT upsert", table)
         tmp = f"tmp_{table}"
         with raw.cursor() as cur:
-            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (asset_id integer, date date, {column} double precision) ON COMMIT DELETE ROWS")
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (asset_id integer, date date, {column} double precision) ON COMMIT DELETE ROWS"
+            )
             cur.execute(f"TRUNCATE {tmp}")
             with cur.copy(f"COPY {tmp} (asset_id, date, {column}) FROM STDIN WITH (FORMAT csv)") as copy:
                 copy.write(payload)
@@ -253,8 +296,9 @@ def _write_rows(session: Session, table: str, column: str, rows: pd.DataFrame, *
         )
 
 
-def _diff(session: Session, table: str, column: str, incoming: pd.DataFrame
-          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _diff(
+    session: Session, table: str, column: str, incoming: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Split incoming rows into (new, changed, unchanged) against what is stored."""
     ids = np.unique(incoming["asset_id"].to_numpy()).tolist()
     days = incoming["day"].to_numpy()
@@ -278,17 +322,25 @@ def _prepare(frame: pd.DataFrame, column: str, ids: dict[str, int]) -> pd.DataFr
     if missing:
         raise KeyError(f"unknown symbols: {', '.join(missing[:10])}")
     id_of_code = np.array([ids[u] for u in uniques], dtype=np.int64)
-    out = pd.DataFrame({
-        "asset_id": id_of_code[codes],
-        "day": (dates - _EPOCH).astype(np.int64),
-        column: frame[column].astype(float).to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "asset_id": id_of_code[codes],
+            "day": (dates - _EPOCH).astype(np.int64),
+            column: frame[column].astype(float).to_numpy(),
+        }
+    )
     return out.drop_duplicates(["asset_id", "day"], keep="last")
 
 
-def ingest(session: Session, *, prices: pd.DataFrame, market_caps: pd.DataFrame | None = None,
-           assets: Iterable[AssetInfo] = (), source: str = "demo",
-           dividends: pd.DataFrame | None = None) -> IngestSummary:
+def ingest(
+    session: Session,
+    *,
+    prices: pd.DataFrame,
+    market_caps: pd.DataFrame | None = None,
+    assets: Iterable[AssetInfo] = (),
+    source: str = "demo",
+    dividends: pd.DataFrame | None = None,
+) -> IngestSummary:
     """Upsert assets, prices and caps inside the caller's transaction (the caller commits).
 
     ``prices``: long frame [date, symbol, close]; ``market_caps``: [date, symbol, market_cap]; ``dividends``:
@@ -304,10 +356,17 @@ def ingest(session: Session, *, prices: pd.DataFrame, market_caps: pd.DataFrame 
         _write_rows(session, "prices", "close", changed)
         summary.rows_new, summary.rows_updated, summary.rows_unchanged = len(new), len(changed), len(same)
         by_id = {v: k for k, v in ids.items()}
-        counts = pd.DataFrame({
-            "new": new.groupby("asset_id").size(), "updated": changed.groupby("asset_id").size(),
-            "unchanged": same.groupby("asset_id").size(),
-        }).fillna(0).astype(int)
+        counts = (
+            pd.DataFrame(
+                {
+                    "new": new.groupby("asset_id").size(),
+                    "updated": changed.groupby("asset_id").size(),
+                    "unchanged": same.groupby("asset_id").size(),
+                }
+            )
+            .fillna(0)
+            .astype(int)
+        )
         span = incoming.groupby("asset_id")["day"].agg(["min", "max", "count"])
         for asset_id, row in span.iterrows():
             symbol = by_id[int(asset_id)]
@@ -320,7 +379,9 @@ def ingest(session: Session, *, prices: pd.DataFrame, market_caps: pd.DataFrame 
                 new=int(c["new"]) if c is not None else 0,
                 updated=int(c["updated"]) if c is not None else 0,
                 unchanged=int(c["unchanged"]) if c is not None else 0,
-                first_date=first.isoformat(), last_date=last.isoformat(), gaps=max(expected - int(row["count"]), 0),
+                first_date=first.isoformat(),
+                last_date=last.isoformat(),
+                gaps=max(expected - int(row["count"]), 0),
             )
     if market_caps is not None and len(market_caps):
         incoming = _prepare(market_caps, "market_cap", ids)
@@ -332,7 +393,9 @@ def ingest(session: Session, *, prices: pd.DataFrame, market_caps: pd.DataFrame 
         for asset_id, n in new.groupby("asset_id").size().items():
             summary.per_symbol.setdefault(by_id[int(asset_id)], SymbolSummary(by_id[int(asset_id)])).caps_new = int(n)
         for asset_id, n in changed.groupby("asset_id").size().items():
-            summary.per_symbol.setdefault(by_id[int(asset_id)], SymbolSummary(by_id[int(asset_id)])).caps_updated = int(n)
+            summary.per_symbol.setdefault(by_id[int(asset_id)], SymbolSummary(by_id[int(asset_id)])).caps_updated = int(
+                n
+            )
     if dividends is not None and len(dividends):
         incoming = _prepare(dividends, "dividend", ids)
         new, changed, _same = _diff(session, "dividends", "dividend", incoming)
@@ -342,8 +405,9 @@ def ingest(session: Session, *, prices: pd.DataFrame, market_caps: pd.DataFrame 
     return summary
 
 
-def _read_matrix(session: Session, table: str, column: str, symbols: list[str] | None,
-                 start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
+def _read_matrix(
+    session: Session, table: str, column: str, symbols: list[str] | None, start: dt.date | None, end: dt.date | None
+) -> pd.DataFrame:
     """Read (asset, day, value) at driver speed and scatter it into a dates × symbols matrix."""
     dialect = session.connection().dialect.name
     id_by_symbol = asset_ids(session)
@@ -366,7 +430,7 @@ def _read_matrix(session: Session, table: str, column: str, symbols: list[str] |
         sql += " WHERE " + " AND ".join(where)
     a, d, v = _fetch_numeric(session, sql, tuple(params))
     symbol_by_id = {i: s for s, i in id_by_symbol.items()}
-    present_ids = np.unique(a)
+    present_ids = _distinct(a)
     columns = sorted(symbol_by_id[int(i)] for i in present_ids if int(i) in symbol_by_id)
     if not columns:
         return pd.DataFrame(index=pd.DatetimeIndex([], name="date"), columns=pd.Index([], name="symbol"), dtype=float)
@@ -375,36 +439,67 @@ def _read_matrix(session: Session, table: str, column: str, symbols: list[str] |
         col_of_id[id_by_symbol[symbol]] = pos
     cols = col_of_id[a]
     keep = cols >= 0
-    days, day_codes = np.unique(d[keep], return_inverse=True)
+    if not keep.all():
+        d, v, cols = d[keep], v[keep], cols[keep]
+    days, day_codes = _codes(d)
     matrix = np.full((days.size, len(columns)), np.nan)
-    matrix[day_codes, cols[keep]] = v[keep]
+    matrix[day_codes, cols] = v
     index = pd.DatetimeIndex((days.astype("timedelta64[D]") + _EPOCH).astype("datetime64[ns]"), name="date")
     return pd.DataFrame(matrix, index=index, columns=pd.Index(columns, name="symbol"))
 
 
-def load_price_matrix(session: Session, symbols: list[str] | None = None, start: dt.date | None = None,
-                      end: dt.date | None = None) -> pd.DataFrame:
+#: Widest span of day numbers (or asset ids) indexed by a lookup table rather than sorted (about 270 years).
+_DENSE_SPAN = 100_000
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of small non-negative integers (asset ids): ``np.unique`` without the sort."""
+    if values.size == 0 or int(values.min()) < 0 or int(values.max()) >= _DENSE_SPAN:
+        return np.unique(values)
+    return np.flatnonzero(np.bincount(values))
+
+
+def _codes(day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(day, return_inverse=True)`` for day numbers, by a lookup table over their span (one pass, no
+    sort of a million rows); the same arrays."""
+    if day.size == 0:
+        return np.unique(day, return_inverse=True)
+    lo, hi = int(day.min()), int(day.max())
+    if hi - lo >= _DENSE_SPAN:
+        return np.unique(day, return_inverse=True)
+    offset = day - lo
+    present = np.zeros(hi - lo + 1, dtype=bool)
+    present[offset] = True
+    code_of = np.cumsum(present, dtype=np.int64) - 1
+    return np.flatnonzero(present) + lo, code_of[offset]
+
+
+def load_price_matrix(
+    session: Session, symbols: list[str] | None = None, start: dt.date | None = None, end: dt.date | None = None
+) -> pd.DataFrame:
     """Daily closes as a frame dates × symbols (NaN where an asset has no price)."""
     return _read_matrix(session, "prices", "close", symbols, start, end)
 
 
-def load_market_caps(session: Session, symbols: list[str] | None = None, start: dt.date | None = None,
-                     end: dt.date | None = None) -> pd.DataFrame:
+def load_market_caps(
+    session: Session, symbols: list[str] | None = None, start: dt.date | None = None, end: dt.date | None = None
+) -> pd.DataFrame:
     """Market caps as a frame dates × symbols (NaN where unknown)."""
     return _read_matrix(session, "market_caps", "market_cap", symbols, start, end)
 
 
-def load_dividends(session: Session, symbols: list[str] | None = None, start: dt.date | None = None,
-                   end: dt.date | None = None) -> pd.DataFrame:
+def load_dividends(
+    session: Session, symbols: list[str] | None = None, start: dt.date | None = None, end: dt.date | None = None
+) -> pd.DataFrame:
     """Cash dividends per share as a frame ex-dates × symbols (NaN: none that day); empty when none stored."""
     return _read_matrix(session, "dividends", "dividend", symbols, start, end)
 
 
 def last_price_dates(session: Session) -> dict[str, dt.date]:
     """The newest stored price date per symbol (for incremental refreshes)."""
-    rows = session.execute(text(
-        "SELECT a.symbol, MAX(p.date) FROM prices p JOIN assets a ON a.id = p.asset_id GROUP BY a.symbol"
-    )).fetchall()
+    rows = session.execute(
+        text("SELECT a.symbol, MAX(p.date) FROM prices p JOIN assets a ON a.id = p.asset_id GROUP BY a.symbol")
+    ).fetchall()
     return {s: (d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d))) for s, d in rows}
 
 
