@@ -14,6 +14,7 @@
 
 Each figure runs in its own temporary DATA_DIR seeded with ``python -m core seed-demo``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,13 @@ def seed(path: Path, assets: int | None, years: float | None) -> None:
     env = {**os.environ, "DATA_DIR": str(path), "LOG_LEVEL": "WARNING"}
     env.pop("DATABASE_URL", None)
     sizes = [] if assets is None else ["--assets", str(assets), "--years", str(years)]
-    subprocess.run([sys.executable, "-m", "core", "seed-demo", *sizes],
-                   cwd=PROJECT_ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "core", "seed-demo", *sizes],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     _use_data_dir(path)
     from core.services import bootstrap, users
 
@@ -113,8 +119,11 @@ def bench_preview(path: Path) -> None:
         start = time.perf_counter()
         _backtest(token, params)
         times.append(time.perf_counter() - start)
-    _report("strategy_preview", statistics.median(times),
-            f"{inputs.prices.shape[1]} assets x {inputs.prices.shape[0]} days, median of {len(times)}")
+    _report(
+        "strategy_preview",
+        statistics.median(times),
+        f"{inputs.prices.shape[1]} assets x {inputs.prices.shape[0]} days, median of {len(times)}",
+    )
 
 
 def bench_browser(path: Path) -> None:
@@ -162,8 +171,9 @@ def _step_target(name: str) -> float | None:
     return None
 
 
-def browser_steps(base_url: str, server_pid: int | None, label: str, *, username: str = ADMIN[0],
-                  password: str = ADMIN[2]) -> list:  # type: ignore[type-arg]
+def browser_steps(
+    base_url: str, server_pid: int | None, label: str, *, username: str = ADMIN[0], password: str = ADMIN[2]
+) -> list:  # type: ignore[type-arg]
     """Log in and walk the app as a person does; one :class:`bench.wire.Step` per action, printed as it goes."""
     from playwright.sync_api import sync_playwright
 
@@ -202,8 +212,11 @@ def browser_steps(base_url: str, server_pid: int | None, label: str, *, username
         step = wire.settle(page, "login (settled)", min_charts=1)
         first_chart = step.first_chart_s if step.first_chart_s is not None else float("nan")
         verdict = "OK" if first_chart <= STEP_TARGETS["login -> first chart"] else "SLOW"
-        print(f"  [{label}] {'login -> first chart':<32} {first_chart:6.2f} s  (target <= "
-              f"{STEP_TARGETS['login -> first chart']} s) {verdict}", flush=True)
+        print(
+            f"  [{label}] {'login -> first chart':<32} {first_chart:6.2f} s  (target <= "
+            f"{STEP_TARGETS['login -> first chart']} s) {verdict}",
+            flush=True,
+        )
         steps.append(Step("login -> first chart", first_chart, 0, 0, 0, 0, 0.0))
         show(step)
 
@@ -221,15 +234,18 @@ def browser_steps(base_url: str, server_pid: int | None, label: str, *, username
             act(f"range {choice}", segment(choice).click)
         act("log scale on", page.get_by_text("Log scale", exact=True).click)
         act("log scale off", page.get_by_text("Log scale", exact=True).click)
-        act("page Dashboard -> Strategy", page.get_by_role("link", name="Strategy").click)
+        # every page below draws one chart at least (Strategy: the comparison; Data: the asset's history): a step
+        # is settled when its charts are drawn
+        act("page Dashboard -> Strategy", page.get_by_role("link", name="Strategy").click, 1)
         page.get_by_text("Preview:").first.wait_for()
         cost = page.get_by_role("spinbutton", name="Trading cost (bps of turnover)")
-        act("strategy field change", lambda: (cost.fill("7.0"), cost.press("Enter")))
-        act("page Strategy -> Data", page.get_by_role("link", name="Data", exact=True).click)
+        act("strategy field change", lambda: (cost.fill("7.0"), cost.press("Enter")), 1)
+        act("page Strategy -> Data", page.get_by_role("link", name="Data", exact=True).click, 1)
         act("page Data -> Dashboard", page.get_by_role("link", name="Dashboard").click, 1)
-        act("page Dashboard -> Data", page.get_by_role("link", name="Data", exact=True).click)
+        act("page Dashboard -> Data", page.get_by_role("link", name="Data", exact=True).click, 1)
         act("page Data -> Dashboard (again)", page.get_by_role("link", name="Dashboard").click, 1)
-        act("direct load of /data", lambda: page.goto(base_url + "/data"))
+        # measured from the request: goto returns at the first byte, so the wire is polled while the page loads
+        act("direct load of /data", lambda: page.goto(base_url + "/data", wait_until="commit"), 1)
         browser.close()
     return steps
 
@@ -239,10 +255,17 @@ def bench_steps(path: Path, label: str) -> list:  # type: ignore[type-arg]
     from tests.e2e.conftest import start_server, stop_server
 
     process, base_url = start_server(path, {"DEMO_ON_EMPTY": "false"})
+    print(f"  [{label}] load average before: {_load()}", flush=True)
     try:
         return browser_steps(base_url, process.pid, label)
     finally:
+        print(f"  [{label}] load average after: {_load()}", flush=True)
         stop_server(process)
+
+
+def _load() -> str:
+    """The 1, 5 and 15-minute load averages (the figures beside every timing: the machine is shared)."""
+    return " / ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def main() -> int:

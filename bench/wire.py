@@ -12,13 +12,17 @@ Streamlit ``ForwardMsg``:
 * **bytes** are the sizes of the frames received (what the browser downloads for the action; Streamlit's
   message cache replaces a repeated large element by its hash, and that is counted as what it is);
 * an action is **settled** when the last run it caused has finished, every chart on the page is drawn, and the
-  websocket has been quiet for :data:`QUIET_S`. The settled time is measured to the last frame or the last
-  drawing, whichever came later (the quiet window itself is not counted).
+  websocket has been quiet for :data:`QUIET_S`. The settled time is measured to the last frame or the poll that
+  first saw every chart drawn, whichever came later (the quiet window itself is not counted; a poll waits while
+  the browser's main thread draws, so this is the moment the drawing was done, not a poll before it);
+* **runs done** is when the action's last run finished on the server (its ``script_finished`` frame arrived):
+  the time after it is the browser's.
 
 Server CPU is read from ``/proc/<pid>/stat`` (user + system time of the server process) around the action.
 
 Both Playwright APIs are supported: :meth:`Wire.settle` (sync) and :meth:`Wire.asettle` (async).
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +35,10 @@ QUIET_S = 0.4
 #: Polling interval while waiting for an action to settle, seconds.
 POLL_S = 0.05
 #: JavaScript: [charts on the page, charts that have drawn their SVG].
-CHARTS_DRAWN = ("() => { const c = Array.from(document.querySelectorAll(\"[data-testid='stPlotlyChart']\"));"
-                " return [c.length, c.filter(e => e.querySelector('.main-svg')).length]; }")
+CHARTS_DRAWN = (
+    "() => { const c = Array.from(document.querySelectorAll(\"[data-testid='stPlotlyChart']\"));"
+    " return [c.length, c.filter(e => e.querySelector('.main-svg')).length]; }"
+)
 
 _STATUS = {0: "app", 2: "cut", 3: "fragment"}
 
@@ -62,6 +68,9 @@ class Step:
     server_cpu_s: float
     timed_out: bool = False
     first_chart_s: float | None = None  # seconds until the first chart was drawn (None: no chart)
+    #: seconds until the server's last run for the action finished (its ``script_finished`` frame arrived): what
+    #: follows is the browser drawing
+    server_done_s: float | None = None
 
     @property
     def reruns(self) -> int:
@@ -69,9 +78,13 @@ class Step:
 
     def line(self) -> str:
         chart = "" if self.first_chart_s is None else f"  first chart {self.first_chart_s:5.2f} s"
-        return (f"{self.name:<32} settled {self.settled_s:6.2f} s{chart}  runs app={self.app_runs} "
-                f"fragment={self.fragment_runs} cut={self.cut_runs}  received {self.bytes_in / 1024:8.1f} KiB  "
-                f"server CPU {self.server_cpu_s:5.2f} s" + ("  TIMED OUT" if self.timed_out else ""))
+        if self.server_done_s is not None:
+            chart = f"  runs done {self.server_done_s:5.2f} s" + chart
+        return (
+            f"{self.name:<32} settled {self.settled_s:6.2f} s{chart}  runs app={self.app_runs} "
+            f"fragment={self.fragment_runs} cut={self.cut_runs}  received {self.bytes_in / 1024:8.1f} KiB  "
+            f"server CPU {self.server_cpu_s:5.2f} s" + ("  TIMED OUT" if self.timed_out else "")
+        )
 
 
 @dataclass
@@ -125,24 +138,38 @@ class Wire:
         now = time.monotonic()
         if drawn and progress["first_chart"] is None:
             progress["first_chart"] = now - self._t0
-        if drawn < total or total < min_charts:
-            progress["drawn_at"] = now
-        return drawn == total and total >= min_charts
+        complete = drawn == total and total >= min_charts
+        if not complete:
+            progress["pending"] = 1.0
+        elif progress.get("pending"):  # every chart drawn now, and not at the poll before: drawn by this poll
+            progress["drawn_at"], progress["pending"] = now, None
+        return complete
 
     def _step(self, name: str, last_frame: float, progress: dict[str, float | None], timed_out: bool) -> Step:
         frames = self._since()
         kinds = [f[2] for f in frames]
         drawn_at = progress["drawn_at"] or self._t0
-        return Step(name, max(last_frame, drawn_at) - self._t0, kinds.count("app"), kinds.count("fragment"),
-                    kinds.count("cut"), sum(f[1] for f in frames),
-                    server_cpu_s(self.server_pid) - self._cpu0, timed_out, progress["first_chart"])
+        done = [f[0] for f in frames if f[2] in ("app", "fragment")]
+        return Step(
+            name,
+            max(last_frame, drawn_at) - self._t0,
+            kinds.count("app"),
+            kinds.count("fragment"),
+            kinds.count("cut"),
+            sum(f[1] for f in frames),
+            server_cpu_s(self.server_pid) - self._cpu0,
+            timed_out,
+            progress["first_chart"],
+            done[-1] - self._t0 if done else None,
+        )
 
-    def settle(self, page: Any, name: str, *, timeout_s: float = 60.0, expect_run: bool = True,
-               min_charts: int = 0) -> Step:
+    def settle(
+        self, page: Any, name: str, *, timeout_s: float = 60.0, expect_run: bool = True, min_charts: int = 0
+    ) -> Step:
         """Wait (sync Playwright) until the action started at :meth:`mark` has settled (with at least
         ``min_charts`` charts drawn); return its figures."""
         deadline = time.monotonic() + timeout_s
-        progress: dict[str, float | None] = {"first_chart": None, "drawn_at": None}
+        progress: dict[str, float | None] = {"first_chart": None, "drawn_at": None, "pending": None}
         while True:
             drawn = self._poll(page.evaluate(CHARTS_DRAWN), progress, min_charts)
             ready, last = self._ready(expect_run)
@@ -151,11 +178,12 @@ class Wire:
                 return self._step(name, last, progress, not ready)
             page.wait_for_timeout(POLL_S * 1000)
 
-    async def asettle(self, page: Any, name: str, *, timeout_s: float = 60.0, expect_run: bool = True,
-                      min_charts: int = 0) -> Step:
+    async def asettle(
+        self, page: Any, name: str, *, timeout_s: float = 60.0, expect_run: bool = True, min_charts: int = 0
+    ) -> Step:
         """:meth:`settle` for the async Playwright API."""
         deadline = time.monotonic() + timeout_s
-        progress: dict[str, float | None] = {"first_chart": None, "drawn_at": None}
+        progress: dict[str, float | None] = {"first_chart": None, "drawn_at": None, "pending": None}
         while True:
             drawn = self._poll(await page.evaluate(CHARTS_DRAWN), progress, min_charts)
             ready, last = self._ready(expect_run)
