@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
@@ -34,7 +34,9 @@ from core.services import dashboard
 
 if TYPE_CHECKING:
     from core.quant.engine import CleanedPrices
+    from core.quant.stress import Shock
     from core.services.market import MarketInputs
+    from core.services.risk_views import MonteCarloParams, RiskView
 
 TTL_SECONDS = 3600
 MAX_ENTRIES = 64
@@ -68,6 +70,7 @@ def clear() -> None:
     """Forget every cached read and figure of this process (tests; admins clear nothing: keys follow data)."""
     st.cache_data.clear()
     _figure.clear()
+    _risk_view.clear()
     with _market_lock:
         _market.clear()
 
@@ -186,6 +189,55 @@ def prewarm_market_inputs(token: str) -> None:
 
     if runtime.exists():
         _market_future(token, background=True)
+
+
+def risk_view(
+    token: str,
+    config_id: int,
+    *,
+    actor: object,
+    monte_carlo: MonteCarloParams,
+    shocks: Sequence[Shock] = (),
+    newey_west: bool = False,
+) -> RiskView:
+    """:func:`core.services.risk_views.risk_view`, the actor checked on fresh state at every call, the view itself
+    computed once per data version, inputs and stored factor values, and shared (read it, never change it): the
+    Monte Carlo, stress replay and held prices cost seconds of CPU, and the Dashboard's Risk section asked for
+    them again on every run of every session. Factor imports do not move the data version, so the key also
+    carries a digest of every stored factor set."""
+    from core.db import unit_of_work
+    from core.services import factors
+    from core.services.access import ALL_ROLES, resolve
+
+    with unit_of_work() as session:
+        resolve(session, actor, ALL_ROLES, action="reading risk views")
+        digest = [
+            (
+                s.name,
+                s.rows,
+                str(s.first),
+                str(s.last),
+                int(pd.util.hash_pandas_object(factors.load_factors(session, s.name)).sum()),
+            )
+            for s in factors.list_factor_sets(session)
+        ]
+    key = repr((config_id, monte_carlo, tuple(shocks), bool(newey_west), digest))
+    return _risk_view(token, key, config_id, monte_carlo, tuple(shocks), bool(newey_west), actor)
+
+
+@st.cache_resource(show_spinner="Computing the risk views…", ttl=TTL_SECONDS, max_entries=32)
+def _risk_view(
+    token: str,
+    key: str,
+    config_id: int,
+    _monte_carlo: MonteCarloParams,
+    _shocks: tuple[Shock, ...],
+    _newey_west: bool,
+    _actor: object,
+) -> RiskView:
+    from core.services.risk_views import risk_view as compute_risk_view
+
+    return compute_risk_view(config_id, actor=_actor, monte_carlo=_monte_carlo, shocks=_shocks, newey_west=_newey_west)
 
 
 @st.cache_data(show_spinner=False, ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)

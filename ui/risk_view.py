@@ -18,8 +18,8 @@ from core.quant.montecarlo import METHODS
 from core.quant.stress import Shock
 from core.schemas.strategy import basis_label
 from core.services.dashboard import DashboardData
-from core.services.risk_views import MonteCarloParams, RiskView, risk_view
-from ui import charts, tables
+from core.services.risk_views import MonteCarloParams, RiskView
+from ui import cache, charts, tables
 from ui.auth import actor
 from ui.errors import shown_errors
 
@@ -123,7 +123,8 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
         with st.expander("Hypothetical shocks", icon=":material/bolt:"):
             shocks = _shocks()
         newey_west = st.toggle("Newey-West standard errors", key=KEY + "nw")
-        view = risk_view(
+        view = cache.risk_view(  # once per data version and inputs, shared (issue 17: seconds of CPU per run)
+            cache.token(),
             data.config_id,
             actor=actor(),
             shocks=shocks,
