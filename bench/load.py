@@ -18,6 +18,7 @@ audit log holds exactly one compute per job (each ran exactly once).
 
 Everything is torn down at the end; the whole run aborts at --deadline seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +57,9 @@ def _pct(values: list[float], q: float) -> float:
 STEPS = ("login", "page Strategy", "page Dashboard", "range 1Y", "section Risk")
 
 
-async def _session(browser, base_url: str, username: str, rounds: int, steps: dict[str, list], errors: list[str],
-                   delay_s: float = 0.0) -> None:
+async def _session(
+    browser, base_url: str, username: str, rounds: int, steps: dict[str, list], errors: list[str], delay_s: float = 0.0
+) -> None:
     from bench.wire import Wire
 
     await asyncio.sleep(delay_s)  # ramp-up: sessions arrive one after another, as people do
@@ -95,8 +97,106 @@ async def _session(browser, base_url: str, username: str, rounds: int, steps: di
         await context.close()
 
 
-async def _browsers(base_url: str, sessions: int, n_browsers: int, rounds: int, deadline_s: float,
-                    ramp_up_s: float = 0.0):
+#: The walk a recorded browser does once for the websocket-level client: (action, what to click, charts to wait for).
+WIRE_ROUND = ("page Strategy", "page Dashboard", "range 1Y", "section Risk", "range Max", "section Performance")
+
+
+async def record_walk(base_url: str, username: str, password: str):  # type: ignore[no-untyped-def]
+    """One real browser session doing the walk, every run request it sends recorded per action
+    (:class:`bench.wire.Recording`), for :class:`bench.wire.WireClient` to replay."""
+    from playwright.async_api import async_playwright
+
+    from bench.wire import Recording, Wire
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    recording = Recording(username=username)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 800})
+            page = await context.new_page()
+            page.set_default_timeout(90_000)
+            wire = Wire().attach(page)
+            recording.attach(page)
+
+            async def act(name: str, do, charts: int = 0) -> None:  # type: ignore[no-untyped-def]
+                recording.mark(name)
+                wire.mark()
+                await do()
+                step = await wire.asettle(page, name, timeout_s=90, min_charts=charts)
+                if step.timed_out:
+                    raise RuntimeError(f"recording: {name} did not settle")
+                await page.wait_for_timeout(1500)  # late requests (the cookie component's report) belong here
+
+            await act("open", lambda: page.goto(base_url), 0)
+            await page.get_by_label("Username").fill(username)
+            await page.get_by_label("Password", exact=True).fill(password)
+            await act("login", page.get_by_role("button", name="Log in").click, 1)
+            await act("page Strategy", page.get_by_role("link", name="Strategy").click, 1)
+            await act("page Dashboard", page.get_by_role("link", name="Dashboard").click, 1)
+            await act("range 1Y", page.get_by_role("radio", name="1Y", exact=True).click, 1)
+            await act("section Risk", page.get_by_role("radio", name="Risk", exact=True).click, 2)
+            await act("range Max", page.get_by_role("radio", name="Max", exact=True).click, 1)
+            await act("section Performance", page.get_by_role("radio", name="Performance", exact=True).click, 1)
+            await context.close()
+        finally:
+            await browser.close()
+    return recording
+
+
+async def _wire_session(
+    base_url: str,
+    username: str,
+    recording,
+    rounds: int,
+    steps: dict[str, list],  # type: ignore[no-untyped-def]
+    errors: list[str],
+    delay_s: float = 0.0,
+) -> None:
+    """A session at the websocket level: the recorded browser's requests, as ``username``."""
+    from bench.wire import WireClient
+
+    await asyncio.sleep(delay_s)
+    try:
+        async with WireClient(base_url, username, recording) as client:
+            for name in ("open", "login"):
+                step = await client.step(name)
+                if step.timed_out:
+                    raise RuntimeError(f"{name} did not finish within 90 s")
+                if name == "login":
+                    steps[name].append(step)
+            if not any(text.startswith(b"Dashboard") for text in client.texts):
+                raise RuntimeError("the login did not reach the Dashboard")
+            for _ in range(rounds):
+                for name in WIRE_ROUND:
+                    step = await client.step(name)
+                    if step.timed_out:
+                        errors.append(f"{username}: {name} did not finish within 90 s")
+                    if name in steps:
+                        steps[name].append(step)
+            if client.exceptions:
+                errors.append(f"{username}: {client.exceptions} exception box(es) drawn")
+    except Exception as exc:  # noqa: BLE001 - counted and printed
+        errors.append(f"{username}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+
+
+async def _wire_clients(base_url: str, sessions: int, rounds: int, deadline_s: float, ramp_up_s: float, recording):  # type: ignore[no-untyped-def]
+    steps: dict[str, list] = {name: [] for name in STEPS}
+    errors: list[str] = []
+    gap = ramp_up_s / max(sessions - 1, 1)
+    work = [
+        _wire_session(base_url, f"analyst{i:02d}", recording, rounds, steps, errors, i * gap) for i in range(sessions)
+    ]
+    try:
+        await asyncio.wait_for(asyncio.gather(*work), timeout=deadline_s)
+    except TimeoutError:
+        errors.append(f"aborted at the {deadline_s:.0f} s deadline")
+    return steps, errors
+
+
+async def _browsers(
+    base_url: str, sessions: int, n_browsers: int, rounds: int, deadline_s: float, ramp_up_s: float = 0.0
+):
     from playwright.async_api import async_playwright
 
     from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -104,12 +204,16 @@ async def _browsers(base_url: str, sessions: int, n_browsers: int, rounds: int, 
     steps: dict[str, list] = {name: [] for name in STEPS}
     errors: list[str] = []
     async with async_playwright() as pw:
-        browsers = [await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                    for _ in range(n_browsers)]
+        browsers = [
+            await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            for _ in range(n_browsers)
+        ]
         try:
             step = ramp_up_s / max(sessions - 1, 1)
-            work = [_session(browsers[i % n_browsers], base_url, f"analyst{i:02d}", rounds, steps, errors, i * step)
-                    for i in range(sessions)]
+            work = [
+                _session(browsers[i % n_browsers], base_url, f"analyst{i:02d}", rounds, steps, errors, i * step)
+                for i in range(sessions)
+            ]
             try:
                 await asyncio.wait_for(asyncio.gather(*work), timeout=deadline_s)
             except TimeoutError:
@@ -130,7 +234,9 @@ def _pin(pid: int, core: int) -> bool:
     return done.returncode == 0
 
 
-def browser_load(sessions: int, n_browsers: int, rounds: int, deadline_s: float, ramp_up_s: float = 0.0) -> bool:
+def browser_load(
+    sessions: int, n_browsers: int, rounds: int, deadline_s: float, ramp_up_s: float = 0.0, client: str = "browser"
+) -> bool:
     from tests.e2e.conftest import start_server, stop_server
 
     data_dir = Path(tempfile.mkdtemp(prefix="autoindex-load-"))
@@ -145,6 +251,8 @@ def browser_load(sessions: int, n_browsers: int, rounds: int, deadline_s: float,
     users.create_user(*ADMIN, role="admin")
     for i in range(sessions):
         users.create_user(f"analyst{i:02d}", f"Analyst {i}", ANALYST_PASSWORD, role="analyst")
+    if client == "wire":
+        users.create_user("recorder", "Recorder", ANALYST_PASSWORD, role="analyst")
     print(f"[browser] database seeded and computed in {time.monotonic() - t0:.1f} s ({data_dir})")
     process, base_url = start_server(data_dir, {"EMBEDDED_WORKER": "true"})
     from bench.wire import server_cpu_s
@@ -152,8 +260,19 @@ def browser_load(sessions: int, n_browsers: int, rounds: int, deadline_s: float,
     pinned = _pin(process.pid, 0)
     if pinned and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})  # this process, Playwright's driver and Chromium: core 1
-    print(f"[browser] server pid {process.pid} {'pinned to core 0, browser to core 1' if pinned else 'not pinned'}; "
-          f"load average before: {os.getloadavg()[0]:.1f}")
+    recording = None
+    if client == "wire":  # one real browser walks once, before the load; every session replays what it sent
+        started = time.monotonic()
+        recording = asyncio.run(record_walk(base_url, "recorder", ANALYST_PASSWORD))
+        print(
+            f"[wire] recorded one browser's walk in {time.monotonic() - started:.1f} s: "
+            + ", ".join(f"{name} {len(sent)}" for name, sent in recording.steps)
+            + " run request(s)"
+        )
+    print(
+        f"[browser] server pid {process.pid} {'pinned to core 0, browser to core 1' if pinned else 'not pinned'}; "
+        f"load average before: {os.getloadavg()[0]:.1f}"
+    )
     ok = True
     try:
         import jobs
@@ -164,26 +283,36 @@ def browser_load(sessions: int, n_browsers: int, rounds: int, deadline_s: float,
         refresh_id = run_service.enqueue("refresh", {"provider": "demo", "full": True}, user=ADMIN[0])
         report_id = reports.request_report("performance", "max", "pdf", owner=ADMIN[0])
         report_run = reports.get_report(report_id, None).task_run_id
-        print(f"[browser] queued refresh run {refresh_id} and report run {report_run}; "
-              f"{sessions} sessions in {n_browsers} browsers, {rounds} rounds each, arriving over {ramp_up_s:.0f} s")
+        print(
+            f"[browser] queued refresh run {refresh_id} and report run {report_run}; "
+            f"{sessions} sessions in {n_browsers} browsers, {rounds} rounds each, arriving over {ramp_up_s:.0f} s"
+        )
         started = time.monotonic()
         cpu0, own0 = server_cpu_s(process.pid), os.times()
-        steps, errors = asyncio.run(_browsers(base_url, sessions, n_browsers, rounds, deadline_s, ramp_up_s))
+        if recording is not None:
+            steps, errors = asyncio.run(_wire_clients(base_url, sessions, rounds, deadline_s, ramp_up_s, recording))
+        else:
+            steps, errors = asyncio.run(_browsers(base_url, sessions, n_browsers, rounds, deadline_s, ramp_up_s))
         took = time.monotonic() - started
         server_cpu, own = server_cpu_s(process.pid) - cpu0, os.times()
-        browser_cpu = (own.children_user + own.children_system + own.user + own.system) - \
-            (own0.children_user + own0.children_system + own0.user + own0.system)
-        print(f"[browser] sessions done in {took:.1f} s; errors: {len(errors)}; load average {os.getloadavg()[0]:.1f}")
+        browser_cpu = (own.children_user + own.children_system + own.user + own.system) - (
+            own0.children_user + own0.children_system + own0.user + own0.system
+        )
+        print(f"[{client}] sessions done in {took:.1f} s; errors: {len(errors)}; load average {os.getloadavg()[0]:.1f}")
         for e in errors[:20]:
             print(f"  error: {e}")
         for name, done in steps.items():
             values = [s.settled_s for s in done if not s.timed_out]
             runs = sum(s.app_runs for s in done), sum(s.fragment_runs for s in done)
-            print(f"  {name:15s} n={len(values):3d}  p50={_pct(values, .5):6.2f} s  p95={_pct(values, .95):6.2f} s  "
-                  f"max={max(values, default=float('nan')):6.2f} s  runs app={runs[0]} fragment={runs[1]}  "
-                  f"received p50 {_pct([s.bytes_in / 1024 for s in done], .5):.0f} KiB")
-        print(f"  server CPU {server_cpu:.1f} s for {sessions} sessions: {server_cpu / max(sessions, 1):.2f} s per "
-              f"session (the refresh and report jobs included); this process and the browser: {browser_cpu:.1f} s")
+            print(
+                f"  {name:15s} n={len(values):3d}  p50={_pct(values, 0.5):6.2f} s  p95={_pct(values, 0.95):6.2f} s  "
+                f"max={max(values, default=float('nan')):6.2f} s  runs app={runs[0]} fragment={runs[1]}  "
+                f"received p50 {_pct([s.bytes_in / 1024 for s in done], 0.5):.0f} KiB"
+            )
+        print(
+            f"  server CPU {server_cpu:.1f} s for {sessions} sessions: {server_cpu / max(sessions, 1):.2f} s per "
+            f"session (the refresh and report jobs included); this process and the browser: {browser_cpu:.1f} s"
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             runs = [run_service.get_run(refresh_id), run_service.get_run(report_run)]
@@ -191,12 +320,16 @@ def browser_load(sessions: int, n_browsers: int, rounds: int, deadline_s: float,
                 break
             time.sleep(0.5)
         for run in runs:
-            print(f"  job {run.kind:8s} run {run.id}: {run.state} after {run.attempts} attempt(s)"
-                  f"{', ' + str(run.duration_s and round(run.duration_s, 1)) + ' s' if run.duration_s else ''}"
-                  f"{' error: ' + run.error if run.error else ''}")
+            print(
+                f"  job {run.kind:8s} run {run.id}: {run.state} after {run.attempts} attempt(s)"
+                f"{', ' + str(run.duration_s and round(run.duration_s, 1)) + ' s' if run.duration_s else ''}"
+                f"{' error: ' + run.error if run.error else ''}"
+            )
         lost = [r.id for r in runs if r.state != "succeeded"]
-        print(f"[browser] jobs lost or failed: {lost or 'none'}; report status "
-              f"{reports.get_report(report_id, None).status}")
+        print(
+            f"[browser] jobs lost or failed: {lost or 'none'}; report status "
+            f"{reports.get_report(report_id, None).status}"
+        )
         ok = not errors and not lost
     finally:
         stop_server(process)
@@ -218,9 +351,16 @@ def queue_drill(n_jobs: int, deadline_s: float) -> bool:
     from tests.integration.conftest import flush_job_keys
     from tests.integration.jobs_support import Consumers, audit_count
 
-    os.environ.update({"DATA_DIR": str(data_dir), "DATABASE_URL": url, "REDIS_URL": redis_url,
-                       "DEMO_ON_EMPTY": "false", "LOG_LEVEL": "WARNING",
-                       "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
+    os.environ.update(
+        {
+            "DATA_DIR": str(data_dir),
+            "DATABASE_URL": url,
+            "REDIS_URL": redis_url,
+            "DEMO_ON_EMPTY": "false",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+    )
     _reset()
     flush_job_keys(redis_url)
     consumers = Consumers(dict(os.environ), data_dir, mode="huey_consumer")
@@ -237,14 +377,19 @@ def queue_drill(n_jobs: int, deadline_s: float) -> bool:
         seed_demo(years=0.5, end=dt.date(2024, 12, 31))
         first = ensure_default_config()
         params = dict(first.params)
-        configs = [first.id] + [save_version(f"Load {i}", {**params, "rebalance": r}).id
-                                for i, r in enumerate(("monthly", "quarterly", "daily"))]
+        configs = [first.id] + [
+            save_version(f"Load {i}", {**params, "rebalance": r}).id
+            for i, r in enumerate(("monthly", "quarterly", "daily"))
+        ]
         jobs.reconfigure()
         consumers.start(workers=2)
         consumers.start(workers=2)
         before = audit_count("config.compute")
         started = time.monotonic()
-        ids = [run_service.enqueue("compute", {"config_id": configs[i % len(configs)]}, user=SystemActor("load")) for i in range(n_jobs)]
+        ids = [
+            run_service.enqueue("compute", {"config_id": configs[i % len(configs)]}, user=SystemActor("load"))
+            for i in range(n_jobs)
+        ]
         print(f"[queue] queued {n_jobs} compute jobs in {time.monotonic() - started:.1f} s on 2 consumers × 2 threads")
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
@@ -259,10 +404,12 @@ def queue_drill(n_jobs: int, deadline_s: float) -> bool:
         executed = audit_count("config.compute") - before
         attempts = sorted({r.attempts for r in runs})
         workers = {r.worker for r in runs if r.worker}
-        print(f"[queue] {sum(r.is_final for r in runs)}/{n_jobs} final in {took:.1f} s "
-              f"({n_jobs / took:.1f} jobs/s): states {states}; attempts per run {attempts}; "
-              f"computes executed (audit) {executed}; consumers used {len(workers)}; "
-              f"still queued in Redis {jobs.huey.pending_count()}")
+        print(
+            f"[queue] {sum(r.is_final for r in runs)}/{n_jobs} final in {took:.1f} s "
+            f"({n_jobs / took:.1f} jobs/s): states {states}; attempts per run {attempts}; "
+            f"computes executed (audit) {executed}; consumers used {len(workers)}; "
+            f"still queued in Redis {jobs.huey.pending_count()}"
+        )
         ok = states == {"succeeded": n_jobs} and executed == n_jobs and attempts == [1]
         print(f"[queue] every job finished exactly once: {'yes' if ok else 'NO'}")
     finally:
@@ -283,15 +430,34 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--deadline", type=float, default=300, help="seconds for each part before it aborts")
     parser.add_argument("--jobs", type=int, default=200)
-    parser.add_argument("--ramp-up", type=float, default=60.0,
-                        help="seconds over which the sessions start (0: all log in at the same instant)")
+    parser.add_argument(
+        "--ramp-up",
+        type=float,
+        default=60.0,
+        help="seconds over which the sessions start (0: all log in at the same instant)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("browser", "wire"),
+        default="browser",
+        help="browser: SESSIONS Chromium contexts; wire: one recorded browser walk replayed by SESSIONS "
+        "websocket clients (bench/wire.py), when one core of Chromium cannot open them in time",
+    )
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--skip-queue", action="store_true")
     args = parser.parse_args()
     results = []
     if not args.skip_browser:
-        results.append(browser_load(args.sessions, max(1, min(args.browsers, 4)), args.rounds, args.deadline,
-                                    args.ramp_up))
+        results.append(
+            browser_load(
+                args.sessions,
+                max(1, min(args.browsers, 4)),
+                args.rounds,
+                args.deadline,
+                args.ramp_up,
+                client=args.client,
+            )
+        )
     if not args.skip_queue:
         results.append(queue_drill(args.jobs, args.deadline))
     print("load held" if all(results) else "load NOT held")

@@ -191,3 +191,174 @@ class Wire:
             if ready or time.monotonic() > deadline:
                 return self._step(name, last, progress, not ready)
             await page.wait_for_timeout(POLL_S * 1000)
+
+
+# --------------------------------------------------------------------------- a browser's messages, recorded and replayed
+def rerun_request(payload: Any) -> bool:
+    """Whether a frame a browser sent is a ``BackMsg`` asking for a run (``rerun_script``): a page load, a widget
+    change, a navigation, a fragment's widget, a component's report."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    if not isinstance(payload, (bytes, bytearray)):
+        return False
+    msg = BackMsg()
+    try:
+        msg.ParseFromString(bytes(payload))
+    except Exception:  # noqa: BLE001 - not a BackMsg we know
+        return False
+    return msg.WhichOneof("type") == "rerun_script"
+
+
+@dataclass
+class Recording:
+    """What one browser sent, action by action: ``steps`` is a list of (action name, its run requests in order).
+
+    Recorded with :meth:`attach` on a Playwright page and :meth:`mark` before each action; replayed by
+    :class:`WireClient` (bench/load.py ``--client wire``), so a replayed session sends what a browser sends."""
+
+    username: str = ""
+    steps: list[tuple[str, list[bytes]]] = field(default_factory=list)
+
+    def attach(self, page: Any) -> Recording:
+        page.on("websocket", self._on_socket)
+        return self
+
+    def _on_socket(self, socket: Any) -> None:
+        if "_stcore/stream" in socket.url:
+            socket.on("framesent", self._on_sent)
+
+    def _on_sent(self, payload: Any) -> None:
+        if rerun_request(payload) and self.steps:
+            self.steps[-1][1].append(bytes(payload))
+
+    def mark(self, name: str) -> None:
+        """The requests sent from now on belong to action ``name``."""
+        self.steps.append((name, []))
+
+
+def _patched(payload: bytes, old_username: str, username: str, hashes: list[str]) -> bytes:
+    """A recorded request as this client sends it: the recorded user name typed as ``username``, and the message
+    hashes this client holds (a browser tells the server which large messages it has cached)."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    msg = BackMsg()
+    msg.ParseFromString(payload)
+    state = msg.rerun_script
+    for widget in state.widget_states.widgets:
+        if widget.WhichOneof("value") == "string_value" and widget.string_value == old_username and old_username:
+            widget.string_value = username
+    del state.cached_message_hashes[:]
+    state.cached_message_hashes.extend(hashes)
+    return msg.SerializeToString()
+
+
+class WireClient:
+    """One session at the Streamlit websocket level, replaying a :class:`Recording` (asyncio, ``websockets``).
+
+    It opens ``/_stcore/stream`` as the browser does (subprotocol ``streamlit``), sends each recorded run request
+    after the run before it finished (a browser sends the next one after drawing the last), and keeps the hashes
+    of the cacheable messages it received, as a browser's message cache does. A step is settled when the run its
+    last request caused has finished: the server's part of what a person waits for; no drawing is measured."""
+
+    def __init__(self, base_url: str, username: str, recording: Recording) -> None:
+        self.url = base_url.replace("http://", "ws://").rstrip("/") + "/_stcore/stream"
+        self.username = username
+        self.recording = recording
+        self.frames: list[tuple[float, int, str | None]] = []
+        self.hashes: dict[str, None] = {}
+        self.exceptions = 0
+        self.texts: list[bytes] = []
+        self._socket: Any = None
+        self._reader_task: Any = None
+        self._event: Any = None
+
+    async def __aenter__(self) -> WireClient:
+        import asyncio
+
+        import websockets
+
+        self._event = asyncio.Event()
+        self._socket = await websockets.connect(
+            self.url,
+            subprotocols=["streamlit"],
+            max_size=None,  # type: ignore[list-item]
+            open_timeout=90,
+            ping_interval=None,
+        )
+        self._reader_task = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._socket is not None:
+            await self._socket.close()
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+
+    async def _read(self) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        async for payload in self._socket:
+            msg = ForwardMsg()
+            kind = None
+            try:
+                msg.ParseFromString(payload)
+                which = msg.WhichOneof("type")
+                if which == "script_finished":
+                    kind = _STATUS.get(int(msg.script_finished), "other")
+                elif which == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                    element = msg.delta.new_element
+                    if element.WhichOneof("type") == "exception":
+                        self.exceptions += 1
+                    elif element.WhichOneof("type") == "heading":
+                        self.texts.append(element.heading.body.encode())
+                if msg.hash and msg.metadata.cacheable:
+                    self.hashes[msg.hash] = None
+            except Exception:  # noqa: BLE001 - counted as bytes
+                kind = None
+            self.frames.append((time.monotonic(), len(payload), kind))
+            if kind in ("app", "fragment", "cut", "other"):
+                self._event.set()
+
+    async def _finished_after(self, since: float, timeout_s: float) -> bool:
+        import asyncio
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if any(f[0] >= since and f[2] in ("app", "fragment", "other") for f in list(self.frames)):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._event.clear()
+            try:
+                await asyncio.wait_for(self._event.wait(), timeout=min(remaining, 1.0))
+            except TimeoutError:
+                pass
+
+    async def step(self, name: str, *, timeout_s: float = 90.0) -> Step:
+        """Replay the recorded action ``name``; its figures (server CPU is not per session here: 0)."""
+        requests = next(r for n, r in self.recording.steps if n == name)
+        t0 = time.monotonic()
+        timed_out = False
+        for request in requests:
+            sent = time.monotonic()
+            await self._socket.send(_patched(request, self.recording.username, self.username, list(self.hashes)))
+            if not await self._finished_after(sent, timeout_s - (sent - t0)):
+                timed_out = True
+                break
+        frames = [f for f in list(self.frames) if f[0] >= t0]
+        kinds = [f[2] for f in frames]
+        done = [f[0] for f in frames if f[2] in ("app", "fragment", "other")]
+        end = done[-1] if done and not timed_out else time.monotonic()
+        return Step(
+            name,
+            end - t0,
+            kinds.count("app"),
+            kinds.count("fragment"),
+            kinds.count("cut"),
+            sum(f[1] for f in frames),
+            0.0,
+            timed_out,
+            None,
+            end - t0,
+        )
