@@ -183,12 +183,19 @@ def market_inputs(token: str) -> MarketInputs:
 
 def prewarm_market_inputs(token: str) -> None:
     """Start loading the data version's market inputs in a background thread unless loaded or loading, so the
-    first Strategy preview after a data change does not wait for them. Only in a served app (a Streamlit
-    runtime): an AppTest or a script keeps loading on first use."""
-    from streamlit import runtime
-
-    if runtime.exists():
+    first Strategy preview after a data change does not wait for them. Only in a served app (:func:`served`): an
+    AppTest or a script keeps loading on first use."""
+    if served():
         _market_future(token, background=True)
+
+
+def served() -> bool:
+    """Whether this run answers a client over HTTP (a browser, or bench/wire.py's client): its request had a Host
+    header. AppTest and bare runs have none."""
+    try:
+        return bool(st.context.headers.get("Host"))
+    except Exception:  # no request context at all
+        return False
 
 
 def risk_view(
