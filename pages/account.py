@@ -1,4 +1,5 @@
 """Account: two-factor authentication for the logged-in user (the password is changed from the sidebar)."""
+
 import streamlit as st
 
 from ui import account_view as view

@@ -1,4 +1,5 @@
 """Data: the universe, per-asset history and quality; import and provider settings for admins."""
+
 import streamlit as st
 
 from ui import cache

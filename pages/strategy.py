@@ -1,4 +1,5 @@
 """Strategy lab: edit a config with instant validation, preview it, compare, save, activate, history."""
+
 import streamlit as st
 
 from core.services import strategies
@@ -25,7 +26,9 @@ with shown_errors():
     else:
         with shown_errors():
             preview_result = view.preview(token, params)
-            st.caption(f"Preview: {preview_result['rebalances']} rebalances. " + view.sentences(preview_result["warnings"][:3]))
+            st.caption(
+                f"Preview: {preview_result['rebalances']} rebalances. " + view.sentences(preview_result["warnings"][:3])
+            )
     view.notices()
     names = ["Preview and compare", "Save"] + (["Activate"] if user.is_admin else []) + ["History"]
     tabs = dict(zip(names, st.tabs(names)))

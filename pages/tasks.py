@@ -1,4 +1,5 @@
 """Tasks: queue jobs, follow them live, browse the history, retry or cancel, see the schedule and the workers."""
+
 import streamlit as st
 
 from ui import tasks_view as view

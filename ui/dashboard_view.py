@@ -6,6 +6,7 @@ fragment, not the page (no authentication, sidebar, header or KPIs again). Only 
 (lazy sections). Every figure is built once per data version and view (:func:`ui.cache.figure`) and reused by
 every session and rerun; long lines are sent at screen resolution (:func:`ui.charts.for_screen`).
 """
+
 from __future__ import annotations
 
 import html
@@ -27,9 +28,20 @@ from ui.risk_view import comparison_series_for, risk_panels
 
 SECTIONS: tuple[str, ...] = ("Performance", "Allocation", "Risk", "Data freshness")
 #: A short modebar (it sits in the strip charts.MODEBAR_STRIP keeps above every title).
-PLOT_CONFIG = {"displaylogo": False, "responsive": True,
-               "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d",
-                                          "toggleSpikelines", "hoverClosestCartesian", "hoverCompareCartesian"]}
+PLOT_CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "modeBarButtonsToRemove": [
+        "select2d",
+        "lasso2d",
+        "zoomIn2d",
+        "zoomOut2d",
+        "autoScale2d",
+        "toggleSpikelines",
+        "hoverClosestCartesian",
+        "hoverCompareCartesian",
+    ],
+}
 
 
 def dark_theme() -> bool:
@@ -51,8 +63,9 @@ def _themed(build: go.Figure | Callable[[], go.Figure], dark: bool, basis: str |
     return fig, len(fig.to_json())
 
 
-def plot(build: go.Figure | Callable[[], go.Figure], key: str, view: tuple[Hashable, ...] = (), *,
-         basis: str | None = None) -> None:
+def plot(
+    build: go.Figure | Callable[[], go.Figure], key: str, view: tuple[Hashable, ...] = (), *, basis: str | None = None
+) -> None:
     """Draw a figure (or the one ``build()`` makes) with the Streamlit theme (light or dark, as the browser prefers).
 
     ``basis`` (a version's price basis) is appended to the title (:func:`ui.charts.with_basis`): every Dashboard
@@ -60,8 +73,7 @@ def plot(build: go.Figure | Callable[[], go.Figure], key: str, view: tuple[Hasha
     the figure is built once and reused (:func:`ui.cache.figure`); without it, it is built on every run."""
     dark = dark_theme()
     if view:
-        fig, size = cache.figure(str(view[0]), (key, dark, basis, *view[1:]),
-                                 lambda: _themed(build, dark, basis))  # type: ignore[misc]
+        fig, size = cache.figure(str(view[0]), (key, dark, basis, *view[1:]), lambda: _themed(build, dark, basis))  # type: ignore[misc]
     else:
         fig, size = _themed(build, dark, basis)
     add_bytes(size)
@@ -76,8 +88,12 @@ def kpis(data: DashboardData) -> None:
     for column, period in zip(columns[1:], KPI_PERIODS):
         idx, bm = data.kpis.loc[period, "index"], data.kpis.loc[period, "benchmark"]
         excess = None if idx is None or bm is None else idx - bm
-        column.metric(f"{period} return", pct(idx), delta=None if excess is None else f"{pct(excess, signed=True)} vs {bench}",
-                      help=f"{bench}: {pct(bm)}")
+        column.metric(
+            f"{period} return",
+            pct(idx),
+            delta=None if excess is None else f"{pct(excess, signed=True)} vs {bench}",
+            help=f"{bench}: {pct(bm)}",
+        )
         column.caption(f"{bench}: {pct(bm)}")
 
 
@@ -90,8 +106,18 @@ def main_chart(data: DashboardData, token: str = "") -> tuple[pd.Timestamp | Non
     start, and the caption gives each one's return over it (the analytics' period return)."""
     # Wraps onto two lines on a narrow screen instead of being clipped.
     with st.container(horizontal=True, vertical_alignment="center", gap="small"):
-        choice = st.segmented_control("Range", charts.RANGES, key=state.DASH_RANGE, default="Max",
-                                      label_visibility="collapsed", width="content", wrap=True) or "Max"
+        choice = (
+            st.segmented_control(
+                "Range",
+                charts.RANGES,
+                key=state.DASH_RANGE,
+                default="Max",
+                label_visibility="collapsed",
+                width="content",
+                wrap=True,
+            )
+            or "Max"
+        )
         log_scale = st.toggle("Log scale", key=state.DASH_LOG_SCALE, width="content")
     index, bench = data.chart_index, data.chart_benchmark
     start = charts.range_start(index.index, choice)
@@ -99,19 +125,25 @@ def main_chart(data: DashboardData, token: str = "") -> tuple[pd.Timestamp | Non
     assert shown is not None  # clip_range keeps a Series a Series
     shown_bench = charts.clip_range(bench, start)
     windowed = start is not None and shown.index[0] > index.index[0]
-    plot(lambda: charts.index_vs_benchmark(shown, shown_bench, data.benchmark_symbol, log_scale=log_scale,
-                                           base=100.0 if windowed else None),
-         "chart_main", _view(data, token, start, log_scale) if token else (), basis=data.basis)
+    plot(
+        lambda: charts.index_vs_benchmark(
+            shown, shown_bench, data.benchmark_symbol, log_scale=log_scale, base=100.0 if windowed else None
+        ),
+        "chart_main",
+        _view(data, token, start, log_scale) if token else (),
+        basis=data.basis,
+    )
     if windowed and len(shown) > 1:
         parts = [f"Index {pct(float(shown.iloc[-1]) / float(shown.iloc[0]) - 1.0, signed=True)}"]
         if shown_bench is not None and len(shown_bench.dropna()) > 1:
             b = shown_bench.dropna()
             parts.append(f"{data.benchmark_symbol} {pct(float(b.iloc[-1]) / float(b.iloc[0]) - 1.0, signed=True)}")
-        st.caption(f"{choice}: both rebased to 100 at the close of {shown.index[0]:%Y-%m-%d}; "
-                   f"return since then: {', '.join(parts)}.")
+        st.caption(
+            f"{choice}: both rebased to 100 at the close of {shown.index[0]:%Y-%m-%d}; "
+            f"return since then: {', '.join(parts)}."
+        )
     elif data.first_allocation is not None:
-        st.caption(f"From the first allocation on {data.first_allocation} (the index is at its base value "
-                   "before it).")
+        st.caption(f"From the first allocation on {data.first_allocation} (the index is at its base value before it).")
     return start, log_scale
 
 
@@ -119,16 +151,33 @@ def performance(data: DashboardData, start: pd.Timestamp | None, token: str = ""
     windowed = _view(data, token, start) if token else ()
     left, right = st.columns(2)
     with left:
-        plot(lambda: charts.growth_of(charts.clip_range(data.chart_index, start),
-                                      charts.clip_range(data.chart_benchmark, start), data.benchmark_symbol),
-             "chart_growth", windowed, basis=data.basis)
+        plot(
+            lambda: charts.growth_of(
+                charts.clip_range(data.chart_index, start),
+                charts.clip_range(data.chart_benchmark, start),
+                data.benchmark_symbol,
+            ),
+            "chart_growth",
+            windowed,
+            basis=data.basis,
+        )
     with right:
-        plot(lambda: charts.underwater(charts.clip_range(data.drawdown, start)), "chart_underwater", windowed,
-             basis=data.basis)
-    plot(lambda: charts.monthly_heatmap(data.monthly_returns, data.yearly_returns, data.year_labels),
-         "chart_monthly", _view(data, token) if token else (), basis=data.basis)
-    st.caption("Year = the calendar-year return (the months compounded). Partial years are marked: the first is "
-               "measured from the first allocation, the current one to date.")
+        plot(
+            lambda: charts.underwater(charts.clip_range(data.drawdown, start)),
+            "chart_underwater",
+            windowed,
+            basis=data.basis,
+        )
+    plot(
+        lambda: charts.monthly_heatmap(data.monthly_returns, data.yearly_returns, data.year_labels),
+        "chart_monthly",
+        _view(data, token) if token else (),
+        basis=data.basis,
+    )
+    st.caption(
+        "Year = the calendar-year return (the months compounded). Partial years are marked: the first is "
+        "measured from the first allocation, the current one to date."
+    )
 
 
 def allocation(data: DashboardData, token: str = "") -> None:
@@ -139,17 +188,31 @@ def allocation(data: DashboardData, token: str = "") -> None:
     same = _view(data, token) if token else ()
     left, right = st.columns(2)
     with left:
-        plot(lambda: charts.allocation_bar(data.allocation_now, "symbol", "Allocation now by asset (top 20)"),
-             "chart_alloc_asset", same, basis=data.basis)
+        plot(
+            lambda: charts.allocation_bar(data.allocation_now, "symbol", "Allocation now by asset (top 20)"),
+            "chart_alloc_asset",
+            same,
+            basis=data.basis,
+        )
     with right:
-        plot(lambda: charts.allocation_pie(data.allocation_sectors, "sector", "Allocation now by sector",
-                                           color_of=sector_color), "chart_alloc_sector", same, basis=data.basis)
-    view = st.radio("Allocation over time", ["By sector", "Top holdings"], key=state.DASH_ALLOC_VIEW,
-                    horizontal=True)
+        plot(
+            lambda: charts.allocation_pie(
+                data.allocation_sectors, "sector", "Allocation now by sector", color_of=sector_color
+            ),
+            "chart_alloc_sector",
+            same,
+            basis=data.basis,
+        )
+    view = st.radio("Allocation over time", ["By sector", "Top holdings"], key=state.DASH_ALLOC_VIEW, horizontal=True)
     history = data.allocation_history_sectors if view == "By sector" else data.allocation_history_assets
-    plot(lambda: charts.allocation_area(history, f"Allocation over time ({view.lower()})",
-                                        color_of=sector_color if view == "By sector" else None),
-         "chart_alloc_history", _view(data, token, view) if token else (), basis=data.basis)
+    plot(
+        lambda: charts.allocation_area(
+            history, f"Allocation over time ({view.lower()})", color_of=sector_color if view == "By sector" else None
+        ),
+        "chart_alloc_history",
+        _view(data, token, view) if token else (),
+        basis=data.basis,
+    )
 
 
 def metrics_table(metrics: pd.DataFrame, benchmark_symbol: str | None = None) -> None:
@@ -164,18 +227,28 @@ def metrics_table(metrics: pd.DataFrame, benchmark_symbol: str | None = None) ->
         cells = f'<td style="text-align:right">{value}</td>'
         if has_bench:
             b_value = metric_value(m.benchmark, m.unit)
-            if b_value == MISSING and isinstance(m.benchmark_reason, str) and m.benchmark_reason != \
-                    "relative to the benchmark":
+            if (
+                b_value == MISSING
+                and isinstance(m.benchmark_reason, str)
+                and m.benchmark_reason != "relative to the benchmark"
+            ):
                 notes.append(f"{bench}: {html.escape(m.benchmark_reason)}")
             cells += f'<td style="text-align:right">{b_value}</td>'
-        rows.append(f'<tr><td><abbr title="{html.escape(m.formula)}">{html.escape(m.label)}</abbr></td>'
-                    f'{cells}<td>{"; ".join(notes)}</td></tr>')
+        rows.append(
+            f'<tr><td><abbr title="{html.escape(m.formula)}">{html.escape(m.label)}</abbr></td>'
+            f"{cells}<td>{'; '.join(notes)}</td></tr>"
+        )
     head = "<th>Metric</th><th>Index</th>" + (f"<th>{bench}</th>" if has_bench else "") + "<th>Note</th>"
-    st.markdown(f'<div style="overflow-x:auto"><table class="autoindex-metrics"><thead><tr>{head}</tr></thead>'
-                "<tbody>" + "".join(rows) + "</tbody></table></div>", unsafe_allow_html=True)
-    st.caption("Hover a metric for its formula. Daily simple returns, 252 periods a year, rf = 0; the benchmark "
-               f"over the same dates as the index. Beta, alpha, correlation, tracking error, information ratio and "
-               f"captures compare the index with {bench}, so the benchmark column has none.")
+    st.markdown(
+        f'<div style="overflow-x:auto"><table class="autoindex-metrics"><thead><tr>{head}</tr></thead>'
+        "<tbody>" + "".join(rows) + "</tbody></table></div>",
+        unsafe_allow_html=True,
+    )
+    st.caption(
+        "Hover a metric for its formula. Daily simple returns, 252 periods a year, rf = 0; the benchmark "
+        f"over the same dates as the index. Beta, alpha, correlation, tracking error, information ratio and "
+        f"captures compare the index with {bench}, so the benchmark column has none."
+    )
 
 
 def risk(data: DashboardData, token: str = "") -> None:
@@ -188,8 +261,12 @@ def risk(data: DashboardData, token: str = "") -> None:
     columns = st.columns(3)
     for column, kind in zip(columns, ("vol", "sharpe", "beta")):
         with column:
-            plot(lambda kind=kind: charts.rolling(data.rolling, kind),  # type: ignore[misc]
-                 f"chart_rolling_{kind}", same, basis=data.basis)
+            plot(
+                lambda kind=kind: charts.rolling(data.rolling, kind),  # type: ignore[misc]
+                f"chart_rolling_{kind}",
+                same,
+                basis=data.basis,
+            )
     risk_panels(data, comparison_series_for(data))  # issue 15: comparisons, Monte Carlo, stress, factors
 
 
@@ -197,10 +274,13 @@ def freshness(frame: pd.DataFrame) -> None:
     """Per-asset freshness; the number and its words follow :mod:`core.services.freshness` (the one rule)."""
     stale = frame[frame["stale_days"].fillna(0) > 0]
     st.caption(f"{len(frame)} assets; {len(stale)} not up to date. {STALE_HELP}")
-    tables.show(frame, column_config={
-        "first_date": st.column_config.DateColumn("First price"),
-        "last_date": st.column_config.DateColumn("Last price"),
-    })
+    tables.show(
+        frame,
+        column_config={
+            "first_date": st.column_config.DateColumn("First price"),
+            "last_date": st.column_config.DateColumn("Last price"),
+        },
+    )
 
 
 #: Words of engine warnings that change what the index is (a sleeve or assets left out, a flat or empty index);
@@ -219,7 +299,6 @@ def compute_notes(warnings: list[str]) -> None:
             st.markdown("\n".join(f"- {w}" for w in routine))
 
 
-
 @st.fragment
 def charts_panel(data: DashboardData, token: str) -> None:
     """Main chart with its range and log-scale controls, the section selector and the chosen section: one
@@ -227,8 +306,17 @@ def charts_panel(data: DashboardData, token: str) -> None:
     with timed("page", "Dashboard · charts (fragment)"), shown_errors():
         start, _log = main_chart(data, token)
         # One section per run (not st.tabs, which would build every chart on every rerun).
-        section = st.segmented_control("Section", SECTIONS, key=state.DASH_SECTION, default=SECTIONS[0],
-                                       label_visibility="collapsed", wrap=True) or SECTIONS[0]
+        section = (
+            st.segmented_control(
+                "Section",
+                SECTIONS,
+                key=state.DASH_SECTION,
+                default=SECTIONS[0],
+                label_visibility="collapsed",
+                wrap=True,
+            )
+            or SECTIONS[0]
+        )
         if section == "Performance":
             performance(data, start, token)
         elif section == "Allocation":

@@ -1,4 +1,5 @@
 """The Data screen: universe, per-asset history and quality, price import, provider settings (admin writes)."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -18,21 +19,31 @@ ASSET_CLASSES = ("equity", "etf", "commodity", "bond", "index", "other")
 
 def universe_table(frame: pd.DataFrame) -> None:
     active = int(frame["active"].sum()) if len(frame) else 0
-    st.caption(f"{len(frame)} assets, {active} active. Gaps = business days without a price between the first and "
-               f"last price. {STALE_HELP}")
-    tables.show(frame, column_config={
-        "first_date": st.column_config.DateColumn("First price"),
-        "last_date": st.column_config.DateColumn("Last price"),
-    })
+    st.caption(
+        f"{len(frame)} assets, {active} active. Gaps = business days without a price between the first and "
+        f"last price. {STALE_HELP}"
+    )
+    tables.show(
+        frame,
+        column_config={
+            "first_date": st.column_config.DateColumn("First price"),
+            "last_date": st.column_config.DateColumn("Last price"),
+        },
+    )
 
 
 def _on_add_asset() -> None:
     get = st.session_state.get
     try:
-        info = universe.add_asset(get(state.DATA_NEW_SYMBOL) or "", get(state.DATA_NEW_NAME) or "",
-                                  asset_class=get(state.DATA_NEW_CLASS) or "equity", sector=get(state.DATA_NEW_SECTOR),
-                                  currency=get(state.DATA_NEW_CURRENCY) or "USD",
-                                  is_benchmark=bool(get(state.DATA_NEW_BENCHMARK)), actor=auth.actor())
+        info = universe.add_asset(
+            get(state.DATA_NEW_SYMBOL) or "",
+            get(state.DATA_NEW_NAME) or "",
+            asset_class=get(state.DATA_NEW_CLASS) or "equity",
+            sector=get(state.DATA_NEW_SECTOR),
+            currency=get(state.DATA_NEW_CURRENCY) or "USD",
+            is_benchmark=bool(get(state.DATA_NEW_BENCHMARK)),
+            actor=auth.actor(),
+        )
     except ValidationFailed as exc:
         forms.set_errors("add_asset", exc.errors)
         return
@@ -53,7 +64,9 @@ def add_asset_form(user: UserOut) -> None:
         st.selectbox("Asset class", ASSET_CLASSES, key=state.DATA_NEW_CLASS)
         forms.field_error("add_asset", "asset_class")
         forms.text_field("add_asset", "sector", "Sector (optional)", key=state.DATA_NEW_SECTOR)
-        forms.text_field("add_asset", "currency", "Currency", key=state.DATA_NEW_CURRENCY, value=None, placeholder="USD")
+        forms.text_field(
+            "add_asset", "currency", "Currency", key=state.DATA_NEW_CURRENCY, value=None, placeholder="USD"
+        )
         st.checkbox("Benchmark", key=state.DATA_NEW_BENCHMARK)
         forms.other_errors("add_asset", ("symbol", "name", "asset_class", "sector", "currency"))
         st.form_submit_button("Add asset", on_click=_on_add_asset)
@@ -76,14 +89,23 @@ def _on_toggle_active(active_symbols: set[str]) -> None:
 def activation_form(user: UserOut, frame: pd.DataFrame) -> None:
     forms.notice("deactivate")
     active = set(frame.loc[frame["active"], "symbol"]) if len(frame) else set()
-    st.selectbox("Asset", frame["symbol"].tolist(), key=state.DATA_DEACTIVATE, index=None,
-                 placeholder="Choose an asset",
-                 format_func=lambda s: f"{s} ({'active' if s in active else 'inactive'})")
+    st.selectbox(
+        "Asset",
+        frame["symbol"].tolist(),
+        key=state.DATA_DEACTIVATE,
+        index=None,
+        placeholder="Choose an asset",
+        format_func=lambda s: f"{s} ({'active' if s in active else 'inactive'})",
+    )
     forms.field_error("deactivate", "symbol")
     chosen = st.session_state.get(state.DATA_DEACTIVATE)
-    st.button("Reactivate" if chosen and chosen not in active else "Deactivate", key="data_toggle_active",
-              on_click=_on_toggle_active, args=(active,),
-              help="Inactive assets keep their prices but are left out of every compute.")
+    st.button(
+        "Reactivate" if chosen and chosen not in active else "Deactivate",
+        key="data_toggle_active",
+        on_click=_on_toggle_active,
+        args=(active,),
+        help="Inactive assets keep their prices but are left out of every compute.",
+    )
 
 
 def asset_history(token: str, symbols: list[str]) -> None:
@@ -96,8 +118,11 @@ def asset_history(token: str, symbols: list[str]) -> None:
     columns = st.columns(5)
     columns[0].metric("Prices", f"{q['prices']:,}")
     columns[1].metric("Last price", str(q["last_date"] or MISSING))
-    columns[2].metric("Gaps (business days)", MISSING if q["gaps"] is None else f"{q['gaps']:,}",
-                      help=f"Longest gap: {q['longest_gap']} business days")
+    columns[2].metric(
+        "Gaps (business days)",
+        MISSING if q["gaps"] is None else f"{q['gaps']:,}",
+        help=f"Longest gap: {q['longest_gap']} business days",
+    )
     columns[3].metric("Unchanged closes", MISSING if q["unchanged_days"] is None else f"{q['unchanged_days']:,}")
     columns[4].metric(STALE_LABEL, MISSING if q["stale_days"] is None else str(q["stale_days"]), help=STALE_HELP)
     if len(history.prices):
@@ -116,8 +141,12 @@ def _on_import() -> None:
     from core.services.refresh import import_price_file
 
     try:
-        summary = import_price_file(upload.getvalue(), upload.name, actor=auth.actor(),
-                                    allow_new_symbols=bool(st.session_state.get(state.DATA_IMPORT_ALLOW_NEW)))
+        summary = import_price_file(
+            upload.getvalue(),
+            upload.name,
+            actor=auth.actor(),
+            allow_new_symbols=bool(st.session_state.get(state.DATA_IMPORT_ALLOW_NEW)),
+        )
     except ImportValidationError as exc:
         st.session_state[state.DATA_IMPORT_PROBLEMS] = [p.as_dict() for p in exc.rows]
         forms.set_errors("import", {"file": f"refused: {len(exc.rows)} problem(s), nothing was imported"})
@@ -127,18 +156,27 @@ def _on_import() -> None:
         return
     forms.clear("import")
     recompute = summary.get("recompute")
-    follow = (f" Recompute of {recompute['config']} queued as run {recompute['run_id']} (see Tasks)."
-              if isinstance(recompute, dict) and recompute.get("queued") else
-              f" Recompute not queued: {recompute.get('reason')}." if isinstance(recompute, dict) else "")
-    forms.set_notice("import", f"Imported {upload.name}: {summary['rows_new']} new, {summary['rows_updated']} "
-                               f"updated, {summary['rows_unchanged']} unchanged prices.{follow}")
+    follow = (
+        f" Recompute of {recompute['config']} queued as run {recompute['run_id']} (see Tasks)."
+        if isinstance(recompute, dict) and recompute.get("queued")
+        else f" Recompute not queued: {recompute.get('reason')}."
+        if isinstance(recompute, dict)
+        else ""
+    )
+    forms.set_notice(
+        "import",
+        f"Imported {upload.name}: {summary['rows_new']} new, {summary['rows_updated']} "
+        f"updated, {summary['rows_unchanged']} unchanged prices.{follow}",
+    )
 
 
 def import_form(user: UserOut) -> None:
-    st.caption("Columns: date, symbol, close (optional market_cap or shares_outstanding, and dividend: cash per "
-               "share going ex that day, for the total-return basis); one row per symbol "
-               "and date. The file is "
-               "checked as a whole: one bad row refuses it and nothing is written.")
+    st.caption(
+        "Columns: date, symbol, close (optional market_cap or shares_outstanding, and dividend: cash per "
+        "share going ex that day, for the total-return basis); one row per symbol "
+        "and date. The file is "
+        "checked as a whole: one bad row refuses it and nothing is written."
+    )
     forms.notice("import")
     st.file_uploader("Price file", type=["csv", "xlsx"], key=state.DATA_IMPORT_FILE)
     forms.field_error("import", "file")
@@ -146,16 +184,20 @@ def import_form(user: UserOut) -> None:
     st.button("Import", key="data_import_button", on_click=_on_import, type="primary")
     problems = st.session_state.get(state.DATA_IMPORT_PROBLEMS)
     if problems:
-        tables.show(pd.DataFrame(problems, columns=["row", "column", "problem", "value"]), hide_index=True,
-                     width="stretch")
+        tables.show(
+            pd.DataFrame(problems, columns=["row", "column", "problem", "value"]), hide_index=True, width="stretch"
+        )
     st.divider()
     factor_import_form()  # issue 15: factor sets for the regression
 
 
 def _on_provider() -> None:
     try:
-        universe.put_provider_settings(st.session_state.get(state.DATA_PROVIDER) or "",
-                                       st.session_state.get(state.DATA_PROVIDER_SYMBOLS) or "", actor=auth.actor())
+        universe.put_provider_settings(
+            st.session_state.get(state.DATA_PROVIDER) or "",
+            st.session_state.get(state.DATA_PROVIDER_SYMBOLS) or "",
+            actor=auth.actor(),
+        )
     except ValidationFailed as exc:
         forms.set_errors("provider", exc.errors)
         return
@@ -177,9 +219,13 @@ def provider_form(user: UserOut) -> None:
     with st.form("provider"):
         st.selectbox("Provider for refreshes", PROVIDER_NAMES, key=state.DATA_PROVIDER)
         forms.field_error("provider", "provider")
-        st.text_area("Symbols to refresh (comma separated; empty = the active universe)", key=state.DATA_PROVIDER_SYMBOLS)
+        st.text_area(
+            "Symbols to refresh (comma separated; empty = the active universe)", key=state.DATA_PROVIDER_SYMBOLS
+        )
         forms.field_error("provider", "symbols")
         st.form_submit_button("Save provider settings", on_click=_on_provider)
     key_state = "set (hidden)" if get_settings().twelvedata_api_key else "not set"
-    st.caption(f"TwelveData API key: {key_state}. Keys come from the environment (TWELVEDATA_API_KEY) or "
-               ".streamlit/secrets.toml and are never stored in the database or shown.")
+    st.caption(
+        f"TwelveData API key: {key_state}. Keys come from the environment (TWELVEDATA_API_KEY) or "
+        ".streamlit/secrets.toml and are never stored in the database or shown."
+    )

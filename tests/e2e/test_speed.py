@@ -3,6 +3,7 @@ message): a login is one whole-app run (the re-authentication cookie's report re
 range, log-scale or section change on the Dashboard reruns only the charts fragment, never the page. No timings are
 asserted (the machine is shared); the counts cannot pass by luck.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -37,9 +38,13 @@ def test_login_is_one_page_run_and_dashboard_toggles_rerun_only_their_fragment(s
         # One run draws the Dashboard; writing the cookie reruns only its fragment, never the page again.
         assert step.app_runs == 1 and step.cut_runs == 0, step
 
-        for name, control in (("section", _segment(page, "Risk")), ("section", _segment(page, "Performance")),
-                              ("range", _segment(page, "1Y")), ("range", _segment(page, "Max")),
-                              ("log scale", page.get_by_text("Log scale", exact=True))):
+        for name, control in (
+            ("section", _segment(page, "Risk")),
+            ("section", _segment(page, "Performance")),
+            ("range", _segment(page, "1Y")),
+            ("range", _segment(page, "Max")),
+            ("log scale", page.get_by_text("Log scale", exact=True)),
+        ):
             wire.mark()
             control.click()
             step = wire.settle(page, name, min_charts=2)
