@@ -53,3 +53,121 @@ def test_login_is_one_page_run_and_dashboard_toggles_rerun_only_their_fragment(s
         assert page.locator("[data-testid='stException']").count() == 0
     finally:
         context.close()
+
+
+# ----------------------------------------------------------------- the Strategy lab's shared inputs (no browser)
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """The demo universe computed in a database of its own (DATA_DIR restored afterwards)."""
+    import os
+
+    from core.config import reset_settings_cache
+    from core.db import reset_engine_cache
+
+    keys = ("DATA_DIR", "DATABASE_URL", "DEMO_ON_EMPTY", "EMBEDDED_WORKER")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(
+        {"DATA_DIR": str(tmp_path_factory.mktemp("speed-db")), "DEMO_ON_EMPTY": "true", "EMBEDDED_WORKER": "false"}
+    )
+    os.environ.pop("DATABASE_URL", None)
+    reset_engine_cache()
+    reset_settings_cache()
+    from core.services import bootstrap
+
+    bootstrap.start_up()
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    reset_engine_cache()
+    reset_settings_cache()
+
+
+def test_market_inputs_are_loaded_once_per_data_version_and_shared(demo_db, monkeypatch) -> None:
+    import threading
+
+    from core.services import market
+    from ui import cache
+
+    cache.clear()
+    loads: list[int] = []
+    real = market.load_market_inputs
+
+    def counted(session, *args, **kwargs):  # type: ignore[no-untyped-def]
+        loads.append(1)
+        return real(session, *args, **kwargs)
+
+    monkeypatch.setattr(market, "load_market_inputs", counted)
+    token = cache.token()
+    got: list[object] = []
+    threads = [threading.Thread(target=lambda: got.append(cache.market_data(token))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(loads) == 1 and len({id(g) for g in got}) == 1  # four sessions at once: one load, one object
+    assert cache.market_inputs(token) is got[0].inputs  # type: ignore[attr-defined]
+    cache.market_data(token + "|next version")
+    assert len(loads) == 2  # another data version is another load
+    cache.clear()
+
+
+def test_a_failed_load_is_not_kept(demo_db, monkeypatch) -> None:
+    from core.services import market
+    from ui import cache
+
+    cache.clear()
+    real = market.load_market_inputs
+    monkeypatch.setattr(market, "load_market_inputs", lambda *a, **k: (_ for _ in ()).throw(OSError("disk gone")))
+    token = cache.token()
+    with pytest.raises(OSError, match="disk gone"):
+        cache.market_data(token)
+    monkeypatch.setattr(market, "load_market_inputs", real)
+    assert not cache.market_data(token).inputs.prices.empty  # the next call loads again
+    cache.clear()
+
+
+def test_previews_on_shared_cleaned_prices_give_the_numbers_of_a_plain_backtest(demo_db) -> None:
+    import numpy as np
+
+    from core.schemas.strategy import DEFAULT_CONFIG
+    from core.services.compute import run_backtest
+    from ui import cache
+
+    cache.clear()
+    market = cache.market_data(cache.token())
+    base = DEFAULT_CONFIG.model_dump()
+    variants = [
+        base,
+        {**base, "cost_bps": 25.0},
+        {**base, "top_n": 5, "max_weight": 0.3},
+        {**base, "outlier_z": 4.0},
+        {**base, "cost_bps": 3.0},
+    ]  # hygiene kept, changed, then kept again
+    for params in variants:
+        cfg = DEFAULT_CONFIG.model_validate(params)
+        shared = run_backtest(cfg, market.inputs, cleaned=market.cleaned(cfg))
+        plain = run_backtest(cfg, market.inputs)
+        assert np.array_equal(shared.values.to_numpy(), plain.values.to_numpy())
+        assert shared.values.index.equals(plain.values.index)
+        assert shared.metrics == plain.metrics
+    cache.clear()
+
+
+def test_day_codes_equal_numpy_unique() -> None:
+    import numpy as np
+
+    from core.services.prices import _codes, _distinct
+
+    rng = np.random.default_rng(17)
+    for low, high, n in ((-800_000, -799_000, 5000), (0, 3, 10), (18_000, 21_000, 100_000), (0, 200_000, 1000)):
+        days = rng.integers(low, high, n)
+        expected_days, expected_codes = np.unique(days, return_inverse=True)
+        got_days, got_codes = _codes(days)
+        assert np.array_equal(got_days, expected_days) and np.array_equal(got_codes, expected_codes)
+        ids = np.abs(days) % 700
+        assert np.array_equal(_distinct(ids), np.unique(ids))
+    empty = np.empty(0, np.int64)
+    assert _codes(empty)[0].size == 0 and _distinct(empty).size == 0
