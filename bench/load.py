@@ -180,12 +180,18 @@ async def _wire_session(
         errors.append(f"{username}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
 
 
-async def _wire_clients(base_url: str, sessions: int, rounds: int, deadline_s: float, ramp_up_s: float, recording):  # type: ignore[no-untyped-def]
+async def _wire_clients(
+    base_url: str | list[str], sessions: int, rounds: int, deadline_s: float, ramp_up_s: float, recording
+):  # type: ignore[no-untyped-def]
+    """SESSIONS replaying clients arriving evenly over RAMP_UP seconds; with several base URLs (replicas), session
+    ``i`` goes to replica ``i mod n`` (what a round-robin load balancer does)."""
+    urls = [base_url] if isinstance(base_url, str) else base_url
     steps: dict[str, list] = {name: [] for name in STEPS}
     errors: list[str] = []
     gap = ramp_up_s / max(sessions - 1, 1)
     work = [
-        _wire_session(base_url, f"analyst{i:02d}", recording, rounds, steps, errors, i * gap) for i in range(sessions)
+        _wire_session(urls[i % len(urls)], f"analyst{i:02d}", recording, rounds, steps, errors, i * gap)
+        for i in range(sessions)
     ]
     try:
         await asyncio.wait_for(asyncio.gather(*work), timeout=deadline_s)
@@ -232,6 +238,157 @@ def _pin(pid: int, core: int) -> bool:
         return False
     done = subprocess.run(["taskset", "-a", "-c", "-p", str(core), str(pid)], capture_output=True, text=True)
     return done.returncode == 0
+
+
+def _print_steps(steps: dict[str, list]) -> None:  # type: ignore[type-arg]
+    for name, done in steps.items():
+        values = [s.settled_s for s in done if not s.timed_out]
+        runs = sum(s.app_runs for s in done), sum(s.fragment_runs for s in done)
+        print(
+            f"  {name:15s} n={len(values):3d}  p50={_pct(values, 0.5):6.2f} s  p95={_pct(values, 0.95):6.2f} s  "
+            f"max={max(values, default=float('nan')):6.2f} s  runs app={runs[0]} fragment={runs[1]}  "
+            f"received p50 {_pct([s.bytes_in / 1024 for s in done], 0.5):.0f} KiB"
+        )
+
+
+def _wait_jobs(run_ids: list[int], timeout_s: float = 120.0) -> list:  # type: ignore[type-arg]
+    """The job runs once final (or as they are after ``timeout_s``), each printed; a run not succeeded is lost."""
+    from core.services import runs as run_service
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        runs = [run_service.get_run(i) for i in run_ids]
+        if all(r.is_final for r in runs) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for run in runs:
+        print(
+            f"  job {run.kind:8s} run {run.id}: {run.state} after {run.attempts} attempt(s)"
+            f"{', ' + str(run.duration_s and round(run.duration_s, 1)) + ' s' if run.duration_s else ''}"
+            f"{' error: ' + run.error if run.error else ''}"
+        )
+    return runs
+
+
+def replica_load(sessions: int, rounds: int, deadline_s: float, ramp_up_s: float, redis_db: int = 7) -> bool:
+    """The websocket-level load on two replicas (issue 17, item 4): two ``streamlit run Home.py`` on one PostgreSQL
+    database (created here, dropped at the end) and Redis DB ``redis_db`` (the cache, the job queue, the rate
+    limits; only this project's keys are removed), each replica pinned to its own core, a ``huey_consumer`` worker
+    (unpinned) running the refresh and the report; sessions alternate between the replicas."""
+    import subprocess
+
+    from sqlalchemy import create_engine, text
+
+    from bench.wire import server_cpu_s
+    from tests.e2e.conftest import free_port, stop_server, wait_for_health
+    from tests.integration.conftest import flush_job_keys
+    from tests.integration.jobs_support import Consumers
+
+    pg_admin = os.environ.get("AUTOINDEX_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+    name = f"autoindex_replicas_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_admin, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = pg_admin.rsplit("/", 1)[0] + "/" + name
+    data_dir = Path(tempfile.mkdtemp(prefix="autoindex-replicas-"))
+    os.environ.update(
+        {
+            "DATA_DIR": str(data_dir),
+            "DATABASE_URL": url,
+            "REDIS_URL": redis_url,
+            "DEMO_ON_EMPTY": "true",
+            "EMBEDDED_WORKER": "false",
+            "LOG_LEVEL": "WARNING",
+            "COOKIE_KEY": "load-replicas-cookie-key-" + "k" * 24,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+    )
+    _reset()
+    flush_job_keys(redis_url)
+    processes: list[subprocess.Popen] = []
+    consumers = Consumers(dict(os.environ), data_dir, mode="huey_consumer")
+    ok = False
+    try:
+        import jobs
+        from core.services import bootstrap, reports, users
+        from core.services import runs as run_service
+
+        bootstrap.start_up()
+        users.create_user(*ADMIN, role="admin")
+        for i in range(sessions):
+            users.create_user(f"analyst{i:02d}", f"Analyst {i}", ANALYST_PASSWORD, role="analyst")
+        users.create_user("recorder", "Recorder", ANALYST_PASSWORD, role="analyst")
+        urls = []
+        for core in (0, 1):
+            port = free_port()
+            log = open(data_dir / f"replica-{core}.log", "w")  # noqa: SIM115 - closed with the process
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "streamlit",
+                    "run",
+                    str(ROOT / "Home.py"),
+                    "--server.port",
+                    str(port),
+                    "--server.address",
+                    "127.0.0.1",
+                    "--server.headless",
+                    "true",
+                    "--browser.gatherUsageStats",
+                    "false",
+                ],
+                cwd=ROOT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            processes.append(process)
+            urls.append(f"http://127.0.0.1:{port}")
+            wait_for_health(urls[-1], process)
+            _pin(process.pid, core)
+        consumers.start(workers=2)
+        started = time.monotonic()
+        recording = asyncio.run(record_walk(urls[0], "recorder", ANALYST_PASSWORD))
+        print(
+            f"[replicas] 2 replicas on cores 0 and 1 (PostgreSQL {name}, Redis DB {redis_db}), 1 worker; recorded "
+            f"the walk in {time.monotonic() - started:.1f} s; load average before: {os.getloadavg()[0]:.1f}"
+        )
+        jobs.reconfigure()  # the Redis queue: the worker runs these
+        refresh_id = run_service.enqueue("refresh", {"provider": "demo", "full": True}, user=ADMIN[0])
+        report_id = reports.request_report("performance", "max", "pdf", owner=ADMIN[0])
+        report_run = reports.get_report(report_id, None).task_run_id
+        started = time.monotonic()
+        cpu0 = [server_cpu_s(p.pid) for p in processes]
+        steps, errors = asyncio.run(_wire_clients(urls, sessions, rounds, deadline_s, ramp_up_s, recording))
+        took = time.monotonic() - started
+        cpu = [server_cpu_s(p.pid) - c for p, c in zip(processes, cpu0)]
+        print(f"[replicas] sessions done in {took:.1f} s; errors: {len(errors)}; load average {os.getloadavg()[0]:.1f}")
+        for e in errors[:20]:
+            print(f"  error: {e}")
+        _print_steps(steps)
+        print(
+            f"  replicas' CPU {cpu[0]:.1f} + {cpu[1]:.1f} s for {sessions} sessions: "
+            f"{sum(cpu) / max(sessions, 1):.2f} s per session (jobs run by the worker, not counted)"
+        )
+        runs = _wait_jobs([refresh_id, report_run])
+        lost = [r.id for r in runs if r.state != "succeeded"]
+        print(f"[replicas] jobs lost or failed: {lost or 'none'}")
+        ok = not errors and not lost
+    finally:
+        for process in processes:
+            stop_server(process)
+        consumers.close()
+        flush_job_keys(redis_url)
+        _reset()
+        with admin.connect() as conn:
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+        for key in ("DATABASE_URL", "REDIS_URL", "COOKIE_KEY"):
+            os.environ.pop(key, None)
+    return ok
 
 
 def browser_load(
@@ -301,30 +458,12 @@ def browser_load(
         print(f"[{client}] sessions done in {took:.1f} s; errors: {len(errors)}; load average {os.getloadavg()[0]:.1f}")
         for e in errors[:20]:
             print(f"  error: {e}")
-        for name, done in steps.items():
-            values = [s.settled_s for s in done if not s.timed_out]
-            runs = sum(s.app_runs for s in done), sum(s.fragment_runs for s in done)
-            print(
-                f"  {name:15s} n={len(values):3d}  p50={_pct(values, 0.5):6.2f} s  p95={_pct(values, 0.95):6.2f} s  "
-                f"max={max(values, default=float('nan')):6.2f} s  runs app={runs[0]} fragment={runs[1]}  "
-                f"received p50 {_pct([s.bytes_in / 1024 for s in done], 0.5):.0f} KiB"
-            )
+        _print_steps(steps)
         print(
             f"  server CPU {server_cpu:.1f} s for {sessions} sessions: {server_cpu / max(sessions, 1):.2f} s per "
             f"session (the refresh and report jobs included); this process and the browser: {browser_cpu:.1f} s"
         )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            runs = [run_service.get_run(refresh_id), run_service.get_run(report_run)]
-            if all(r.is_final for r in runs):
-                break
-            time.sleep(0.5)
-        for run in runs:
-            print(
-                f"  job {run.kind:8s} run {run.id}: {run.state} after {run.attempts} attempt(s)"
-                f"{', ' + str(run.duration_s and round(run.duration_s, 1)) + ' s' if run.duration_s else ''}"
-                f"{' error: ' + run.error if run.error else ''}"
-            )
+        runs = _wait_jobs([refresh_id, report_run])
         lost = [r.id for r in runs if r.state != "succeeded"]
         print(
             f"[browser] jobs lost or failed: {lost or 'none'}; report status "
@@ -443,11 +582,21 @@ def main() -> int:
         help="browser: SESSIONS Chromium contexts; wire: one recorded browser walk replayed by SESSIONS "
         "websocket clients (bench/wire.py), when one core of Chromium cannot open them in time",
     )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: the websocket-level load on two replicas (PostgreSQL + Redis DB --redis-db)",
+    )
+    parser.add_argument("--redis-db", type=int, default=7)
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--skip-queue", action="store_true")
     args = parser.parse_args()
     results = []
-    if not args.skip_browser:
+    if args.replicas == 2:
+        results.append(replica_load(args.sessions, args.rounds, args.deadline, args.ramp_up, args.redis_db))
+    elif not args.skip_browser:
         results.append(
             browser_load(
                 args.sessions,
