@@ -207,10 +207,11 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.Argument
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import jobs  # noqa: F401  (importing the job runner wires its queue into the services: core.services.ports)
     from core.logs import configure_logging
 
     try:
+        import jobs  # noqa: F401  (importing the job runner wires its queue into the services: core.services.ports)
+
         args = build_parser().parse_args(argv)
         configure_logging(args.log_level)
         return int(args.func(args) or 0)
