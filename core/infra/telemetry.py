@@ -247,6 +247,7 @@ def timing_stats(days: int = 7, *, now: dt.datetime | None = None, slowest: int 
             .limit(STATS_MAX_ROWS)
         ).all()
     frame = pd.DataFrame(rows, columns=["kind", "name", "duration_ms", "at"])
+    frame["duration_ms"] = frame["duration_ms"].astype(float)  # an empty table is object-typed: no quantile
     pages = _summarise(frame[frame["kind"] == "page"]).sort_values("p95_ms", ascending=False, ignore_index=True)
     cpu = frame[frame["kind"] == "cpu"].groupby("name")["duration_ms"]
     sent = frame[frame["kind"] == "bytes"].groupby("name")["duration_ms"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Date, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, utcnow
@@ -36,7 +36,7 @@ class Sweep(Base):
     #: The annual risk-free rate of every variant's Sharpe, Sortino and deflated Sharpe, fixed when the sweep starts
     #: (core.services.market.risk_free: RISK_FREE_RATE or RISK_FREE_SYMBOL's average yield), so that inline and
     #: queued chunks, and chunks retried after a settings change, give the same numbers.
-    risk_free_rate: Mapped[float] = mapped_column(default=0.0)
+    risk_free_rate: Mapped[float] = mapped_column(Float, default=0.0)
     n_variants: Mapped[int]
     n_chunks: Mapped[int]
     status: Mapped[str] = mapped_column(String(16), default="queued")
@@ -66,7 +66,7 @@ class SweepChunk(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
-    duration_s: Mapped[float | None]
+    duration_s: Mapped[float | None] = mapped_column(Float)
 
 
 class SweepVariant(Base):
