@@ -16,6 +16,7 @@ from huey import signals as S
 from huey.api import PeriodicTask, Task
 from sqlalchemy import select
 
+from core.config import get_settings
 from core.db import unit_of_work
 from core.infra.metrics import FINAL_STATES, observe_job
 from core.models import TaskRun
@@ -23,8 +24,9 @@ from jobs import huey
 
 log = logging.getLogger(__name__)
 
-#: Runs already observed by this process (a run ends once; the bound keeps the memory flat).
-_observed: deque[int] = deque(maxlen=1000)
+#: Runs already observed by this process, by database and run id (a run ends once; run ids repeat across databases,
+#: e.g. a test process or a worker pointed at a recreated database); the bound keeps the memory flat.
+_observed: deque[tuple[str, int]] = deque(maxlen=1000)
 
 
 def _run_id(task: Task) -> int | None:
@@ -36,7 +38,8 @@ def _run_id(task: Task) -> int | None:
 
 def observe_end(run_id: int) -> bool:
     """Observe the run once if it is in a final state; return whether it was observed now."""
-    if run_id in _observed:
+    key = (get_settings().effective_database_url, run_id)
+    if key in _observed:
         return False
     with unit_of_work() as session:
         row = session.execute(
@@ -44,7 +47,7 @@ def observe_end(run_id: int) -> bool:
         ).first()
     if row is None or row.state not in FINAL_STATES:
         return False
-    _observed.append(run_id)
+    _observed.append(key)
     observe_job(row.kind, row.state, row.duration_s)
     return True
 

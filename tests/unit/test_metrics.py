@@ -252,3 +252,20 @@ def test_a_finished_job_is_observed_once_from_its_run_row(sqlite_db):
     assert observe.observe_end(done_id) is False  # a second signal for the same run
     assert observe.observe_end(running_id) is False  # not final: not the end
     assert _value("autoindex_job_duration_seconds_count", kind="refresh", state="succeeded_with_warnings") == before + 1
+
+
+def test_the_same_run_id_in_another_database_is_another_run(sqlite_db):
+    """Run ids repeat across databases (a recreated database, a test process): a run observed elsewhere does not
+    hide this database's run with the same id."""
+    from core.db import unit_of_work
+    from core.models import TaskRun
+    from jobs import observe
+
+    with unit_of_work() as session:
+        done = TaskRun(kind="compute", state="succeeded", duration_s=1.0)
+        session.add(done)
+        session.commit()
+        done_id = done.id
+    observe._observed.append(("sqlite:////elsewhere/autoindex.db", done_id))
+    assert observe.observe_end(done_id) is True
+    assert observe.observe_end(done_id) is False
