@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -70,7 +71,8 @@ def inline_sweep() -> float:
     assert sweep.status == "succeeded", sweep.error
     print(
         f"inline: {grid.count:,} variants in {elapsed:.1f} s = {grid.count / elapsed:.1f} variants/s "
-        f"({sweep.summary.get('errors', 0) if sweep.summary else 0} errors; {load()})"
+        f"({sweep.summary.get('errors', 0) if sweep.summary else 0} errors; {load()}); "
+        f"peak RSS of this process so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
     )
     return elapsed
 
@@ -122,6 +124,10 @@ def redis_sweep(n_workers: int, env: dict[str, str], log_dir: Path) -> float:
                 p.wait(timeout=20)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        # ru_maxrss of the waited-for children is the largest peak of any one of them (KiB on Linux)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"peak RSS of the largest worker process so far: {peak:.0f} MiB  target < 1024 MiB per worker")
 
 
 def flush(url: str) -> None:
