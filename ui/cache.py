@@ -208,27 +208,15 @@ def risk_view(
     newey_west: bool = False,
 ) -> RiskView:
     """:func:`core.services.risk_views.risk_view`, the actor checked on fresh state at every call, the view itself
-    computed once per data version, inputs and stored factor values, and shared (read it, never change it): the
-    Monte Carlo, stress replay and held prices cost seconds of CPU, and the Dashboard's Risk section asked for
-    them again on every run of every session. Factor imports do not move the data version, so the key also
-    carries a digest of every stored factor set."""
+    computed once per data version and inputs, and shared (read it, never change it): the Monte Carlo, stress
+    replay and held prices cost seconds of CPU, and the Dashboard's Risk section asked for them again on every run
+    of every session. A factor import moves the data version (:func:`core.services.factors.store_factors`)."""
     from core.db import unit_of_work
-    from core.services import factors
     from core.services.access import ALL_ROLES, resolve
 
     with unit_of_work() as session:
         resolve(session, actor, ALL_ROLES, action="reading risk views")
-        digest = [
-            (
-                s.name,
-                s.rows,
-                str(s.first),
-                str(s.last),
-                int(pd.util.hash_pandas_object(factors.load_factors(session, s.name)).sum()),
-            )
-            for s in factors.list_factor_sets(session)
-        ]
-    key = repr((config_id, monte_carlo, tuple(shocks), bool(newey_west), digest))
+    key = repr((config_id, monte_carlo, tuple(shocks), bool(newey_west)))
     return _risk_view(token, key, config_id, monte_carlo, tuple(shocks), bool(newey_west), actor)
 
 

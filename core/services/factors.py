@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from core.db import unit_of_work
 from core.errors import ImportValidationError, RowProblem, ValidationFailed
 from core.models import FactorValue
-from core.services import audit
+from core.services import app_settings, audit
 from core.services.access import ADMIN_ONLY, resolve
 
 __all__ = [
@@ -125,8 +125,10 @@ def parse_factor_csv(
 
 
 def store_factors(session: Session, set_name: str, frame: pd.DataFrame, *, is_demo: bool = False) -> int:
-    """Replace the factor set ``set_name`` by ``frame`` [date, factor, value] inside the caller's transaction."""
+    """Replace the factor set ``set_name`` by ``frame`` [date, factor, value] inside the caller's transaction; the
+    data version moves with it (the Risk section's factor regression changes, and the UI caches key on it)."""
     session.execute(delete(FactorValue).where(FactorValue.factor_set == set_name))
+    app_settings.bump_data_version(session)
     rows = [
         {
             "factor_set": set_name,

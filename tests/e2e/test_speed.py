@@ -171,3 +171,22 @@ def test_day_codes_equal_numpy_unique() -> None:
         assert np.array_equal(_distinct(ids), np.unique(ids))
     empty = np.empty(0, np.int64)
     assert _codes(empty)[0].size == 0 and _distinct(empty).size == 0
+
+
+def test_storing_factors_moves_the_data_version(demo_db) -> None:
+    """The Risk section's view is cached per data version (ui.cache.risk_view): a factor import must move it."""
+    import pandas as pd
+
+    from core.db import unit_of_work
+    from core.services import app_settings, factors
+
+    with unit_of_work() as session:
+        before = app_settings.data_version(session)
+    frame = pd.DataFrame(
+        {"date": pd.to_datetime(["2024-01-02", "2024-01-03"]), "factor": ["MKT", "MKT"], "value": [0.01, -0.02]}
+    )
+    with unit_of_work() as session:
+        factors.store_factors(session, "speed test set", frame)
+        session.commit()
+    with unit_of_work() as session:
+        assert app_settings.data_version(session) > before
