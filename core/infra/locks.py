@@ -325,6 +325,22 @@ class FileLocks(LockBackend):
         return out
 
 
+#: How long a waiter asks again for the holder of a lock that is taken but names nobody yet.
+HOLDER_PATIENCE_S = 0.5
+
+
+def _current_holder(locks: Any, name: str, patience_s: float = HOLDER_PATIENCE_S) -> str | None:
+    """The holder the store names for ``name``. A lock just taken (or just passed from one holder to the next) is
+    held a moment before its holder is written — a flock taken, then the file written; a file truncated on release
+    before it is closed — so a waiter that reads nobody asks again for up to ``patience_s`` before saying "unknown"."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        current: str | None = locks.holder(name)
+        if current is not None or time.monotonic() >= deadline:
+            return current
+        time.sleep(0.02)
+
+
 def _holder_alive(who: str) -> bool:
     """False when ``who`` names a process of this host that no longer exists (a file left by a kill -9)."""
     host_pid = who.rsplit(" on ", 1)[-1]
@@ -401,7 +417,7 @@ def hold(
     who = describe_holder(holder)
     held = locks.acquire(name, who, 0)
     if held is None:
-        current = locks.holder(name)
+        current = _current_holder(locks, name)
         if not wait:
             raise AlreadyRunning(name, current)
         if on_wait is not None:

@@ -126,3 +126,25 @@ def test_advisory_keys_are_stable_and_distinct():
     assert locks.advisory_key("refresh") == locks.advisory_key("refresh") == 1386168291453096171
     names = ["refresh", "migrate", "seed"] + [locks.compute_lock(i) for i in range(1, 2000)]
     assert len({locks.advisory_key(n) for n in names}) == len(names)
+
+
+def test_a_waiter_names_a_holder_that_writes_its_name_a_moment_after_taking_the_lock(data_dir):
+    """A flock is taken before its holder is written into the file (and a release truncates before it closes): a
+    waiter that looked in that moment said "an unknown holder" (seen in the full suite under load). It now asks
+    again briefly and names the holder."""
+    import fcntl
+
+    store = locks.FileLocks(Path(data_dir) / "locks")
+    path = store.path("compute:7")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken, nobody named yet
+    writer = threading.Timer(0.15, lambda: os.pwrite(fd, b"compute:7\nrun 3 on host:1\n", 0))
+    writer.start()
+    try:
+        with pytest.raises(AlreadyRunning) as refused, locks.hold("compute:7", wait=False, locks=store):
+            pass
+        assert "run 3 on host:1" in str(refused.value)
+    finally:
+        writer.join()
+        os.close(fd)
