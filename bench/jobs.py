@@ -65,6 +65,7 @@ def main() -> int:
         os.environ.pop("DATABASE_URL", None)
     _flush(args.redis)
 
+    import jobs  # noqa: F401  (wires the Huey queue into the services, as the app, the CLI and a worker do)
     from core.db import migrate
     from core.services import runs as svc
     from core.services.access import SystemActor
