@@ -13,6 +13,20 @@ import zlib
 __all__ = ["SECTOR_COLORS", "EXTRA_COLORS", "OTHER_COLOR", "CASH_COLOR", "sector_color"]
 
 #: "Other" (what is left over, or a missing sector) and cash are neutral greys.
+#: Series colours of the report charts (HTML and PDF draw the same lines in the same order).
+SERIES_COLORS = [
+    "#1F3A5F",
+    "#D1495B",
+    "#00798C",
+    "#EDAE49",
+    "#66A182",
+    "#8D6A9F",
+    "#30638E",
+    "#F08A4B",
+    "#5B8E7D",
+    "#A23B72",
+    "#7F7F7F",
+]
 OTHER_COLOR = "#8a94a6"
 CASH_COLOR = "#c3c9d4"
 #: Fixed colours of the sectors AutoIndex knows (lower-case keys).

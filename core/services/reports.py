@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete as sql_delete
 from sqlalchemy import select, update
 
 from core.config import get_settings
@@ -219,21 +218,9 @@ def request_report(
     if inline:
         generate_report(report_id)
         return report_id
-    try:
-        run_id = runs.enqueue("report", {"report_id": report_id}, user=owner, huey=huey)
-    except Exception as exc:
-        with unit_of_work() as session:  # no report is left behind when the queue (or a job limit) refuses
-            session.execute(sql_delete(Report).where(Report.id == report_id))
-            session.execute(
-                update(AuditEvent)
-                .where(AuditEvent.id == event_id)
-                .values(outcome="error", message=f"not queued: {error_text(exc)}"[:500])
-            )
-            session.commit()
-        raise
-    with unit_of_work() as session:
-        session.execute(update(Report).where(Report.id == report_id).values(task_run_id=run_id))
-        session.commit()
+    runs.enqueue_for(
+        "report", {"report_id": report_id}, user=owner, huey=huey, row=Report, row_id=report_id, audit_event_id=event_id
+    )
     return report_id
 
 

@@ -229,6 +229,39 @@ def enqueue(
     return run_id
 
 
+def enqueue_for(
+    kind: str,
+    args: dict[str, Any],
+    *,
+    user: Any,
+    huey: Any = None,
+    row: Any,
+    row_id: int,
+    audit_event_id: int,
+) -> int:
+    """Queue the job that works on a row just stored (a report, a sweep) and link the run to it (``task_run_id``).
+
+    When the queue (or a job rate limit) refuses, the row is deleted and its audit event (written with the row)
+    is marked ``error`` "not queued: ...", so nothing is left behind for a job that never ran; the refusal is
+    raised again."""
+    try:
+        run_id = enqueue(kind, args, user=user, huey=huey)
+    except Exception as exc:
+        with unit_of_work() as session:
+            session.execute(delete(row).where(row.id == row_id))
+            session.execute(
+                update(AuditEvent)
+                .where(AuditEvent.id == audit_event_id)
+                .values(outcome="error", message=f"not queued: {error_text(exc)}"[:500])
+            )
+            session.commit()
+        raise
+    with unit_of_work() as session:
+        session.execute(update(row).where(row.id == row_id).values(task_run_id=run_id))
+        session.commit()
+    return run_id
+
+
 def _ping(queue: JobQueue) -> None:
     """Fail fast (before writing) when the queue is down."""
     try:

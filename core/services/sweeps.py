@@ -159,21 +159,9 @@ def start(
     if not queue:
         drive(sweep_id, worker=workers.worker_identity()["worker_id"], progress=progress)
         return get_sweep(sweep_id, actor)
-    try:
-        run_id = runs.enqueue("sweep", {"sweep_id": sweep_id}, user=actor, huey=huey)
-    except Exception as exc:
-        with unit_of_work() as session:  # no sweep is left behind when the queue (or a job limit) refuses
-            session.execute(delete(Sweep).where(Sweep.id == sweep_id))
-            session.execute(
-                update(AuditEvent)
-                .where(AuditEvent.id == event_id)
-                .values(outcome="error", message=f"not queued: {error_text(exc)}"[:500])
-            )
-            session.commit()
-        raise
-    with unit_of_work() as session:
-        session.execute(update(Sweep).where(Sweep.id == sweep_id).values(task_run_id=run_id))
-        session.commit()
+    runs.enqueue_for(
+        "sweep", {"sweep_id": sweep_id}, user=actor, huey=huey, row=Sweep, row_id=sweep_id, audit_event_id=event_id
+    )
     return get_sweep(sweep_id, actor)
 
 

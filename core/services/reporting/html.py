@@ -18,25 +18,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from core.services.palette import SERIES_COLORS
 from core.services.reporting.document import Chart, KeyValues, Paragraph, ReportDocument, Table, table_rows
 
 if TYPE_CHECKING:
     import jinja2
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
-PALETTE = [
-    "#1F3A5F",
-    "#D1495B",
-    "#00798C",
-    "#EDAE49",
-    "#66A182",
-    "#8D6A9F",
-    "#30638E",
-    "#F08A4B",
-    "#5B8E7D",
-    "#A23B72",
-    "#7F7F7F",
-]
+PALETTE = SERIES_COLORS  # one list for both formats (core/services/palette.py)
 #: Red for losses, white at zero, green for gains (the same scale as the PDF's).
 DIVERGING = [[0.0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#7fbf7b"], [1.0, "#1b7837"]]
 _TICKFORMAT = {"pct": ".1%", "ratio": ".2f", "level": ",.0f"}

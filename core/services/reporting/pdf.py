@@ -21,22 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.services.palette import SERIES_COLORS
 from core.services.reporting.document import Chart, KeyValues, Paragraph, ReportDocument, Table, table_rows
 
 ACCENT = "#1F3A5F"
-PALETTE = [
-    "#1F3A5F",
-    "#D1495B",
-    "#00798C",
-    "#EDAE49",
-    "#66A182",
-    "#8D6A9F",
-    "#30638E",
-    "#F08A4B",
-    "#5B8E7D",
-    "#A23B72",
-    "#7F7F7F",
-]
+PALETTE = SERIES_COLORS  # one list for both formats (core/services/palette.py)
 #: Most table columns drawn side by side; wider tables are cut into blocks.
 MAX_COLUMNS = 14
 #: Most legend entries in one row under a chart.
