@@ -27,6 +27,9 @@ from huey.consumer import Consumer as HueyConsumer
 from huey.consumer import Scheduler as HueyScheduler
 from huey.consumer import Worker as HueyWorker
 from huey.consumer import WorkerRecycle
+from huey.signals import SIGNAL_EXECUTING
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.errors import one_line
 from core.models import utcnow
@@ -164,33 +167,88 @@ def wait_for_queue(
     return False
 
 
+_started = threading.local()
+_watch_lock = threading.Lock()
+
+
+def _mark_started(signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
+    """Huey's ``executing`` signal, sent in the worker's own thread just before the task's body runs."""
+    _started.task_id = task.id
+
+
+def _watch_starts(huey: Any) -> None:
+    """Connect :func:`_mark_started` once per Huey instance (idempotent: every worker thread calls it)."""
+    with _watch_lock:
+        if not getattr(huey, "_autoindex_watches_starts", False):
+            huey.signal(SIGNAL_EXECUTING)(_mark_started)
+            huey._autoindex_watches_starts = True
+
+
+def is_queue_failure(exc: BaseException, huey: Any) -> bool:
+    """True when ``exc`` is the queue's storage failing (Redis or SQLite unreachable), not a bug: a connection
+    or timeout error of the client, or any error while the queue does not answer a probe."""
+    if isinstance(exc, (ConnectionError, TimeoutError, RedisConnectionError, RedisTimeoutError)):
+        return True
+    try:
+        probe_queue(huey)
+    except Exception:  # noqa: BLE001 - the probe failing is the answer
+        return True
+    return False
+
+
 class Worker(HueyWorker):  # type: ignore[misc]  # huey ships no type information
     """Huey's worker, except that a queue that cannot be read costs one log line per retry round (shared
-    backoff, see :class:`QueueOutage`) instead of a traceback on every poll."""
+    backoff, see :class:`QueueOutage`) instead of a traceback on every poll.
+
+    A task taken off the queue just before an outage is not lost: Huey reads the queue's storage once more
+    before the task's body runs (is it revoked?). When that read fails, the worker keeps the task and runs it
+    at the first try after the queue answers again (one log line per round, no traceback). When the storage
+    fails after the body ran (storing Huey's own result), the run is already recorded in the database: one
+    line, nothing carried."""
 
     tracker: QueueOutage = outage
+    carried: Any = None  # the task taken off the queue whose body has not run yet
 
     def loop(self, now: Any = None) -> None:
         wait = self.tracker.wait_s()
         if wait > 0:
             self.stop_flag.wait(wait)
             return
-        try:
-            task = self.huey.dequeue()
-        except Exception as exc:  # noqa: BLE001
-            self.stop_flag.wait(self.tracker.failed(exc, "reading the queue"))
-            return
-        self.tracker.succeeded()
+        if self.carried is not None:
+            try:
+                probe_queue(self.huey)
+            except Exception as exc:  # noqa: BLE001
+                self.stop_flag.wait(self.tracker.failed(exc, "checking the queue before running a kept task"))
+                return
+            self.tracker.succeeded()
+            task, self.carried = self.carried, None
+        else:
+            try:
+                task = self.huey.dequeue()
+            except Exception as exc:  # noqa: BLE001
+                self.stop_flag.wait(self.tracker.failed(exc, "reading the queue"))
+                return
+            self.tracker.succeeded()
         if task is None:
             if not self.huey.storage.blocking:
                 self.sleep()
             return
         self.delay = self.default_delay
         self.task_count += 1
+        _watch_starts(self.huey)
+        _started.task_id = None
         try:
             self.huey.execute(task, now)
-        except Exception:  # a task's own failure is recorded on its run; this is Huey's own last resort
-            self._logger.exception("Unhandled error during execution of task %s.", task.id)
+        except Exception as exc:  # a task's own failure is recorded on its run; this is Huey's own last resort
+            if not is_queue_failure(exc, self.huey):
+                self._logger.exception("Unhandled error during execution of task %s.", task.id)
+            elif getattr(_started, "task_id", None) == task.id:
+                self.tracker.failed(exc, f"storing the outcome of task {task.id}, which ran")
+            else:
+                self.task_count -= 1
+                self.carried = task
+                self.stop_flag.wait(self.tracker.failed(exc, f"checking task {task.id} before it runs; kept"))
+                return
         if self.max_tasks and self.task_count >= self.max_tasks:
             self._logger.info("Worker reached max tasks (%d), exiting.", self.max_tasks)
             raise WorkerRecycle()

@@ -113,3 +113,115 @@ def test_wait_for_queue_sleeps_the_backoff_and_logs_one_line_per_try(outage_log)
     stop = threading.Event()
     stop.set()
     assert wait_for_queue(FakeHuey(failures=1), tracker=tracker, stop=stop) is False
+
+
+class ClockFlag(threading.Event):
+    """The worker's stop flag: waiting moves the injected clock instead of sleeping."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.clock.now += timeout or 0
+        return False
+
+
+def _worker_on(huey, clock: Clock):
+    from jobs.worker import Worker
+
+    worker = Worker(huey, ClockFlag(clock), 0.1, 1.0, 2.0)
+    worker.tracker = _tracker(clock)
+    return worker
+
+
+def _flaky(storage, name: str, failures: int):
+    """Make ``storage.<name>`` fail ``failures`` times (the queue going down at that moment), then work."""
+    real = getattr(storage, name)
+    left = [failures]
+
+    def call(*args, **kwargs):
+        if left[0]:
+            left[0] -= 1
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+        return real(*args, **kwargs)
+
+    setattr(storage, name, call)
+
+
+def test_a_task_taken_just_before_an_outage_is_kept_and_runs_once_the_queue_is_back(outage_log):
+    # Huey reads the storage once more between taking a task and running it (is it revoked?). The queue going
+    # down in that moment lost the task and logged Huey's traceback (CI, 2026-11-29); now the worker keeps it.
+    from huey import MemoryHuey
+
+    huey = MemoryHuey("outage-kept", utc=True)
+    ran: list[int] = []
+
+    @huey.task()
+    def job(n: int) -> None:
+        ran.append(n)
+
+    job(7)
+    clock = Clock()
+    worker = _worker_on(huey, clock)
+    _flaky(huey.storage, "peek_many", 2)  # two tries fail, while the queue stays down for pings too
+    worker.loop()  # takes the task; the revocation check fails: kept, one line
+    assert ran == [] and worker.carried is not None and huey.pending_count() == 0
+    _flaky(huey.storage, "queue_size", 1)
+    worker.loop()  # the probe before the kept task fails: one line
+    worker.loop()  # the queue answers; the revocation check fails once more: one line
+    worker.loop()  # runs it
+    assert ran == [7] and worker.carried is None
+    worker.loop()  # nothing left: the task ran once
+    assert ran == [7]
+    lines = _lines(outage_log)
+    assert all(r.exc_info is None for r in outage_log.records)
+    assert sum("unreachable" in line for line in lines) == 3
+    assert "kept" in lines[0] and "before running a kept task" in lines[1]
+
+
+def test_a_task_whose_body_ran_is_not_run_again_when_storing_its_result_fails(outage_log):
+    from huey import MemoryHuey
+
+    huey = MemoryHuey("outage-ran", utc=True)
+    ran: list[int] = []
+
+    @huey.task()
+    def job(n: int) -> int:
+        ran.append(n)
+        return n
+
+    job(3)
+    clock = Clock()
+    worker = _worker_on(huey, clock)
+    _flaky(huey.storage, "put_data", 1)  # the result cannot be stored: the queue went down while it ran
+    _flaky(huey.storage, "queue_size", 1)
+    worker.loop()
+    assert ran == [3] and worker.carried is None
+    worker.loop()  # the backoff round passes
+    worker.loop()
+    assert ran == [3]
+    lines = _lines(outage_log)
+    assert "which ran" in lines[0] and all(r.exc_info is None for r in outage_log.records)
+
+
+def test_a_task_failing_while_the_queue_answers_is_a_bug_and_keeps_its_traceback(caplog):
+    from huey import MemoryHuey
+
+    caplog.set_level(logging.ERROR, logger="huey.consumer.Worker")
+    huey = MemoryHuey("outage-bug", utc=True)
+
+    @huey.task()
+    def job() -> None:
+        return None
+
+    job()
+    worker = _worker_on(huey, Clock())
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug in the storage layer, not an outage")
+
+    huey.storage.peek_many = broken
+    worker.loop()
+    records = [r for r in caplog.records if r.name == "huey.consumer.Worker"]
+    assert len(records) == 1 and records[0].exc_info is not None and worker.carried is None
