@@ -89,17 +89,29 @@ class ScenarioResult:
         }
 
 
-def _anchor(series: pd.Series, day: pd.Timestamp, *, tolerance_days: int) -> float | None:
-    """Last price on or before ``day`` within ``tolerance_days`` calendar days, else None."""
-    s = series.loc[:day].dropna()
-    if s.empty or (day - s.index[-1]).days > tolerance_days:
-        return None
-    return float(s.iloc[-1])
+def _coverage(
+    frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of ``frame``: whether it has a start price (the last price on or before ``start``, at most
+    :data:`COVERAGE_TOLERANCE_DAYS` calendar days before it), that price, and whether its last price reaches
+    ``end`` (on or after it, or at most 3 calendar days before it). One pass over the whole matrix."""
+    n_rows, n_cols = frame.shape
+    if n_rows == 0:
+        return np.zeros(n_cols, dtype=bool), np.full(n_cols, np.nan), np.zeros(n_cols, dtype=bool)
+    values = frame.to_numpy(dtype=float)
+    valid = ~np.isnan(values)
+    dates = pd.DatetimeIndex(frame.index)
 
+    def last_valid_row(rows: int) -> np.ndarray:  # per column, the last row < rows holding a price (0 if none)
+        return np.asarray(rows - 1 - valid[:rows][::-1].argmax(axis=0)) if rows else np.zeros(n_cols, dtype=int)
 
-def _reaches(series: pd.Series, end: pd.Timestamp) -> bool:
-    s = series.dropna()
-    return not s.empty and (s.index[-1] >= end or (end - s.index[-1]).days <= 3)
+    before = int(dates.searchsorted(start, side="right"))  # rows on or before start
+    at_start = last_valid_row(before)
+    anchored = valid[:before].any(axis=0) & (np.asarray((start - dates[at_start]).days) <= COVERAGE_TOLERANCE_DAYS)
+    anchors = np.where(anchored, values[at_start, np.arange(n_cols)], np.nan)
+    at_end = last_valid_row(n_rows)
+    reaches = valid.any(axis=0) & (np.asarray((end - dates[at_end]).days) <= 3)
+    return anchored, anchors, reaches
 
 
 def replay(
@@ -109,22 +121,18 @@ def replay(
     start, end = pd.Timestamp(scenario.start), pd.Timestamp(scenario.end)
     held = weights[weights > 0].astype(float)
     nan = float("nan")
-    missing: list[str] = []
-    starts: dict[str, float] = {}
-    for symbol in held.index:
-        column = prices[symbol] if symbol in prices.columns else pd.Series(dtype=float)
-        anchor = _anchor(column, start, tolerance_days=COVERAGE_TOLERANCE_DAYS) if len(column) else None
-        if anchor is None or not _reaches(column, end):
-            missing.append(str(symbol))
-        else:
-            starts[str(symbol)] = anchor
+    frame = prices.reindex(columns=held.index)  # a symbol without prices is an all-NaN column: not covered
+    anchored, anchors, reaches = _coverage(frame, start, end)
+    ok = anchored & reaches
+    missing = [str(symbol) for symbol, good in zip(held.index, ok) if not good]
+    starts = {str(symbol): float(a) for symbol, a, good in zip(held.index, anchors, ok) if good}
     bench_return = nan
     bench_ok = False
     if benchmark is not None and len(benchmark):
-        b0 = _anchor(benchmark, start, tolerance_days=COVERAGE_TOLERANCE_DAYS)
-        if b0 is not None and _reaches(benchmark, end):
+        b_anchored, b_anchor, b_reaches = _coverage(benchmark.to_frame(), start, end)
+        if b_anchored[0] and b_reaches[0]:
             b1 = float(benchmark.loc[:end].dropna().iloc[-1])
-            bench_return, bench_ok = b1 / b0 - 1.0, True
+            bench_return, bench_ok = b1 / float(b_anchor[0]) - 1.0, True
     if held.empty:
         return ScenarioResult(scenario.name, scenario.start, scenario.end, nan, bench_return, False, note="no holdings")
     if missing:

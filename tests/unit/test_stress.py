@@ -73,3 +73,77 @@ def test_hypothetical_shocks_take_the_most_specific_rule():
     assert total == pytest.approx(0.4 * -0.3 + 0.2 * -0.4 + 0.3 * 0.05)
     with pytest.raises(ValueError, match="at least -100 %"):
         apply_shocks(w, [Shock("asset", "SPY", -1.5)])
+
+
+def _reference_coverage(column: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> float | None:
+    """The rule written per asset, the plain way (the replay checks a whole matrix in one pass)."""
+    before = column.loc[:start].dropna()
+    if before.empty or (start - before.index[-1]).days > 7:
+        return None
+    every = column.dropna()
+    if every.empty or (end - every.index[-1]).days > 3:
+        return None
+    return float(before.iloc[-1])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_whole_matrix_coverage_matches_the_per_asset_rule(seed):
+    rng = np.random.default_rng(seed)
+    days = pd.bdate_range("2019-06-03", "2021-06-30")
+    symbols = [f"S{i}" for i in range(40)]
+    prices = pd.DataFrame(
+        rng.lognormal(0, 0.01, (len(days), len(symbols))).cumprod(axis=0), index=days, columns=symbols
+    )
+    for i, symbol in enumerate(symbols):  # listings, delistings and holes, some around the windows' edges
+        kind = i % 5
+        if kind == 1:
+            prices.loc[: days[rng.integers(0, len(days))], symbol] = np.nan
+        elif kind == 2:
+            prices.loc[days[rng.integers(0, len(days))] :, symbol] = np.nan
+        elif kind == 3:
+            hole = rng.integers(0, len(days) - 30)
+            prices.iloc[hole : hole + rng.integers(1, 30), i] = np.nan
+        elif kind == 4 and seed % 2:
+            prices[symbol] = np.nan
+    held = [s for i, s in enumerate(symbols) if i % 5 in (0, 3)] if seed in (1, 2) else symbols
+    weights = pd.Series(rng.dirichlet(np.ones(len(held) + 2))[:-2], index=held)
+    if seed == 5:
+        weights["UNPRICED"] = 0.01  # held, never priced
+    seen = set()
+    starts = [dt.date(2019, 6, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 500, 6)]
+    windows = [Scenario(f"w{k}", d, d + dt.timedelta(days=int(rng.integers(5, 200)))) for k, d in enumerate(starts)]
+    windows += [Scenario("past the data", dt.date(2021, 5, 3), dt.date(2021, 7, 5)), *SCENARIOS]
+    for sc in windows:
+        start, end = pd.Timestamp(sc.start), pd.Timestamp(sc.end)
+        ref = {
+            s: _reference_coverage(prices[s] if s in prices else pd.Series(dtype=float), start, end)
+            for s in weights.index
+        }
+        res = replay(weights, prices, sc, benchmark=prices["S0"])
+        uncovered = [s for s, a in ref.items() if a is None]
+        assert res.covered == (not uncovered)
+        seen.add(res.covered)
+        if uncovered:
+            shown = ", ".join(uncovered[:5])
+            assert res.note.startswith(f"not covered: no prices for {shown}")
+        else:
+            p1 = prices.loc[:end].ffill().iloc[-1]
+            expected = sum(weights[s] * (p1[s] / ref[s] - 1) for s in weights.index)
+            assert res.index_return == pytest.approx(expected, rel=1e-12)
+        bench_start = _reference_coverage(prices["S0"], start, end)
+        if bench_start is None:
+            assert np.isnan(res.benchmark_return)
+        else:
+            assert res.benchmark_return == pytest.approx(prices["S0"].loc[:end].dropna().iloc[-1] / bench_start - 1)
+    if seed in (1, 2):
+        assert seen == {True, False}  # both branches compared
+
+
+@pytest.mark.parametrize(("gap_days", "covered"), [(7, True), (8, False)])
+def test_a_start_price_counts_up_to_seven_calendar_days_before_the_window(gap_days, covered):
+    start = pd.Timestamp("2020-03-16")
+    days = pd.DatetimeIndex([start - pd.Timedelta(days=gap_days), start + pd.Timedelta(days=10)])
+    prices = pd.DataFrame({"A": [100.0, 80.0]}, index=days)
+    res = replay(pd.Series({"A": 1.0}), prices, Scenario("gap", start.date(), (start + pd.Timedelta(days=10)).date()))
+    assert res.covered is covered
+    assert res.index_return == pytest.approx(-0.2) if covered else np.isnan(res.index_return)
