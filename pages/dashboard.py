@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import cache, sidebar
+from ui import cache, risk_view, sidebar
 from ui import dashboard_view as view
 from ui.auth import ALL_ROLES, require_user
 from ui.errors import shown_errors
@@ -28,5 +28,7 @@ with shown_errors():
     view.compute_notes(data.warnings)
     view.kpis(data)
     view.charts_panel(data, token)  # a fragment: range, log scale and section changes rerun only it
-    # the Strategy lab's market inputs, loaded ahead in the background once per data version
+    # computed ahead on the prewarm thread, once per data version: the Strategy lab's market inputs, then this
+    # version's Risk section with its default inputs (the Monte Carlo and stress replay take seconds at 500 assets)
     cache.prewarm_market_inputs(token)
+    risk_view.prewarm(token, config_id)

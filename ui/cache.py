@@ -9,6 +9,8 @@ ever stale and nothing needs explicit clearing (old entries leave by TTL and ``m
 The market inputs of the Strategy lab (every asset's prices and caps) are the exception: one object per data
 version per process (:func:`market_data`), shared by every session rather than copied into each, and loaded
 ahead by a background thread once a page has been drawn at a new data version (:func:`prewarm_market_inputs`).
+The Dashboard Risk section's view is the same kind of shared value (:func:`risk_view`, computed ahead with the
+section's default inputs by :func:`prewarm_risk_view`).
 
 Raw data is cached with ``st.cache_data`` (each session gets its own copy); filtering (date range, log scale,
 selected asset) happens outside the cache in the pages. Built Plotly figures are cached with
@@ -21,8 +23,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -70,9 +72,8 @@ def clear() -> None:
     """Forget every cached read and figure of this process (tests; admins clear nothing: keys follow data)."""
     st.cache_data.clear()
     _figure.clear()
-    _risk_view.clear()
-    with _market_lock:
-        _market.clear()
+    _risk.clear()
+    _market.clear()
 
 
 @st.cache_data(show_spinner=False, ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
@@ -132,48 +133,70 @@ class MarketData:
             return self._cleaning.for_config(cfg)
 
 
+class SharedLoads:
+    """Values computed once per key by the whole process and shared by every session (read them, never change
+    them): the first caller computes in its own thread and later callers wait for the same :class:`Future`. A
+    failed load is handed to whoever waited and started afresh by the next call. The ``kept`` most recently used
+    keys stay (the current data version and the one before, while sessions move on)."""
+
+    def __init__(self, kept: int) -> None:
+        self.kept = kept
+        self._lock = threading.Lock()
+        self._futures: OrderedDict[Hashable, Future[Any]] = OrderedDict()
+
+    def _claim(self, key: Hashable) -> tuple[Future[Any], bool]:
+        """The key's future, and whether the caller must compute it (none yet, or the last one failed)."""
+        with self._lock:
+            future = self._futures.get(key)
+            if future is None or (future.done() and future.exception() is not None):
+                future = self._futures[key] = Future()
+                while len(self._futures) > self.kept:
+                    self._futures.popitem(last=False)
+                return future, True
+            self._futures.move_to_end(key)
+            return future, False
+
+    def get(self, key: Hashable, load: Callable[[], Any]) -> Any:
+        """The key's value: computed now by this thread, or waited for when another thread is computing it."""
+        future, mine = self._claim(key)
+        if mine:
+            try:
+                future.set_result(load())
+            except BaseException as exc:  # handed to whoever waits; the next call loads again
+                future.set_exception(exc)
+        return future.result()
+
+    def has(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._futures
+
+    def clear(self) -> None:
+        with self._lock:
+            self._futures.clear()
+
+
 #: Data versions whose market data a process keeps (the current one and the one before, while sessions move on).
 MARKET_KEPT = 2
-_market_lock = threading.Lock()
-_market: OrderedDict[str, Future[MarketData]] = OrderedDict()
+#: Risk views a process keeps (data versions x the Risk section's inputs).
+RISK_KEPT = 32
+_market = SharedLoads(MARKET_KEPT)
+_risk = SharedLoads(RISK_KEPT)
+#: The one background thread that computes ahead what a page will probably ask for next, one thing at a time,
+#: so it never competes with itself for the two cores; a request that arrives first computes it in its own thread.
+_prewarm_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autoindex-prewarm")
 
 
-def _load_market(token: str, future: Future[MarketData]) -> None:
+def _load_market() -> MarketData:
     from core.db import unit_of_work
     from core.services.market import load_market_inputs
 
-    try:
-        with unit_of_work() as session:
-            future.set_result(MarketData(load_market_inputs(session)))
-    except BaseException as exc:  # handed to whoever waits; the next call loads again
-        future.set_exception(exc)
-
-
-def _market_future(token: str, *, background: bool) -> Future[MarketData]:
-    with _market_lock:
-        future = _market.get(token)
-        failed = future is not None and future.done() and future.exception() is not None
-        start = future is None or failed
-        if start:
-            future = _market[token] = Future()
-            while len(_market) > MARKET_KEPT:
-                _market.popitem(last=False)
-        else:
-            _market.move_to_end(token)
-    assert future is not None
-    if start:
-        if background:
-            threading.Thread(
-                target=_load_market, args=(token, future), name="autoindex-market-prewarm", daemon=True
-            ).start()
-        else:
-            _load_market(token, future)
-    return future
+    with unit_of_work() as session:
+        return MarketData(load_market_inputs(session))
 
 
 def market_data(token: str) -> MarketData:
     """The data version's :class:`MarketData` (loaded now, or waited for when a prewarm is loading it)."""
-    return _market_future(token, background=False).result()
+    return _market.get(token, _load_market)  # type: ignore[no-any-return]
 
 
 def market_inputs(token: str) -> MarketInputs:
@@ -181,12 +204,27 @@ def market_inputs(token: str) -> MarketInputs:
     return market_data(token).inputs
 
 
+def _ahead(store: SharedLoads, key: Hashable, compute: Callable[[], object]) -> None:
+    """Queue ``compute`` on the prewarm thread unless the key is loaded, loading or queued; its failure is
+    left for the request that asks (which loads again and shows the error)."""
+    if store.has(key):
+        return
+
+    def run() -> None:
+        try:
+            compute()
+        except Exception:  # noqa: BLE001 - the request that asks computes again and shows the error
+            pass
+
+    _prewarm_pool.submit(run)
+
+
 def prewarm_market_inputs(token: str) -> None:
-    """Start loading the data version's market inputs in a background thread unless loaded or loading, so the
-    first Strategy preview after a data change does not wait for them. Only in a served app (:func:`served`): an
-    AppTest or a script keeps loading on first use."""
+    """Load the data version's market inputs ahead on the prewarm thread, so the first Strategy preview after a
+    data change does not wait for them. Only in a served app (:func:`served`): an AppTest or a script keeps
+    loading on first use."""
     if served():
-        _market_future(token, background=True)
+        _ahead(_market, token, lambda: market_data(token))
 
 
 def served() -> bool:
@@ -216,23 +254,35 @@ def risk_view(
 
     with unit_of_work() as session:
         resolve(session, actor, ALL_ROLES, action="reading risk views")
-    key = repr((config_id, monte_carlo, tuple(shocks), bool(newey_west)))
-    return _risk_view(token, key, config_id, monte_carlo, tuple(shocks), bool(newey_west), actor)
+    key, compute = _risk_load(token, config_id, actor, monte_carlo, tuple(shocks), bool(newey_west))
+    with st.spinner("Computing the risk views…", show_time=True):
+        return _risk.get(key, compute)  # type: ignore[no-any-return]
 
 
-@st.cache_resource(show_spinner="Computing the risk views…", ttl=TTL_SECONDS, max_entries=32)
-def _risk_view(
+def prewarm_risk_view(
+    token: str, config_id: int, *, actor: object, monte_carlo: MonteCarloParams, shocks: Sequence[Shock] = ()
+) -> None:
+    """Compute ahead, on the prewarm thread, the Risk section's view with its default inputs (``monte_carlo``,
+    ``shocks``), so the first Risk view of a data version is read, not computed. Served app only."""
+    if served():
+        key, compute = _risk_load(token, config_id, actor, monte_carlo, tuple(shocks), False)
+        _ahead(_risk, key, lambda: _risk.get(key, compute))
+
+
+def _risk_load(
     token: str,
-    key: str,
     config_id: int,
-    _monte_carlo: MonteCarloParams,
-    _shocks: tuple[Shock, ...],
-    _newey_west: bool,
-    _actor: object,
-) -> RiskView:
+    actor: object,
+    monte_carlo: MonteCarloParams,
+    shocks: tuple[Shock, ...],
+    newey_west: bool,
+) -> tuple[Hashable, Callable[[], RiskView]]:
     from core.services.risk_views import risk_view as compute_risk_view
 
-    return compute_risk_view(config_id, actor=_actor, monte_carlo=_monte_carlo, shocks=_shocks, newey_west=_newey_west)
+    key = (token, repr((config_id, monte_carlo, shocks, newey_west)))
+    return key, lambda: compute_risk_view(
+        config_id, actor=actor, monte_carlo=monte_carlo, shocks=shocks, newey_west=newey_west
+    )
 
 
 @st.cache_data(show_spinner=False, ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)

@@ -85,7 +85,7 @@ def for_screen(series: pd.Series, n_out: int = SCREEN_POINTS) -> pd.Series:
     return s.iloc[np.sort(keep)]
 
 
-def _line(series: pd.Series, **kwargs) -> go.Scatter:  # type: ignore[no-untyped-def]
+def screen_line(series: pd.Series, **kwargs) -> go.Scatter:  # type: ignore[no-untyped-def]
     """A line trace of ``series`` at screen resolution (:func:`for_screen`)."""
     shown = for_screen(series)
     return go.Scatter(x=shown.index, y=shown.to_numpy(), **kwargs)
@@ -214,7 +214,7 @@ def index_vs_benchmark(
     if base is not None:
         index = rebased(index, base)
     if len(index):
-        fig.add_trace(_line(index, name=INDEX_TRACE, mode="lines", line={"color": INDEX_COLOR, "width": 2}))
+        fig.add_trace(screen_line(index, name=INDEX_TRACE, mode="lines", line={"color": INDEX_COLOR, "width": 2}))
     if benchmark is not None and len(benchmark) and len(index):
         b = benchmark.dropna()
         if len(b) and base is not None:
@@ -222,7 +222,9 @@ def index_vs_benchmark(
         elif rebase and len(b):
             b = b / b.iloc[0] * float(index.iloc[0])
         fig.add_trace(
-            _line(b, name=benchmark_name or "Benchmark", mode="lines", line={"color": BENCHMARK_COLOR, "width": 1.5})
+            screen_line(
+                b, name=benchmark_name or "Benchmark", mode="lines", line={"color": BENCHMARK_COLOR, "width": 1.5}
+            )
         )
     _layout(fig, "Index vs benchmark", height=420)
     axis_title = "Level" if base is None or not len(index) else f"Rebased to {base:g} on {index.index[0]:%Y-%m-%d}"
@@ -236,11 +238,11 @@ def growth_of(
     """What ``amount`` invested at the first shown date would be worth."""
     fig = go.Figure()
     if len(index):
-        fig.add_trace(_line(index / index.iloc[0] * amount, name=INDEX_TRACE, line={"color": INDEX_COLOR}))
+        fig.add_trace(screen_line(index / index.iloc[0] * amount, name=INDEX_TRACE, line={"color": INDEX_COLOR}))
     if benchmark is not None and len(benchmark.dropna()):
         b = benchmark.dropna()
         fig.add_trace(
-            _line(b / b.iloc[0] * amount, name=benchmark_name or "Benchmark", line={"color": BENCHMARK_COLOR})
+            screen_line(b / b.iloc[0] * amount, name=benchmark_name or "Benchmark", line={"color": BENCHMARK_COLOR})
         )
     _layout(fig, f"Growth of {amount:,.0f}")
     fig.update_yaxes(tickformat=",.0f")
@@ -253,10 +255,12 @@ def underwater(
     """Drawdown from the running peak (fractions, <= 0)."""
     fig = go.Figure()
     if drawdown is not None and len(drawdown):
-        fig.add_trace(_line(drawdown, name=INDEX_TRACE, fill="tozeroy", line={"color": INDEX_COLOR, "width": 1}))
+        fig.add_trace(screen_line(drawdown, name=INDEX_TRACE, fill="tozeroy", line={"color": INDEX_COLOR, "width": 1}))
     if benchmark_drawdown is not None and len(benchmark_drawdown):
         fig.add_trace(
-            _line(benchmark_drawdown, name=benchmark_name or "Benchmark", line={"color": BENCHMARK_COLOR, "width": 1})
+            screen_line(
+                benchmark_drawdown, name=benchmark_name or "Benchmark", line={"color": BENCHMARK_COLOR, "width": 1}
+            )
         )
     return _layout(fig, "Underwater (drawdown)", percent_y=True)
 
@@ -338,7 +342,7 @@ def rolling(frame: pd.DataFrame | None, kind: str, windows: tuple[int, ...] = (6
             column = f"{kind}_{w}"
             if column in frame:
                 fig.add_trace(
-                    _line(
+                    screen_line(
                         frame[column],
                         name=f"{w} days",
                         mode="lines",
@@ -433,7 +437,7 @@ def compare_curves(
             s = s.loc[start:]
         if len(s):
             fig.add_trace(
-                _line(
+                screen_line(
                     s / s.iloc[0] * 100,
                     name=name,
                     mode="lines",
@@ -444,7 +448,7 @@ def compare_curves(
         b = benchmark.dropna().loc[start:]
         if len(b):
             fig.add_trace(
-                _line(
+                screen_line(
                     b / b.iloc[0] * 100,
                     name=benchmark_name or "Benchmark",
                     mode="lines",
@@ -457,5 +461,5 @@ def compare_curves(
 
 
 def price_chart(prices: pd.Series, symbol: str) -> go.Figure:
-    fig = go.Figure(_line(prices, name=symbol, mode="lines", line={"color": INDEX_COLOR}))
+    fig = go.Figure(screen_line(prices, name=symbol, mode="lines", line={"color": INDEX_COLOR}))
     return _layout(fig, f"{symbol} daily close")

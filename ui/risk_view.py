@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -25,6 +26,18 @@ from ui.errors import shown_errors
 
 KEY = "risk15_"
 _METHOD_LABELS = {"bootstrap": "Block bootstrap", "normal": "Normal", "t": "Student-t"}
+#: The Monte Carlo inputs the section opens with (its widgets' defaults), which the Dashboard computes ahead.
+DEFAULT_TARGET = 20_000.0
+DEFAULTS = MonteCarloParams(years=10, method=METHODS[0], seed=0, contribution=0.0, target=DEFAULT_TARGET)
+#: Bars of the maximum-drawdown histogram (binned on the server: the browser gets 40 bars, not 10,000 values).
+DRAWDOWN_BINS = 40
+
+
+def prewarm(token: str, config_id: int) -> None:
+    """Compute this version's Risk view with the section's defaults ahead, on the prewarm thread (served app)."""
+    cache.prewarm_risk_view(
+        token, config_id, actor=actor(), monte_carlo=DEFAULTS, shocks=shocks_of(_default_shock_rows())
+    )
 
 
 def _basis(data: DashboardData) -> str:
@@ -38,7 +51,7 @@ def _figure(fig: go.Figure, title: str, basis: str | None, *, height: int, perce
 
 
 def _fan(view: RiskView) -> go.Figure:
-    fan = view.monte_carlo_table()
+    fan = view.monte_carlo_table()  # monthly steps: at most 360 rows
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=fan["years"], y=fan["p95"], line={"width": 0}, name="p95", showlegend=False))
     fig.add_trace(
@@ -68,9 +81,50 @@ def _fan(view: RiskView) -> go.Figure:
     return fig
 
 
+def drawdown_bins(drawdowns: np.ndarray, bins: int = DRAWDOWN_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and edges of the paths' maximum drawdowns in ``bins`` equal bins (:func:`numpy.histogram`)."""
+    values = np.asarray(drawdowns, dtype=float)
+    counts, edges = np.histogram(values[np.isfinite(values)], bins=bins)
+    return counts, edges
+
+
+def _drawdown_histogram(drawdowns: np.ndarray, basis: str | None) -> go.Figure:
+    counts, edges = drawdown_bins(drawdowns)
+    centers, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+    ranges = [f"{lo:.1%} to {hi:.1%}" for lo, hi in zip(edges[:-1], edges[1:])]
+    fig = go.Figure(
+        go.Bar(
+            x=centers,
+            y=counts,
+            width=widths,
+            customdata=ranges,
+            hovertemplate="%{customdata}: %{y} paths<extra></extra>",
+            name="paths",
+        )
+    )
+    _figure(fig, "Distribution of the maximum drawdown", basis, height=260)
+    fig.update_layout(xaxis_tickformat=".0%", hovermode="closest", bargap=0.05, yaxis_title="paths")
+    return fig
+
+
+def _default_shock_rows() -> pd.DataFrame:
+    """The hypothetical shocks the section opens with (editable rows)."""
+    return pd.DataFrame({"kind": ["asset_class", "asset_class"], "target": ["equity", "bond"], "shock %": [-30.0, 5.0]})
+
+
+def shocks_of(frame: pd.DataFrame) -> list[Shock]:
+    """The shocks the editor's rows name (rows without a kind, target or number are skipped)."""
+    out = []
+    for row in frame.dropna().itertuples(index=False):
+        kind, target, shock = str(row[0]), str(row[1]).strip(), float(row[2])
+        if target and kind in ("asset", "sector", "asset_class"):
+            out.append(Shock(kind, target, shock / 100.0))  # type: ignore[arg-type]
+    return out
+
+
 def _shocks() -> list[Shock]:
     frame = st.data_editor(
-        pd.DataFrame({"kind": ["asset_class", "asset_class"], "target": ["equity", "bond"], "shock %": [-30.0, 5.0]}),
+        _default_shock_rows(),
         key=KEY + "shocks",
         num_rows="dynamic",
         width="stretch",
@@ -80,12 +134,7 @@ def _shocks() -> list[Shock]:
             "shock %": st.column_config.NumberColumn("Shock %", min_value=-100.0, max_value=1000.0),
         },
     )
-    out = []
-    for row in frame.dropna().itertuples(index=False):
-        kind, target, shock = str(row[0]), str(row[1]).strip(), float(row[2])
-        if target and kind in ("asset", "sector", "asset_class"):
-            out.append(Shock(kind, target, shock / 100.0))  # type: ignore[arg-type]
-    return out
+    return shocks_of(frame)
 
 
 def comparisons(data: DashboardData, series: dict[str, pd.Series]) -> None:
@@ -100,7 +149,7 @@ def comparisons(data: DashboardData, series: dict[str, pd.Series]) -> None:
     if frame.empty:
         return
     frame = frame / frame.iloc[0] * 100
-    fig = go.Figure([go.Scatter(x=frame.index, y=frame[c], name=c) for c in frame.columns])
+    fig = go.Figure([charts.screen_line(frame[c], name=c) for c in frame.columns])
     _figure(fig, "Index, benchmark and comparisons (rebased to 100)", data.basis, height=340)
     st.plotly_chart(fig, key=KEY + "comparisons", width="stretch")
 
@@ -113,13 +162,26 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
         comparisons(data, comparison_series or {})
         st.subheader("Monte Carlo projection")
         c1, c2, c3, c4, c5 = st.columns(5)
-        years = int(c1.number_input("Years", 1, 30, 10, key=KEY + "years"))
-        method = c2.selectbox("Method", METHODS, format_func=lambda m: _METHOD_LABELS[m], key=KEY + "method")
-        contribution = float(
-            c3.number_input("Yearly contribution (withdrawal < 0)", value=0.0, step=1000.0, key=KEY + "contribution")
+        years = int(c1.number_input("Years", 1, 30, DEFAULTS.years, key=KEY + "years"))
+        method = c2.selectbox(
+            "Method",
+            METHODS,
+            index=METHODS.index(DEFAULTS.method),
+            format_func=lambda m: _METHOD_LABELS[m],
+            key=KEY + "method",
         )
-        target = float(c4.number_input("Target value", value=20_000.0, min_value=1.0, step=1000.0, key=KEY + "target"))
-        seed = int(c5.number_input("Seed", 0, 2**31 - 1, 0, key=KEY + "seed"))
+        contribution = float(
+            c3.number_input(
+                "Yearly contribution (withdrawal < 0)",
+                value=DEFAULTS.contribution,
+                step=1000.0,
+                key=KEY + "contribution",
+            )
+        )
+        target = float(
+            c4.number_input("Target value", value=DEFAULT_TARGET, min_value=1.0, step=1000.0, key=KEY + "target")
+        )
+        seed = int(c5.number_input("Seed", 0, 2**31 - 1, DEFAULTS.seed, key=KEY + "seed"))
         with st.expander("Hypothetical shocks", icon=":material/bolt:"):
             shocks = _shocks()
         newey_west = st.toggle("Newey-West standard errors", key=KEY + "nw")
@@ -145,10 +207,7 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
                 st.metric("Probability of a loss", f"{mc.prob_loss:.1%}")
                 st.metric(f"Probability of reaching {target:,.0f}", f"{(mc.prob_target or 0):.1%}")
                 st.metric("Median max drawdown", f"{dd['p50']:.1%}", help=f"worst 5 %: {dd['p5']:.1%}")
-            hist = go.Figure(go.Histogram(x=mc.max_drawdowns, nbinsx=40))
-            _figure(hist, "Distribution of the maximum drawdown", data.basis, height=260)
-            hist.update_layout(xaxis_tickformat=".0%", hovermode="closest")
-            st.plotly_chart(hist, key=KEY + "dd", width="stretch")
+            st.plotly_chart(_drawdown_histogram(mc.max_drawdowns, data.basis), key=KEY + "dd", width="stretch")
         st.subheader("Stress scenarios")
         stress = view.stress_table()
         covered = stress[stress["covered"]]
@@ -182,7 +241,7 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
                     columns=[c for c in view.rolling_betas.columns if c.startswith("alpha")]
                 ).dropna(how="all")
                 if len(betas):
-                    fig = go.Figure([go.Scatter(x=betas.index, y=betas[c], name=c) for c in betas.columns])
+                    fig = go.Figure([charts.screen_line(betas[c], name=c) for c in betas.columns])
                     _figure(fig, "Rolling factor betas, 252 days", data.basis, height=300)
                     st.plotly_chart(fig, key=KEY + "betas", width="stretch")
 

@@ -61,3 +61,53 @@ def test_data_page_factor_import_refuses_a_missing_file_beside_the_field(app_db)
     next(b for b in at.button if b.label == "Import factors").click().run()
     assert not at.exception
     assert any("choose a CSV file first" in e.value for e in at.error)
+
+
+def test_the_drawdown_histogram_sends_its_bins_with_the_views_numbers(app_db) -> None:
+    import numpy as np
+
+    from core.services import strategies
+    from core.services.risk_views import risk_view
+    from ui.risk_view import DEFAULTS, DRAWDOWN_BINS
+
+    at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Risk").run()
+    assert not at.exception
+    view = risk_view(strategies.active_version().id, actor=None, monte_carlo=DEFAULTS)
+    figures = plotly_figures(at)
+    bars = figures["Distribution of the maximum drawdown · price return"]["data"][0]
+    counts = _array(bars["y"])
+    expected, edges = np.histogram(view.monte_carlo.max_drawdowns, bins=DRAWDOWN_BINS)
+    assert len(counts) == DRAWDOWN_BINS and np.array_equal(counts, expected)
+    assert counts.sum() == DEFAULTS.n_paths  # every path counted once
+    assert _array(bars["x"]) == pytest.approx((edges[:-1] + edges[1:]) / 2)
+    fan = view.monte_carlo.fan
+    median = [t for t in figures["Monte Carlo projection · price return"]["data"] if t["name"] == "median"][0]
+    assert np.allclose(_array(median["x"]), fan["years"]) and np.allclose(_array(median["y"]), fan["p50"], rtol=1e-12)
+
+
+def test_dashboard_computes_the_risk_section_ahead_with_the_sections_own_defaults(app_db, monkeypatch) -> None:
+    """The first Risk view of a data version is read, not computed: the Dashboard queued it on the prewarm thread
+    with the section's widget defaults. Were the defaults and the widgets apart, the section would compute again."""
+    from core.services import risk_views
+    from ui import cache
+
+    cache.clear()
+    calls: list[object] = []
+    real = risk_views.risk_view
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs.get("monte_carlo"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(risk_views, "risk_view", counted)
+    monkeypatch.setattr(cache, "served", lambda: True)  # prewarms run only in a served app
+    at = make_app(ANALYST[0])
+    assert not at.exception and not [s for s in at.subheader if s.value == "Monte Carlo projection"]
+    cache._prewarm_pool.submit(lambda: None).result(timeout=120)  # one thread, first in first out
+    assert len(calls) == 1
+    at.segmented_control(key="dash_section").set_value("Risk").run()
+    assert not at.exception and any(s.value == "Monte Carlo projection" for s in at.subheader)
+    assert len(calls) == 1, calls  # the section read the prewarmed view
+    at.number_input(key="risk15_years").set_value(3).run()
+    assert len(calls) == 2 and calls[-1].years == 3  # other inputs are computed when asked
