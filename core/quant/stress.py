@@ -89,9 +89,7 @@ class ScenarioResult:
         }
 
 
-def _coverage(
-    frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _coverage(frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per column of ``frame``: whether it has a start price (the last price on or before ``start``, at most
     :data:`COVERAGE_TOLERANCE_DAYS` calendar days before it), that price, and whether its last price reaches
     ``end`` (on or after it, or at most 3 calendar days before it). One pass over the whole matrix."""
