@@ -85,10 +85,19 @@ def for_screen(series: pd.Series, n_out: int = SCREEN_POINTS) -> pd.Series:
     return s.iloc[np.sort(keep)]
 
 
+def x_values(index: pd.Index) -> pd.Index:
+    """A chart's x values as sent to the browser: daily dates as ``YYYY-MM-DD`` (Plotly reads them as dates; the
+    full timestamps Plotly would write are twice as long and were two thirds of a weight chart's bytes), any other
+    index unchanged."""
+    if isinstance(index, pd.DatetimeIndex) and index.tz is None and (index == index.normalize()).all():
+        return pd.Index(index.strftime("%Y-%m-%d"))
+    return index
+
+
 def screen_line(series: pd.Series, **kwargs) -> go.Scatter:  # type: ignore[no-untyped-def]
     """A line trace of ``series`` at screen resolution (:func:`for_screen`)."""
     shown = for_screen(series)
-    return go.Scatter(x=shown.index, y=shown.to_numpy(), **kwargs)
+    return go.Scatter(x=x_values(shown.index), y=shown.to_numpy(), **kwargs)
 
 
 def color_for(i: int) -> str:
@@ -307,12 +316,13 @@ def allocation_area(history: pd.DataFrame, title: str, color_of: Callable[[str],
     """Stacked weights over rebalance dates, one trace per column; ``color_of`` as in :func:`allocation_pie`
     ("Other" is always the neutral grey)."""
     fig = go.Figure()
+    dates = x_values(history.index)
     for i, column in enumerate(history.columns):
         name = str(column)
         color = OTHER_COLOR if name == "Other" else (color_of(name) if color_of else color_for(i + 2))
         fig.add_trace(
             go.Scatter(
-                x=history.index,
+                x=dates,
                 y=history[column].to_numpy(),
                 name=name,
                 stackgroup="w",

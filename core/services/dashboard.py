@@ -34,6 +34,7 @@ from core.services import compute
 from core.services import prices as price_store
 from core.services.freshness import business_days_stale
 from core.services.market import benchmark_symbol, risk_free, stored_version_benchmark
+from core.services.prices import per_asset
 
 #: Holdings shown one by one in the allocation history and the correlation matrix.
 TOP_HOLDINGS = 10
@@ -308,20 +309,19 @@ def freshness(today: dt.date | dt.datetime | None = None) -> pd.DataFrame:
     """Per asset: symbol, name, source, active, benchmark, first / last price date and business days stale
     (:func:`core.services.freshness.business_days_stale`; ``today`` is the clock, now when None)."""
     with unit_of_work() as session:
-        spans = dict(
-            (a, (lo, hi))
-            for a, lo, hi in session.execute(
-                select(Price.asset_id, func.min(Price.date), func.max(Price.date)).group_by(Price.asset_id)
-            ).all()
-        )
         assets = session.execute(
-            select(Asset.id, Asset.symbol, Asset.name, Asset.source, Asset.is_active, Asset.is_benchmark).order_by(
-                Asset.symbol
-            )
+            select(
+                Asset.symbol,
+                Asset.name,
+                Asset.source,
+                Asset.is_active,
+                Asset.is_benchmark,
+                per_asset(func.min(Price.date)),
+                per_asset(func.max(Price.date)),
+            ).order_by(Asset.symbol)
         ).all()
     rows = []
-    for asset_id, symbol, name, source, active, bench in assets:
-        first, last = spans.get(asset_id, (None, None))
+    for symbol, name, source, active, bench, first, last in assets:
         first = as_date(first)
         last = as_date(last)
         stale = business_days_stale(last, today)

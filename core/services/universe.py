@@ -27,6 +27,7 @@ from core.services import app_settings, audit
 from core.services import prices as price_store
 from core.services.access import ADMIN_ONLY, resolve
 from core.services.freshness import business_days_stale
+from core.services.prices import per_asset
 
 PROVIDER_SETTINGS_KEY = "provider"
 DEFAULT_PROVIDER = {"name": "demo", "symbols": ""}
@@ -42,19 +43,17 @@ def list_assets(today: dt.date | dt.datetime | None = None) -> pd.DataFrame:
     """Every asset with its price span, count, business-day gaps and staleness (``today``: the clock, now
     when None; see :mod:`core.services.freshness`)."""
     with unit_of_work() as session:
-        stats = {
-            a: (lo, hi, n)
-            for a, lo, hi, n in session.execute(
-                select(Price.asset_id, func.min(Price.date), func.max(Price.date), func.count()).group_by(
-                    Price.asset_id
-                )
-            ).all()
-        }
-        assets = session.scalars(select(Asset).order_by(Asset.symbol)).all()
+        found = session.execute(
+            select(
+                Asset,
+                per_asset(func.min(Price.date)),
+                per_asset(func.max(Price.date)),
+                per_asset(func.count()),
+            ).order_by(Asset.symbol)
+        ).all()
         rows = []
-        for a in assets:
-            lo, hi, n = stats.get(a.id, (None, None, 0))
-            lo, hi = _date(lo), _date(hi)
+        for a, lo, hi, n in found:
+            lo, hi, n = _date(lo), _date(hi), n or 0
             expected = (_busdays(lo, hi) or 0) + 1 if lo and hi else 0
             rows.append(
                 {
