@@ -24,7 +24,7 @@ QUEUE_NAME = "autoindex"
 
 
 class _ProjectConsumer:
-    """Every consumer of this instance is the project's (:class:`jobs.worker.Consumer`: heartbeats, one log line
+    """The project's Huey behaviour. Every consumer of this instance is the project's (:class:`jobs.worker.Consumer`: heartbeats, one log line
     per retry with backoff while the queue is down), also one started by ``huey_consumer jobs.huey``, which builds
     it through Huey's public ``create_consumer`` hook."""
 
@@ -32,6 +32,28 @@ class _ProjectConsumer:
         from jobs.worker import Consumer  # jobs.worker imports this package: bound when a consumer starts
 
         return Consumer(self, **options)
+
+    # The queue writes Huey makes after a task's body ran wait out a queue outage in a worker thread
+    # (jobs.worker.after_body) instead of dropping the run's outcome, its retry or its next task.
+    def delete(self, key):  # type: ignore[no-untyped-def]
+        from jobs.worker import after_body
+
+        return after_body(self, "clearing the revoke flag", lambda: super(_ProjectConsumer, self).delete(key))  # type: ignore[misc]
+
+    def put_result(self, key, data):  # type: ignore[no-untyped-def]
+        from jobs.worker import after_body
+
+        return after_body(self, "storing the result", lambda: super(_ProjectConsumer, self).put_result(key, data))  # type: ignore[misc]
+
+    def add_schedule(self, task):  # type: ignore[no-untyped-def]
+        from jobs.worker import after_body
+
+        return after_body(self, "scheduling the retry", lambda: super(_ProjectConsumer, self).add_schedule(task))  # type: ignore[misc]
+
+    def enqueue(self, task):  # type: ignore[no-untyped-def]
+        from jobs.worker import after_body
+
+        return after_body(self, "queueing the next task", lambda: super(_ProjectConsumer, self).enqueue(task))  # type: ignore[misc]
 
 
 class ProjectRedisHuey(_ProjectConsumer, RedisHuey):  # type: ignore[misc]  # huey ships no type information

@@ -27,7 +27,6 @@ from huey.consumer import Consumer as HueyConsumer
 from huey.consumer import Scheduler as HueyScheduler
 from huey.consumer import Worker as HueyWorker
 from huey.consumer import WorkerRecycle
-from huey.signals import SIGNAL_EXECUTING
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -167,21 +166,26 @@ def wait_for_queue(
     return False
 
 
+#: Per worker thread while it executes a task: ``stop`` (the worker's stop flag), ``task_id`` (set when the task's
+#: body begins) and ``after`` (True once the body has returned or raised). Huey catches the body's own errors, so
+#: an error that reaches :meth:`Worker.loop` came from the queue's storage before or after the body.
 _started = threading.local()
-_watch_lock = threading.Lock()
+#: Tries of a task that failed before its body ran for a reason other than the queue (then Huey's traceback).
+KEEP_TRIES = 3
 
 
-def _mark_started(signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
-    """Huey's ``executing`` signal, sent in the worker's own thread just before the task's body runs."""
-    _started.task_id = task.id
+def _watch_body(task: Any) -> None:
+    """Wrap this task object's body so the worker thread knows when it begins and when it has ended."""
+    body = task.execute
 
+    def execute() -> Any:
+        _started.task_id = task.id
+        try:
+            return body()
+        finally:
+            _started.after = True
 
-def _watch_starts(huey: Any) -> None:
-    """Connect :func:`_mark_started` once per Huey instance (idempotent: every worker thread calls it)."""
-    with _watch_lock:
-        if not getattr(huey, "_autoindex_watches_starts", False):
-            huey.signal(SIGNAL_EXECUTING)(_mark_started)
-            huey._autoindex_watches_starts = True
+    task.execute = execute
 
 
 def is_queue_failure(exc: BaseException, huey: Any) -> bool:
@@ -196,18 +200,46 @@ def is_queue_failure(exc: BaseException, huey: Any) -> bool:
     return False
 
 
+def after_body(huey: Any, doing: str, call: Callable[[], Any]) -> Any:
+    """Run ``call`` (a queue write Huey makes once a task's body has run: clearing its revoke flag, storing its
+    result, queueing its retry or its next task). In a worker thread after the body began, a queue failure does
+    not drop that write, which would leave the run 'running' or 'retrying' for good: the thread waits for the
+    queue with the shared backoff (one line per round) and writes again, until it succeeds or the worker stops.
+    Anywhere else (the app queueing a job) the error is raised at once."""
+    stop = getattr(_started, "stop", None)
+    task_id = getattr(_started, "task_id", None)
+    if stop is None or not getattr(_started, "after", False):
+        return call()  # not in a worker, or the body has not ended: the caller handles the error
+    while True:
+        try:
+            result = call()
+        except Exception as exc:
+            if not is_queue_failure(exc, huey):
+                raise
+            tracker = getattr(_started, "tracker", outage)
+            if stop.wait(tracker.failed(exc, f"{doing} of task {task_id}, which ran; waiting to write it")):
+                log.warning("the worker stopped before it could record %s of task %s", doing, task_id)
+                raise
+            continue
+        getattr(_started, "tracker", outage).succeeded()
+        return result
+
+
 class Worker(HueyWorker):  # type: ignore[misc]  # huey ships no type information
     """Huey's worker, except that a queue that cannot be read costs one log line per retry round (shared
-    backoff, see :class:`QueueOutage`) instead of a traceback on every poll.
+    backoff, see :class:`QueueOutage`) instead of a traceback on every poll, and no task is lost to an outage:
 
-    A task taken off the queue just before an outage is not lost: Huey reads the queue's storage once more
-    before the task's body runs (is it revoked?). When that read fails, the worker keeps the task and runs it
-    at the first try after the queue answers again (one log line per round, no traceback). When the storage
-    fails after the body ran (storing Huey's own result), the run is already recorded in the database: one
-    line, nothing carried."""
+    * Before the body: Huey reads the queue's storage once more (is the task revoked?). When that read fails,
+      the worker keeps the task and runs it once the queue answers (one line per round). Any other failure
+      before the body keeps it too, for :data:`KEEP_TRIES` tries, then Huey's traceback (the run is then
+      reconciled as lost by :class:`core.services.workers.LostMessageWatch`).
+    * After the body: every queue write Huey makes waits for the queue (:func:`after_body`), so a run's
+      outcome, its retry and its next task are recorded once the queue is back.
+    * A worker that stops while keeping a task puts it back on the queue (or names it in the log)."""
 
     tracker: QueueOutage = outage
     carried: Any = None  # the task taken off the queue whose body has not run yet
+    carried_tries = 0
 
     def loop(self, now: Any = None) -> None:
         wait = self.tracker.wait_s()
@@ -229,29 +261,69 @@ class Worker(HueyWorker):  # type: ignore[misc]  # huey ships no type informatio
                 self.stop_flag.wait(self.tracker.failed(exc, "reading the queue"))
                 return
             self.tracker.succeeded()
+            self.carried_tries = 0
         if task is None:
             if not self.huey.storage.blocking:
                 self.sleep()
             return
         self.delay = self.default_delay
         self.task_count += 1
-        _watch_starts(self.huey)
-        _started.task_id = None
+        _watch_body(task)
+        _started.task_id, _started.after, _started.stop, _started.tracker = None, False, self.stop_flag, self.tracker
         try:
             self.huey.execute(task, now)
         except Exception as exc:  # a task's own failure is recorded on its run; this is Huey's own last resort
-            if not is_queue_failure(exc, self.huey):
-                self._logger.exception("Unhandled error during execution of task %s.", task.id)
-            elif getattr(_started, "task_id", None) == task.id:
-                self.tracker.failed(exc, f"storing the outcome of task {task.id}, which ran")
-            else:
-                self.task_count -= 1
-                self.carried = task
+            if getattr(_started, "task_id", None) == task.id:  # the body ran: the error came after it
+                if not is_queue_failure(exc, self.huey):
+                    self._logger.exception("Unhandled error during execution of task %s.", task.id)
+                # else: the worker stopped while waiting to record the outcome (after_body logged it)
+            elif is_queue_failure(exc, self.huey):
+                self._keep(task, count=False)
                 self.stop_flag.wait(self.tracker.failed(exc, f"checking task {task.id} before it runs; kept"))
                 return
+            elif self.carried_tries + 1 < KEEP_TRIES:
+                self._keep(task)
+                self._logger.warning(
+                    "task %s failed before it ran (%s); kept, try %d of %d",
+                    task.id,
+                    one_line(exc),
+                    self.carried_tries,
+                    KEEP_TRIES,
+                )
+                self.stop_flag.wait(OUTAGE_FIRST_DELAY_S)
+                return
+            else:
+                self._logger.exception(
+                    "Unhandled error before task %s ran; dropped after %d tries.", task.id, KEEP_TRIES
+                )
+        finally:
+            _started.task_id, _started.after, _started.stop = None, False, None
+            task.__dict__.pop("execute", None)  # the class's own body again (a kept task is wrapped once more)
         if self.max_tasks and self.task_count >= self.max_tasks:
             self._logger.info("Worker reached max tasks (%d), exiting.", self.max_tasks)
             raise WorkerRecycle()
+
+    def _keep(self, task: Any, *, count: bool = True) -> None:
+        """Keep ``task`` (its body has not run) to run at the next loop; ``count`` a try that was not the queue."""
+        self.task_count -= 1
+        self.carried = task
+        self.carried_tries += int(count)
+
+    def shutdown(self) -> None:
+        """Huey's shutdown hooks, after putting a kept task back on the queue for the next worker."""
+        task, self.carried = self.carried, None
+        if task is not None:
+            try:
+                self.huey.enqueue(task)
+                self._logger.warning("stopping: task %s, kept through a queue outage, is back on the queue", task.id)
+            except Exception as exc:  # noqa: BLE001 - the queue is still down: say which task waits
+                self._logger.warning(
+                    "stopping: task %s, kept through a queue outage, could not be put back (%s); its run is "
+                    "reconciled as lost by the next worker",
+                    task.id,
+                    one_line(exc),
+                )
+        super().shutdown()
 
 
 class Scheduler(HueyScheduler):  # type: ignore[misc]  # huey ships no type information

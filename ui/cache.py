@@ -20,16 +20,20 @@ it), so a rerun that draws the same chart again skips building it.
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
 from core.config import get_settings
+from core.errors import one_line
 from core.schemas.strategy import StrategyConfig
 from core.schemas.strategy_version import ConfigVersionOut
 from core.services import dashboard
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
     from core.quant.stress import Shock
     from core.services.market import MarketInputs
     from core.services.risk_views import MonteCarloParams, RiskView
+
+log = logging.getLogger(__name__)
 
 TTL_SECONDS = 3600
 MAX_ENTRIES = 64
@@ -74,6 +80,7 @@ def clear() -> None:
     _figure.clear()
     _risk.clear()
     _market.clear()
+    _prewarm.clear()
 
 
 @st.cache_data(show_spinner=False, ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
@@ -181,9 +188,66 @@ MARKET_KEPT = 2
 RISK_KEPT = 32
 _market = SharedLoads(MARKET_KEPT)
 _risk = SharedLoads(RISK_KEPT)
-#: The one background thread that computes ahead what a page will probably ask for next, one thing at a time,
-#: so it never competes with itself for the two cores; a request that arrives first computes it in its own thread.
-_prewarm_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autoindex-prewarm")
+
+
+class Prewarmer:
+    """One daemon thread that computes ahead what a page will probably ask for next, one thing at a time (it
+    never competes with itself for the cores; a request that asks first computes the value in its own thread and
+    the queued job then finds it loaded). A key queued or running is not queued again, so however many sessions
+    redraw the Dashboard, each key waits once; a job whose data version is no longer current when its turn comes
+    is dropped; a failure is logged once per key (the request that asks computes again and shows the error).
+    The thread is a daemon: stopping the app never waits for queued work."""
+
+    def __init__(self, current_token: Callable[[], str]) -> None:
+        self._current_token = current_token
+        self._lock = threading.Lock()
+        self._waiting: set[Hashable] = set()
+        self._jobs: queue.SimpleQueue[tuple[Hashable, str, Callable[[], object]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._failed: set[Hashable] = set()
+
+    def submit(self, key: Hashable, token: str, compute: Callable[[], object]) -> None:
+        with self._lock:
+            if key in self._waiting or key in self._failed:
+                return
+            self._waiting.add(key)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="autoindex-prewarm", daemon=True)
+                self._thread.start()
+        self._jobs.put((key, token, compute))
+
+    def idle(self, timeout_s: float = 60.0) -> bool:
+        """Wait until nothing is queued or running (tests); False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._waiting:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def clear(self) -> None:
+        with self._lock:
+            self._failed.clear()
+
+    def _run(self) -> None:
+        while True:
+            key, token, compute = self._jobs.get()
+            try:
+                if token == self._current_token():
+                    compute()
+            except Exception as exc:  # noqa: BLE001 - logged once per key; the request that asks shows it
+                with self._lock:
+                    if len(self._failed) >= MAX_FIGURES:
+                        self._failed.clear()
+                    self._failed.add(key)
+                log.warning("computing ahead %s failed (the page computes it when asked): %s", key, one_line(exc))
+            finally:
+                with self._lock:
+                    self._waiting.discard(key)
+
+
+_prewarm = Prewarmer(lambda: token())
 
 
 def _load_market() -> MarketData:
@@ -204,19 +268,10 @@ def market_inputs(token: str) -> MarketInputs:
     return market_data(token).inputs
 
 
-def _ahead(store: SharedLoads, key: Hashable, compute: Callable[[], object]) -> None:
-    """Queue ``compute`` on the prewarm thread unless the key is loaded, loading or queued; its failure is
-    left for the request that asks (which loads again and shows the error)."""
-    if store.has(key):
-        return
-
-    def run() -> None:
-        try:
-            compute()
-        except Exception:  # noqa: BLE001 - the request that asks computes again and shows the error
-            pass
-
-    _prewarm_pool.submit(run)
+def _ahead(store: SharedLoads, key: Hashable, token: str, compute: Callable[[], object]) -> None:
+    """Queue ``compute`` on the prewarm thread (:class:`Prewarmer`) unless the key is loaded or loading."""
+    if not store.has(key):
+        _prewarm.submit(key, token, compute)
 
 
 def prewarm_market_inputs(token: str) -> None:
@@ -224,7 +279,7 @@ def prewarm_market_inputs(token: str) -> None:
     data change does not wait for them. Only in a served app (:func:`served`): an AppTest or a script keeps
     loading on first use."""
     if served():
-        _ahead(_market, token, lambda: market_data(token))
+        _ahead(_market, token, token, lambda: market_data(token))
 
 
 def served() -> bool:
@@ -266,7 +321,7 @@ def prewarm_risk_view(
     ``shocks``), so the first Risk view of a data version is read, not computed. Served app only."""
     if served():
         key, compute = _risk_load(token, config_id, actor, monte_carlo, tuple(shocks), False)
-        _ahead(_risk, key, lambda: _risk.get(key, compute))
+        _ahead(_risk, key, token, lambda: _risk.get(key, compute))
 
 
 def _risk_load(
@@ -279,9 +334,12 @@ def _risk_load(
 ) -> tuple[Hashable, Callable[[], RiskView]]:
     from core.services.risk_views import risk_view as compute_risk_view
 
+    # Computed as the system: the value is shared by every session, and each caller was checked on fresh state
+    # before asking (risk views are readable by every role and hold nothing of the user), so one user's session
+    # ending never fails another user's view.
     key = (token, repr((config_id, monte_carlo, shocks, newey_west)))
     return key, lambda: compute_risk_view(
-        config_id, actor=actor, monte_carlo=monte_carlo, shocks=shocks, newey_west=newey_west
+        config_id, actor=None, monte_carlo=monte_carlo, shocks=shocks, newey_west=newey_west
     )
 
 

@@ -104,10 +104,37 @@ def test_dashboard_computes_the_risk_section_ahead_with_the_sections_own_default
     monkeypatch.setattr(cache, "served", lambda: True)  # prewarms run only in a served app
     at = make_app(ANALYST[0])
     assert not at.exception and not [s for s in at.subheader if s.value == "Monte Carlo projection"]
-    cache._prewarm_pool.submit(lambda: None).result(timeout=120)  # one thread, first in first out
+    assert cache._prewarm.idle(120)
     assert len(calls) == 1
     at.segmented_control(key="dash_section").set_value("Risk").run()
     assert not at.exception and any(s.value == "Monte Carlo projection" for s in at.subheader)
     assert len(calls) == 1, calls  # the section read the prewarmed view
     at.number_input(key="risk15_years").set_value(3).run()
     assert len(calls) == 2 and calls[-1].years == 3  # other inputs are computed when asked
+
+
+def test_a_shared_risk_view_is_computed_as_the_system_and_every_reader_is_checked(app_db, monkeypatch) -> None:
+    """One user's session ending (here: an account that no longer exists queued the prewarm) never fails another
+    user's view, and a reader whose session ended is refused even though the view is cached."""
+    from core.services import risk_views, strategies
+    from core.services.access import SessionEnded
+    from ui import cache
+    from ui.risk_view import DEFAULTS
+
+    cache.clear()
+    calls: list[object] = []
+    real = risk_views.risk_view
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs.get("actor"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(risk_views, "risk_view", counted)
+    monkeypatch.setattr(cache, "served", lambda: True)
+    token, cid = cache.token(), strategies.active_version().id
+    cache.prewarm_risk_view(token, cid, actor="nobody-anymore", monte_carlo=DEFAULTS)
+    assert cache._prewarm.idle(120) and calls == [None]  # computed as the system
+    view = cache.risk_view(token, cid, actor=ANALYST[0], monte_carlo=DEFAULTS)
+    assert view.monte_carlo is not None and len(calls) == 1  # read, not computed again
+    with pytest.raises(SessionEnded):
+        cache.risk_view(token, cid, actor="nobody-anymore", monte_carlo=DEFAULTS)

@@ -149,12 +149,22 @@ def _flaky(storage, name: str, failures: int):
     setattr(storage, name, call)
 
 
+def _project_huey(name: str):
+    """The project's Huey behaviour (jobs._ProjectConsumer) over Huey's in-memory storage."""
+    from huey import MemoryHuey
+
+    from jobs import _ProjectConsumer
+
+    class ProjectMemoryHuey(_ProjectConsumer, MemoryHuey):
+        pass
+
+    return ProjectMemoryHuey(name, utc=True)
+
+
 def test_a_task_taken_just_before_an_outage_is_kept_and_runs_once_the_queue_is_back(outage_log):
     # Huey reads the storage once more between taking a task and running it (is it revoked?). The queue going
     # down in that moment lost the task and logged Huey's traceback (CI, 2026-11-29); now the worker keeps it.
-    from huey import MemoryHuey
-
-    huey = MemoryHuey("outage-kept", utc=True)
+    huey = _project_huey("outage-kept")
     ran: list[int] = []
 
     @huey.task()
@@ -180,36 +190,123 @@ def test_a_task_taken_just_before_an_outage_is_kept_and_runs_once_the_queue_is_b
     assert "kept" in lines[0] and "before running a kept task" in lines[1]
 
 
-def test_a_task_whose_body_ran_is_not_run_again_when_storing_its_result_fails(outage_log):
-    from huey import MemoryHuey
+@pytest.mark.parametrize("write", ["delete_data", "put_data"])
+def test_after_the_body_ran_the_outcome_waits_for_the_queue_and_the_body_runs_once(outage_log, write):
+    # The queue going down while a body runs: Huey's writes after it (clear the revoke flag, store the result)
+    # failed, so the 'complete' signal that marks the run succeeded never came (the run stayed 'running').
+    from huey import signals
 
-    huey = MemoryHuey("outage-ran", utc=True)
+    huey = _project_huey(f"outage-after-{write}")
     ran: list[int] = []
+    completed: list[str] = []
+    huey.signal(signals.SIGNAL_COMPLETE)(lambda signal, task: completed.append(task.id))
 
     @huey.task()
     def job(n: int) -> int:
         ran.append(n)
-        return n
+        return n * 2
 
-    job(3)
+    result = job(3)
     clock = Clock()
     worker = _worker_on(huey, clock)
-    _flaky(huey.storage, "put_data", 1)  # the result cannot be stored: the queue went down while it ran
-    _flaky(huey.storage, "queue_size", 1)
+    _flaky(huey.storage, write, 2)  # two rounds of the outage, then the queue answers
     worker.loop()
-    assert ran == [3] and worker.carried is None
-    worker.loop()  # the backoff round passes
+    assert ran == [3] and completed == [result.id] and worker.carried is None
+    assert result.get() == 6  # the result was stored once the queue was back
     worker.loop()
-    assert ran == [3]
+    assert ran == [3] and huey.pending_count() == 0
     lines = _lines(outage_log)
-    assert "which ran" in lines[0] and all(r.exc_info is None for r in outage_log.records)
+    assert sum("unreachable" in line for line in lines) == 2 and "which ran; waiting to write it" in lines[0]
+    assert sum("reachable again" in line for line in lines) == 1
+    assert all(r.exc_info is None for r in outage_log.records)
 
 
-def test_a_task_failing_while_the_queue_answers_is_a_bug_and_keeps_its_traceback(caplog):
-    from huey import MemoryHuey
+def test_a_retry_is_still_scheduled_when_the_queue_fails_after_the_body(outage_log):
+    from huey import signals
 
-    caplog.set_level(logging.ERROR, logger="huey.consumer.Worker")
-    huey = MemoryHuey("outage-bug", utc=True)
+    huey = _project_huey("outage-retry")
+    retrying: list[str] = []
+    huey.signal(signals.SIGNAL_RETRYING)(lambda signal, task: retrying.append(task.id))
+    attempts: list[int] = []
+
+    @huey.task(retries=1, retry_delay=60)
+    def job() -> None:
+        attempts.append(1)
+        raise RuntimeError("provider timed out")
+
+    job()
+    worker = _worker_on(huey, Clock())
+    _flaky(huey.storage, "delete_data", 1)  # the first write after the failed body
+    worker.loop()
+    assert len(attempts) == 1 and len(retrying) == 1
+    assert huey.scheduled_count() == 1  # the retry waits in the schedule, as without the outage
+
+
+def test_the_body_may_still_see_the_outage_itself(outage_log):
+    # Inside the body (a sweep fanning out its variants) a queue write fails at once, as in the app: the caller
+    # decides (here the body records the failure); nothing waits.
+    huey = _project_huey("outage-in-body")
+    seen: list[str] = []
+
+    @huey.task()
+    def child() -> None:
+        return None
+
+    @huey.task()
+    def parent() -> None:
+        try:
+            child()
+        except ConnectionError as exc:
+            seen.append(str(exc))
+
+    parent()
+    worker = _worker_on(huey, Clock())
+    _flaky(huey.storage, "enqueue", 1)
+    worker.loop()
+    assert len(seen) == 1 and "Connection refused" in seen[0] and huey.pending_count() == 0
+    assert not [line for line in _lines(outage_log) if "unreachable" in line]
+
+
+def test_a_task_failing_before_its_body_for_another_reason_is_kept_then_dropped_with_a_traceback(caplog):
+    caplog.set_level(logging.WARNING, logger="huey.consumer.Worker")
+    huey = _project_huey("outage-bug")
+    ran: list[int] = []
+
+    @huey.task()
+    def job() -> None:
+        ran.append(1)
+
+    job()
+    worker = _worker_on(huey, Clock())
+    real = huey.storage.peek_many
+    broken_for = [2]
+
+    def sometimes(*args, **kwargs):  # e.g. SQLite's 'database is locked' while the queue still answers
+        if broken_for[0]:
+            broken_for[0] -= 1
+            raise KeyError("database is locked")
+        return real(*args, **kwargs)
+
+    huey.storage.peek_many = sometimes
+    worker.loop()
+    worker.loop()
+    assert ran == [] and worker.carried is not None
+    worker.loop()
+    assert ran == [1]  # the third try ran it
+    records = [r for r in caplog.records if r.name == "huey.consumer.Worker"]
+    assert len(records) == 2 and all(r.exc_info is None and "kept" in r.getMessage() for r in records)
+
+    job()
+    huey.storage.peek_many = lambda *args, **kwargs: (_ for _ in ()).throw(KeyError("a bug"))
+    for _ in range(3):
+        worker.loop()
+    records = [r for r in caplog.records if r.name == "huey.consumer.Worker"]
+    assert records[-1].exc_info is not None and "dropped after 3 tries" in records[-1].getMessage()
+    assert worker.carried is None and ran == [1]
+
+
+def test_a_worker_stopping_with_a_kept_task_puts_it_back_on_the_queue(outage_log):
+    huey = _project_huey("outage-stop")
 
     @huey.task()
     def job() -> None:
@@ -217,11 +314,8 @@ def test_a_task_failing_while_the_queue_answers_is_a_bug_and_keeps_its_traceback
 
     job()
     worker = _worker_on(huey, Clock())
-
-    def broken(*args, **kwargs):
-        raise KeyError("a bug in the storage layer, not an outage")
-
-    huey.storage.peek_many = broken
+    _flaky(huey.storage, "peek_many", 1)
     worker.loop()
-    records = [r for r in caplog.records if r.name == "huey.consumer.Worker"]
-    assert len(records) == 1 and records[0].exc_info is not None and worker.carried is None
+    assert worker.carried is not None and huey.pending_count() == 0
+    worker.shutdown()
+    assert worker.carried is None and huey.pending_count() == 1  # the next worker takes it
