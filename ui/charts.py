@@ -67,6 +67,8 @@ DARK_THEME_COLORS = {INDEX_COLOR: "#6fa8dc", "#2f6690": "#7fb2e5", NEUTRAL_COLOR
 
 #: Most points per line sent to the browser: about one per pixel of a full-width chart on a wide screen.
 SCREEN_POINTS = 1000
+#: The same for a chart a third of the width (the Risk section's rolling metrics, three side by side).
+NARROW_POINTS = 500
 
 
 def for_screen(series: pd.Series, n_out: int = SCREEN_POINTS) -> pd.Series:
@@ -94,9 +96,9 @@ def x_values(index: pd.Index) -> pd.Index:
     return index
 
 
-def screen_line(series: pd.Series, **kwargs) -> go.Scatter:  # type: ignore[no-untyped-def]
-    """A line trace of ``series`` at screen resolution (:func:`for_screen`)."""
-    shown = for_screen(series)
+def screen_line(series: pd.Series, n_out: int = SCREEN_POINTS, **kwargs) -> go.Scatter:  # type: ignore[no-untyped-def]
+    """A line trace of ``series`` at screen resolution (:func:`for_screen`, at most ``n_out`` points)."""
+    shown = for_screen(series, n_out)
     return go.Scatter(x=x_values(shown.index), y=shown.to_numpy(), **kwargs)
 
 
@@ -354,6 +356,7 @@ def rolling(frame: pd.DataFrame | None, kind: str, windows: tuple[int, ...] = (6
                 fig.add_trace(
                     screen_line(
                         frame[column],
+                        NARROW_POINTS,
                         name=f"{w} days",
                         mode="lines",
                         line={"color": INDEX_COLOR if i == 0 else color_for(i + 2)},

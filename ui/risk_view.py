@@ -1,4 +1,4 @@
-"""The Dashboard Risk section's issue-15 panels: Monte Carlo projection, stress scenarios (historical and
+"""The Dashboard Scenarios section: issue 15's panels: Monte Carlo projection, stress scenarios (historical and
 hypothetical), factor regression and the comparison series.
 
 Layout only: every number comes from :func:`core.services.risk_views.risk_view` (the risk report shows the same

@@ -98,7 +98,9 @@ def prepare(frame: pd.DataFrame, configured: frozenset[Any] = frozenset()) -> tu
             series = series.map({True: "yes", False: "no"}).astype(object).where(series.notna(), "")
         elif pd.api.types.is_numeric_dtype(series):
             if column not in configured and series.isna().any():
-                series = series.astype(object).where(series.notna(), "")
+                # text throughout (a column mixing numbers and "" is refused by Arrow: Streamlit then logged a
+                # traceback and converted it to text itself, on every run)
+                series = series.map(lambda v: "" if pd.isna(v) else str(v)).astype(object)
         else:  # object or string columns (pandas 3 infers "str" for text, with NaN for missing)
             series = series.astype(object).map(_cell)
         unique, n = name, 2

@@ -20,7 +20,7 @@ def test_risk_section_shows_monte_carlo_stress_and_factors(app_db) -> None:
     from core.services.risk_views import MonteCarloParams, risk_view
 
     at = make_app(ANALYST[0])
-    at.segmented_control(key="dash_section").set_value("Risk").run()
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
     assert not at.exception
     headers = [h.value for h in at.subheader]
     assert {"Monte Carlo projection", "Stress scenarios", "Factor regression"} <= set(headers)
@@ -71,7 +71,7 @@ def test_the_drawdown_histogram_sends_its_bins_with_the_views_numbers(app_db) ->
     from ui.risk_view import DEFAULTS, DRAWDOWN_BINS
 
     at = make_app(ANALYST[0])
-    at.segmented_control(key="dash_section").set_value("Risk").run()
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
     assert not at.exception
     view = risk_view(strategies.active_version().id, actor=None, monte_carlo=DEFAULTS)
     figures = plotly_figures(at)
@@ -106,7 +106,7 @@ def test_dashboard_computes_the_risk_section_ahead_with_the_sections_own_default
     assert not at.exception and not [s for s in at.subheader if s.value == "Monte Carlo projection"]
     assert cache._prewarm.idle(120)
     assert len(calls) == 1
-    at.segmented_control(key="dash_section").set_value("Risk").run()
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
     assert not at.exception and any(s.value == "Monte Carlo projection" for s in at.subheader)
     assert len(calls) == 1, calls  # the section read the prewarmed view
     at.number_input(key="risk15_years").set_value(3).run()

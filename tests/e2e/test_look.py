@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 ADMIN = ("admin", "Ada Admin", "correct horse battery staple")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 RANGES = ("1M", "3M", "6M", "YTD", "1Y", "3Y", "5Y", "Max")
-SECTIONS = ("Performance", "Allocation", "Risk", "Data freshness")
+SECTIONS = ("Performance", "Allocation", "Risk", "Scenarios", "Data freshness")
 
 
 @pytest.fixture(scope="module")

@@ -34,10 +34,13 @@ def test_missing_values_are_empty_times_are_utc_without_offset_and_flags_read_ye
     assert shown["Created by"].tolist() == ["ann", ""]
     assert shown["Created at (UTC)"].tolist() == ["2026-11-29 06:15", ""]  # converted to UTC, no offset
     assert shown["Active"].tolist() == ["yes", "no"]
-    assert shown["Size (kB)"].tolist() == [1.5, ""]
+    assert shown["Size (kB)"].tolist() == ["1.5", ""]  # text throughout: Arrow takes the column as it is
     assert shown["Detail"].tolist() == ['{"a": 1}', ""]
     assert "None" not in shown.astype(str).to_string()
     assert renamed["created_by"] == "Created by"
+    import pyarrow as pa
+
+    pa.Table.from_pandas(shown)  # no mixed column: Streamlit converts it without a fallback (and its traceback)
 
 
 def test_columns_that_share_a_name_or_read_alike_get_numbered_headers():
