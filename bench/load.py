@@ -54,7 +54,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 # --------------------------------------------------------------------------- part 1: browsers
-STEPS = ("login", "page Strategy", "page Dashboard", "range 1Y", "section Risk")
+STEPS = ("login", "page Strategy", "page Dashboard", "range 1Y", "section Risk", "section Scenarios")
 
 
 async def _session(
@@ -87,6 +87,7 @@ async def _session(
             await act("page Dashboard", page.get_by_role("link", name="Dashboard").click, 1)
             await act("range 1Y", page.get_by_role("radio", name="1Y", exact=True).click, 1)
             await act("section Risk", page.get_by_role("radio", name="Risk", exact=True).click, 2)
+            await act("section Scenarios", page.get_by_role("radio", name="Scenarios", exact=True).click, 2)
             await page.get_by_role("radio", name="Max", exact=True).click()  # back for the next round
             await page.get_by_role("radio", name="Performance", exact=True).click()
             if await page.locator("[data-testid='stException']").count():
@@ -98,7 +99,15 @@ async def _session(
 
 
 #: The walk a recorded browser does once for the websocket-level client: (action, what to click, charts to wait for).
-WIRE_ROUND = ("page Strategy", "page Dashboard", "range 1Y", "section Risk", "range Max", "section Performance")
+WIRE_ROUND = (
+    "page Strategy",
+    "page Dashboard",
+    "range 1Y",
+    "section Risk",
+    "section Scenarios",
+    "range Max",
+    "section Performance",
+)
 
 
 async def record_walk(base_url: str, username: str, password: str):  # type: ignore[no-untyped-def]
@@ -136,6 +145,7 @@ async def record_walk(base_url: str, username: str, password: str):  # type: ign
             await act("page Dashboard", page.get_by_role("link", name="Dashboard").click, 1)
             await act("range 1Y", page.get_by_role("radio", name="1Y", exact=True).click, 1)
             await act("section Risk", page.get_by_role("radio", name="Risk", exact=True).click, 2)
+            await act("section Scenarios", page.get_by_role("radio", name="Scenarios", exact=True).click, 2)
             await act("range Max", page.get_by_role("radio", name="Max", exact=True).click, 1)
             await act("section Performance", page.get_by_role("radio", name="Performance", exact=True).click, 1)
             await context.close()

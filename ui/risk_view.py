@@ -185,43 +185,37 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
         with st.expander("Hypothetical shocks", icon=":material/bolt:"):
             shocks = _shocks()
         newey_west = st.toggle("Newey-West standard errors", key=KEY + "nw")
+        token = cache.token()
+        params = MonteCarloParams(years=years, method=method, seed=seed, contribution=contribution, target=target)
         view = cache.risk_view(  # once per data version and inputs, shared (issue 17: seconds of CPU per run)
-            cache.token(),
-            data.config_id,
-            actor=actor(),
-            shocks=shocks,
-            newey_west=newey_west,
-            monte_carlo=MonteCarloParams(
-                years=years, method=method, seed=seed, contribution=contribution, target=target
-            ),
+            token, data.config_id, actor=actor(), shocks=shocks, newey_west=newey_west, monte_carlo=params
         )
+
+        def figure(name: str, build: Any) -> Any:
+            """The section's figure ``name``, built once per data version and inputs (shared, never changed)."""
+            inputs = repr((params, tuple(shocks), bool(newey_west)))
+            return cache.figure(token, (KEY + name, data.config_id, data.basis, inputs), build)
+
         for note in view.notes:
             st.info(note)
         if view.monte_carlo is not None:
             mc = view.monte_carlo
             left, right = st.columns([3, 1])
             with left:
-                st.plotly_chart(_fan(view), key=KEY + "fan", width="stretch")
+                st.plotly_chart(figure("fan", lambda: _fan(view)), key=KEY + "fan", width="stretch")
             with right:
                 dd = mc.drawdown_percentiles()
                 st.metric("Probability of a loss", f"{mc.prob_loss:.1%}")
                 st.metric(f"Probability of reaching {target:,.0f}", f"{(mc.prob_target or 0):.1%}")
                 st.metric("Median max drawdown", f"{dd['p50']:.1%}", help=f"worst 5 %: {dd['p5']:.1%}")
-            st.plotly_chart(_drawdown_histogram(mc.max_drawdowns, data.basis), key=KEY + "dd", width="stretch")
+            hist = figure("dd", lambda: _drawdown_histogram(mc.max_drawdowns, data.basis))
+            st.plotly_chart(hist, key=KEY + "dd", width="stretch")
         st.subheader("Stress scenarios")
         stress = view.stress_table()
         covered = stress[stress["covered"]]
         if len(covered):
-            fig = go.Figure([go.Bar(x=covered["scenario"], y=covered["index_return"], name="Index")])
-            if covered["benchmark_return"].notna().any():
-                fig.add_trace(
-                    go.Bar(
-                        x=covered["scenario"], y=covered["benchmark_return"], name=view.benchmark_symbol or "Benchmark"
-                    )
-                )
-            _figure(fig, "Stress scenarios on the current weights", data.basis, height=300, percent_y=True)
-            fig.update_layout(hovermode="closest")
-            st.plotly_chart(fig, key=KEY + "stress", width="stretch")
+            bars = figure("stress", lambda: _stress_figure(covered, view.benchmark_symbol, data.basis))
+            st.plotly_chart(bars, key=KEY + "stress", width="stretch")
         tables.show(stress.assign(covered=stress["covered"].map({True: "yes", False: "not covered"})))
         if view.hypothetical is not None:
             total, applied = view.hypothetical
@@ -241,9 +235,25 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
                     columns=[c for c in view.rolling_betas.columns if c.startswith("alpha")]
                 ).dropna(how="all")
                 if len(betas):
-                    fig = go.Figure([charts.screen_line(betas[c], name=c) for c in betas.columns])
-                    _figure(fig, "Rolling factor betas, 252 days", data.basis, height=300)
-                    st.plotly_chart(fig, key=KEY + "betas", width="stretch")
+                    lines = figure("betas", lambda: _betas_figure(betas, data.basis))
+                    st.plotly_chart(lines, key=KEY + "betas", width="stretch")
+
+
+def _stress_figure(covered: pd.DataFrame, benchmark_symbol: str | None, basis: str | None) -> go.Figure:
+    fig = go.Figure([go.Bar(x=covered["scenario"], y=covered["index_return"], name="Index")])
+    if covered["benchmark_return"].notna().any():
+        fig.add_trace(
+            go.Bar(x=covered["scenario"], y=covered["benchmark_return"], name=benchmark_symbol or "Benchmark")
+        )
+    _figure(fig, "Stress scenarios on the current weights", basis, height=300, percent_y=True)
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def _betas_figure(betas: pd.DataFrame, basis: str | None) -> go.Figure:
+    fig = go.Figure([charts.screen_line(betas[c], name=c) for c in betas.columns])
+    _figure(fig, "Rolling factor betas, 252 days", basis, height=300)
+    return fig
 
 
 def comparison_series_for(data: DashboardData) -> dict[str, Any]:
