@@ -67,8 +67,6 @@ DARK_THEME_COLORS = {INDEX_COLOR: "#6fa8dc", "#2f6690": "#7fb2e5", NEUTRAL_COLOR
 
 #: Most points per line sent to the browser: about one per pixel of a full-width chart on a wide screen.
 SCREEN_POINTS = 1000
-#: The same for a chart a third of the width (the Risk section's rolling metrics, three side by side).
-NARROW_POINTS = 500
 
 
 def for_screen(series: pd.Series, n_out: int = SCREEN_POINTS) -> pd.Series:
@@ -356,7 +354,6 @@ def rolling(frame: pd.DataFrame | None, kind: str, windows: tuple[int, ...] = (6
                 fig.add_trace(
                     screen_line(
                         frame[column],
-                        NARROW_POINTS,
                         name=f"{w} days",
                         mode="lines",
                         line={"color": INDEX_COLOR if i == 0 else color_for(i + 2)},

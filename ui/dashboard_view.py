@@ -29,6 +29,8 @@ from ui.risk_view import comparison_series_for, risk_panels
 #: The Dashboard's sections, one drawn per run. "Scenarios" (issue 15's forward-looking panels) is apart from
 #: "Risk" (the measured metrics) so that neither sends eight charts at once (issue 17: section switch <= 0.3 s).
 SECTIONS: tuple[str, ...] = ("Performance", "Allocation", "Risk", "Scenarios", "Data freshness")
+#: The Risk section's rolling metrics, one full-width chart at a time (three narrow charts cost the browser more).
+ROLLING_KINDS: tuple[str, ...] = ("vol", "sharpe", "beta")
 #: A short modebar (it sits in the strip charts.MODEBAR_STRIP keeps above every title).
 PLOT_CONFIG = {
     "displaylogo": False,
@@ -260,15 +262,19 @@ def risk(data: DashboardData, token: str = "") -> None:
         metrics_table(data.metrics, data.benchmark_symbol)
     with right:
         plot(lambda: charts.correlation_heatmap(data.correlation), "chart_correlation", same, basis=data.basis)
-    columns = st.columns(3)
-    for column, kind in zip(columns, ("vol", "sharpe", "beta")):
-        with column:
-            plot(
-                lambda kind=kind: charts.rolling(data.rolling, kind),  # type: ignore[misc]
-                f"chart_rolling_{kind}",
-                same,
-                basis=data.basis,
-            )
+    labels = {kind: charts.ROLLING_LABELS[kind] for kind in ROLLING_KINDS}
+    kind = (
+        st.segmented_control(
+            "Rolling metric",
+            ROLLING_KINDS,
+            format_func=labels.__getitem__,
+            key=state.DASH_ROLLING,
+            default=ROLLING_KINDS[0],
+            label_visibility="collapsed",
+        )
+        or ROLLING_KINDS[0]
+    )
+    plot(lambda: charts.rolling(data.rolling, kind), f"chart_rolling_{kind}", same, basis=data.basis)
 
 
 def freshness(frame: pd.DataFrame) -> None:

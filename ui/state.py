@@ -71,6 +71,8 @@ DASH_RANGE = "dash_range"
 DASH_SECTION = "dash_section"
 DASH_LOG_SCALE = "dash_log_scale"
 DASH_ALLOC_VIEW = "dash_alloc_view"
+#: Which rolling metric the Risk section draws (one full-width chart; the choice reruns only the fragment).
+DASH_ROLLING = "dash_rolling"
 DASH_ROLLING_WINDOW = "dash_rolling_window"
 
 # --- strategy lab ----------------------------------------------------------------------------

@@ -146,10 +146,10 @@ def test_long_lines_are_sent_at_screen_resolution_keeping_ends_and_extremes() ->
     pd.testing.assert_series_equal(for_screen(short), short)
 
 
-def test_narrow_rolling_charts_send_their_dates_as_days_and_half_the_points() -> None:
-    """The three rolling charts share a row: NARROW_POINTS real points per line, ends and extremes kept, and the
-    x values are the points' own days as YYYY-MM-DD (what Plotly reads as dates; half the bytes of timestamps)."""
-    from ui.charts import NARROW_POINTS, rolling
+def test_rolling_charts_send_their_dates_as_days_at_screen_resolution() -> None:
+    """SCREEN_POINTS real points per line, ends and extremes kept, and the x values are the points' own days as
+    YYYY-MM-DD (what Plotly reads as dates; half the bytes of the timestamps Plotly writes)."""
+    from ui.charts import SCREEN_POINTS, rolling
 
     rng = np.random.default_rng(5)
     dates = pd.bdate_range("2015-01-01", periods=2600)
@@ -157,7 +157,7 @@ def test_narrow_rolling_charts_send_their_dates_as_days_and_half_the_points() ->
     frame = pd.DataFrame({"vol_63": walk}, index=dates)
     trace = rolling(frame, "vol").data[0]
     x, y = list(trace.x), np.asarray(trace.y, dtype=float)
-    assert len(x) <= NARROW_POINTS < len(dates)
+    assert len(x) <= SCREEN_POINTS < len(dates)
     assert all(isinstance(d, str) and len(d) == 10 for d in x)
     days = pd.to_datetime(x)
     np.testing.assert_array_equal(y, frame["vol_63"].loc[days].to_numpy())

@@ -65,8 +65,13 @@ def test_dashboard_charts_carry_expected_traces(app_db, dashboard_service) -> No
     assert trace_names(figures["Underwater (drawdown) · price return"]) == ["Index"]
     assert trace_names(figures["Monthly returns · price return"]) == ["Monthly returns"]
     assert trace_names(figures["Correlation of daily returns (last year) · price return"]) == ["Correlation"]
-    for title in ("Rolling volatility", "Rolling Sharpe", "Rolling beta"):
-        assert trace_names(figures[f"{title} · price return"]) == ["63 days", "252 days"]
+    at.segmented_control(key="dash_section").set_value("Risk").run()
+    for kind, title in (("vol", "Rolling volatility"), ("sharpe", "Rolling Sharpe"), ("beta", "Rolling beta")):
+        at.segmented_control(key="dash_rolling").set_value(kind).run()  # one full-width chart at a time
+        assert not at.exception
+        drawn = plotly_figures(at)
+        assert trace_names(drawn[f"{title} · price return"]) == ["63 days", "252 days"]
+        assert not [t for t in drawn if t.startswith("Rolling") and not t.startswith(title)]
     sectors = trace_names(figures["Allocation over time (by sector) · price return"])
     assert sectors == [str(c) for c in dashboard_service.allocation_history_sectors.columns]
     pie = figures["Allocation now by sector · price return"]["data"][0]
