@@ -216,7 +216,11 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
         if len(covered):
             bars = figure("stress", lambda: _stress_figure(covered, view.benchmark_symbol, data.basis))
             st.plotly_chart(bars, key=KEY + "stress", width="stretch")
-        tables.show(stress.assign(covered=stress["covered"].map({True: "yes", False: "not covered"})))
+        percent = st.column_config.NumberColumn(format="percent")  # a number column: a missing return is blank
+        tables.show(
+            stress.assign(covered=stress["covered"].map({True: "yes", False: "not covered"})),
+            column_config={"index_return": percent, "benchmark_return": percent},
+        )
         if view.hypothetical is not None:
             total, applied = view.hypothetical
             st.metric("Index return under the hypothetical shocks", f"{total:.2%}")
@@ -229,7 +233,13 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
                 + (f"Newey-West ({reg.hac_lags} lags)" if reg.newey_west else "classical OLS")
                 + " standard errors."
             )
-            tables.show(view.factor_table())
+            tables.show(
+                view.factor_table(),
+                column_config={
+                    "beta": st.column_config.NumberColumn(format="%.4f"),
+                    "t_stat": st.column_config.NumberColumn(format="%.2f"),
+                },
+            )
             if view.rolling_betas is not None:
                 betas = view.rolling_betas.drop(
                     columns=[c for c in view.rolling_betas.columns if c.startswith("alpha")]

@@ -138,3 +138,21 @@ def test_a_shared_risk_view_is_computed_as_the_system_and_every_reader_is_checke
     assert view.monte_carlo is not None and len(calls) == 1  # read, not computed again
     with pytest.raises(SessionEnded):
         cache.risk_view(token, cid, actor="nobody-anymore", monte_carlo=DEFAULTS)
+
+
+def test_stress_and_factor_tables_keep_their_numbers_as_numbers(app_db) -> None:
+    """Returns stay numbers (drawn as percent, a scenario not covered blank), t-stats too: not full-precision
+    text."""
+    import numpy as np
+
+    at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
+    assert not at.exception
+    frames = [d.value for d in at.dataframe]
+    stress = next(f for f in frames if "Index return" in f.columns)
+    assert stress["Index return"].dtype == float and stress["Benchmark return"].dtype == float
+    uncovered = stress["Covered"] == "not covered"
+    assert uncovered.any() and np.isnan(stress.loc[uncovered, "Index return"]).all()
+    assert np.isfinite(stress.loc[~uncovered, "Index return"]).all()
+    factors = next(f for f in frames if "T stat" in f.columns)
+    assert factors["T stat"].dtype == float and factors["Beta"].dtype == float
