@@ -190,6 +190,10 @@ _market = SharedLoads(MARKET_KEPT)
 _risk = SharedLoads(RISK_KEPT)
 
 
+#: Failed prewarm keys remembered (so they are not retried ahead) before the set starts afresh.
+FAILED_KEPT = 256
+
+
 class Prewarmer:
     """One daemon thread that computes ahead what a page will probably ask for next, one thing at a time (it
     never competes with itself for the cores; a request that asks first computes the value in its own thread and
@@ -238,7 +242,7 @@ class Prewarmer:
                     compute()
             except Exception as exc:  # noqa: BLE001 - logged once per key; the request that asks shows it
                 with self._lock:
-                    if len(self._failed) >= MAX_FIGURES:
+                    if len(self._failed) >= FAILED_KEPT:
                         self._failed.clear()
                     self._failed.add(key)
                 log.warning("computing ahead %s failed (the page computes it when asked): %s", key, one_line(exc))

@@ -86,22 +86,31 @@ def test_the_drawdown_histogram_sends_its_bins_with_the_views_numbers(app_db) ->
     assert np.allclose(_array(median["x"]), fan["years"]) and np.allclose(_array(median["y"]), fan["p50"], rtol=1e-12)
 
 
-def test_dashboard_computes_the_risk_section_ahead_with_the_sections_own_defaults(app_db, monkeypatch) -> None:
-    """The first Risk view of a data version is read, not computed: the Dashboard queued it on the prewarm thread
-    with the section's widget defaults. Were the defaults and the widgets apart, the section would compute again."""
+@pytest.fixture
+def risk_calls(monkeypatch):  # type: ignore[no-untyped-def]
+    """A served app's caches, emptied, and the keyword arguments of every risk view actually computed."""
     from core.services import risk_views
     from ui import cache
 
     cache.clear()
-    calls: list[object] = []
+    calls: list[dict] = []
     real = risk_views.risk_view
 
     def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(kwargs.get("monte_carlo"))
+        calls.append(kwargs)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(risk_views, "risk_view", counted)
     monkeypatch.setattr(cache, "served", lambda: True)  # prewarms run only in a served app
+    return calls
+
+
+def test_dashboard_computes_the_risk_section_ahead_with_the_sections_own_defaults(app_db, risk_calls) -> None:
+    """The first Risk view of a data version is read, not computed: the Dashboard queued it on the prewarm thread
+    with the section's widget defaults. Were the defaults and the widgets apart, the section would compute again."""
+    from ui import cache
+
+    calls = risk_calls
     at = make_app(ANALYST[0])
     assert not at.exception and not [s for s in at.subheader if s.value == "Monte Carlo projection"]
     assert cache._prewarm.idle(120)
@@ -110,30 +119,21 @@ def test_dashboard_computes_the_risk_section_ahead_with_the_sections_own_default
     assert not at.exception and any(s.value == "Monte Carlo projection" for s in at.subheader)
     assert len(calls) == 1, calls  # the section read the prewarmed view
     at.number_input(key="risk15_years").set_value(3).run()
-    assert len(calls) == 2 and calls[-1].years == 3  # other inputs are computed when asked
+    assert len(calls) == 2 and calls[-1]["monte_carlo"].years == 3  # other inputs are computed when asked
 
 
-def test_a_shared_risk_view_is_computed_as_the_system_and_every_reader_is_checked(app_db, monkeypatch) -> None:
+def test_a_shared_risk_view_is_computed_as_the_system_and_every_reader_is_checked(app_db, risk_calls) -> None:
     """One user's session ending (here: an account that no longer exists queued the prewarm) never fails another
     user's view, and a reader whose session ended is refused even though the view is cached."""
-    from core.services import risk_views, strategies
+    from core.services import strategies
     from core.services.access import SessionEnded
     from ui import cache
     from ui.risk_view import DEFAULTS
 
-    cache.clear()
-    calls: list[object] = []
-    real = risk_views.risk_view
-
-    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(kwargs.get("actor"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(risk_views, "risk_view", counted)
-    monkeypatch.setattr(cache, "served", lambda: True)
+    calls = risk_calls
     token, cid = cache.token(), strategies.active_version().id
     cache.prewarm_risk_view(token, cid, actor="nobody-anymore", monte_carlo=DEFAULTS)
-    assert cache._prewarm.idle(120) and calls == [None]  # computed as the system
+    assert cache._prewarm.idle(120) and [c["actor"] for c in calls] == [None]  # computed as the system
     view = cache.risk_view(token, cid, actor=ANALYST[0], monte_carlo=DEFAULTS)
     assert view.monte_carlo is not None and len(calls) == 1  # read, not computed again
     with pytest.raises(SessionEnded):
