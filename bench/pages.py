@@ -173,9 +173,16 @@ def _step_target(name: str) -> float | None:
 
 
 def browser_steps(
-    base_url: str, server_pid: int | None, label: str, *, username: str = ADMIN[0], password: str = ADMIN[2]
+    base_url: str,
+    server_pid: int | None,
+    label: str,
+    *,
+    username: str = ADMIN[0],
+    password: str = ADMIN[2],
+    rounds: int = 1,
 ) -> list:  # type: ignore[type-arg]
-    """Log in and walk the app as a person does; one :class:`bench.wire.Step` per action, printed as it goes."""
+    """Log in and walk the app as a person does, ``rounds`` times (sections, range and log toggles, page
+    switches, a direct load); one :class:`bench.wire.Step` per action, printed as it goes."""
     from playwright.sync_api import sync_playwright
 
     from bench.wire import Step, Wire
@@ -236,39 +243,71 @@ def browser_steps(
         def segment(name: str):  # type: ignore[no-untyped-def]
             return page.get_by_role("radio", name=name, exact=True)
 
-        for section in ("Allocation", "Risk", "Scenarios", "Data freshness", "Performance"):
-            act(f"section {section}", segment(section).click, 0 if section == "Data freshness" else 2)
-        for choice in ("1Y", "Max"):
-            act(f"range {choice}", segment(choice).click)
-        act("log scale on", page.get_by_text("Log scale", exact=True).click)
-        act("log scale off", page.get_by_text("Log scale", exact=True).click)
-        # every page below draws one chart at least (Strategy: the comparison; Data: the asset's history): a step
-        # is settled when its charts are drawn
-        act("page Dashboard -> Strategy", page.get_by_role("link", name="Strategy").click, 1)
-        page.get_by_text("Preview:").first.wait_for()
-        cost = page.get_by_role("spinbutton", name="Trading cost (bps of turnover)")
-        act("strategy field change", lambda: (cost.fill("7.0"), cost.press("Enter")), 1)
-        act("page Strategy -> Data", page.get_by_role("link", name="Data", exact=True).click, 1)
-        act("page Data -> Dashboard", page.get_by_role("link", name="Dashboard").click, 1)
-        act("page Dashboard -> Data", page.get_by_role("link", name="Data", exact=True).click, 1)
-        act("page Data -> Dashboard (again)", page.get_by_role("link", name="Dashboard").click, 1)
-        # measured from the request: goto returns at the first byte, so the wire is polled while the page loads
-        act("direct load of /data", lambda: page.goto(base_url + "/data", wait_until="commit"), 1)
+        for _round in range(rounds):
+            if _round:
+                page.get_by_role("link", name="Dashboard").click()
+                wire.mark()
+                wire.settle(page, "back to the Dashboard", min_charts=1)
+            for section in ("Allocation", "Risk", "Scenarios", "Data freshness", "Performance"):
+                act(f"section {section}", segment(section).click, 0 if section == "Data freshness" else 2)
+            for choice in ("1Y", "Max"):
+                act(f"range {choice}", segment(choice).click)
+            act("log scale on", page.get_by_text("Log scale", exact=True).click)
+            act("log scale off", page.get_by_text("Log scale", exact=True).click)
+            # every page below draws one chart at least (Strategy: the comparison; Data: the asset's history): a
+            # step is settled when its charts are drawn
+            act("page Dashboard -> Strategy", page.get_by_role("link", name="Strategy").click, 1)
+            page.get_by_text("Preview:").first.wait_for()
+            cost = page.get_by_role("spinbutton", name="Trading cost (bps of turnover)")
+            value = f"{7 + _round % 2}.0"  # a new value each round (the last one is kept across pages)
+            act("strategy field change", lambda v=value, c=cost: (c.fill(v), c.press("Enter")), 1)
+            act("page Strategy -> Data", page.get_by_role("link", name="Data", exact=True).click, 1)
+            act("page Data -> Dashboard", page.get_by_role("link", name="Dashboard").click, 1)
+            act("page Dashboard -> Data", page.get_by_role("link", name="Data", exact=True).click, 1)
+            act("page Data -> Dashboard (again)", page.get_by_role("link", name="Dashboard").click, 1)
+            # measured from the request: goto returns at the first byte, so the wire is polled while the page
+            # loads
+            act("direct load of /data", lambda: page.goto(base_url + "/data", wait_until="commit"), 1)
         browser.close()
     return steps
 
 
-def bench_steps(path: Path, label: str) -> list:  # type: ignore[type-arg]
-    """:func:`browser_steps` against a real server on ``path`` (its own process, so its CPU is measured)."""
+def bench_steps(path: Path, label: str, rounds: int = 1) -> list:  # type: ignore[type-arg]
+    """:func:`browser_steps` against a real server on ``path`` (its own process, so its CPU is measured); with
+    several ``rounds``, a summary per action follows: the first round (figures and views not built yet), then the
+    median and the worst of every round."""
     from tests.e2e.conftest import start_server, stop_server
 
     process, base_url = start_server(path, {"DEMO_ON_EMPTY": "false"})
     print(f"  [{label}] load average before: {_load()}", flush=True)
     try:
-        return browser_steps(base_url, process.pid, label)
+        steps = browser_steps(base_url, process.pid, label, rounds=rounds)
     finally:
         print(f"  [{label}] load average after: {_load()}", flush=True)
         stop_server(process)
+    if rounds > 1:
+        summary(steps, label)
+    return steps
+
+
+def summary(steps: list, label: str) -> None:  # type: ignore[type-arg]
+    """Per action walked more than once: first, median and worst settled time, the median server CPU."""
+    by_name: dict[str, list] = {}  # type: ignore[type-arg]
+    for step in steps:
+        by_name.setdefault(step.name, []).append(step)
+    print(f"  [{label}] summary over rounds (settled: first / median / worst; server CPU median)", flush=True)
+    for name, runs in by_name.items():
+        if len(runs) < 2:
+            continue
+        settled = [s.settled_s for s in runs]
+        target = _step_target(name)
+        median = statistics.median(settled)
+        verdict = "" if target is None else (" OK" if median <= target else f" SLOW (target {target} s)")
+        print(
+            f"  [{label}] {name:<32} {settled[0]:5.2f} / {median:5.2f} / {max(settled):5.2f} s  "
+            f"CPU {statistics.median(s.server_cpu_s for s in runs):5.2f} s  ({len(runs)} runs){verdict}",
+            flush=True,
+        )
 
 
 def _wait_idle(pid: int | None, *, timeout_s: float = 60.0) -> None:
@@ -297,6 +336,9 @@ def main() -> int:
     parser.add_argument("--steps-only", action="store_true", help="only the per-action browser figures")
     parser.add_argument("--demo", action="store_true", help="also the per-action figures on the 14-asset demo")
     parser.add_argument("--data-dir", type=Path, help="an already seeded DATA_DIR for --steps-only (kept)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="walk the sections, toggles and pages this many times (median)"
+    )
     args = parser.parse_args()
     import logging
 
@@ -307,7 +349,7 @@ def main() -> int:
                 demo = Path(tmp) / "demo"
                 demo.mkdir()
                 seed(demo, None, None)
-                bench_steps(demo, "demo 14")
+                bench_steps(demo, "demo 14", args.rounds)
             big = args.data_dir
             if big is None:
                 big = Path(tmp) / "big"
@@ -315,7 +357,7 @@ def main() -> int:
                 seed(big, args.assets, args.years)
             else:
                 _use_data_dir(big)
-            bench_steps(big, f"{args.assets}x{args.years:g}y")
+            bench_steps(big, f"{args.assets}x{args.years:g}y", args.rounds)
         return 0
     with tempfile.TemporaryDirectory(prefix="autoindex-bench-") as tmp:
         big, small = Path(tmp) / "big", Path(tmp) / "small"
@@ -329,7 +371,7 @@ def main() -> int:
         bench_dashboard(big)
         if not args.skip_browser:
             bench_browser(big)
-            bench_steps(big, f"{args.assets}x{args.years:g}y")
+            bench_steps(big, f"{args.assets}x{args.years:g}y", args.rounds)
     return 0
 
 

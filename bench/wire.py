@@ -11,10 +11,12 @@ Streamlit ``ForwardMsg``:
   (``FINISHED_EARLY_FOR_RERUN``);
 * **bytes** are the sizes of the frames received (what the browser downloads for the action; Streamlit's
   message cache replaces a repeated large element by its hash, and that is counted as what it is);
-* an action is **settled** when the last run it caused has finished, every chart on the page is drawn, and the
-  websocket has been quiet for :data:`QUIET_S`. The settled time is measured to the last frame or the poll that
-  first saw every chart drawn, whichever came later (the quiet window itself is not counted; a poll waits while
-  the browser's main thread draws, so this is the moment the drawing was done, not a poll before it);
+* an action is **settled** when the last run it caused has finished, every chart on the page is drawn, and
+  neither the websocket nor any chart has changed for :data:`QUIET_S`. The settled time is measured to the last
+  frame, the poll that first saw every chart drawn, or the last change inside a chart (:data:`CHART_WATCH`, a
+  ``MutationObserver`` installed before the page's scripts: Streamlit's chart component draws each chart again a
+  moment after mounting it, and a replot then was missed), whichever came latest (the quiet window itself is not
+  counted; a poll waits while the browser's main thread draws, so this is the moment the drawing was done);
 * **runs done** is when the action's last run finished on the server (its ``script_finished`` frame arrived):
   the time after it is the browser's.
 
@@ -34,12 +36,20 @@ from typing import Any
 QUIET_S = 0.4
 #: Polling interval while waiting for an action to settle, seconds.
 POLL_S = 0.05
-#: JavaScript: [charts on the page, charts that have drawn their SVG].
+#: JavaScript run before the page's own scripts: remembers when anything inside a chart last changed (epoch ms).
+CHART_WATCH = (
+    "window.__aiChartChanged = 0; new MutationObserver(ms => { for (const m of ms) {"
+    " const el = m.target.nodeType === 1 ? m.target : m.target.parentElement;"
+    " if (el && el.closest && el.closest(\"[data-testid='stPlotlyChart']\")"
+    " && !el.closest('.st-key-chart_preload')) { window.__aiChartChanged = Date.now(); break; } } })"
+    ".observe(document, {subtree: true, childList: true, attributes: true, characterData: true});"
+)
+#: JavaScript: [charts on the page, charts that have drawn their SVG, when a chart last changed (epoch ms)].
 #: The login screen's invisible chart that loads the Plotly library ahead (ui/auth.py) is not a chart a person sees.
 CHARTS_DRAWN = (
     "() => { const c = Array.from(document.querySelectorAll(\"[data-testid='stPlotlyChart']\"))"
     ".filter(e => !e.closest('.st-key-chart_preload'));"
-    " return [c.length, c.filter(e => e.querySelector('.main-svg')).length]; }"
+    " return [c.length, c.filter(e => e.querySelector('.main-svg')).length, window.__aiChartChanged || 0]; }"
 )
 
 _STATUS = {0: "app", 2: "cut", 3: "fragment"}
@@ -96,11 +106,13 @@ class Wire:
     server_pid: int | None = None
     frames: list[tuple[float, int, str | None]] = field(default_factory=list)  # (time, bytes, run kind or None)
     _t0: float = 0.0
+    _t0_epoch: float = 0.0
     _cpu0: float = 0.0
 
     def attach(self, page: Any) -> Wire:
-        """Listen to every websocket the page opens (call before ``page.goto``)."""
+        """Listen to every websocket the page opens and watch its charts (call before ``page.goto``)."""
         page.on("websocket", self._on_socket)
+        page.add_init_script(CHART_WATCH)
         return self
 
     def _on_socket(self, socket: Any) -> None:
@@ -124,6 +136,7 @@ class Wire:
     def mark(self) -> None:
         """Start measuring an action now."""
         self._t0 = time.monotonic()
+        self._t0_epoch = time.time()
         self._cpu0 = server_cpu_s(self.server_pid)
 
     def _since(self) -> list[tuple[float, int, str | None]]:
@@ -136,7 +149,7 @@ class Wire:
         return finished and time.monotonic() - last >= QUIET_S, last
 
     def _poll(self, counts: Any, progress: dict[str, float | None], min_charts: int) -> bool:
-        total, drawn = (int(v) for v in counts)
+        total, drawn, changed_ms = (int(v) for v in counts)
         now = time.monotonic()
         if drawn and progress["first_chart"] is None:
             progress["first_chart"] = now - self._t0
@@ -145,6 +158,10 @@ class Wire:
             progress["pending"] = 1.0
         elif progress.get("pending"):  # every chart drawn now, and not at the poll before: drawn by this poll
             progress["drawn_at"], progress["pending"] = now, None
+        if changed_ms / 1000 > self._t0_epoch:  # a chart changed after the action started
+            progress["changed"] = changed_ms / 1000 - self._t0_epoch
+            if time.time() - changed_ms / 1000 < QUIET_S:
+                return False  # still drawing: settled once the charts have been still for the quiet window
         return complete
 
     def _step(self, name: str, last_frame: float, progress: dict[str, float | None], timed_out: bool) -> Step:
@@ -154,7 +171,7 @@ class Wire:
         done = [f[0] for f in frames if f[2] in ("app", "fragment")]
         return Step(
             name,
-            max(last_frame, drawn_at) - self._t0,
+            max(last_frame - self._t0, drawn_at - self._t0, progress.get("changed") or 0.0),
             kinds.count("app"),
             kinds.count("fragment"),
             kinds.count("cut"),
@@ -171,7 +188,7 @@ class Wire:
         """Wait (sync Playwright) until the action started at :meth:`mark` has settled (with at least
         ``min_charts`` charts drawn); return its figures."""
         deadline = time.monotonic() + timeout_s
-        progress: dict[str, float | None] = {"first_chart": None, "drawn_at": None, "pending": None}
+        progress: dict[str, float | None] = {"first_chart": None, "drawn_at": None, "pending": None, "changed": None}
         while True:
             drawn = self._poll(page.evaluate(CHARTS_DRAWN), progress, min_charts)
             ready, last = self._ready(expect_run)
@@ -185,7 +202,7 @@ class Wire:
     ) -> Step:
         """:meth:`settle` for the async Playwright API."""
         deadline = time.monotonic() + timeout_s
-        progress: dict[str, float | None] = {"first_chart": None, "drawn_at": None, "pending": None}
+        progress: dict[str, float | None] = {"first_chart": None, "drawn_at": None, "pending": None, "changed": None}
         while True:
             drawn = self._poll(await page.evaluate(CHARTS_DRAWN), progress, min_charts)
             ready, last = self._ready(expect_run)

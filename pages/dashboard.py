@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import cache, risk_view, sidebar
+from ui import cache, risk_view, sidebar, strategy_view
 from ui import dashboard_view as view
 from ui.auth import ALL_ROLES, require_user
 from ui.errors import shown_errors
@@ -28,7 +28,9 @@ with shown_errors():
     view.compute_notes(data.warnings)
     view.kpis(data)
     view.charts_panel(data, token)  # a fragment: range, log scale and section changes rerun only it
-    # computed ahead on the prewarm thread, once per data version: the Strategy lab's market inputs, then this
-    # version's Risk section with its default inputs (the Monte Carlo and stress replay take seconds at 500 assets)
+    # computed ahead on the prewarm thread, once per data version, shortest first: the Strategy lab's market
+    # inputs and its first preview and comparison (the active version), then this version's Risk section with its
+    # default inputs (the Monte Carlo and stress replay take seconds at 500 assets)
     cache.prewarm_market_inputs(token)
+    strategy_view.prewarm(token, cache.versions(token))
     risk_view.prewarm(token, config_id)

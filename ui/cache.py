@@ -20,6 +20,7 @@ it), so a rerun that draws the same chart again skips building it.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -80,6 +81,7 @@ def clear() -> None:
     _figure.clear()
     _risk.clear()
     _market.clear()
+    _backtests.clear()
     _prewarm.clear()
 
 
@@ -174,8 +176,15 @@ class SharedLoads:
         return future.result()
 
     def has(self, key: Hashable) -> bool:
+        """Whether the key is loaded or loading."""
         with self._lock:
             return key in self._futures
+
+    def ready(self, key: Hashable) -> bool:
+        """Whether the key is loaded (reading it will not wait)."""
+        with self._lock:
+            future = self._futures.get(key)
+            return future is not None and future.done() and future.exception() is None
 
     def clear(self) -> None:
         with self._lock:
@@ -186,8 +195,11 @@ class SharedLoads:
 MARKET_KEPT = 2
 #: Risk views a process keeps (data versions x the Risk section's inputs).
 RISK_KEPT = 32
+#: Strategy-lab backtests a process keeps (data versions x params previewed or compared).
+BACKTEST_KEPT = 32
 _market = SharedLoads(MARKET_KEPT)
 _risk = SharedLoads(RISK_KEPT)
+_backtests = SharedLoads(BACKTEST_KEPT)
 
 
 #: Failed prewarm keys remembered (so they are not retried ahead) before the set starts afresh.
@@ -284,6 +296,58 @@ def prewarm_market_inputs(token: str) -> None:
     loading on first use."""
     if served():
         _ahead(_market, token, token, lambda: market_data(token))
+
+
+def _backtest_key(token: str, params: dict[str, Any]) -> tuple[str, str]:
+    return token, json.dumps(params, sort_keys=True, default=str)
+
+
+def _run_backtest(params_json: str, token: str) -> dict[str, Any]:
+    """A config run over the data version's market data: the same pipeline as the stored compute
+    (:func:`core.services.compute.run_backtest`), so the numbers agree with it. Prices are cleaned once per set
+    of data-hygiene fields and shared (a total-return run cleans its own levels, as ``run_backtest`` says)."""
+    from core.services import strategies
+    from core.services.compute import run_backtest
+
+    market = market_data(token)  # one shared object per data version, maybe loaded ahead
+    inputs = market.inputs
+    cfg = strategies.parse_params(json.loads(params_json))
+    total_return = cfg.basis == "total_return" and inputs.dividends is not None
+    run = run_backtest(cfg, inputs, cleaned=None if total_return or inputs.prices.empty else market.cleaned(cfg))
+    return {
+        "values": run.values,
+        "metrics": run.metrics,
+        "warnings": list(run.result.warnings)[:10],
+        "rebalances": len(run.result.rebalance_dates),
+        "benchmark": run.benchmark,
+        "benchmark_symbol": inputs.benchmark_symbol,
+        "turnover_per_year": run.turnover_per_year,
+        "total_costs": run.total_costs,
+    }
+
+
+def backtest(token: str, params: dict[str, Any], *, on_compute: Callable[[], None] | None = None) -> dict[str, Any]:
+    """The Strategy lab's run of ``params`` over the data version's market data, computed once per data version
+    and params by the whole process and shared by every session (read it, never change it). ``on_compute`` is
+    called first when this call starts the computation (the caller's rate limit): a refusal computes nothing."""
+    key = _backtest_key(token, params)
+    if on_compute is not None and not _backtests.has(key):
+        on_compute()
+    return _backtests.get(key, lambda: _run_backtest(key[1], token))  # type: ignore[no-any-return]
+
+
+def backtest_ready(token: str, params: dict[str, Any]) -> bool:
+    """Whether :func:`backtest` of ``params`` is computed (reading it will not wait)."""
+    return _backtests.ready(_backtest_key(token, params))
+
+
+def prewarm_backtests(token: str, params_list: Sequence[dict[str, Any]]) -> None:
+    """Run each of ``params_list`` ahead on the prewarm thread (the Strategy lab's first preview and comparison
+    after a data change). Served app only."""
+    if served():
+        for params in params_list:
+            key = _backtest_key(token, params)
+            _ahead(_backtests, key, token, lambda k=key: _backtests.get(k, lambda: _run_backtest(k[1], token)))  # type: ignore[misc]
 
 
 def served() -> bool:

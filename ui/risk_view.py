@@ -154,39 +154,75 @@ def comparisons(data: DashboardData, series: dict[str, pd.Series]) -> None:
     st.plotly_chart(fig, key=KEY + "comparisons", width="stretch")
 
 
+#: The Scenarios section's views, one drawn at a time (a section switch draws its charts only, issue 17).
+VIEWS: tuple[str, ...] = ("Monte Carlo", "Stress scenarios", "Factor regression")
+
+
+def _monte_carlo_inputs(shown: bool) -> MonteCarloParams:
+    """The Monte Carlo inputs: their widgets when ``shown`` (values kept while another view is drawn), else the
+    values they hold (the defaults until changed)."""
+    if not shown:
+        held = st.session_state
+        return MonteCarloParams(
+            years=int(held.get(KEY + "years", DEFAULTS.years)),
+            method=held.get(KEY + "method", DEFAULTS.method),
+            seed=int(held.get(KEY + "seed", DEFAULTS.seed)),
+            contribution=float(held.get(KEY + "contribution", DEFAULTS.contribution)),
+            target=float(held.get(KEY + "target", DEFAULT_TARGET)),
+        )
+    c1, c2, c3, c4, c5 = st.columns(5)
+    years = int(c1.number_input("Years", 1, 30, DEFAULTS.years, key=KEY + "years", persist_state="page"))
+    method = c2.selectbox(
+        "Method",
+        METHODS,
+        index=METHODS.index(DEFAULTS.method),
+        format_func=lambda m: _METHOD_LABELS[m],
+        key=KEY + "method",
+        persist_state="page",
+    )
+    contribution = float(
+        c3.number_input(
+            "Yearly contribution (withdrawal < 0)",
+            value=DEFAULTS.contribution,
+            step=1000.0,
+            key=KEY + "contribution",
+            persist_state="page",
+        )
+    )
+    target = float(
+        c4.number_input(
+            "Target value", value=DEFAULT_TARGET, min_value=1.0, step=1000.0, key=KEY + "target", persist_state="page"
+        )
+    )
+    seed = int(c5.number_input("Seed", 0, 2**31 - 1, DEFAULTS.seed, key=KEY + "seed", persist_state="page"))
+    return MonteCarloParams(years=years, method=method, seed=seed, contribution=contribution, target=target)
+
+
 def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | None = None) -> None:
-    """The Monte Carlo, stress and factor panels of the version ``data`` shows."""
+    """The comparison series, then one of the Monte Carlo, stress and factor views (:data:`VIEWS`) of the version
+    ``data`` shows. Every view's inputs feed the one risk view (computed once per data version and inputs); a
+    view's own widgets are drawn with it and keep their values while another view is shown."""
     basis = _basis(data)
     st.caption(f"Basis: {basis}. Sharpe, Sortino and alpha use the {data.risk_free_label or 'risk-free rate 0'}.")
     with shown_errors():
         comparisons(data, comparison_series or {})
-        st.subheader("Monte Carlo projection")
-        c1, c2, c3, c4, c5 = st.columns(5)
-        years = int(c1.number_input("Years", 1, 30, DEFAULTS.years, key=KEY + "years"))
-        method = c2.selectbox(
-            "Method",
-            METHODS,
-            index=METHODS.index(DEFAULTS.method),
-            format_func=lambda m: _METHOD_LABELS[m],
-            key=KEY + "method",
-        )
-        contribution = float(
-            c3.number_input(
-                "Yearly contribution (withdrawal < 0)",
-                value=DEFAULTS.contribution,
-                step=1000.0,
-                key=KEY + "contribution",
+        shown = (
+            st.segmented_control(
+                "Scenario view", VIEWS, key=KEY + "view", default=VIEWS[0], label_visibility="collapsed"
             )
+            or VIEWS[0]
         )
-        target = float(
-            c4.number_input("Target value", value=DEFAULT_TARGET, min_value=1.0, step=1000.0, key=KEY + "target")
-        )
-        seed = int(c5.number_input("Seed", 0, 2**31 - 1, DEFAULTS.seed, key=KEY + "seed"))
-        with st.expander("Hypothetical shocks", icon=":material/bolt:"):
+        st.subheader("Monte Carlo projection" if shown == VIEWS[0] else shown)
+        params = _monte_carlo_inputs(shown == VIEWS[0])
+        # the shock table stays drawn (in a closed expander) whatever the view: an editor's rows are not kept
+        # when it is not drawn
+        with st.expander("Hypothetical shocks (stress scenarios)", icon=":material/bolt:"):
             shocks = _shocks()
-        newey_west = st.toggle("Newey-West standard errors", key=KEY + "nw")
+        if shown == VIEWS[2]:
+            newey_west = st.toggle("Newey-West standard errors", key=KEY + "nw", persist_state="page")
+        else:
+            newey_west = bool(st.session_state.get(KEY + "nw", False))
         token = cache.token()
-        params = MonteCarloParams(years=years, method=method, seed=seed, contribution=contribution, target=target)
         view = cache.risk_view(  # once per data version and inputs, shared (issue 17: seconds of CPU per run)
             token, data.config_id, actor=actor(), shocks=shocks, newey_west=newey_west, monte_carlo=params
         )
@@ -198,55 +234,70 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
 
         for note in view.notes:
             st.info(note)
-        if view.monte_carlo is not None:
-            mc = view.monte_carlo
-            left, right = st.columns([3, 1])
-            with left:
-                st.plotly_chart(figure("fan", lambda: _fan(view)), key=KEY + "fan", width="stretch")
-            with right:
-                dd = mc.drawdown_percentiles()
-                st.metric("Probability of a loss", f"{mc.prob_loss:.1%}")
-                st.metric(f"Probability of reaching {target:,.0f}", f"{(mc.prob_target or 0):.1%}")
-                st.metric("Median max drawdown", f"{dd['p50']:.1%}", help=f"worst 5 %: {dd['p5']:.1%}")
-            hist = figure("dd", lambda: _drawdown_histogram(mc.max_drawdowns, data.basis))
-            st.plotly_chart(hist, key=KEY + "dd", width="stretch")
-        st.subheader("Stress scenarios")
-        stress = view.stress_table()
-        covered = stress[stress["covered"]]
-        if len(covered):
-            bars = figure("stress", lambda: _stress_figure(covered, view.benchmark_symbol, data.basis))
-            st.plotly_chart(bars, key=KEY + "stress", width="stretch")
-        percent = st.column_config.NumberColumn(format="percent")  # a number column: a missing return is blank
-        tables.show(
-            stress.assign(covered=stress["covered"].map({True: "yes", False: "not covered"})),
-            column_config={"index_return": percent, "benchmark_return": percent},
-        )
-        if view.hypothetical is not None:
-            total, applied = view.hypothetical
-            st.metric("Index return under the hypothetical shocks", f"{total:.2%}")
-        st.subheader("Factor regression")
-        if view.factor is not None and view.factor_set is not None:
-            reg = view.factor
-            st.caption(
-                f"Factor set {view.factor_set.label}; {reg.nobs} days; R² {reg.r2:.3f}; alpha "
-                f"{reg.alpha_annual:.2%} a year; "
-                + (f"Newey-West ({reg.hac_lags} lags)" if reg.newey_west else "classical OLS")
-                + " standard errors."
-            )
-            tables.show(
-                view.factor_table(),
-                column_config={
-                    "beta": st.column_config.NumberColumn(format="%.4f"),
-                    "t_stat": st.column_config.NumberColumn(format="%.2f"),
-                },
-            )
-            if view.rolling_betas is not None:
-                betas = view.rolling_betas.drop(
-                    columns=[c for c in view.rolling_betas.columns if c.startswith("alpha")]
-                ).dropna(how="all")
-                if len(betas):
-                    lines = figure("betas", lambda: _betas_figure(betas, data.basis))
-                    st.plotly_chart(lines, key=KEY + "betas", width="stretch")
+        if shown == VIEWS[0]:
+            _monte_carlo_view(view, params, data.basis, figure)
+        elif shown == VIEWS[1]:
+            _stress_view(view, data.basis, figure)
+        else:
+            _factor_view(view, data.basis, figure)
+
+
+def _monte_carlo_view(view: RiskView, params: MonteCarloParams, basis: str | None, figure: Any) -> None:
+    if view.monte_carlo is None:
+        return
+    mc = view.monte_carlo
+    left, right = st.columns([3, 1])
+    with left:
+        st.plotly_chart(figure("fan", lambda: _fan(view)), key=KEY + "fan", width="stretch")
+    with right:
+        dd = mc.drawdown_percentiles()
+        st.metric("Probability of a loss", f"{mc.prob_loss:.1%}")
+        st.metric(f"Probability of reaching {params.target:,.0f}", f"{(mc.prob_target or 0):.1%}")
+        st.metric("Median max drawdown", f"{dd['p50']:.1%}", help=f"worst 5 %: {dd['p5']:.1%}")
+    hist = figure("dd", lambda: _drawdown_histogram(mc.max_drawdowns, basis))
+    st.plotly_chart(hist, key=KEY + "dd", width="stretch")
+
+
+def _stress_view(view: RiskView, basis: str | None, figure: Any) -> None:
+    stress = view.stress_table()
+    covered = stress[stress["covered"]]
+    if len(covered):
+        bars = figure("stress", lambda: _stress_figure(covered, view.benchmark_symbol, basis))
+        st.plotly_chart(bars, key=KEY + "stress", width="stretch")
+    percent = st.column_config.NumberColumn(format="percent")  # a number column: a missing return is blank
+    tables.show(
+        stress.assign(covered=stress["covered"].map({True: "yes", False: "not covered"})),
+        column_config={"index_return": percent, "benchmark_return": percent},
+    )
+    if view.hypothetical is not None:
+        total, _applied = view.hypothetical
+        st.metric("Index return under the hypothetical shocks", f"{total:.2%}")
+
+
+def _factor_view(view: RiskView, basis: str | None, figure: Any) -> None:
+    if view.factor is None or view.factor_set is None:
+        return
+    reg = view.factor
+    st.caption(
+        f"Factor set {view.factor_set.label}; {reg.nobs} days; R² {reg.r2:.3f}; alpha "
+        f"{reg.alpha_annual:.2%} a year; "
+        + (f"Newey-West ({reg.hac_lags} lags)" if reg.newey_west else "classical OLS")
+        + " standard errors."
+    )
+    tables.show(
+        view.factor_table(),
+        column_config={
+            "beta": st.column_config.NumberColumn(format="%.4f"),
+            "t_stat": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    if view.rolling_betas is not None:
+        betas = view.rolling_betas.drop(
+            columns=[c for c in view.rolling_betas.columns if c.startswith("alpha")]
+        ).dropna(how="all")
+        if len(betas):
+            lines = figure("betas", lambda: _betas_figure(betas, basis))
+            st.plotly_chart(lines, key=KEY + "betas", width="stretch")
 
 
 def _stress_figure(covered: pd.DataFrame, benchmark_symbol: str | None, basis: str | None) -> go.Figure:

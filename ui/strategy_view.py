@@ -7,7 +7,6 @@ drawn right under its input. The preview runs the engine on every change (cached
 
 from __future__ import annotations
 
-import json
 import types
 import typing
 from dataclasses import dataclass
@@ -160,18 +159,20 @@ def _key(name: str) -> str:
     return state.field_prefix_key(name)
 
 
-def load_params(params: dict[str, Any]) -> None:
-    """Put ``params`` into the field widgets (validated defaults fill what is missing)."""
+def field_values(params: dict[str, Any]) -> dict[str, Any]:
+    """What each field widget holds when ``params`` are loaded into the editor (validated defaults fill what is
+    missing; fractions typed in the field's unit; text fields as typed), by field name."""
     full = (
         StrategyConfig.model_validate(params).model_dump()
         if not strategies.config_errors(params)
         else {**DEFAULT_CONFIG.model_dump(), **params}
     )
+    values: dict[str, Any] = {}
     for name in StrategyConfig.model_fields:
         base, _optional = _field_kind(name)
         value = full.get(name)
         if name in TEXT_FIELDS:
-            st.session_state[_key(name)] = to_text(name, value)
+            values[name] = to_text(name, value)
             continue
         try:
             if value is not None and base is float:
@@ -180,6 +181,13 @@ def load_params(params: dict[str, Any]) -> None:
                 value = int(value)
         except (TypeError, ValueError, OverflowError):  # a stored value of the wrong type: the field starts empty
             value = None
+        values[name] = value
+    return values
+
+
+def load_params(params: dict[str, Any]) -> None:
+    """Put ``params`` into the field widgets (:func:`field_values`)."""
+    for name, value in field_values(params).items():
         st.session_state[_key(name)] = value
 
 
@@ -187,11 +195,11 @@ def _scale(name: str) -> float:
     return FIELDS[name].scale if name in FIELDS else 1.0
 
 
-def current_params() -> dict[str, Any]:
-    """The editor's values as config params (percent fields back to fractions)."""
+def params_of(values: typing.Mapping[str, Any]) -> dict[str, Any]:
+    """Config params from field widget values by field name (percent fields back to fractions)."""
     params: dict[str, Any] = {}
     for name in StrategyConfig.model_fields:
-        value = st.session_state.get(_key(name))
+        value = values.get(name)
         if name in TEXT_FIELDS:
             params[name] = from_text(name, value)
             continue
@@ -200,6 +208,16 @@ def current_params() -> dict[str, Any]:
             value = round(float(value) / _scale(name), 12)
         params[name] = value
     return params
+
+
+def current_params() -> dict[str, Any]:
+    """The editor's values as config params (:func:`params_of` the field widgets)."""
+    return params_of({name: st.session_state.get(_key(name)) for name in StrategyConfig.model_fields})
+
+
+def form_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The params the editor gives for a version it has just loaded: what its first preview runs."""
+    return params_of(field_values(params))
 
 
 def ensure_loaded(versions: list[ConfigVersionOut]) -> ConfigVersionOut | None:
@@ -284,35 +302,22 @@ def editor(errors: dict[str, str]) -> None:
         st.error(f"{key}: {message}")
 
 
-@st.cache_data(show_spinner="Running the backtest…", max_entries=32)
-def _backtest(token: str, params_json: str) -> dict[str, Any]:
-    """A config run over the stored market data (cached per data version and params): the preview, and any saved
-    version compared without being activated. The same pipeline as the stored compute
-    (:func:`core.services.compute.run_backtest`), so the numbers agree with it."""
-    from core.services.compute import run_backtest
-
-    ratelimit.hit("preview", auth.actor())  # a run not cached yet counts toward the user's limit
-    market = cache.market_data(token)  # one shared object per data version, maybe loaded ahead
-    inputs = market.inputs
-    cfg = strategies.parse_params(json.loads(params_json))
-    # prices cleaned once per set of data-hygiene fields and shared: the same numbers, without the cleaning (a
-    # total-return run cleans its own levels, as run_backtest says)
-    total_return = cfg.basis == "total_return" and inputs.dividends is not None
-    run = run_backtest(cfg, inputs, cleaned=None if total_return or inputs.prices.empty else market.cleaned(cfg))
-    return {
-        "values": run.values,
-        "metrics": run.metrics,
-        "warnings": list(run.result.warnings)[:10],
-        "rebalances": len(run.result.rebalance_dates),
-        "benchmark": run.benchmark,
-        "benchmark_symbol": inputs.benchmark_symbol,
-        "turnover_per_year": run.turnover_per_year,
-        "total_costs": run.total_costs,
-    }
-
-
 def preview(token: str, params: dict[str, Any]) -> dict[str, Any]:
-    return _backtest(token, json.dumps(params, sort_keys=True, default=str))
+    """A config run over the stored market data (:func:`ui.cache.backtest`: once per data version and params,
+    shared by every session, maybe computed ahead by :func:`prewarm`): the preview, and any saved version compared
+    without being activated. A run not computed yet counts toward the user's preview limit."""
+    if cache.backtest_ready(token, params):
+        return cache.backtest(token, params)
+    with st.spinner("Running the backtest…"):
+        return cache.backtest(token, params, on_compute=lambda: ratelimit.hit("preview", auth.actor()))
+
+
+def prewarm(token: str, versions: list[ConfigVersionOut]) -> None:
+    """Run ahead, on the prewarm thread, what the Strategy lab shows first: the active version's preview as the
+    editor loads it and the same version in the comparison (served app)."""
+    active = next((v for v in versions if v.is_active), None)
+    if active is not None and not strategies.config_errors(active.params):
+        cache.prewarm_backtests(token, [form_params(active.params), active.params])
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -22,18 +22,29 @@ def test_risk_section_shows_monte_carlo_stress_and_factors(app_db) -> None:
     at = make_app(ANALYST[0])
     at.segmented_control(key="dash_section").set_value("Scenarios").run()
     assert not at.exception
-    headers = [h.value for h in at.subheader]
-    assert {"Monte Carlo projection", "Stress scenarios", "Factor regression"} <= set(headers)
+    assert [h.value for h in at.subheader][-1] == "Monte Carlo projection"  # the first view, alone
     assert any("risk-free rate" in c.value and "Basis: price return" in c.value for c in at.caption)
     cid = strategies.active_version().id
     view = risk_view(cid, actor=None, monte_carlo=MonteCarloParams(target=20_000.0))
     assert _last_median(at) == pytest.approx(float(view.monte_carlo.fan["p50"].iloc[-1]), rel=1e-12)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Probability of a loss"] == f"{view.monte_carlo.prob_loss:.1%}"
-    assert any("demo" in c.value for c in at.caption if "Factor set" in c.value)
     at.number_input(key="risk15_years").set_value(3).run()
     assert not at.exception
     three = risk_view(cid, actor=None, monte_carlo=MonteCarloParams(years=3, target=20_000.0))
+    assert _last_median(at) == pytest.approx(float(three.monte_carlo.fan["p50"].iloc[-1]), rel=1e-12)
+    at.segmented_control(key="risk15_view").set_value("Stress scenarios").run()
+    assert not at.exception and [h.value for h in at.subheader][-1] == "Stress scenarios"
+    assert "Monte Carlo projection · price return" not in plotly_figures(at)  # one view drawn at a time
+    assert any("Index return" in d.value.columns for d in at.dataframe)
+    at.segmented_control(key="risk15_view").set_value("Factor regression").run()
+    assert not at.exception and [h.value for h in at.subheader][-1] == "Factor regression"
+    assert any("demo" in c.value for c in at.caption if "Factor set" in c.value)
+    at.segmented_control(key="risk15_view").set_value("Monte Carlo").run()
+    assert at.number_input(key="risk15_years").value == 3  # the view's inputs were kept while another was shown
+    at.segmented_control(key="dash_section").set_value("Risk").run()
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
+    assert at.number_input(key="risk15_years").value == 3  # and while another Dashboard section was shown
     assert _last_median(at) == pytest.approx(float(three.monte_carlo.fan["p50"].iloc[-1]), rel=1e-12)
 
 
@@ -120,6 +131,10 @@ def test_dashboard_computes_the_risk_section_ahead_with_the_sections_own_default
     assert len(calls) == 1, calls  # the section read the prewarmed view
     at.number_input(key="risk15_years").set_value(3).run()
     assert len(calls) == 2 and calls[-1]["monte_carlo"].years == 3  # other inputs are computed when asked
+    for shown in ("Stress scenarios", "Factor regression", "Monte Carlo"):
+        at.segmented_control(key="risk15_view").set_value(shown).run()
+        assert not at.exception
+    assert len(calls) == 2  # switching views reads the same view: the inputs of the views not drawn are kept
 
 
 def test_a_shared_risk_view_is_computed_as_the_system_and_every_reader_is_checked(app_db, risk_calls) -> None:
@@ -147,12 +162,14 @@ def test_stress_and_factor_tables_keep_their_numbers_as_numbers(app_db) -> None:
 
     at = make_app(ANALYST[0])
     at.segmented_control(key="dash_section").set_value("Scenarios").run()
+    at.segmented_control(key="risk15_view").set_value("Stress scenarios").run()
     assert not at.exception
-    frames = [d.value for d in at.dataframe]
-    stress = next(f for f in frames if "Index return" in f.columns)
+    stress = next(d.value for d in at.dataframe if "Index return" in d.value.columns)
     assert stress["Index return"].dtype == float and stress["Benchmark return"].dtype == float
     uncovered = stress["Covered"] == "not covered"
     assert uncovered.any() and np.isnan(stress.loc[uncovered, "Index return"]).all()
     assert np.isfinite(stress.loc[~uncovered, "Index return"]).all()
-    factors = next(f for f in frames if "T stat" in f.columns)
+    at.segmented_control(key="risk15_view").set_value("Factor regression").run()
+    assert not at.exception
+    factors = next(d.value for d in at.dataframe if "T stat" in d.value.columns)
     assert factors["T stat"].dtype == float and factors["Beta"].dtype == float
