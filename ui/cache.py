@@ -82,6 +82,7 @@ def clear() -> None:
     _risk.clear()
     _market.clear()
     _backtests.clear()
+    _lab_plans.clear()
     _prewarm.clear()
 
 
@@ -142,11 +143,16 @@ class MarketData:
             return self._cleaning.for_config(cfg)
 
 
+#: What a load abandoned before it started hands to those already waiting for it: "claim the key again".
+_AGAIN = object()
+
+
 class SharedLoads:
     """Values computed once per key by the whole process and shared by every session (read them, never change
     them): the first caller computes in its own thread and later callers wait for the same :class:`Future`. A
-    failed load is handed to whoever waited and started afresh by the next call. The ``kept`` most recently used
-    keys stay (the current data version and the one before, while sessions move on)."""
+    failed load is handed to whoever waited and forgotten at once (the next call loads again; the store never keeps
+    a failure, nor the frames its traceback holds). The ``kept`` most recently used keys stay (the current data
+    version and the one before, while sessions move on)."""
 
     def __init__(self, kept: int) -> None:
         self.kept = kept
@@ -154,10 +160,10 @@ class SharedLoads:
         self._futures: OrderedDict[Hashable, Future[Any]] = OrderedDict()
 
     def _claim(self, key: Hashable) -> tuple[Future[Any], bool]:
-        """The key's future, and whether the caller must compute it (none yet, or the last one failed)."""
+        """The key's future, and whether the caller must compute it (none yet)."""
         with self._lock:
             future = self._futures.get(key)
-            if future is None or (future.done() and future.exception() is not None):
+            if future is None:
                 future = self._futures[key] = Future()
                 while len(self._futures) > self.kept:
                     self._futures.popitem(last=False)
@@ -165,15 +171,35 @@ class SharedLoads:
             self._futures.move_to_end(key)
             return future, False
 
-    def get(self, key: Hashable, load: Callable[[], Any]) -> Any:
-        """The key's value: computed now by this thread, or waited for when another thread is computing it."""
-        future, mine = self._claim(key)
-        if mine:
-            try:
-                future.set_result(load())
-            except BaseException as exc:  # handed to whoever waits; the next call loads again
-                future.set_exception(exc)
-        return future.result()
+    def _forget(self, key: Hashable, future: Future[Any]) -> None:
+        with self._lock:
+            if self._futures.get(key) is future:
+                del self._futures[key]
+
+    def get(self, key: Hashable, load: Callable[[], Any], *, on_claim: Callable[[], None] | None = None) -> Any:
+        """The key's value: computed now by this thread, or waited for when another thread is computing it.
+
+        ``on_claim`` is called first by the one caller that computes (a rate limit charging exactly the runs
+        started: two callers arriving together are charged once, a retry after a failure again); if it raises,
+        nothing is computed, the error is this caller's, and whoever was waiting claims the key afresh."""
+        while True:
+            future, mine = self._claim(key)
+            if mine:
+                try:
+                    if on_claim is not None:
+                        on_claim()
+                except BaseException:
+                    self._forget(key, future)
+                    future.set_result(_AGAIN)
+                    raise
+                try:
+                    future.set_result(load())
+                except BaseException as exc:  # handed to whoever waits; forgotten, so the next call loads again
+                    self._forget(key, future)
+                    future.set_exception(exc)
+            value = future.result()
+            if value is not _AGAIN:
+                return value
 
     def has(self, key: Hashable) -> bool:
         """Whether the key is loaded or loading."""
@@ -329,11 +355,10 @@ def _run_backtest(params_json: str, token: str) -> dict[str, Any]:
 def backtest(token: str, params: dict[str, Any], *, on_compute: Callable[[], None] | None = None) -> dict[str, Any]:
     """The Strategy lab's run of ``params`` over the data version's market data, computed once per data version
     and params by the whole process and shared by every session (read it, never change it). ``on_compute`` is
-    called first when this call starts the computation (the caller's rate limit): a refusal computes nothing."""
+    called first by the one call that starts the computation (the caller's rate limit; a retry after a failure
+    starts one too): a refusal computes nothing."""
     key = _backtest_key(token, params)
-    if on_compute is not None and not _backtests.has(key):
-        on_compute()
-    return _backtests.get(key, lambda: _run_backtest(key[1], token))  # type: ignore[no-any-return]
+    return _backtests.get(key, lambda: _run_backtest(key[1], token), on_claim=on_compute)  # type: ignore[no-any-return]
 
 
 def backtest_ready(token: str, params: dict[str, Any]) -> bool:
@@ -341,13 +366,26 @@ def backtest_ready(token: str, params: dict[str, Any]) -> bool:
     return _backtests.ready(_backtest_key(token, params))
 
 
-def prewarm_backtests(token: str, params_list: Sequence[dict[str, Any]]) -> None:
-    """Run each of ``params_list`` ahead on the prewarm thread (the Strategy lab's first preview and comparison
-    after a data change). Served app only."""
-    if served():
-        for params in params_list:
-            key = _backtest_key(token, params)
-            _ahead(_backtests, key, token, lambda k=key: _backtests.get(k, lambda: _run_backtest(k[1], token)))  # type: ignore[misc]
+#: Strategy-lab prewarm plans done or under way (data versions x versions).
+_lab_plans = SharedLoads(BACKTEST_KEPT)
+
+
+def prewarm_backtests(plan_key: Hashable, token: str, params_of: Callable[[], Sequence[dict[str, Any]]]) -> None:
+    """Run ahead, on the prewarm thread, each of the params ``params_of()`` gives (the Strategy lab's first
+    preview and comparison after a data change), once per ``plan_key``. ``params_of`` itself runs there too (it
+    may read the database): a request only queues the plan, and a failure is logged, never shown. Served app
+    only."""
+    if not served():
+        return
+    key = (token, plan_key)
+
+    def plan() -> bool:
+        for params in params_of():
+            run_key = _backtest_key(token, params)
+            _backtests.get(run_key, lambda k=run_key: _run_backtest(k[1], token))  # type: ignore[misc]
+        return True
+
+    _ahead(_lab_plans, key, token, lambda: _lab_plans.get(key, plan))
 
 
 def served() -> bool:

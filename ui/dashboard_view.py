@@ -319,6 +319,7 @@ def charts_panel(data: DashboardData, token: str) -> None:
                 SECTIONS,
                 key=state.DASH_SECTION,
                 default=SECTIONS[0],
+                required=True,  # clicking the chosen section keeps it chosen
                 label_visibility="collapsed",
                 wrap=True,
             )

@@ -208,7 +208,13 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
         comparisons(data, comparison_series or {})
         shown = (
             st.segmented_control(
-                "Scenario view", VIEWS, key=KEY + "view", default=VIEWS[0], label_visibility="collapsed"
+                "Scenario view",
+                VIEWS,
+                key=KEY + "view",
+                default=VIEWS[0],
+                required=True,  # clicking the chosen view keeps it chosen
+                label_visibility="collapsed",
+                persist_state="page",  # kept while another Dashboard section is shown, like the inputs
             )
             or VIEWS[0]
         )

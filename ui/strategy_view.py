@@ -305,7 +305,8 @@ def editor(errors: dict[str, str]) -> None:
 def preview(token: str, params: dict[str, Any]) -> dict[str, Any]:
     """A config run over the stored market data (:func:`ui.cache.backtest`: once per data version and params,
     shared by every session, maybe computed ahead by :func:`prewarm`): the preview, and any saved version compared
-    without being activated. A run not computed yet counts toward the user's preview limit."""
+    without being activated. A run this call starts counts toward the user's preview limit (a retry of one that
+    failed too); a run read, or waited for, does not."""
     if cache.backtest_ready(token, params):
         return cache.backtest(token, params)
     with st.spinner("Running the backtest…"):
@@ -314,10 +315,17 @@ def preview(token: str, params: dict[str, Any]) -> dict[str, Any]:
 
 def prewarm(token: str, versions: list[ConfigVersionOut]) -> None:
     """Run ahead, on the prewarm thread, what the Strategy lab shows first: the active version's preview as the
-    editor loads it and the same version in the comparison (served app)."""
+    editor loads it and the same version in the comparison (served app; validated there, not in this run)."""
     active = next((v for v in versions if v.is_active), None)
-    if active is not None and not strategies.config_errors(active.params):
-        cache.prewarm_backtests(token, [form_params(active.params), active.params])
+    if active is None:
+        return
+
+    def first_runs() -> list[dict[str, Any]]:
+        if strategies.config_errors(active.params):
+            return []  # the page shows the errors; nothing to run ahead
+        return [form_params(active.params), active.params]
+
+    cache.prewarm_backtests(("strategy lab", active.id), token, first_runs)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

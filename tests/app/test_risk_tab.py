@@ -173,3 +173,15 @@ def test_stress_and_factor_tables_keep_their_numbers_as_numbers(app_db) -> None:
     assert not at.exception
     factors = next(d.value for d in at.dataframe if "T stat" in d.value.columns)
     assert factors["T stat"].dtype == float and factors["Beta"].dtype == float
+
+
+def test_the_chosen_scenario_view_is_kept_across_sections_and_stays_chosen(app_db) -> None:
+    """Found by attacking the change: the inputs were kept while another section was shown, the view was not; and
+    clicking the chosen view left none chosen."""
+    at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
+    at.segmented_control(key="risk15_view").set_value("Stress scenarios").run()
+    at.segmented_control(key="dash_section").set_value("Risk").run()
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
+    assert not at.exception and [h.value for h in at.subheader][-1] == "Stress scenarios"
+    assert at.segmented_control(key="risk15_view").value == "Stress scenarios"

@@ -80,3 +80,94 @@ def test_the_editor_params_of_a_loaded_version_are_what_the_prewarm_runs(app_db)
     fields = {name: at.session_state[state.field_prefix_key(name)] for name in StrategyConfig.model_fields}
     expected = form_params(strategies.active_version().params)
     assert json.dumps(params_of(fields), sort_keys=True) == json.dumps(expected, sort_keys=True)
+
+
+# --- found by attacking this change (a separate session's brief: break it); each failed before the fix ---------
+
+PASSWORD = "a long enough password 123"
+
+
+def test_a_preview_that_fails_is_charged_again_on_every_rerun_that_runs_it(app_db, backtests, monkeypatch) -> None:
+    """A config that passes validation but whose run raises (a benchmark stored without prices yet) ran its whole
+    backtest again on every rerun without counting toward the limit: a failed run is forgotten, and the rerun
+    that starts it again is charged."""
+    from core.config import reset_settings_cache
+    from core.services import universe, users
+
+    monkeypatch.setattr("ui.cache.served", lambda: False)
+    monkeypatch.setenv("RATE_LIMIT_PREVIEW", "2/minute")
+    reset_settings_cache()
+    try:
+        universe.add_asset("NOPX", "No prices yet", is_benchmark=True, actor=ADMIN[0])
+        users.create_user("mallory", "Mallory", PASSWORD)
+        at = make_app("mallory", page="pages/strategy.py")  # the first preview: charged
+        assert not at.exception
+        at.text_input(key="strategy_field_benchmark").set_value("NOPX").run()  # charged, fails
+        assert any("NOPX" in e.value for e in at.error), [e.value for e in at.error]
+        before = len(backtests)
+        for _ in range(5):
+            at.run()
+        assert any("too many previews" in e.value for e in at.error)
+        assert len(backtests) == before  # refused before anything ran
+    finally:
+        reset_settings_cache()
+
+
+def test_two_calls_arriving_together_are_charged_once_for_the_one_run(app_db, backtests, monkeypatch) -> None:
+    import threading
+    import time
+
+    from core.services import compute, strategies
+    from ui import cache
+
+    real = compute.run_backtest
+    monkeypatch.setattr(compute, "run_backtest", lambda c, *a, **k: (time.sleep(0.3), real(c, *a, **k))[1])
+    token = cache.token()
+    params = {**strategies.active_version().params, "cost_bps": 12.345}
+    charged: list[int] = []
+    barrier = threading.Barrier(2)
+    got: list[object] = []
+
+    def tab() -> None:
+        barrier.wait()
+        got.append(cache.backtest(token, params, on_compute=lambda: (charged.append(1), time.sleep(0.05))))
+
+    threads = [threading.Thread(target=tab) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(charged) == 1 and len(got) == 2 and got[0] is got[1]
+
+
+def test_a_dashboard_rerun_does_no_work_for_the_strategy_prewarm(app_db, backtests, monkeypatch) -> None:
+    """The prewarm's validation reads every asset: it runs once per data version on the prewarm thread, not in
+    every Dashboard run."""
+    from core.services import market
+    from ui import cache
+
+    at = make_app(ANALYST[0])
+    assert cache._prewarm.idle(120) and not at.exception
+    calls: list[int] = []
+    real = market.universe_errors
+    monkeypatch.setattr(market, "universe_errors", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    at.run()
+    at.run()
+    assert cache._prewarm.idle(120) and not at.exception
+    assert calls == []
+
+
+def test_a_failing_prewarm_never_shows_an_error_on_the_dashboard(app_db, backtests, monkeypatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from core.services import strategies
+    from ui import cache
+
+    def busy(params):  # type: ignore[no-untyped-def]
+        raise OperationalError("select", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(strategies, "config_errors", busy)
+    at = make_app(ANALYST[0])
+    assert cache._prewarm.idle(120)
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]

@@ -57,3 +57,59 @@ def test_only_the_most_recently_used_keys_are_kept():
     loads.get("v3", lambda: "v3")
     assert loads.has("v1") and loads.has("v3") and not loads.has("v2")
     assert loads.get("v1", lambda: "recomputed") == "v1"
+
+
+def test_a_failure_is_not_kept_nor_the_frames_of_its_traceback():
+    """A failed load is forgotten at once (found by attacking issue 17's shared backtests: 32 failed runs each kept
+    their prices, engine result and market data alive through the traceback)."""
+    import gc
+    import weakref
+
+    class Big:
+        pass
+
+    store = SharedLoads(4)
+    seen: list[weakref.ref] = []  # type: ignore[type-arg]
+
+    def fails() -> None:
+        big = Big()
+        seen.append(weakref.ref(big))
+        raise ValueError("no prices")
+
+    with pytest.raises(ValueError):
+        store.get("k", fails)
+    gc.collect()
+    assert not store.has("k") and seen[0]() is None  # nothing holds the failed run's frames
+
+
+def test_a_refused_claim_computes_nothing_and_lets_a_waiter_claim_again():
+    """A caller refused by its rate limit runs nothing; another caller waiting on the same key runs it."""
+    store = SharedLoads(4)
+    started = threading.Event()
+    release = threading.Event()
+    loads: list[str] = []
+
+    def refuse() -> None:
+        started.set()
+        release.wait(5)
+        raise RuntimeError("too many previews")
+
+    out: list[object] = []
+    first = threading.Thread(
+        target=lambda: out.append(_try(lambda: store.get("k", lambda: loads.append("a"), on_claim=refuse)))
+    )
+    first.start()
+    assert started.wait(5)
+    second = threading.Thread(target=lambda: out.append(store.get("k", lambda: (loads.append("b"), 42)[1])))
+    second.start()
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert loads == ["b"] and sorted(map(str, out)) == ["42", "too many previews"]
+
+
+def _try(call):  # type: ignore[no-untyped-def]
+    try:
+        return call()
+    except RuntimeError as exc:
+        return str(exc)
