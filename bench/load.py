@@ -66,7 +66,7 @@ async def _session(
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     page.set_default_timeout(90_000)
-    wire = Wire().attach(page)
+    wire = await Wire().aattach(page)
 
     async def act(name: str, do, charts: int = 0) -> None:  # type: ignore[no-untyped-def]
         wire.mark()
@@ -125,7 +125,7 @@ async def record_walk(base_url: str, username: str, password: str):  # type: ign
             context = await browser.new_context(viewport={"width": 1280, "height": 800})
             page = await context.new_page()
             page.set_default_timeout(90_000)
-            wire = Wire().attach(page)
+            wire = await Wire().aattach(page)
             recording.attach(page)
 
             async def act(name: str, do, charts: int = 0) -> None:  # type: ignore[no-untyped-def]

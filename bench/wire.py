@@ -110,9 +110,16 @@ class Wire:
     _cpu0: float = 0.0
 
     def attach(self, page: Any) -> Wire:
-        """Listen to every websocket the page opens and watch its charts (call before ``page.goto``)."""
+        """Listen to every websocket the page opens and watch its charts (sync Playwright; call before
+        ``page.goto``)."""
         page.on("websocket", self._on_socket)
         page.add_init_script(CHART_WATCH)
+        return self
+
+    async def aattach(self, page: Any) -> Wire:
+        """:meth:`attach` for the async Playwright API."""
+        page.on("websocket", self._on_socket)
+        await page.add_init_script(CHART_WATCH)
         return self
 
     def _on_socket(self, socket: Any) -> None:

@@ -206,6 +206,10 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
     st.caption(f"Basis: {basis}. Sharpe, Sortino and alpha use the {data.risk_free_label or 'risk-free rate 0'}.")
     with shown_errors():
         comparisons(data, comparison_series or {})
+        # the shock table is drawn (in a closed expander, above the views) whatever the view: an editor's rows are
+        # not kept while it is not drawn, and the stress view applies them
+        with st.expander("Hypothetical shocks (applied in the stress scenarios)", icon=":material/bolt:"):
+            shocks = _shocks()
         shown = (
             st.segmented_control(
                 "Scenario view",
@@ -220,10 +224,6 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
         )
         st.subheader("Monte Carlo projection" if shown == VIEWS[0] else shown)
         params = _monte_carlo_inputs(shown == VIEWS[0])
-        # the shock table stays drawn (in a closed expander) whatever the view: an editor's rows are not kept
-        # when it is not drawn
-        with st.expander("Hypothetical shocks (stress scenarios)", icon=":material/bolt:"):
-            shocks = _shocks()
         if shown == VIEWS[2]:
             newey_west = st.toggle("Newey-West standard errors", key=KEY + "nw", persist_state="page")
         else:

@@ -73,7 +73,6 @@ DASH_LOG_SCALE = "dash_log_scale"
 DASH_ALLOC_VIEW = "dash_alloc_view"
 #: Which rolling metric the Risk section draws (one full-width chart; the choice reruns only the fragment).
 DASH_ROLLING = "dash_rolling"
-DASH_ROLLING_WINDOW = "dash_rolling_window"
 
 # --- strategy lab ----------------------------------------------------------------------------
 #: Prefix of the per-field config inputs: ``strategy_field_<name>``.
