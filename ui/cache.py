@@ -381,8 +381,7 @@ def prewarm_backtests(plan_key: Hashable, token: str, params_of: Callable[[], Se
 
     def plan() -> bool:
         for params in params_of():
-            run_key = _backtest_key(token, params)
-            _backtests.get(run_key, lambda k=run_key: _run_backtest(k[1], token))  # type: ignore[misc]
+            backtest(token, params)
         return True
 
     _ahead(_lab_plans, key, token, lambda: _lab_plans.get(key, plan))
