@@ -90,14 +90,18 @@ def _queue(kind: str, params: dict[str, Any], user: UserOut) -> None:
     except Exception as exc:  # noqa: BLE001 - shown as one line
         show_error(exc)
         return
-    st.success(f"Queued {KIND_LABELS[kind].lower()} as run {run_id}.")
+    # Shown above the tabs by queue_forms for NOTICE_SECONDS: the rerun a starting or finishing run causes
+    # must not swallow which run was queued.
+    _outcome(True, f"Queued {KIND_LABELS[kind].lower()} as run {run_id}.")
     st.session_state[KEY_SELECTED] = run_id
 
 
 # --------------------------------------------------------------------------- queueing
 def queue_forms(user: UserOut) -> None:
     """Forms to queue a refresh (admins), a recompute or a report again."""
-    _notice()
+    slot = st.empty()  # the last outcome, drawn again below once a form in this run queued something
+    with slot.container():
+        _notice()
     names = (["Refresh prices"] if user.is_admin else []) + ["Recompute index", "Generate report"]
     tabs = dict(zip(names, st.tabs(names)))
     if user.is_admin:
@@ -109,6 +113,8 @@ def queue_forms(user: UserOut) -> None:
         _compute_form(user)
     with tabs["Generate report"]:
         _report_form(user)
+    with slot.container():
+        _notice()
 
 
 def _refresh_form(user: UserOut) -> None:

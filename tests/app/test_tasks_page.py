@@ -56,6 +56,9 @@ def test_admin_queues_a_refresh_sees_it_live_and_cancels_it(jobs_queue):
     assert run.kind == "refresh" and run.state == "queued"
     assert run.args == {"provider": "demo", "symbols": ["AAPL", "MSFT"], "full": True}
     assert f"Queued refresh prices as run {run.id}" in texts(at)
+    at.run()  # the rerun a run starting or finishing causes: which run was queued is still said
+    assert f"Queued refresh prices as run {run.id}" in texts(at)
+    assert texts(at).count(f"Queued refresh prices as run {run.id}.") == 1
     assert any(f"run {run.id}" in p.proto.text for p in at.get("progress"))  # the live panel
     assert at.selectbox(key="tasks_selected_run").value == run.id
     _button(at, "Cancel").click().run()
