@@ -52,3 +52,20 @@ def test_unreachable_database_fails_after_bounded_retries(data_dir, monkeypatch)
         wait_for_database(engine, timeout_s=3, sleep=sleeps.append)
     assert exc.value.attempts >= 2 and sum(sleeps) <= 3
     assert "pw@" not in str(exc.value)
+
+
+def test_a_sqlite_file_that_cannot_be_opened_fails_at_once(data_dir, tmp_path):
+    """No server to wait for: the first failed open is the answer, with the file named (a retry loop cost 30 s)."""
+    from sqlalchemy import create_engine
+
+    from core.db import wait_for_database
+    from core.errors import DatabaseUnavailableError
+
+    blocker = tmp_path / "a-file"  # a file where the database's directory should be: nothing can create it
+    blocker.write_text("")
+    missing = blocker / "autoindex.db"
+    sleeps: list[float] = []
+    with pytest.raises(DatabaseUnavailableError) as exc:
+        wait_for_database(create_engine(f"sqlite:///{missing}"), timeout_s=30, sleep=sleeps.append)
+    assert exc.value.attempts == 1 and sleeps == []
+    assert "unable to open database file" in str(exc.value) and str(missing) in str(exc.value)
