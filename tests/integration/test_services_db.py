@@ -20,7 +20,7 @@ def test_create_and_authenticate_user_with_bcrypt(db):
 
     with unit_of_work() as s:
         stored = s.query(User).filter_by(username="alice").one().password_hash
-    assert stored.startswith("$2") and GOOD_PASSWORD not in stored
+    assert stored.startswith("$2b$12$") and GOOD_PASSWORD not in stored  # bcrypt at cost 12
     assert users.authenticate("alice", GOOD_PASSWORD).username == "alice"
     with pytest.raises(AuthenticationError):
         users.authenticate("alice", "wrong password!")
