@@ -31,6 +31,28 @@ REDIS_BASE = os.environ.get("AUTOINDEX_TEST_REDIS_BASE", "redis://127.0.0.1:6379
 TEST_REDIS_URL = os.environ.get("AUTOINDEX_TEST_REDIS", f"{REDIS_BASE}/14")
 
 
+#: bcrypt's cost in the test process, except where it is the subject (marker ``real_bcrypt``) or where a
+#: password check's time is the window a race needs (tests/concurrency). Production hashes at cost 12 (checked in
+#: tests/integration/test_services_db.py); a hash at cost 12 takes 0.27 s here and the suite creates and checks
+#: hundreds of accounts. A stored hash carries its cost, so every check of a test-made account is as cheap.
+TEST_BCRYPT_COST = 4
+
+
+@pytest.fixture(autouse=True)
+def _test_bcrypt_cost(request, monkeypatch) -> Iterator[None]:
+    import bcrypt
+
+    from core.services import users
+
+    real_cost = request.node.get_closest_marker("real_bcrypt") or "tests/concurrency/" in request.node.nodeid
+    if not real_cost:
+        real = bcrypt.gensalt
+        monkeypatch.setattr(users.bcrypt, "gensalt", lambda rounds=12, prefix=b"2b": real(TEST_BCRYPT_COST, prefix))
+    users._dummy_hash.cache_clear()  # the hash checked for unknown names, at this test's cost
+    yield
+    users._dummy_hash.cache_clear()
+
+
 def _reset_caches() -> None:
     """Forget engines, settings and the in-process cache: a truncated PostgreSQL test database restarts its data
     version, so values cached by an earlier test under the same URL and version must not survive."""

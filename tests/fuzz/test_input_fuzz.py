@@ -178,7 +178,7 @@ def test_strategy_schema_and_save(seeded, count_case, params, name, note):
     password=ODD_TEXT,
     role=st.sampled_from(["admin", "analyst", "root", "", "'; --"]),
 )
-def test_user_fields(seeded, count_case, fast_bcrypt, username, name, email, password, role):
+def test_user_fields(seeded, count_case, username, name, email, password, role):
     from core.services import users
 
     _expect_clean_failure_or_success(

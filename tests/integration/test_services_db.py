@@ -12,6 +12,7 @@ from core.services import audit, strategies, users
 GOOD_PASSWORD = "correct horse battery"
 
 
+@pytest.mark.real_bcrypt
 def test_create_and_authenticate_user_with_bcrypt(db):
     user = users.create_user("alice", "Alice", GOOD_PASSWORD, role="analyst", email="alice@example.com")
     assert user.role == "analyst"
