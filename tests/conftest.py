@@ -53,6 +53,27 @@ def _test_bcrypt_cost(request, monkeypatch) -> Iterator[None]:
     users._dummy_hash.cache_clear()
 
 
+MYPY_TEST = "tests/unit/test_code_quality.py::test_mypy_finds_nothing"
+MYPY_RUN = pytest.StashKey[tuple]()  # (the mypy process, its output file)
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:  # noqa: ARG001
+    """Start the type check (about 40 s of one core) as soon as it is known to be wanted, so that it runs beside
+    the tests before it instead of on its own; ``test_mypy_finds_nothing`` waits for its result."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    if any(item.nodeid == MYPY_TEST for item in items):
+        output = tempfile.TemporaryFile(mode="w+")
+        root = Path(__file__).resolve().parents[1]
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "mypy")], cwd=root, stdout=output, stderr=subprocess.STDOUT, text=True
+        )
+        config.stash[MYPY_RUN] = (process, output)
+
+
 def _reset_caches() -> None:
     """Forget engines, settings and the in-process cache: a truncated PostgreSQL test database restarts its data
     version, so values cached by an earlier test under the same URL and version must not survive."""
