@@ -140,6 +140,106 @@ def _layout(fig: go.Figure, title: str | None = None, *, height: int = _HEIGHT, 
     return fig
 
 
+#: Approximate advance (px) of tick-label characters in the 12 px font of Streamlit's Plotly theme.
+_CHAR_PX = {**dict.fromkeys("0123456789", 6.7), ",": 3.4, ".": 3.4, "%": 10.7, "\u2212": 7.0, "k": 6.2, "M": 10.0}
+#: Left margin beside the tick labels (Plotly's tick padding and the theme's 8 px pad), and for a y-axis title.
+_LEFT_PAD, _Y_TITLE = 21.0, 24.0
+#: Bottom margin for the date tick labels, and for each row of a legend under the plot.
+_X_LABELS, _LEGEND_ROW = 36, 29
+#: Width (px) a legend row is assumed to have (a chart on a desktop screen; a narrower one pushes its margin).
+_LEGEND_WIDTH = 600.0
+
+
+def _label_px(text: str) -> float:
+    def width(ch: str) -> float:
+        if ch in _CHAR_PX:
+            return _CHAR_PX[ch]
+        if ch.isupper():
+            return 8.2
+        return 6.2 if ch.isalpha() else 3.6
+
+    return sum(width(ch) for ch in text)
+
+
+def _tick_text(value: float, tickformat: str | None) -> str:
+    """The tick label Plotly would write for ``value`` (the widest one is what the margin must hold)."""
+    sign = "\u2212" if value < 0 else ""
+    size = abs(value)
+    if tickformat and tickformat.endswith("%"):
+        return f"{sign}{size * 100:.0f}%"
+    if tickformat == ",.0f":
+        return f"{sign}{size:,.0f}"
+    if size >= 10_000:
+        return f"{sign}{size / 1000:.0f}k" if size < 1_000_000 else f"{sign}{size / 1e6:.1f}M"
+    return f"{sign}{size:.0f}" if size >= 10 else f"{sign}{size:.1f}"
+
+
+def preset_margins(fig: go.Figure) -> go.Figure:
+    """Start a line chart with the left and bottom margins its tick labels and legend will need.
+
+    Streamlit's Plotly theme turns ``automargin`` on: Plotly draws the chart, measures the labels and the legend,
+    and draws it all again with the margins grown to hold them (issue 17: 15-40 ms per draw here, and Streamlit
+    draws each chart twice when it mounts it). Margins that already hold them change nothing and skip that second
+    pass; ``automargin`` stays on, so a label wider than estimated still fits, at the old cost. Only charts of
+    numeric lines over dates (no bars, heatmaps or pies, no log axis) are preset."""
+    traces = list(fig.data)
+    kinds = {getattr(t, "type", None) for t in traces}
+    if traces and kinds <= {"heatmap", "bar"}:
+        return _preset_category_margins(fig, traces)
+    if not traces or kinds != {"scatter"}:
+        return fig
+    yaxis = fig.layout.yaxis
+    if yaxis.type == "log":
+        return fig
+    values = [np.asarray(t.y, dtype=float) for t in traces if t.y is not None and len(t.y)]
+    values = [v[np.isfinite(v)] for v in values]
+    values = [v for v in values if v.size]
+    if not values:
+        return fig
+    low, high = min(float(v.min()) for v in values), max(float(v.max()) for v in values)
+    if any(getattr(t, "stackgroup", None) for t in traces):  # stacked: the top is the sum (weights: at most 100 %)
+        high = max(high, sum(float(v.max()) for v in values))
+        if yaxis.tickformat and yaxis.tickformat.endswith("%"):
+            high = min(high, 1.0)
+    widest = max(_label_px(_tick_text(low, yaxis.tickformat)), _label_px(_tick_text(high, yaxis.tickformat)))
+    left = widest + _CHAR_PX["0"] + _LEFT_PAD + (_Y_TITLE if yaxis.title.text else 0.0)
+    shown = [t for t in traces if t.showlegend is not False]
+    rows = 0
+    if len(shown) > 1 and fig.layout.showlegend is not False:
+        width = sum(_label_px(str(t.name or "")) + 40.0 for t in shown)
+        rows = int(np.ceil(width / _LEGEND_WIDTH))
+    margin = fig.layout.margin
+    fig.update_layout(
+        margin={"l": max(margin.l or 0, int(np.ceil(left))), "b": max(margin.b or 0, _X_LABELS + _LEGEND_ROW * rows)}
+    )
+    return fig
+
+
+#: Bottom margin under short category labels (months) and under a numeric axis, as Plotly draws them here.
+_X_CATEGORIES = 42
+
+
+def _preset_category_margins(fig: go.Figure, traces: list) -> go.Figure:  # type: ignore[type-arg]
+    """:func:`preset_margins` for heatmaps and horizontal bars: the left margin holds the longest row label. Bars
+    standing up, rotated column labels (more than 5 characters) and colour bars are left to ``automargin``."""
+    if any(
+        getattr(t, "orientation", None) == "v" or getattr(t, "type", None) == "bar" and t.orientation != "h"
+        for t in traces
+    ):
+        return fig
+    if any(getattr(t, "showscale", None) for t in traces if getattr(t, "type", None) == "heatmap"):
+        return fig
+    rows = [str(v) for t in traces if t.y is not None for v in t.y]
+    columns = [v for t in traces if getattr(t, "type", None) == "heatmap" and t.x is not None for v in t.x]
+    if not rows or len(columns) > 13 or any(len(str(c)) > 5 for c in columns):  # many columns: labels may turn
+        return fig
+    left = max(_label_px(r) for r in rows) + _LEFT_PAD + 4.0
+    bottom = _X_CATEGORIES if columns else _X_LABELS
+    margin = fig.layout.margin
+    fig.update_layout(margin={"l": max(margin.l or 0, int(np.ceil(left))), "b": max(margin.b or 0, bottom)})
+    return fig
+
+
 def layout(fig: go.Figure, title: str | None = None, *, height: int = _HEIGHT, percent_y: bool = False) -> go.Figure:
     """The shared layout (:func:`_layout`: title below the modebar strip, legend under the plot) for figures built
     outside this module."""

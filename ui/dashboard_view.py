@@ -64,6 +64,7 @@ def _themed(build: go.Figure | Callable[[], go.Figure], dark: bool, basis: str |
         charts.with_basis(fig, basis)
     if dark:
         charts.for_dark(fig)
+    charts.preset_margins(fig)
     return fig, len(fig.to_json())
 
 

@@ -151,7 +151,7 @@ def comparisons(data: DashboardData, series: dict[str, pd.Series]) -> None:
     frame = frame / frame.iloc[0] * 100
     fig = go.Figure([charts.screen_line(frame[c], name=c) for c in frame.columns])
     _figure(fig, "Index, benchmark and comparisons (rebased to 100)", data.basis, height=340)
-    st.plotly_chart(fig, key=KEY + "comparisons", width="stretch")
+    st.plotly_chart(charts.preset_margins(fig), key=KEY + "comparisons", width="stretch")
 
 
 #: The Scenarios section's views, one drawn at a time (a section switch draws its charts only, issue 17).
@@ -236,7 +236,9 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
         def figure(name: str, build: Any) -> Any:
             """The section's figure ``name``, built once per data version and inputs (shared, never changed)."""
             inputs = repr((params, tuple(shocks), bool(newey_west)))
-            return cache.figure(token, (KEY + name, data.config_id, data.basis, inputs), build)
+            return cache.figure(
+                token, (KEY + name, data.config_id, data.basis, inputs), lambda: charts.preset_margins(build())
+            )
 
         for note in view.notes:
             st.info(note)

@@ -13,6 +13,14 @@ from bench.wire import Wire
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
+#: Per chart drawn: the left / bottom margins its figure asked for and those Plotly drew it with.
+MARGINS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+  .filter(e => e._fullLayout && !e.closest('.st-key-chart_preload'))
+  .map(e => ({title: (e.layout.title || {}).text || '', asked_l: (e.layout.margin || {}).l || 0,
+              asked_b: (e.layout.margin || {}).b || 0, l: Math.round(e._fullLayout._size.l),
+              b: Math.round(e._fullLayout._size.b)}))"""
+
+
 def _segment(page, name: str):  # type: ignore[no-untyped-def]
     return page.get_by_role("radio", name=name, exact=True)
 
@@ -62,6 +70,12 @@ def test_login_is_one_page_run_and_dashboard_toggles_rerun_only_their_fragment(s
             assert not step.timed_out, step
             assert step.app_runs == 0 and step.fragment_runs == 1, step
         assert page.locator("[data-testid='stException']").count() == 0
+        # Each chart whose margins were preset for its labels and legend (ui.charts.preset_margins) was drawn with
+        # them as they are: Plotly's automargin found nothing to grow, so it did not draw the chart a second time.
+        drawn = page.evaluate(MARGINS)
+        preset = [c for c in drawn if c["asked_l"] > 10]
+        assert len(preset) >= 3, drawn  # the main chart (log scale: not preset), growth, underwater, monthly
+        assert all(c["l"] == c["asked_l"] and c["b"] == c["asked_b"] for c in preset), preset
     finally:
         context.close()
 

@@ -80,3 +80,67 @@ def test_a_window_is_rebased_at_the_analytics_base() -> None:
     assert range_start(values.index, "YTD") == pd.Timestamp("2024-12-31")
     assert clip_range(values, None) is values
     assert dt.date(2024, 6, 28) == window.index[0].date()
+
+
+# --------------------------------------------------------------------------- margins preset for the labels (issue 17)
+def _line_figure(values, names=("Index",), tickformat=None, title=None):  # type: ignore[no-untyped-def]
+    import plotly.graph_objects as go
+
+    from ui import charts
+
+    dates = pd.bdate_range("2024-01-01", periods=len(values))
+    fig = go.Figure(
+        [go.Scatter(x=dates, y=np.asarray(values, dtype=float) * (i + 1), name=n) for i, n in enumerate(names)]
+    )
+    charts.layout(fig, "A chart")
+    fig.update_yaxes(tickformat=tickformat, title=title)
+    return fig
+
+
+def test_preset_margins_grow_with_the_labels_legend_and_axis_title_and_never_shrink():
+    from ui import charts
+
+    def margins(fig):  # type: ignore[no-untyped-def]
+        charts.preset_margins(fig)
+        return fig.layout.margin.l, fig.layout.margin.b
+
+    small = margins(_line_figure([1, 2, 3]))
+    wide = margins(_line_figure([1, 2_000, 3_000_000], tickformat=",.0f"))
+    assert wide[0] > small[0] and wide[1] == small[1]
+    titled = margins(_line_figure([1, 2, 3], title="Level"))
+    assert titled[0] > small[0]
+    two = margins(_line_figure([1, 2, 3], names=("Index", "SPY")))
+    assert two[1] > small[1]  # a legend row under the plot
+    many = margins(_line_figure([1, 2, 3], names=tuple(f"A rather long series name {i}" for i in range(12))))
+    assert many[1] > two[1]  # the legend wraps onto more rows
+    negative = margins(_line_figure([-0.35, -0.1, 0.0], tickformat=".0%"))
+    positive = margins(_line_figure([0.35, 0.1, 0.0], tickformat=".0%"))
+    assert negative[0] > positive[0]  # the minus sign
+    roomy = _line_figure([1, 2, 3])
+    roomy.update_layout(margin={"l": 300, "b": 200})
+    assert margins(roomy) == (300, 200)
+
+
+def test_preset_margins_leave_what_they_cannot_estimate_to_plotly():
+    import plotly.graph_objects as go
+
+    from ui import charts
+
+    log = _line_figure([1, 10, 100])
+    log.update_yaxes(type="log")
+    standing = go.Figure([go.Bar(x=["a", "b"], y=[1, 2])])
+    pie = go.Figure([go.Pie(labels=["a", "b"], values=[1, 2])])
+    wide_heatmap = go.Figure([go.Heatmap(z=np.eye(20), x=[f"S{i}" for i in range(20)], y=[f"S{i}" for i in range(20)])])
+    empty = go.Figure()
+    for fig in (log, standing, pie, wide_heatmap, empty):
+        charts.layout(fig, "A chart")
+        before = (fig.layout.margin.l, fig.layout.margin.b)
+        charts.preset_margins(fig)
+        assert (fig.layout.margin.l, fig.layout.margin.b) == before
+    rows = go.Figure([go.Bar(y=["AAPL", "A much longer name"], x=[0.5, 0.5], orientation="h")])
+    charts.layout(rows, "Bars")
+    charts.preset_margins(rows)
+    short = go.Figure([go.Bar(y=["AAPL"], x=[0.5], orientation="h")])
+    charts.layout(short, "Bars")
+    charts.preset_margins(short)
+    assert rows.layout.margin.l > short.layout.margin.l > 10
