@@ -214,7 +214,7 @@ def browser_steps(
         wire = Wire(server_pid).attach(page)
         page.goto(base_url)
         page.get_by_label("Username").wait_for()
-        wire.settle(page, "open login form", expect_run=False)
+        wire.settle(page, "open login form", expect_run=True)  # the login page's run finished (not cut by the click)
         page.get_by_label("Username").fill(username)
         page.get_by_label("Password", exact=True).fill(password)
         wire.mark()
