@@ -189,9 +189,12 @@ def preset_margins(fig: go.Figure) -> go.Figure:
     if not traces or kinds != {"scatter"}:
         return fig
     yaxis = fig.layout.yaxis
-    if yaxis.type == "log":
+    if yaxis.type in ("log", "category", "date"):
         return fig
-    values = [np.asarray(t.y, dtype=float) for t in traces if t.y is not None and len(t.y)]
+    try:
+        values = [np.asarray(t.y, dtype=float) for t in traces if t.y is not None and len(t.y)]
+    except (TypeError, ValueError):  # not numbers (categories, dates): Plotly measures them itself
+        return fig
     values = [v[np.isfinite(v)] for v in values]
     values = [v for v in values if v.size]
     if not values:

@@ -132,7 +132,9 @@ def test_preset_margins_leave_what_they_cannot_estimate_to_plotly():
     pie = go.Figure([go.Pie(labels=["a", "b"], values=[1, 2])])
     wide_heatmap = go.Figure([go.Heatmap(z=np.eye(20), x=[f"S{i}" for i in range(20)], y=[f"S{i}" for i in range(20)])])
     empty = go.Figure()
-    for fig in (log, standing, pie, wide_heatmap, empty):
+    words = go.Figure([go.Scatter(x=[1, 2], y=["low", "high"])])
+    nothing = go.Figure([go.Scatter(x=[1, 2], y=[float("nan"), None])])
+    for fig in (log, standing, pie, wide_heatmap, empty, words, nothing):
         charts.layout(fig, "A chart")
         before = (fig.layout.margin.l, fig.layout.margin.b)
         charts.preset_margins(fig)
