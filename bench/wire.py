@@ -8,7 +8,7 @@ Streamlit ``ForwardMsg``:
 
 * a **rerun** is one ``script_finished`` message; its status tells a whole-app run (``FINISHED_SUCCESSFULLY``)
   from a fragment run (``FINISHED_FRAGMENT_RUN_SUCCESSFULLY``) and a run cut short by the next one
-  (``FINISHED_EARLY_FOR_RERUN``);
+  (``FINISHED_EARLY_FOR_RERUN``; its run identity's fragment ids tell a cut fragment run from a cut page run);
 * **bytes** are the sizes of the frames received (what the browser downloads for the action; Streamlit's
   message cache replaces a repeated large element by its hash, and that is counted as what it is);
 * an action is **settled** when the last run it caused has finished, every chart on the page is drawn, and
@@ -55,6 +55,15 @@ CHARTS_DRAWN = (
 _STATUS = {0: "app", 2: "cut", 3: "fragment"}
 
 
+def _finished_kind(msg: Any) -> str:
+    """What a ``script_finished`` message ends: ``app``, ``fragment``, ``cut`` (a whole-app run cut short by the
+    next request), ``cut fragment`` (a fragment run cut short: a component reporting twice) or ``other``."""
+    kind = _STATUS.get(int(msg.script_finished), "other")
+    if kind == "cut" and msg.metadata.run.fragment_ids:
+        return "cut fragment"
+    return kind
+
+
 def server_cpu_s(pid: int | None) -> float:
     """User + system CPU seconds used so far by process ``pid`` (0.0 when unknown)."""
     if not pid:
@@ -83,10 +92,12 @@ class Step:
     #: seconds until the server's last run for the action finished (its ``script_finished`` frame arrived): what
     #: follows is the browser drawing
     server_done_s: float | None = None
+    #: fragment runs cut short by the next request (``cut_runs`` counts whole-app runs cut short)
+    cut_fragment_runs: int = 0
 
     @property
     def reruns(self) -> int:
-        return self.app_runs + self.fragment_runs + self.cut_runs
+        return self.app_runs + self.fragment_runs + self.cut_runs + self.cut_fragment_runs
 
     def line(self) -> str:
         chart = "" if self.first_chart_s is None else f"  first chart {self.first_chart_s:5.2f} s"
@@ -94,7 +105,9 @@ class Step:
             chart = f"  runs done {self.server_done_s:5.2f} s" + chart
         return (
             f"{self.name:<32} settled {self.settled_s:6.2f} s{chart}  runs app={self.app_runs} "
-            f"fragment={self.fragment_runs} cut={self.cut_runs}  received {self.bytes_in / 1024:8.1f} KiB  "
+            f"fragment={self.fragment_runs} cut={self.cut_runs}"
+            + (f" cut fragment={self.cut_fragment_runs}" if self.cut_fragment_runs else "")
+            + f"  received {self.bytes_in / 1024:8.1f} KiB  "
             f"server CPU {self.server_cpu_s:5.2f} s" + ("  TIMED OUT" if self.timed_out else "")
         )
 
@@ -135,7 +148,7 @@ class Wire:
             try:
                 msg.ParseFromString(bytes(payload))
                 if msg.WhichOneof("type") == "script_finished":
-                    kind = _STATUS.get(int(msg.script_finished), "other")
+                    kind = _finished_kind(msg)
             except Exception:  # noqa: BLE001 - a frame we cannot decode still counts as bytes
                 kind = None
         self.frames.append((time.monotonic(), len(payload), kind))
@@ -187,6 +200,7 @@ class Wire:
             timed_out,
             progress["first_chart"],
             done[-1] - self._t0 if done else None,
+            kinds.count("cut fragment"),
         )
 
     def settle(
@@ -330,7 +344,7 @@ class WireClient:
                 msg.ParseFromString(payload)
                 which = msg.WhichOneof("type")
                 if which == "script_finished":
-                    kind = _STATUS.get(int(msg.script_finished), "other")
+                    kind = _finished_kind(msg)
                 elif which == "delta" and msg.delta.WhichOneof("type") == "new_element":
                     element = msg.delta.new_element
                     if element.WhichOneof("type") == "exception":
@@ -342,7 +356,7 @@ class WireClient:
             except Exception:  # noqa: BLE001 - counted as bytes
                 kind = None
             self.frames.append((time.monotonic(), len(payload), kind))
-            if kind in ("app", "fragment", "cut", "other"):
+            if kind in ("app", "fragment", "cut", "cut fragment", "other"):
                 self._event.set()
 
     async def _finished_after(self, since: float, timeout_s: float) -> bool:
@@ -387,4 +401,5 @@ class WireClient:
             timed_out,
             None,
             end - t0,
+            kinds.count("cut fragment"),
         )
