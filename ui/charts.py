@@ -180,8 +180,9 @@ def preset_margins(fig: go.Figure) -> go.Figure:
     Streamlit's Plotly theme turns ``automargin`` on: Plotly draws the chart, measures the labels and the legend,
     and draws it all again with the margins grown to hold them (issue 17: 15-40 ms per draw here, and Streamlit
     draws each chart twice when it mounts it). Margins that already hold them change nothing and skip that second
-    pass; ``automargin`` stays on, so a label wider than estimated still fits, at the old cost. Only charts of
-    numeric lines over dates (no bars, heatmaps or pies, no log axis) are preset."""
+    pass; ``automargin`` stays on, so a label wider than estimated still fits, at the old cost. Lines with a numeric
+    y axis (not log) are preset here, heatmaps and horizontal bars by :func:`_preset_category_margins`; pies,
+    standing bars and anything else are left to Plotly."""
     traces = list(fig.data)
     kinds = {getattr(t, "type", None) for t in traces}
     if traces and kinds <= {"heatmap", "bar"}:
@@ -218,7 +219,7 @@ def preset_margins(fig: go.Figure) -> go.Figure:
     return fig
 
 
-#: Bottom margin under short category labels (months) and under a numeric axis, as Plotly draws them here.
+#: Bottom margin under a heatmap's short column labels (months), as Plotly draws them here.
 _X_CATEGORIES = 42
 
 
