@@ -7,6 +7,7 @@ PostgreSQL runs on 127.0.0.1:5432 (see .ci/run); a missing server is a failure, 
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 
@@ -14,6 +15,14 @@ import pytest
 from sqlalchemy import create_engine, text
 
 import jobs  # noqa: F401  (wires the job queue into the services, as every entry point does)
+
+# The suite stops its workers, servers and CLI processes with SIGINT, as a person's Ctrl-C does. Started as a
+# background job of a non-interactive shell (`./test.sh &`), the suite inherits SIGINT *ignored*, and so would every
+# process it starts: a worker then shrugs the stop off until it is killed (CI, 2026-11-29: a fifth retry line logged
+# 8 s after the stop). A handler (not "ignore") is reset to the default in each child, so each child's Python turns
+# Ctrl-C into KeyboardInterrupt as it would from a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
