@@ -161,12 +161,13 @@ def wait_for_database(
 
     A server (PostgreSQL) may be starting: it is waited for. A SQLite file has no server to wait for: a file or
     directory that cannot be opened stays so, so it fails at the first attempt instead of after the whole budget
-    (a read-only directory cost a ``compute`` 30 s of retries before its one-line error).
+    (a read-only directory cost a ``compute`` 30 s of retries before its one-line error); only a SQLite file that
+    another process holds locked (``database is locked``, busy) is waited for.
 
     Raises DatabaseUnavailableError with the (password-redacted) URL and the last reason.
     """
     engine = engine or get_engine()
-    retry = engine.dialect.name != "sqlite"
+    server = engine.dialect.name != "sqlite"
     budget = get_settings().db_connect_timeout_s if timeout_s is None else timeout_s
     started = time.monotonic()
     delay, attempts, slept = 0.25, 0, 0.0
@@ -179,7 +180,8 @@ def wait_for_database(
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             spent = max(time.monotonic() - started, slept)
-            if not retry or spent + delay > budget:
+            busy = "locked" in reason or "busy" in reason
+            if not (server or busy) or spent + delay > budget:
                 raise DatabaseUnavailableError(redact_url(str(engine.url)), attempts, reason) from None
             log.warning("database not reachable (attempt %d): %s; retrying in %.1fs", attempts, reason, delay)
             sleep(delay)

@@ -69,3 +69,29 @@ def test_a_sqlite_file_that_cannot_be_opened_fails_at_once(data_dir, tmp_path):
         wait_for_database(create_engine(f"sqlite:///{missing}"), timeout_s=30, sleep=sleeps.append)
     assert exc.value.attempts == 1 and sleeps == []
     assert "unable to open database file" in str(exc.value) and str(missing) in str(exc.value)
+
+
+def test_a_sqlite_file_locked_by_another_process_is_waited_for(data_dir, tmp_path):
+    """Busy is the one SQLite failure that passes: a file another connection holds locked is tried again."""
+    import sqlite3
+
+    from sqlalchemy import create_engine, event
+
+    from core.db import wait_for_database
+
+    path = tmp_path / "busy.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0.01})
+    event.listen(engine, "connect", lambda conn, _rec: conn.execute("PRAGMA journal_mode=WAL"))  # needs the lock
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        holder.execute("ROLLBACK")  # the other process lets go
+
+    assert wait_for_database(engine, timeout_s=30, sleep=sleep) == 2
+    assert len(sleeps) == 1
+    holder.close()
+    engine.dispose()
