@@ -66,6 +66,7 @@ MYPY_TEST = "tests/unit/test_code_quality.py::test_mypy_finds_nothing"
 MYPY_RUN = pytest.StashKey[tuple]()  # (the mypy process, its output file)
 
 
+@pytest.hookimpl(trylast=True)  # after -k / -m have deselected: a deselected type check is not started
 def pytest_collection_modifyitems(session, config, items) -> None:  # noqa: ARG001
     """Start the type check (about 40 s of one core) as soon as it is known to be wanted, so that it runs beside
     the tests before it instead of on its own; ``test_mypy_finds_nothing`` waits for its result."""
