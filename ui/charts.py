@@ -212,10 +212,13 @@ def preset_margins(fig: go.Figure) -> go.Figure:
     if len(shown) > 1 and fig.layout.showlegend is not False:
         width = sum(_label_px(str(t.name or "")) + 40.0 for t in shown)
         rows = int(np.ceil(width / _LEGEND_WIDTH))
+    return _grow_margins(fig, left, _X_LABELS + _LEGEND_ROW * rows)
+
+
+def _grow_margins(fig: go.Figure, left: float, bottom: float) -> go.Figure:
+    """Left and bottom margins at least ``left`` / ``bottom`` px (never smaller than the figure asked for)."""
     margin = fig.layout.margin
-    fig.update_layout(
-        margin={"l": max(margin.l or 0, int(np.ceil(left))), "b": max(margin.b or 0, _X_LABELS + _LEGEND_ROW * rows)}
-    )
+    fig.update_layout(margin={"l": max(margin.l or 0, int(np.ceil(left))), "b": max(margin.b or 0, int(bottom))})
     return fig
 
 
@@ -238,10 +241,7 @@ def _preset_category_margins(fig: go.Figure, traces: list) -> go.Figure:  # type
     if not rows or len(columns) > 13 or any(len(str(c)) > 5 for c in columns):  # many columns: labels may turn
         return fig
     left = max(_label_px(r) for r in rows) + _LEFT_PAD + 4.0
-    bottom = _X_CATEGORIES if columns else _X_LABELS
-    margin = fig.layout.margin
-    fig.update_layout(margin={"l": max(margin.l or 0, int(np.ceil(left))), "b": max(margin.b or 0, bottom)})
-    return fig
+    return _grow_margins(fig, left, _X_CATEGORIES if columns else _X_LABELS)
 
 
 def layout(fig: go.Figure, title: str | None = None, *, height: int = _HEIGHT, percent_y: bool = False) -> go.Figure:

@@ -99,9 +99,7 @@ def _queue(kind: str, params: dict[str, Any], user: UserOut) -> None:
 # --------------------------------------------------------------------------- queueing
 def queue_forms(user: UserOut) -> None:
     """Forms to queue a refresh (admins), a recompute or a report again."""
-    slot = st.empty()  # the last outcome, drawn again below once a form in this run queued something
-    with slot.container():
-        _notice()
+    slot = st.empty()  # the last outcome, above the tabs: filled after the forms, so it includes one queued now
     names = (["Refresh prices"] if user.is_admin else []) + ["Recompute index", "Generate report"]
     tabs = dict(zip(names, st.tabs(names)))
     if user.is_admin:
