@@ -165,6 +165,29 @@ def test_rolling_charts_send_their_dates_as_days_at_screen_resolution() -> None:
     assert frame["vol_63"].idxmax() in days and frame["vol_63"].idxmin() in days
 
 
+def test_a_long_weights_history_is_stacked_on_real_rows_at_screen_resolution() -> None:
+    """ui.charts.allocation_area sends at most AREA_POINTS dates, every trace on the same dates (a stack needs
+    them), the first and the last among them, each weight the history's own; a short history is sent whole."""
+    from ui.charts import AREA_POINTS, allocation_area
+
+    rng = np.random.default_rng(11)
+    dates = pd.date_range("2015-01-02", periods=520, freq="W-FRI")
+    raw = rng.dirichlet(np.ones(4), size=len(dates))
+    history = pd.DataFrame(raw, index=dates, columns=["Energy", "Financials", "Health Care", "Other"])
+    fig = allocation_area(history, "weights")
+    xs = [tuple(t.x) for t in fig.data]
+    assert len(set(xs)) == 1 and AREA_POINTS // 2 < len(xs[0]) <= AREA_POINTS < len(dates)
+    days = pd.DatetimeIndex(pd.to_datetime(list(xs[0])))
+    assert days.is_monotonic_increasing and days[0] == dates[0] and days[-1] == dates[-1]
+    for trace in fig.data:
+        np.testing.assert_array_equal(np.asarray(trace.y, dtype=float), history[trace.name].loc[days].to_numpy())
+    # evenly spread: no gap between two kept dates is more than twice the average gap
+    gaps = np.diff(days.asi8)
+    assert gaps.max() <= 2 * gaps.mean()
+    short = history.iloc[:AREA_POINTS]
+    assert len(allocation_area(short, "weights").data[0].x) == AREA_POINTS
+
+
 def test_the_main_chart_draws_real_points_with_the_index_extremes(app_db, data) -> None:
     at = make_app(ADMIN[0])
     assert not at.exception
