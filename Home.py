@@ -1,6 +1,7 @@
 """AutoIndex entry point: start-up, first-run admin setup, login gate, navigation and the shared sidebar.
 
-Run with ``streamlit run Home.py``. Pages live in pages/ and each calls ``ui.auth.require_user`` first.
+Run with ``python -m core serve`` (``./start.sh``; start-up before the first visitor: cli/serve.py) or ``streamlit run
+Home.py``. Pages live in pages/ and each calls ``ui.auth.require_user`` first.
 """
 
 from __future__ import annotations

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/bootstrap-venv.sh
-exec .venv/bin/streamlit run Home.py --server.port "${PORT:-8501}" "$@"
+# `serve`: migrations, the demo universe, the in-app worker and /metrics start now, then `streamlit run Home.py`.
+exec .venv/bin/python -m core serve --server.port "${PORT:-8501}" "$@"

@@ -200,10 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
-    """The sub-commands that live in their own modules of this package (jobs and worker, report, health)."""
-    from cli import health, jobs, reports, risk, sweep
+    """The sub-commands that live in their own modules of this package (jobs and worker, report, health, serve)."""
+    from cli import health, jobs, reports, risk, serve, sweep
 
-    return [jobs.register, reports.register, health.register, sweep.register, risk.register]
+    return [jobs.register, reports.register, health.register, sweep.register, risk.register, serve.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -212,7 +212,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import jobs  # noqa: F401  (importing the job runner wires its queue into the services: core.services.ports)
 
+        argv = list(sys.argv[1:] if argv is None else argv)
+        passed_on: list[str] = []
+        if "serve" in argv:  # everything after it belongs to `streamlit run` (--server.port 8501 ...), not to us
+            cut = argv.index("serve") + 1
+            argv, passed_on = argv[:cut], argv[cut:]
         args = build_parser().parse_args(argv)
+        if args.command == "serve":
+            args.streamlit_args = passed_on
         configure_logging(args.log_level)
         return int(args.func(args) or 0)
     except ImportValidationError as exc:

@@ -1,6 +1,7 @@
 """The app process's side of operations: ``/metrics`` (METRICS_PORT), the alert watchdog, and its session count.
 
-Home.py calls :func:`start` on every run. Once per process it serves ``/metrics`` when ``METRICS_PORT`` is set
+Home.py calls :func:`start` on every run (and ``python -m core serve`` calls :func:`start_process` before the first
+session). Once per process it serves ``/metrics`` when ``METRICS_PORT`` is set
 (:func:`core.services.operations.serve_metrics`), registers the session count as scrape-time state, and — when the
 app runs no jobs itself (``REDIS_URL`` set or ``EMBEDDED_WORKER=false``) — starts the alert watchdog
 (:func:`core.services.alerts.start_watchdog`), so that "no worker alive" is noticed although no worker runs the
@@ -48,8 +49,10 @@ def _session_families() -> Iterator[Metric]:
     yield gauge
 
 
-@st.cache_resource(show_spinner=False)
-def _start_once() -> int | None:
+def start_process() -> int | None:
+    """The process's monitoring, idempotent: the session count as scrape-time state, ``/metrics`` when METRICS_PORT
+    is set (its port, else None) and, when this process runs no jobs, the alert watchdog. ``python -m core serve``
+    calls it before Streamlit starts; Home.py through :func:`start` on every run (a no-op once started)."""
     from core.config import get_settings
     from core.infra import metrics
     from core.services import alerts, operations
@@ -60,6 +63,11 @@ def _start_once() -> int | None:
     if settings.redis_url or not settings.embedded_worker:
         alerts.start_watchdog()
     return port
+
+
+@st.cache_resource(show_spinner=False)
+def _start_once() -> int | None:
+    return start_process()
 
 
 def track_session() -> None:

@@ -1,0 +1,109 @@
+"""``python -m core serve``: the app process is ready before its first visitor (no browser in these tests).
+
+With ``streamlit run Home.py`` nothing of the app ran until a browser opened a page: no migrations, no in-app worker
+running the schedules, no ``/metrics`` (Prometheus saw the target down after every restart). ``serve`` starts them
+first, then Streamlit in the same process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.e2e.conftest import PROJECT_ROOT, free_port, wait_for_health
+
+
+def _serve(data_dir: Path, **env: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    full_env = {**os.environ, "DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", **env}
+    for key in ("DATABASE_URL", "REDIS_URL", "METRICS_PORT"):
+        if key not in env:
+            full_env.pop(key, None)
+    log = open(data_dir / "serve.log", "w")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core", "serve", "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=PROJECT_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(base_url, process, timeout_s=120)
+    except Exception:
+        process.kill()
+        raise
+    return process, base_url
+
+
+def _stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+def _metrics(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("autoindex_") and " " in line:
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
+
+
+def test_serve_migrates_runs_jobs_and_serves_metrics_before_any_visitor(tmp_path) -> None:
+    metrics_port = free_port()
+    env = {"METRICS_PORT": str(metrics_port), "DEMO_ON_EMPTY": "true", "EMBEDDED_WORKER": "true"}
+    process, _base = _serve(tmp_path, **env)
+    try:
+        # no browser has opened a page: /metrics answers, the in-app worker beats, the demo universe is there
+        deadline = time.monotonic() + 30
+        while True:
+            seen = _metrics(metrics_port)
+            if seen.get("autoindex_workers_alive", 0) >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert seen.get("autoindex_workers_alive") == 1.0, seen
+        assert seen['autoindex_active_sessions{state="signed_in"}'] == 0.0
+        assert seen["autoindex_data_staleness_max_business_days"] >= 0.0  # prices were seeded and read
+        # a job queued from the command line is run by the app's own worker, still with no visitor
+        queued = subprocess.run(
+            [sys.executable, "-m", "core", "jobs", "enqueue", "compute", "--wait", "--timeout", "90"],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "DATA_DIR": str(tmp_path), "EMBEDDED_WORKER": "false"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert queued.returncode == 0, queued.stdout + queued.stderr
+        assert "succeeded" in queued.stderr  # --wait follows the run on stderr; exit 0 = it succeeded
+    finally:
+        code = _stop(process)
+    assert code == 0
+    log = (tmp_path / "serve.log").read_text()
+    assert "embedded job consumer stopped" in log  # a clean stop: a running job gets its chance to finish
+
+
+def test_serve_starts_the_app_although_the_database_is_not_reachable_yet(tmp_path) -> None:
+    env = {
+        "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing",
+        "DB_CONNECT_TIMEOUT_S": "1",
+        "EMBEDDED_WORKER": "false",
+    }
+    process, base_url = _serve(tmp_path, **env)
+    try:
+        with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=5) as response:
+            assert response.status == 200
+    finally:
+        _stop(process)
+    log = (tmp_path / "serve.log").read_text()
+    assert "start-up step start_up failed; the app starts anyway" in log
+    assert "password" not in log.lower()
