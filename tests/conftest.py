@@ -6,10 +6,17 @@ PostgreSQL runs on 127.0.0.1:5432 (see .ci/run); a missing server is a failure, 
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import signal
+import sys
+import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -38,6 +45,54 @@ PG_ADMIN_URL = os.environ.get("AUTOINDEX_TEST_PG_ADMIN", "postgresql+psycopg://p
 #: takes a database number of its own below it, overridable one by one.
 REDIS_BASE = os.environ.get("AUTOINDEX_TEST_REDIS_BASE", "redis://127.0.0.1:6379").rstrip("/")
 TEST_REDIS_URL = os.environ.get("AUTOINDEX_TEST_REDIS", f"{REDIS_BASE}/14")
+
+
+#: Two test runs against one Redis at once would flush each other's queues and caches: every suite takes fixed
+#: database numbers on it (seen 2026-11-29: a second run's fault fixture emptied the first one's queue). A run holds
+#: this lock, named after the Redis server, from start to end; a second run against the same server waits for it
+#: (saying so), at most AUTOINDEX_TEST_LOCK_WAIT_S seconds (default an hour), then stops without running anything.
+TEST_LOCK_WAIT_S = float(os.environ.get("AUTOINDEX_TEST_LOCK_WAIT_S", "3600"))
+
+
+def run_lock_path(redis_base: str = REDIS_BASE) -> Path:
+    digest = hashlib.sha256(redis_base.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"autoindex-tests-{digest}.lock"
+
+
+def hold_test_run_lock(path: Path, wait_s: float, say: Callable[[str], None]) -> IO[str] | None:
+    """The open lock file, locked (``flock``, released when this process ends), or None when another run kept it
+    for ``wait_s`` seconds. The file names the holder (pid and directory) for the message of the one waiting."""
+    handle = open(path, "a+")  # noqa: SIM115 - held for the whole run
+    deadline = time.monotonic() + wait_s
+    told = False
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if not told:
+                handle.seek(0)
+                say(f"another AutoIndex test run ({handle.read().strip() or 'unknown'}) uses {REDIS_BASE}: waiting")
+                told = True
+            if time.monotonic() >= deadline:
+                handle.close()
+                return None
+            time.sleep(0.5)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} in {os.getcwd()}")
+    handle.flush()
+    return handle
+
+
+_RUN_LOCK: list[IO[str]] = []
+
+
+def pytest_configure(config) -> None:  # noqa: ARG001
+    handle = hold_test_run_lock(run_lock_path(), TEST_LOCK_WAIT_S, lambda m: print(m, file=sys.stderr))
+    if handle is None:
+        pytest.exit(f"another AutoIndex test run kept {REDIS_BASE} for {TEST_LOCK_WAIT_S:.0f} s", returncode=3)
+    _RUN_LOCK.append(handle)
 
 
 #: bcrypt's cost in the test process, except where it is the subject (marker ``real_bcrypt``) or where a
