@@ -162,6 +162,11 @@ _CHAR_PX = {**dict.fromkeys("0123456789", 6.7), ",": 3.4, ".": 3.4, "%": 10.7, "
 _LEFT_PAD, _Y_TITLE = 21.0, 24.0
 #: Bottom margin for the date tick labels, and for each row of a legend under the plot.
 _X_LABELS, _LEGEND_ROW = 36, 29
+#: Bottom margin for an x-axis title, and the right margin a numeric x axis's last tick label needs.
+_X_TITLE, _NUMERIC_X_RIGHT = 31, 20
+#: A colour bar beside a heatmap: its distance from the plot, its thickness (set by the builders) and the padding
+#: around its tick labels.
+_COLORBAR_PAD, COLORBAR_THICKNESS, _COLORBAR_LABEL_PAD = 10, 14, 28
 #: Width (px) a legend row is assumed to have (a chart on a desktop screen; a narrower one pushes its margin).
 _LEGEND_WIDTH = 600.0
 
@@ -201,9 +206,11 @@ def preset_margins(fig: go.Figure) -> go.Figure:
     standing bars and anything else are left to Plotly."""
     traces = list(fig.data)
     kinds = {getattr(t, "type", None) for t in traces}
-    if traces and kinds <= {"heatmap", "bar"}:
+    numeric_x = bool(traces) and all(_numeric(getattr(t, "x", None)) for t in traces)
+    standing = kinds == {"bar"} and numeric_x and all(t.orientation in (None, "v") for t in traces)  # a histogram
+    if traces and kinds <= {"heatmap", "bar"} and not standing:
         return _preset_category_margins(fig, traces)
-    if not traces or kinds != {"scatter"}:
+    if not traces or not (kinds == {"scatter"} or standing):
         return fig
     yaxis = fig.layout.yaxis
     if yaxis.type in ("log", "category", "date"):
@@ -217,6 +224,8 @@ def preset_margins(fig: go.Figure) -> go.Figure:
     if not values:
         return fig
     low, high = min(float(v.min()) for v in values), max(float(v.max()) for v in values)
+    if standing:  # bars stand on zero
+        low, high = min(low, 0.0), max(high, 0.0)
     if any(getattr(t, "stackgroup", None) for t in traces):  # stacked: the top is the sum (weights: at most 100 %)
         high = max(high, sum(float(v.max()) for v in values))
         if yaxis.tickformat and yaxis.tickformat.endswith("%"):
@@ -228,13 +237,30 @@ def preset_margins(fig: go.Figure) -> go.Figure:
     if len(shown) > 1 and fig.layout.showlegend is not False:
         width = sum(_label_px(str(t.name or "")) + 40.0 for t in shown)
         rows = int(np.ceil(width / _LEGEND_WIDTH))
-    return _grow_margins(fig, left, _X_LABELS + _LEGEND_ROW * rows)
+    bottom = _X_LABELS + _LEGEND_ROW * rows + (_X_TITLE if fig.layout.xaxis.title.text else 0)
+    # a numeric x axis (years, returns) puts a tick label on the plot's right edge: half of it sticks out
+    right = _NUMERIC_X_RIGHT if numeric_x and not standing else None
+    return _grow_margins(fig, left, bottom, right)
 
 
-def _grow_margins(fig: go.Figure, left: float, bottom: float) -> go.Figure:
-    """Left and bottom margins at least ``left`` / ``bottom`` px (never smaller than the figure asked for)."""
+def _numeric(values) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a trace's x values are plain numbers (not dates, not categories)."""
+    if values is None or len(values) == 0:
+        return False
+    try:
+        return np.asarray(values).dtype.kind in "iuf"
+    except (TypeError, ValueError):
+        return False
+
+
+def _grow_margins(fig: go.Figure, left: float, bottom: float, right: float | None = None) -> go.Figure:
+    """Left, bottom (and right) margins at least ``left`` / ``bottom`` / ``right`` px (never smaller than the figure
+    asked for)."""
     margin = fig.layout.margin
-    fig.update_layout(margin={"l": max(margin.l or 0, int(np.ceil(left))), "b": max(margin.b or 0, int(bottom))})
+    grown = {"l": max(margin.l or 0, int(np.ceil(left))), "b": max(margin.b or 0, int(np.ceil(bottom)))}
+    if right is not None:
+        grown["r"] = max(margin.r or 0, int(np.ceil(right)))
+    fig.update_layout(margin=grown)
     return fig
 
 
@@ -250,14 +276,29 @@ def _preset_category_margins(fig: go.Figure, traces: list) -> go.Figure:  # type
         for t in traces
     ):
         return fig
-    if any(getattr(t, "showscale", None) for t in traces if getattr(t, "type", None) == "heatmap"):
-        return fig
+    heatmaps = [t for t in traces if getattr(t, "type", None) == "heatmap"]
+    right = None
+    scaled = [t for t in heatmaps if t.showscale is not False]
+    if scaled:  # a colour bar: only one whose thickness and tick labels the builder set can be measured here
+        bar = scaled[0].colorbar
+        if bar.thickness != COLORBAR_THICKNESS or bar.tickvals is None:
+            return fig
+        labels = [str(t) for t in (bar.ticktext or [_tick_text(float(v), bar.tickformat) for v in bar.tickvals])]
+        right = _COLORBAR_PAD + COLORBAR_THICKNESS + _COLORBAR_LABEL_PAD + max(_label_px(x) for x in labels)
     rows = [str(v) for t in traces if t.y is not None for v in t.y]
-    columns = [v for t in traces if getattr(t, "type", None) == "heatmap" and t.x is not None for v in t.x]
-    if not rows or len(columns) > 13 or any(len(str(c)) > 5 for c in columns):  # many columns: labels may turn
+    columns = [str(v) for t in heatmaps if t.x is not None for v in t.x]
+    if not rows:
         return fig
+    angle = fig.layout.xaxis.tickangle
+    if isinstance(angle, (int, float)) and columns:  # turned by the builder, whatever the width
+        turn = np.radians(abs(float(angle)))
+        bottom = max(_label_px(c) for c in columns) * np.sin(turn) + 12.0 * np.cos(turn) + _X_CATEGORIES - 12.0
+    elif len(columns) > 13 or any(len(c) > 5 for c in columns):  # many or long columns: Plotly may turn them
+        return fig
+    else:
+        bottom = _X_CATEGORIES if columns else _X_LABELS
     left = max(_label_px(r) for r in rows) + _LEFT_PAD + 4.0
-    return _grow_margins(fig, left, _X_CATEGORIES if columns else _X_LABELS)
+    return _grow_margins(fig, left, bottom, right)
 
 
 def layout(fig: go.Figure, title: str | None = None, *, height: int = _HEIGHT, percent_y: bool = False) -> go.Figure:
@@ -427,6 +468,10 @@ def allocation_pie(
             name=title,
             sort=False,
             marker={"colors": colors},
+            # inside and level: Plotly then does not try each slice's label at several angles and outside it (a
+            # third of the donut's drawing time here, issue 17); a slice too thin for its label shows it on hover
+            textposition="inside",
+            insidetextorientation="horizontal",
         )
     )
     return _layout(fig, title)
@@ -542,10 +587,13 @@ def correlation_heatmap(matrix: pd.DataFrame | None) -> go.Figure:
                 text=np.where(np.isnan(z), "", np.char.mod("%.2f", np.nan_to_num(z))),
                 texttemplate="%{text}",
                 name="Correlation",
+                colorbar={"thickness": COLORBAR_THICKNESS, "tickvals": [-1, -0.5, 0, 0.5, 1]},
             )
         )
     _layout(fig, "Correlation of daily returns (last year)", height=460)
     fig.update_yaxes(autorange="reversed")
+    if matrix is not None and (len(matrix.columns) > 6 or any(len(str(c)) > 5 for c in matrix.columns)):
+        fig.update_xaxes(tickangle=-45)  # turned at any width, so the margin under them is known before drawing
     fig.update_layout(hovermode="closest")
     return fig
 

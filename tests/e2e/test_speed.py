@@ -17,8 +17,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 MARGINS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
   .filter(e => e._fullLayout && !e.closest('.st-key-chart_preload'))
   .map(e => ({title: (e.layout.title || {}).text || '', asked_l: (e.layout.margin || {}).l || 0,
-              asked_b: (e.layout.margin || {}).b || 0, l: Math.round(e._fullLayout._size.l),
-              b: Math.round(e._fullLayout._size.b)}))"""
+              asked_b: (e.layout.margin || {}).b || 0, asked_r: (e.layout.margin || {}).r || 0,
+              l: Math.round(e._fullLayout._size.l), b: Math.round(e._fullLayout._size.b),
+              r: Math.round(e._fullLayout._size.r)}))"""
 
 
 def _segment(page, name: str):  # type: ignore[no-untyped-def]
@@ -79,6 +80,14 @@ def test_login_is_one_page_run_and_dashboard_toggles_rerun_only_their_fragment(s
         preset = [c for c in drawn if c["asked_l"] > 10]
         assert len(preset) >= 3, drawn  # the main chart (log scale: not preset), growth, underwater, monthly
         assert all(c["l"] == c["asked_l"] and c["b"] == c["asked_b"] for c in preset), preset
+        # the correlation heatmap (labels turned, colour bar) and the Monte Carlo fan and drawdown histogram too
+        for section, titles in (("Risk", ("Correlation",)), ("Scenarios", ("Monte Carlo", "Distribution"))):
+            wire.mark()
+            _segment(page, section).click()
+            assert not wire.settle(page, section, min_charts=2).timed_out
+            drawn = [c for c in page.evaluate(MARGINS) if c["title"].replace("<b>", "").startswith(titles)]
+            assert len(drawn) == len(titles), drawn
+            assert all((c["l"], c["b"], c["r"]) == (c["asked_l"], c["asked_b"], c["asked_r"]) for c in drawn), drawn
     finally:
         context.close()
 

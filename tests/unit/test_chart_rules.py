@@ -131,10 +131,11 @@ def test_preset_margins_leave_what_they_cannot_estimate_to_plotly():
     standing = go.Figure([go.Bar(x=["a", "b"], y=[1, 2])])
     pie = go.Figure([go.Pie(labels=["a", "b"], values=[1, 2])])
     wide_heatmap = go.Figure([go.Heatmap(z=np.eye(20), x=[f"S{i}" for i in range(20)], y=[f"S{i}" for i in range(20)])])
+    unknown_bar = go.Figure([go.Heatmap(z=np.eye(2), x=["a", "b"], y=["a", "b"])])  # its colour bar's size is Plotly's
     empty = go.Figure()
     words = go.Figure([go.Scatter(x=[1, 2], y=["low", "high"])])
     nothing = go.Figure([go.Scatter(x=[1, 2], y=[float("nan"), None])])
-    for fig in (log, standing, pie, wide_heatmap, empty, words, nothing):
+    for fig in (log, standing, pie, wide_heatmap, unknown_bar, empty, words, nothing):
         charts.layout(fig, "A chart")
         before = (fig.layout.margin.l, fig.layout.margin.b)
         charts.preset_margins(fig)
@@ -146,3 +147,44 @@ def test_preset_margins_leave_what_they_cannot_estimate_to_plotly():
     charts.layout(short, "Bars")
     charts.preset_margins(short)
     assert rows.layout.margin.l > short.layout.margin.l > 10
+
+
+def test_preset_margins_hold_a_histogram_an_x_title_and_a_numeric_x_axis():
+    import plotly.graph_objects as go
+
+    from ui import charts
+
+    counts = go.Figure([go.Bar(x=[-0.3, -0.2, -0.1], y=[12, 480, 7])])  # bars standing on a numeric x: a histogram
+    charts.layout(counts, "Paths")
+    few = go.Figure([go.Bar(x=[-0.3, -0.2, -0.1], y=[1, 4, 7])])
+    charts.layout(few, "Paths")
+    charts.preset_margins(counts)
+    charts.preset_margins(few)
+    assert counts.layout.margin.l > few.layout.margin.l > 10  # "480" is wider than "7"
+    assert counts.layout.margin.r == 10  # bars: the last bar is inside the range, no label on the edge
+    fan = go.Figure([go.Scatter(x=[0.0, 5.0, 10.0], y=[100, 150, 200], name="median")])
+    charts.layout(fan, "Projection")
+    plain = go.Figure(fan)
+    fan.update_layout(xaxis_title="years")
+    charts.preset_margins(fan)
+    charts.preset_margins(plain)
+    assert fan.layout.margin.b > plain.layout.margin.b  # the x-axis title's row
+    assert fan.layout.margin.r > 10 and plain.layout.margin.r > 10  # "10" on the right edge sticks out
+
+
+def test_the_correlation_heatmap_is_preset_whatever_its_width():
+    from ui import charts
+
+    def matrix(names):  # type: ignore[no-untyped-def]
+        return pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+
+    small = charts.preset_margins(charts.correlation_heatmap(matrix(["AAPL", "MSFT", "SPY"])))
+    assert small.layout.xaxis.tickangle is None  # few short labels lie flat
+    names = [f"SYN{i:04d}" for i in range(12)]
+    turned = charts.preset_margins(charts.correlation_heatmap(matrix(names)))
+    longer = charts.preset_margins(charts.correlation_heatmap(matrix([n + "-LONGER" for n in names])))
+    assert turned.layout.xaxis.tickangle == -45  # turned at any width, so the margin under them is known
+    assert longer.layout.margin.b > turned.layout.margin.b > small.layout.margin.b
+    # the colour bar's thickness and ticks are set by the builder, so its room on the right is preset
+    assert turned.layout.margin.r == small.layout.margin.r > 10 + charts.COLORBAR_THICKNESS
+    assert turned.layout.margin.l > small.layout.margin.l  # SYN0000 is longer than AAPL
