@@ -206,17 +206,36 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.Argument
     return [jobs.register, reports.register, health.register, sweep.register, risk.register, serve.register]
 
 
+def split_serve_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``(ours, streamlit's)``: when the command is ``serve``, what follows it goes to ``streamlit run`` untouched
+    (``--server.port 8501`` ...; a leading ``--`` is dropped), except ``-h``/``--help``, which is ours. Only the
+    command position counts: ``serve`` as an option's value (``--user serve``, ``--set serve``) splits nothing."""
+    position = 0
+    while position < len(argv):
+        token = argv[position]
+        if token == "--log-level":
+            position += 2
+        elif token.startswith("-"):
+            position += 1
+        else:
+            break
+    if position >= len(argv) or argv[position] != "serve":
+        return argv, []
+    rest = argv[position + 1 :]
+    if any(token in ("-h", "--help") for token in rest):
+        return argv[: position + 1] + ["--help"], []
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    return argv[: position + 1], rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from core.logs import configure_logging
 
     try:
         import jobs  # noqa: F401  (importing the job runner wires its queue into the services: core.services.ports)
 
-        argv = list(sys.argv[1:] if argv is None else argv)
-        passed_on: list[str] = []
-        if "serve" in argv:  # everything after it belongs to `streamlit run` (--server.port 8501 ...), not to us
-            cut = argv.index("serve") + 1
-            argv, passed_on = argv[:cut], argv[cut:]
+        argv, passed_on = split_serve_args(list(sys.argv[1:] if argv is None else argv))
         args = build_parser().parse_args(argv)
         if args.command == "serve":
             args.streamlit_args = passed_on

@@ -50,19 +50,19 @@ def _session_families() -> Iterator[Metric]:
 
 
 def start_process() -> int | None:
-    """The process's monitoring, idempotent: the session count as scrape-time state, ``/metrics`` when METRICS_PORT
-    is set (its port, else None) and, when this process runs no jobs, the alert watchdog. ``python -m core serve``
-    calls it before Streamlit starts; Home.py through :func:`start` on every run (a no-op once started)."""
+    """The process's monitoring, idempotent: the session count as scrape-time state, the alert watchdog when this
+    process runs no jobs, and ``/metrics`` when METRICS_PORT is set (its port, else None; a port that cannot be
+    bound raises OSError, after the watchdog has started). ``python -m core serve`` calls it before Streamlit starts;
+    Home.py through :func:`start` on every run (a no-op once started)."""
     from core.config import get_settings
     from core.infra import metrics
     from core.services import alerts, operations
 
     settings = get_settings()
     metrics.register_state("sessions", _session_families)
-    port = operations.serve_metrics()
     if settings.redis_url or not settings.embedded_worker:
-        alerts.start_watchdog()
-    return port
+        alerts.start_watchdog()  # first: a metrics port that cannot be bound must not cost the alerts
+    return operations.serve_metrics()
 
 
 @st.cache_resource(show_spinner=False)

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
+
+from tests.conftest import PG_ADMIN_URL
 from tests.e2e.conftest import PROJECT_ROOT, free_port, wait_for_health
 
 
@@ -94,16 +99,81 @@ def test_serve_migrates_runs_jobs_and_serves_metrics_before_any_visitor(tmp_path
 
 def test_serve_starts_the_app_although_the_database_is_not_reachable_yet(tmp_path) -> None:
     env = {
-        "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing",
+        "DATABASE_URL": f"postgresql+psycopg://postgres:not-in-logs@127.0.0.1:{free_port()}/nothing",
         "DB_CONNECT_TIMEOUT_S": "1",
         "EMBEDDED_WORKER": "false",
     }
+    started = time.monotonic()
     process, base_url = _serve(tmp_path, **env)
     try:
+        assert time.monotonic() - started < 30  # the server listens at once; the start-up waits on its own thread
         with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=5) as response:
             assert response.status == 200
+        _wait_for_line(tmp_path / "serve.log", "start-up failed; retrying")
     finally:
         _stop(process)
-    log = (tmp_path / "serve.log").read_text()
-    assert "start-up step start_up failed; the app starts anyway" in log
-    assert "password" not in log.lower()
+    assert "not-in-logs" not in (tmp_path / "serve.log").read_text()
+
+
+def _wait_for_line(path: Path, text: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while text not in path.read_text():
+        assert time.monotonic() < deadline, f"{text!r} not logged in {timeout_s} s"
+        time.sleep(0.2)
+
+
+def test_a_database_that_comes_up_later_is_migrated_without_a_visitor(tmp_path) -> None:
+    """The app's PostgreSQL database is created only after the app started (a database slower to come up than
+    DB_CONNECT_TIMEOUT_S): the start-up thread keeps trying, then migrates, seeds and starts the worker, with no
+    browser anywhere."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"autoindex_later_{uuid.uuid4().hex[:10]}"
+    metrics_port = free_port()
+    env = {
+        "DATABASE_URL": admin.url.set(database=name).render_as_string(hide_password=False),
+        "DB_CONNECT_TIMEOUT_S": "1",
+        "METRICS_PORT": str(metrics_port),
+        "DEMO_ON_EMPTY": "true",
+        "EMBEDDED_WORKER": "true",
+    }
+    process, _base = _serve(tmp_path, **env)
+    try:
+        _wait_for_line(tmp_path / "serve.log", "start-up failed; retrying")
+        assert _metrics(metrics_port).get("autoindex_workers_alive", 0) == 0  # no database, no worker yet
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        deadline = time.monotonic() + 90
+        seen: dict[str, float] = {}
+        while time.monotonic() < deadline and seen.get("autoindex_workers_alive", 0) < 1:
+            time.sleep(0.5)
+            seen = _metrics(metrics_port)
+        assert seen.get("autoindex_workers_alive") == 1.0, seen  # migrated, seeded and the worker beating
+        assert seen["autoindex_data_staleness_max_business_days"] >= 0.0
+        assert "start-up done (attempt " in (tmp_path / "serve.log").read_text()
+    finally:
+        _stop(process)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_a_mistyped_option_or_a_taken_metrics_port_stops_serve_before_anything_starts(tmp_path) -> None:
+    run = {"cwd": PROJECT_ROOT, "capture_output": True, "text": True, "timeout": 120}
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "DEMO_ON_EMPTY": "true"}
+    env.pop("DATABASE_URL", None)
+    env.pop("METRICS_PORT", None)
+    typo = subprocess.run([sys.executable, "-m", "core", "serve", "--server.prot", "1"], env=env, **run)
+    assert typo.returncode == 2 and "No such option '--server.prot'" in typo.stderr, typo.stderr
+    helped = subprocess.run([sys.executable, "-m", "core", "serve", "--help"], env=env, **run)
+    assert helped.returncode == 0 and "streamlit run" in helped.stdout
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = subprocess.run(
+            [sys.executable, "-m", "core", "serve", "--server.port", str(free_port())],
+            env={**env, "METRICS_PORT": str(port)},
+            **run,
+        )
+    assert busy.returncode == 2 and f"METRICS_PORT {port} cannot be served" in busy.stderr, busy.stderr
+    assert not (tmp_path / "autoindex.db").exists()  # none of them migrated, seeded or started a worker

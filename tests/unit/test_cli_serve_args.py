@@ -1,0 +1,38 @@
+"""Only the command position makes ``serve``: the word as an option's value splits nothing (an attack found
+``--set serve`` dropping ``--percent`` and ``--user serve`` dropping ``--wait``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cli import build_parser, split_serve_args
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["import-factors", "f.csv", "--set", "serve", "--percent"],
+        ["jobs", "enqueue", "compute", "--user", "serve", "--wait", "--timeout", "5"],
+        ["jobs", "enqueue", "--user", "serve", "compute"],
+        ["report", "--type", "performance", "--period", "YTD", "--format", "csv", "--out", "serve", "--config", "9"],
+        ["jobs", "list", "--user", "serve", "--limit", "1"],
+        ["create-user", "serve", "--role", "admin", "--password-stdin"],
+    ],
+)
+def test_serve_as_a_value_is_only_a_value(argv) -> None:  # type: ignore[no-untyped-def]
+    ours, streamlit = split_serve_args(list(argv))
+    assert ours == argv and streamlit == []
+    build_parser().parse_args(ours)  # and every option still reaches its command
+
+
+def test_serve_passes_what_follows_to_streamlit() -> None:
+    assert split_serve_args(["serve", "--server.port", "8501"]) == (["serve"], ["--server.port", "8501"])
+    assert split_serve_args(["--log-level", "DEBUG", "serve", "--server.headless", "true"]) == (
+        ["--log-level", "DEBUG", "serve"],
+        ["--server.headless", "true"],
+    )
+    assert split_serve_args(["--log-level=INFO", "serve"]) == (["--log-level=INFO", "serve"], [])
+    assert split_serve_args(["serve", "--", "--server.port", "1"]) == (["serve"], ["--server.port", "1"])
+    assert split_serve_args(["serve", "--server.port", "1", "--help"]) == (["serve", "--help"], [])
+    args = build_parser().parse_args(["serve"])
+    assert args.command == "serve" and args.streamlit_args == []
