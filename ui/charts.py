@@ -202,8 +202,9 @@ def preset_margins(fig: go.Figure) -> go.Figure:
     and draws it all again with the margins grown to hold them (issue 17: 15-40 ms per draw here, and Streamlit
     draws each chart twice when it mounts it). Margins that already hold them change nothing and skip that second
     pass; ``automargin`` stays on, so a label wider than estimated still fits, at the old cost. Lines with a numeric
-    y axis (not log) are preset here, heatmaps and horizontal bars by :func:`_preset_category_margins`; pies,
-    standing bars and anything else are left to Plotly."""
+    y axis (not log) and bars standing on a numeric x axis (histograms) are preset here, heatmaps and horizontal
+    bars by :func:`_preset_category_margins`; pies, bars standing on categories and anything else are left to
+    Plotly."""
     traces = list(fig.data)
     kinds = {getattr(t, "type", None) for t in traces}
     numeric_x = bool(traces) and all(_numeric(getattr(t, "x", None)) for t in traces)
@@ -469,7 +470,7 @@ def allocation_pie(
             sort=False,
             marker={"colors": colors},
             # inside and level: Plotly then does not try each slice's label at several angles and outside it (a
-            # third of the donut's drawing time here, issue 17); a slice too thin for its label shows it on hover
+            # two thirds of the donut's drawing time here, issue 17); a slice too thin for its label shows it on hover
             textposition="inside",
             insidetextorientation="horizontal",
         )
