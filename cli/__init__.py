@@ -10,6 +10,7 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -239,6 +240,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "serve":
             args.streamlit_args = passed_on
+            if args.log_level:  # Home.py configures logging from LOG_LEVEL on every page run: make it this level
+                os.environ["LOG_LEVEL"] = args.log_level
+                from core.config import reset_settings_cache
+
+                reset_settings_cache()
         configure_logging(args.log_level)
         return int(args.func(args) or 0)
     except ImportValidationError as exc:

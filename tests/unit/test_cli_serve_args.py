@@ -36,3 +36,26 @@ def test_serve_passes_what_follows_to_streamlit() -> None:
     assert split_serve_args(["serve", "--server.port", "1", "--help"]) == (["serve", "--help"], [])
     args = build_parser().parse_args(["serve"])
     assert args.command == "serve" and args.streamlit_args == []
+
+
+def test_the_log_level_given_to_serve_is_the_one_every_page_run_configures(monkeypatch) -> None:
+    """Home.py calls configure_logging() (LOG_LEVEL) on every page run: `--log-level DEBUG serve` must become
+    LOG_LEVEL, or the flag would hold only until the first visit (found by the attack on serve)."""
+    import cli
+    from cli import serve
+    from core.config import get_settings, reset_settings_cache
+
+    monkeypatch.setenv("LOG_LEVEL", "INFO")
+    reset_settings_cache()
+    seen = {}
+
+    def started(args):  # type: ignore[no-untyped-def]  # the server itself is test_serve.py's subject
+        seen["level"] = get_settings().log_level
+        return 0
+
+    monkeypatch.setattr(serve, "cmd_serve", started)
+    try:
+        assert cli.main(["--log-level", "DEBUG", "serve", "--server.port", "1"]) == 0
+    finally:
+        reset_settings_cache()
+    assert seen["level"] == "DEBUG"
