@@ -24,9 +24,9 @@ from ui.errors import show_error  # noqa: E402
 @st.cache_resource(show_spinner="Preparing the database…")
 def _start_up(database_url: str) -> dict[str, object]:
     """Migrate, seed the demo universe on an empty database, compute the default config (once per process)."""
-    from core.services.bootstrap import start_up
+    from core.services.bootstrap import start_up_once
 
-    return start_up()
+    return start_up_once()
 
 
 @st.cache_resource(show_spinner=False)

@@ -23,6 +23,7 @@ import argparse
 import logging
 import sys
 import threading
+import time
 from pathlib import Path
 
 log = logging.getLogger("autoindex.serve")
@@ -33,9 +34,9 @@ RETRY_FIRST_S, RETRY_MAX_S = 1.0, 30.0
 
 
 def _migrate_and_seed() -> None:
-    from core.services.bootstrap import start_up
+    from core.services.bootstrap import start_up_once
 
-    start_up()
+    start_up_once()
 
 
 def _worker() -> None:
@@ -44,12 +45,12 @@ def _worker() -> None:
     ensure_started()
 
 
-def start_up_until_done(stop: threading.Event) -> bool:
-    """Migrate and seed (retried with backoff until it works or ``stop`` is set), then start the embedded worker.
-    Whether the start-up succeeded."""
+def start_up_until_done() -> None:
+    """Migrate and seed, retried with backoff until it works (the thread ends with the process), then start the
+    embedded worker."""
     delay = RETRY_FIRST_S
     attempt = 0
-    while not stop.is_set():
+    while True:
         attempt += 1
         try:
             _migrate_and_seed()
@@ -59,16 +60,13 @@ def start_up_until_done(stop: threading.Event) -> bool:
                 log.exception("start-up failed; retrying every %.0f-%.0f s until it works", delay, RETRY_MAX_S)
             else:
                 log.warning("start-up attempt %d failed: %s", attempt, exc)
-            stop.wait(delay)
+            time.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_S)
-    else:
-        return False
     log.info("start-up done (attempt %d)", attempt)
     try:
         _worker()
     except Exception:  # noqa: BLE001 - the app stays usable; Diagnostics shows the worker's status
         log.exception("could not start the embedded job worker")
-    return True
 
 
 def _streamlit_options_error(options: list[str]) -> str | None:
@@ -96,9 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         print(f"error: METRICS_PORT {get_settings().metrics_port} cannot be served: {exc}", file=sys.stderr)
         return 2
-    threading.Thread(
-        target=start_up_until_done, args=(threading.Event(),), name="autoindex-start-up", daemon=True
-    ).start()
+    threading.Thread(target=start_up_until_done, name="autoindex-start-up", daemon=True).start()
     from streamlit.web import cli as streamlit_cli
 
     sys.argv = ["streamlit", "run", str(HOME), *args.streamlit_args]

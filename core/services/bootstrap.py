@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import secrets
+import threading
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -114,6 +115,22 @@ def start_up(
             if has_values is None:
                 report["computed"] = compute_config(default.id, actor="system")
     return report
+
+
+_started: dict[str, dict[str, object]] = {}  # database URL -> the report of this process's start-up there
+_started_lock = threading.Lock()
+
+
+def start_up_once() -> dict[str, object]:
+    """:func:`start_up` once per process and database: what ``python -m core serve``'s start-up thread and Home.py's
+    first page run both call, so the second finds the first's report instead of migrating and checking again (a
+    visitor arriving during the start-up waits here for it). A failed start-up is not remembered: the next call
+    tries again."""
+    url = get_settings().effective_database_url
+    with _started_lock:
+        if url not in _started:
+            _started[url] = start_up()
+        return _started[url]
 
 
 # --- first-run setup token -------------------------------------------------------------------

@@ -59,3 +59,24 @@ def test_the_log_level_given_to_serve_is_the_one_every_page_run_configures(monke
     finally:
         reset_settings_cache()
     assert seen["level"] == "DEBUG"
+
+
+def test_the_start_up_runs_once_per_process_and_database_and_again_after_a_failure(monkeypatch) -> None:
+    """serve's start-up thread and Home.py's first page run share bootstrap.start_up_once: the second finds the
+    first's report; a failed start-up is tried again by the next caller."""
+    from core.services import bootstrap
+
+    calls: list[int] = []
+
+    def start_up() -> dict[str, object]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database not there yet")
+        return {"head": "abc"}
+
+    monkeypatch.setattr(bootstrap, "start_up", start_up)
+    monkeypatch.setattr(bootstrap, "_started", {})
+    with pytest.raises(RuntimeError):
+        bootstrap.start_up_once()
+    assert bootstrap.start_up_once() == {"head": "abc"}
+    assert bootstrap.start_up_once() == {"head": "abc"} and len(calls) == 2
