@@ -97,7 +97,7 @@ def bench_dashboard(path: Path) -> None:
         at.run()
         firsts.append(time.perf_counter() - start)
         assert not at.exception, at.exception
-        assert at.get("plotly_chart"), "dashboard drew no chart"
+        assert at.get("bidi_component"), "dashboard drew no chart"
         for _ in range(3):
             start = time.perf_counter()
             at.run()

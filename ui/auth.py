@@ -349,23 +349,21 @@ def _start_session(user: UserOut) -> None:
 
 
 def _preload_charts() -> None:
-    """A one-pixel, transparent, empty Plotly chart on the login screen: the browser fetches and compiles the
-    Plotly library while the person types, instead of after the login, so the Dashboard's first chart is drawn
-    sooner (issue 17: about a second of a fresh browser's login -> first chart). Nothing to see, no data. Only in a
-    served app, for a browser (an AppTest has none to warm)."""
-    import plotly.graph_objects as go
-
+    """An empty chart element on the login screen (:func:`ui.plotly_element.preload`): the browser fetches and
+    compiles the Plotly library while the person types, instead of after the login, so the Dashboard's first chart
+    is drawn sooner (issue 17: about a second of a fresh browser's login -> first chart). Nothing to see, no data.
+    Only in a served app, for a browser (an AppTest has none to warm)."""
+    from ui import plotly_element
     from ui.cache import served
 
     if not served():
         return
-    with st.container(key="chart_preload"):
+    with st.container(key=plotly_element.PRELOAD_KEY):
         st.html(
             "<style>.st-key-chart_preload{position:absolute;width:1px;height:1px;overflow:hidden;opacity:0;"
             "pointer-events:none}</style>"
         )
-        figure = go.Figure(layout={"height": 10, "width": 10, "margin": {"l": 0, "r": 0, "t": 0, "b": 0}})
-        st.plotly_chart(figure, key="chart_preload_plot", width="content", config={"staticPlot": True})
+        plotly_element.preload()
 
 
 def login_screen() -> None:

@@ -21,7 +21,7 @@ from core.quant.periods import KPI_PERIODS
 from core.services.dashboard import DashboardData
 from core.services.freshness import STALE_HELP
 from core.services.palette import sector_color
-from ui import cache, charts, state, tables
+from ui import cache, charts, plotly_element, state, tables
 from ui.errors import shown_errors
 from ui.format import MISSING, metric_value, number, pct
 from ui.risk_view import comparison_series_for, risk_panels
@@ -82,7 +82,7 @@ def plot(
     else:
         fig, size = _themed(build, dark, basis)
     add_bytes(size)
-    st.plotly_chart(fig, key=key, config=PLOT_CONFIG, width="stretch", theme="streamlit")
+    plotly_element.show(fig, key, PLOT_CONFIG)
 
 
 def kpis(data: DashboardData) -> None:

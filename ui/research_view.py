@@ -18,7 +18,7 @@ from core.schemas.strategy_version import ConfigVersionOut
 from core.schemas.sweep import MAX_VARIANTS, SLEEVE_AXIS, SWEEPABLE, Grid, SweepOut, parse_param
 from core.schemas.user import UserOut
 from core.services import compute, sweeps
-from ui import auth
+from ui import auth, plotly_element
 from ui.errors import show_error
 
 KEY_BASE = "research_base"
@@ -193,7 +193,7 @@ def _heatmap(frame: pd.DataFrame, columns: list[str], metrics: list[str]) -> Non
         )
     )
     fig.update_layout(height=380, margin={"l": 40, "r": 10, "t": 30, "b": 40}, xaxis_title=x, yaxis_title=y)
-    st.plotly_chart(fig, width="stretch")
+    plotly_element.show(fig, "research_heatmap")
 
 
 def _scatter(frame: pd.DataFrame, prefix: str, active: ConfigVersionOut | None) -> None:
@@ -239,7 +239,7 @@ def _scatter(frame: pd.DataFrame, prefix: str, active: ConfigVersionOut | None) 
         yaxis_tickformat=".0%",
         margin={"l": 40, "r": 10, "t": 30, "b": 40},
     )
-    st.plotly_chart(fig, width="stretch")
+    plotly_element.show(fig, "research_scatter")
 
 
 def results(user: UserOut, sweep: SweepOut, active: ConfigVersionOut | None) -> None:
@@ -284,7 +284,7 @@ def results(user: UserOut, sweep: SweepOut, active: ConfigVersionOut | None) -> 
                 yaxis_title="Out-of-sample Sharpe",
                 margin={"l": 40, "r": 10, "t": 30, "b": 40},
             )
-            st.plotly_chart(fig, width="stretch")
+            plotly_element.show(fig, "research_in_vs_out")
     c1, c2 = st.columns(2)
     c1.download_button("Download CSV", sweeps.export_csv(sweep.id, auth.actor()), f"sweep-{sweep.id}.csv", "text/csv")
     c2.download_button(

@@ -20,7 +20,7 @@ from core.quant.stress import Shock
 from core.schemas.strategy import basis_label
 from core.services.dashboard import DashboardData
 from core.services.risk_views import MonteCarloParams, RiskView
-from ui import cache, charts, tables
+from ui import cache, charts, plotly_element, tables
 from ui.auth import actor
 from ui.errors import shown_errors
 
@@ -151,7 +151,7 @@ def comparisons(data: DashboardData, series: dict[str, pd.Series]) -> None:
     frame = frame / frame.iloc[0] * 100
     fig = go.Figure([charts.screen_line(frame[c], name=c) for c in frame.columns])
     _figure(fig, "Index, benchmark and comparisons (rebased to 100)", data.basis, height=340)
-    st.plotly_chart(charts.preset_margins(fig), key=KEY + "comparisons", width="stretch")
+    plotly_element.show(charts.preset_margins(fig), KEY + "comparisons")
 
 
 #: The Scenarios section's views, one drawn at a time (a section switch draws its charts only, issue 17).
@@ -256,14 +256,14 @@ def _monte_carlo_view(view: RiskView, params: MonteCarloParams, basis: str | Non
     mc = view.monte_carlo
     left, right = st.columns([3, 1])
     with left:
-        st.plotly_chart(figure("fan", lambda: _fan(view)), key=KEY + "fan", width="stretch")
+        plotly_element.show(figure("fan", lambda: _fan(view)), KEY + "fan")
     with right:
         dd = mc.drawdown_percentiles()
         st.metric("Probability of a loss", f"{mc.prob_loss:.1%}")
         st.metric(f"Probability of reaching {params.target:,.0f}", f"{(mc.prob_target or 0):.1%}")
         st.metric("Median max drawdown", f"{dd['p50']:.1%}", help=f"worst 5 %: {dd['p5']:.1%}")
     hist = figure("dd", lambda: _drawdown_histogram(mc.max_drawdowns, basis))
-    st.plotly_chart(hist, key=KEY + "dd", width="stretch")
+    plotly_element.show(hist, KEY + "dd")
 
 
 def _stress_view(view: RiskView, basis: str | None, figure: Any) -> None:
@@ -271,7 +271,7 @@ def _stress_view(view: RiskView, basis: str | None, figure: Any) -> None:
     covered = stress[stress["covered"]]
     if len(covered):
         bars = figure("stress", lambda: _stress_figure(covered, view.benchmark_symbol, basis))
-        st.plotly_chart(bars, key=KEY + "stress", width="stretch")
+        plotly_element.show(bars, KEY + "stress")
     percent = st.column_config.NumberColumn(format="percent")  # a number column: a missing return is blank
     tables.show(
         stress.assign(covered=stress["covered"].map({True: "yes", False: "not covered"})),
@@ -305,7 +305,7 @@ def _factor_view(view: RiskView, basis: str | None, figure: Any) -> None:
         ).dropna(how="all")
         if len(betas):
             lines = figure("betas", lambda: _betas_figure(betas, basis))
-            st.plotly_chart(lines, key=KEY + "betas", width="stretch")
+            plotly_element.show(lines, KEY + "betas")
 
 
 def _stress_figure(covered: pd.DataFrame, benchmark_symbol: str | None, basis: str | None) -> go.Figure:

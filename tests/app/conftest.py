@@ -106,12 +106,21 @@ def page_app(path: str, username: str | None = None):  # type: ignore[no-untyped
     return at.run()
 
 
+def charts(at) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Every Plotly chart the run drew (the app's chart element, ``ui.plotly_element``), as the figure dict sent to
+    the browser; ``st.plotly_chart`` elements too, so a page that went back to it is still seen."""
+    from ui.plotly_element import figure_of
+
+    drawn = [figure_of(e) for e in at.get("bidi_component")]
+    drawn += [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+    return [f for f in drawn if f is not None]
+
+
 def plotly_figures(at) -> dict[str, dict]:  # type: ignore[no-untyped-def]
     """Every drawn Plotly chart, by its title, as the figure dict sent to the browser."""
     out = {}
-    for element in at.get("plotly_chart"):
-        spec = json.loads(element.proto.spec)
-        title = (spec.get("layout", {}).get("title") or {}).get("text") or element.proto.id
+    for number, spec in enumerate(charts(at)):
+        title = (spec.get("layout", {}).get("title") or {}).get("text") or f"untitled chart {number}"
         out[title] = spec
     return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app.conftest import ADMIN, ANALYST, make_app, page_app, texts
+from tests.app.conftest import ADMIN, ANALYST, charts, make_app, page_app, texts
 
 ALL_PAGES = (
     "pages/dashboard.py",
@@ -30,7 +30,7 @@ def test_logged_out_home_shows_only_the_login_form(app_db) -> None:
     assert [t.value for t in at.title] == ["AutoIndex"]
     assert at.text_input(key="login_username") is not None
     assert len(at.sidebar.children) == 0
-    assert not at.get("plotly_chart")
+    assert not charts(at)
 
 
 @pytest.mark.parametrize("path", ALL_PAGES)
@@ -38,7 +38,7 @@ def test_every_page_logged_out_shows_the_login_form(app_db, path: str) -> None:
     at = page_app(path)
     assert not at.exception
     assert [t.value for t in at.title] == ["AutoIndex"]
-    assert not at.get("plotly_chart") and not at.dataframe
+    assert not charts(at) and not at.dataframe
 
 
 @pytest.mark.parametrize("path", ALL_PAGES)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.conftest import ADMIN, _reset_caches, make_app, texts
+from tests.app.conftest import ADMIN, _reset_caches, charts, make_app, texts
 from tests.stubs.twelvedata_stub import DEFAULT_API_KEY, start_stub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,4 +105,4 @@ def test_dashboard_renders_with_the_market_cap_warning_visible(real_provider_db)
     assert "no market caps: the market_cap sleeve (weight 0.3) was left out on every date" in shown
     assert any("market_cap sleeve" in str(w.value) for w in at.warning)
     assert "synthetic demo data" not in shown.lower()
-    assert at.get("plotly_chart")  # the index chart is drawn
+    assert charts(at)  # the index chart is drawn

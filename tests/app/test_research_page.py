@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from jobs.queue import set_immediate
-from tests.app.conftest import ADMIN, ANALYST, make_app, texts
+from tests.app.conftest import ADMIN, ANALYST, charts, make_app, texts
 
 PAGE = "pages/research.py"
 
@@ -63,7 +63,7 @@ def test_queue_read_promote_and_owner_access(jobs_queue):
     at.selectbox(key="research_selected").set_value(done.id).run()
     assert not at.exception
     assert "Best by `sharpe`" in texts(at)
-    assert len(at.get("plotly_chart")) >= 1
+    assert len(charts(at)) >= 1
     assert {b.proto.label for b in at.get("download_button")} >= {"Download CSV", "Download XLSX"}
     at.selectbox(key="research_promote_variant").set_value(3)
     at.get("form_submit_button")[0].click()

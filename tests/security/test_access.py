@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from tests.app.conftest import ADMIN, ANALYST, make_app, page_app
+from tests.app.conftest import ADMIN, ANALYST, charts, make_app, page_app
 from tests.security.conftest import page_dump
 
 pytestmark = pytest.mark.timeout(120)
@@ -29,7 +29,7 @@ def _assert_only_login(at) -> None:  # type: ignore[no-untyped-def]
     assert not at.exception, [e.value for e in at.exception]
     assert [t.value for t in at.title] == ["AutoIndex"]
     assert {t.key for t in at.text_input} >= {"login_username", "login_password"}
-    assert not at.dataframe and not at.get("plotly_chart") and not at.metric and not at.tabs
+    assert not at.dataframe and not charts(at) and not at.metric and not at.tabs
     assert len(at.sidebar.children) == 0
     assert not at.selectbox and not at.download_button
     assert [b.label for b in at.button] == ["Log in"]
