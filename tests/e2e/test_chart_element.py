@@ -1,0 +1,108 @@
+"""The app's chart element (ui/plotly_element.py) in Chromium: each chart is drawn once when it appears, a range
+toggle updates the chart it changes in place, a rerun that sends the same figure draws nothing, and a theme switch
+recolours the charts in the browser without a rerun (issue 17: Streamlit's own element drew every chart twice).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bench.wire import Wire
+from ui.plotly_element import PLOTLY_URL
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+#: Counts Plotly.react per chart div (``gd.__draws``) from now on.
+COUNT_DRAWS = """() => {
+  if (window.Plotly.__counted) return;
+  const react = window.Plotly.react;
+  window.Plotly.react = function (gd, ...rest) { gd.__draws = (gd.__draws || 0) + 1; return react.call(this, gd, ...rest); };
+  window.Plotly.__counted = true;
+}"""
+#: Per chart on the page (not the login preload): [title, draws since COUNT_DRAWS, x values of the first trace].
+CHARTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+  .filter(e => !e.closest('.st-key-chart_preload'))
+  .map(e => [((e.layout || {}).title || {}).text || '', e.__draws || 0, (e._fullData[0] || {})._length || 0])"""
+TITLE_FILL = "() => getComputedStyle(document.querySelector('.js-plotly-plot .gtitle')).fill"
+
+
+def _segment(page, name: str):  # type: ignore[no-untyped-def]
+    return page.get_by_role("radio", name=name, exact=True)
+
+
+def _luminance(css: str) -> float:
+    r, g, b = (int(v) / 255 for v in re.findall(r"\d+", css)[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _log_in(page, server: str, account: tuple[str, str, str]) -> Wire:  # type: ignore[no-untyped-def]
+    wire = Wire().attach(page)
+    page.goto(server)
+    wire.settle(page, "open login form", expect_run=True)
+    page.get_by_label("Username").fill(account[0])
+    page.get_by_label("Password", exact=True).fill(account[2])
+    wire.mark()
+    page.get_by_role("button", name="Log in").click()
+    assert not wire.settle(page, "login", min_charts=1, timeout_s=120).timed_out
+    page.wait_for_timeout(1500)  # the re-authentication cookie's own fragment run
+    wire.mark()
+    wire.settle(page, "quiet", expect_run=False)
+    return wire
+
+
+def test_a_chart_is_drawn_once_and_a_toggle_updates_it_in_place(server, admin_account, browser) -> None:
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        response = page.request.get(f"{server}/{PLOTLY_URL}")
+        assert response.ok and "javascript" in response.headers["content-type"], response.headers
+        wire = _log_in(page, server, admin_account)
+        page.evaluate(COUNT_DRAWS)
+        page.evaluate("window.__main = document.querySelector('.js-plotly-plot:not(.st-key-chart_preload *)')")
+        before = page.evaluate(CHARTS)
+        main_title, _, main_points = before[0]
+        assert main_title.startswith("<b>Index vs benchmark"), before
+
+        wire.mark()
+        _segment(page, "Risk").click()
+        assert not wire.settle(page, "section Risk", min_charts=2).timed_out
+        charts = page.evaluate(CHARTS)
+        assert charts[0][:2] == [main_title, 0], charts  # the main chart's figure did not change: not drawn again
+        new = charts[1:]
+        assert new and all(draws == 1 for _, draws, _ in new), charts  # each new chart drawn once, not twice
+
+        wire.mark()
+        _segment(page, "1Y").click()
+        assert not wire.settle(page, "range 1Y", min_charts=2).timed_out
+        # the same chart, updated in place with the window's points: one draw, no new chart
+        assert page.evaluate("window.__main === document.querySelector('.js-plotly-plot:not(.st-key-chart_preload *)')")
+        title, draws, points = page.evaluate(CHARTS)[0]
+        assert draws == 1 and 0 < points < main_points, (title, draws, points, main_points)
+        assert [d for _, d, _ in page.evaluate(CHARTS)[1:]] == [d for _, d, _ in new]  # the section's charts stayed
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        context.close()
+
+
+def test_a_theme_switch_recolours_the_charts_without_a_rerun(server, admin_account, browser) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        wire = _log_in(page, server, admin_account)
+        assert _luminance(page.evaluate(TITLE_FILL)) < 0.4
+        wire.mark()
+        page.emulate_media(color_scheme="dark")  # the app follows the browser's preference
+        page.wait_for_function(
+            f"() => {{ const c = ({TITLE_FILL})().match(/\\d+/g).map(Number);"
+            " return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2] > 0.6 * 255; }"
+        )
+        step = wire.settle(page, "theme switch", expect_run=False)
+        assert step.app_runs == 0 and step.fragment_runs == 0, step
+        paper = page.evaluate("() => getComputedStyle(document.querySelector('.js-plotly-plot .main-svg')).backgroundColor")
+        assert "255, 255, 255" not in paper, paper
+    finally:
+        context.close()
