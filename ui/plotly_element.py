@@ -49,8 +49,7 @@ NAME = "autoindex_plotly"
 PRELOAD_KEY = "chart_preload"
 
 _CSS = """
-.ai-plot-full { position: fixed !important; inset: 0; z-index: 999990; padding: 2.5rem 1rem 1rem;
-  background: var(--st-background-color, #fff); }
+.ai-plot:fullscreen { background: var(--st-background-color, #fff); padding-top: 1rem; }
 """
 
 _JS = r"""
@@ -100,32 +99,36 @@ function bold(layout) {
 }
 
 function fullscreen(box, Plotly) {
-  const leave = (event) => { if (!event || event.key === "Escape") toggle(false); };
-  function toggle(on) {
-    if (on === box.classList.contains("ai-plot-full")) return;
-    box.classList.toggle("ai-plot-full", on);
-    if (on) {
+  // The browser's full screen for the chart's own div (Escape leaves it); the chart takes the screen's height and,
+  // through the ResizeObserver, its width, and gets its own height back after.
+  const sync = () => {
+    if (document.fullscreenElement === box) {
       box.__height = box.layout.height;
-      document.addEventListener("keydown", leave);
-      Plotly.relayout(box, {height: window.innerHeight - 56});
+      Plotly.relayout(box, {height: window.innerHeight - 32});
     } else {
-      document.removeEventListener("keydown", leave);
+      document.removeEventListener("fullscreenchange", sync);
       Plotly.relayout(box, {height: box.__height === undefined ? null : box.__height});
     }
-  }
+  };
   return {name: "fullscreen", title: "Full screen (Esc to leave)",
           icon: {width: 512, height: 512, path: "M32 32h160v64H96v96H32zm288 0h160v160h-64V96h-96zM32 320h64v96h96v64H32zm384 0h64v160H320v-64h96z"},
-          click: () => toggle(!box.classList.contains("ai-plot-full"))};
+          click: () => {
+            if (document.fullscreenElement === box) { document.exitFullscreen(); return; }
+            document.addEventListener("fullscreenchange", sync);
+            box.requestFullscreen().catch(() => document.removeEventListener("fullscreenchange", sync));
+          }};
 }
 
 function watch(box, Plotly) {
   // A chart mounted hidden (an inactive tab) has no width: it is drawn when it first gets one, and a chart whose
-  // column changes width (the sidebar, a tab shown) follows it.
+  // column changes width (the window, the sidebar, a tab shown) follows it.
   if (box.__watch) return;
   box.__watch = new ResizeObserver(() => {
     if (box.clientWidth === 0) return;
     if (box.__pending) { const draw = box.__pending; box.__pending = undefined; draw(); return; }
-    if (box._fullLayout && Math.abs(box._fullLayout.width - box.clientWidth) > 1) Plotly.Plots.resize(box);
+    if (box._fullLayout && Math.abs(box._fullLayout.width - box.clientWidth) > 1) {
+      Plotly.relayout(box, {width: box.clientWidth});
+    }
   });
   box.__watch.observe(box);
 }
@@ -154,8 +157,13 @@ export default function (component) {
       const layout = figure.layout || {};
       layout.template = template(parentElement, data.colorway || []);
       bold(layout);
-      const config = Object.assign({responsive: true, displaylogo: false}, data.config);
+      // Not Plotly's "responsive": it adds a window listener per chart that only Plotly.purge removes, and a chart
+      // leaves with its element (no purge); the ResizeObserver above follows the column instead.
+      const config = Object.assign({displaylogo: false}, data.config, {responsive: false});
       config.modeBarButtonsToAdd = [fullscreen(box, Plotly), ...(config.modeBarButtonsToAdd || [])];
+      // never offer to upload the data to Plotly's cloud (the "Share chart" button)
+      config.showSendToCloud = false;
+      config.modeBarButtonsToRemove = [...(config.modeBarButtonsToRemove || []), "sendChartToCloud", "sendDataToCloud"];
       return Plotly.react(box, figure.data || [], layout, config);
     };
     watch(box, Plotly);

@@ -106,3 +106,28 @@ def test_a_theme_switch_recolours_the_charts_without_a_rerun(server, admin_accou
         assert "255, 255, 255" not in paper, paper
     finally:
         context.close()
+
+
+def test_charts_follow_the_column_go_full_screen_and_offer_no_upload(server, admin_account, browser) -> None:
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    size = "() => { const g = document.querySelector('.js-plotly-plot'); return [g._fullLayout.width, g._fullLayout.height, g.parentElement.clientWidth]; }"
+    try:
+        _log_in(page, server, admin_account)
+        width, height, column = page.evaluate(size)
+        assert abs(width - column) <= 1, (width, column)
+        page.set_viewport_size({"width": 900, "height": 900})  # a narrower window: the chart follows its column
+        page.wait_for_function(f"() => {{ const s = ({size})(); return Math.abs(s[0] - s[2]) <= 1 && s[0] < {width}; }}")
+        chart = page.locator(".js-plotly-plot").first
+        chart.hover()
+        titles = chart.locator(".modebar-btn").evaluate_all("bs => bs.map(b => b.getAttribute('data-title'))")
+        assert "Download plot as a PNG" in titles and not any("Share" in t or "Cloud" in t for t in titles), titles
+        chart.locator(".modebar-btn[data-title^='Full screen']").click()
+        page.wait_for_function(f"() => document.fullscreenElement && ({size})()[1] > {height}")
+        assert page.evaluate(size)[0] >= 880  # the screen's width (900 px, less the padding)
+        chart.hover()
+        chart.locator(".modebar-btn[data-title^='Full screen']").click()  # and back, with its own height
+        page.wait_for_function(f"() => !document.fullscreenElement && ({size})()[1] === {height}")
+    finally:
+        context.close()
