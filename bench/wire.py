@@ -44,11 +44,12 @@ CHART_WATCH = (
     " && !el.closest('.st-key-chart_preload')) { window.__aiChartChanged = Date.now(); break; } } })"
     ".observe(document, {subtree: true, childList: true, attributes: true, characterData: true});"
 )
-#: JavaScript: [charts on the page, charts that have drawn their SVG, when a chart last changed (epoch ms)].
+#: JavaScript: [charts shown on the page, those that have drawn their SVG, when a chart last changed (epoch ms)]. A
+#: chart in a tab nobody opened is not shown and not drawn (ui/plotly_element.py draws it when the tab opens).
 #: The login screen's invisible chart that loads the Plotly library ahead (ui/auth.py) is not a chart a person sees.
 CHARTS_DRAWN = (
     "() => { const c = Array.from(document.querySelectorAll(\"[data-testid='stPlotlyChart']\"))"
-    ".filter(e => !e.closest('.st-key-chart_preload'));"
+    ".filter(e => !e.closest('.st-key-chart_preload') && e.getClientRects().length);"
     " return [c.length, c.filter(e => e.querySelector('.main-svg')).length, window.__aiChartChanged || 0]; }"
 )
 

@@ -14,8 +14,8 @@ section's default inputs by :func:`prewarm_risk_view`).
 
 Raw data is cached with ``st.cache_data`` (each session gets its own copy); filtering (date range, log scale,
 selected asset) happens outside the cache in the pages. Built Plotly figures are cached with
-``st.cache_resource`` by :func:`figure` (one object shared by every session: ``st.plotly_chart`` only reads
-it), so a rerun that draws the same chart again skips building it.
+``st.cache_resource`` by :func:`figure` (one object shared by every session: :func:`ui.plotly_element.show`
+only reads it), so a rerun that draws the same chart again skips building it.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ exactly as before; only points a screen could not separate are left out (issue 1
 
 Layout (:func:`_layout`), the same on every chart so nothing overlaps at any width: the title sits in its
 own row below the strip where Plotly's toolbar (modebar) appears, and the legend sits under the plot.
-No template is set: ``st.plotly_chart`` applies the Streamlit theme (light or dark, as the browser
-prefers); :func:`for_dark` lightens the few fixed dark colours when the dark theme is on.
+No template is set: the app's chart element (:mod:`ui.plotly_element`) supplies the look from the browser's
+theme (light or dark, as the browser prefers); :func:`for_dark` lightens the few fixed dark colours when the dark
+theme is on.
 """
 
 from __future__ import annotations

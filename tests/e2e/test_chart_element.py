@@ -131,3 +131,25 @@ def test_charts_follow_the_column_go_full_screen_and_offer_no_upload(server, adm
         page.wait_for_function(f"() => !document.fullscreenElement && ({size})()[1] === {height}")
     finally:
         context.close()
+
+
+def test_a_chart_in_a_hidden_tab_is_drawn_when_the_tab_opens_at_its_width(server, admin_account, browser) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        wire = _log_in(page, server, admin_account)
+        wire.mark()
+        page.get_by_role("link", name="Data", exact=True).click()
+        wire.settle(page, "page Data")
+        hidden = page.locator("[data-testid='stPlotlyChart']").filter(has_not=page.locator(".main-svg"))
+        hidden.first.wait_for(state="attached")
+        assert page.locator(".js-plotly-plot .main-svg").count() == 0  # nothing drawn for a tab nobody opened
+        page.get_by_role("tab", name="Asset history").click()
+        page.locator(".js-plotly-plot .main-svg").first.wait_for()
+        width, column = page.evaluate(
+            "() => { const g = document.querySelector('.js-plotly-plot'); return [g._fullLayout.width, g.clientWidth]; }"
+        )
+        assert column > 300 and abs(width - column) <= 1, (width, column)
+    finally:
+        context.close()
