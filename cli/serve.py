@@ -4,7 +4,8 @@
 nothing happened until somebody opened the app: the database was not migrated, the in-app job worker did not run
 the schedules, and ``/metrics`` did not answer (Prometheus saw the target down after every deploy). ``serve``:
 
-1. checks the Streamlit options (a mistyped one fails here, exit 2, before anything starts);
+1. checks the Streamlit options (a mistyped one fails here, exit 2, before anything starts) and puts the charts'
+   Plotly bundle in ``static/`` (:mod:`ui.plotly_element`; a checkout it cannot write to: exit 2, named);
 2. starts ``/metrics`` (when ``METRICS_PORT`` is set) and, when this process runs no jobs, the alert watchdog
    (:func:`ui.monitoring.start_process`); a ``METRICS_PORT`` that cannot be bound is an error (exit 2): an operator
    who asked for metrics must not get a replica that silently has none;
@@ -84,6 +85,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     problem = _streamlit_options_error(args.streamlit_args)
     if problem is not None:
         print(f"error: {problem} (options after `serve` are `streamlit run`'s)", file=sys.stderr)
+        return 2
+    try:
+        from ui.plotly_element import ensure_bundle  # the charts' Plotly bundle in static/ (copied on import)
+
+        ensure_bundle()
+    except OSError as exc:
+        print(f"error: the Plotly bundle cannot be put in static/ for the charts: {exc}", file=sys.stderr)
         return 2
     from ui.monitoring import start_process
 

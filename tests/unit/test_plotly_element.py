@@ -67,3 +67,20 @@ def test_figure_of_reads_only_this_element_and_skips_the_preload() -> None:
     assert plotly_element.figure_of(Element(Proto(plotly_element.NAME, {"spec": None, "url": "x"}))) is None
     assert plotly_element.figure_of(Element(Proto("another_component", {"spec": sent}))) is None
     assert json.loads(pio.to_json(fig))["data"] == json.loads(sent)["data"]
+
+
+def test_serve_stops_with_a_named_error_when_the_bundle_cannot_be_placed(monkeypatch, capsys) -> None:
+    import argparse
+
+    from cli import serve
+
+    def unwritable() -> None:
+        raise PermissionError(13, "Permission denied", str(plotly_element.STATIC_DIR))
+
+    monkeypatch.setattr(plotly_element, "ensure_bundle", unwritable)
+    started = []
+    monkeypatch.setattr("ui.monitoring.start_process", lambda: started.append(True))
+    assert serve.cmd_serve(argparse.Namespace(streamlit_args=[])) == 2
+    err = capsys.readouterr().err
+    assert "Plotly bundle" in err and "Permission denied" in err and str(plotly_element.STATIC_DIR) in err
+    assert not started  # nothing else started
