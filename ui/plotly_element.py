@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,11 @@ function plotly(url) {
 }
 
 const templates = new Map();
+const LOOK = ["--st-text-color", "--st-font", "--st-border-color-light", "--st-border-color", "--st-background-color"];
+function look(host) {  // every theme property the charts' look reads
+  const css = getComputedStyle(host);
+  return LOOK.map((name) => (css.getPropertyValue(name) || "").trim()).join("|");
+}
 function template(host, colorway) {
   const css = getComputedStyle(host);
   const v = (name, fallback) => (css.getPropertyValue(name) || "").trim() || fallback;
@@ -125,12 +132,29 @@ function watch(box, Plotly) {
   if (box.__watch) return;
   box.__watch = new ResizeObserver(() => {
     if (box.clientWidth === 0) return;
-    if (box.__pending) { const draw = box.__pending; box.__pending = undefined; draw(); return; }
+    if (box.__pending) {
+      const draw = box.__pending;
+      box.__pending = undefined;
+      try { draw(); } catch (error) { fail(box, error); }
+      return;
+    }
     if (box._fullLayout && Math.abs(box._fullLayout.width - box.clientWidth) > 1) {
       Plotly.relayout(box, {width: box.clientWidth});
     }
   });
   box.__watch.observe(box);
+}
+
+function fail(box, error) {
+  // forget what was asked, so the next figure (or the same one again) is drawn; the message in a child of its own
+  box.__signature = undefined;
+  let note = box.querySelector(":scope > .ai-plot-error");
+  if (!note) {
+    note = document.createElement("div");
+    note.className = "ai-plot-error";
+    box.appendChild(note);
+  }
+  note.textContent = "This chart could not be drawn: " + error.message;
 }
 
 export default function (component) {
@@ -146,12 +170,12 @@ export default function (component) {
     plotly(data && data.url).catch((error) => console.error(error));
     return;
   }
-  const look = getComputedStyle(parentElement).getPropertyValue("--st-text-color");
-  if (box.__spec === data.spec && box.__look === look) return;  // a rerun with the same figure: nothing to draw
-  box.__spec = data.spec;
-  box.__look = look;
+  // a rerun with the same figure, options and look draws nothing
+  const signature = [data.spec, JSON.stringify(data.config || {}), (data.colorway || []).join(), look(parentElement)].join("\n");
+  if (box.__signature === signature) return;
+  box.__signature = signature;
   plotly(data.url).then((Plotly) => {
-    if (box.__spec !== data.spec) return;  // a newer figure arrived while Plotly loaded
+    if (box.__signature !== signature) return;  // a newer figure arrived while Plotly loaded
     const draw = () => {
       const figure = JSON.parse(data.spec);
       const layout = figure.layout || {};
@@ -160,19 +184,22 @@ export default function (component) {
       // Not Plotly's "responsive": it adds a window listener per chart that only Plotly.purge removes, and a chart
       // leaves with its element (no purge); the ResizeObserver above follows the column instead.
       const config = Object.assign({displaylogo: false}, data.config, {responsive: false});
-      config.modeBarButtonsToAdd = [fullscreen(box, Plotly), ...(config.modeBarButtonsToAdd || [])];
+      // one button object per chart: Plotly.react compares the config, functions by identity, and a changed config
+      // means a whole new plot instead of an update in place
+      box.__fullscreen = box.__fullscreen || fullscreen(box, Plotly);
+      config.modeBarButtonsToAdd = [box.__fullscreen, ...(config.modeBarButtonsToAdd || [])];
       // never offer to upload the data to Plotly's cloud (the "Share chart" button)
       config.showSendToCloud = false;
       config.modeBarButtonsToRemove = [...(config.modeBarButtonsToRemove || []), "sendChartToCloud", "sendDataToCloud"];
-      return Plotly.react(box, figure.data || [], layout, config);
+      const note = box.querySelector(":scope > .ai-plot-error");
+      if (note) note.remove();
+      return Plotly.react(box, figure.data || [], layout, config).catch((error) => fail(box, error));
     };
     watch(box, Plotly);
     if (box.clientWidth === 0) { box.__pending = draw; return; }
     box.__pending = undefined;
     return draw();
-  }).catch((error) => {
-    box.textContent = "This chart could not be drawn: " + error.message;
-  });
+  }).catch((error) => fail(box, error));
 }
 """
 
@@ -182,14 +209,24 @@ def ensure_bundle() -> Path:
     target = STATIC_DIR / PLOTLY_FILE
     if not target.exists() or target.stat().st_size != PLOTLY_BUNDLE.stat().st_size:
         STATIC_DIR.mkdir(exist_ok=True)
-        partial = target.with_suffix(".partial")
-        shutil.copyfile(PLOTLY_BUNDLE, partial)
-        partial.replace(target)  # atomic: two processes starting at once never serve half a file
+        # a temporary name of this process's own, then an atomic rename: processes starting at once each publish
+        # a whole file and never write into another's
+        handle, name = tempfile.mkstemp(dir=STATIC_DIR, prefix=f".{PLOTLY_FILE}.", suffix=".partial")
+        os.close(handle)
+        try:
+            shutil.copyfile(PLOTLY_BUNDLE, name)
+            os.replace(name, target)
+        finally:
+            if os.path.exists(name):
+                os.unlink(name)
         log.info("plotly bundle copied to %s", target)
     return target
 
 
-ensure_bundle()
+try:
+    ensure_bundle()
+except OSError:  # `python -m core serve` stops on this before starting; a plain `streamlit run` says it per chart
+    log.exception("the Plotly bundle could not be put in %s: charts cannot be drawn", STATIC_DIR)
 _COMPONENT = st.components.v2.component(NAME, js=_JS, css=_CSS, isolate_styles=False)
 
 
@@ -203,7 +240,7 @@ def spec(fig: go.Figure) -> str:
     element supplies the look). The figure itself is not changed (cached figures are shared)."""
     figure = fig.to_dict()
     figure["layout"] = {k: v for k, v in figure.get("layout", {}).items() if k != "template"}
-    return pio.json.to_json_plotly(figure)
+    return str(pio.json.to_json_plotly(figure))
 
 
 def show(fig: go.Figure, key: str, config: dict[str, Any] | None = None) -> int:
@@ -226,7 +263,7 @@ def figure_of(element: Any) -> dict[str, Any] | None:
     """The figure dict an element of this component sent (AppTest's ``UnknownElement``), or None for another
     element or the preload."""
     proto = getattr(element, "proto", None)
-    if getattr(proto, "component_name", None) != NAME:
+    if proto is None or getattr(proto, "component_name", None) != NAME:
         return None
     data = json.loads(proto.json or "null") or {}
-    return json.loads(data["spec"]) if data.get("spec") else None
+    return dict(json.loads(data["spec"])) if data.get("spec") else None

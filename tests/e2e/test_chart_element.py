@@ -62,6 +62,7 @@ def test_a_chart_is_drawn_once_and_a_toggle_updates_it_in_place(server, admin_ac
         wire = _log_in(page, server, admin_account)
         page.evaluate(COUNT_DRAWS)
         page.evaluate("window.__main = document.querySelector('.js-plotly-plot:not(.st-key-chart_preload *)')")
+        page.evaluate("window.__svg = window.__main.querySelector('.main-svg')")
         before = page.evaluate(CHARTS)
         main_title, _, main_points = before[0]
         assert main_title.startswith("<b>Index vs benchmark"), before
@@ -81,6 +82,9 @@ def test_a_chart_is_drawn_once_and_a_toggle_updates_it_in_place(server, admin_ac
         assert page.evaluate("window.__main === document.querySelector('.js-plotly-plot:not(.st-key-chart_preload *)')")
         title, draws, points = page.evaluate(CHARTS)[0]
         assert draws == 1 and 0 < points < main_points, (title, draws, points, main_points)
+        # an update, not a new plot: Plotly kept its SVG (a config that differs, such as a new full-screen button
+        # function on every draw, makes Plotly.react start a whole new plot)
+        assert page.evaluate("window.__main.querySelector('.main-svg') === window.__svg")
         assert [d for _, d, _ in page.evaluate(CHARTS)[1:]] == [d for _, d, _ in new]  # the section's charts stayed
         assert page.locator("[data-testid='stException']").count() == 0
     finally:
@@ -102,7 +106,9 @@ def test_a_theme_switch_recolours_the_charts_without_a_rerun(server, admin_accou
         )
         step = wire.settle(page, "theme switch", expect_run=False)
         assert step.app_runs == 0 and step.fragment_runs == 0, step
-        paper = page.evaluate("() => getComputedStyle(document.querySelector('.js-plotly-plot .main-svg')).backgroundColor")
+        paper = page.evaluate(
+            "() => getComputedStyle(document.querySelector('.js-plotly-plot .main-svg')).backgroundColor"
+        )
         assert "255, 255, 255" not in paper, paper
     finally:
         context.close()
@@ -118,7 +124,9 @@ def test_charts_follow_the_column_go_full_screen_and_offer_no_upload(server, adm
         width, height, column = page.evaluate(size)
         assert abs(width - column) <= 1, (width, column)
         page.set_viewport_size({"width": 900, "height": 900})  # a narrower window: the chart follows its column
-        page.wait_for_function(f"() => {{ const s = ({size})(); return Math.abs(s[0] - s[2]) <= 1 && s[0] < {width}; }}")
+        page.wait_for_function(
+            f"() => {{ const s = ({size})(); return Math.abs(s[0] - s[2]) <= 1 && s[0] < {width}; }}"
+        )
         chart = page.locator(".js-plotly-plot").first
         chart.hover()
         titles = chart.locator(".modebar-btn").evaluate_all("bs => bs.map(b => b.getAttribute('data-title'))")
@@ -151,5 +159,41 @@ def test_a_chart_in_a_hidden_tab_is_drawn_when_the_tab_opens_at_its_width(server
             "() => { const g = document.querySelector('.js-plotly-plot'); return [g._fullLayout.width, g.clientWidth]; }"
         )
         assert column > 300 and abs(width - column) <= 1, (width, column)
+    finally:
+        context.close()
+
+
+def test_a_failed_plotly_load_is_named_on_each_chart_and_the_next_figure_is_drawn(
+    server, admin_account, browser
+) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    refused = []
+
+    def refuse_twice(route) -> None:  # type: ignore[no-untyped-def]
+        if len(refused) < 2:  # the login screen's preload and the Dashboard's first charts
+            refused.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/app/static/plotly-*.js", refuse_twice)
+    try:
+        wire = Wire().attach(page)
+        page.goto(server)
+        wire.settle(page, "open login form", expect_run=True)
+        page.get_by_label("Username").fill(admin_account[0])
+        page.get_by_label("Password", exact=True).fill(admin_account[2])
+        page.get_by_role("button", name="Log in").click()
+        notes = page.locator(".ai-plot-error")
+        notes.first.wait_for()
+        assert "could not be drawn: Plotly could not be loaded" in notes.first.inner_text()
+        assert len(refused) == 2
+        page.wait_for_timeout(1500)
+        wire.mark()
+        _segment(page, "1Y").click()  # the next figure: Plotly is fetched again and the chart drawn
+        page.locator(".st-key-chart_main .js-plotly-plot .main-svg").first.wait_for()
+        assert page.locator(".st-key-chart_main .ai-plot-error").count() == 0
     finally:
         context.close()

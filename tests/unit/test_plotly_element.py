@@ -84,3 +84,33 @@ def test_serve_stops_with_a_named_error_when_the_bundle_cannot_be_placed(monkeyp
     err = capsys.readouterr().err
     assert "Plotly bundle" in err and "Permission denied" in err and str(plotly_element.STATIC_DIR) in err
     assert not started  # nothing else started
+
+
+def _copy_at_once(static_dir: str, barrier, results) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    plotly_element.STATIC_DIR = Path(static_dir)
+    barrier.wait()
+    try:
+        plotly_element.ensure_bundle()
+        results.put("ok")
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        results.put(repr(exc))
+
+
+def test_processes_starting_at_once_each_place_a_whole_bundle(tmp_path) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for attempt in range(5):
+        static = tmp_path / f"static-{attempt}"
+        barrier, results = context.Barrier(4), context.Queue()
+        workers = [context.Process(target=_copy_at_once, args=(str(static), barrier, results)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        assert sorted(results.get(timeout=5) for _ in workers) == ["ok"] * 4
+        target = static / plotly_element.PLOTLY_FILE
+        assert target.read_bytes() == plotly_element.PLOTLY_BUNDLE.read_bytes()
+        assert [p.name for p in static.iterdir()] == [target.name]  # no temporary file left
