@@ -57,7 +57,12 @@ RETRY_BACKOFF = 2.0
 COMPUTE_LOCK_WAIT_S = 900.0
 
 #: Huey's options of every retried task (:data:`ATTEMPTS`, :data:`RETRY_DELAY_S`, :data:`RETRY_BACKOFF`).
-RETRY_OPTIONS = {"retries": ATTEMPTS - 1, "retry_delay": RETRY_DELAY_S, "retry_backoff": RETRY_BACKOFF, "context": True}
+RETRY_OPTIONS: dict[str, Any] = {
+    "retries": ATTEMPTS - 1,
+    "retry_delay": RETRY_DELAY_S,
+    "retry_backoff": RETRY_BACKOFF,
+    "context": True,
+}
 
 Report = Callable[[float, str], None]
 
@@ -264,7 +269,7 @@ def _retry_periodic(run_id: int, params: dict[str, Any], task: Task | None = Non
 #: A user retrying a failed periodic run queues it as an ordinary task.
 rerun_periodic = huey.task(name="rerun_periodic", **RETRY_OPTIONS)(_retry_periodic)
 
-TASKS = {
+TASKS: dict[str, Any] = {
     "refresh": refresh,
     "compute": compute,
     "report": report,
