@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.infra.telemetry import add_bytes, timed
+from core.infra.telemetry import timed
 from core.quant.periods import KPI_PERIODS
 from core.services.dashboard import DashboardData
 from core.services.freshness import STALE_HELP
@@ -56,33 +56,33 @@ def dark_theme() -> bool:
         return False
 
 
-def _themed(build: go.Figure | Callable[[], go.Figure], dark: bool, basis: str | None = None) -> tuple[go.Figure, int]:
-    """The built figure (its title naming ``basis`` when given, dark colours swapped in when ``dark``) and the size
-    of its JSON, bytes."""
+def _themed(build: go.Figure | Callable[[], go.Figure], dark: bool, basis: str | None = None) -> str:
+    """The figure as the chart element sends it (:func:`ui.plotly_element.spec`): built, its title naming ``basis``
+    when given, dark colours swapped in when ``dark``, margins preset."""
     fig = build if isinstance(build, go.Figure) else build()
     if basis is not None:
         charts.with_basis(fig, basis)
     if dark:
         charts.for_dark(fig)
     charts.preset_margins(fig)
-    return fig, len(fig.to_json())
+    return plotly_element.spec(fig)
 
 
 def plot(
     build: go.Figure | Callable[[], go.Figure], key: str, view: tuple[Hashable, ...] = (), *, basis: str | None = None
 ) -> None:
-    """Draw a figure (or the one ``build()`` makes) with the Streamlit theme (light or dark, as the browser prefers).
+    """Draw a figure (or the one ``build()`` makes) in the app's chart element (light or dark, as the browser
+    prefers).
 
     ``basis`` (a version's price basis) is appended to the title (:func:`ui.charts.with_basis`): every Dashboard
     chart passes it. With ``view`` (the data version token, the config id and every argument the figure depends on)
-    the figure is built once and reused (:func:`ui.cache.figure`); without it, it is built on every run."""
+    the figure is built and serialised once and reused (:func:`ui.cache.figure`); without it, on every run."""
     dark = dark_theme()
     if view:
-        fig, size = cache.figure(str(view[0]), (key, dark, basis, *view[1:]), lambda: _themed(build, dark, basis))  # type: ignore[misc]
+        sent = cache.figure(str(view[0]), (key, dark, basis, *view[1:]), lambda: _themed(build, dark, basis))
     else:
-        fig, size = _themed(build, dark, basis)
-    add_bytes(size)
-    plotly_element.show(fig, key, PLOT_CONFIG)
+        sent = _themed(build, dark, basis)
+    plotly_element.show(str(sent), key, PLOT_CONFIG)
 
 
 def kpis(data: DashboardData) -> None:

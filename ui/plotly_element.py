@@ -34,6 +34,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
 
+from core.infra.telemetry import add_bytes
 from ui import charts
 
 log = logging.getLogger(__name__)
@@ -243,10 +244,11 @@ def spec(fig: go.Figure) -> str:
     return str(pio.json.to_json_plotly(figure))
 
 
-def show(fig: go.Figure, key: str, config: dict[str, Any] | None = None) -> int:
-    """Draw ``fig`` under ``key`` (stable across reruns: the same element is updated in place); the number of
-    bytes of figure JSON sent."""
-    payload = spec(fig)
+def show(fig: go.Figure | str, key: str, config: dict[str, Any] | None = None) -> int:
+    """Draw ``fig`` (or a figure :func:`spec` already serialised) under ``key`` (stable across reruns: the same
+    element is updated in place); the number of bytes of figure JSON sent, also counted in the page timings."""
+    payload = fig if isinstance(fig, str) else spec(fig)
+    add_bytes(len(payload))
     _COMPONENT(
         key=key,
         data={"spec": payload, "config": config or {}, "url": _url(), "colorway": list(charts.CATEGORY_COLORS)},
