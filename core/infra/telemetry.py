@@ -193,7 +193,14 @@ def discard_pending() -> None:
     _buffer.clear()
 
 
-atexit.register(flush)
+def _flush_at_exit() -> None:
+    """At exit, write what is buffered; a process that timed nothing (a command that stops early, such as ``serve``
+    refusing a mistyped option) does not touch, or create, the database."""
+    if _buffer:
+        flush()
+
+
+atexit.register(_flush_at_exit)
 
 
 @dataclass
