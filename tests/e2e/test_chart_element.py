@@ -37,6 +37,14 @@ def _luminance(css: str) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
+def _new_page(browser, **options):  # type: ignore[no-untyped-def]
+    """A browser context of its own (closed by the test) and its page, with a minute's patience per step."""
+    context = browser.new_context(**options)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    return context, page
+
+
 def _log_in(page, server: str, account: tuple[str, str, str]) -> Wire:  # type: ignore[no-untyped-def]
     wire = Wire().attach(page)
     page.goto(server)
@@ -53,9 +61,7 @@ def _log_in(page, server: str, account: tuple[str, str, str]) -> Wire:  # type: 
 
 
 def test_a_chart_is_drawn_once_and_a_toggle_updates_it_in_place(server, admin_account, browser) -> None:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
+    context, page = _new_page(browser, viewport={"width": 1440, "height": 900})
     try:
         response = page.request.get(f"{server}/{PLOTLY_URL}")
         assert response.ok and "javascript" in response.headers["content-type"], response.headers
@@ -92,9 +98,7 @@ def test_a_chart_is_drawn_once_and_a_toggle_updates_it_in_place(server, admin_ac
 
 
 def test_a_theme_switch_recolours_the_charts_without_a_rerun(server, admin_account, browser) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
-    page = context.new_page()
-    page.set_default_timeout(60_000)
+    context, page = _new_page(browser, viewport={"width": 1280, "height": 900}, color_scheme="light")
     try:
         wire = _log_in(page, server, admin_account)
         assert _luminance(page.evaluate(TITLE_FILL)) < 0.4
@@ -121,9 +125,7 @@ def test_a_theme_switch_recolours_the_charts_without_a_rerun(server, admin_accou
 
 
 def test_charts_follow_the_column_go_full_screen_and_offer_no_upload(server, admin_account, browser) -> None:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
+    context, page = _new_page(browser, viewport={"width": 1440, "height": 900})
     size = "() => { const g = document.querySelector('.js-plotly-plot'); return [g._fullLayout.width, g._fullLayout.height, g.parentElement.clientWidth]; }"
     try:
         _log_in(page, server, admin_account)
@@ -148,9 +150,7 @@ def test_charts_follow_the_column_go_full_screen_and_offer_no_upload(server, adm
 
 
 def test_a_chart_in_a_hidden_tab_is_drawn_when_the_tab_opens_at_its_width(server, admin_account, browser) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
+    context, page = _new_page(browser, viewport={"width": 1280, "height": 900})
     try:
         wire = _log_in(page, server, admin_account)
         wire.mark()
@@ -172,9 +172,7 @@ def test_a_chart_in_a_hidden_tab_is_drawn_when_the_tab_opens_at_its_width(server
 def test_a_failed_plotly_load_is_named_on_each_chart_and_the_next_figure_is_drawn(
     server, admin_account, browser
 ) -> None:  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
+    context, page = _new_page(browser, viewport={"width": 1440, "height": 900})
     refused = []
 
     def refuse_twice(route) -> None:  # type: ignore[no-untyped-def]
