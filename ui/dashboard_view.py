@@ -48,6 +48,17 @@ PLOT_CONFIG = {
 }
 
 
+#: On a phone the five section tabs wrap onto a second row instead of scrolling sideways (where the last ones
+#: hide); the selected tab is underlined itself (the sliding highlight assumes one row).
+NARROW_TABS = (
+    "<style>@media (max-width: 640px) {"
+    ".st-key-dash_section [role=tablist] {flex-wrap: wrap; overflow-x: visible; row-gap: 0.25rem}"
+    ".st-key-dash_section [data-baseweb=tab-highlight] {display: none}"
+    ".st-key-dash_section [role=tab][aria-selected=true] {box-shadow: inset 0 -2px 0 currentColor}"
+    "}</style>"
+)
+
+
 def dark_theme() -> bool:
     """True when the browser shows the dark theme (st.context.theme, inferred from the app's background)."""
     try:
@@ -309,30 +320,39 @@ def compute_notes(warnings: list[str]) -> None:
 
 @st.fragment
 def charts_panel(data: DashboardData, token: str) -> None:
-    """Main chart with its range and log-scale controls, the section selector and the chosen section: one
-    fragment, so changing any of them reruns only this (issue 17). Only the chosen section is built."""
+    """Main chart with its range and log-scale controls, then the sections as tabs: one fragment, so changing a
+    range or the log scale reruns only this (issue 17). The tabs switch in the browser (no run, nothing sent):
+    every section is built here from figures cached per data version, and a chart in a tab nobody opened is not
+    drawn until it opens (:mod:`ui.plotly_element`). A section's own controls rerun only that section."""
     with timed("page", "Dashboard · charts (fragment)"), shown_errors():
         start, _log = main_chart(data, token)
-        # One section per run (not st.tabs, which would build every chart on every rerun).
-        section = (
-            st.segmented_control(
-                "Section",
-                SECTIONS,
-                key=state.DASH_SECTION,
-                default=SECTIONS[0],
-                required=True,  # clicking the chosen section keeps it chosen
-                label_visibility="collapsed",
-                wrap=True,
-            )
-            or SECTIONS[0]
-        )
-        if section == "Performance":
+        st.html(NARROW_TABS)
+        tabs = st.tabs(SECTIONS, key=state.DASH_SECTION)
+        with tabs[0]:
             performance(data, start, token)
-        elif section == "Allocation":
-            allocation(data, token)
-        elif section == "Risk":
-            risk(data, token)
-        elif section == "Scenarios":
-            risk_panels(data, comparison_series_for(data))  # issue 15: comparisons, Monte Carlo, stress, factors
-        else:
+        with tabs[1]:
+            _allocation_section(data, token)
+        with tabs[2]:
+            _risk_section(data, token)
+        with tabs[3]:
+            _scenarios_section(data)
+        with tabs[4]:
             freshness(cache.freshness(token))
+
+
+@st.fragment
+def _allocation_section(data: DashboardData, token: str) -> None:
+    with timed("page", "Dashboard · allocation (fragment)"), shown_errors():
+        allocation(data, token)
+
+
+@st.fragment
+def _risk_section(data: DashboardData, token: str) -> None:
+    with timed("page", "Dashboard · risk (fragment)"), shown_errors():
+        risk(data, token)
+
+
+@st.fragment
+def _scenarios_section(data: DashboardData) -> None:
+    with timed("page", "Dashboard · scenarios (fragment)"), shown_errors():
+        risk_panels(data, comparison_series_for(data))  # issue 15: comparisons, Monte Carlo, stress, factors
