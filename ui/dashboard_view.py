@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Hashable
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -318,26 +319,39 @@ def compute_notes(warnings: list[str]) -> None:
             st.markdown("\n".join(f"- {w}" for w in routine))
 
 
-@st.fragment
 def charts_panel(data: DashboardData, token: str) -> None:
-    """Main chart with its range and log-scale controls, then the sections as tabs: one fragment, so changing a
-    range or the log scale reruns only this (issue 17). The tabs switch in the browser (no run, nothing sent):
-    every section is built here from figures cached per data version, and a chart in a tab nobody opened is not
-    drawn until it opens (:mod:`ui.plotly_element`). A section's own controls rerun only that section."""
-    with timed("page", "Dashboard · charts (fragment)"), shown_errors():
-        start, _log = main_chart(data, token)
+    """Main chart with its range and log-scale controls, then the sections as tabs (issue 17). The tabs switch in
+    the browser (no run, nothing sent): every section is built here from figures cached per data version, and a
+    chart in a tab nobody opened is not drawn until it opens (:mod:`ui.plotly_element`). Each part is a fragment
+    of its own: a range or log-scale change reruns the main chart, which also redraws the Performance tab's charts
+    (they follow the range) into that tab's slot; a section's own controls rerun that section; nothing else runs
+    again."""
+    main, below = st.container(), st.container()
+    with below:  # the tabs are placed first (the main chart's fragment draws into the first), filled after it
         st.html(NARROW_TABS)
         tabs = st.tabs(SECTIONS, key=state.DASH_SECTION)
         with tabs[0]:
+            performance_slot = st.empty()  # replaced as a whole on each run of the main chart's fragment
+    with main:  # first, so the main chart reaches the browser before the sections are built
+        _main_panel(data, token, performance_slot)
+    with tabs[1]:
+        _allocation_section(data, token)
+    with tabs[2]:
+        _risk_section(data, token)
+    with tabs[3]:
+        _scenarios_section(data)
+    with tabs[4], timed("page", "Dashboard · data freshness"), shown_errors():
+        freshness(cache.freshness(token))
+
+
+@st.fragment
+def _main_panel(data: DashboardData, token: str, performance_slot: Any) -> None:
+    """The main chart and its controls; the Performance tab's charts (no widgets) are drawn into its slot from
+    here, so a range change is one run of this fragment."""
+    with timed("page", "Dashboard · main chart and performance (fragment)"), shown_errors():
+        start, _log = main_chart(data, token)
+        with performance_slot.container():
             performance(data, start, token)
-        with tabs[1]:
-            _allocation_section(data, token)
-        with tabs[2]:
-            _risk_section(data, token)
-        with tabs[3]:
-            _scenarios_section(data)
-        with tabs[4]:
-            freshness(cache.freshness(token))
 
 
 @st.fragment
