@@ -86,10 +86,10 @@ async def _session(
             await page.get_by_text("Preview:").first.wait_for()
             await act("page Dashboard", page.get_by_role("link", name="Dashboard").click, 1)
             await act("range 1Y", page.get_by_role("radio", name="1Y", exact=True).click, 1)
-            await act("section Risk", page.get_by_role("tab", name="Risk", exact=True).click, 2)
-            await act("section Scenarios", page.get_by_role("tab", name="Scenarios", exact=True).click, 2)
+            await act("section Risk", page.get_by_role("radio", name="Risk", exact=True).click, 2)
+            await act("section Scenarios", page.get_by_role("radio", name="Scenarios", exact=True).click, 2)
             await page.get_by_role("radio", name="Max", exact=True).click()  # back for the next round
-            await page.get_by_role("tab", name="Performance", exact=True).click()
+            await page.get_by_role("radio", name="Performance", exact=True).click()
             if await page.locator("[data-testid='stException']").count():
                 errors.append(f"{username}: an exception box was drawn")
     except Exception as exc:  # noqa: BLE001 - counted and printed
@@ -115,7 +115,7 @@ async def record_walk(base_url: str, username: str, password: str):  # type: ign
     (:class:`bench.wire.Recording`), for :class:`bench.wire.WireClient` to replay."""
     from playwright.async_api import async_playwright
 
-    from bench.wire import Recording, Wire, await_scenarios
+    from bench.wire import Recording, Wire
     from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
     recording = Recording(username=username)
@@ -141,14 +141,13 @@ async def record_walk(base_url: str, username: str, password: str):  # type: ign
             await page.get_by_label("Username").fill(username)
             await page.get_by_label("Password", exact=True).fill(password)
             await act("login", page.get_by_role("button", name="Log in").click, 1)
-            await await_scenarios(page, wire)  # the first Dashboard computes the Scenarios view: not an action
             await act("page Strategy", page.get_by_role("link", name="Strategy").click, 1)
             await act("page Dashboard", page.get_by_role("link", name="Dashboard").click, 1)
             await act("range 1Y", page.get_by_role("radio", name="1Y", exact=True).click, 1)
-            await act("section Risk", page.get_by_role("tab", name="Risk", exact=True).click, 2)
-            await act("section Scenarios", page.get_by_role("tab", name="Scenarios", exact=True).click, 2)
+            await act("section Risk", page.get_by_role("radio", name="Risk", exact=True).click, 2)
+            await act("section Scenarios", page.get_by_role("radio", name="Scenarios", exact=True).click, 2)
             await act("range Max", page.get_by_role("radio", name="Max", exact=True).click, 1)
-            await act("section Performance", page.get_by_role("tab", name="Performance", exact=True).click, 1)
+            await act("section Performance", page.get_by_role("radio", name="Performance", exact=True).click, 1)
             await context.close()
         finally:
             await browser.close()

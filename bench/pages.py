@@ -190,7 +190,7 @@ def browser_steps(
     switches, a direct load); one :class:`bench.wire.Step` per action, printed as it goes."""
     from playwright.sync_api import sync_playwright
 
-    from bench.wire import Step, Wire, wait_scenarios
+    from bench.wire import Step, Wire
     from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
     steps: list[Step] = []
@@ -240,20 +240,13 @@ def browser_steps(
         page.wait_for_timeout(1500)
         show(wire.settle(page, "after login: cookie written", expect_run=False))
 
-        # the first Dashboard of a data version computes its Scenarios view on a thread and reruns when it is
-        # ready (ui/risk_view.py): waited for here, so the steps below measure themselves
-        show(wait_scenarios(page, wire))
-
-        def act(name: str, do, charts: int = 0, run: bool = True) -> None:  # type: ignore[no-untyped-def]
+        def act(name: str, do, charts: int = 0) -> None:  # type: ignore[no-untyped-def]
             wire.mark()
             do()
-            show(wire.settle(page, name, min_charts=charts, expect_run=run))
+            show(wire.settle(page, name, min_charts=charts))
 
         def segment(name: str):  # type: ignore[no-untyped-def]
             return page.get_by_role("radio", name=name, exact=True)
-
-        def tab(name: str):  # type: ignore[no-untyped-def]
-            return page.get_by_role("tab", name=name, exact=True)
 
         for _round in range(rounds):
             if _round:
@@ -261,8 +254,7 @@ def browser_steps(
                 wire.mark()
                 wire.settle(page, "back to the Dashboard", min_charts=1)
             for section in ("Allocation", "Risk", "Scenarios", "Data freshness", "Performance"):
-                # a section is a tab: it opens in the browser (no run); settled when its charts are drawn
-                act(f"section {section}", tab(section).click, 0 if section == "Data freshness" else 2, run=False)
+                act(f"section {section}", segment(section).click, 0 if section == "Data freshness" else 2)
             for choice in ("1Y", "Max"):
                 act(f"range {choice}", segment(choice).click)
             act("log scale on", page.get_by_text("Log scale", exact=True).click)

@@ -53,11 +53,6 @@ CHARTS_DRAWN = (
     " return [c.length, c.filter(e => e.querySelector('.main-svg')).length, window.__aiChartChanged || 0]; }"
 )
 
-#: What the Dashboard's Scenarios tab says while its view is being computed (ui/risk_view.py): a page whose view
-#: is computing reruns (once a second, then once more when it is ready), so a walk waits for it before measuring.
-SCENARIOS_NOTE = "Computing the Monte Carlo projection"
-_NOTE_GONE = f"() => !document.body.textContent.includes({SCENARIOS_NOTE!r})"
-
 _STATUS = {0: "app", 2: "cut", 3: "fragment"}
 
 
@@ -239,26 +234,11 @@ class Wire:
             await page.wait_for_timeout(POLL_S * 1000)
 
 
-def wait_scenarios(page: Any, wire: Wire, timeout_s: float = 180.0) -> Step:
-    """Wait (sync Playwright) until the Dashboard's Scenarios view is computed and drawn into its tab and the page
-    is quiet again; the wait as a step (its runs are the tab's checks and the run that draws the view)."""
-    wire.mark()
-    page.wait_for_function(_NOTE_GONE, timeout=timeout_s * 1000)
-    return wire.settle(page, "scenarios computed", expect_run=False)
-
-
-async def await_scenarios(page: Any, wire: Wire, timeout_s: float = 180.0) -> Step:
-    """:func:`wait_scenarios` for the async Playwright API."""
-    wire.mark()
-    await page.wait_for_function(_NOTE_GONE, timeout=timeout_s * 1000)
-    return await wire.asettle(page, "scenarios computed", expect_run=False)
-
-
 # --------------------------------------------------------------------------- a browser's messages, recorded and replayed
 def rerun_request(payload: Any) -> bool:
     """Whether a frame a browser sent is a ``BackMsg`` asking for a run (``rerun_script``): a page load, a widget
-    change, a navigation, a fragment's widget, a component's report. Not a fragment's own timer (``run_every``,
-    such as the Scenarios tab's check while its view is computed): a replayed session has its own timers."""
+    change, a navigation, a fragment's widget, a component's report. Not a fragment's own timer (``run_every``):
+    a replayed session has timers of its own."""
     from streamlit.proto.BackMsg_pb2 import BackMsg
 
     if not isinstance(payload, (bytes, bytearray)):

@@ -27,7 +27,7 @@ with shown_errors():
     st.caption(f"As of {data.as_of} · benchmark {data.benchmark_symbol or 'none'}")
     view.compute_notes(data.warnings)
     view.kpis(data)
-    view.charts_panel(data, token)  # fragments and tabs: a toggle reruns only its part, a tab switch nothing
+    view.charts_panel(data, token)  # a fragment: range, log scale and section changes rerun only it
     # computed ahead on the prewarm thread, once per data version, shortest first: the Strategy lab's market
     # inputs and its first preview and comparison (the active version), then this version's Risk section with its
     # default inputs (the Monte Carlo and stress replay take seconds at 500 assets)

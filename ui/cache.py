@@ -419,53 +419,6 @@ def risk_view(
         return _risk.get(key, compute)  # type: ignore[no-any-return]
 
 
-def risk_view_loading(
-    token: str,
-    config_id: int,
-    *,
-    monte_carlo: MonteCarloParams,
-    shocks: Sequence[Shock] = (),
-    newey_west: bool = False,
-) -> str:
-    """Where the shared view of these inputs stands: ``"ready"`` (reading it will not wait), ``"loading"`` (a
-    thread is computing it) or ``"none"`` (never asked, or its last computation failed and was forgotten)."""
-    key, _ = _risk_load(token, config_id, None, monte_carlo, tuple(shocks), bool(newey_west))
-    if _risk.ready(key):
-        return "ready"
-    return "loading" if _risk.has(key) else "none"
-
-
-def compute_risk_view_soon(
-    token: str,
-    config_id: int,
-    *,
-    actor: object,
-    monte_carlo: MonteCarloParams,
-    shocks: Sequence[Shock] = (),
-    newey_west: bool = False,
-) -> None:
-    """Start computing the shared view of these inputs now, on a thread of its own (not the prewarm queue: a person
-    is waiting for it), unless it is loaded or loading; the caller's page goes on and reads it when it is ready.
-    The actor is checked on fresh state first (the view itself is computed as the system, like
-    :func:`risk_view`); a failure is logged here and shown by the next :func:`risk_view`, which computes again."""
-    from core.db import unit_of_work
-    from core.services.access import ALL_ROLES, resolve
-
-    with unit_of_work() as session:
-        resolve(session, actor, ALL_ROLES, action="reading risk views")
-    key, compute = _risk_load(token, config_id, actor, monte_carlo, tuple(shocks), bool(newey_west))
-    if _risk.has(key):
-        return
-
-    def run() -> None:
-        try:
-            _risk.get(key, compute)  # two sessions starting at once: one computes, the other waits for it
-        except Exception as exc:  # noqa: BLE001 - forgotten by the store; the page computes again and shows it
-            log.warning("computing the risk view %s failed: %s", key, one_line(exc))
-
-    threading.Thread(target=run, name="autoindex-risk-view", daemon=True).start()
-
-
 def prewarm_risk_view(
     token: str, config_id: int, *, actor: object, monte_carlo: MonteCarloParams, shocks: Sequence[Shock] = ()
 ) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Hashable
-from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -47,17 +46,6 @@ PLOT_CONFIG = {
         "hoverCompareCartesian",
     ],
 }
-
-
-#: On a phone the five section tabs wrap onto a second row instead of scrolling sideways (where the last ones
-#: hide); the selected tab is underlined itself (the sliding highlight assumes one row).
-NARROW_TABS = (
-    "<style>@media (max-width: 640px) {"
-    ".st-key-dash_section [role=tablist] {flex-wrap: wrap; overflow-x: visible; row-gap: 0.25rem}"
-    ".st-key-dash_section [data-baseweb=tab-highlight] {display: none}"
-    ".st-key-dash_section [role=tab][aria-selected=true] {box-shadow: inset 0 -2px 0 currentColor}"
-    "}</style>"
-)
 
 
 def dark_theme() -> bool:
@@ -319,54 +307,32 @@ def compute_notes(warnings: list[str]) -> None:
             st.markdown("\n".join(f"- {w}" for w in routine))
 
 
+@st.fragment
 def charts_panel(data: DashboardData, token: str) -> None:
-    """Main chart with its range and log-scale controls, then the sections as tabs (issue 17). The tabs switch in
-    the browser (no run, nothing sent): every section is built here from figures cached per data version, and a
-    chart in a tab nobody opened is not drawn until it opens (:mod:`ui.plotly_element`). Each part is a fragment
-    of its own: a range or log-scale change reruns the main chart, which also redraws the Performance tab's charts
-    (they follow the range) into that tab's slot; a section's own controls rerun that section; nothing else runs
-    again."""
-    main, below = st.container(), st.container()
-    with below:  # the tabs are placed first (the main chart's fragment draws into the first), filled after it
-        st.html(NARROW_TABS)
-        tabs = st.tabs(SECTIONS, key=state.DASH_SECTION)
-        with tabs[0]:
-            performance_slot = st.empty()  # replaced as a whole on each run of the main chart's fragment
-    with main:  # first, so the main chart reaches the browser before the sections are built
-        _main_panel(data, token, performance_slot)
-    with tabs[1]:
-        _allocation_section(data, token)
-    with tabs[2]:
-        _risk_section(data, token)
-    with tabs[3]:
-        _scenarios_section(data)
-    with tabs[4], timed("page", "Dashboard · data freshness"), shown_errors():
-        freshness(cache.freshness(token))
-
-
-@st.fragment
-def _main_panel(data: DashboardData, token: str, performance_slot: Any) -> None:
-    """The main chart and its controls; the Performance tab's charts (no widgets) are drawn into its slot from
-    here, so a range change is one run of this fragment."""
-    with timed("page", "Dashboard · main chart and performance (fragment)"), shown_errors():
+    """Main chart with its range and log-scale controls, the section selector and the chosen section: one
+    fragment, so changing any of them reruns only this (issue 17). Only the chosen section is built."""
+    with timed("page", "Dashboard · charts (fragment)"), shown_errors():
         start, _log = main_chart(data, token)
-        with performance_slot.container():
+        # One section per run (not st.tabs, which would build every chart on every rerun).
+        section = (
+            st.segmented_control(
+                "Section",
+                SECTIONS,
+                key=state.DASH_SECTION,
+                default=SECTIONS[0],
+                required=True,  # clicking the chosen section keeps it chosen
+                label_visibility="collapsed",
+                wrap=True,
+            )
+            or SECTIONS[0]
+        )
+        if section == "Performance":
             performance(data, start, token)
-
-
-@st.fragment
-def _allocation_section(data: DashboardData, token: str) -> None:
-    with timed("page", "Dashboard · allocation (fragment)"), shown_errors():
-        allocation(data, token)
-
-
-@st.fragment
-def _risk_section(data: DashboardData, token: str) -> None:
-    with timed("page", "Dashboard · risk (fragment)"), shown_errors():
-        risk(data, token)
-
-
-@st.fragment
-def _scenarios_section(data: DashboardData) -> None:
-    with timed("page", "Dashboard · scenarios (fragment)"), shown_errors():
-        risk_panels(data, comparison_series_for(data))  # issue 15: comparisons, Monte Carlo, stress, factors
+        elif section == "Allocation":
+            allocation(data, token)
+        elif section == "Risk":
+            risk(data, token)
+        elif section == "Scenarios":
+            risk_panels(data, comparison_series_for(data))  # issue 15: comparisons, Monte Carlo, stress, factors
+        else:
+            freshness(cache.freshness(token))

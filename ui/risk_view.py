@@ -229,86 +229,25 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
         else:
             newey_west = bool(st.session_state.get(KEY + "nw", False))
         token = cache.token()
-        inputs = {"monte_carlo": params, "shocks": shocks, "newey_west": newey_west}
-        if _waits(token, data.config_id, inputs):
-            _view_when_ready(data, shown, token, inputs)
-        else:
-            _view(data, shown, token, inputs)
-
-
-def _view(data: DashboardData, shown: str, token: str, inputs: dict[str, Any]) -> None:
-    """The chosen view of the shared risk view of ``inputs`` (read, or computed now by this run)."""
-    view = cache.risk_view(  # once per data version and inputs, shared (issue 17: seconds of CPU per run)
-        token, data.config_id, actor=actor(), **inputs
-    )
-    params, shocks, newey_west = inputs["monte_carlo"], inputs["shocks"], inputs["newey_west"]
-
-    def figure(name: str, build: Any) -> Any:
-        """The section's figure ``name``, built once per data version and inputs (shared, never changed)."""
-        key = repr((params, tuple(shocks), bool(newey_west)))
-        return cache.figure(
-            token, (KEY + name, data.config_id, data.basis, key), lambda: charts.preset_margins(build())
+        view = cache.risk_view(  # once per data version and inputs, shared (issue 17: seconds of CPU per run)
+            token, data.config_id, actor=actor(), shocks=shocks, newey_west=newey_west, monte_carlo=params
         )
 
-    for note in view.notes:
-        st.info(note)
-    if shown == VIEWS[0]:
-        _monte_carlo_view(view, params, data.basis, figure)
-    elif shown == VIEWS[1]:
-        _stress_view(view, data.basis, figure)
-    else:
-        _factor_view(view, data.basis, figure)
+        def figure(name: str, build: Any) -> Any:
+            """The section's figure ``name``, built once per data version and inputs (shared, never changed)."""
+            inputs = repr((params, tuple(shocks), bool(newey_west)))
+            return cache.figure(
+                token, (KEY + name, data.config_id, data.basis, inputs), lambda: charts.preset_margins(build())
+            )
 
-
-def _waits(token: str, config_id: int, inputs: dict[str, Any]) -> bool:
-    """Whether the view of ``inputs`` is drawn by :func:`_view_when_ready` rather than in this run. In the served
-    app a view not computed yet does not hold up the page (the section is a Dashboard tab, built on every run of
-    the charts: issue 17): its computation starts on a thread of its own. A view whose computation failed after
-    this session asked for it is computed again in the run by :func:`ui.cache.risk_view`, which names the error.
-    AppTest and scripts compute in the run (no browser comes back for it)."""
-    if not cache.served():
-        return False
-    state = cache.risk_view_loading(token, config_id, **inputs)
-    asked = repr((token, config_id, inputs))
-    if state == "ready" or (state == "none" and st.session_state.get(KEY + "asked") == asked):
-        return False
-    if state == "none":
-        cache.compute_risk_view_soon(token, config_id, actor=actor(), **inputs)
-        st.session_state[KEY + "asked"] = asked
-    return True
-
-
-#: The note standing in for a view while it is computed.
-COMPUTING = (
-    "Computing the Monte Carlo projection, stress scenarios and factor regression for this data version (a few "
-    "seconds for hundreds of assets); they appear here when ready."
-)
-
-
-@st.fragment(run_every=1.0)
-def _view_when_ready(data: DashboardData, shown: str, token: str, inputs: dict[str, Any]) -> None:
-    """A note while the view is computed, checked once a second (a run of this fragment alone); once it is not
-    computing any more this fragment draws the view (or names the error) and stops its own checks, so no other
-    part of the page runs again for it."""
-    if cache.risk_view_loading(token, data.config_id, **inputs) == "loading":
-        st.info(COMPUTING, icon=":material/hourglass_top:")
-        return
-    _stop_checks()
-    with shown_errors():
-        _view(data, shown, token, inputs)
-
-
-def _stop_checks() -> None:
-    """End the running fragment's ``run_every`` timer in the browser (Streamlit's own ``stop_auto_rerun``
-    message, which it sends when such a fragment leaves the page; pinned Streamlit 1.67)."""
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-    from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState, get_script_run_ctx
-
-    ctx, fragment_id = get_script_run_ctx(), ThreadState.get().fragment_id
-    if ctx is not None and fragment_id:
-        msg = ForwardMsg()
-        msg.stop_auto_rerun.fragment_ids.append(fragment_id)
-        ctx.enqueue(msg)
+        for note in view.notes:
+            st.info(note)
+        if shown == VIEWS[0]:
+            _monte_carlo_view(view, params, data.basis, figure)
+        elif shown == VIEWS[1]:
+            _stress_view(view, data.basis, figure)
+        else:
+            _factor_view(view, data.basis, figure)
 
 
 def _monte_carlo_view(view: RiskView, params: MonteCarloParams, basis: str | None, figure: Any) -> None:

@@ -29,14 +29,18 @@ def versions(app_db) -> dict[str, int]:
 
 @pytest.mark.parametrize("label", ["price return", "total return"])
 def test_every_dashboard_chart_title_names_the_basis(app_db, versions, label: str) -> None:
+    from ui.dashboard_view import SECTIONS
+
     at = make_app(ANALYST[0])
     at.selectbox(key="sidebar_config_id").set_value(versions[label]).run()
     assert not at.exception
-    titles = list(plotly_figures(at))  # every section's tab; a chart without a title is keyed by its element id
+    titles: list[str] = []
+    for section in SECTIONS:
+        at.segmented_control(key="dash_section").set_value(section).run()
+        assert not at.exception, at.exception
+        titles += list(plotly_figures(at))  # a chart without a title is keyed by its element id: it fails below
     other = "total return" if label == "price return" else "price return"
-    # main; growth, underwater, monthly; two allocation snapshots and the history; correlation, rolling; the
-    # Monte Carlo fan and its drawdown distribution
-    assert len(titles) == 11, titles
+    assert len(titles) >= 12, titles  # main, performance, allocation, risk and the issue-15 risk panels
     assert any(t.startswith("Monte Carlo projection") for t in titles), titles
     for title in titles:
         assert title.endswith(f" · {label}"), title

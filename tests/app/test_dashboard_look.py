@@ -94,6 +94,7 @@ def test_one_colour_per_sector_in_the_donut_and_the_area(app_db, data) -> None:
     from core.services.palette import sector_color
 
     at = make_app(ADMIN[0])
+    at.segmented_control(key="dash_section").set_value("Allocation").run()
     figures = plotly_figures(at)
     pie = figures["Allocation now by sector · price return"]["data"][0]
     pie_colors = dict(zip(pie["labels"], pie["marker"]["colors"]))
@@ -111,6 +112,7 @@ def test_the_risk_table_shows_the_benchmark_beside_the_index(app_db, data) -> No
     from ui.format import metric_value
 
     at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Risk").run()
     table = next(m.value for m in at.markdown if "autoindex-metrics" in m.value)
     assert f"<th>Index</th><th>{data.benchmark_symbol}</th>" in table
     expected = risk.risk_metrics(data.benchmark, None, rf=0.0)

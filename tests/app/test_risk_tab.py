@@ -3,9 +3,6 @@ regression on the demo factor set) with the numbers of core.services.risk_views 
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
 from tests.app.conftest import ANALYST, make_app, plotly_figures
@@ -23,6 +20,7 @@ def test_risk_section_shows_monte_carlo_stress_and_factors(app_db) -> None:
     from core.services.risk_views import MonteCarloParams, risk_view
 
     at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
     assert not at.exception
     assert [h.value for h in at.subheader][-1] == "Monte Carlo projection"  # the first view, alone
     assert any("risk-free rate" in c.value and "Basis: price return" in c.value for c in at.caption)
@@ -44,8 +42,9 @@ def test_risk_section_shows_monte_carlo_stress_and_factors(app_db) -> None:
     assert any("demo" in c.value for c in at.caption if "Factor set" in c.value)
     at.segmented_control(key="risk15_view").set_value("Monte Carlo").run()
     assert at.number_input(key="risk15_years").value == 3  # the view's inputs were kept while another was shown
-    at.segmented_control(key="dash_range").set_value("1Y").run()  # the tabs' own run (every section built again)
-    assert not at.exception and at.number_input(key="risk15_years").value == 3
+    at.segmented_control(key="dash_section").set_value("Risk").run()
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
+    assert at.number_input(key="risk15_years").value == 3  # and while another Dashboard section was shown
     assert _last_median(at) == pytest.approx(float(three.monte_carlo.fan["p50"].iloc[-1]), rel=1e-12)
 
 
@@ -83,6 +82,7 @@ def test_the_drawdown_histogram_sends_its_bins_with_the_views_numbers(app_db) ->
     from ui.risk_view import DEFAULTS, DRAWDOWN_BINS
 
     at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
     assert not at.exception
     view = risk_view(strategies.active_version().id, actor=None, monte_carlo=DEFAULTS)
     figures = plotly_figures(at)
@@ -116,76 +116,25 @@ def risk_calls(monkeypatch):  # type: ignore[no-untyped-def]
     return calls
 
 
-def _computing(at) -> bool:  # type: ignore[no-untyped-def]
-    return any("Computing the Monte Carlo projection" in i.value for i in at.info)
-
-
-def _wait_computed(at, calls: list[dict], count: int) -> None:  # type: ignore[no-untyped-def]
-    """Wait until ``count`` views were computed and none is computing, as the section's one-second check does."""
+def test_dashboard_computes_the_risk_section_ahead_with_the_sections_own_defaults(app_db, risk_calls) -> None:
+    """The first Risk view of a data version is read, not computed: the Dashboard queued it on the prewarm thread
+    with the section's widget defaults. Were the defaults and the widgets apart, the section would compute again."""
     from ui import cache
 
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (
-        len(calls) >= count and not any(t.name == "autoindex-risk-view" for t in threading.enumerate())
-    ):
-        time.sleep(0.05)
-    assert cache._prewarm.idle(120)
-
-
-def test_the_scenarios_tab_never_holds_up_the_dashboard_and_computes_each_view_once(app_db, risk_calls) -> None:
-    """Served, the Scenarios section (a tab built in every run) does not wait for a view not computed yet: a note
-    stands in for it while a thread computes it, and the next run draws it. The Dashboard's prewarm with the
-    section's own defaults then finds it computing and adds nothing: were the defaults and the widgets apart, the
-    view would be computed twice."""
     calls = risk_calls
     at = make_app(ANALYST[0])
-    assert not at.exception and _computing(at)  # the page was drawn without waiting for the view
-    assert [h.value for h in at.subheader][-1] == "Monte Carlo projection"  # its inputs are there already
-    _wait_computed(at, calls, 1)
-    at.run()  # what the note's one-second check does once the view is ready
-    assert not at.exception and not _computing(at) and _last_median(at) > 0
-    assert len(calls) == 1, calls  # computed once: the prewarm found it under way
+    assert not at.exception and not [s for s in at.subheader if s.value == "Monte Carlo projection"]
+    assert cache._prewarm.idle(120)
+    assert len(calls) == 1
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
+    assert not at.exception and any(s.value == "Monte Carlo projection" for s in at.subheader)
+    assert len(calls) == 1, calls  # the section read the prewarmed view
     at.number_input(key="risk15_years").set_value(3).run()
-    assert _computing(at) and "Monte Carlo projection · price return" not in plotly_figures(at)
-    _wait_computed(at, calls, 2)
-    at.run()
-    assert len(calls) == 2 and calls[-1]["monte_carlo"].years == 3 and not _computing(at)
+    assert len(calls) == 2 and calls[-1]["monte_carlo"].years == 3  # other inputs are computed when asked
     for shown in ("Stress scenarios", "Factor regression", "Monte Carlo"):
         at.segmented_control(key="risk15_view").set_value(shown).run()
-        assert not at.exception and not _computing(at)
+        assert not at.exception
     assert len(calls) == 2  # switching views reads the same view: the inputs of the views not drawn are kept
-
-
-def test_a_view_whose_computation_failed_is_computed_again_in_the_run_and_its_error_named(
-    app_db, risk_calls, monkeypatch
-) -> None:
-    """A failed background computation is not waited for again (no note forever): the next run computes it itself
-    and shows what went wrong."""
-    from core.errors import NotFoundError
-    from core.services import risk_views
-
-    real = risk_views.risk_view
-    failing = {"left": 1}
-
-    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
-        if failing["left"]:
-            failing["left"] -= 1
-            time.sleep(1.0)  # still computing when the page is drawn
-            raise NotFoundError("the factor store is unreadable")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(risk_views, "risk_view", flaky)
-    at = make_app(ANALYST[0])
-    assert _computing(at)
-    _wait_computed(at, [None], 1)
-    at.run()  # the check finds it not computing any more: this run computes it again (and it works now)
-    assert not at.exception and not _computing(at) and _last_median(at) > 0
-    failing["left"] = 2  # fails in the background and again in the run: named, not a note forever
-    at.number_input(key="risk15_years").set_value(4).run()
-    _wait_computed(at, [None], 1)
-    at.run()
-    assert not _computing(at)
-    assert any("factor store is unreadable" in e.value for e in at.error), [e.value for e in at.error]
 
 
 def test_a_shared_risk_view_is_computed_as_the_system_and_every_reader_is_checked(app_db, risk_calls) -> None:
@@ -212,6 +161,7 @@ def test_stress_and_factor_tables_keep_their_numbers_as_numbers(app_db) -> None:
     import numpy as np
 
     at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
     at.segmented_control(key="risk15_view").set_value("Stress scenarios").run()
     assert not at.exception
     stress = next(d.value for d in at.dataframe if "Index return" in d.value.columns)
@@ -225,13 +175,13 @@ def test_stress_and_factor_tables_keep_their_numbers_as_numbers(app_db) -> None:
     assert factors["T stat"].dtype == float and factors["Beta"].dtype == float
 
 
-def test_the_chosen_scenario_view_is_kept_across_runs_of_the_other_sections(app_db) -> None:
-    """Found by attacking an earlier change: the inputs were kept while another section was shown, the view was
-    not. Now every section is a tab built in each run: the view stays chosen through the tabs' run and another
-    section's own run."""
+def test_the_chosen_scenario_view_is_kept_across_sections_and_stays_chosen(app_db) -> None:
+    """Found by attacking the change: the inputs were kept while another section was shown, the view was not; and
+    clicking the chosen view left none chosen."""
     at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
     at.segmented_control(key="risk15_view").set_value("Stress scenarios").run()
-    at.segmented_control(key="dash_range").set_value("1Y").run()  # the tabs' own run (every section built again)
-    at.segmented_control(key="dash_rolling").set_value("beta").run()  # another section's control
+    at.segmented_control(key="dash_section").set_value("Risk").run()
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
     assert not at.exception and [h.value for h in at.subheader][-1] == "Stress scenarios"
     assert at.segmented_control(key="risk15_view").value == "Stress scenarios"

@@ -44,13 +44,15 @@ def test_dashboard_kpis_equal_the_service(app_db, dashboard_service, username: s
 
 
 def _all_sections(at) -> dict[str, dict]:  # type: ignore[no-untyped-def]
-    """Figures of every dashboard section: each is a tab, all built in every run (the browser draws a tab's
-    charts when it opens)."""
+    """Figures of every dashboard section (one section is drawn per run)."""
     from ui.dashboard_view import SECTIONS
 
-    assert [t.label for t in at.tabs][: len(SECTIONS)] == list(SECTIONS)
-    assert not at.exception, at.exception
-    return plotly_figures(at)
+    figures = {}
+    for section in SECTIONS:
+        at.segmented_control(key="dash_section").set_value(section).run()
+        assert not at.exception, at.exception
+        figures.update(plotly_figures(at))
+    return figures
 
 
 def test_dashboard_charts_carry_expected_traces(app_db, dashboard_service) -> None:
@@ -63,6 +65,7 @@ def test_dashboard_charts_carry_expected_traces(app_db, dashboard_service) -> No
     assert trace_names(figures["Underwater (drawdown) · price return"]) == ["Index"]
     assert trace_names(figures["Monthly returns · price return"]) == ["Monthly returns"]
     assert trace_names(figures["Correlation of daily returns (last year) · price return"]) == ["Correlation"]
+    at.segmented_control(key="dash_section").set_value("Risk").run()
     for kind, title in (("vol", "Rolling volatility"), ("sharpe", "Rolling Sharpe"), ("beta", "Rolling beta")):
         at.segmented_control(key="dash_rolling").set_value(kind).run()  # one full-width chart at a time
         assert not at.exception
@@ -80,6 +83,7 @@ def test_dashboard_metrics_table_has_definitions_on_hover(app_db, dashboard_serv
     from ui.format import metric_value
 
     at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Risk").run()
     table = next(m.value for m in at.markdown if "autoindex-metrics" in m.value)
     for key, (label, formula, unit) in METRIC_DEFINITIONS.items():
         assert (

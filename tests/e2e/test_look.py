@@ -101,11 +101,6 @@ def _segment(page, name: str):  # type: ignore[no-untyped-def]
     return page.get_by_role("radio", name=name, exact=True)
 
 
-def _tab(page, name: str):  # type: ignore[no-untyped-def]
-    """A Dashboard section's tab."""
-    return page.get_by_role("tab", name=name, exact=True)
-
-
 def _screenshot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     """The whole page: the app scrolls inside its own container, so the viewport is made as tall as the page
     for the picture, then put back."""
@@ -137,7 +132,7 @@ def _boxes_intersect(a: dict, b: dict) -> bool:
 
 def _modebar_clear_of_titles(page) -> int:  # type: ignore[no-untyped-def]
     """Hover each chart (the modebar shows on hover) and check its modebar box misses its title box."""
-    plots = page.locator(".js-plotly-plot:visible")  # the open tab's (charts of tabs opened before stay drawn)
+    plots = page.locator(".js-plotly-plot")
     checked = 0
     for i in range(plots.count()):
         plot = plots.nth(i)
@@ -158,7 +153,7 @@ def _modebar_clear_of_titles(page) -> int:  # type: ignore[no-untyped-def]
 def _every_section(page, action) -> int:  # type: ignore[no-untyped-def]
     total = 0
     for section in SECTIONS:
-        _tab(page, section).click()
+        _segment(page, section).click()
         page.wait_for_timeout(1500)
         if section != "Data freshness":
             _charts_drawn(page, 2)
@@ -205,7 +200,7 @@ def test_at_390_px_nothing_is_clipped_and_the_toolbar_leaves_titles_alone(look_s
     )
     try:
         assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
-        controls = [_segment(page, name) for name in RANGES] + [_tab(page, name) for name in SECTIONS]
+        controls = [_segment(page, name) for name in RANGES + SECTIONS]
         controls.append(page.get_by_text("Log scale", exact=True))
         for control in controls:
             # Scrolled into view vertically only (scrollIntoView would also scroll a row that overflows sideways,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.wire import Wire, wait_scenarios
+from bench.wire import Wire
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -24,10 +24,6 @@ MARGINS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
 
 def _segment(page, name: str):  # type: ignore[no-untyped-def]
     return page.get_by_role("radio", name=name, exact=True)
-
-
-def _tab(page, name: str):  # type: ignore[no-untyped-def]
-    return page.get_by_role("tab", name=name, exact=True)
 
 
 def test_login_is_one_page_run_and_dashboard_toggles_rerun_only_their_fragment(server, admin_account, browser) -> None:
@@ -65,20 +61,18 @@ def test_login_is_one_page_run_and_dashboard_toggles_rerun_only_their_fragment(s
         after = wire.settle(page, "cookie written", expect_run=False)
         assert after.app_runs == 0, after
 
-        wait_scenarios(page, wire)  # the first Dashboard's Scenarios view: computed on a thread, then drawn
         for name, control in (
-            ("section", _tab(page, "Risk")),
-            ("section", _tab(page, "Performance")),
+            ("section", _segment(page, "Risk")),
+            ("section", _segment(page, "Performance")),
             ("range", _segment(page, "1Y")),
             ("range", _segment(page, "Max")),
             ("log scale", page.get_by_text("Log scale", exact=True)),
         ):
             wire.mark()
             control.click()
-            step = wire.settle(page, name, min_charts=2, expect_run=name != "section")
+            step = wire.settle(page, name, min_charts=2)
             assert not step.timed_out, step
-            # a section is a tab: it opens in the browser, no run; a range or the log scale reruns the fragment
-            assert step.app_runs == 0 and step.fragment_runs == (name != "section"), step
+            assert step.app_runs == 0 and step.fragment_runs == 1, step
         assert page.locator("[data-testid='stException']").count() == 0
         # Each chart whose margins were preset for its labels and legend (ui.charts.preset_margins) was drawn with
         # them as they are: Plotly's automargin found nothing to grow, so it did not draw the chart a second time.
@@ -89,8 +83,8 @@ def test_login_is_one_page_run_and_dashboard_toggles_rerun_only_their_fragment(s
         # the correlation heatmap (labels turned, colour bar) and the Monte Carlo fan and drawdown histogram too
         for section, titles in (("Risk", ("Correlation",)), ("Scenarios", ("Monte Carlo", "Distribution"))):
             wire.mark()
-            _tab(page, section).click()
-            assert not wire.settle(page, section, min_charts=2, expect_run=False).timed_out
+            _segment(page, section).click()
+            assert not wire.settle(page, section, min_charts=2).timed_out
             drawn = [c for c in page.evaluate(MARGINS) if c["title"].replace("<b>", "").startswith(titles)]
             assert len(drawn) == len(titles), drawn
             assert all((c["l"], c["b"], c["r"]) == (c["asked_l"], c["asked_b"], c["asked_r"]) for c in drawn), drawn
