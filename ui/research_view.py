@@ -168,8 +168,28 @@ def progress(sweep: SweepOut) -> None:
         st.rerun()
 
 
+#: How a swept field's missing value (``max_weight=none``: no cap) is labelled on the heatmap, as in the grid.
+NONE_LABEL = "none"
+
+
+def _label(value: Any) -> str:
+    return NONE_LABEL if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+def _order(label: str) -> tuple[bool, float, str]:
+    """Numbers in numeric order (63 before 126), then text, ``none`` last."""
+    try:
+        number = float(label)
+    except ValueError:
+        number = float("inf")
+    return label == NONE_LABEL, number, label
+
+
 def _heatmap(frame: pd.DataFrame, columns: list[str], metrics: list[str]) -> None:
-    varying = [c for c in columns if frame[c].astype(str).nunique() > 1]
+    # each swept value as a label, a missing one as "none" (pandas drops NaN when counting or pivoting: a sweep of
+    # a cap against no cap showed no heatmap)
+    labels = pd.DataFrame({c: frame[c].map(_label) for c in columns}, index=frame.index)
+    varying = [c for c in columns if labels[c].nunique() > 1]
     if len(varying) < 2:
         st.caption("A heatmap needs two swept fields with more than one value.")
         return
@@ -177,12 +197,15 @@ def _heatmap(frame: pd.DataFrame, columns: list[str], metrics: list[str]) -> Non
     metric = c1.selectbox("Metric", metrics, key=KEY_METRIC)
     x = c2.selectbox("X", varying, key=KEY_X)
     y = c3.selectbox("Y", [c for c in varying if c != x], key=KEY_Y)
-    view = frame
+    keep = pd.Series(True, index=frame.index)
     for field in (c for c in varying if c not in (x, y)):
-        values = sorted(frame[field].astype(str).unique())
+        values = sorted(labels[field].unique(), key=_order)
         fixed = st.selectbox(f"{field} fixed at", values, key=KEY_FIX + field)
-        view = view[view[field].astype(str) == fixed]
-    pivot = view.pivot_table(index=view[y].astype(str), columns=view[x].astype(str), values=metric, aggfunc="first")
+        keep &= labels[field] == fixed
+    view = pd.DataFrame({"x": labels.loc[keep, x], "y": labels.loc[keep, y], "z": frame.loc[keep, metric]})
+    pivot = view.pivot_table(index="y", columns="x", values="z", aggfunc="first", dropna=False).reindex(
+        index=sorted(view["y"].unique(), key=_order), columns=sorted(view["x"].unique(), key=_order)
+    )
     fig = go.Figure(
         go.Heatmap(
             z=pivot.to_numpy(),

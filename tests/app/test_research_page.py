@@ -83,3 +83,32 @@ def test_queue_read_promote_and_owner_access(jobs_queue):
         sweeps.get_sweep(done.id, "carol")
     theirs = make_app("carol", page=PAGE)  # another analyst sees none of them
     assert not theirs.exception and "No sweeps yet." in texts(theirs)
+
+
+def test_a_heatmap_of_a_cap_against_no_cap_keeps_no_cap_and_orders_numbers_as_numbers(jobs_queue):
+    """Found while testing the charts in tabs: a sweep of ``max_weight=none,0.2`` (cap or no cap, a first question)
+    drew no heatmap ("needs two swept fields"): pandas dropped the missing value when counting and pivoting. And
+    lookbacks were ordered as text (126, 252, 63). Each cell is the variant's own metric."""
+    import numpy as np
+
+    from core.schemas.sweep import parse_grid
+    from core.services import sweeps
+    from tests.app.test_dashboard_look import _array
+
+    done = sweeps.start(ANALYST[0], parse_grid(["momentum_lookback=63,126,252", "max_weight=none,0.2"]))
+    at = make_app(ANALYST[0], page=PAGE)
+    at.selectbox(key="research_selected").set_value(done.id).run()
+    assert not at.exception
+    assert "A heatmap needs two swept fields" not in texts(at)
+    heat = next(f["data"][0] for f in charts(at) if f["data"][0]["type"] == "heatmap")
+    x, y = [str(v) for v in heat["x"]], [str(v) for v in heat["y"]]
+    assert at.selectbox(key="research_x").value == "momentum_lookback"
+    assert x == ["63", "126", "252"] and y == ["0.2", "none"]
+    metric = at.selectbox(key="research_metric").value
+    frame = sweeps.results(done.id, ANALYST[0])
+    z = np.asarray(_array(heat["z"]), dtype=float).reshape(len(y), len(x))
+    for i, cap in enumerate(y):
+        for j, lookback in enumerate(x):
+            capped = frame["max_weight"].isna() if cap == "none" else frame["max_weight"] == float(cap)
+            row = frame[(frame["momentum_lookback"] == int(lookback)) & capped]
+            assert len(row) == 1 and z[i, j] == pytest.approx(float(row[metric].iloc[0]), rel=1e-12)

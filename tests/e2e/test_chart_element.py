@@ -201,3 +201,42 @@ def test_a_failed_plotly_load_is_named_on_each_chart_and_the_next_figure_is_draw
         assert page.locator(".st-key-chart_main .ai-plot-error").count() == 0
     finally:
         context.close()
+
+
+def test_research_charts_in_closed_tabs_are_drawn_when_opened_at_their_width(
+    server, admin_account, browser, service_env
+) -> None:  # type: ignore[no-untyped-def]
+    """The Research page's results sit in three tabs (heatmap, volatility vs CAGR, in vs out of sample): only the
+    open tab's chart is drawn; each other one when its tab opens, at the tab's width; the heatmap is not drawn again
+    by those switches."""
+    import datetime as dt
+
+    from core.schemas.sweep import parse_grid
+    from core.services import sweeps
+
+    context, page = _new_page(browser, viewport={"width": 1280, "height": 900})
+    shown = "() => Array.from(document.querySelectorAll('.js-plotly-plot')).filter(e => e.getClientRects().length)"
+    try:
+        _log_in(page, server, admin_account)  # the server has seeded the demo universe by now
+        split = dt.date.today() - dt.timedelta(days=730)  # in vs out of sample: the third tab
+        grid = parse_grid(["momentum_lookback=63,126", "cost_bps=0,25"])
+        done = sweeps.start(admin_account[0], grid, split=split)
+        assert done.status == "succeeded", done
+        page.get_by_role("link", name="Research", exact=True).click()
+        page.locator(".js-plotly-plot .main-svg").first.wait_for()
+        page.wait_for_timeout(1000)
+        assert page.locator(".js-plotly-plot").count() == 1  # the heatmap; the closed tabs' charts: not drawn
+        page.evaluate(COUNT_DRAWS)
+        page.evaluate("window.__heat = document.querySelector('.js-plotly-plot')")
+        for tab in ("Volatility vs CAGR", "In vs out of sample"):
+            page.get_by_role("tab", name=tab, exact=True).click()
+            page.wait_for_function(f"() => ({shown})().length === 1 && ({shown})()[0] !== window.__heat")
+            width, column = page.evaluate(
+                f"() => {{ const g = ({shown})()[0]; return [g._fullLayout.width, g.clientWidth]; }}"
+            )
+            assert column > 600 and abs(width - column) <= 1, (tab, width, column)
+        assert page.locator(".js-plotly-plot").count() == 3
+        assert page.evaluate("window.__heat.__draws || 0") == 0  # switching tabs never redrew the heatmap
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        context.close()
