@@ -1,4 +1,5 @@
-"""End-to-end fixtures: a real ``streamlit run Home.py`` on a free port with its own DATA_DIR, and headless Chromium.
+"""End-to-end fixtures: the app started as the README starts it (``python -m core serve``, which runs ``streamlit run
+Home.py`` in its own process after its start-up) on a free port with its own DATA_DIR, and headless Chromium.
 
 The server starts once per session on an empty database (the demo universe is seeded on first start);
 tests in tests/e2e/test_app_flow.py run in file order because the first one creates the administrator.
@@ -43,7 +44,18 @@ def wait_for_health(base_url: str, process: subprocess.Popen, timeout_s: float =
     raise TimeoutError(f"streamlit did not become healthy at {base_url} within {timeout_s}s")
 
 
-def start_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+#: How a test server is started: ``serve`` (``python -m core serve``, the README's command: migrations, the demo
+#: universe and the embedded worker start before any visitor) or ``streamlit`` (plain ``streamlit run Home.py``:
+#: nothing runs until a browser session does, the harder case the deep-link tests keep).
+LAUNCHERS = {
+    "serve": [sys.executable, "-m", "core", "serve"],
+    "streamlit": [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "Home.py")],
+}
+
+
+def start_server(
+    data_dir: Path, extra_env: dict[str, str] | None = None, *, launcher: str = "serve"
+) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {
         **os.environ,
@@ -58,11 +70,7 @@ def start_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> tup
     log = open(data_dir / "server.log", "w")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(PROJECT_ROOT / "Home.py"),
+            *LAUNCHERS[launcher],
             "--server.port",
             str(port),
             "--server.address",

@@ -49,7 +49,7 @@ def _nav_titles(page) -> list[str]:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("path", ["tasks", "diagnostics"])
 def test_a_deep_link_as_the_first_request_after_a_restart_enters_through_home(own_data_dir, browser, path):
     env = {"EMBEDDED_WORKER": "true"}
-    process, base_url = start_server(own_data_dir, env)
+    process, base_url = start_server(own_data_dir, env, launcher="streamlit")
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     try:
         page = context.new_page()
@@ -57,7 +57,9 @@ def test_a_deep_link_as_the_first_request_after_a_restart_enters_through_home(ow
         login(page, base_url, ADMIN[0], ADMIN[2])
         wait_signed_in(page)
         stop_server(process)
-        process, base_url = start_server(own_data_dir, env)  # a restart: nothing has run in this process yet
+        process, base_url = start_server(
+            own_data_dir, env, launcher="streamlit"
+        )  # a restart: nothing has run in this process yet
         page.goto(f"{base_url}/{path}")
         _wait_app(page)
         page.get_by_role("heading", name=re.compile(path.title())).first.wait_for()
@@ -82,7 +84,7 @@ def test_a_deep_link_as_the_first_request_after_a_restart_enters_through_home(ow
 
 
 def test_a_deep_link_without_a_cookie_shows_only_the_login(own_data_dir, browser):
-    process, base_url = start_server(own_data_dir)
+    process, base_url = start_server(own_data_dir, launcher="streamlit")
     context = browser.new_context()
     try:
         page = context.new_page()
@@ -102,7 +104,7 @@ def test_an_analyst_opening_an_admin_url_is_told_so(own_data_dir, browser, path)
     from core.services import users
 
     users.create_user("ann", "Ann Analyst", "analyst password 2026", role="analyst")
-    process, base_url = start_server(own_data_dir)
+    process, base_url = start_server(own_data_dir, launcher="streamlit")
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     try:
         page = context.new_page()
