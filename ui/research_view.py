@@ -173,7 +173,8 @@ NONE_LABEL = "none"
 
 
 def _label(value: Any) -> str:
-    return NONE_LABEL if value is None or (isinstance(value, float) and value != value) else str(value)
+    missing = pd.api.types.is_scalar(value) and pd.isna(value)  # None, NaN and pandas' NA alike; a list is a value
+    return NONE_LABEL if missing else str(value)
 
 
 def _order(label: str) -> tuple[bool, float, str]:
