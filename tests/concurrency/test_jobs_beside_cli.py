@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -99,23 +101,57 @@ def test_cli_refresh_and_refresh_jobs_take_turns(queue: Queue):
     queue.consumers.start(workers=2)
     refresh = ["refresh", "--provider", "twelvedata", "--symbols", "SPY"]
 
-    queue.stub.push(Fault(delay=3))  # the CLI's request hangs for 3 s while it holds the lock
-    cli = start(refresh)
-    wait_for(lambda: REFRESH in held_locks(), 30, what="the CLI refresh to hold the lock")
-    skipped = _final([svc.enqueue("refresh", {"provider": "twelvedata", "symbols": "SPY"})])[0]
-    assert skipped.state == "skipped", (skipped.state, skipped.error)
-    assert skipped.message == f"skipped: another refresh is running (held by cli on {socket.gethostname()}:{cli.pid})"
-    assert_clean(finish([cli]))
+    cli_request, job_request = threading.Event(), threading.Event()
+    try:
+        queue.stub.push(Fault(hold=cli_request))  # the CLI's request stays in flight, holding the lock
+        cli = start(refresh)
+        wait_for(lambda: REFRESH in held_locks(), 30, what="the CLI refresh to hold the lock")
+        skipped = _final([svc.enqueue("refresh", {"provider": "twelvedata", "symbols": "SPY"})])[0]
+        assert skipped.state == "skipped", (skipped.state, skipped.error)
+        assert (
+            skipped.message == f"skipped: another refresh is running (held by cli on {socket.gethostname()}:{cli.pid})"
+        )
+        cli_request.set()
+        assert_clean(finish([cli]))
 
-    queue.stub.push(Fault(delay=3))  # now the job's request hangs while it holds the lock
-    job = svc.enqueue("refresh", {"provider": "twelvedata", "symbols": "SPY"})
-    wait_for(lambda: REFRESH in held_locks(), 30, what="the refresh job to hold the lock")
-    waited = finish([start(refresh)])
-    assert_clean(waited)
-    assert f"waiting for another refresh (held by run {job} on " in waited[0].stderr
-    assert waited[0].stdout.startswith("refresh from twelvedata: ")
-    done = _final([job])[0]
-    assert (done.state, done.attempts) == ("succeeded", 1), done.error
+        queue.stub.push(Fault(hold=job_request))  # now the job's request stays in flight, holding the lock
+        job = svc.enqueue("refresh", {"provider": "twelvedata", "symbols": "SPY"})
+        wait_for(lambda: REFRESH in held_locks(), 30, what="the refresh job to hold the lock")
+        second = start(refresh)
+        said = _stderr_until(second, "waiting for another refresh", timeout=60)
+        job_request.set()
+        waited = finish([second])
+        assert_clean(waited)
+        assert f"waiting for another refresh (held by run {job} on " in said + waited[0].stderr
+        assert waited[0].stdout.startswith("refresh from twelvedata: ")
+        done = _final([job])[0]
+        assert (done.state, done.attempts) == ("succeeded", 1), done.error
+    finally:
+        cli_request.set()
+        job_request.set()
+
+
+def _stderr_until(proc: subprocess.Popen, text: str, timeout: float) -> str:
+    """Read ``proc``'s stderr line by line until a line holds ``text``; the lines read. Fails (killing the
+    process) if it does not come within ``timeout`` seconds."""
+    lines: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            lines.append(line)
+            if text in line:
+                found.set()
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    if not found.wait(timeout):
+        proc.kill()
+        reader.join(5)
+        raise AssertionError(f"{text!r} not on stderr within {timeout} s: {''.join(lines)!r}")
+    reader.join(5)
+    return "".join(lines)
 
 
 def test_a_write_race_is_transient_for_jobs_but_a_bad_row_is_not(db):

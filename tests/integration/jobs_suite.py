@@ -7,6 +7,7 @@ at the same queue as the consumers, and a :class:`Consumers` launcher.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -114,12 +115,16 @@ def test_provider_429_then_200_is_retried_and_succeeds(jobs_env: JobsEnv):
 
 def test_a_second_refresh_is_skipped_while_one_runs(jobs_env: JobsEnv):
     svc = _svc()
-    jobs_env.stub.push(Fault(delay=3))
+    in_flight = threading.Event()
+    jobs_env.stub.push(Fault(hold=in_flight))  # the first refresh's request lasts until the second has finished
     jobs_env.consumers.start(workers=2)
     first = svc.enqueue("refresh", {"provider": "twelvedata"}, user="anna")
-    wait_for(lambda: jobs_env.stub.requests, 20, what="first refresh to reach the provider")
-    second = svc.enqueue("refresh", {"provider": "demo"}, user="bob")
-    skipped = wait_for(lambda: (r := svc.get_run(second)).is_final and r, 20, what="second refresh to finish")
+    try:
+        wait_for(lambda: jobs_env.stub.requests, 20, what="first refresh to reach the provider")
+        second = svc.enqueue("refresh", {"provider": "demo"}, user="bob")
+        skipped = wait_for(lambda: (r := svc.get_run(second)).is_final and r, 20, what="second refresh to finish")
+    finally:
+        in_flight.set()
     assert skipped.state == "skipped" and f"run {first}" in skipped.message
     assert run_history(first, timeout=30)[-1][0] == "succeeded"
 

@@ -57,6 +57,8 @@ class Fault:
         symbol_errors: ``{symbol: (code, message)}``: error payloads for those symbols only.
         retry_after: value of a ``Retry-After`` header.
         delay: seconds to wait before answering (provoke client timeouts).
+        hold: an event the answer waits for (at most 60 s): the test decides when the request ends, so
+            "while this request is in flight" lasts exactly as long as the test needs, on any machine.
         truncate: send only the first N bytes of the body (with a matching Content-Length):
             the client receives malformed JSON.
         drop_connection: announce the full Content-Length, send half, close the socket.
@@ -68,6 +70,7 @@ class Fault:
     symbol_errors: dict[str, tuple[int, str]] = field(default_factory=dict)
     retry_after: str | None = None
     delay: float = 0.0
+    hold: threading.Event | None = None
     truncate: int | None = None
     drop_connection: bool = False
 
@@ -213,6 +216,8 @@ def _handler_for(controller: StubController) -> type[BaseHTTPRequestHandler]:
             fault, status, body = controller.answer(url.path, params, headers)
             if fault.delay:
                 time.sleep(fault.delay)
+            if fault.hold is not None:
+                fault.hold.wait(60)
             sent = body[: fault.truncate] if fault.truncate is not None else body
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
