@@ -81,6 +81,13 @@ STRATEGY_BASE_ID = "strategy_base_id"
 STRATEGY_LOADED_ID = "strategy_loaded_id"
 #: The editor's params, kept outside widget state so they survive a visit to another page.
 STRATEGY_DRAFT = "strategy_draft"
+#: The "Benchmark, basis, caps and exclusions" expander: its fields are drawn only while it is open (issue 17).
+STRATEGY_MORE = "strategy_more"
+#: Whether that expander's fields were drawn in the last run (their widgets then hold their values).
+STRATEGY_MORE_DRAWN = "strategy_more_drawn"
+#: Those fields' values while they are not drawn (field units, by field name): Streamlit drops a widget's state
+#: in a run that does not draw it.
+STRATEGY_HELD = "strategy_held"
 STRATEGY_NAME = "strategy_name"
 STRATEGY_NOTE = "strategy_note"
 STRATEGY_ACTIVATE_ON_SAVE = "strategy_activate_on_save"

@@ -39,6 +39,7 @@ MORE_GROUPS: dict[str, tuple[str, ...]] = {
     "Benchmark and basis": ("basis", "benchmark", "benchmark_blend", "comparisons"),
     "Caps, minimums and exclusions": ("sector_caps", "asset_class_caps", "min_weight", "min_holdings", "exclusions"),
 }
+MORE_FIELDS: tuple[str, ...] = tuple(n for g in MORE_GROUPS.values() for n in g)
 #: Fields typed as text: "SYMBOL=percent, ..." for the weight maps, "A, B" for the lists, "" for none.
 TEXT_FIELDS = ("benchmark", "benchmark_blend", "comparisons", "sector_caps", "asset_class_caps", "exclusions")
 COMPARE_METRICS = (
@@ -186,9 +187,12 @@ def field_values(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_params(params: dict[str, Any]) -> None:
-    """Put ``params`` into the field widgets (:func:`field_values`)."""
-    for name, value in field_values(params).items():
+    """Put ``params`` into the field widgets (:func:`field_values`), and into the values held for the fields of
+    the closed expander."""
+    values = field_values(params)
+    for name, value in values.items():
         st.session_state[_key(name)] = value
+    st.session_state[state.STRATEGY_HELD] = {n: values[n] for n in MORE_FIELDS}
 
 
 def _scale(name: str) -> float:
@@ -211,8 +215,17 @@ def params_of(values: typing.Mapping[str, Any]) -> dict[str, Any]:
 
 
 def current_params() -> dict[str, Any]:
-    """The editor's values as config params (:func:`params_of` the field widgets)."""
-    return params_of({name: st.session_state.get(_key(name)) for name in StrategyConfig.model_fields})
+    """The editor's values as config params (:func:`params_of` the field widgets; for the fields of the
+    "Benchmark, basis, caps and exclusions" expander, the values held for them unless their widgets were drawn
+    in the last run and still are)."""
+    live = bool(st.session_state.get(state.STRATEGY_MORE)) and bool(st.session_state.get(state.STRATEGY_MORE_DRAWN))
+    held = st.session_state.get(state.STRATEGY_HELD, {})
+    return params_of(
+        {
+            name: held.get(name) if name in MORE_FIELDS and not live else st.session_state.get(_key(name))
+            for name in StrategyConfig.model_fields
+        }
+    )
 
 
 def form_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -225,15 +238,20 @@ def ensure_loaded(versions: list[ConfigVersionOut]) -> ConfigVersionOut | None:
     if not versions:
         return None
     ids = [v.id for v in versions]
-    if st.session_state.get(state.STRATEGY_BASE_ID) not in ids:
-        st.session_state[state.STRATEGY_BASE_ID] = next((v.id for v in versions if v.is_active), ids[0])
+    if st.session_state.get(state.STRATEGY_BASE_ID) not in ids:  # first visit, or the selector's state was dropped
+        loaded = st.session_state.get(state.STRATEGY_LOADED_ID)  # by a visit to another page: the same base again
+        st.session_state[state.STRATEGY_BASE_ID] = (
+            loaded if loaded in ids else next((v.id for v in versions if v.is_active), ids[0])
+        )
     base = next(v for v in versions if v.id == st.session_state[state.STRATEGY_BASE_ID])
     draft = st.session_state.get(state.STRATEGY_DRAFT)
     if st.session_state.get(state.STRATEGY_LOADED_ID) != base.id:
         load_params(base.params)
         st.session_state[state.STRATEGY_LOADED_ID] = base.id
         st.session_state[state.STRATEGY_NAME] = base.name
-    elif any(_key(n) not in st.session_state for n in StrategyConfig.model_fields):
+    elif state.STRATEGY_HELD not in st.session_state or any(
+        _key(n) not in st.session_state for n in StrategyConfig.model_fields if n not in MORE_FIELDS
+    ):
         load_params(draft or base.params)  # widget state is dropped when another page was shown
     st.session_state.setdefault(state.STRATEGY_NAME, base.name)
     return base
@@ -288,18 +306,36 @@ def editor(errors: dict[str, str]) -> None:
             st.markdown(f"**{group}**")
             for name in names:
                 _input(name, errors)
-    with st.expander(
-        "Benchmark, basis, caps and exclusions", expanded=any(n in errors for g in MORE_GROUPS.values() for n in g)
-    ):
-        more = st.columns(len(MORE_GROUPS))
-        for column, (group, names) in zip(more, MORE_GROUPS.items()):
-            with column:
-                st.markdown(f"**{group}**")
-                for name in names:
-                    _input(name, errors)
+    more_fields(errors)
     other = {k: v for k, v in errors.items() if k not in StrategyConfig.model_fields}
     for key, message in other.items():
         st.error(f"{key}: {message}")
+
+
+def more_fields(errors: dict[str, str]) -> None:
+    """The "Benchmark, basis, caps and exclusions" expander, its nine fields drawn only while it is open (issue
+    17: they were a tenth of a second of the browser's switch to this page). While closed, their values are held
+    (:data:`state.STRATEGY_HELD`) and count as typed; when it opens, the widgets start from them. A value
+    refused there is named below it while it is closed, and shown beside its field when it is open."""
+    held = dict(st.session_state.get(state.STRATEGY_HELD, {}))
+    more = st.expander("Benchmark, basis, caps and exclusions", key=state.STRATEGY_MORE, on_change="rerun")
+    if more.open:
+        if not st.session_state.get(state.STRATEGY_MORE_DRAWN):
+            for name in MORE_FIELDS:  # not drawn in the last run: its widgets start from the held values
+                st.session_state[_key(name)] = held.get(name)
+        with more:
+            columns = st.columns(len(MORE_GROUPS))
+            for column, (group, names) in zip(columns, MORE_GROUPS.items()):
+                with column:
+                    st.markdown(f"**{group}**")
+                    for name in names:
+                        _input(name, errors)
+        st.session_state[state.STRATEGY_HELD] = {n: st.session_state.get(_key(n)) for n in MORE_FIELDS}
+    else:
+        for name in (n for n in MORE_FIELDS if n in errors):  # closed: the message names its field
+            label = FIELDS.get(name, FieldUI(name)).label
+            st.error(f"{label} (under Benchmark, basis, caps and exclusions): {errors[name]}", icon=":material/error:")
+    st.session_state[state.STRATEGY_MORE_DRAWN] = bool(more.open)
 
 
 def preview(token: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -50,6 +50,8 @@ def test_risk_section_shows_monte_carlo_stress_and_factors(app_db) -> None:
 
 def test_strategy_lab_edits_the_benchmark_blend_and_caps_with_errors_beside_them(app_db) -> None:
     at = make_app(ANALYST[0], page="pages/strategy.py")
+    at.session_state["strategy_more"] = True  # the person opens "Benchmark, basis, caps and exclusions"
+    at.run()
     at.text_input(key="strategy_field_benchmark_blend").input("^GSPC=60, IEF=50").run()
     assert not at.exception
     errors = [e.value for e in at.error]
@@ -61,6 +63,67 @@ def test_strategy_lab_edits_the_benchmark_blend_and_caps_with_errors_beside_them
     at.text_input(key="strategy_field_sector_caps").input("Information Technology=25").run()
     at.selectbox(key="strategy_field_basis").set_value("total_return").run()
     assert not at.exception and not at.error
+
+
+def _more_fields_drawn(at) -> set[str]:  # type: ignore[no-untyped-def]
+    from ui.strategy_view import MORE_GROUPS
+
+    keys = {w.key for w in [*at.text_input, *at.number_input, *at.selectbox]}
+    return {n for g in MORE_GROUPS.values() for n in g if f"strategy_field_{n}" in keys}
+
+
+def test_the_closed_expander_draws_no_field_and_keeps_what_was_typed_there(app_db) -> None:
+    """Issue 17: "Benchmark, basis, caps and exclusions" draws its nine fields only while open. What was typed
+    there counts while it is closed (the preview and the draft use it), survives an edit of another field and a
+    visit to another page, and is there again when it opens; a value refused there is named while it is closed."""
+    from core.services import strategies
+    from ui.strategy_view import MORE_GROUPS
+
+    at = make_app(ANALYST[0], page="pages/strategy.py")
+    assert not at.exception and _more_fields_drawn(at) == set()
+    at.session_state["strategy_more"] = True
+    at.run()
+    assert _more_fields_drawn(at) == {n for g in MORE_GROUPS.values() for n in g}
+    at.text_input(key="strategy_field_sector_caps").input("Information Technology=25").run()
+    at.session_state["strategy_more"] = False  # closed
+    at.run()
+    assert _more_fields_drawn(at) == set()
+    at.number_input(key="strategy_field_cost_bps").set_value(9.0).run()
+    draft = at.session_state["strategy_draft"]
+    assert draft["sector_caps"] == {"Information Technology": 0.25} and draft["cost_bps"] == 9.0
+    at.switch_page("pages/data.py").run()
+    at.switch_page("pages/strategy.py").run()
+    assert not at.exception
+    at.session_state["strategy_more"] = True
+    at.run()
+    assert at.text_input(key="strategy_field_sector_caps").value == "Information Technology=25"
+    assert at.number_input(key="strategy_field_cost_bps").value == 9.0
+    at.session_state["strategy_more"] = False  # saved while closed: what was typed there is saved
+    at.run()
+    at.text_area(key="strategy_note").input("caps typed, then the expander closed")
+    next(b for b in at.button if b.label == "Save as new version").click().run()
+    assert not at.exception
+    saved = max(strategies.list_versions(), key=lambda v: v.id)
+    assert saved.params["sector_caps"] == {"Information Technology": 0.25} and saved.params["cost_bps"] == 9.0
+    at.number_input(key="strategy_field_cost_bps").set_value(11.0).run()  # a draft on the version just saved
+    at.switch_page("pages/data.py").run()
+    at.switch_page("pages/strategy.py").run()  # the base and the draft survive the visit (not the active version)
+    assert at.selectbox(key="strategy_base_id").value == saved.id
+    assert at.number_input(key="strategy_field_cost_bps").value == 11.0
+    assert at.session_state["strategy_draft"]["sector_caps"] == {"Information Technology": 0.25}
+    at.session_state["strategy_more"] = True
+    at.run()
+
+    at.text_input(key="strategy_field_benchmark_blend").input("^GSPC=60, IEF=50").run()
+    at.session_state["strategy_more"] = False  # closing it while a field there is refused
+    at.run()
+    assert _more_fields_drawn(at) == set()
+    assert any(
+        e.value.startswith("Or a blend (SYMBOL=% , ...) (under Benchmark, basis, caps and exclusions): ")
+        and "blend weights must sum to 1" in e.value
+        for e in at.error
+    ), [e.value for e in at.error]
+    assert any("preview is paused" in w.value for w in at.warning)
 
 
 def test_data_page_factor_import_refuses_a_missing_file_beside_the_field(app_db) -> None:

@@ -102,6 +102,8 @@ def test_a_preview_that_fails_is_charged_again_on_every_rerun_that_runs_it(app_d
         users.create_user("mallory", "Mallory", PASSWORD)
         at = make_app("mallory", page="pages/strategy.py")  # the first preview: charged
         assert not at.exception
+        at.session_state["strategy_more"] = True  # "Benchmark, basis, caps and exclusions" opened: the same preview
+        at.run()
         at.text_input(key="strategy_field_benchmark").set_value("NOPX").run()  # charged, fails
         assert any("NOPX" in e.value for e in at.error), [e.value for e in at.error]
         before = len(backtests)

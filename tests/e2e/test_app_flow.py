@@ -109,3 +109,49 @@ def test_locked_account(server, page, service_env, admin_account) -> None:
     login(page, server, "locky", "locky password 2024")
     page.get_by_text(re.compile("account locked", re.I)).first.wait_for()
     assert page.get_by_role("heading", name=re.compile("Dashboard")).count() == 0
+
+
+def test_the_strategy_labs_more_fields_are_drawn_when_opened_and_keep_their_values(server, page, admin_account) -> None:
+    """Issue 17: "Benchmark, basis, caps and exclusions" draws its fields only while it is open (a lighter page
+    switch). What was typed there holds while it is closed, through an edit of another field and a visit to
+    another page; a value refused there is named while it is closed."""
+    from bench.wire import Wire
+
+    wire = Wire().attach(page)
+    login(page, server, ADMIN[0], ADMIN[2])
+    wait_signed_in(page)
+
+    def act(do) -> None:  # type: ignore[no-untyped-def]
+        wire.mark()
+        do()
+        assert not wire.settle(page, "step", timeout_s=60).timed_out
+
+    act(lambda: page.locator("[data-testid='stSidebarNav']").get_by_text("Strategy").click())
+    page.get_by_role("heading", name=re.compile("Strategy lab")).wait_for()
+    header = page.get_by_text("Benchmark, basis, caps and exclusions", exact=True)
+    exclusions = page.get_by_role("textbox", name="Exclusions (symbols)", exact=True)
+    assert exclusions.count() == 0  # closed: not drawn
+    act(header.click)
+    act(lambda: (exclusions.fill("TSLA"), exclusions.press("Enter")))
+    act(header.click)  # closed again
+    assert exclusions.count() == 0
+    cost = page.get_by_role("spinbutton", name="Trading cost (bps of turnover)")
+    act(lambda: (cost.fill("12.0"), cost.press("Enter")))
+    act(lambda: page.locator("[data-testid='stSidebarNav']").get_by_text("Data", exact=True).click())
+    act(lambda: page.locator("[data-testid='stSidebarNav']").get_by_text("Strategy").click())
+    assert exclusions.count() == 0
+    act(header.click)
+    assert exclusions.input_value() == "TSLA"
+    assert cost.input_value() == "12.0"
+
+    blend = page.get_by_role("textbox", name="Or a blend (SYMBOL=% , ...)", exact=True)
+    act(lambda: (blend.fill("SPY=60, IEF=50"), blend.press("Enter")))
+    page.get_by_text(re.compile("blend weights must sum to 1")).first.wait_for()
+    act(header.click)  # closed while a field there is refused: the message names the field
+    assert blend.count() == 0
+    page.get_by_text(
+        re.compile(r"^Or a blend .*\(under Benchmark, basis, caps and exclusions\): .*blend weights must sum to 1")
+    ).wait_for()
+    act(header.click)
+    assert blend.input_value() == "SPY=60, IEF=50"
+    assert page.locator("[data-testid='stException']").count() == 0
