@@ -122,18 +122,45 @@ def shocks_of(frame: pd.DataFrame) -> list[Shock]:
     return out
 
 
+#: The shock rows while the editor is not drawn (its expander closed, or another section shown): Streamlit drops
+#: an editor's edits in a run that does not draw it.
+SHOCK_ROWS = KEY + "shock_rows"
+#: The rows the open editor started from, and the number of times it was opened (its key: fresh edits each time).
+SHOCK_BASE, SHOCK_OPENED = KEY + "shock_base", KEY + "shock_opened"
+SHOCKS_OPEN = KEY + "shocks_open"
+
+
 def _shocks() -> list[Shock]:
-    frame = st.data_editor(
-        _default_shock_rows(),
-        key=KEY + "shocks",
-        num_rows="dynamic",
-        width="stretch",
-        column_config={
-            "kind": st.column_config.SelectboxColumn("Applies to", options=["asset", "sector", "asset_class"]),
-            "target": st.column_config.TextColumn("Symbol, sector or class"),
-            "shock %": st.column_config.NumberColumn("Shock %", min_value=-100.0, max_value=1000.0),
-        },
+    """The hypothetical shocks: an editor drawn only while its expander is open (issue 17: a table editor, even in a
+    closed expander, was a third of the Scenarios section's time in the browser). While closed, the rows last
+    edited (the defaults at first) apply; opened again, the editor starts from them."""
+    held = st.session_state.get(SHOCK_ROWS)
+    rows = _default_shock_rows() if held is None else held
+    box = st.expander(
+        "Hypothetical shocks (applied in the stress scenarios)",
+        icon=":material/bolt:",
+        key=SHOCKS_OPEN,
+        on_change="rerun",
     )
+    if not box.open:
+        st.session_state.pop(SHOCK_BASE, None)
+        return shocks_of(rows)
+    if SHOCK_BASE not in st.session_state:  # just opened: the edits start from the rows that apply
+        st.session_state[SHOCK_BASE] = rows
+        st.session_state[SHOCK_OPENED] = int(st.session_state.get(SHOCK_OPENED, 0)) + 1
+    with box:
+        frame = st.data_editor(
+            st.session_state[SHOCK_BASE],
+            key=f"{KEY}shocks{st.session_state[SHOCK_OPENED]}",
+            num_rows="dynamic",
+            width="stretch",
+            column_config={
+                "kind": st.column_config.SelectboxColumn("Applies to", options=["asset", "sector", "asset_class"]),
+                "target": st.column_config.TextColumn("Symbol, sector or class"),
+                "shock %": st.column_config.NumberColumn("Shock %", min_value=-100.0, max_value=1000.0),
+            },
+        )
+    st.session_state[SHOCK_ROWS] = frame
     return shocks_of(frame)
 
 
@@ -206,10 +233,7 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
     st.caption(f"Basis: {basis}. Sharpe, Sortino and alpha use the {data.risk_free_label or 'risk-free rate 0'}.")
     with shown_errors():
         comparisons(data, comparison_series or {})
-        # the shock table is drawn (in a closed expander, above the views) whatever the view: an editor's rows are
-        # not kept while it is not drawn, and the stress view applies them
-        with st.expander("Hypothetical shocks (applied in the stress scenarios)", icon=":material/bolt:"):
-            shocks = _shocks()
+        shocks = _shocks()  # above the views whatever the view: the stress view applies them
         shown = (
             st.segmented_control(
                 "Scenario view",

@@ -248,3 +248,47 @@ def test_the_chosen_scenario_view_is_kept_across_sections_and_stays_chosen(app_d
     at.segmented_control(key="dash_section").set_value("Scenarios").run()
     assert not at.exception and [h.value for h in at.subheader][-1] == "Stress scenarios"
     assert at.segmented_control(key="risk15_view").value == "Stress scenarios"
+
+
+def test_the_shock_editor_is_drawn_only_while_open_and_its_rows_apply_while_closed(app_db) -> None:
+    """Issue 17: the hypothetical shocks' table editor is drawn only while its expander is open (a closed one still
+    cost the browser a third of the Scenarios section). The rows that apply while it is closed are the last ones
+    edited (the defaults at first): the stress view's hypothetical return is the risk view's for those rows, and the
+    editor opens on them."""
+    import pandas as pd
+
+    from core.services import strategies
+    from core.services.risk_views import risk_view
+    from ui.risk_view import DEFAULTS, _default_shock_rows, shocks_of
+
+    cid = strategies.active_version().id
+    at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
+    at.segmented_control(key="risk15_view").set_value("Stress scenarios").run()
+    assert not at.exception and len(at.data_editor) == 0  # closed: not drawn
+
+    def hypothetical(rows: pd.DataFrame) -> str:
+        view = risk_view(cid, actor=None, monte_carlo=DEFAULTS, shocks=shocks_of(rows))
+        return f"{view.hypothetical[0]:.2%}"
+
+    def shown() -> str:
+        return next(m.value for m in at.metric if m.label == "Index return under the hypothetical shocks")
+
+    assert shown() == hypothetical(_default_shock_rows())
+    at.session_state["risk15_shocks_open"] = True
+    at.run()
+    assert len(at.data_editor) == 1
+    pd.testing.assert_frame_equal(at.data_editor[0].value.reset_index(drop=True), _default_shock_rows())
+
+    edited = pd.DataFrame({"kind": ["asset_class", "asset"], "target": ["equity", "SPY"], "shock %": [-50.0, 10.0]})
+    at.session_state["risk15_shocks_open"] = False
+    at.session_state["risk15_shock_rows"] = edited  # what the editor returned at its last edit
+    at.run()
+    assert len(at.data_editor) == 0 and shown() == hypothetical(edited) != hypothetical(_default_shock_rows())
+    at.segmented_control(key="dash_section").set_value("Performance").run()
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
+    assert shown() == hypothetical(edited)  # kept while another section was shown
+    at.session_state["risk15_shocks_open"] = True
+    at.run()
+    pd.testing.assert_frame_equal(at.data_editor[0].value.reset_index(drop=True), edited)
+    assert shown() == hypothetical(edited)

@@ -155,3 +155,59 @@ def test_the_strategy_labs_more_fields_are_drawn_when_opened_and_keep_their_valu
     act(header.click)
     assert blend.input_value() == "SPY=60, IEF=50"
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_hypothetical_shocks_edited_in_the_browser_apply_after_the_editor_is_closed(
+    server, page, admin_account
+) -> None:
+    """Issue 17: the shock editor is drawn only while its expander is open. A shock typed into it in Chromium moves
+    the stress view's hypothetical return, and still applies once the expander is closed and after a visit to
+    another section; opened again, the editor shows the edited rows."""
+    from bench.wire import Wire
+
+    wire = Wire().attach(page)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    login(page, server, ADMIN[0], ADMIN[2])
+    wait_signed_in(page)
+
+    def act(do) -> None:  # type: ignore[no-untyped-def]
+        wire.mark()
+        do()
+        assert not wire.settle(page, "step", timeout_s=60).timed_out
+
+    def segment(name: str):  # type: ignore[no-untyped-def]
+        return page.get_by_role("radio", name=name, exact=True)
+
+    def hypothetical() -> str:
+        metric = page.locator("[data-testid='stMetric']", has_text="Index return under the hypothetical shocks")
+        return metric.locator("[data-testid='stMetricValue']").inner_text()
+
+    act(segment("Scenarios").click)
+    act(segment("Stress scenarios").click)
+    before = hypothetical()
+    header = page.get_by_text("Hypothetical shocks (applied in the stress scenarios)", exact=True)
+    expander = page.locator("[data-testid='stExpander']", has_text="Hypothetical shocks")
+    grid = expander.locator("[data-testid='stDataFrame']")
+    assert grid.count() == 0  # closed: not drawn
+    act(header.click)
+    grid.first.wait_for()
+    box = grid.first.bounding_box()
+    assert box is not None
+    # the first row's "Shock %" cell: the grid's last column, one row below the header
+    # the first row's "Shock %" cell (the grid's last column, one row below the header): a double click opens its
+    # editor on the value, which is replaced
+    page.mouse.dblclick(box["x"] + box["width"] - 40, box["y"] + 35 + 17)
+    cell = page.locator("[data-testid='stDataFrameResizable'] input, .gdg-growing-entry textarea, #portal input")
+    cell.first.wait_for()
+    cell.first.fill("-60")
+    act(lambda: page.keyboard.press("Enter"))
+    after = hypothetical()
+    assert after != before, (before, after)
+    act(header.click)  # closed
+    assert grid.count() == 0 and hypothetical() == after
+    act(segment("Performance").click)
+    act(segment("Scenarios").click)
+    assert hypothetical() == after  # the edited rows still apply
+    act(header.click)
+    grid.first.wait_for()
+    assert page.locator("[data-testid='stException']").count() == 0
