@@ -142,16 +142,19 @@ def _shocks() -> list[Shock]:
         key=SHOCKS_OPEN,
         on_change="rerun",
     )
-    if not box.open:
-        st.session_state.pop(SHOCK_BASE, None)
+    editor_key = f"{KEY}shocks{st.session_state.get(SHOCK_OPENED, 0)}"
+    if not box.open and (SHOCK_BASE not in st.session_state or editor_key not in st.session_state):
+        st.session_state.pop(SHOCK_BASE, None)  # not drawn in the last run (another section): nothing pending
         return shocks_of(rows)
     if SHOCK_BASE not in st.session_state:  # just opened: the edits start from the rows that apply
         st.session_state[SHOCK_BASE] = rows
         st.session_state[SHOCK_OPENED] = int(st.session_state.get(SHOCK_OPENED, 0)) + 1
+    # Drawn while open, and once more in the run that closes it (inside the closed expander): an edit committed by
+    # the very click that closes it arrives in that run, and only the editor applies its own edits.
     with box:
         frame = st.data_editor(
             st.session_state[SHOCK_BASE],
-            key=f"{KEY}shocks{st.session_state[SHOCK_OPENED]}",
+            key=f"{KEY}shocks{st.session_state[SHOCK_OPENED]}",  # a fresh editor each time it is opened
             num_rows="dynamic",
             width="stretch",
             column_config={
@@ -161,6 +164,8 @@ def _shocks() -> list[Shock]:
             },
         )
     st.session_state[SHOCK_ROWS] = frame
+    if not box.open:
+        st.session_state.pop(SHOCK_BASE, None)
     return shocks_of(frame)
 
 

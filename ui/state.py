@@ -145,9 +145,9 @@ def field_prefix_key(field: str) -> str:
 
 
 def clear_auth() -> None:
-    """Forget the logged-in user (logout, deactivated account)."""
-    st.session_state.pop(AUTH_USERNAME, None)
-    st.session_state.pop(AUTH_CREDENTIAL_VERSION, None)
-    st.session_state.pop(LOGIN_CHALLENGE, None)
-    st.session_state.pop(ACCOUNT_ENROLMENT, None)
-    st.session_state.pop(ACCOUNT_RECOVERY_CODES, None)
+    """Forget the logged-in user (logout, an ended session, a deactivated account) and everything this browser
+    session held for them: unsaved drafts, fields held under a closed expander, shock rows, choices. The next
+    person to log in here starts afresh; nothing of the last one's unsaved work is shown, used or saved under
+    their name."""
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]

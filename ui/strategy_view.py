@@ -106,7 +106,7 @@ def to_text(name: str, value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dict):
-        return ", ".join(f"{k}={round(float(v) * 100, 8):g}" for k, v in value.items())
+        return ", ".join(f"{k}={round(float(v) * 100, 10):.12g}" for k, v in value.items())
     if isinstance(value, list):
         return ", ".join(map(str, value))
     return str(value)
@@ -126,7 +126,7 @@ def from_text(name: str, text: Any) -> Any:
     for part in raw.split(","):
         key, sep, number = part.rpartition("=")
         try:
-            out[key.strip().upper() if name == "benchmark_blend" else key.strip()] = float(number) / 100.0
+            out[key.strip().upper() if name == "benchmark_blend" else key.strip()] = round(float(number) / 100.0, 12)
         except ValueError:
             return raw
         if not sep:
@@ -218,14 +218,17 @@ def current_params() -> dict[str, Any]:
     """The editor's values as config params (:func:`params_of` the field widgets; for the fields of the
     "Benchmark, basis, caps and exclusions" expander, the values held for them unless their widgets were drawn
     in the last run and still are)."""
-    live = bool(st.session_state.get(state.STRATEGY_MORE)) and bool(st.session_state.get(state.STRATEGY_MORE_DRAWN))
-    held = st.session_state.get(state.STRATEGY_HELD, {})
-    return params_of(
-        {
-            name: held.get(name) if name in MORE_FIELDS and not live else st.session_state.get(_key(name))
-            for name in StrategyConfig.model_fields
-        }
-    )
+    return params_of({name: _field_value(name) for name in StrategyConfig.model_fields})
+
+
+def _field_value(name: str) -> Any:
+    """What field ``name`` holds: its widget's value, or for a field of the closed expander the value held for it
+    (its widget's value when it was drawn in the last run: an edit committed by the very click that closes the
+    expander arrives in the run that no longer draws it)."""
+    key = _key(name)
+    if name not in MORE_FIELDS or (st.session_state.get(state.STRATEGY_MORE_DRAWN) and key in st.session_state):
+        return st.session_state.get(key)
+    return st.session_state.get(state.STRATEGY_HELD, {}).get(name)
 
 
 def form_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -332,6 +335,8 @@ def more_fields(errors: dict[str, str]) -> None:
                         _input(name, errors)
         st.session_state[state.STRATEGY_HELD] = {n: st.session_state.get(_key(n)) for n in MORE_FIELDS}
     else:
+        if st.session_state.get(state.STRATEGY_MORE_DRAWN):  # closed by this run: keep what the widgets last held
+            st.session_state[state.STRATEGY_HELD] = {n: _field_value(n) for n in MORE_FIELDS}
         for name in (n for n in MORE_FIELDS if n in errors):  # closed: the message names its field
             label = FIELDS.get(name, FieldUI(name)).label
             st.error(f"{label} (under Benchmark, basis, caps and exclusions): {errors[name]}", icon=":material/error:")

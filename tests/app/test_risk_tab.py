@@ -282,7 +282,8 @@ def test_the_shock_editor_is_drawn_only_while_open_and_its_rows_apply_while_clos
 
     edited = pd.DataFrame({"kind": ["asset_class", "asset"], "target": ["equity", "SPY"], "shock %": [-50.0, 10.0]})
     at.session_state["risk15_shocks_open"] = False
-    at.session_state["risk15_shock_rows"] = edited  # what the editor returned at its last edit
+    at.run()  # the closing run (the editor is drawn once more, closed: an edit may come with the click)
+    at.session_state["risk15_shock_rows"] = edited  # as if those were the rows of its last edit
     at.run()
     assert len(at.data_editor) == 0 and shown() == hypothetical(edited) != hypothetical(_default_shock_rows())
     at.segmented_control(key="dash_section").set_value("Performance").run()
@@ -292,3 +293,110 @@ def test_the_shock_editor_is_drawn_only_while_open_and_its_rows_apply_while_clos
     at.run()
     pd.testing.assert_frame_equal(at.data_editor[0].value.reset_index(drop=True), edited)
     assert shown() == hypothetical(edited)
+
+
+# --- found by attacking the lazy expanders (each failed on the first version) --------------------------------------
+
+
+def test_an_edit_committed_by_the_click_that_closes_the_expander_is_kept(app_db) -> None:
+    """In a browser, typing in a field under "Benchmark, basis, caps and exclusions" and then clicking its header
+    commits the value and closes it in one run: that value counts, is saved in the draft, and is there on reopening."""
+    at = make_app(ANALYST[0], page="pages/strategy.py")
+    at.session_state["strategy_more"] = True
+    at.run()
+    at.text_input(key="strategy_field_sector_caps").input("Information Technology=25")
+    at.number_input(key="strategy_field_min_holdings").set_value(5)
+    at.session_state["strategy_more"] = False  # the same run
+    at.run()
+    assert not at.exception and _more_fields_drawn(at) == set()
+    draft = at.session_state["strategy_draft"]
+    assert draft["sector_caps"] == {"Information Technology": 0.25} and draft["min_holdings"] == 5
+    at.number_input(key="strategy_field_cost_bps").set_value(7.0).run()  # a later run: still held
+    assert at.session_state["strategy_draft"]["sector_caps"] == {"Information Technology": 0.25}
+    at.session_state["strategy_more"] = True
+    at.run()
+    assert at.text_input(key="strategy_field_sector_caps").value == "Information Technology=25"
+    assert at.number_input(key="strategy_field_min_holdings").value == 5
+
+
+def test_a_shock_edit_committed_by_the_click_that_closes_the_editor_applies(app_db) -> None:
+    """The same for the shock editor: an edit arriving with the closing click applies to the stress view and is in
+    the rows the editor reopens on; an edit made, then another section shown and this one again, is kept too."""
+    import pandas as pd
+
+    at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
+    at.segmented_control(key="risk15_view").set_value("Stress scenarios").run()
+    at.session_state["risk15_shocks_open"] = True
+    at.run()
+    # what the browser's editor reports for a cell typed into (AppTest cannot type into a grid)
+    edit = {"edited_rows": {0: {"shock %": -50.0}}, "added_rows": [], "deleted_rows": []}
+    at.session_state[at.data_editor[0].key] = edit
+    at.session_state["risk15_shocks_open"] = False  # the same run
+    at.run()
+    assert not at.exception
+    assert at.session_state["risk15_shock_rows"]["shock %"].tolist() == [-50.0, 5.0]
+    shown = next(m.value for m in at.metric if m.label == "Index return under the hypothetical shocks")
+    at.run()
+    assert len(at.data_editor) == 0  # drawn once more in the closing run only
+    at.session_state["risk15_shocks_open"] = True
+    at.run()
+    pd.testing.assert_series_equal(
+        at.data_editor[0].value["shock %"].reset_index(drop=True), pd.Series([-50.0, 5.0], name="shock %")
+    )
+
+    at.session_state[at.data_editor[0].key] = {
+        "edited_rows": {1: {"shock %": 8.0}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()  # edited while open
+    at.segmented_control(key="dash_section").set_value("Performance").run()
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
+    assert at.session_state["risk15_shock_rows"]["shock %"].tolist() == [-50.0, 8.0]
+    assert next(m.value for m in at.metric if m.label == "Index return under the hypothetical shocks") != shown
+
+
+def test_a_weight_map_keeps_its_precision_through_a_visit_to_another_page(app_db) -> None:
+    """A weight typed with more than six significant digits was rounded on the way back from another page (and when
+    a saved version was loaded): the draft, and so the preview and a save, changed without anyone editing."""
+    from ui.strategy_view import form_params
+
+    at = make_app(ANALYST[0], page="pages/strategy.py")
+    at.session_state["strategy_more"] = True
+    at.run()
+    at.text_input(key="strategy_field_asset_class_caps").input("equity=12.3456789").run()
+    before = at.session_state["strategy_draft"]["asset_class_caps"]
+    assert before == {"equity": 0.123456789}
+    at.switch_page("pages/data.py").run()
+    at.switch_page("pages/strategy.py").run()
+    assert at.session_state["strategy_draft"]["asset_class_caps"] == before
+    loaded = form_params({"asset_class_caps": {"equity": 0.123456789}, "benchmark_blend": {"SPY": 0.6, "IEF": 0.4}})
+    assert loaded["asset_class_caps"] == {"equity": 0.123456789}
+    assert loaded["benchmark_blend"] == {"SPY": 0.6, "IEF": 0.4}
+
+
+def test_a_logout_leaves_nothing_of_the_last_users_work_for_the_next(app_db) -> None:
+    """Unsaved work (a draft, a field held under a closed expander, shock rows) belongs to the person who made it:
+    after a logout, the next person logging in on the same browser session starts from the active version."""
+    import pandas as pd
+
+    from tests.app.conftest import ADMIN, log_in
+
+    at = make_app(ANALYST[0], page="pages/strategy.py")
+    at.session_state["strategy_more"] = True
+    at.run()
+    at.text_input(key="strategy_field_exclusions").input("SPY").run()
+    at.session_state["strategy_more"] = False
+    at.session_state["risk15_shock_rows"] = pd.DataFrame({"kind": ["asset"], "target": ["SPY"], "shock %": [-90.0]})
+    at.run()
+    assert at.session_state["strategy_draft"]["exclusions"] == ["SPY"]
+    at.button(key="logout_button").click().run()
+    assert not at.exception
+    for key in ("strategy_draft", "strategy_held", "risk15_shock_rows", "strategy_field_exclusions"):
+        assert key not in at.session_state, key
+    log_in(at, ADMIN[0])
+    at.run()
+    at.switch_page("pages/strategy.py").run()
+    assert not at.exception
+    assert at.session_state["strategy_draft"]["exclusions"] == []
