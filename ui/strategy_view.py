@@ -217,7 +217,7 @@ def params_of(values: typing.Mapping[str, Any]) -> dict[str, Any]:
 def current_params() -> dict[str, Any]:
     """The editor's values as config params (:func:`params_of` the field widgets; for the fields of the
     "Benchmark, basis, caps and exclusions" expander, the values held for them unless their widgets were drawn
-    in the last run and still are)."""
+    in the last run: :func:`_field_value`)."""
     return params_of({name: _field_value(name) for name in StrategyConfig.model_fields})
 
 

@@ -198,3 +198,26 @@ def test_the_main_chart_draws_real_points_with_the_index_extremes(app_db, data) 
     np.testing.assert_allclose(y, chart.loc[x].to_numpy(), rtol=1e-12)
     assert y.max() == pytest.approx(chart.max(), rel=1e-12) and y.min() == pytest.approx(chart.min(), rel=1e-12)
     assert x[-1] == chart.index[-1] and y[-1] == pytest.approx(chart.iloc[-1], rel=1e-12)
+
+
+def test_allocation_over_time_by_sector_or_top_holdings(app_db, data) -> None:
+    """The Allocation section's view selector: by sector (the default) stacks the sectors' weights, "Top holdings"
+    the largest holdings and Other, each with the dashboard service's own columns and weights."""
+    at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Allocation").run()
+    assert not at.exception
+
+    def stacked(view: str, history: pd.DataFrame) -> None:
+        fig = plotly_figures(at)[f"Allocation over time ({view}) · price return"]
+        names = [t["name"] for t in fig["data"]]
+        assert names == [str(c) for c in history.columns], names
+        for trace in fig["data"]:  # each point is the stored weight of that column on that date
+            dates = pd.to_datetime(list(trace["x"]))
+            expected = history[trace["name"]].reindex(dates).to_numpy(dtype=float)
+            assert np.allclose(_array(trace["y"]), expected, equal_nan=True)
+
+    stacked("by sector", data.allocation_history_sectors)
+    at.radio(key="dash_alloc_view").set_value("Top holdings").run()
+    assert not at.exception
+    stacked("top holdings", data.allocation_history_assets)
+    assert "Allocation over time (by sector) · price return" not in plotly_figures(at)
