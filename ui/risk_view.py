@@ -130,6 +130,11 @@ SHOCK_BASE, SHOCK_OPENED = KEY + "shock_base", KEY + "shock_opened"
 SHOCKS_OPEN = KEY + "shocks_open"
 
 
+def _editor_key() -> str:
+    """The shock editor's key for its current opening (a fresh editor, with no edits, each time it is opened)."""
+    return f"{KEY}shocks{st.session_state.get(SHOCK_OPENED, 0)}"
+
+
 def _shocks() -> list[Shock]:
     """The hypothetical shocks: an editor drawn only while its expander is open (issue 17: a table editor, even in a
     closed expander, was a third of the Scenarios section's time in the browser). While closed, the rows last
@@ -142,8 +147,7 @@ def _shocks() -> list[Shock]:
         key=SHOCKS_OPEN,
         on_change="rerun",
     )
-    editor_key = f"{KEY}shocks{st.session_state.get(SHOCK_OPENED, 0)}"
-    if not box.open and (SHOCK_BASE not in st.session_state or editor_key not in st.session_state):
+    if not box.open and (SHOCK_BASE not in st.session_state or _editor_key() not in st.session_state):
         st.session_state.pop(SHOCK_BASE, None)  # not drawn in the last run (another section): nothing pending
         return shocks_of(rows)
     if SHOCK_BASE not in st.session_state:  # just opened: the edits start from the rows that apply
@@ -154,7 +158,7 @@ def _shocks() -> list[Shock]:
     with box:
         frame = st.data_editor(
             st.session_state[SHOCK_BASE],
-            key=f"{KEY}shocks{st.session_state[SHOCK_OPENED]}",  # a fresh editor each time it is opened
+            key=_editor_key(),
             num_rows="dynamic",
             width="stretch",
             column_config={

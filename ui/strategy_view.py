@@ -302,13 +302,17 @@ def _input(name: str, errors: dict[str, str]) -> None:
         st.error(errors[name], icon=":material/error:")
 
 
-def editor(errors: dict[str, str]) -> None:
-    columns = st.columns(len(GROUPS))
-    for column, (group, names) in zip(columns, GROUPS.items()):
+def _field_columns(groups: dict[str, tuple[str, ...]], errors: dict[str, str]) -> None:
+    """One column per group: its name in bold, then its fields' inputs."""
+    for column, (group, names) in zip(st.columns(len(groups)), groups.items()):
         with column:
             st.markdown(f"**{group}**")
             for name in names:
                 _input(name, errors)
+
+
+def editor(errors: dict[str, str]) -> None:
+    _field_columns(GROUPS, errors)
     more_fields(errors)
     other = {k: v for k, v in errors.items() if k not in StrategyConfig.model_fields}
     for key, message in other.items():
@@ -327,12 +331,7 @@ def more_fields(errors: dict[str, str]) -> None:
             for name in MORE_FIELDS:  # not drawn in the last run: its widgets start from the held values
                 st.session_state[_key(name)] = held.get(name)
         with more:
-            columns = st.columns(len(MORE_GROUPS))
-            for column, (group, names) in zip(columns, MORE_GROUPS.items()):
-                with column:
-                    st.markdown(f"**{group}**")
-                    for name in names:
-                        _input(name, errors)
+            _field_columns(MORE_GROUPS, errors)
         st.session_state[state.STRATEGY_HELD] = {n: st.session_state.get(_key(n)) for n in MORE_FIELDS}
     else:
         if st.session_state.get(state.STRATEGY_MORE_DRAWN):  # closed by this run: keep what the widgets last held

@@ -115,16 +115,7 @@ def test_the_strategy_labs_more_fields_are_drawn_when_opened_and_keep_their_valu
     """Issue 17: "Benchmark, basis, caps and exclusions" draws its fields only while it is open (a lighter page
     switch). What was typed there holds while it is closed, through an edit of another field and a visit to
     another page; a value refused there is named while it is closed."""
-    from bench.wire import Wire
-
-    wire = Wire().attach(page)
-    login(page, server, ADMIN[0], ADMIN[2])
-    wait_signed_in(page)
-
-    def act(do) -> None:  # type: ignore[no-untyped-def]
-        wire.mark()
-        do()
-        assert not wire.settle(page, "step", timeout_s=60).timed_out
+    act = _signed_in_actions(page, server)
 
     act(lambda: page.locator("[data-testid='stSidebarNav']").get_by_text("Strategy").click())
     page.get_by_role("heading", name=re.compile("Strategy lab")).wait_for()
@@ -163,17 +154,8 @@ def test_hypothetical_shocks_edited_in_the_browser_apply_after_the_editor_is_clo
     """Issue 17: the shock editor is drawn only while its expander is open. A shock typed into it in Chromium moves
     the stress view's hypothetical return, and still applies once the expander is closed and after a visit to
     another section; opened again, the editor shows the edited rows."""
-    from bench.wire import Wire
-
-    wire = Wire().attach(page)
     page.set_viewport_size({"width": 1280, "height": 900})
-    login(page, server, ADMIN[0], ADMIN[2])
-    wait_signed_in(page)
-
-    def act(do) -> None:  # type: ignore[no-untyped-def]
-        wire.mark()
-        do()
-        assert not wire.settle(page, "step", timeout_s=60).timed_out
+    act = _signed_in_actions(page, server)
 
     def segment(name: str):  # type: ignore[no-untyped-def]
         return page.get_by_role("radio", name=name, exact=True)
@@ -204,10 +186,28 @@ def test_hypothetical_shocks_edited_in_the_browser_apply_after_the_editor_is_clo
     after = hypothetical()
     assert after != before, (before, after)
     act(header.click)  # closed (the editor is drawn once more, hidden, in the run the click makes)
-    assert not grid.first.is_visible() and hypothetical() == after
+    grid.first.wait_for(state="hidden", timeout=10_000)  # the expander's closing animation may still run
+    assert hypothetical() == after
     act(segment("Performance").click)
     act(segment("Scenarios").click)
     assert grid.count() == 0 and hypothetical() == after  # the edited rows still apply
     act(header.click)
     grid.first.wait_for()
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def _signed_in_actions(page, server: str):  # type: ignore[no-untyped-def]
+    """Log the administrator in; a function that does one action and waits until the run it caused has settled
+    (``bench.wire``: the websocket quiet, every chart drawn)."""
+    from bench.wire import Wire
+
+    wire = Wire().attach(page)
+    login(page, server, ADMIN[0], ADMIN[2])
+    wait_signed_in(page)
+
+    def act(do) -> None:  # type: ignore[no-untyped-def]
+        wire.mark()
+        do()
+        assert not wire.settle(page, "step", timeout_s=60).timed_out
+
+    return act
