@@ -28,9 +28,11 @@ with shown_errors():
     view.compute_notes(data.warnings)
     view.kpis(data)
     view.charts_panel(data, token)  # a fragment: range, log scale and section changes rerun only it
-    # computed ahead on the prewarm thread, once per data version, shortest first: the Strategy lab's market
-    # inputs and its first preview and comparison (the active version), then this version's Risk section with its
-    # default inputs (the Monte Carlo and stress replay take seconds at 500 assets)
+    # computed ahead on the prewarm thread, once per data version, shortest first: the Allocation and Risk
+    # sections' first figures, the Strategy lab's market inputs and its first preview and comparison (the active
+    # version), then this version's Scenarios view with its default inputs (the Monte Carlo and stress replay take
+    # seconds at 500 assets)
+    view.prewarm(data, token)
     cache.prewarm_market_inputs(token)
     strategy_view.prewarm(token, cache.versions(token))
     risk_view.prewarm(token, config_id)

@@ -1,0 +1,116 @@
+"""AppTest: the Dashboard builds the Allocation and Risk sections' first figures ahead, on the prewarm thread, once
+per data version (issue 17: their first visit after a data change spent ~0.05 s of server time building them at
+500 assets); a visit then sends those figures as built, the same JSON a build on the spot gives, and builds only
+what was not asked ahead (another view, another theme)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.app.conftest import ADMIN, ANALYST, charts, make_app
+
+
+@pytest.fixture
+def builds(monkeypatch):  # type: ignore[no-untyped-def]
+    """Empty caches in a served app, and the element key of every Dashboard figure built (``_themed``)."""
+    from ui import cache
+    from ui import dashboard_view as view
+
+    cache.clear()
+    built: list[str] = []
+    real = view._themed
+
+    def counted(build, dark, basis=None):  # type: ignore[no-untyped-def]
+        fig = build if not callable(build) else build()
+        title = (fig.layout.title.text or "") if fig.layout.title else ""
+        built.append(title)
+        return real(fig, dark, basis)
+
+    monkeypatch.setattr(view, "_themed", counted)
+    monkeypatch.setattr(cache, "served", lambda: True)  # prewarms run only in a served app
+    yield built
+    cache.clear()
+
+
+def _section(at, name: str):  # type: ignore[no-untyped-def]
+    at.segmented_control(key="dash_section").set_value(name).run()
+    assert not at.exception
+    return at
+
+
+def test_the_sections_first_figures_are_built_ahead_and_sent_as_built(app_db, builds) -> None:
+    from core.services import dashboard, strategies
+    from ui import cache
+    from ui import dashboard_view as view
+
+    at = make_app(ANALYST[0])
+    assert not at.exception and cache._prewarm.idle(120)
+    ahead = list(builds)
+    assert any(t.startswith("Allocation now by asset") for t in ahead), ahead
+    assert any(t.startswith("Allocation over time (by sector)") for t in ahead), ahead
+    assert any(t.startswith("Correlation") for t in ahead), ahead
+    _section(at, "Allocation")
+    _section(at, "Risk")
+    assert builds == ahead, builds[len(ahead) :]  # read from the figure cache, nothing built again
+    # what was sent is what a build on the spot gives (the same data, theme and basis)
+    data = dashboard.dashboard_data(strategies.active_version().id)
+    _section(at, "Allocation")
+    sent = charts(at)[-3:]  # after the main chart: by asset, by sector, over time
+    fresh = [json.loads(real_themed(c, data.basis)) for c in (*view.allocation_now(data, ""), _history(data))]
+    assert sent == fresh
+    # a view nobody asked ahead is built when asked, once
+    at.radio(key="dash_alloc_view").set_value("Top holdings").run()
+    assert not at.exception
+    assert [t for t in builds[len(ahead) :]] == ["Allocation over time (top holdings)"]
+
+
+def real_themed(chart, basis):  # type: ignore[no-untyped-def]
+    """The figure JSON a plain build gives (the real ``_themed``, not the counting one)."""
+    from ui import charts as chart_module
+    from ui import plotly_element
+
+    fig = chart.build()
+    chart_module.with_basis(fig, basis)
+    chart_module.preset_margins(fig)
+    return plotly_element.spec(fig)
+
+
+def _history(data):  # type: ignore[no-untyped-def]
+    from ui import dashboard_view as view
+
+    return view.allocation_history(data, "", view.ALLOCATION_VIEWS[0])
+
+
+def test_a_new_data_version_is_built_ahead_again_and_every_session_shares_one_build(app_db, builds) -> None:
+    from core.services import app_settings
+    from core.db import unit_of_work
+    from ui import cache
+
+    at = make_app(ANALYST[0])
+    assert not at.exception and cache._prewarm.idle(120)
+    first = len(builds)
+    other = make_app(ADMIN[0])  # another user, another session: the same data version, nothing built
+    assert not other.exception and cache._prewarm.idle(120)
+    assert len(builds) == first
+    with unit_of_work() as session:
+        app_settings.bump_data_version(session)
+        session.commit()
+    at.run()
+    assert not at.exception and cache._prewarm.idle(120)
+    assert len(builds) == 2 * first  # the main chart's and the sections' figures again, for the new version
+    assert builds[first:] == builds[:first]
+    _section(at, "Allocation")
+    assert len(builds) == 2 * first
+
+
+def test_without_a_served_browser_nothing_is_built_ahead(app_db, builds, monkeypatch) -> None:
+    from ui import cache
+
+    monkeypatch.setattr(cache, "served", lambda: False)
+    at = make_app(ANALYST[0])
+    assert not at.exception and cache._prewarm.idle(120)
+    assert not any(t.startswith("Allocation") for t in builds)
+    _section(at, "Allocation")
+    assert sum(t.startswith("Allocation") for t in builds) == 3
