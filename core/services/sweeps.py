@@ -484,10 +484,9 @@ def _requeue_stale(sweep_id: int, *, me: str | None, now: dt.datetime | None = N
         if (
             started_at is not None
             and (now - runs.as_utc(started_at)).total_seconds() < STALE_GRACE_S
-            and worker is not None
-            and _known_worker(worker)
+            and (worker is None or not _known_worker(worker))
         ):
-            continue
+            continue  # a worker that has not written its first heartbeat yet: given STALE_GRACE_S to write it
         if attempts >= MAX_CHUNK_ATTEMPTS:
             raise AutoIndexError(
                 f"sweep {sweep_id}: a chunk was lost {attempts} times with its worker; "

@@ -11,6 +11,8 @@ Runs never stay in a state nobody will move them out of:
 * :class:`LostMessageWatch` marks ``queued`` runs whose queue message is gone failed with error
   ``"lost: the queue message was not found"``.
 
+A report or sweep such a run was making is marked failed with it (a sweep is resumed by retrying its run).
+
 Both move runs through :func:`core.services.runs.mark_failed` (a conditional UPDATE: a run that moved on meanwhile
 is left alone). Times are UTC and passed in as ``now=`` where the clock matters.
 """
@@ -29,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.db import unit_of_work
 from core.errors import one_line
-from core.models import Report, TaskRun, WorkerHeartbeat, utcnow
+from core.models import Report, Sweep, TaskRun, WorkerHeartbeat, utcnow
 from core.schemas.task import TaskState, WorkerOut
 from core.services.ports import JobQueue, job_queue
 from core.services.runs import ERROR_MAX, as_utc, mark_failed
@@ -192,24 +194,33 @@ def reconcile_interrupted(
         if mark_failed(r.id, reason, from_states=(TaskState(r.state),), now=now):
             marked.append(r.id)
             log.warning("run %s marked failed (%s)", r.id, reason)
-            if r.kind == "report":
-                _fail_interrupted_report(r.args, reason, now)
+            _fail_work_of(r.kind, r.args, reason, now)
     return marked
 
 
-def _fail_interrupted_report(
-    args: Any, reason: str, now: dt.datetime, statuses: tuple[str, ...] = ("running",)
+#: The row that shows what a run of each kind was making, the run's argument naming it, and what a person reads
+#: besides the run's own reason (a sweep is resumed by retrying its run: the variants already stored are kept).
+_WORK_ROWS: dict[str, tuple[Any, str, str]] = {
+    "report": (Report, "report_id", ""),
+    "sweep": (Sweep, "sweep_id", "; retry its run on the Tasks page to finish the sweep (variants stored are kept)"),
+}
+
+
+def _fail_work_of(
+    kind: str, args: Any, reason: str, now: dt.datetime, statuses: tuple[str, ...] = ("queued", "running")
 ) -> None:
-    """The report of an interrupted (or lost) report run: ``running`` (or ``queued``) -> ``failed`` with the
-    reason (it would otherwise be shown as running or queued forever; a retry generates it again)."""
-    report_id = (args or {}).get("report_id") if isinstance(args, dict) else None
-    if report_id is None:
+    """The report or sweep of an interrupted (or lost) run: ``statuses`` -> ``failed`` with the reason. It would
+    otherwise be shown as running or queued forever (a sweep whose parent run died also keeps its helpers from
+    claiming more chunks: a retry of the run resumes it, re-queueing the dead worker's chunk)."""
+    model, key, hint = _WORK_ROWS.get(kind, (None, "", ""))
+    work_id = (args or {}).get(key) if model is not None and isinstance(args, dict) else None
+    if work_id is None:
         return
     with unit_of_work() as session:
         session.execute(
-            update(Report)
-            .where(Report.id == report_id, Report.status.in_(statuses))
-            .values(status="failed", error=reason[:ERROR_MAX], finished_at=now)
+            update(model)
+            .where(model.id == work_id, model.status.in_(statuses))
+            .values(status="failed", error=(reason + hint)[:ERROR_MAX], finished_at=now)
         )
         session.commit()
 
@@ -276,6 +287,5 @@ class LostMessageWatch:
             if mark_failed(run_id, reason, from_states=(TaskState.QUEUED,), now=now):
                 lost.append(run_id)
                 log.warning("run %s marked failed (%s)", run_id, LOST_ERROR)
-                if r.kind == "report":
-                    _fail_interrupted_report(r.args, reason, now, statuses=("queued",))
+                _fail_work_of(r.kind, r.args, reason, now, statuses=("queued",))
         return lost

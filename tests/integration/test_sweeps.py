@@ -5,6 +5,7 @@ completes, each variant stored exactly once, with the numbers of the inline run.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -278,3 +279,81 @@ def test_redis_workers_one_killed_mid_chunk(data_dir, pg_database, monkeypatch, 
         set_immediate(jobs.huey, saved[1], storage=saved[0])
     inline = sweeps.start("ada", grid, chunk_size=3)
     assert sweeps.export_csv(inline.id, "ada") == queued_csv  # the inline and queued runs give identical numbers
+
+
+@contextlib.contextmanager
+def _held_queue():  # type: ignore[no-untyped-def]
+    """The process's queue on memory that nobody consumes: queued runs wait, to be driven by hand."""
+    from huey.storage import MemoryStorage
+
+    import jobs
+    from jobs.queue import set_immediate
+
+    was, storage = jobs.huey.immediate, jobs.huey.storage
+    set_immediate(jobs.huey, False, storage=MemoryStorage("held"))
+    try:
+        yield
+    finally:
+        set_immediate(jobs.huey, was, storage=storage)
+
+
+def test_a_sweep_whose_parent_run_died_fails_with_it_and_a_retry_of_the_run_finishes_it(seeded):
+    """The parent run's worker is killed (kill -9) after one chunk, with the next in flight. The worker that finds
+    the run interrupted marks the sweep failed with it (before: the sweep showed "running" for ever and the dead
+    worker's chunk was never run), helpers stop claiming, and a retry of the run on Tasks resumes the sweep:
+    the dead worker's chunk is run again, each variant stored exactly once, the numbers of the inline run."""
+    from core.db import unit_of_work
+    from core.models import SweepChunk, SweepVariant, utcnow
+    from core.services import runs, sweeps, workers
+    from jobs.queue import InlineQueue
+
+    grid = _grid("momentum_lookback=21,63,126", "cost_bps=0,20")
+    inline = sweeps.start("ada", grid, chunk_size=2)
+    with _held_queue():
+        sweep = sweeps.start("ada", grid, queue=True, chunk_size=2)
+        assert sweep.status == "queued" and sweep.n_chunks == 3
+        dead = "far-host:4242:gone"  # its heartbeat stopped a minute ago
+        workers.heartbeat(dead, hostname="far-host", pid=4242, now=utcnow() - dt.timedelta(minutes=1))
+        assert runs.mark_running(sweep.task_run_id, worker=dead)
+        assert sweeps._set_status(sweep.id, "running", ("queued",))
+        assert sweeps.run_chunk(*sweeps._claim(sweep.id, dead)) == 2
+        assert sweeps._claim(sweep.id, dead) is not None  # in flight when the worker died
+        assert workers.reconcile_interrupted(current_worker="me") == [sweep.task_run_id]
+        run = runs.get_run(sweep.task_run_id, "ada")
+        assert run.state == "failed" and run.error.startswith("interrupted")
+        failed = sweeps.get_sweep(sweep.id, "ada")
+        assert failed.status == "failed" and failed.error.startswith("interrupted") and "retry" in failed.error
+        assert failed.done_variants == 2
+        assert sweeps.help_with(sweep.id, worker="me") == 0  # a helper on a live worker claims nothing more
+    retry = runs.retry(sweep.task_run_id, "ada", huey=InlineQueue())
+    assert runs.get_run(retry, "ada").state == "succeeded"
+    done = sweeps.get_sweep(sweep.id, "ada")
+    assert done.status == "succeeded" and done.error is None and done.done_variants == grid.count
+    with unit_of_work() as session:
+        numbers = session.scalars(select(SweepVariant.variant).where(SweepVariant.sweep_id == sweep.id)).all()
+        attempts = session.scalars(
+            select(SweepChunk.attempts).where(SweepChunk.sweep_id == sweep.id).order_by(SweepChunk.chunk)
+        ).all()
+    assert sorted(numbers) == list(range(grid.count))
+    assert attempts == [1, 2, 1]  # the dead worker's chunk ran again, at once (its worker is known and dead)
+    assert sweeps.export_csv(sweep.id, "ada") == sweeps.export_csv(inline.id, "ada")
+
+
+def test_a_chunk_of_a_worker_not_yet_known_is_given_its_grace_and_a_dead_ones_is_not(seeded):
+    """A chunk claimed by a worker with no heartbeat yet (just started) is left alone for STALE_GRACE_S; a chunk of
+    a worker known to be dead is put back at once (before, the two were the other way round)."""
+    from core.models import utcnow
+    from core.services import sweeps, workers
+
+    with _held_queue():
+        sweep = sweeps.start("ada", _grid("cost_bps=0,10,20,30"), queue=True, chunk_size=1)
+    assert sweeps._set_status(sweep.id, "running", ("queued",))
+    workers.heartbeat("far-host:7:dead", hostname="far-host", pid=7, now=utcnow() - dt.timedelta(minutes=1))
+    now = utcnow()
+    new = sweeps._claim(sweep.id, "far-host:8:new", now=now)
+    dead = sweeps._claim(sweep.id, "far-host:7:dead", now=now)
+    assert new and dead
+    soon = now + dt.timedelta(seconds=1)
+    assert sweeps._requeue_stale(sweep.id, me="me", now=soon) == [dead[0]]
+    later = now + dt.timedelta(seconds=sweeps.STALE_GRACE_S + 1)
+    assert sweeps._requeue_stale(sweep.id, me="me", now=later) == [new[0]]
