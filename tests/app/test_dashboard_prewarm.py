@@ -84,8 +84,8 @@ def _history(data):  # type: ignore[no-untyped-def]
 
 
 def test_a_new_data_version_is_built_ahead_again_and_every_session_shares_one_build(app_db, builds) -> None:
-    from core.services import app_settings
     from core.db import unit_of_work
+    from core.services import app_settings
     from ui import cache
 
     at = make_app(ANALYST[0])
