@@ -291,6 +291,7 @@ def test_nothing_is_returned_when_one_row_is_bad():
 
 
 # --------------------------------------------------------------------------- hostile files (issue 11)
+from core.infra.providers import file_grid, xlsx_reader  # noqa: E402
 from core.infra.providers import files as import_files  # noqa: E402
 from tests.fuzz import xlsx_craft  # noqa: E402
 
@@ -495,9 +496,9 @@ def test_cell_length_rows_cells_and_problems_are_bounded(monkeypatch):
         (2, "column 3", f"cell holds {len(long_cell)} characters, over the limit of {import_files.MAX_CELL_CHARS}")
     ]
     assert "unreadable CSV: field larger than field limit" in str(refused("date,AAPL\n2024-01-02," + "1" * 200_000))
-    monkeypatch.setattr(import_files, "MAX_ROWS", 3)
+    monkeypatch.setattr(file_grid, "MAX_ROWS", 3)
     assert "more than 3 data rows" in str(refused("date,AAPL\n" + "".join(f"2024-01-0{d},1\n" for d in range(2, 7))))
-    monkeypatch.setattr(import_files, "MAX_CELLS", 5)
+    monkeypatch.setattr(file_grid, "MAX_CELLS", 5)
     assert "more than 5 cells" in str(refused("date,AAPL,MSFT\n2024-01-02,1,1\n2024-01-03,1,1\n2024-01-04,1,1\n"))
 
 
@@ -546,7 +547,7 @@ def test_a_large_workbook_is_read_by_the_capped_child_process(monkeypatch):
     rows = [["date", "symbol", "close"]] + [[f"2024-01-{d:02d}", "AAPL", float(d)] for d in range(2, 30)]
     content = xlsx_craft.xlsx(rows, dimension="A1:C2")
     in_process = parse(content, "p.xlsx").prices
-    monkeypatch.setattr(import_files, "XLSX_IN_PROCESS_BYTES", 0)
+    monkeypatch.setattr(xlsx_reader, "XLSX_IN_PROCESS_BYTES", 0)
     pd_testing = pytest.importorskip("pandas.testing")
     pd_testing.assert_frame_equal(parse(content, "p.xlsx").prices, in_process)
     bad = xlsx_craft.xlsx([["date", "symbol", "close"], ["2263-01-01", "ſpy", "1e-9"]])

@@ -1,6 +1,6 @@
 """The rows of an XLSX workbook's first worksheet as text, read with openpyxl -- here, or in a capped child process.
 
-:func:`sheet_rows` is the only place that turns a worksheet into rows. :mod:`.files` calls it in-process for a
+:func:`sheet_rows` is the only place that turns a worksheet into rows. :mod:`.xlsx_reader` calls it in-process for a
 small workbook, and for a large one runs this file as a script in a child process whose address space and CPU
 time are limited by the operating system::
 
@@ -11,7 +11,7 @@ when the sheet is refused, and exits 0; any other exit (the memory or CPU limit 
 
 Why a child process: openpyxl's streaming (read-only) reader keeps every XML element it does not recognise
 until the end of the sheet, at some 100-400 bytes each, so a few kilobytes of compressed markup can expand to
-gigabytes. Bounds on the raw bytes (see :mod:`.files`) keep a small workbook harmless in-process; a large one is
+gigabytes. Bounds on the raw bytes (see :mod:`.xlsx_reader`) keep a small workbook harmless in-process; a large one is
 read where the kernel enforces the limit (RLIMIT_AS), so no workbook can take more memory than that, whatever
 its XML holds.
 
