@@ -62,6 +62,21 @@ def cmd_reset_2fa(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_two_factor_key(args: argparse.Namespace) -> int:
+    """Re-encrypt every stored TOTP secret under the current TWO_FACTOR_KEY, reading each with it or an earlier
+    key in TWO_FACTOR_PREVIOUS_KEYS; all or nothing. Audited as ``user.2fa.rotate_key`` by ``cli``."""
+    from core.db import migrate
+    from core.services import two_factor
+
+    migrate()
+    count = two_factor.rotate_key(actor=CLI)
+    print(
+        f"{count} two-factor secret(s) re-encrypted under the current TWO_FACTOR_KEY; "
+        "the earlier keys in TWO_FACTOR_PREVIOUS_KEYS can now be removed"
+    )
+    return 0
+
+
 def cmd_create_user(args: argparse.Namespace) -> int:
     from core.db import migrate
     from core.services import users
@@ -171,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reset-2fa", help="remove a user's two-factor authentication (a lost phone; audited)")
     p.add_argument("username")
     p.set_defaults(func=cmd_reset_2fa)
+
+    p = sub.add_parser(
+        "rotate-two-factor-key",
+        help="re-encrypt the stored two-factor secrets under TWO_FACTOR_KEY (the old key in TWO_FACTOR_PREVIOUS_KEYS)",
+    )
+    p.set_defaults(func=cmd_rotate_two_factor_key)
 
     p = sub.add_parser("create-user", help="create a user; the password comes from a prompt or stdin")
     p.add_argument("username")

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         "before reaching any page or acting as an administrator",
     )
     two_factor_key: str | None = Field(default=None, description="Secret (32+ characters) encrypting TOTP secrets")
+    two_factor_previous_keys: str | None = Field(
+        default=None,
+        description="Earlier TWO_FACTOR_KEY values, comma-separated: still read (logins keep working) until "
+        "`python -m core rotate-two-factor-key` has re-encrypted every stored secret under TWO_FACTOR_KEY",
+    )
     # Rate limits per user (``limits`` notation: "30/minute", "5/second;100/hour"; "off" disables one).
     rate_limit_preview: str | None = Field(default="60/minute", description="Strategy previews per user")
     rate_limit_report: str | None = Field(default="20/minute", description="Report requests per user")
@@ -147,6 +152,14 @@ class Settings(BaseSettings):
         if len(v) < 32:
             raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
         return v
+
+    @field_validator("two_factor_previous_keys")
+    @classmethod
+    def _check_previous_keys(cls, v: str | None) -> str | None:
+        keys = [k.strip() for k in (v or "").split(",") if k.strip()]
+        if any(len(k) < 32 for k in keys):
+            raise ValueError("each key must be at least 32 characters (the earlier TWO_FACTOR_KEY values)")
+        return ",".join(keys) or None
 
     @field_validator("refresh_cron")
     @classmethod

@@ -14,6 +14,9 @@ What it guarantees (definitions and parameters: docs/methodology.md, "Two-factor
 * **Secret at rest.** The base32 secret is stored encrypted (Fernet: AES-128-CBC + HMAC-SHA256) under a key
   derived (HKDF-SHA256) from ``TWO_FACTOR_KEY``, ``two_factor_key`` in .streamlit/secrets.toml, or a key
   generated on first start into ``DATA_DIR/two_factor_key`` (mode 600). Keep that key out of database backups.
+  **Rotation**: set the new key as TWO_FACTOR_KEY and the old one in TWO_FACTOR_PREVIOUS_KEYS (both are read, so
+  logins go on), run ``python -m core rotate-two-factor-key`` (:func:`rotate_key`: every secret re-encrypted under
+  the new key, all or nothing, audited), then drop the old key.
 * **Recovery codes.** Ten per enrolment, 16 characters from a 32-letter alphabet (80 random bits), shown once
   and stored as SHA-256 hashes salted with the user id (80 bits of entropy make a slow hash unnecessary);
   each is spent atomically, once.
@@ -40,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import pyotp
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, func, or_, select, update
@@ -115,11 +118,36 @@ def _write_key(path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _fernet() -> Fernet:
+def previous_two_factor_keys() -> list[str]:
+    """Earlier keys still read while a rotation is under way: TWO_FACTOR_PREVIOUS_KEYS (comma-separated), else
+    ``two_factor_previous_keys`` in .streamlit/secrets.toml (a list or a comma-separated string)."""
+    settings = get_settings()
+    if settings.two_factor_previous_keys:
+        return settings.two_factor_previous_keys.split(",")
+    secrets_file = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+    if not secrets_file.exists():
+        return []
+    try:
+        value = tomllib.loads(secrets_file.read_text()).get("two_factor_previous_keys")
+    except tomllib.TOMLDecodeError:
+        return []
+    keys = [str(k).strip() for k in (value if isinstance(value, list) else str(value or "").split(","))]
+    keys = [k for k in keys if k]
+    if any(len(k) < 32 for k in keys):
+        raise ConfigurationError(".streamlit/secrets.toml two_factor_previous_keys", "each must be 32+ characters")
+    return keys
+
+
+def _fernet_of(key: str) -> Fernet:
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"autoindex totp secrets").derive(
-        two_factor_key().encode("utf-8")
+        key.encode("utf-8")
     )
     return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def _fernet() -> MultiFernet:
+    """Encrypts under the current key; decrypts under it or any earlier key still configured."""
+    return MultiFernet([_fernet_of(two_factor_key()), *(_fernet_of(k) for k in previous_two_factor_keys())])
 
 
 def encrypt_secret(secret: str) -> str:
@@ -127,14 +155,49 @@ def encrypt_secret(secret: str) -> str:
     return _fernet().encrypt(secret.encode("ascii")).decode("ascii")
 
 
+_UNREADABLE = (
+    "cannot decrypt the stored two-factor secrets: the key is not the one they were encrypted with (during a key "
+    "rotation, put the earlier key in TWO_FACTOR_PREVIOUS_KEYS)"
+)
+
+
 def decrypt_secret(token: str) -> str:
     try:
         return _fernet().decrypt(token.encode("ascii")).decode("ascii")
     except InvalidToken:
-        raise ConfigurationError(
-            "TWO_FACTOR_KEY",
-            "cannot decrypt the stored two-factor secrets: the key is not the one they were encrypted with",
-        ) from None
+        raise ConfigurationError("TWO_FACTOR_KEY", _UNREADABLE) from None
+
+
+def rotate_key(actor: Any = None) -> int:
+    """Re-encrypt every stored TOTP secret under the current TWO_FACTOR_KEY (each read with it or an earlier key
+    in TWO_FACTOR_PREVIOUS_KEYS); return how many. All or nothing: a secret no configured key can read stops the
+    rotation with ConfigurationError naming the accounts, and nothing is changed. Audited; the system (CLI) or an
+    administrator. Afterwards the earlier keys can be removed."""
+    fernet = _fernet()
+    with unit_of_work() as session:
+        write_lock(session)
+        principal = resolve(session, actor, ADMIN_ONLY, action="rotating the two-factor key", lock=True)
+        rows = session.scalars(select(User).where(User.totp_secret.is_not(None)).order_by(User.id)).all()
+        unreadable: list[str] = []
+        for user in rows:
+            try:
+                user.totp_secret = fernet.rotate(str(user.totp_secret).encode("ascii")).decode("ascii")
+            except InvalidToken:
+                unreadable.append(user.username)
+        if unreadable:
+            session.rollback()
+            raise ConfigurationError(
+                "TWO_FACTOR_PREVIOUS_KEYS",
+                f"no configured key reads the two-factor secret of {len(unreadable)} account(s) "
+                f"({', '.join(unreadable[:10])}); nothing was re-encrypted. Add the key they were encrypted with "
+                "to TWO_FACTOR_PREVIOUS_KEYS, or reset those accounts' two-factor authentication",
+            )
+        audit.record(
+            session, principal.username, "user.2fa.rotate_key", "two-factor secrets", detail={"secrets": len(rows)}
+        )
+        session.commit()
+    log.info("two-factor secrets re-encrypted under the current key: %d", len(rows))
+    return len(rows)
 
 
 # --------------------------------------------------------------------------- codes

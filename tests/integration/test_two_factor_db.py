@@ -273,3 +273,79 @@ def test_the_lone_admin_who_lost_the_phone_and_the_codes_is_reset_from_the_comma
     events = audit.list_events(action="user.2fa.reset")
     assert list(events["actor"]) == ["cli"] and list(events["target"]) == ["root"]
     assert main(["reset-2fa", "nobody"]) == 2  # an unknown user: one line, exit 2
+
+
+# --------------------------------------------------------------------------- key rotation
+KEY_OLD, KEY_NEW, KEY_LOST = "o" * 40, "n" * 40, "l" * 40
+
+
+def _keys(monkeypatch, current: str, previous: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    from core.config import reset_settings_cache
+
+    monkeypatch.setenv("TWO_FACTOR_KEY", current)
+    if previous is None:
+        monkeypatch.delenv("TWO_FACTOR_PREVIOUS_KEYS", raising=False)
+    else:
+        monkeypatch.setenv("TWO_FACTOR_PREVIOUS_KEYS", previous)
+    reset_settings_cache()
+
+
+def _logs_in(username: str, secret: str, now: dt.datetime) -> bool:
+    return two_factor.complete_login(challenge(username, now=now), code(secret, now), now=now).username == username
+
+
+def test_the_two_factor_key_is_rotated_with_no_login_lost_and_all_or_nothing(db, monkeypatch, capsys):
+    """A new TWO_FACTOR_KEY with the old one in TWO_FACTOR_PREVIOUS_KEYS: logins go on; `python -m core
+    rotate-two-factor-key` re-encrypts every secret (a confirmed and a pending enrolment) under the new key, after
+    which the old key can go. A secret no configured key reads stops the rotation and changes nothing."""
+    from cli import main
+    from core.errors import ConfigurationError
+
+    _keys(monkeypatch, KEY_OLD)
+    secret, _ = enrolled("alice")
+    users.create_user("bob", "Bob", PASSWORD)
+    pending = two_factor.begin_enrolment("bob")
+    old_token = stored_user("alice").totp_secret
+    later = T0 + dt.timedelta(minutes=5)
+
+    _keys(monkeypatch, KEY_NEW)  # the new key alone cannot read the old secrets: said, and how to proceed
+    with pytest.raises(ConfigurationError, match="TWO_FACTOR_PREVIOUS_KEYS"):
+        _logs_in("alice", secret, later)
+
+    _keys(monkeypatch, KEY_NEW, f" {KEY_OLD} ")  # both configured: logins go on during the rotation
+    assert _logs_in("alice", secret, later + dt.timedelta(minutes=1))
+    with pytest.raises(PermissionDenied):
+        two_factor.rotate_key(actor="alice")  # an analyst may not
+    assert stored_user("alice").totp_secret == old_token
+    assert main(["rotate-two-factor-key"]) == 0
+    assert "2 two-factor secret(s) re-encrypted" in capsys.readouterr().out
+    new_token = stored_user("alice").totp_secret
+    assert new_token != old_token
+    events = audit.list_events(action="user.2fa.rotate_key")
+    assert list(events["actor"]) == ["cli"] and list(events["detail"]) == [{"secrets": 2}]
+
+    _keys(monkeypatch, KEY_NEW)  # the old key dropped: every secret still reads
+    assert _logs_in("alice", secret, later + dt.timedelta(minutes=2))
+    assert two_factor.decrypt_secret(stored_user("bob").totp_secret) == pending.secret
+
+    _keys(monkeypatch, KEY_LOST)
+    enrolled("carol")  # encrypted under a key that is then lost
+    _keys(monkeypatch, KEY_NEW, KEY_OLD)
+    with pytest.raises(ConfigurationError, match=r"1 account\(s\) \(carol\); nothing was re-encrypted"):
+        two_factor.rotate_key()
+    assert stored_user("alice").totp_secret == new_token  # all or nothing
+    assert main(["rotate-two-factor-key"]) == 2  # one line, exit 2
+
+
+def test_a_previous_key_shorter_than_a_key_is_refused_naming_the_variable(monkeypatch):
+    from core.config import get_settings, reset_settings_cache
+    from core.errors import ConfigurationError
+
+    monkeypatch.setenv("TWO_FACTOR_PREVIOUS_KEYS", f"{KEY_OLD},short")
+    reset_settings_cache()
+    try:
+        with pytest.raises(ConfigurationError, match="TWO_FACTOR_PREVIOUS_KEYS"):
+            get_settings()
+    finally:
+        monkeypatch.delenv("TWO_FACTOR_PREVIOUS_KEYS")
+        reset_settings_cache()
