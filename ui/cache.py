@@ -83,7 +83,6 @@ def clear() -> None:
     _market.clear()
     _backtests.clear()
     _lab_plans.clear()
-    _figure_plans.clear()
     _prewarm.clear()
 
 
@@ -325,18 +324,13 @@ def prewarm_market_inputs(token: str) -> None:
         _ahead(_market, token, token, lambda: market_data(token))
 
 
-#: The Dashboard figure sets built ahead (:func:`prewarm_figures`): the key of each set once built.
-_figure_plans = SharedLoads(BACKTEST_KEPT)
-
-
 def prewarm_figures(plan_key: Hashable, token: str, build_all: Callable[[], object]) -> None:
     """Build ahead, on the prewarm thread, the figures ``build_all()`` puts in the figure cache (:func:`figure`),
-    once per ``plan_key`` and data version, so the first visit of a section after a data change sends figures
-    already built. Served app only."""
-    if not served():
-        return
-    key = (token, plan_key)
-    _ahead(_figure_plans, key, token, lambda: _figure_plans.get(key, lambda: (build_all(), True)[1]))
+    so the first visit of a section after a data change sends figures already built. Queued on every call (once
+    while queued): a figure still cached is a lookup, and one the cache let go (its size bound, its hour) is built
+    again, which a plan remembered as done would never do. Served app only."""
+    if served():
+        _prewarm.submit(("figures", token, plan_key), token, build_all)
 
 
 def _backtest_key(token: str, params: dict[str, Any]) -> tuple[str, str]:

@@ -323,13 +323,24 @@ def with_basis(fig: go.Figure, basis: str | None) -> go.Figure:
 def for_dark(fig: go.Figure) -> go.Figure:
     """Swap the fixed colours that would vanish on a dark background (:data:`DARK_THEME_COLORS`)."""
 
+    def swapped(value):  # type: ignore[no-untyped-def]
+        if isinstance(value, str):
+            return DARK_THEME_COLORS.get(value, value)
+        if isinstance(value, (list, tuple)) and any(isinstance(v, str) and v in DARK_THEME_COLORS for v in value):
+            return [swapped(v) for v in value]
+        return value
+
     def swap(trace) -> None:  # type: ignore[no-untyped-def]
-        line = getattr(trace, "line", None)
-        if line is not None and line.color in DARK_THEME_COLORS:
-            line.color = DARK_THEME_COLORS[line.color]
-        marker = getattr(trace, "marker", None)
-        if marker is not None and isinstance(marker.color, str) and marker.color in DARK_THEME_COLORS:
-            marker.color = DARK_THEME_COLORS[marker.color]
+        # Each trace type has its own colour properties (a pie's marker has ``colors``, no ``color``; a heatmap
+        # has no line): only those the type has are read, so every trace type goes through.
+        for part, names in (("line", ("color",)), ("marker", ("color", "colors"))):
+            holder = getattr(trace, part, None) if part in trace else None
+            for name in names:
+                if holder is not None and name in holder:
+                    value = holder[name]
+                    new = swapped(value)
+                    if new is not value:
+                        holder[name] = new
 
     fig.for_each_trace(swap)
     return fig

@@ -114,3 +114,84 @@ def test_without_a_served_browser_nothing_is_built_ahead(app_db, builds, monkeyp
     assert not any(t.startswith("Allocation") for t in builds)
     _section(at, "Allocation")
     assert sum(t.startswith("Allocation") for t in builds) == 3
+
+
+# --- found by attacking the prewarm (a separate session's brief: break it); each failed before its fix ------------
+
+
+def _ahead(builds: list[str], prefix: str) -> int:
+    return sum(t.startswith(prefix) for t in builds)
+
+
+@pytest.mark.parametrize("section", ["Performance", "Allocation", "Risk", "Scenarios", "Data freshness"])
+def test_every_section_draws_in_the_dark_theme(app_db, builds, monkeypatch, section) -> None:
+    """A browser in the dark theme got "Something went wrong" on Allocation: the dark-colour swap read
+    ``marker.color``, which a pie's marker does not have (it has ``colors``). Every section, dark."""
+    from ui import dashboard_view as view
+
+    monkeypatch.setattr(view, "dark_theme", lambda: True)
+    at = _section(make_app(ANALYST[0]), section)
+    assert [e.value for e in at.error] == []
+    if section != "Data freshness":
+        assert charts(at)
+
+
+def test_in_the_dark_theme_every_section_figure_is_built_ahead(app_db, builds, monkeypatch, caplog) -> None:
+    """The same pie stopped the whole dark-theme plan (the Risk figures after it were never built ahead) and logged a
+    warning on every data version."""
+    import logging
+
+    from ui import cache
+    from ui import dashboard_view as view
+
+    monkeypatch.setattr(view, "dark_theme", lambda: True)
+    with caplog.at_level(logging.WARNING):
+        at = make_app(ANALYST[0])
+        assert not at.exception and cache._prewarm.idle(120)
+    assert _ahead(builds, "Allocation now by sector") == 1 and _ahead(builds, "Correlation") == 1, builds
+    assert "ahead" not in caplog.text
+    ahead = len(builds)
+    _section(at, "Allocation")
+    _section(at, "Risk")
+    assert len(builds) == ahead
+
+
+def test_figures_the_cache_let_go_are_built_ahead_again(app_db, builds) -> None:
+    """The plan was remembered as done while the figures it built could leave the figure cache (its size bound, its
+    hour): after that, no visit of the data version was built ahead again."""
+    from ui import cache
+
+    at = make_app(ANALYST[0])
+    assert not at.exception and cache._prewarm.idle(120)
+    assert _ahead(builds, "Allocation now by asset") == 1
+    token = cache.token()
+    for i in range(cache.MAX_FIGURES):  # other figures (other pages, versions, windows) push them out
+        cache.figure(token, ("other chart", i), lambda: "{}")
+    again = make_app(ANALYST[0])
+    assert not again.exception and cache._prewarm.idle(120)
+    assert _ahead(builds, "Allocation now by asset") == 2, builds
+
+
+def test_a_failing_build_ahead_never_shows_and_the_section_builds_the_figure(app_db, builds, monkeypatch) -> None:
+    import threading
+
+    from ui import cache
+    from ui import charts as chart_module
+
+    real = chart_module.correlation_heatmap
+
+    def fails_ahead(*a, **k):  # type: ignore[no-untyped-def]
+        if threading.current_thread().name == "autoindex-prewarm":
+            raise RuntimeError("boom ahead")
+        return real(*a, **k)
+
+    monkeypatch.setattr(chart_module, "correlation_heatmap", fails_ahead)
+    at = make_app(ANALYST[0])
+    assert not at.exception and cache._prewarm.idle(120) and not at.error
+    _section(at, "Risk")
+    assert not at.error
+    assert any(title.startswith("Correlation") for title in _titles(at))
+
+
+def _titles(at) -> list[str]:  # type: ignore[no-untyped-def]
+    return [(c.get("layout", {}).get("title") or {}).get("text", "") for c in charts(at)]
