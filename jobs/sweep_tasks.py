@@ -50,7 +50,7 @@ def _fan_out(sweep_id: int) -> Any:
 
 def _sweep_work(run_id: int, params: dict[str, Any], report: job_tasks.Report) -> dict[str, Any]:
     """Without workers (the inline queue): the parent runs every chunk itself."""
-    return sweeps.drive(int(params["sweep_id"]), worker=worker_life.current_worker_id(), progress=report)
+    return sweeps.drive(int(params["sweep_id"]), worker=worker_life.current_worker_id(), progress=report, run_id=run_id)
 
 
 def _sweep_body(run_id: int, params: dict[str, Any], task: Task | None = None) -> dict[str, Any] | None:
@@ -59,7 +59,11 @@ def _sweep_body(run_id: int, params: dict[str, Any], task: Task | None = None) -
         task,
         run_id,
         lambda report: sweeps.drive(
-            sweep_id, worker=worker_life.current_worker_id(), progress=report, fan_out=_fan_out(sweep_id)
+            sweep_id,
+            worker=worker_life.current_worker_id(),
+            progress=report,
+            fan_out=_fan_out(sweep_id),
+            run_id=run_id,
         ),
     )
 

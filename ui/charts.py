@@ -21,6 +21,7 @@ theme is on.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -323,7 +324,7 @@ def with_basis(fig: go.Figure, basis: str | None) -> go.Figure:
 def for_dark(fig: go.Figure) -> go.Figure:
     """Swap the fixed colours that would vanish on a dark background (:data:`DARK_THEME_COLORS`)."""
 
-    def swapped(value):  # type: ignore[no-untyped-def]
+    def swapped(value: Any) -> Any:
         if isinstance(value, str):
             return DARK_THEME_COLORS.get(value, value)
         if isinstance(value, (list, tuple)) and any(isinstance(v, str) and v in DARK_THEME_COLORS for v in value):

@@ -42,7 +42,7 @@ from core.config import get_settings
 from core.db import unit_of_work, write_lock
 from core.errors import NotFoundError, ValidationFailed, error_text, one_line
 from core.infra import ratelimit
-from core.models import AuditEvent, Report, StrategyConfigRow, TaskRun, utcnow
+from core.models import AuditEvent, Report, StrategyConfigRow, Sweep, TaskRun, utcnow
 from core.models.base import id_in_range
 from core.schemas.task import (
     ACTIVE_STATES,
@@ -135,11 +135,32 @@ def validate_params(kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
     return parsed.model_dump(mode="json")
 
 
+#: The row a run of each kind works on, and the argument naming it. The row's ``task_run_id`` names the run working
+#: on it now: set when its first run is queued (:func:`enqueue_for`) and again by every retry (:func:`retry`).
+WORK_ROWS: dict[str, tuple[Any, str]] = {"report": (Report, "report_id"), "sweep": (Sweep, "sweep_id")}
+
+
 def _check_references(session: Session, kind: str, args: dict[str, Any], principal: Principal) -> None:
     """Refuse ids that do not exist or that the actor may not see, before anything is written.
 
-    A report is regenerated only by its owner (or an admin), and never twice at once: a report whose job is
-    still queued or running is "already queued" (a double click or Enter pressed twice queues one job)."""
+    A report or a sweep is worked on only for its owner (or an admin), and never by two runs at once: one whose
+    run is still queued or running is "already queued" (a double click, Retry pressed in two tabs, or by the owner
+    and an administrator, queues one run)."""
+    if kind == "sweep":
+        sweep = session.scalar(select(Sweep).where(Sweep.id == args["sweep_id"]).with_for_update())
+        if sweep is None or not owns(principal, sweep.owner):
+            raise ValidationFailed({"sweep_id": f"no sweep with id {args['sweep_id']}"})
+        busy = session.scalar(
+            select(TaskRun.id)
+            .where(
+                TaskRun.kind == "sweep",
+                TaskRun.state.in_(ACTIVE_STATES),
+                or_(TaskRun.id == sweep.task_run_id, TaskRun.args["sweep_id"].as_integer() == sweep.id),
+            )
+            .limit(1)
+        )
+        if busy is not None:
+            raise ValidationFailed({"sweep_id": f"sweep {sweep.id} is already queued or running (run {busy})"})
     if kind == "compute" and args.get("config_id") is not None:
         if (session.get(StrategyConfigRow, args["config_id"]) if id_in_range(args["config_id"]) else None) is None:
             raise ValidationFailed({"config_id": f"no strategy config with id {args['config_id']}"})
@@ -574,7 +595,28 @@ def retry(run_id: int, user: Any, *, huey: Any = None) -> int:
                 {"run": f"run {run_id} is {row.state}; only failed, interrupted or cancelled runs can be retried"}
             )
         kind, args = row.kind, dict(row.args or {})
-    return enqueue(kind, args, user=user, retry_of_id=run_id, huey=huey)
+    new_id = enqueue(kind, args, user=user, retry_of_id=run_id, huey=huey)
+    if kind in WORK_ROWS:
+        _link_retry(kind, args, new_id)
+    return new_id
+
+
+def _link_retry(kind: str, args: dict[str, Any], run_id: int) -> None:
+    """The report or sweep a retry works on names the new run (a cancel on its page reaches that run); a failed
+    sweep shows queued again (it is: the run resumes it). A worker that took the run first already linked it
+    (:func:`core.services.sweeps.drive`), and a run that already ended (an inline queue) is not named again."""
+    model, key = WORK_ROWS[kind]
+    with unit_of_work() as session:
+        if session.scalar(select(TaskRun.state).where(TaskRun.id == run_id)) not in ACTIVE_STATES:
+            return
+        session.execute(update(model).where(model.id == args.get(key)).values(task_run_id=run_id))
+        if model is Sweep:
+            session.execute(
+                update(Sweep)
+                .where(Sweep.id == args.get(key), Sweep.status == "failed")
+                .values(status="queued", error=None, finished_at=None)
+            )
+        session.commit()
 
 
 def cancel(run_id: int, user: Any, *, huey: Any = None) -> TaskRunOut:

@@ -536,12 +536,15 @@ def drive(
     progress: Progress | None = None,
     fan_out: Callable[[int], None] | None = None,
     poll_s: float = 0.2,
+    run_id: int | None = None,
 ) -> dict[str, Any]:
     """The parent run's body: fan out ``fan_out(n)`` helper jobs, then run chunks here as well, re-queue the chunks
     of dead workers, report progress, and finish the sweep; return its summary. A sweep that is already finished
-    (a retried parent) returns at once; a cancelled one stops before its next chunk."""
+    (a retried parent) returns at once; a cancelled one stops before its next chunk. ``run_id`` (the parent run)
+    becomes the sweep's ``task_run_id``: the run a cancel reaches and whose death fails the sweep."""
     report = progress or (lambda _f, _m: None)
-    if not _set_status(sweep_id, "running", ("queued", "running", "failed"), error=None):
+    linked = {"task_run_id": run_id} if run_id is not None else {}
+    if not _set_status(sweep_id, "running", ("queued", "running", "failed"), error=None, finished_at=None, **linked):
         return _final_result(sweep_id)
     with unit_of_work() as session:
         n_chunks = int(session.scalar(select(Sweep.n_chunks).where(Sweep.id == sweep_id)) or 0)
@@ -592,10 +595,11 @@ def _final_result(sweep_id: int) -> dict[str, Any]:
 
 
 def finish(sweep_id: int) -> dict[str, Any]:
-    """running -> succeeded with its summary (once, whoever stores the last chunk); return the result summary."""
+    """running (or failed: its parent run died while a helper stored the last chunk) -> succeeded with its summary
+    (once, whoever stores the last chunk); return the result summary. Call it when every chunk is done."""
     frame = _frame(sweep_id)
     summary = _summary(frame, sweep_id)
-    _set_status(sweep_id, "succeeded", ("running",), finished_at=utcnow(), summary=summary)
+    _set_status(sweep_id, "succeeded", ("running", "failed"), finished_at=utcnow(), summary=summary, error=None)
     return _final_result(sweep_id)
 
 

@@ -26,15 +26,15 @@ import socket
 import uuid
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.db import unit_of_work
 from core.errors import one_line
-from core.models import Report, Sweep, TaskRun, WorkerHeartbeat, utcnow
+from core.models import TaskRun, WorkerHeartbeat, utcnow
 from core.schemas.task import TaskState, WorkerOut
 from core.services.ports import JobQueue, job_queue
-from core.services.runs import ERROR_MAX, as_utc, mark_failed
+from core.services.runs import ERROR_MAX, WORK_ROWS, as_utc, mark_failed
 
 if TYPE_CHECKING:
     from sqlalchemy import CursorResult
@@ -194,32 +194,41 @@ def reconcile_interrupted(
         if mark_failed(r.id, reason, from_states=(TaskState(r.state),), now=now):
             marked.append(r.id)
             log.warning("run %s marked failed (%s)", r.id, reason)
-            _fail_work_of(r.kind, r.args, reason, now)
+            _fail_work_of(r.id, r.kind, r.args, reason, now)
     return marked
 
 
-#: The row that shows what a run of each kind was making, the run's argument naming it, and what a person reads
-#: besides the run's own reason (a sweep is resumed by retrying its run: the variants already stored are kept).
-_WORK_ROWS: dict[str, tuple[Any, str, str]] = {
-    "report": (Report, "report_id", ""),
-    "sweep": (Sweep, "sweep_id", "; retry its run on the Tasks page to finish the sweep (variants stored are kept)"),
+#: What a person reads besides an interrupted run's own reason, per kind (a sweep is resumed by retrying its run).
+_HINTS: dict[str, str] = {
+    "sweep": "; retry its run on the Tasks page to finish the sweep (variants stored are kept)",
 }
 
 
 def _fail_work_of(
-    kind: str, args: Any, reason: str, now: dt.datetime, statuses: tuple[str, ...] = ("queued", "running")
+    run_id: int,
+    kind: str,
+    args: Any,
+    reason: str,
+    now: dt.datetime,
+    statuses: tuple[str, ...] = ("queued", "running"),
 ) -> None:
-    """The report or sweep of an interrupted (or lost) run: ``statuses`` -> ``failed`` with the reason. It would
-    otherwise be shown as running or queued forever (a sweep whose parent run died also keeps its helpers from
-    claiming more chunks: a retry of the run resumes it, re-queueing the dead worker's chunk)."""
-    model, key, hint = _WORK_ROWS.get(kind, (None, "", ""))
+    """The report or sweep of an interrupted (or lost) run: ``statuses`` -> ``failed`` with the reason, when that
+    run is the one working on it (another run, a retry, may be). It would otherwise be shown as running or queued
+    forever (a sweep whose parent run died also keeps its helpers from claiming more chunks: a retry of the run
+    resumes it, re-queueing the dead worker's chunk)."""
+    model, key = WORK_ROWS.get(kind, (None, ""))
     work_id = (args or {}).get(key) if model is not None and isinstance(args, dict) else None
     if work_id is None:
         return
+    hint = "" if "retry" in reason else _HINTS.get(kind, "")
     with unit_of_work() as session:
         session.execute(
             update(model)
-            .where(model.id == work_id, model.status.in_(statuses))
+            .where(
+                model.id == work_id,
+                model.status.in_(statuses),
+                or_(model.task_run_id == run_id, model.task_run_id.is_(None)),
+            )
             .values(status="failed", error=(reason + hint)[:ERROR_MAX], finished_at=now)
         )
         session.commit()
@@ -287,5 +296,5 @@ class LostMessageWatch:
             if mark_failed(run_id, reason, from_states=(TaskState.QUEUED,), now=now):
                 lost.append(run_id)
                 log.warning("run %s marked failed (%s)", run_id, LOST_ERROR)
-                _fail_work_of(r.kind, r.args, reason, now, statuses=("queued",))
+                _fail_work_of(run_id, r.kind, r.args, reason, now, statuses=("queued",))
         return lost
