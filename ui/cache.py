@@ -355,7 +355,8 @@ def _run_backtest(params_json: str, token: str) -> dict[str, Any]:
         "warnings": list(run.result.warnings)[:10],
         "rebalances": len(run.result.rebalance_dates),
         "benchmark": run.benchmark,
-        "benchmark_symbol": inputs.benchmark_symbol,
+        "benchmark_symbol": run.benchmark_label,
+        "benchmark_metrics": run.benchmark_metrics,
         "turnover_per_year": run.turnover_per_year,
         "total_costs": run.total_costs,
     }

@@ -368,14 +368,6 @@ def prewarm(token: str, versions: list[ConfigVersionOut]) -> None:
     cache.prewarm_backtests(("strategy lab", active.id), token, first_runs)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _benchmark_metrics(token: str) -> dict[str, Any]:
-    from core.quant.risk import risk_metrics
-
-    bench = cache.market_inputs(token).benchmark
-    return risk_metrics(bench.dropna(), bench.dropna()) if bench is not None and len(bench.dropna()) > 1 else {}
-
-
 #: Rows of the comparison beyond the risk metrics: (label, key in a backtest dict, unit).
 EXTRA_ROWS = (
     ("Turnover per year", "turnover_per_year", "fraction"),
@@ -460,7 +452,9 @@ def compare(token: str, versions: list[ConfigVersionOut], preview_result: dict[s
     )
     if runs:
         reference = next((labels[i] for i in chosen if labels[i] in runs), None)
-        tables.show(compare_table(runs, _benchmark_metrics(token), reference), hide_index=False)
+        # the benchmark of the first run (the preview's), alone over that run's dates: the Dashboard's definition
+        bench_metrics = (first or {}).get("benchmark_metrics") or {}
+        tables.show(compare_table(runs, bench_metrics, reference), hide_index=False)
 
 
 def _on_save() -> None:

@@ -42,6 +42,17 @@ class BacktestRun:
     values: pd.Series
     benchmark: pd.Series | None
     metrics: dict[str, object]
+    #: The benchmark's name: the version's symbol or blend, else the default rule's symbol.
+    benchmark_label: str | None = None
+    #: The annual risk-free rate the metrics use.
+    rf: float = 0.0
+
+    @property
+    def benchmark_metrics(self) -> dict[str, object]:
+        """The benchmark alone over the index's dates (the Dashboard's benchmark column: the same definition)."""
+        if self.benchmark is None or len(self.benchmark.dropna()) < 2:
+            return {}
+        return risk_metrics(self.benchmark, None, rf=self.rf)
 
     @property
     def turnover_per_year(self) -> float | None:
@@ -88,9 +99,9 @@ def run_backtest(
         # the index exists from its first allocation: before it the level only sits at the base value, which would
         # flatten every chart and dilute volatility, Sharpe and the rest (docs/methodology.md)
         values = values.loc[pd.Timestamp(result.rebalance_dates[0]) :]
-    bench_levels, _label = version_benchmark(inputs, cfg)
+    bench_levels, label = version_benchmark(inputs, cfg)
     bench = bench_levels.reindex(values.index).ffill() if bench_levels is not None else None
-    return BacktestRun(result, values, bench, risk_metrics(values, bench, rf=rf))
+    return BacktestRun(result, values, bench, risk_metrics(values, bench, rf=rf), benchmark_label=label, rf=rf)
 
 
 #: Longest a compute waits for another compute of the same config version, seconds.
@@ -148,7 +159,7 @@ def compute_config(
         if len(run.values):  # the metrics' risk-free rate over the index's own dates (docs/methodology.md)
             rate = risk_free(session, run.values.index[0].date(), run.values.index[-1].date()).rate
             if rate:
-                run.metrics = risk_metrics(run.values, run.benchmark, rf=rate)
+                run.metrics, run.rf = risk_metrics(run.values, run.benchmark, rf=rate), rate
         result: BacktestResult = run.result
         progress(0.6, "computing risk metrics")
         values, metrics = run.values, run.metrics
