@@ -27,3 +27,8 @@ def number(value: object, digits: int = 2) -> str:
 def metric_value(value: object, unit: str) -> str:
     """A risk metric in its unit: fractions as percent, ratios as plain numbers."""
     return pct(value) if unit == "fraction" else number(value)
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1, "chunk"`` -> "1 chunk", ``3, "chunk"`` -> "3 chunks" (``nouns`` when the plural is not noun + s)."""
+    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"

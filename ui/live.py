@@ -11,7 +11,7 @@ does not either: the live panel shows it.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 
 import streamlit as st
 
@@ -22,3 +22,16 @@ def rerun_when_changed(key: str, seen: Mapping[Hashable, Hashable]) -> None:
     st.session_state[key] = dict(seen)
     if previous and any(seen.get(k) != v for k, v in previous.items()):
         st.rerun(scope="app")
+
+
+def keep_choice(key: str, options: Sequence[Hashable]) -> None:
+    """Keep the choice of the picker under ``key`` among ``options`` (the first when it is gone), stated again
+    before the picker is drawn.
+
+    A picker's browser side holds the chosen option's label as text, not its id. When the label changes
+    (``run 4 · … · queued`` -> ``… · succeeded``) and the id stays chosen, Streamlit keeps the id but sends the
+    browser no value, so the browser keeps showing the old label under a detail that says otherwise. A value set
+    through session state before the widget is sent with it (``set_value``), so the browser shows the label
+    ``format_func`` gives from this run's state. Options are ids, so a changed label never resets the choice."""
+    chosen = st.session_state.get(key)
+    st.session_state[key] = chosen if chosen in options else options[0]

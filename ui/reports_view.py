@@ -18,7 +18,7 @@ from core.services import reports
 from core.services.reporting.content import REPORT_TYPES as TYPE_LABELS
 from ui import auth, cache, tables
 from ui.errors import show_error, shown_errors
-from ui.live import rerun_when_changed
+from ui.live import keep_choice, rerun_when_changed
 
 KEY_TYPE = "reports_type"
 KEY_LIVE_SIGNATURE = "reports_live_signature"
@@ -184,8 +184,7 @@ def history(user: UserOut) -> None:
             frame = frame.drop(columns=["owner"])
         tables.show(frame)
         ids = [r.id for r in rows]
-        if st.session_state.get(KEY_SELECTED) not in ids:
-            st.session_state[KEY_SELECTED] = ids[0]
+        keep_choice(KEY_SELECTED, ids)  # the label below follows the report's status (it ends while chosen)
         by_id = {r.id: r for r in rows}
         st.selectbox(
             "Report",

@@ -14,12 +14,16 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.errors import AutoIndexError, ValidationFailed
+from core.quant.risk import METRIC_DEFINITIONS
 from core.schemas.strategy_version import ConfigVersionOut
 from core.schemas.sweep import MAX_VARIANTS, SLEEVE_AXIS, SWEEPABLE, Grid, SweepOut, parse_param
 from core.schemas.user import UserOut
 from core.services import compute, sweeps
-from ui import auth, plotly_element
-from ui.errors import show_error
+from ui import auth, forms, plotly_element, tables
+from ui.errors import show_error, shown_errors
+from ui.format import plural
+from ui.live import keep_choice, rerun_when_changed
+from ui.strategy_view import FIELDS, field_label
 
 KEY_BASE = "research_base"
 KEY_FIELDS = "research_fields"
@@ -34,6 +38,12 @@ KEY_FIX = "research_fix_"  # + field name
 KEY_PROMOTE = "research_promote_variant"
 KEY_PROMOTE_NAME = "research_promote_name"
 KEY_NOTICE = "research_notice"
+KEY_LIVE_SIGNATURE = "research_live_signature"
+
+#: Seconds between two looks at a queued or running sweep (as the Tasks and Reports live panels).
+LIVE_REFRESH_S = 1.5
+#: Sweep states that can still change by themselves (a worker moves them on).
+ACTIVE_STATES = ("queued", "running")
 
 #: Example values shown for a field when it is chosen.
 EXAMPLES = {
@@ -48,6 +58,49 @@ EXAMPLES = {
     SLEEVE_AXIS: "0.25",
 }
 _SPLITS = ("No split", "Split date", "Rolling windows")
+#: Metrics a sweep stores beyond :data:`core.quant.risk.METRIC_DEFINITIONS`: (label, unit).
+_EXTRA_METRICS = {
+    "turnover": ("Turnover per year", "fraction"),
+    "costs": ("Total costs", "fraction"),
+    "deflated_sharpe": ("Deflated Sharpe", "ratio"),
+}
+_PREFIXES = {"is_": "In-sample ", "oos_": "Out-of-sample "}
+#: The results table's own columns.
+_COLUMN_LABELS = {"variant": "Variant", "rank": "Rank", "error": "Error"}
+
+
+def field_name(field: str) -> str:
+    """A sweepable field as the Strategy lab names it; without its percent unit where the grid takes the stored
+    fraction (``max_weight=none,0.05``): "Max weight per asset"."""
+    if field == SLEEVE_AXIS:
+        return "Sleeve mixes"
+    ui = FIELDS.get(field)
+    label = field_label(field)
+    return label.split(" (")[0] if ui is not None and ui.scale != 1 else label
+
+
+def _values_label(field: str) -> str:
+    ui = FIELDS.get(field)
+    if field == SLEEVE_AXIS:
+        return "Sleeve mixes: a step, or sleeves and a step"
+    fractions = ui is not None and ui.scale != 1
+    return f"{field_name(field)}: values" + (" (as fractions: 0.05 is 5%)" if fractions else "")
+
+
+def _metric(column: str) -> tuple[str, str]:
+    """A results column's label and unit: ``oos_cagr`` -> ("Out-of-sample CAGR", "fraction")."""
+    prefix = next((p for p in _PREFIXES if column.startswith(p)), "")
+    key = column[len(prefix) :]
+    label, unit = _EXTRA_METRICS.get(key) or (METRIC_DEFINITIONS[key][0], METRIC_DEFINITIONS[key][2])
+    return _PREFIXES.get(prefix, "") + label, unit
+
+
+def metric_name(column: str) -> str:
+    """A results metric as people read it: ``max_drawdown`` -> "Max drawdown"."""
+    try:
+        return _metric(column)[0]
+    except KeyError:
+        return str(tables.header(column))
 
 
 def _grid() -> tuple[Grid | None, str | None]:
@@ -75,11 +128,12 @@ def start_form(user: UserOut, versions: list[ConfigVersionOut]) -> None:
         "Fields to sweep",
         [SLEEVE_AXIS, *SWEEPABLE],
         key=KEY_FIELDS,
+        format_func=field_name,
         help="Values: a list (63,126,252), a range (start:stop:step), none for no value; sleeves: a "
         "simplex step (0.25) or sleeves and a step (equal+momentum:0.1).",
     )
     for field in st.session_state.get(KEY_FIELDS) or []:
-        st.text_input(f"{field} values", value=EXAMPLES.get(field, ""), key=KEY_VALUES + field)
+        st.text_input(_values_label(field), value=EXAMPLES.get(field, ""), key=KEY_VALUES + field)
     mode = st.radio("Out-of-sample check", _SPLITS, horizontal=True, key=KEY_SPLIT_MODE)
     split, walk_forward = None, None
     if mode == _SPLITS[1]:
@@ -99,7 +153,10 @@ def start_form(user: UserOut, versions: list[ConfigVersionOut]) -> None:
         st.caption(problem)
         return
     assert grid is not None
-    st.markdown(f"**{grid.count:,} variants** (at most {MAX_VARIANTS:,}) over {', '.join(grid.columns)}")
+    st.markdown(
+        f"**{plural(grid.count, 'variant')}** (at most {MAX_VARIANTS:,}) over "
+        + ", ".join(field_name(c) for c in grid.columns)
+    )
     if st.button("Run sweep on the workers", type="primary"):
         try:
             sweep = sweeps.start(
@@ -114,14 +171,16 @@ def start_form(user: UserOut, versions: list[ConfigVersionOut]) -> None:
             show_error(exc)
             return
         st.session_state[KEY_SELECTED] = sweep.id
-        st.session_state[KEY_NOTICE] = f"Sweep {sweep.id} queued as run {sweep.task_run_id} ({sweep.n_chunks} chunks)."
+        # kept up for a while: the rerun the sweep's end causes must not swallow which run was queued
+        forms.set_notice(
+            KEY_NOTICE, f"Sweep {sweep.id} queued as run {sweep.task_run_id} ({plural(sweep.n_chunks, 'chunk')})."
+        )
         st.rerun()
 
 
 def history(user: UserOut) -> SweepOut | None:
     """The sweeps the user may see; returns the selected one."""
-    if KEY_NOTICE in st.session_state:
-        st.success(st.session_state.pop(KEY_NOTICE))
+    forms.notice(KEY_NOTICE)
     items = sweeps.list_sweeps(auth.actor())
     if not items:
         st.caption("No sweeps yet.")
@@ -140,19 +199,29 @@ def history(user: UserOut) -> SweepOut | None:
             for s in items
         ]
     )
-    st.dataframe(table, hide_index=True, width="stretch")
+    tables.show(table)
     ids = [s.id for s in items]
-    if st.session_state.get(KEY_SELECTED) not in ids:
-        st.session_state[KEY_SELECTED] = ids[0]
+    keep_choice(KEY_SELECTED, ids)  # the label below follows the sweep's status (it ends while chosen)
     chosen = st.selectbox(
         "Sweep",
         ids,
         key=KEY_SELECTED,
         format_func=lambda i: next(
-            f"{s.id}: {s.config_label}, {s.n_variants} variants, {s.status}" for s in items if s.id == i
+            f"{s.id}: {s.config_label}, {plural(s.n_variants, 'variant')}, {s.status}" for s in items if s.id == i
         ),
     )
     return next(s for s in items if s.id == chosen)
+
+
+@st.fragment(run_every=LIVE_REFRESH_S)
+def follow(sweep_id: int) -> None:
+    """A queued or running sweep's progress and Cancel, read again on every tick; when the sweep ends (or moves from
+    queued to running) the whole page reruns once, so the history, the picker and the results below show it."""
+    with shown_errors():
+        sweep = sweeps.get_sweep(sweep_id, auth.actor())
+        if sweep.status in ACTIVE_STATES:
+            progress(sweep)
+        rerun_when_changed(KEY_LIVE_SIGNATURE, {sweep.id: sweep.status})
 
 
 def progress(sweep: SweepOut) -> None:
@@ -195,13 +264,13 @@ def _heatmap(frame: pd.DataFrame, columns: list[str], metrics: list[str]) -> Non
         st.caption("A heatmap needs two swept fields with more than one value.")
         return
     c1, c2, c3 = st.columns(3)
-    metric = c1.selectbox("Metric", metrics, key=KEY_METRIC)
-    x = c2.selectbox("X", varying, key=KEY_X)
-    y = c3.selectbox("Y", [c for c in varying if c != x], key=KEY_Y)
+    metric = c1.selectbox("Metric", metrics, key=KEY_METRIC, format_func=metric_name)
+    x = c2.selectbox("X", varying, key=KEY_X, format_func=field_name)
+    y = c3.selectbox("Y", [c for c in varying if c != x], key=KEY_Y, format_func=field_name)
     keep = pd.Series(True, index=frame.index)
     for field in (c for c in varying if c not in (x, y)):
         values = sorted(labels[field].unique(), key=_order)
-        fixed = st.selectbox(f"{field} fixed at", values, key=KEY_FIX + field)
+        fixed = st.selectbox(f"{field_name(field)} fixed at", values, key=KEY_FIX + field)
         keep &= labels[field] == fixed
     view = pd.DataFrame({"x": labels.loc[keep, x], "y": labels.loc[keep, y], "z": frame.loc[keep, metric]})
     pivot = view.pivot_table(index="y", columns="x", values="z", aggfunc="first", dropna=False).reindex(
@@ -213,10 +282,15 @@ def _heatmap(frame: pd.DataFrame, columns: list[str], metrics: list[str]) -> Non
             x=list(pivot.columns),
             y=list(pivot.index),
             colorscale="RdYlGn",
-            colorbar={"title": metric},
+            colorbar={"title": metric_name(metric)},
         )
     )
-    fig.update_layout(height=380, margin={"l": 40, "r": 10, "t": 30, "b": 40}, xaxis_title=x, yaxis_title=y)
+    fig.update_layout(
+        height=380,
+        margin={"l": 40, "r": 10, "t": 30, "b": 40},
+        xaxis_title=field_name(x),
+        yaxis_title=field_name(y),
+    )
     plotly_element.show(fig, "research_heatmap")
 
 
@@ -272,7 +346,7 @@ def results(user: UserOut, sweep: SweepOut, active: ConfigVersionOut | None) -> 
     summary = sweep.summary or {}
     if summary.get("best_variant") is not None:
         st.markdown(
-            f"Best by `{summary['ranked_by']}`: **variant {summary['best_variant']}** (Sharpe "
+            f"Best by {metric_name(summary['ranked_by'])}: **variant {summary['best_variant']}** (Sharpe "
             f"{summary['best_sharpe']:.2f}, deflated Sharpe {summary.get('best_deflated_sharpe') or 0:.2f} "
             f"given {summary['n_trials']} variants tried); {summary.get('errors', 0)} variant(s) refused."
         )
@@ -284,7 +358,7 @@ def results(user: UserOut, sweep: SweepOut, active: ConfigVersionOut | None) -> 
     columns = sweep.columns
     prefix = "oos_" if sweep.has_split else ""
     metrics = [c for c in frame.columns if c not in ("variant", "rank", "error", *columns)]
-    st.dataframe(frame.sort_values("rank"), hide_index=True, width="stretch")
+    results_table(frame.sort_values("rank"), columns)
     ok = frame[frame["error"].isna()]
     tabs = st.tabs(["Heatmap", "Volatility vs CAGR"] + (["In vs out of sample"] if sweep.has_split else []))
     with tabs[0]:
@@ -320,6 +394,31 @@ def results(user: UserOut, sweep: SweepOut, active: ConfigVersionOut | None) -> 
     _promote_form(sweep, ok)
 
 
+def results_table(frame: pd.DataFrame, columns: list[str]) -> None:
+    """The variants as people read them: the Strategy lab's field names, metric names, fractions in percent, an
+    empty error cell for a variant that ran, ``none`` for a swept field left unset (as on the heatmap)."""
+    shown = frame.copy()
+    for column in columns:
+        if shown[column].map(lambda v: pd.api.types.is_scalar(v) and pd.isna(v)).any():
+            shown[column] = shown[column].map(_label)
+    if "rank" in shown:
+        shown["rank"] = shown["rank"].astype("Int64")
+    names = {c: _COLUMN_LABELS.get(c) or (field_name(c) if c in columns else metric_name(c)) for c in shown.columns}
+    percent = {
+        names[c]: st.column_config.NumberColumn(names[c], format="percent")
+        for c in shown.columns
+        if c not in columns and c not in _COLUMN_LABELS and c in names and _unit(c) == "fraction"
+    }
+    tables.show(shown.rename(columns=names), column_config=percent or None)
+
+
+def _unit(column: str) -> str | None:
+    try:
+        return _metric(column)[1]
+    except KeyError:
+        return None
+
+
 def _promote_form(sweep: SweepOut, ok: pd.DataFrame) -> None:
     if ok.empty:
         return
@@ -346,9 +445,11 @@ def page(user: UserOut, versions: list[ConfigVersionOut]) -> None:
     sweep = history(user)
     if sweep is None:
         return
-    if sweep.status in ("queued", "running"):
-        progress(sweep)
-    elif sweep.status == "succeeded":
+    if sweep.status in ACTIVE_STATES:
+        follow(sweep.id)
+        return
+    st.session_state.pop(KEY_LIVE_SIGNATURE, None)  # a sweep followed earlier ended: the next one starts afresh
+    if sweep.status == "succeeded":
         results(user, sweep, active)
     else:
         st.warning(f"Sweep {sweep.id} {sweep.status}: {sweep.error or 'see the Tasks page'}")

@@ -17,7 +17,14 @@ import streamlit as st
 
 from core.errors import AutoIndexError, ValidationFailed
 from core.infra import ratelimit
-from core.schemas.strategy import DEFAULT_CONFIG, FIELD_HELP, SLEEVES, StrategyConfig, describe_config
+from core.schemas.strategy import (
+    DEFAULT_CONFIG,
+    FIELD_HELP,
+    SLEEVE_SUM_RULE,
+    SLEEVES,
+    StrategyConfig,
+    describe_config,
+)
 from core.schemas.strategy_version import ConfigVersionOut
 from core.schemas.user import UserOut
 from core.services import strategies
@@ -302,17 +309,37 @@ def _input(name: str, errors: dict[str, str]) -> None:
         st.error(errors[name], icon=":material/error:")
 
 
-def _field_columns(groups: dict[str, tuple[str, ...]], errors: dict[str, str]) -> None:
-    """One column per group: its name in bold, then its fields' inputs."""
+def _field_columns(
+    groups: dict[str, tuple[str, ...]], errors: dict[str, str], below: dict[str, str] | None = None
+) -> None:
+    """One column per group: its name in bold, then its fields' inputs, then the group's own message (``below``)."""
     for column, (group, names) in zip(st.columns(len(groups)), groups.items()):
         with column:
             st.markdown(f"**{group}**")
             for name in names:
                 _input(name, errors)
+            if below and group in below:
+                st.error(below[group], icon=":material/error:")
+
+
+def sleeve_sum_message(errors: dict[str, str]) -> str | None:
+    """The sleeve-sum rule, broken, once and in the editor's terms (the sleeves are typed in percent), or None.
+
+    The config check names each of the four sleeves with the rule in stored terms ("must sum to 1 (equal +
+    momentum + market_cap + risk_parity = 1.2)"): right for an API or a batch, four times over and in the wrong
+    unit under four percent fields."""
+    if not any(errors.get(s, "").startswith(SLEEVE_SUM_RULE) for s in SLEEVES):
+        return None
+    typed = [_field_value(s) for s in SLEEVES]
+    total = sum(float(v) for v in typed if isinstance(v, (int, float)))
+    return f"The four sleeve weights add up to {total:.4g}%; they must add up to 100%."
 
 
 def editor(errors: dict[str, str]) -> None:
-    _field_columns(GROUPS, errors)
+    sleeve_sum = sleeve_sum_message(errors)
+    if sleeve_sum:  # said once below the sleeves, not under each of them
+        errors = {k: v for k, v in errors.items() if not (k in SLEEVES and v.startswith(SLEEVE_SUM_RULE))}
+    _field_columns(GROUPS, errors, below={"Sleeves": sleeve_sum} if sleeve_sum else None)
     more_fields(errors)
     other = {k: v for k, v in errors.items() if k not in StrategyConfig.model_fields}
     for key, message in other.items():

@@ -20,7 +20,7 @@ from core.services import schedule, workers
 from core.services.workers import HEARTBEAT_STALE_S
 from ui import auth, forms, tables
 from ui.errors import message_for, show_error, shown_errors
-from ui.live import rerun_when_changed
+from ui.live import keep_choice, rerun_when_changed
 
 #: Seconds between two refreshes of the live panel.
 LIVE_REFRESH_S = 1.5
@@ -47,6 +47,16 @@ KIND_LABELS = {
     "report": "Generate report",
     "scheduled_refresh": "Scheduled refresh + recompute",
     "retention": "Retention clean-up",
+    "sweep": "Parameter sweep",
+}
+#: A run's arguments as people read them: (label, what a missing value means).
+ARG_LABELS: dict[str, tuple[str, str]] = {
+    "config_id": ("Config version", "the active version"),
+    "provider": ("Provider", "—"),
+    "symbols": ("Symbols", "all"),
+    "full": ("Full history", "no"),
+    "report_id": ("Report", "—"),
+    "sweep_id": ("Sweep", "—"),
 }
 #: State marks from plain text fonts (DejaVu and every system font have them; emoji need an emoji font).
 STATE_ICONS = {
@@ -229,7 +239,7 @@ def _filters(user: UserOut) -> RunFilters:
 
 
 def runs_frame(runs: list[TaskRunOut]) -> pd.DataFrame:
-    """The history table: one row per run."""
+    """The history table: one row per run, with code names (:func:`ui.tables.show` writes every header alike)."""
     return pd.DataFrame(
         [
             {
@@ -237,15 +247,33 @@ def runs_frame(runs: list[TaskRunOut]) -> pd.DataFrame:
                 "kind": KIND_LABELS.get(r.kind, r.kind),
                 "state": f"{STATE_ICONS.get(r.state, '•')} {state_label(r.state)}",
                 "progress": r.progress,
-                "queued by": r.queued_by,
-                "queued at": r.queued_at,
-                "duration (s)": None if r.duration_s is None else round(r.duration_s, 2),
+                "queued_by": r.queued_by,
+                "queued_at": r.queued_at,
+                "duration_s": None if r.duration_s is None else round(r.duration_s, 2),
                 "attempts": r.attempts,
                 "message": r.error if r.state == TaskState.FAILED else r.message,
             }
             for r in runs
         ],
-        columns=["id", "kind", "state", "progress", "queued by", "queued at", "duration (s)", "attempts", "message"],
+        columns=["id", "kind", "state", "progress", "queued_by", "queued_at", "duration_s", "attempts", "message"],
+    )
+
+
+def arguments_line(args: dict[str, Any]) -> str:
+    """A run's arguments as one line: ``{"config_id": None}`` -> "Config version: the active version"."""
+
+    def value(name: str, raw: Any) -> str:
+        if raw is None or raw == []:
+            return ARG_LABELS.get(name, (name, "—"))[1]
+        if isinstance(raw, bool):
+            return "yes" if raw else "no"
+        if isinstance(raw, (list, tuple)):
+            return ", ".join(map(str, raw))
+        return str(raw)
+
+    return " · ".join(
+        f"{ARG_LABELS.get(name, (name.replace('_', ' ').capitalize(), ''))[0]}: {value(name, raw)}"
+        for name, raw in args.items()
     )
 
 
@@ -266,13 +294,11 @@ def history(user: UserOut) -> None:
     tables.show(
         runs_frame(runs),
         column_config={
-            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent")
+            "progress": st.column_config.ProgressColumn("Progress", min_value=0.0, max_value=1.0, format="percent")
         },
     )
     ids = [r.id for r in runs]
-    selected = st.session_state.get(KEY_SELECTED)
-    if selected not in ids:
-        st.session_state[KEY_SELECTED] = ids[0]
+    keep_choice(KEY_SELECTED, ids)  # the label below follows the run's state (it ends while chosen)
     st.selectbox(
         "Run",
         ids,
@@ -330,7 +356,8 @@ def run_detail(user: UserOut) -> None:
                 st.warning(str(warning))
         elif run.message:
             st.caption(run.message)
-        st.json(run.args, expanded=True)
+        if run.args:
+            st.markdown(arguments_line(run.args))
         if run.error and run.state != TaskState.SUCCEEDED:
             st.error(run.error)
         if run.traceback and user.is_admin:

@@ -62,6 +62,8 @@ SLEEVES: tuple[str, ...] = ("equal", "momentum", "market_cap", "risk_parity")
 
 #: Tolerance for the sleeve weights summing to one.
 SLEEVE_SUM_TOLERANCE = 1e-9
+#: The start of the message each sleeve carries when the four do not sum to 1 (forms show it once, in their terms).
+SLEEVE_SUM_RULE = "sleeve weights must sum to 1"
 
 _SLEEVE_LABELS = {
     "equal": "Equal weight",
@@ -201,7 +203,7 @@ class StrategyConfig(BaseModel):
         problems: list[InitErrorDetails] = []
         total = math.fsum(getattr(self, s) for s in SLEEVES)
         if abs(total - 1.0) > SLEEVE_SUM_TOLERANCE:
-            message = f"sleeve weights must sum to 1 (equal + momentum + market_cap + risk_parity = {total:.6g})"
+            message = f"{SLEEVE_SUM_RULE} (equal + momentum + market_cap + risk_parity = {total:.6g})"
             for sleeve in SLEEVES:
                 problems.append(
                     InitErrorDetails(

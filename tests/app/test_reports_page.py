@@ -62,6 +62,25 @@ def test_analyst_queues_a_report_and_sees_it_pending(jobs_queue):
     assert any(f"#{row.id}" in p.proto.text for p in at.get("progress"))
 
 
+def test_the_report_picker_says_the_status_the_chosen_report_is_in_now(jobs_queue):
+    """Newcomer walk: the Report picker read "#2 · … · queued" while the history said done (the browser keeps the
+    label it was sent for the chosen id unless it is sent the choice again; see the Tasks page's twin test)."""
+    from core.services import reports, runs
+
+    _clear_reports()
+    for run in runs.active_runs():  # an earlier test's queued report run would hold the reused report id
+        runs.mark_cancelled(run.id)
+    rid = reports.request_report("performance", "YTD", "csv", owner=ANALYST[0])
+    at = make_app(ANALYST[0], page=PAGE)
+    assert not at.exception
+    assert at.selectbox(key="reports_selected").proto.raw_value.endswith("· queued")
+    reports.generate_report(rid)
+    at.run()  # the rerun the live panel asks for when the report is done
+    picker = at.selectbox(key="reports_selected")
+    assert picker.value == rid
+    assert picker.proto.set_value and picker.proto.raw_value.endswith("· done")
+
+
 def test_bad_custom_range_is_refused_naming_the_field(jobs_queue):
     from core.services import reports
 

@@ -121,7 +121,9 @@ def test_strategy_bad_input_shows_message_beside_field_and_saves_nothing(app_db)
     at = make_app(ANALYST[0], page="pages/strategy.py")
     assert not at.exception
     at.number_input(key="strategy_field_equal").set_value(50.0).run()  # percent: the sleeves now sum to 150%
-    assert any("sum to 1" in e.value for e in at.error)
+    # said once, below the sleeves, in percent as they are typed (it was under each of the four, in fractions)
+    sleeve_errors = [e.value for e in at.error if "sleeve" in e.value]
+    assert sleeve_errors == ["The four sleeve weights add up to 150%; they must add up to 100%."]
     assert any("paused" in w.value for w in at.warning)
     save = next(b for b in at.button if b.label == "Save as new version")
     assert save.disabled

@@ -135,3 +135,57 @@ def test_a_run_that_succeeded_with_warnings_is_marked_filtered_and_explained(job
     assert table["State"].tolist() == ["! succeeded with warnings"]
     at.selectbox(key="tasks_selected_run").set_value(run_id).run()
     assert warnings[0] in [str(w.value) for w in at.warning]
+
+
+def test_the_run_picker_says_the_state_the_chosen_run_is_in_now(jobs_queue):
+    """Newcomer walk: the Run picker read "run 4 · Recompute index · queued" right above a detail saying "succeeded".
+    The browser holds the chosen option's label as text; with the id still chosen, Streamlit sent it no value, so it
+    kept the old label. The page now sends the choice on every run: the browser shows this run's label, and the
+    choice stays on the same run."""
+    from core.services import runs as svc
+
+    run_id = svc.enqueue("compute", {}, user=ADMIN[0])
+    at = make_app(ADMIN[0], page=PAGE)
+    at.selectbox(key="tasks_selected_run").set_value(run_id).run()
+    assert at.selectbox(key="tasks_selected_run").proto.raw_value == f"run {run_id} · Recompute index · queued"
+    svc.mark_running(run_id, worker="w")
+    svc.mark_succeeded(run_id)
+    at.run()  # the rerun the live panel asks for when the run ends
+    picker = at.selectbox(key="tasks_selected_run")
+    fresh = f"run {run_id} · Recompute index · succeeded"
+    assert picker.value == run_id and fresh in picker.options
+    assert picker.proto.set_value and picker.proto.raw_value == fresh  # what the browser shows in the picker
+    assert "✓ succeeded" in [m.value for m in at.metric]
+
+
+def test_run_detail_reads_as_words_and_the_history_headers_alike(jobs_queue):
+    """Newcomer walk: the detail showed raw JSON (``{"config_id": NULL}``), the headers mixed "ID, Kind, State"
+    with "progress, queued by, queued at (UTC)", and a sweep's kind read "sweep" beside "Recompute index"."""
+    from core.schemas.sweep import parse_grid
+    from core.services import runs as svc
+    from core.services import sweeps
+
+    run_id = svc.enqueue("compute", {}, user=ADMIN[0])
+    sweep = sweeps.start(ADMIN[0], parse_grid(["cost_bps=0,25"]), queue=True)
+    at = make_app(ADMIN[0], page=PAGE)
+    at.selectbox(key="tasks_selected_run").set_value(run_id).run()
+    assert not at.exception
+    assert "Config version: the active version" in texts(at)
+    assert not at.json
+    table = at.dataframe[0].value
+    assert list(table.columns) == [
+        "ID",
+        "Kind",
+        "State",
+        "Progress",
+        "Queued by",
+        "Queued at (UTC)",
+        "Duration (s)",
+        "Attempts",
+        "Message",
+    ]
+    kinds = dict(zip(table["ID"], table["Kind"]))
+    assert kinds[sweep.task_run_id] == "Parameter sweep" and kinds[run_id] == "Recompute index"
+    at.selectbox(key="tasks_selected_run").set_value(sweep.task_run_id).run()
+    assert f"Run {sweep.task_run_id}: Parameter sweep" in texts(at)
+    assert f"Sweep: {sweep.id}" in texts(at)
