@@ -8,6 +8,8 @@ who has not enrolled yet.
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from core.config import get_settings
@@ -15,6 +17,30 @@ from core.errors import AutoIndexError, ValidationFailed
 from core.schemas.user import UserOut
 from core.services import two_factor
 from ui import auth, forms, state
+
+#: Modules of light margin a QR code needs around it to be found by a camera (ISO/IEC 18004: 4).
+QUIET_ZONE = 4
+_VIEW_BOX = re.compile(r'viewBox="([-\d.]+) ([-\d.]+) ([\d.]+) ([\d.]+)"')
+
+
+def on_light(svg: str, quiet_zone: int = QUIET_ZONE) -> str:
+    """The QR code ``svg`` (:func:`core.services.two_factor.qr_svg`: dark modules on a transparent background, one
+    module per viewBox unit) drawn on white with ``quiet_zone`` modules of margin: a camera reads a QR code only dark
+    on light, and on the dark theme's background a transparent one was black on near-black. The margin the code
+    already has counts (its first dark module is where its margin ends)."""
+    box = _VIEW_BOX.search(svg)
+    if box is None:
+        return svg
+    x, y, width, height = (float(v) for v in box.groups())
+    corners = re.findall(r"M([\d.]+),([\d.]+)", svg)  # where each dark module starts
+    margin = min((min(float(cx) - x, float(cy) - y) for cx, cy in corners), default=0.0)
+    grow = max(0.0, quiet_zone - margin)
+    x, y, width, height = x - grow, y - grow, width + 2 * grow, height + 2 * grow
+    svg = svg.replace(box.group(0), f'viewBox="{x:g} {y:g} {width:g} {height:g}"', 1)
+    background = f'<rect x="{x:g}" y="{y:g}" width="{width:g}" height="{height:g}" fill="#ffffff"/>'
+    # the background first (drawn under the modules), and the modules dark whatever the page's colours
+    svg = re.sub(r"(<svg\b[^>]*>)", lambda m: m.group(1) + background, svg, count=1)
+    return re.sub(r"<path\b(?![^>]*\sfill=)", '<path fill="#000000"', svg)
 
 
 def _on_begin() -> None:
@@ -97,7 +123,7 @@ def _enrolment(enrolment: two_factor.Enrolment) -> None:
         "Authenticator, 1Password, Aegis, ...), or type the secret in.\n"
         "2. Enter the 6-digit code the app shows to confirm."
     )
-    st.image(enrolment.qr_svg, width=220, caption="otpauth QR code")
+    st.image(on_light(enrolment.qr_svg), width=220, caption="otpauth QR code")
     st.code(enrolment.secret, language=None)
     with st.form("two_factor_confirm"):
         forms.text_field(

@@ -67,6 +67,53 @@ TITLE_ROW = 28
 DARK_THEME_COLORS = {INDEX_COLOR: "#6fa8dc", "#2f6690": "#7fb2e5", NEUTRAL_COLOR: "#aab3c2"}
 
 
+def _rgb(color: str) -> tuple[int, int, int] | None:
+    """The red, green and blue of ``#rrggbb``, ``rgb(r, g, b)`` or ``rgba(r, g, b, a)``; None for anything else."""
+    text = color.strip().lower()
+    if len(text) == 7 and text.startswith("#"):
+        try:
+            return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
+        except ValueError:
+            return None
+    if text.startswith(("rgb(", "rgba(")) and text.endswith(")"):
+        parts = [p.strip() for p in text[text.index("(") + 1 : -1].split(",")]
+        if len(parts) in (3, 4):
+            try:
+                return int(float(parts[0])), int(float(parts[1])), int(float(parts[2]))
+            except ValueError:
+                return None
+    return None
+
+
+_DARK_BY_RGB = {_rgb(light): dark for light, dark in DARK_THEME_COLORS.items()}
+
+
+def translucent(color: str, alpha: float) -> str:
+    """``#rrggbb`` as ``rgba(r,g,b,alpha)`` (a band's fill): :func:`for_dark` swaps it like the colour itself."""
+    red, green, blue = _rgb(color) or (0, 0, 0)
+    return f"rgba({red},{green},{blue},{alpha:g})"
+
+
+def dark_color(color: str) -> str:
+    """``color`` as drawn in the dark theme: a fixed colour of :data:`DARK_THEME_COLORS`, written as ``#rrggbb`` or as
+    ``rgb``/``rgba`` of the same red, green and blue (a fill keeps its transparency), becomes its lighter stand-in;
+    anything else is unchanged."""
+    if color in DARK_THEME_COLORS:
+        return DARK_THEME_COLORS[color]
+    rgb = _rgb(color)
+    stand_in = _DARK_BY_RGB.get(rgb) if rgb is not None else None
+    if stand_in is None or not color.strip().lower().startswith("rgba("):
+        return stand_in or color
+    alpha = color.strip()[:-1].split(",")[3].strip()
+    return translucent(stand_in, float(alpha))
+
+
+def colorway(dark: bool = False) -> list[str]:
+    """The colours Plotly gives traces that name none (:data:`CATEGORY_COLORS` in order), the dark theme's stand-ins
+    swapped in when ``dark``: the first, the index's navy, was a bar nobody could see on the dark background."""
+    return [dark_color(c) for c in CATEGORY_COLORS] if dark else list(CATEGORY_COLORS)
+
+
 #: Most points per line sent to the browser: about one per pixel of a full-width chart on a wide screen.
 SCREEN_POINTS = 1000
 
@@ -200,13 +247,13 @@ def _tick_text(value: float, tickformat: str | None) -> str:
 def preset_margins(fig: go.Figure) -> go.Figure:
     """Start a line chart with the left and bottom margins its tick labels and legend will need.
 
-    Streamlit's Plotly theme turns ``automargin`` on: Plotly draws the chart, measures the labels and the legend,
+    The chart element's template turns ``automargin`` on: Plotly draws the chart, measures the labels and the legend,
     and draws it all again with the margins grown to hold them (issue 17: 15-40 ms per draw here, and Streamlit
     draws each chart twice when it mounts it). Margins that already hold them change nothing and skip that second
-    pass; ``automargin`` stays on, so a label wider than estimated still fits, at the old cost. Lines with a numeric
-    y axis (not log) and bars standing on a numeric x axis (histograms) are preset here, heatmaps and horizontal
-    bars by :func:`_preset_category_margins`; pies, bars standing on categories and anything else are left to
-    Plotly."""
+    pass; ``automargin`` stays on (the chart element's template, :mod:`ui.plotly_element`), so a label wider than
+    estimated still fits, at the old cost. Lines with a numeric y axis (linear or log) and bars standing on a numeric
+    x axis (histograms) are preset here, heatmaps and horizontal bars (their legend too) by
+    :func:`_preset_category_margins`; pies, bars standing on categories and anything else are left to Plotly."""
     traces = list(fig.data)
     kinds = {getattr(t, "type", None) for t in traces}
     numeric_x = bool(traces) and all(_numeric(getattr(t, "x", None)) for t in traces)
@@ -216,13 +263,17 @@ def preset_margins(fig: go.Figure) -> go.Figure:
     if not traces or not (kinds == {"scatter"} or standing):
         return fig
     yaxis = fig.layout.yaxis
-    if yaxis.type in ("log", "category", "date"):
+    if yaxis.type in ("category", "date"):
         return fig
     try:
         values = [np.asarray(t.y, dtype=float) for t in traces if t.y is not None and len(t.y)]
     except (TypeError, ValueError):  # not numbers (categories, dates): Plotly measures them itself
         return fig
-    values = [v[np.isfinite(v)] for v in values]
+    log = yaxis.type == "log"
+    # A log axis draws only positive values and labels them as a linear one would (100, 150, 200; 1000, 2000, 5000;
+    # 10k, 20k): its widest label is the widest of the shown range's ends too. It was left to Plotly, which (the
+    # chart element draws without Streamlit's theme) left it at the 10 px margin: "00" for 100, under the title.
+    values = [v[np.isfinite(v) & (v > 0)] if log else v[np.isfinite(v)] for v in values]
     values = [v for v in values if v.size]
     if not values:
         return fig
@@ -235,15 +286,19 @@ def preset_margins(fig: go.Figure) -> go.Figure:
             high = min(high, 1.0)
     widest = max(_label_px(_tick_text(low, yaxis.tickformat)), _label_px(_tick_text(high, yaxis.tickformat)))
     left = widest + _CHAR_PX["0"] + _LEFT_PAD + (_Y_TITLE if yaxis.title.text else 0.0)
-    shown = [t for t in traces if t.showlegend is not False]
-    rows = 0
-    if len(shown) > 1 and fig.layout.showlegend is not False:
-        width = sum(_label_px(str(t.name or "")) + 40.0 for t in shown)
-        rows = int(np.ceil(width / _LEGEND_WIDTH))
-    bottom = _X_LABELS + _LEGEND_ROW * rows + (_X_TITLE if fig.layout.xaxis.title.text else 0)
+    bottom = _X_LABELS + _LEGEND_ROW * _legend_rows(fig, traces) + (_X_TITLE if fig.layout.xaxis.title.text else 0)
     # a numeric x axis (years, returns) puts a tick label on the plot's right edge: half of it sticks out
     right = _NUMERIC_X_RIGHT if numeric_x and not standing else None
     return _grow_margins(fig, left, bottom, right)
+
+
+def _legend_rows(fig: go.Figure, traces: list) -> int:  # type: ignore[type-arg]
+    """Rows of the legend under the plot (none for a single trace, which Plotly draws without a legend)."""
+    shown = [t for t in traces if t.showlegend is not False and getattr(t, "type", None) != "heatmap"]
+    if len(shown) <= 1 or fig.layout.showlegend is False:
+        return 0
+    width = sum(_label_px(str(t.name or "")) + 40.0 for t in shown)
+    return int(np.ceil(width / _LEGEND_WIDTH))
 
 
 def _numeric(values) -> bool:  # type: ignore[no-untyped-def]
@@ -300,6 +355,10 @@ def _preset_category_margins(fig: go.Figure, traces: list) -> go.Figure:  # type
         return fig
     else:
         bottom = _X_CATEGORIES if columns else _X_LABELS
+    # grouped horizontal bars (index and benchmark) put their legend under the plot, below the value labels
+    bottom += _LEGEND_ROW * _legend_rows(fig, traces)
+    if not heatmaps:  # bars along a numeric x axis: a tick label on the plot's right edge sticks out by half
+        right = max(right or 0.0, _NUMERIC_X_RIGHT)
     left = max(_label_px(r) for r in rows) + _LEFT_PAD + 4.0
     return _grow_margins(fig, left, bottom, right)
 
@@ -322,20 +381,24 @@ def with_basis(fig: go.Figure, basis: str | None) -> go.Figure:
 
 
 def for_dark(fig: go.Figure) -> go.Figure:
-    """Swap the fixed colours that would vanish on a dark background (:data:`DARK_THEME_COLORS`)."""
+    """Swap the fixed colours that would vanish on a dark background (:data:`DARK_THEME_COLORS`, by
+    :func:`dark_color`): lines, markers (a bar's, a pie's slices) and fills (a band's ``fillcolor``, its legend
+    swatch too)."""
 
     def swapped(value: Any) -> Any:
         if isinstance(value, str):
-            return DARK_THEME_COLORS.get(value, value)
-        if isinstance(value, (list, tuple)) and any(isinstance(v, str) and v in DARK_THEME_COLORS for v in value):
+            new = dark_color(value)
+            return value if new == value else new
+        if isinstance(value, (list, tuple)) and any(isinstance(v, str) and dark_color(v) != v for v in value):
             return [swapped(v) for v in value]
         return value
 
     def swap(trace) -> None:  # type: ignore[no-untyped-def]
         # Each trace type has its own colour properties (a pie's marker has ``colors``, no ``color``; a heatmap
-        # has no line): only those the type has are read, so every trace type goes through.
-        for part, names in (("line", ("color",)), ("marker", ("color", "colors"))):
-            holder = getattr(trace, part, None) if part in trace else None
+        # has no line; a bar has no ``fillcolor``): only those the type has are read, so every trace type goes
+        # through.
+        for part, names in (("line", ("color",)), ("marker", ("color", "colors")), (None, ("fillcolor",))):
+            holder = trace if part is None else getattr(trace, part, None) if part in trace else None
             for name in names:
                 if holder is not None and name in holder:
                     value = holder[name]

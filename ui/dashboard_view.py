@@ -50,11 +50,8 @@ PLOT_CONFIG = {
 
 
 def dark_theme() -> bool:
-    """True when the browser shows the dark theme (st.context.theme, inferred from the app's background)."""
-    try:
-        return st.context.theme.type == "dark"
-    except Exception:  # outside a browser session (AppTest) there is no theme
-        return False
+    """True when the browser shows the dark theme (:func:`ui.plotly_element.dark_theme`, the one reading of it)."""
+    return plotly_element.dark_theme()
 
 
 def _themed(build: go.Figure | Callable[[], go.Figure], dark: bool, basis: str | None = None) -> str:
@@ -98,7 +95,8 @@ def plot(
     chart passes it. With ``view`` (the data version token, the config id and every argument the figure depends on)
     the figure is built and serialised once and reused (:func:`ui.cache.figure`); without it, on every run."""
     figure = build if callable(build) else (lambda: build)
-    plotly_element.show(_sent(Chart(figure, key, view), dark_theme(), basis), key, PLOT_CONFIG)
+    dark = dark_theme()
+    plotly_element.show(_sent(Chart(figure, key, view), dark, basis), key, PLOT_CONFIG, dark=dark)
 
 
 def draw(chart: Chart, basis: str | None) -> None:
@@ -399,6 +397,8 @@ def charts_panel(data: DashboardData, token: str) -> None:
         elif section == "Risk":
             risk(data, token)
         elif section == "Scenarios":
-            risk_panels(data, comparison_series_for(data))  # issue 15: comparisons, Monte Carlo, stress, factors
+            risk_panels(
+                data, comparison_series_for(data), dark=dark_theme()
+            )  # issue 15: comparisons, Monte Carlo, stress, factors
         else:
             freshness(cache.freshness(token))

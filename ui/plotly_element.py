@@ -15,7 +15,8 @@ Plotly.js is the pinned ``plotly`` package's own bundle (``plotly/package_data/p
 Streamlit's static file serving from ``static/`` (copied there on first import, named by version so a new pin is
 a new URL). The look follows the app's theme in the browser: colours and font come from the ``--st-*`` CSS
 properties Streamlit gives the element, read at each draw, so light, dark and a theme switch need no rerun; the
-fixed colours :func:`ui.charts.for_dark` swaps still come from the server's view of the theme. The modebar keeps
+fixed colours :func:`ui.charts.for_dark` swaps, and the category colours given to traces that name none
+(:func:`ui.charts.colorway`), still come from the server's view of the theme (:func:`dark_theme`). The modebar keeps
 Plotly's tools and gains a full-screen button (Escape leaves it).
 """
 
@@ -85,7 +86,9 @@ function template(host, colorway) {
   const paper = v("--st-background-color", "#ffffff");
   const id = [text, font, grid, line, paper, colorway.join()].join("|");
   if (!templates.has(id)) {  // one object per look: Plotly.react compares the template by identity
-    const axis = {gridcolor: grid, linecolor: line, zerolinecolor: line, tickcolor: line,
+    // automargin: a label wider than the margin the builder preset (ui.charts.preset_margins) grows it instead of
+    // being cut at the chart's edge; a margin that holds it already costs nothing.
+    const axis = {gridcolor: grid, linecolor: line, zerolinecolor: line, tickcolor: line, automargin: true,
                   title: {font: {color: text}}, tickfont: {color: text}};
     templates.set(id, {layout: {
       font: {family: font, color: text, size: 12}, colorway,
@@ -231,6 +234,14 @@ except OSError:  # `python -m core serve` stops on this before starting; a plain
 _COMPONENT = st.components.v2.component(NAME, js=_JS, css=_CSS, isolate_styles=False)
 
 
+def dark_theme() -> bool:
+    """True when the browser shows the dark theme (st.context.theme, inferred from the app's background)."""
+    try:
+        return st.context.theme.type == "dark"
+    except Exception:  # outside a browser session (AppTest) there is no theme
+        return False
+
+
 def _url() -> str:
     base = (st.get_option("server.baseUrlPath") or "").strip("/")
     return f"/{base}/{PLOTLY_URL}" if base else f"/{PLOTLY_URL}"
@@ -244,15 +255,16 @@ def spec(fig: go.Figure) -> str:
     return str(pio.json.to_json_plotly(figure))
 
 
-def show(fig: go.Figure | str, key: str, config: dict[str, Any] | None = None) -> int:
+def show(fig: go.Figure | str, key: str, config: dict[str, Any] | None = None, *, dark: bool | None = None) -> int:
     """Draw ``fig`` (or a figure :func:`spec` already serialised) under ``key`` (stable across reruns: the same
-    element is updated in place); the number of bytes of figure JSON sent, also counted in the page timings."""
+    element is updated in place); the number of bytes of figure JSON sent, also counted in the page timings.
+
+    Traces that name no colour take the category colours (:func:`ui.charts.colorway`), with the dark theme's
+    stand-ins when ``dark`` (None: :func:`dark_theme`)."""
     payload = fig if isinstance(fig, str) else spec(fig)
     add_bytes(len(payload))
-    _COMPONENT(
-        key=key,
-        data={"spec": payload, "config": config or {}, "url": _url(), "colorway": list(charts.CATEGORY_COLORS)},
-    )
+    colorway = charts.colorway(dark_theme() if dark is None else dark)
+    _COMPONENT(key=key, data={"spec": payload, "config": config or {}, "url": _url(), "colorway": colorway})
     return len(payload)
 
 

@@ -53,6 +53,9 @@ def _figure(fig: go.Figure, title: str, basis: str | None, *, height: int, perce
 def _fan(view: RiskView) -> go.Figure:
     fan = view.monte_carlo_table()  # monthly steps: at most 360 rows
     fig = go.Figure()
+    # the index's colour from the one palette (charts.for_dark lightens it, fills too, in the dark theme); opaque
+    # enough that the outer band and its legend swatch still show on the dark background
+    outer, inner = charts.translucent(charts.INDEX_COLOR, 0.22), charts.translucent(charts.INDEX_COLOR, 0.45)
     fig.add_trace(go.Scatter(x=fan["years"], y=fan["p95"], line={"width": 0}, name="p95", showlegend=False))
     fig.add_trace(
         go.Scatter(
@@ -61,7 +64,7 @@ def _fan(view: RiskView) -> go.Figure:
             fill="tonexty",
             line={"width": 0},
             name="p5-p95",
-            fillcolor="rgba(31,119,180,0.15)",
+            fillcolor=outer,
         )
     )
     fig.add_trace(go.Scatter(x=fan["years"], y=fan["p75"], line={"width": 0}, name="p75", showlegend=False))
@@ -72,10 +75,10 @@ def _fan(view: RiskView) -> go.Figure:
             fill="tonexty",
             line={"width": 0},
             name="p25-p75",
-            fillcolor="rgba(31,119,180,0.35)",
+            fillcolor=inner,
         )
     )
-    fig.add_trace(go.Scatter(x=fan["years"], y=fan["p50"], name="median", line={"color": "#1f77b4"}))
+    fig.add_trace(go.Scatter(x=fan["years"], y=fan["p50"], name="median", line={"color": charts.INDEX_COLOR}))
     _figure(fig, "Monte Carlo projection", view.basis, height=360)
     fig.update_layout(xaxis_title="years", yaxis_title="value")
     return fig
@@ -173,7 +176,7 @@ def _shocks() -> list[Shock]:
     return shocks_of(frame)
 
 
-def comparisons(data: DashboardData, series: dict[str, pd.Series]) -> None:
+def comparisons(data: DashboardData, series: dict[str, pd.Series], *, dark: bool = False) -> None:
     """Index, benchmark and the version's comparison series, rebased to 100 at the first common date."""
     if not series:
         return
@@ -187,7 +190,7 @@ def comparisons(data: DashboardData, series: dict[str, pd.Series]) -> None:
     frame = frame / frame.iloc[0] * 100
     fig = go.Figure([charts.screen_line(frame[c], name=c) for c in frame.columns])
     _figure(fig, "Index, benchmark and comparisons (rebased to 100)", data.basis, height=340)
-    plotly_element.show(charts.preset_margins(fig), KEY + "comparisons")
+    plotly_element.show(charts.preset_margins(fig), KEY + "comparisons", dark=dark)
 
 
 #: The Scenarios section's views, one drawn at a time (a section switch draws its charts only, issue 17).
@@ -234,14 +237,18 @@ def _monte_carlo_inputs(shown: bool) -> MonteCarloParams:
     return MonteCarloParams(years=years, method=method, seed=seed, contribution=contribution, target=target)
 
 
-def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | None = None) -> None:
+def risk_panels(
+    data: DashboardData, comparison_series: dict[str, pd.Series] | None = None, *, dark: bool | None = None
+) -> None:
     """The comparison series, then one of the Monte Carlo, stress and factor views (:data:`VIEWS`) of the version
     ``data`` shows. Every view's inputs feed the one risk view (computed once per data version and inputs); a
-    view's own widgets are drawn with it and keep their values while another view is shown."""
+    view's own widgets are drawn with it and keep their values while another view is shown. Charts are drawn in the
+    dark theme's colours when ``dark`` (None: :func:`ui.plotly_element.dark_theme`)."""
+    dark = plotly_element.dark_theme() if dark is None else dark
     basis = _basis(data)
     st.caption(f"Basis: {basis}. Sharpe, Sortino and alpha use the {data.risk_free_label or 'risk-free rate 0'}.")
     with shown_errors():
-        comparisons(data, comparison_series or {})
+        comparisons(data, comparison_series or {}, dark=dark)
         shocks = _shocks()  # above the views whatever the view: the stress view applies them
         shown = (
             st.segmented_control(
@@ -267,44 +274,50 @@ def risk_panels(data: DashboardData, comparison_series: dict[str, pd.Series] | N
         )
 
         def figure(name: str, build: Any) -> Any:
-            """The section's figure ``name``, built once per data version and inputs (shared, never changed)."""
+            """The section's figure ``name``, built once per data version, inputs and theme (shared, never changed):
+            its fixed colours lightened in the dark theme (:func:`ui.charts.for_dark`), its margins preset."""
             inputs = repr((params, tuple(shocks), bool(newey_west)))
-            return cache.figure(
-                token, (KEY + name, data.config_id, data.basis, inputs), lambda: charts.preset_margins(build())
-            )
+
+            def themed() -> go.Figure:
+                fig = build()
+                return charts.preset_margins(charts.for_dark(fig) if dark else fig)
+
+            return cache.figure(token, (KEY + name, data.config_id, data.basis, dark, inputs), themed)
+
+        def plot(name: str, build: Any) -> None:
+            """Draw the figure ``name`` (:func:`figure`) under its own element key, in the theme's colours."""
+            plotly_element.show(figure(name, build), KEY + name, dark=dark)
 
         for note in view.notes:
             st.info(note)
         if shown == VIEWS[0]:
-            _monte_carlo_view(view, params, data.basis, figure)
+            _monte_carlo_view(view, params, data.basis, plot)
         elif shown == VIEWS[1]:
-            _stress_view(view, data.basis, figure)
+            _stress_view(view, data.basis, plot)
         else:
-            _factor_view(view, data.basis, figure)
+            _factor_view(view, data.basis, plot)
 
 
-def _monte_carlo_view(view: RiskView, params: MonteCarloParams, basis: str | None, figure: Any) -> None:
+def _monte_carlo_view(view: RiskView, params: MonteCarloParams, basis: str | None, plot: Any) -> None:
     if view.monte_carlo is None:
         return
     mc = view.monte_carlo
     left, right = st.columns([3, 1])
     with left:
-        plotly_element.show(figure("fan", lambda: _fan(view)), KEY + "fan")
+        plot("fan", lambda: _fan(view))
     with right:
         dd = mc.drawdown_percentiles()
         st.metric("Probability of a loss", f"{mc.prob_loss:.1%}")
         st.metric(f"Probability of reaching {params.target:,.0f}", f"{(mc.prob_target or 0):.1%}")
         st.metric("Median max drawdown", f"{dd['p50']:.1%}", help=f"worst 5 %: {dd['p5']:.1%}")
-    hist = figure("dd", lambda: _drawdown_histogram(mc.max_drawdowns, basis))
-    plotly_element.show(hist, KEY + "dd")
+    plot("dd", lambda: _drawdown_histogram(mc.max_drawdowns, basis))
 
 
-def _stress_view(view: RiskView, basis: str | None, figure: Any) -> None:
+def _stress_view(view: RiskView, basis: str | None, plot: Any) -> None:
     stress = view.stress_table()
     covered = stress[stress["covered"]]
     if len(covered):
-        bars = figure("stress", lambda: _stress_figure(covered, view.benchmark_symbol, basis))
-        plotly_element.show(bars, KEY + "stress")
+        plot("stress", lambda: _stress_figure(covered, view.benchmark_symbol, basis))
     percent = st.column_config.NumberColumn(format="percent")  # a number column: a missing return is blank
     tables.show(
         stress.assign(covered=stress["covered"].map({True: "yes", False: "not covered"})),
@@ -315,7 +328,7 @@ def _stress_view(view: RiskView, basis: str | None, figure: Any) -> None:
         st.metric("Index return under the hypothetical shocks", f"{total:.2%}")
 
 
-def _factor_view(view: RiskView, basis: str | None, figure: Any) -> None:
+def _factor_view(view: RiskView, basis: str | None, plot: Any) -> None:
     if view.factor is None or view.factor_set is None:
         return
     reg = view.factor
@@ -337,18 +350,41 @@ def _factor_view(view: RiskView, basis: str | None, figure: Any) -> None:
             columns=[c for c in view.rolling_betas.columns if c.startswith("alpha")]
         ).dropna(how="all")
         if len(betas):
-            lines = figure("betas", lambda: _betas_figure(betas, basis))
-            plotly_element.show(lines, KEY + "betas")
+            plot("betas", lambda: _betas_figure(betas, basis))
 
 
 def _stress_figure(covered: pd.DataFrame, benchmark_symbol: str | None, basis: str | None) -> go.Figure:
-    fig = go.Figure([go.Bar(x=covered["scenario"], y=covered["index_return"], name="Index")])
+    """Each covered scenario's index (and benchmark) return as bars lying along a percent axis, one row per scenario,
+    the first at the top. Lying, not standing: a scenario's name is a row label whose width the margin is preset for
+    (:func:`ui.charts.preset_margins`), at any screen width; standing, the names sat under bars Plotly could turn or
+    cut ("2022 rate shock" at 390 px) and under the legend."""
+    rows = covered["scenario"].astype(str).to_numpy()
+    fig = go.Figure(
+        [
+            go.Bar(
+                y=rows,
+                x=covered["index_return"].to_numpy(dtype=float),
+                name="Index",
+                orientation="h",
+                marker={"color": charts.INDEX_COLOR},
+            )
+        ]
+    )
     if covered["benchmark_return"].notna().any():
         fig.add_trace(
-            go.Bar(x=covered["scenario"], y=covered["benchmark_return"], name=benchmark_symbol or "Benchmark")
+            go.Bar(
+                y=rows,
+                x=covered["benchmark_return"].to_numpy(dtype=float),
+                name=benchmark_symbol or "Benchmark",
+                orientation="h",
+                marker={"color": charts.BENCHMARK_COLOR},
+            )
         )
-    _figure(fig, "Stress scenarios on the current weights", basis, height=300, percent_y=True)
-    fig.update_layout(hovermode="closest")
+    _figure(fig, "Stress scenarios on the current weights", basis, height=max(300, 46 * len(rows) + 140))
+    fig.update_xaxes(tickformat=".0%")
+    # the first scenario at the top, and within a row the index above the benchmark (the legend's order)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(hovermode="closest", barmode="group")
     return fig
 
 
@@ -402,7 +438,7 @@ def factor_import_form() -> None:
     """Data page (admins): import a factor CSV ``date, factor, value`` as a named set (replaced whole)."""
     from ui import forms
 
-    st.markdown("**Factor series** (for the factor regression on the Dashboard's Risk section)")
+    st.markdown("**Factor series** (for the factor regression on the Dashboard's Scenarios section)")
     st.caption(
         "Columns: date, factor, value: daily factor returns (e.g. Fama-French Mkt-RF, SMB, HML, RF). A factor "
         "named RF is the daily risk-free rate. One bad row refuses the file and nothing is written."

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core.services.freshness import STALE_LABEL
+from ui.format import MISSING
 
 #: Trailing name parts that are units: shown in parentheses ("ttl_s" -> "TTL (s)").
 UNITS = {"s": "s", "ms": "ms", "kb": "kB", "mb": "MB", "bytes": "bytes", "pct": "%", "bps": "bps", "days": "days"}
@@ -118,8 +119,12 @@ def prepare(frame: pd.DataFrame, configured: frozenset[Any] = frozenset()) -> tu
 def show(
     frame: pd.DataFrame, *, column_config: dict[str, Any] | None = None, hide_index: bool = True, **kwargs: Any
 ) -> None:
-    """``st.dataframe`` of :func:`prepare`\\ d ``frame``; ``column_config`` may use the frame's own names."""
+    """``st.dataframe`` of :func:`prepare`\\ d ``frame``; ``column_config`` may use the frame's own names.
+
+    A missing value the grid still holds (a configured number column keeps NaN, so it sorts and formats as a
+    number) is drawn as :data:`ui.format.MISSING`: the grid's own default writes the word "None" in the cell."""
     shown, renamed = prepare(frame, frozenset(column_config or ()))
     config = {renamed.get(key, key): value for key, value in (column_config or {}).items()}
     kwargs.setdefault("width", "stretch")
+    kwargs.setdefault("placeholder", MISSING)
     st.dataframe(shown, hide_index=hide_index, column_config=config or None, **kwargs)

@@ -400,3 +400,73 @@ def test_a_logout_leaves_nothing_of_the_last_users_work_for_the_next(app_db) -> 
     at.switch_page("pages/strategy.py").run()
     assert not at.exception
     assert at.session_state["strategy_draft"]["exclusions"] == []
+
+
+def test_missing_numbers_are_drawn_as_a_dash_not_the_word_none(app_db) -> None:
+    """A newcomer read "None" in the stress table's returns of uncovered scenarios and the factor table's T stat of
+    R²: the grid writes "None" for a missing value unless told otherwise. Every table is drawn by
+    ``ui.tables.show``, which tells it; the cells themselves stay NaN (numbers, see the test above)."""
+    from ui.format import MISSING
+
+    at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
+    at.segmented_control(key="risk15_view").set_value("Stress scenarios").run()
+    assert not at.exception
+    stress = next(d for d in at.dataframe if "Index return" in d.value.columns)
+    assert stress.value["Index return"].isna().any()
+    at.segmented_control(key="risk15_view").set_value("Factor regression").run()
+    assert not at.exception
+    factors = next(d for d in at.dataframe if "T stat" in d.value.columns)
+    assert factors.value["T stat"].isna().any()
+    for table in (stress, factors):
+        assert table.proto.placeholder == MISSING
+
+
+def test_scenario_charts_are_drawn_in_light_colours_in_the_dark_theme(app_db, monkeypatch) -> None:
+    """Dark theme: the stress chart's Index bars were navy on near-black and the Monte Carlo bands hardly showed: the
+    section's figures never went through the dark swap, and traces naming no colour took the light theme's navy from
+    the colours the element sends. Every figure and colour the section sends is the dark theme's."""
+    import json
+    import re
+
+    from ui import charts as chart_colors
+    from ui import dashboard_view
+
+    monkeypatch.setattr(dashboard_view, "dark_theme", lambda: True)
+
+    def rgb(color: str) -> tuple[int, ...]:  # "#1f4e79", "rgb(31,78,121)" and "rgba(31,78,121,0.2)" alike
+        if color.startswith("#"):
+            return tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
+        return tuple(int(float(v)) for v in re.findall(r"[\d.]+", color)[:3])
+
+    too_dark = {rgb(c) for c in chart_colors.DARK_THEME_COLORS}
+
+    def colors(figure: dict) -> list[str]:
+        out = []
+        for trace in figure["data"]:
+            for value in (
+                trace.get("fillcolor"),
+                (trace.get("line") or {}).get("color"),
+                (trace.get("marker") or {}).get("color"),
+            ):
+                out += [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+        return out
+
+    at = make_app(ANALYST[0])
+    at.segmented_control(key="dash_section").set_value("Scenarios").run()
+    sent = {}
+    for view in ("Monte Carlo", "Stress scenarios"):
+        at.segmented_control(key="risk15_view").set_value(view).run()
+        assert not at.exception
+        sent.update(plotly_figures(at))
+        for element in at.get("bidi_component"):
+            data = json.loads(element.proto.json or "null") or {}
+            if data.get("spec"):
+                assert not too_dark & {rgb(c) for c in data["colorway"]}
+    fan = sent["Monte Carlo projection · price return"]
+    stress = sent["Stress scenarios on the current weights · price return"]
+    assert [t["name"] for t in fan["data"] if t.get("fill")] == ["p5-p95", "p25-p75"]
+    assert [t["name"] for t in stress["data"]][0] == "Index"
+    for figure in (fan, stress):
+        shown = colors(figure)
+        assert shown and not too_dark & {rgb(c) for c in shown}, shown

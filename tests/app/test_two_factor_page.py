@@ -177,3 +177,31 @@ def test_a_preview_over_the_rate_limit_says_when_to_retry(app_db, monkeypatch) -
         assert "at most 1 per 1 minute" in refused[0] and "try again in" in refused[0]
     finally:
         reset_settings_cache()
+
+
+def test_the_enrolment_qr_code_is_dark_on_a_white_quiet_zone(app_db) -> None:
+    """In the dark theme the QR code was black modules on a transparent background, so black on near-black, which no
+    camera reads: the page draws it on white with a four-module quiet zone, the modules black, whatever the theme."""
+    import base64
+    import re
+    import xml.etree.ElementTree as ET
+
+    from core.services import users
+
+    users.create_user("qr_reader", "Quinn Reader", PASSWORD, role="analyst")
+    at = make_app("qr_reader", "pages/account.py")
+    at = at.button(key="two_factor_begin").click().run()
+    assert not at.exception
+    [image] = at.get("image")
+    url = image.proto.imgs[0].url
+    assert url.startswith("data:image/svg+xml;base64,")
+    svg = ET.fromstring(base64.b64decode(url.split(",", 1)[1]))
+    ns = "{http://www.w3.org/2000/svg}"
+    x, y, width, height = (float(v) for v in svg.get("viewBox").split())
+    background = svg[0]
+    assert background.tag == f"{ns}rect" and background.get("fill") == "#ffffff"  # drawn first: under the modules
+    assert [float(background.get(k)) for k in ("x", "y", "width", "height")] == [x, y, width, height]
+    modules = svg.find(f"{ns}path")
+    assert modules is not None and modules.get("fill") == "#000000"
+    corners = re.findall(r"M([\d.]+),([\d.]+)", modules.get("d"))  # each dark module's top-left corner
+    assert min(min(float(cx) - x, float(cy) - y) for cx, cy in corners) >= 4  # the quiet zone, in modules

@@ -78,7 +78,7 @@ def test_login_is_one_page_run_and_dashboard_toggles_rerun_only_their_fragment(s
         # them as they are: Plotly's automargin found nothing to grow, so it did not draw the chart a second time.
         drawn = page.evaluate(MARGINS)
         preset = [c for c in drawn if c["asked_l"] > 10]
-        assert len(preset) >= 3, drawn  # the main chart (log scale: not preset), growth, underwater, monthly
+        assert len(preset) >= 3, drawn  # the main chart, growth, underwater, monthly
         assert all(c["l"] == c["asked_l"] and c["b"] == c["asked_b"] for c in preset), preset
         # the correlation heatmap (labels turned, colour bar) and the Monte Carlo fan and drawdown histogram too
         for section, titles in (("Risk", ("Correlation",)), ("Scenarios", ("Monte Carlo", "Distribution"))):

@@ -53,3 +53,22 @@ def test_columns_that_share_a_name_or_read_alike_get_numbered_headers():
 def test_a_missing_flag_is_an_empty_cell():
     shown, _renamed = prepare(pd.DataFrame({"active": pd.array([True, None, False], dtype="boolean")}))
     assert shown["Active"].tolist() == ["yes", "", "no"]
+
+
+def test_every_table_draws_a_missing_number_as_a_dash(monkeypatch):
+    """A configured number column keeps NaN (it sorts and formats as a number): the grid would write "None" in those
+    cells unless :func:`ui.tables.show` names what to draw, for every table it shows."""
+    import streamlit as st
+
+    from ui import tables
+    from ui.format import MISSING
+
+    drawn: list[dict] = []
+    monkeypatch.setattr(st, "dataframe", lambda frame, **kwargs: drawn.append({"frame": frame, **kwargs}))
+    frame = pd.DataFrame({"namespace": ["prices", "risk"], "hit_rate": [0.5, float("nan")]})
+    tables.show(frame, column_config={"hit_rate": st.column_config.NumberColumn("hit rate", format="percent")})
+    tables.show(frame)
+    assert [d["placeholder"] for d in drawn] == [MISSING, MISSING]
+    assert drawn[0]["frame"]["Hit rate"].isna().tolist() == [False, True]  # still a number column
+    tables.show(frame, placeholder="")  # a screen may still ask for blank cells
+    assert drawn[-1]["placeholder"] == ""
