@@ -341,14 +341,17 @@ def _run_backtest(params_json: str, token: str) -> dict[str, Any]:
     """A config run over the data version's market data: the same pipeline as the stored compute
     (:func:`core.services.compute.run_backtest`), so the numbers agree with it. Prices are cleaned once per set
     of data-hygiene fields and shared (a total-return run cleans its own levels, as ``run_backtest`` says)."""
+    from core.db import unit_of_work
     from core.services import strategies
-    from core.services.compute import run_backtest
+    from core.services.compute import at_risk_free_rate, run_backtest
 
     market = market_data(token)  # one shared object per data version, maybe loaded ahead
     inputs = market.inputs
     cfg = strategies.parse_params(json.loads(params_json))
     total_return = cfg.basis == "total_return" and inputs.dividends is not None
     run = run_backtest(cfg, inputs, cleaned=None if total_return or inputs.prices.empty else market.cleaned(cfg))
+    with unit_of_work() as session:  # the stored compute's risk-free rate, so the preview's metrics are its
+        run = at_risk_free_rate(run, session)
     return {
         "values": run.values,
         "metrics": run.metrics,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
 
 from core.db import unit_of_work
 from core.errors import AutoIndexError, NotFoundError
@@ -104,6 +105,17 @@ def run_backtest(
     return BacktestRun(result, values, bench, risk_metrics(values, bench, rf=rf), benchmark_label=label, rf=rf)
 
 
+def at_risk_free_rate(run: BacktestRun, session: Session) -> BacktestRun:
+    """``run`` with its metrics at the risk-free rate over the index's own dates (:func:`risk_free`,
+    docs/methodology.md): the stored compute and the Strategy lab's preview alike, so a version shows the same
+    Sharpe and Sortino before and after it is computed."""
+    if len(run.values):
+        rate = risk_free(session, run.values.index[0].date(), run.values.index[-1].date()).rate
+        if rate:
+            run.metrics, run.rf = risk_metrics(run.values, run.benchmark, rf=rate), rate
+    return run
+
+
 #: Longest a compute waits for another compute of the same config version, seconds.
 COMPUTE_LOCK_WAIT_S = 900.0
 
@@ -155,11 +167,7 @@ def compute_config(
         if inputs.prices.empty:
             raise AutoIndexError("no prices stored; refresh or import market data first")
         progress(0.3, f"backtesting {inputs.prices.shape[1]} assets × {inputs.prices.shape[0]} days")
-        run = run_backtest(cfg, inputs)
-        if len(run.values):  # the metrics' risk-free rate over the index's own dates (docs/methodology.md)
-            rate = risk_free(session, run.values.index[0].date(), run.values.index[-1].date()).rate
-            if rate:
-                run.metrics, run.rf = risk_metrics(run.values, run.benchmark, rf=rate), rate
+        run = at_risk_free_rate(run_backtest(cfg, inputs), session)
         result: BacktestResult = run.result
         progress(0.6, "computing risk metrics")
         values, metrics = run.values, run.metrics
