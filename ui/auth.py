@@ -242,6 +242,17 @@ def acting_or_fail() -> Actor:
     return who
 
 
+#: How a role reads beside a user name.
+ROLE_WORDS = {"admin": "administrator", "analyst": "analyst"}
+
+
+def account_line(user: UserOut) -> str:
+    """The account under its person's name, as the sidebar and the Account page show it: username and role in
+    words ("ann · analyst", "admin · administrator", not "admin · admin"); one word when they are the same."""
+    role = ROLE_WORDS.get(user.role, user.role)
+    return user.username if user.username.casefold() == role.casefold() else f"{user.username} · {role}"
+
+
 def require_user(roles: tuple[str, ...] = ALL_ROLES) -> UserOut:
     """Call FIRST on every page: the logged-in user if their role is in ``roles``.
 

@@ -259,7 +259,7 @@ def metrics_table(metrics: pd.DataFrame, benchmark_symbol: str | None = None) ->
     dates); hover a metric name for its definition (METRIC_DEFINITIONS)."""
     bench = html.escape(benchmark_symbol or "Benchmark")
     has_bench = "benchmark" in metrics.columns
-    rows = []
+    rows: list[tuple[str, list[str]]] = []  # (metric and value cells, notes)
     for m in metrics.itertuples():
         value = metric_value(m.value, m.unit)
         notes = [html.escape(m.reason)] if value == MISSING and isinstance(m.reason, str) else []
@@ -273,14 +273,20 @@ def metrics_table(metrics: pd.DataFrame, benchmark_symbol: str | None = None) ->
             ):
                 notes.append(f"{bench}: {html.escape(m.benchmark_reason)}")
             cells += f'<td style="text-align:right">{b_value}</td>'
-        rows.append(
-            f'<tr><td><abbr title="{html.escape(m.formula)}">{html.escape(m.label)}</abbr></td>'
-            f"{cells}<td>{'; '.join(notes)}</td></tr>"
-        )
-    head = "<th>Metric</th><th>Index</th>" + (f"<th>{bench}</th>" if has_bench else "") + "<th>Note</th>"
+        rows.append((f'<td><abbr title="{html.escape(m.formula)}">{html.escape(m.label)}</abbr></td>{cells}', notes))
+    # the Note column only when a value is missing for a reason: an empty column in every row reads as broken
+    has_notes = any(notes for _, notes in rows)
+    body = "".join(
+        f"<tr>{cells}" + (f"<td>{'; '.join(notes)}</td>" if has_notes else "") + "</tr>" for cells, notes in rows
+    )
+    head = (
+        "<th>Metric</th><th>Index</th>"
+        + (f"<th>{bench}</th>" if has_bench else "")
+        + ("<th>Note</th>" if has_notes else "")
+    )
     st.markdown(
         f'<div style="overflow-x:auto"><table class="autoindex-metrics"><thead><tr>{head}</tr></thead>'
-        "<tbody>" + "".join(rows) + "</tbody></table></div>",
+        f"<tbody>{body}</tbody></table></div>",
         unsafe_allow_html=True,
     )
     st.caption(

@@ -12,9 +12,28 @@ from core.services.freshness import STALE_HELP, STALE_LABEL
 from ui import auth, cache, charts, forms, state, tables
 from ui.dashboard_view import plot
 from ui.format import MISSING
-from ui.risk_view import factor_import_form
+from ui.risk_view import FACTOR_PROBLEMS, factor_import_form
 
 ASSET_CLASSES = ("equity", "etf", "commodity", "bond", "index", "other")
+#: The Data page's forms, each with the session-state key of the refused rows its message goes with. A message
+#: belongs to its form's last submission, and the page shows only the last submission's: a refused price file
+#: and then a refused factor file left two messages up about two different forms.
+PAGE_FORMS: dict[str, str | None] = {
+    "add_asset": None,
+    "deactivate": None,
+    "import": state.DATA_IMPORT_PROBLEMS,
+    "factors": FACTOR_PROBLEMS,
+    "provider": None,
+}
+
+
+def _submitting(form: str) -> None:
+    """Called first by each form's callback: drop what the page's other forms last said (errors, refused rows)."""
+    for other, problems in PAGE_FORMS.items():
+        if other != form:
+            forms.clear(other)
+            if problems is not None:
+                st.session_state.pop(problems, None)
 
 
 def universe_table(frame: pd.DataFrame) -> None:
@@ -33,6 +52,7 @@ def universe_table(frame: pd.DataFrame) -> None:
 
 
 def _on_add_asset() -> None:
+    _submitting("add_asset")
     get = st.session_state.get
     try:
         info = universe.add_asset(
@@ -73,6 +93,7 @@ def add_asset_form(user: UserOut) -> None:
 
 
 def _on_toggle_active(active_symbols: set[str]) -> None:
+    _submitting("deactivate")
     symbol = st.session_state.get(state.DATA_DEACTIVATE)
     if not symbol:
         forms.set_errors("deactivate", {"symbol": "choose an asset"})
@@ -133,6 +154,7 @@ def asset_history(token: str, symbols: list[str]) -> None:
 
 
 def _on_import() -> None:
+    _submitting("import")
     upload = st.session_state.get(state.DATA_IMPORT_FILE)
     st.session_state.pop(state.DATA_IMPORT_PROBLEMS, None)
     if upload is None:
@@ -188,10 +210,11 @@ def import_form(user: UserOut) -> None:
             pd.DataFrame(problems, columns=["row", "column", "problem", "value"]), hide_index=True, width="stretch"
         )
     st.divider()
-    factor_import_form()  # issue 15: factor sets for the regression
+    factor_import_form(on_submit=lambda: _submitting("factors"))  # issue 15: factor sets for the regression
 
 
 def _on_provider() -> None:
+    _submitting("provider")
     try:
         universe.put_provider_settings(
             st.session_state.get(state.DATA_PROVIDER) or "",

@@ -96,7 +96,9 @@ def cards(report: health.HealthReport, columns: int = 3) -> None:
             card(check)
 
 
-def _table(report: health.HealthReport, key: str, name: str, empty: str) -> None:
+def _table(
+    report: health.HealthReport, key: str, name: str, empty: str, column_config: dict[str, Any] | None = None
+) -> None:
     try:
         frame = report.check(key).tables.get(name)
     except KeyError:
@@ -104,7 +106,23 @@ def _table(report: health.HealthReport, key: str, name: str, empty: str) -> None
     if frame is None or frame.empty:
         st.caption(empty)
         return
-    table_view.show(frame)
+    table_view.show(frame, column_config=column_config)
+
+
+def _tenths(label: str | None = None) -> Any:
+    """A number column to one decimal (a percentile of milliseconds or KiB: more digits are noise)."""
+    return st.column_config.NumberColumn(label, format="%.1f")
+
+
+#: The timing tables' columns (:class:`core.infra.telemetry.TimingStats`): ms and KiB to one decimal.
+TIMING_COLUMNS = {
+    "p50_ms": _tenths(),
+    "p95_ms": _tenths(),
+    "max_ms": _tenths(),
+    "cpu_p50_ms": _tenths("CPU p50 (ms)"),
+    "cpu_p95_ms": _tenths("CPU p95 (ms)"),
+    "figure_kib_p50": _tenths("Figure p50 (KiB)"),
+}
 
 
 def tables(report: health.HealthReport) -> None:
@@ -125,9 +143,9 @@ def tables(report: health.HealthReport) -> None:
             f"**Page render times over {health.STATS_DAYS} days** (ms; one row per page and per fragment: "
             "count = runs; cpu = server CPU per run; figure KiB = figure JSON sent per run)"
         )
-        _table(report, "performance", "page timings", "No page timings recorded yet.")
+        _table(report, "performance", "page timings", "No page timings recorded yet.", TIMING_COLUMNS)
         st.markdown("**Slowest service calls** (ms)")
-        _table(report, "performance", "slowest service calls", "No slow service calls recorded.")
+        _table(report, "performance", "slowest service calls", "No slow service calls recorded.", TIMING_COLUMNS)
     with tabs[3]:
         _table(report, "workers", "workers", "No worker has sent a heartbeat in the last hour.")
     with tabs[4]:

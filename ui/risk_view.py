@@ -8,6 +8,7 @@ prefixed ``risk15_``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -221,8 +222,9 @@ def _monte_carlo_inputs(shown: bool) -> MonteCarloParams:
     )
     contribution = float(
         c3.number_input(
-            "Yearly contribution (withdrawal < 0)",
+            "Yearly contribution",
             value=DEFAULTS.contribution,
+            help="Added at the end of each simulated year (currency units); a negative amount is a yearly withdrawal.",
             step=1000.0,
             key=KEY + "contribution",
             persist_state="page",
@@ -401,13 +403,19 @@ def comparison_series_for(data: DashboardData) -> dict[str, Any]:
     return comparison_series_of(data.config_id)
 
 
-def _on_import_factors() -> None:
+#: Session-state key of the rows a refused factor file had (shown under the form until its next submission).
+FACTOR_PROBLEMS = KEY + "factor_problems"
+
+
+def _on_import_factors(on_submit: Callable[[], None] | None = None) -> None:
     from core.errors import AutoIndexError, ImportValidationError
     from core.services.factors import import_factors
     from ui import forms
 
+    if on_submit is not None:
+        on_submit()
     upload = st.session_state.get(KEY + "factor_file")
-    st.session_state.pop(KEY + "factor_problems", None)
+    st.session_state.pop(FACTOR_PROBLEMS, None)
     if upload is None:
         forms.set_errors("factors", {"file": "choose a CSV file first"})
         return
@@ -420,7 +428,7 @@ def _on_import_factors() -> None:
             unit="percent" if st.session_state.get(KEY + "factor_percent") else "fraction",
         )
     except ImportValidationError as exc:
-        st.session_state[KEY + "factor_problems"] = [p.as_dict() for p in exc.rows]
+        st.session_state[FACTOR_PROBLEMS] = [p.as_dict() for p in exc.rows]
         forms.set_errors("factors", {"file": f"refused: {len(exc.rows)} problem(s), nothing was imported"})
         return
     except AutoIndexError as exc:
@@ -434,8 +442,9 @@ def _on_import_factors() -> None:
     )
 
 
-def factor_import_form() -> None:
-    """Data page (admins): import a factor CSV ``date, factor, value`` as a named set (replaced whole)."""
+def factor_import_form(on_submit: Callable[[], None] | None = None) -> None:
+    """Data page (admins): import a factor CSV ``date, factor, value`` as a named set (replaced whole);
+    ``on_submit`` is called first when the import is clicked (the page drops its other forms' messages)."""
     from ui import forms
 
     st.markdown("**Factor series** (for the factor regression on the Dashboard's Scenarios section)")
@@ -449,7 +458,7 @@ def factor_import_form() -> None:
     st.file_uploader("Factor file", type=["csv"], key=KEY + "factor_file")
     forms.field_error("factors", "file")
     st.checkbox("Values are in percent (divide by 100)", key=KEY + "factor_percent")
-    st.button("Import factors", key=KEY + "factor_import", on_click=_on_import_factors)
-    problems = st.session_state.get(KEY + "factor_problems")
+    st.button("Import factors", key=KEY + "factor_import", on_click=_on_import_factors, args=(on_submit,))
+    problems = st.session_state.get(FACTOR_PROBLEMS)
     if problems:
         tables.show(pd.DataFrame(problems, columns=["row", "column", "problem", "value"]))

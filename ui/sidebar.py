@@ -49,7 +49,7 @@ def draw(user: UserOut) -> None:
             if cache.demo_data_shown(token):
                 demo_badge()
         st.divider()
-        st.markdown(f"**{user.name}**  \n{user.username} · {user.role}")
+        st.markdown(f"**{user.name}**  \n{auth.account_line(user)}")
         with st.expander("Change password"):
             auth.change_password_form()
         auth.logout_button()

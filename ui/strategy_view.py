@@ -278,7 +278,7 @@ def base_selector(versions: list[ConfigVersionOut]) -> None:
     )
 
 
-def _input(name: str, errors: dict[str, str]) -> None:
+def _input(name: str, errors: dict[str, str], placeholder: str | None = None) -> None:
     base, optional = _field_kind(name)
     ui = FIELDS.get(name, FieldUI(name.replace("_", " ").capitalize()))
     label = ui.label + (" — optional" if optional else "")
@@ -287,7 +287,7 @@ def _input(name: str, errors: dict[str, str]) -> None:
         help_text += " Typed in percent here."
     key = _key(name)
     if name in TEXT_FIELDS:
-        st.text_input(ui.label, key=key, help=help_text, placeholder="none")
+        st.text_input(ui.label, key=key, help=help_text, placeholder=placeholder or "none")
     elif name in ("rebalance", "basis"):
         st.selectbox(
             label, list(typing.get_args(StrategyConfig.model_fields[name].annotation)), key=key, help=help_text
@@ -310,14 +310,18 @@ def _input(name: str, errors: dict[str, str]) -> None:
 
 
 def _field_columns(
-    groups: dict[str, tuple[str, ...]], errors: dict[str, str], below: dict[str, str] | None = None
+    groups: dict[str, tuple[str, ...]],
+    errors: dict[str, str],
+    below: dict[str, str] | None = None,
+    placeholders: dict[str, str] | None = None,
 ) -> None:
-    """One column per group: its name in bold, then its fields' inputs, then the group's own message (``below``)."""
+    """One column per group: its name in bold, then its fields' inputs (an empty text field shows its entry of
+    ``placeholders``, else "none"), then the group's own message (``below``)."""
     for column, (group, names) in zip(st.columns(len(groups)), groups.items()):
         with column:
             st.markdown(f"**{group}**")
             for name in names:
-                _input(name, errors)
+                _input(name, errors, (placeholders or {}).get(name))
             if below and group in below:
                 st.error(below[group], icon=":material/error:")
 
@@ -346,6 +350,13 @@ def editor(errors: dict[str, str]) -> None:
         st.error(f"{key}: {message}")
 
 
+def benchmark_placeholder() -> str:
+    """What an empty "Benchmark symbol" means: the default benchmark the Dashboard and the comparison use (the
+    market inputs' :func:`core.services.market.choose_benchmark` over the active benchmark assets)."""
+    default = cache.market_inputs(cache.token()).benchmark_symbol
+    return f"default: {default}" if default else "none (no benchmark asset is active)"
+
+
 def more_fields(errors: dict[str, str]) -> None:
     """The "Benchmark, basis, caps and exclusions" expander, its nine fields drawn only while it is open (issue
     17: they were a tenth of a second of the browser's switch to this page). While closed, their values are held
@@ -358,7 +369,7 @@ def more_fields(errors: dict[str, str]) -> None:
             for name in MORE_FIELDS:  # not drawn in the last run: its widgets start from the held values
                 st.session_state[_key(name)] = held.get(name)
         with more:
-            _field_columns(MORE_GROUPS, errors)
+            _field_columns(MORE_GROUPS, errors, placeholders={"benchmark": benchmark_placeholder()})
         st.session_state[state.STRATEGY_HELD] = {n: st.session_state.get(_key(n)) for n in MORE_FIELDS}
     else:
         if st.session_state.get(state.STRATEGY_MORE_DRAWN):  # closed by this run: keep what the widgets last held

@@ -14,10 +14,13 @@ from tests.app.conftest import ADMIN, ANALYST, charts, make_app
 
 @pytest.fixture
 def builds(monkeypatch):  # type: ignore[no-untyped-def]
-    """Empty caches in a served app, and the element key of every Dashboard figure built (``_themed``)."""
+    """Empty caches in a served app, and the title of every Dashboard figure built (``_themed``). Work ahead that
+    another test queued is waited for first and this test's own after (the prewarm thread is the process's: a
+    job left running would build into the next test's count)."""
     from ui import cache
     from ui import dashboard_view as view
 
+    assert cache._prewarm.idle(120)
     cache.clear()
     built: list[str] = []
     real = view._themed
@@ -31,6 +34,7 @@ def builds(monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(view, "_themed", counted)
     monkeypatch.setattr(cache, "served", lambda: True)  # prewarms run only in a served app
     yield built
+    assert cache._prewarm.idle(120)
     cache.clear()
 
 
