@@ -138,6 +138,8 @@ def validate_params(kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
 #: The row a run of each kind works on, and the argument naming it. The row's ``task_run_id`` names the run working
 #: on it now: set when its first run is queued (:func:`enqueue_for`) and again by every retry (:func:`retry`).
 WORK_ROWS: dict[str, tuple[Any, str]] = {"report": (Report, "report_id"), "sweep": (Sweep, "sweep_id")}
+#: How a report or sweep that a run is working on is said to be busy.
+_BUSY = {"report": "queued", "sweep": "queued or running"}
 
 
 def _check_references(session: Session, kind: str, args: dict[str, Any], principal: Principal) -> None:
@@ -146,39 +148,25 @@ def _check_references(session: Session, kind: str, args: dict[str, Any], princip
     A report or a sweep is worked on only for its owner (or an admin), and never by two runs at once: one whose
     run is still queued or running is "already queued" (a double click, Retry pressed in two tabs, or by the owner
     and an administrator, queues one run)."""
-    if kind == "sweep":
-        sweep = session.scalar(select(Sweep).where(Sweep.id == args["sweep_id"]).with_for_update())
-        if sweep is None or not owns(principal, sweep.owner):
-            raise ValidationFailed({"sweep_id": f"no sweep with id {args['sweep_id']}"})
-        busy = session.scalar(
-            select(TaskRun.id)
-            .where(
-                TaskRun.kind == "sweep",
-                TaskRun.state.in_(ACTIVE_STATES),
-                or_(TaskRun.id == sweep.task_run_id, TaskRun.args["sweep_id"].as_integer() == sweep.id),
-            )
-            .limit(1)
-        )
-        if busy is not None:
-            raise ValidationFailed({"sweep_id": f"sweep {sweep.id} is already queued or running (run {busy})"})
     if kind == "compute" and args.get("config_id") is not None:
         if (session.get(StrategyConfigRow, args["config_id"]) if id_in_range(args["config_id"]) else None) is None:
             raise ValidationFailed({"config_id": f"no strategy config with id {args['config_id']}"})
-    if kind == "report":
-        report = session.scalar(select(Report).where(Report.id == args["report_id"]).with_for_update())
-        if report is None or not owns(principal, report.owner):
-            raise ValidationFailed({"report_id": f"no report with id {args['report_id']}"})
+    if kind in WORK_ROWS:
+        model, key = WORK_ROWS[kind]
+        row = session.scalar(select(model).where(model.id == args[key]).with_for_update())
+        if row is None or not owns(principal, row.owner):
+            raise ValidationFailed({key: f"no {kind} with id {args[key]}"})
         busy = session.scalar(
             select(TaskRun.id)
             .where(
-                TaskRun.kind == "report",
+                TaskRun.kind == kind,
                 TaskRun.state.in_(ACTIVE_STATES),
-                or_(TaskRun.id == report.task_run_id, TaskRun.args["report_id"].as_integer() == report.id),
+                or_(TaskRun.id == row.task_run_id, TaskRun.args[key].as_integer() == row.id),
             )
             .limit(1)
         )
         if busy is not None:
-            raise ValidationFailed({"report_id": f"report {report.id} is already queued (run {busy})"})
+            raise ValidationFailed({key: f"{kind} {row.id} is already {_BUSY[kind]} (run {busy})"})
 
 
 # --------------------------------------------------------------------------- queueing
