@@ -331,9 +331,9 @@ def rolling(data: DashboardData, token: str, kind: str) -> Chart:
 
 def prewarm(data: DashboardData, token: str) -> None:
     """Build ahead, on the prewarm thread, the figures the Allocation and Risk sections show first (their default
-    views, in this browser's theme), once per data version and version: the first visit of either sends figures
-    already built (issue 17: ~0.05 s of server time at 500 assets, on the first visit of each after a data
-    change). Served app only; nothing without a token (figures then are not cached)."""
+    views, in this browser's theme), so the first visit of either after a data change sends figures already built
+    (issue 17: ~0.05 s of server time at 500 assets). Queued on every Dashboard run (:func:`ui.cache.prewarm_figures`:
+    a figure still cached is a lookup). Served app only; nothing without a token (figures then are not cached)."""
     if not token or data.empty:
         return
     dark = dark_theme()
